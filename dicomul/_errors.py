@@ -1,0 +1,102 @@
+"""The exceptions of dicomul.
+
+``ProtocolError`` is the base of every error the protocol raises.  Two kinds
+sit below it, in the manner of h11:
+
+* :class:`RemoteProtocolError`: the peer sent something the standard forbids.
+  It says how to answer: the A-ABORT source and reason of PS3.8 Table 9-26,
+  and where the answer is an A-ASSOCIATE-RJ instead, its result, source and
+  reason (PS3.8 Table 9-21).  :class:`PDUDecodeError` adds the byte offset in
+  the PDU at which decoding failed.
+* :class:`LocalProtocolError`: the local caller misused the API, for example
+  by asking to encode a value that does not fit its field.  Nothing was sent.
+"""
+
+from __future__ import annotations
+
+from ._enums import AbortReason, AbortSource
+
+__all__ = [
+    "LocalProtocolError",
+    "PDUDecodeError",
+    "PDUTooLargeError",
+    "ProtocolError",
+    "RemoteProtocolError",
+]
+
+
+class ProtocolError(Exception):
+    """Base class of every protocol error raised by dicomul."""
+
+
+class LocalProtocolError(ProtocolError):
+    """The local caller asked for something the protocol does not allow."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer broke the protocol.
+
+    Attributes
+    ----------
+    abort_source : AbortSource
+        Source field of the A-ABORT to send in answer (PS3.8 Table 9-26).
+    abort_reason : AbortReason
+        Reason/Diag. field of that A-ABORT.
+    associate_rj : tuple[int, int, int] or None
+        (result, source, reason) of the A-ASSOCIATE-RJ to send instead, when
+        the standard prescribes a rejection rather than an abort.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        abort_reason: AbortReason = AbortReason.NOT_SPECIFIED,
+        abort_source: AbortSource = AbortSource.SERVICE_PROVIDER,
+        associate_rj: tuple[int, int, int] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.abort_source = abort_source
+        self.abort_reason = abort_reason
+        self.associate_rj = associate_rj
+
+
+class PDUDecodeError(RemoteProtocolError):
+    """Bytes that are not a valid PDU.
+
+    Attributes
+    ----------
+    offset : int
+        Byte offset, from the first byte of the PDU, of the field that is wrong.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        offset: int,
+        abort_reason: AbortReason = AbortReason.INVALID_PDU_PARAMETER_VALUE,
+    ) -> None:
+        super().__init__(f"{message} (at byte offset {offset})", abort_reason=abort_reason)
+        self.offset = offset
+
+
+class PDUTooLargeError(PDUDecodeError):
+    """A PDU header announced more bytes than the receiver's configured maximum.
+
+    Attributes
+    ----------
+    length : int
+        The PDU-length the header announced.
+    maximum : int
+        The largest PDU-length the receiver accepts for that PDU type.
+    """
+
+    def __init__(self, pdu_type: int, length: int, maximum: int) -> None:
+        super().__init__(
+            f"PDU of type 0x{pdu_type:02X} announces {length} bytes, "
+            f"more than the maximum of {maximum}",
+            offset=2,
+        )
+        self.length = length
+        self.maximum = maximum
