@@ -456,18 +456,29 @@ def capture_association(
     acceptor: str,
     upstream_port: int,
     drive: Callable[[int], object],
+    *,
+    expect: dict[str, set[int]] | None = None,
 ) -> list[Record]:
     """Run ``drive(proxy_port)`` once through a fresh proxy and return its records.
 
     ``drive`` must open exactly one connection to the proxy port and
-    return when its association is over.
+    return when its association is over.  ``expect`` maps a direction to
+    PDU types that must have been sent in it (used where the client's exit
+    status cannot tell success, e.g. an expected rejection or abort).
     """
     with RecordingProxy(HOST, upstream_port) as proxy:
         drive(proxy.port)
         connections = proxy.wait_finished(1)
     if len(connections) != 1:
         raise CaptureError(f"{scenario}: expected 1 connection, got {len(connections)}")
-    return connection_records(scenario, requestor, acceptor, connections[0])
+    records = connection_records(scenario, requestor, acceptor, connections[0])
+    for direction, types in (expect or {}).items():
+        sent = {rec["pdu_type"] for rec in records if rec["direction"] == direction}
+        if not types <= sent:
+            raise CaptureError(
+                f"{scenario} {direction}: expected PDU types {sorted(types)}, got {sorted(sent)}"
+            )
+    return records
 
 
 def run_dcmtk_client(args: Sequence[str], *, expect_success: bool = True) -> int:
@@ -702,6 +713,7 @@ def scenario_b_aborts(workdir: pathlib.Path) -> list[Record]:
             "dcmtk-storescp",
             port,
             lambda p: run_dcmtk_client(dcmtk_client_args("echoscu", p, "--abort")),
+            expect={REQ_TO_ACC: {7}},
         )
     with dcmtk_storescp(workdir, "--abort-after") as port:
         records += capture_association(
@@ -710,6 +722,7 @@ def scenario_b_aborts(workdir: pathlib.Path) -> list[Record]:
             "dcmtk-storescp",
             port,
             lambda p: _storescu(p, ["-R"], [files["mr"]], expect_success=False),
+            expect={ACC_TO_REQ: {7}},
         )
     return records
 
@@ -791,6 +804,7 @@ def scenario_d_rejections(workdir: pathlib.Path) -> list[Record]:
             "dcmtk-storescp",
             port,
             lambda p: run_dcmtk_client(dcmtk_client_args("echoscu", p), expect_success=False),
+            expect={ACC_TO_REQ: {3}},
         )
     with dcmtk_storescp(workdir, "+xi") as port:
         records += capture_association(
@@ -1018,6 +1032,7 @@ def scenario_g_dcmtk_to_pynetdicom_scp(workdir: pathlib.Path) -> list[Record]:
             lambda p: run_dcmtk_client(
                 dcmtk_client_args("echoscu", p, "-aec", "WRONG_AE_TITLE"), expect_success=False
             ),
+            expect={ACC_TO_REQ: {3}},
         )
         records += capture_association(
             "g3_dcmtk_storescu_user_identity_to_pynetdicom_scp",
