@@ -1,0 +1,28 @@
+"""The README's Python examples run as written, in order, in one namespace."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_python_blocks_run() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    assert len(blocks) >= 5
+    namespace: dict[str, object] = {"__name__": "readme"}
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), namespace)
+
+
+def test_readme_opens_with_the_demo_and_the_ci_test_command() -> None:
+    text = README.read_text()
+    first_block = re.search(r"```sh\n(.*?)```", text, flags=re.DOTALL)
+    assert first_block is not None
+    commands = [line.split("#")[0].strip() for line in first_block.group(1).splitlines()]
+    assert commands == ["scripts/demo", "bash .ci/run"]
+    ci = (README.parent / ".ci" / "run").read_text().strip().splitlines()
+    test_command = "ruff check . && ruff format --check . && mypy && pytest"
+    assert ci[-1] == test_command
+    assert test_command in text
