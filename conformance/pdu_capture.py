@@ -63,7 +63,6 @@ import json
 import logging
 import pathlib
 import select
-import shutil
 import socket
 import subprocess
 import sys
@@ -73,6 +72,8 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from dcmtk_tools import DCMTKNotFoundError, dcmtk_path
 
 HOST = "127.0.0.1"
 REQ_TO_ACC = "requestor->acceptor"
@@ -504,7 +505,7 @@ def run_dcmtk_client(args: Sequence[str], *, expect_success: bool = True) -> int
 def dcmtk_client_args(tool: str, port: int, *extra: str) -> list[str]:
     """Return the argument list for a quiet DCMTK client talking to ``port``."""
     return [
-        tool,
+        dcmtk_path(tool),
         "-q",
         "-to",
         DCMTK_TIMEOUT,
@@ -529,7 +530,7 @@ def dcmtk_storescp(workdir: pathlib.Path, *options: str) -> Iterator[int]:
     outdir = workdir / f"storescp-{port}"
     outdir.mkdir(parents=True, exist_ok=True)
     args = [
-        "storescp",
+        dcmtk_path("storescp"),
         "-q",
         "-ta",
         DCMTK_TIMEOUT,
@@ -1061,9 +1062,11 @@ SCENARIOS: tuple[Callable[[pathlib.Path], list[Record]], ...] = (
 
 def check_tools() -> None:
     """Raise :class:`CaptureError` if a DCMTK tool is missing from ``PATH``."""
-    missing = [tool for tool in DCMTK_TOOLS if shutil.which(tool) is None]
-    if missing:
-        raise CaptureError(f"DCMTK tools not found on PATH: {', '.join(missing)}")
+    try:
+        for tool in DCMTK_TOOLS:
+            dcmtk_path(tool)
+    except DCMTKNotFoundError as exc:
+        raise CaptureError(str(exc)) from exc
 
 
 def capture_all(workdir: pathlib.Path) -> list[Record]:

@@ -14,6 +14,7 @@ Run it with ``scripts/demo`` (which installs what is missing), or
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import subprocess
@@ -119,15 +120,28 @@ def negotiate(host: str, port: int, called: str) -> int:
     return 0
 
 
+def find_dcmtk_storescp() -> str:
+    """Path of DCMTK's storescp, skipping pynetdicom's script of the same name
+    that an activated virtual environment puts first on PATH."""
+    venv_bin = os.path.dirname(os.path.abspath(sys.executable))
+    path = os.pathsep.join(
+        entry for entry in os.environ.get("PATH", "").split(os.pathsep)
+        if os.path.abspath(entry) != venv_bin
+    )  # fmt: skip
+    found = shutil.which("storescp", path=path)
+    if found is None:
+        sys.exit("storescp (DCMTK) is not installed: run scripts/demo, or pass --port")
+    return found
+
+
 def start_storescp() -> tuple[subprocess.Popen[bytes], int, str]:
     """Start DCMTK storescp on a free loopback port; return it, the port and its dir."""
-    if shutil.which("storescp") is None:
-        sys.exit("storescp (DCMTK) is not installed: run scripts/demo, or pass --port")
+    storescp = find_dcmtk_storescp()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     output = tempfile.mkdtemp(prefix="dicomul-demo-")
-    proc = subprocess.Popen(["storescp", "-od", output, str(port)])
+    proc = subprocess.Popen([storescp, "-od", output, str(port)])
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
