@@ -34,7 +34,7 @@ from ._wire import (
     U16,
     U32,
     check_bytes,
-    check_uint,
+    check_uints,
     fail,
     is_valid_uid,
     text,
@@ -123,7 +123,7 @@ class _UIDItem:
 
     def __post_init__(self) -> None:
         check_bytes("name", self.name, maximum=_MAX_ITEM)
-        check_uint("header_reserved", self.header_reserved, 8)
+        check_uints(self, header_reserved=8)
 
     @property
     def uid(self) -> str:
@@ -228,8 +228,7 @@ class PresentationContextRQItem:
     item_type: ClassVar[ItemType] = ItemType.PRESENTATION_CONTEXT_RQ
 
     def __post_init__(self) -> None:
-        check_uint("context_id", self.context_id, 8)
-        check_uint("header_reserved", self.header_reserved, 8)
+        check_uints(self, context_id=8, header_reserved=8)
         check_bytes("reserved_6_8", self.reserved_6_8, maximum=3, exact=3)
         if not isinstance(self.abstract_syntax, AbstractSyntaxItem):
             raise LocalProtocolError("abstract_syntax must be an AbstractSyntaxItem")
@@ -317,11 +316,7 @@ class PresentationContextACItem:
     item_type: ClassVar[ItemType] = ItemType.PRESENTATION_CONTEXT_AC
 
     def __post_init__(self) -> None:
-        check_uint("context_id", self.context_id, 8)
-        check_uint("result", self.result, 8)
-        check_uint("header_reserved", self.header_reserved, 8)
-        check_uint("reserved_6", self.reserved_6, 8)
-        check_uint("reserved_8", self.reserved_8, 8)
+        check_uints(self, context_id=8, result=8, header_reserved=8, reserved_6=8, reserved_8=8)
         if self.transfer_syntax is not None and not isinstance(
             self.transfer_syntax, TransferSyntaxItem
         ):
@@ -385,8 +380,7 @@ class MaximumLengthSubItem:
     item_type: ClassVar[ItemType] = ItemType.MAXIMUM_LENGTH
 
     def __post_init__(self) -> None:
-        check_uint("maximum_length", self.maximum_length, 32)
-        check_uint("header_reserved", self.header_reserved, 8)
+        check_uints(self, maximum_length=32, header_reserved=8)
 
     def encode(self) -> bytes:
         """Encode the sub-item with its header."""
@@ -418,9 +412,9 @@ class AsynchronousOperationsWindowSubItem:
     item_type: ClassVar[ItemType] = ItemType.ASYNCHRONOUS_OPERATIONS_WINDOW
 
     def __post_init__(self) -> None:
-        check_uint("max_operations_invoked", self.max_operations_invoked, 16)
-        check_uint("max_operations_performed", self.max_operations_performed, 16)
-        check_uint("header_reserved", self.header_reserved, 8)
+        check_uints(
+            self, max_operations_invoked=16, max_operations_performed=16, header_reserved=8
+        )
 
     def encode(self) -> bytes:
         """Encode the sub-item with its header."""
@@ -469,9 +463,7 @@ class RoleSelectionSubItem:
 
     def __post_init__(self) -> None:
         check_bytes("sop_class_uid", self.sop_class_uid, maximum=_MAX_ITEM - 4)
-        check_uint("scu_role", self.scu_role, 8)
-        check_uint("scp_role", self.scp_role, 8)
-        check_uint("header_reserved", self.header_reserved, 8)
+        check_uints(self, scu_role=8, scp_role=8, header_reserved=8)
 
     @property
     def sop_class(self) -> str:
@@ -528,7 +520,7 @@ class SOPClassExtendedNegotiationSubItem:
             self.service_class_application_information,
             maximum=_MAX_ITEM - 2,
         )
-        check_uint("header_reserved", self.header_reserved, 8)
+        check_uints(self, header_reserved=8)
 
     @property
     def sop_class(self) -> str:
@@ -582,7 +574,7 @@ class SOPClassCommonExtendedNegotiationSubItem:
             raise LocalProtocolError("related_general_sop_class_uids must be a tuple of bytes")
         for related in self.related_general_sop_class_uids:
             check_bytes("related general SOP class UID", related, maximum=_MAX_ITEM)
-        check_uint("header_reserved", self.header_reserved, 8)
+        check_uints(self, header_reserved=8)
 
     @property
     def sop_class(self) -> str:
@@ -665,11 +657,10 @@ class UserIdentityRQSubItem:
     item_type: ClassVar[ItemType] = ItemType.USER_IDENTITY_RQ
 
     def __post_init__(self) -> None:
-        check_uint("identity_type", self.identity_type, 8)
-        check_uint("positive_response_requested", self.positive_response_requested, 8)
+        check_uints(self, identity_type=8, positive_response_requested=8)
         check_bytes("primary_field", self.primary_field, maximum=_MAX_ITEM - 6)
         check_bytes("secondary_field", self.secondary_field, maximum=_MAX_ITEM - 6)
-        check_uint("header_reserved", self.header_reserved, 8)
+        check_uints(self, header_reserved=8)
 
     def encode(self) -> bytes:
         """Encode the sub-item with its header."""
@@ -721,7 +712,7 @@ class UserIdentityACSubItem:
 
     def __post_init__(self) -> None:
         check_bytes("server_response", self.server_response, maximum=_MAX_ITEM - 2)
-        check_uint("header_reserved", self.header_reserved, 8)
+        check_uints(self, header_reserved=8)
 
     def encode(self) -> bytes:
         """Encode the sub-item with its header."""
@@ -751,13 +742,13 @@ class UnknownSubItem:
     header_reserved: int = 0
 
     def __post_init__(self) -> None:
-        check_uint("item_type", self.item_type, 8)
+        check_uints(self, item_type=8)
         if self.item_type in _SUB_ITEM_DECODERS:
             raise LocalProtocolError(
                 f"sub-item type 0x{self.item_type:02X} is known; use its own class"
             )
         check_bytes("data", self.data, maximum=_MAX_ITEM)
-        check_uint("header_reserved", self.header_reserved, 8)
+        check_uints(self, header_reserved=8)
 
     def encode(self) -> bytes:
         """Encode the sub-item with its header."""
@@ -821,7 +812,7 @@ class UserInformationItem:
             isinstance(sub, _SUB_ITEM_CLASSES) for sub in self.sub_items
         ):
             raise LocalProtocolError("sub_items must be a tuple of user information sub-items")
-        check_uint("header_reserved", self.header_reserved, 8)
+        check_uints(self, header_reserved=8)
 
     def _first(self, cls: type[_T]) -> _T | None:
         for sub in self.sub_items:

@@ -28,6 +28,7 @@ __all__ = [
     "BytesLike",
     "check_bytes",
     "check_uint",
+    "check_uints",
     "fail",
     "ae_title",
     "is_valid_ae_title",
@@ -57,6 +58,12 @@ def check_uint(name: str, value: int, bits: int) -> None:
         raise LocalProtocolError(
             f"{name} must be an integer from 0 to {(1 << bits) - 1}, not {value!r}"
         )
+
+
+def check_uints(obj: object, **bits: int) -> None:
+    """check_uint for several attributes of ``obj``, given as ``name=bits``."""
+    for name, width in bits.items():
+        check_uint(name, getattr(obj, name), width)
 
 
 def check_bytes(name: str, value: object, *, maximum: int, exact: int | None = None) -> None:

@@ -72,7 +72,7 @@ from ._wire import (
     BytesLike,
     ae_title,
     check_bytes,
-    check_uint,
+    check_uints,
     fail,
     is_valid_ae_title,
     text,
@@ -156,9 +156,7 @@ class _Associate:
     def _check_fixed(self) -> None:
         check_bytes("called_ae_title", self.called_ae_title, maximum=16, exact=16)
         check_bytes("calling_ae_title", self.calling_ae_title, maximum=16, exact=16)
-        check_uint("protocol_version", self.protocol_version, 16)
-        check_uint("header_reserved", self.header_reserved, 8)
-        check_uint("reserved_9_10", self.reserved_9_10, 16)
+        check_uints(self, protocol_version=16, header_reserved=8, reserved_9_10=16)
         check_bytes("reserved_43_74", self.reserved_43_74, maximum=32, exact=32)
 
     @property
@@ -328,8 +326,7 @@ class AssociateRJ:
     pdu_type: ClassVar[PDUType] = PDUType.A_ASSOCIATE_RJ
 
     def __post_init__(self) -> None:
-        for name in ("result", "source", "reason", "header_reserved", "reserved_7"):
-            check_uint(name, getattr(self, name), 8)
+        check_uints(self, result=8, source=8, reason=8, header_reserved=8, reserved_7=8)
 
     def encode(self) -> bytes:
         """Encode the PDU (see :func:`encode`)."""
@@ -421,7 +418,7 @@ class PDataTF:
     def __post_init__(self) -> None:
         if not isinstance(self.pdvs, tuple) or not self.pdvs:
             raise LocalProtocolError("pdvs must be a non-empty tuple (PS3.8 9.3.5)")
-        check_uint("header_reserved", self.header_reserved, 8)
+        check_uints(self, header_reserved=8)
 
     def encode(self) -> bytes:
         """Encode the PDU, copying each payload once into the result."""
@@ -476,8 +473,7 @@ class _Release:
     pdu_type: ClassVar[PDUType]
 
     def __post_init__(self) -> None:
-        check_uint("header_reserved", self.header_reserved, 8)
-        check_uint("reserved_7_10", self.reserved_7_10, 32)
+        check_uints(self, header_reserved=8, reserved_7_10=32)
 
     def encode(self) -> bytes:
         """Encode the PDU (see :func:`encode`)."""
@@ -522,10 +518,7 @@ class AbortRQ:
     pdu_type: ClassVar[PDUType] = PDUType.A_ABORT
 
     def __post_init__(self) -> None:
-        check_uint("source", self.source, 8)
-        check_uint("reason", self.reason, 8)
-        check_uint("header_reserved", self.header_reserved, 8)
-        check_uint("reserved_7_8", self.reserved_7_8, 16)
+        check_uints(self, source=8, reason=8, header_reserved=8, reserved_7_8=16)
 
     def encode(self) -> bytes:
         """Encode the PDU (see :func:`encode`)."""
