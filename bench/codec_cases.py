@@ -111,6 +111,12 @@ class Measurement:
     seconds: dict[Library, float]
 
 
+def _require(ok: bool, what: str) -> None:
+    """Fail the run unless ``ok`` (an ``assert`` would vanish under ``python -O``)."""
+    if not ok:
+        raise AssertionError(what)
+
+
 # ------------------------------------------------------------------- P-DATA-TF
 
 
@@ -138,23 +144,32 @@ def _pynetdicom_decode_pdata(data: bytes) -> P_DATA_TF:
 
 
 def _check_dicomul_pdata(pdu: object, payload: bytes) -> None:
-    assert isinstance(pdu, PDataTF), pdu
-    (pdv,) = pdu.pdvs
-    assert pdv.context_id == _CONTEXT_ID
-    assert pdv.control_header == _CONTROL_HEADER
-    assert pdv.data == payload, "dicomul decoded a different payload"
+    """Fail unless ``pdu`` is dicomul's P-DATA-TF holding exactly the benchmark PDV."""
+    if not isinstance(pdu, PDataTF) or len(pdu.pdvs) != 1:
+        raise AssertionError(f"dicomul decoded {pdu!r}")
+    pdv = pdu.pdvs[0]
+    _require(
+        (pdv.context_id, pdv.control_header) == (_CONTEXT_ID, _CONTROL_HEADER),
+        "dicomul decoded the wrong PDV header",
+    )
+    _require(pdv.data == payload, "dicomul decoded a different payload")
 
 
 def _check_pynetdicom_pdata(pdu: object, payload: bytes) -> None:
-    assert isinstance(pdu, P_DATA_TF), pdu
-    (item,) = pdu.presentation_data_value_items
-    assert item.presentation_context_id == _CONTEXT_ID
+    """Fail unless ``pdu`` is pynetdicom's P-DATA-TF holding exactly the benchmark PDV."""
+    if not isinstance(pdu, P_DATA_TF) or len(pdu.presentation_data_value_items) != 1:
+        raise AssertionError(f"pynetdicom decoded {pdu!r}")
+    item = pdu.presentation_data_value_items[0]
     value = item.presentation_data_value
-    assert value[0] == _CONTROL_HEADER
-    assert value[1:] == payload, "pynetdicom decoded a different payload"
+    _require(
+        (item.presentation_context_id, value[0]) == (_CONTEXT_ID, _CONTROL_HEADER),
+        "pynetdicom decoded the wrong PDV header",
+    )
+    _require(value[1:] == payload, "pynetdicom decoded a different payload")
 
 
 def _pdata_cases(label: str, size: int) -> list[Case]:
+    """Encode, decode, and frame + decode of a P-DATA-TF carrying ``size`` bytes."""
     payload = _payload(size)
     ours = PDataTF(
         pdvs=(
@@ -166,17 +181,19 @@ def _pdata_cases(label: str, size: int) -> list[Case]:
     theirs = _pynetdicom_pdata(payload)
     wire = encode(ours)
     # The wire format leaves no choice here: both must produce the same bytes.
-    assert len(wire) == size + 12
-    assert theirs.encode() == wire, "the two encoders disagree on a P-DATA-TF"
+    _require(len(wire) == size + 12, "dicomul encoded a P-DATA-TF of the wrong length")
+    _require(theirs.encode() == wire, "the two encoders disagree on a P-DATA-TF")
     _check_dicomul_pdata(decode(wire), payload)
     _check_pynetdicom_pdata(_pynetdicom_decode_pdata(wire), payload)
 
     # A stream of whole PDUs back to back, cut into socket-sized reads: the
-    # reads do not line up with PDU boundaries.
+    # reads do not line up with PDU boundaries.  pynetdicom decodes the same
+    # PDUs as separate objects, so that both sides read as much distinct
+    # memory (one object decoded over and over would stay in the CPU cache).
     count = max(4, -(-_STREAM_BYTES // len(wire)))
     stream = wire * count
     chunks = [stream[i : i + CHUNK_SIZE] for i in range(0, len(stream), CHUNK_SIZE)]
-    frames = [wire] * count
+    frames = [stream[i * len(wire) : (i + 1) * len(wire)] for i in range(count)]
 
     def dicomul_frame_decode() -> list[object]:
         buf = ReceiveBuffer(max_pdata_length=None)
@@ -194,7 +211,7 @@ def _pdata_cases(label: str, size: int) -> list[Case]:
         ("dicomul", dicomul_frame_decode()),
         ("pynetdicom", pynetdicom_decode_all()),
     ):
-        assert len(got) == count, f"{lib} framed {len(got)} PDUs, not {count}"
+        _require(len(got) == count, f"{lib} gave {len(got)} PDUs, not {count}")
         check = _check_dicomul_pdata if lib == "dicomul" else _check_pynetdicom_pdata
         for pdu in got:
             check(pdu, payload)
@@ -237,6 +254,7 @@ def _pdata_cases(label: str, size: int) -> list[Case]:
 
 
 def _captured_rq(scenario: str) -> bytes:
+    """The bytes of ``scenario``'s A-ASSOCIATE-RQ, as the requestor sent them."""
     records = json.loads(_CAPTURED.read_text())
     (record,) = (
         r
@@ -249,6 +267,7 @@ def _captured_rq(scenario: str) -> bytes:
 
 
 def _pynetdicom_decode_rq(data: bytes) -> A_ASSOCIATE_RQ:
+    """Decode one A-ASSOCIATE-RQ with pynetdicom (it decodes into a new instance)."""
     pdu = A_ASSOCIATE_RQ()
     pdu.decode(data)
     return pdu
@@ -257,7 +276,8 @@ def _pynetdicom_decode_rq(data: bytes) -> A_ASSOCIATE_RQ:
 def _summary(rq: AssociateRQ) -> tuple[object, ...]:
     """What an A-ASSOCIATE-RQ says, ignoring reserved fields and padding."""
     ui = rq.user_information
-    assert ui is not None
+    if ui is None:
+        raise AssertionError("the captured request has no user information")
     return (
         rq.called_aet,
         rq.calling_aet,
@@ -290,18 +310,21 @@ def _pynetdicom_summary(rq: A_ASSOCIATE_RQ) -> tuple[object, ...]:
 
 
 def _associate_cases(label: str, scenario: str) -> list[Case]:
+    """Encode and decode of the A-ASSOCIATE-RQ recorded in ``scenario``."""
     wire = _captured_rq(scenario)
     ours = decode(wire)
-    assert isinstance(ours, AssociateRQ)
-    assert encode(ours) == wire, "dicomul does not round-trip the captured request"
+    if not isinstance(ours, AssociateRQ):
+        raise AssertionError(f"dicomul decoded {ours!r}")
+    _require(encode(ours) == wire, "dicomul does not round-trip the captured request")
     theirs = _pynetdicom_decode_rq(wire)
     expected = _summary(ours)
-    assert _pynetdicom_summary(theirs) == expected, "the two decoders disagree"
+    _require(_pynetdicom_summary(theirs) == expected, "the two decoders disagree")
     # pynetdicom writes reserved fields as zero (DCMTK sends FFH in one of a
     # presentation context's reserved bytes), so compare meaning, not bytes.
     reencoded = decode(theirs.encode())
-    assert isinstance(reencoded, AssociateRQ)
-    assert _summary(reencoded) == expected, "pynetdicom's encoding says something else"
+    if not isinstance(reencoded, AssociateRQ):
+        raise AssertionError(f"pynetdicom encoded {reencoded!r}")
+    _require(_summary(reencoded) == expected, "pynetdicom's encoding says something else")
     size = f"{label}, {len(wire)} B"
     return [
         Case(

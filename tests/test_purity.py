@@ -84,3 +84,19 @@ def test_importing_core_pulls_no_io_module() -> None:
     loaded = {name.split(".")[0] for name in out.stdout.split()}
     assert loaded & {"socket", "ssl", "select", "selectors", "threading", "asyncio", "trio",
                      "anyio", "hypothesis", "subprocess"} == set()  # fmt: skip
+
+
+def test_only_the_strategies_module_imports_hypothesis() -> None:
+    importers = set()
+    for path in CORE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            if any(name.split(".")[0] == "hypothesis" for name in names):
+                importers.add(path.relative_to(CORE).as_posix())
+    assert importers == {"testing/strategies.py"}
