@@ -32,6 +32,9 @@ from dataclasses import replace
 from hypothesis import strategies as st
 
 from dicomul import pdu as _pdu
+from dicomul._command import _DATA_SET_REQUIRED as _DATA_SET_MESSAGES
+from dicomul._command import _ELEMENTS as _COMMAND_ELEMENTS
+from dicomul._command import NO_DATA_SET, REQUIRED_FIELDS, Command, Priority
 from dicomul._enums import (
     REJECT_REASONS,
     AbortReason,
@@ -80,6 +83,7 @@ __all__ = [
     "associate_rj_pdus",
     "associate_rq_pdus",
     "asynchronous_operations_window_sub_items",
+    "commands",
     "implementation_class_uid_sub_items",
     "implementation_version_name_sub_items",
     "maximum_length_sub_items",
@@ -465,6 +469,69 @@ def pdus(*, quirks: bool = True) -> st.SearchStrategy[PDU]:
         release_rq_pdus(),
         release_rp_pdus(),
         abort_pdus(),
+    )
+
+
+def _optional(strategy: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    return st.one_of(st.none(), strategy)
+
+
+@st.composite
+def commands(draw: st.DrawFn) -> Command:
+    """DIMSE command sets (PS3.7 9.3, 10.3): any command field, its required
+    fields filled in, others present or not, sometimes an unknown element."""
+    field = draw(st.sampled_from(sorted(REQUIRED_FIELDS)))
+    ushort = st.integers(0, 0xFFFF)
+    text_uid = uids(quirks=False).map(bytes.decode)
+    aet = st.text(_AE_CHARS.replace(" ", ""), min_size=1, max_size=16)
+    tags = st.lists(st.integers(0, 0xFFFFFFFF), min_size=1, max_size=4).map(tuple)
+    values: dict[str, st.SearchStrategy[object]] = {
+        "message_id": ushort,
+        "message_id_being_responded_to": ushort,
+        "affected_sop_class_uid": text_uid,
+        "requested_sop_class_uid": text_uid,
+        "affected_sop_instance_uid": text_uid,
+        "requested_sop_instance_uid": text_uid,
+        "move_destination": aet,
+        "priority": st.sampled_from(Priority).map(int),
+        "status": ushort,
+        "offending_element": tags,
+        "error_comment": st.text(_AE_CHARS.replace(" ", ""), max_size=64),
+        "error_id": ushort,
+        "event_type_id": ushort,
+        "attribute_identifier_list": tags,
+        "action_type_id": ushort,
+        "number_of_remaining_suboperations": ushort,
+        "number_of_completed_suboperations": ushort,
+        "number_of_failed_suboperations": ushort,
+        "number_of_warning_suboperations": ushort,
+        "move_originator_application_entity_title": aet,
+        "move_originator_message_id": ushort,
+    }
+    required = set(REQUIRED_FIELDS[field])
+    chosen = {
+        name: draw(strategy if name in required else _optional(strategy))
+        for name, strategy in values.items()
+    }
+    data_set_type = draw(st.sampled_from([0x0000, 0x0001, 0xFEFE] + [NO_DATA_SET] * 2))
+    if field in _DATA_SET_MESSAGES and data_set_type == NO_DATA_SET:
+        data_set_type = 0x0000
+    known = {tag for tag, _, _ in _COMMAND_ELEMENTS} | {0}
+    extra = draw(
+        st.lists(
+            st.tuples(
+                st.integers(1, 0xFFFF).filter(lambda t: t not in known),
+                st.binary(max_size=8).map(lambda b: b + b"\x00" * (len(b) % 2)),
+            ),
+            max_size=2,
+            unique_by=lambda e: e[0],
+        )
+    )
+    return Command(
+        command_field=field,
+        command_data_set_type=data_set_type,
+        extra_elements=tuple(sorted(extra)),
+        **{name: value for name, value in chosen.items() if value is not None},  # type: ignore[arg-type]
     )
 
 

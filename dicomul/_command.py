@@ -1,0 +1,411 @@
+"""DIMSE command sets: group 0000 in Implicit VR Little Endian (PS3.7 6.3, 9.3, 10.3).
+
+Theory of operation
+-------------------
+A DIMSE message is a command set, optionally followed by a data set.  The
+command set is a small, flat list of group 0000 elements, always in Implicit
+VR Little Endian (PS3.7 section 6.3.1) and headed by Command Group Length
+(0000,0000).  It is on the hot path of every operation (a C-ECHO is nothing
+else), so it has its own codec here instead of a pydicom Dataset: encoding a
+C-ECHO-RQ is a handful of ``struct.pack`` calls.
+
+:class:`Command` holds every command field PS3.7 defines, as a typed
+attribute (None when absent).  Which fields a message must carry is data:
+:data:`REQUIRED_FIELDS` transcribes the "M" (mandatory) and "U(=)"/"="
+entries of PS3.7 Tables 9.3-1 to 9.3-12 and 10.3-1 to 10.3-12 that do not
+depend on a condition.  A command missing one is refused: by
+:class:`~dicomul.LocalProtocolError` when built locally, and by
+:class:`~dicomul.RemoteProtocolError` when decoded from a peer.  Elements of
+group 0000 that this module does not know are kept raw in
+:attr:`Command.extra_elements` and written back unchanged.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Final
+
+from ._enums import AbortReason
+from ._errors import LocalProtocolError, RemoteProtocolError
+from ._wire import BytesLike
+
+__all__ = [
+    "NO_DATA_SET",
+    "REQUIRED_FIELDS",
+    "Command",
+    "CommandField",
+    "Priority",
+    "decode_command",
+    "encode_command",
+]
+
+#: Command Data Set Type (0000,0800) value meaning "no data set" (PS3.7 E.1);
+#: any other value means a data set follows.
+NO_DATA_SET: Final = 0x0101
+
+_ELEMENT_HEADER: Final = struct.Struct("<HHL")
+_US: Final = struct.Struct("<H")
+_UL: Final = struct.Struct("<L")
+
+
+class CommandField(IntEnum):
+    """Command Field (0000,0100) values, PS3.7 Annex E, Table E.1-1."""
+
+    C_STORE_RQ = 0x0001
+    C_STORE_RSP = 0x8001
+    C_GET_RQ = 0x0010
+    C_GET_RSP = 0x8010
+    C_FIND_RQ = 0x0020
+    C_FIND_RSP = 0x8020
+    C_MOVE_RQ = 0x0021
+    C_MOVE_RSP = 0x8021
+    C_ECHO_RQ = 0x0030
+    C_ECHO_RSP = 0x8030
+    N_EVENT_REPORT_RQ = 0x0100
+    N_EVENT_REPORT_RSP = 0x8100
+    N_GET_RQ = 0x0110
+    N_GET_RSP = 0x8110
+    N_SET_RQ = 0x0120
+    N_SET_RSP = 0x8120
+    N_ACTION_RQ = 0x0130
+    N_ACTION_RSP = 0x8130
+    N_CREATE_RQ = 0x0140
+    N_CREATE_RSP = 0x8140
+    N_DELETE_RQ = 0x0150
+    N_DELETE_RSP = 0x8150
+    C_CANCEL_RQ = 0x0FFF
+
+    @property
+    def is_response(self) -> bool:
+        """True for the -RSP command fields (bit 15 set)."""
+        return bool(self & 0x8000)
+
+
+class Priority(IntEnum):
+    """Priority (0000,0700), PS3.7 Annex E."""
+
+    MEDIUM = 0x0000
+    HIGH = 0x0001
+    LOW = 0x0002
+
+
+class _VR(IntEnum):
+    """How a known command element's value is encoded (PS3.5 6.2)."""
+
+    US = 1  # unsigned short
+    UL = 2  # unsigned long
+    UI = 3  # UID, NUL padded to even length
+    AE = 4  # application entity title, space padded
+    LO = 5  # long string, space padded
+    AT = 6  # one or more attribute tags
+
+
+#: (tag, attribute name, VR) of every command element PS3.7 Annex E defines,
+#: in tag order (the order they are encoded in).
+_ELEMENTS: Final[tuple[tuple[int, str, _VR], ...]] = (
+    (0x00000002, "affected_sop_class_uid", _VR.UI),
+    (0x00000003, "requested_sop_class_uid", _VR.UI),
+    (0x00000100, "command_field", _VR.US),
+    (0x00000110, "message_id", _VR.US),
+    (0x00000120, "message_id_being_responded_to", _VR.US),
+    (0x00000600, "move_destination", _VR.AE),
+    (0x00000700, "priority", _VR.US),
+    (0x00000800, "command_data_set_type", _VR.US),
+    (0x00000900, "status", _VR.US),
+    (0x00000901, "offending_element", _VR.AT),
+    (0x00000902, "error_comment", _VR.LO),
+    (0x00000903, "error_id", _VR.US),
+    (0x00001000, "affected_sop_instance_uid", _VR.UI),
+    (0x00001001, "requested_sop_instance_uid", _VR.UI),
+    (0x00001002, "event_type_id", _VR.US),
+    (0x00001005, "attribute_identifier_list", _VR.AT),
+    (0x00001008, "action_type_id", _VR.US),
+    (0x00001020, "number_of_remaining_suboperations", _VR.US),
+    (0x00001021, "number_of_completed_suboperations", _VR.US),
+    (0x00001022, "number_of_failed_suboperations", _VR.US),
+    (0x00001023, "number_of_warning_suboperations", _VR.US),
+    (0x00001030, "move_originator_application_entity_title", _VR.AE),
+    (0x00001031, "move_originator_message_id", _VR.US),
+)
+_BY_TAG: Final = {tag: (name, vr) for tag, name, vr in _ELEMENTS}
+
+_RQ = ("message_id",)
+_RSP = ("message_id_being_responded_to", "status")
+
+#: Fields each message must carry, whatever the conditions: PS3.7 Tables
+#: 9.3-1 to 9.3-12 (DIMSE-C) and 10.3-1 to 10.3-12 (DIMSE-N).  Conditional
+#: fields (C, U) are the service user's business.
+REQUIRED_FIELDS: Final[dict[int, tuple[str, ...]]] = {
+    CommandField.C_STORE_RQ: (
+        *_RQ,
+        "affected_sop_class_uid",
+        "priority",
+        "affected_sop_instance_uid",
+    ),
+    CommandField.C_STORE_RSP: _RSP,
+    CommandField.C_FIND_RQ: (*_RQ, "affected_sop_class_uid", "priority"),
+    CommandField.C_FIND_RSP: _RSP,
+    CommandField.C_GET_RQ: (*_RQ, "affected_sop_class_uid", "priority"),
+    CommandField.C_GET_RSP: _RSP,
+    CommandField.C_MOVE_RQ: (*_RQ, "affected_sop_class_uid", "priority", "move_destination"),
+    CommandField.C_MOVE_RSP: _RSP,
+    CommandField.C_ECHO_RQ: (*_RQ, "affected_sop_class_uid"),
+    CommandField.C_ECHO_RSP: _RSP,
+    CommandField.C_CANCEL_RQ: ("message_id_being_responded_to",),
+    CommandField.N_EVENT_REPORT_RQ: (
+        *_RQ,
+        "affected_sop_class_uid",
+        "affected_sop_instance_uid",
+        "event_type_id",
+    ),
+    CommandField.N_EVENT_REPORT_RSP: _RSP,
+    CommandField.N_GET_RQ: (*_RQ, "requested_sop_class_uid", "requested_sop_instance_uid"),
+    CommandField.N_GET_RSP: _RSP,
+    CommandField.N_SET_RQ: (*_RQ, "requested_sop_class_uid", "requested_sop_instance_uid"),
+    CommandField.N_SET_RSP: _RSP,
+    CommandField.N_ACTION_RQ: (
+        *_RQ,
+        "requested_sop_class_uid",
+        "requested_sop_instance_uid",
+        "action_type_id",
+    ),
+    CommandField.N_ACTION_RSP: _RSP,
+    CommandField.N_CREATE_RQ: (*_RQ, "affected_sop_class_uid"),
+    CommandField.N_CREATE_RSP: _RSP,
+    CommandField.N_DELETE_RQ: (*_RQ, "requested_sop_class_uid", "requested_sop_instance_uid"),
+    CommandField.N_DELETE_RSP: _RSP,
+}
+
+#: Messages that always carry a data set (PS3.7: the data set is "M").
+_DATA_SET_REQUIRED: Final = frozenset(
+    {
+        CommandField.C_STORE_RQ,
+        CommandField.C_FIND_RQ,
+        CommandField.C_GET_RQ,
+        CommandField.C_MOVE_RQ,
+        CommandField.N_SET_RQ,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Command:
+    """A DIMSE command set (PS3.7 Annex E): every field, typed, None when absent.
+
+    ``command_data_set_type`` is :data:`NO_DATA_SET` (0x0101) when no data set
+    follows; :attr:`has_data_set` says so plainly.  Build one with the
+    keyword arguments of the fields the message needs; the constructor checks
+    the fields :data:`REQUIRED_FIELDS` lists for its command field.
+
+    Examples
+    --------
+    >>> rq = Command(command_field=CommandField.C_ECHO_RQ, message_id=1,
+    ...              affected_sop_class_uid="1.2.840.10008.1.1")
+    >>> decode_command(encode_command(rq)) == rq
+    True
+    """
+
+    command_field: int
+    command_data_set_type: int = NO_DATA_SET
+    message_id: int | None = None
+    message_id_being_responded_to: int | None = None
+    affected_sop_class_uid: str | None = None
+    requested_sop_class_uid: str | None = None
+    affected_sop_instance_uid: str | None = None
+    requested_sop_instance_uid: str | None = None
+    move_destination: str | None = None
+    priority: int | None = None
+    status: int | None = None
+    offending_element: tuple[int, ...] | None = None
+    error_comment: str | None = None
+    error_id: int | None = None
+    event_type_id: int | None = None
+    attribute_identifier_list: tuple[int, ...] | None = None
+    action_type_id: int | None = None
+    number_of_remaining_suboperations: int | None = None
+    number_of_completed_suboperations: int | None = None
+    number_of_failed_suboperations: int | None = None
+    number_of_warning_suboperations: int | None = None
+    move_originator_application_entity_title: str | None = None
+    move_originator_message_id: int | None = None
+    #: Group 0000 elements not defined above, as (element number, raw value),
+    #: kept verbatim.
+    extra_elements: tuple[tuple[int, bytes], ...] = ()
+
+    def __post_init__(self) -> None:
+        missing = self.missing_fields()
+        if missing:
+            raise LocalProtocolError(_missing_message(self.command_field, missing))
+        for tag, _ in self.extra_elements:
+            if not 0 <= tag <= 0xFFFF or tag in _BY_TAG or tag == 0:
+                raise LocalProtocolError(
+                    f"extra element (0000,{tag:04X}) must be a group 0000 element "
+                    "that Command has no field for"
+                )
+        for tag, name, vr in _ELEMENTS:
+            value = getattr(self, name)
+            if value is not None and not _fits(vr, value):
+                raise LocalProtocolError(
+                    f"{name} ({_tag_text(tag)}) cannot hold {value!r} as {vr.name}"
+                )
+
+    @property
+    def has_data_set(self) -> bool:
+        """True if a data set follows the command (PS3.7 E.1, (0000,0800))."""
+        return self.command_data_set_type != NO_DATA_SET
+
+    @property
+    def is_response(self) -> bool:
+        """True for a -RSP message."""
+        return bool(self.command_field & 0x8000)
+
+    def missing_fields(self) -> tuple[str, ...]:
+        """The required fields this command lacks (empty if complete)."""
+        if self.command_field not in REQUIRED_FIELDS:
+            return ("command_field",)
+        missing = tuple(
+            name for name in REQUIRED_FIELDS[self.command_field] if getattr(self, name) is None
+        )
+        if self.command_field in _DATA_SET_REQUIRED and not self.has_data_set:
+            missing += ("command_data_set_type",)
+        return missing
+
+
+def _fits(vr: _VR, value: object) -> bool:
+    if vr is _VR.US:
+        return isinstance(value, int) and 0 <= value <= 0xFFFF
+    if vr is _VR.AT:
+        return isinstance(value, tuple) and all(
+            isinstance(tag, int) and 0 <= tag <= 0xFFFFFFFF for tag in value
+        )
+    if vr is _VR.AE:
+        return isinstance(value, str) and len(value) <= 16 and value.isascii()
+    return isinstance(value, str) and value.isascii()
+
+
+def _tag_text(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def _missing_message(command_field: int, missing: tuple[str, ...]) -> str:
+    try:
+        name = CommandField(command_field).name
+    except ValueError:
+        name = f"command field 0x{command_field:04X}"
+    if missing == ("command_field",):
+        return f"{name} is not a DIMSE command field (PS3.7 Table E.1-1)"
+    return f"{name} lacks required field(s): {', '.join(missing)} (PS3.7 sections 9.3, 10.3)"
+
+
+def _encode_value(vr: _VR, value: object) -> bytes:
+    if vr is _VR.US:
+        return _US.pack(value)
+    if vr is _VR.UL:
+        return _UL.pack(value)
+    if vr is _VR.AT:
+        return b"".join(
+            struct.pack("<HH", tag >> 16, tag & 0xFFFF)
+            for tag in value  # type: ignore[attr-defined]
+        )
+    raw = str(value).encode("ascii")
+    if len(raw) % 2:
+        raw += b"\x00" if vr is _VR.UI else b" "
+    return raw
+
+
+def encode_command(command: Command) -> bytes:
+    """Encode a command set in Implicit VR Little Endian with its group length.
+
+    Elements are written in ascending tag order, the extra ones merged in.
+    """
+    elements: list[tuple[int, bytes]] = [
+        (tag, _encode_value(vr, value))
+        for tag, name, vr in _ELEMENTS
+        if (value := getattr(command, name)) is not None
+    ]
+    if command.extra_elements:
+        elements = sorted(elements + list(command.extra_elements))
+    body = b"".join(
+        _ELEMENT_HEADER.pack(0x0000, tag & 0xFFFF, len(value)) + value for tag, value in elements
+    )
+    return _ELEMENT_HEADER.pack(0x0000, 0x0000, 4) + _UL.pack(len(body)) + body
+
+
+def _elements(data: BytesLike) -> Iterator[tuple[int, memoryview, int]]:
+    """Yield (tag, value, offset) for each element of an encoded command set."""
+    view = memoryview(data)
+    pos = 0
+    end = len(view)
+    while pos < end:
+        if end - pos < _ELEMENT_HEADER.size:
+            raise _bad(f"{end - pos} stray bytes after the last element", pos)
+        group, element, length = _ELEMENT_HEADER.unpack_from(view, pos)
+        if group != 0x0000:
+            raise _bad(f"element ({group:04X},{element:04X}) is not in group 0000", pos)
+        if length > end - pos - _ELEMENT_HEADER.size:
+            raise _bad(f"element (0000,{element:04X}) length {length} overruns the command", pos)
+        start = pos + _ELEMENT_HEADER.size
+        yield element, view[start : start + length], pos
+        pos = start + length
+
+
+def _bad(message: str, offset: int) -> RemoteProtocolError:
+    # A command set the peer garbled: PS3.7 gives no finer answer than an
+    # abort; invalid-PDU-parameter value is the nearest reason of Table 9-26.
+    return RemoteProtocolError(
+        f"malformed DIMSE command set: {message} (at byte {offset})",
+        abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+    )
+
+
+def _decode_value(vr: _VR, raw: memoryview, tag: int, offset: int) -> object:
+    if vr is _VR.US:
+        if len(raw) != 2:
+            raise _bad(f"{_tag_text(tag)} is {len(raw)} bytes, not 2 (US)", offset)
+        return _US.unpack(raw)[0]
+    if vr is _VR.UL:
+        if len(raw) != 4:
+            raise _bad(f"{_tag_text(tag)} is {len(raw)} bytes, not 4 (UL)", offset)
+        return _UL.unpack(raw)[0]
+    if vr is _VR.AT:
+        if len(raw) % 4:
+            raise _bad(f"{_tag_text(tag)} is {len(raw)} bytes, not a multiple of 4 (AT)", offset)
+        pairs = struct.unpack(f"<{len(raw) // 2}H", raw)
+        return tuple((pairs[i] << 16) | pairs[i + 1] for i in range(0, len(pairs), 2))
+    return bytes(raw).decode("latin-1").rstrip("\x00 ").lstrip(" ")
+
+
+def decode_command(data: BytesLike) -> Command:
+    """Decode an Implicit VR Little Endian command set (all its fragments joined).
+
+    Raises
+    ------
+    RemoteProtocolError
+        If the bytes are not a command set, or the command lacks a field
+        PS3.7 requires; the error carries the A-ABORT reason to answer with.
+    """
+    values: dict[str, object] = {}
+    extra: list[tuple[int, bytes]] = []
+    for element, raw, offset in _elements(data):
+        if element == 0x0000:  # Command Group Length: recomputed on encoding
+            continue
+        known = _BY_TAG.get(element)
+        if known is None:
+            extra.append((element, bytes(raw)))
+        else:
+            name, vr = known
+            values[name] = _decode_value(vr, raw, element, offset)
+    if "command_field" not in values:
+        raise _bad("no Command Field (0000,0100)", 0)
+    if "command_data_set_type" not in values:
+        raise _bad("no Command Data Set Type (0000,0800)", 0)
+    try:
+        return Command(**values, extra_elements=tuple(extra))  # type: ignore[arg-type]
+    except LocalProtocolError as exc:
+        raise RemoteProtocolError(
+            f"peer sent an incomplete command: {exc}",
+            abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+        ) from None
