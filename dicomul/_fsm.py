@@ -285,7 +285,7 @@ _TABLE_9_10: dict[Event, dict[State, Action]] = {
         **dict.fromkeys(_ASSOCIATED, A.AA_4),
         S.STA13: A.AR_5,
     },
-    Event.EVT18: {S.STA2: A.AA_2, S.STA13: A.AR_5},
+    Event.EVT18: {S.STA2: A.AA_2, S.STA13: A.AA_2},
     Event.EVT19: _pdu_row(A.AA_1, A.AA_8, A.AA_7),
 }
 
