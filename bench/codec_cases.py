@@ -22,6 +22,7 @@ import os
 import pathlib
 import platform
 import random
+import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -49,8 +50,8 @@ __all__ = [
 Library = Literal["dicomul", "pynetdicom"]
 LIBRARIES: tuple[Library, ...] = ("dicomul", "pynetdicom")
 
-#: P-DATA-TF payload sizes: a typical negotiated maximum (16 KiB, DCMTK's
-#: default), a large one (128 KiB) and the 1 MiB some archives negotiate.
+#: P-DATA-TF payload sizes: the usual negotiated maximum (DCMTK proposes
+#: 16384 bytes, pynetdicom 16382), a large one, and a very large one.
 PDATA_SIZES: tuple[tuple[str, int], ...] = (
     ("16 KiB", 16 * 1024),
     ("128 KiB", 128 * 1024),
@@ -81,7 +82,7 @@ class Case:
     """One operation, the same work done by each library.
 
     ``work`` is what one call processes: bytes (``unit == "MB/s"``) or PDUs
-    (``unit == "PDU/s"``).
+    (``unit == "PDU/s"``); ``pdus`` is how many PDUs one call handles.
     """
 
     operation: str
@@ -89,6 +90,7 @@ class Case:
     unit: Literal["MB/s", "PDU/s"]
     work: int
     run: dict[Library, Callable[[], object]]
+    pdus: int = 1
     #: Caveat printed beside the figures (e.g. what the pynetdicom side omits).
     note: str = ""
 
@@ -132,7 +134,10 @@ def _pynetdicom_pdata(payload: bytes) -> P_DATA_TF:
     value, so the value is the header byte followed by the payload.
     """
     primitive = P_DATA()
-    primitive.presentation_data_value_list = [[_CONTEXT_ID, bytes([_CONTROL_HEADER]) + payload]]
+    # The setter wants [ID, value] lists at run time; its annotation says tuples.
+    primitive.presentation_data_value_list = [
+        [_CONTEXT_ID, bytes([_CONTROL_HEADER]) + payload]  # type: ignore[list-item]
+    ]
     return P_DATA_TF(primitive)
 
 
@@ -161,6 +166,8 @@ def _check_pynetdicom_pdata(pdu: object, payload: bytes) -> None:
         raise AssertionError(f"pynetdicom decoded {pdu!r}")
     item = pdu.presentation_data_value_items[0]
     value = item.presentation_data_value
+    if value is None:
+        raise AssertionError("pynetdicom decoded a PDV without a value")
     _require(
         (item.presentation_context_id, value[0]) == (_CONTEXT_ID, _CONTROL_HEADER),
         "pynetdicom decoded the wrong PDV header",
@@ -237,10 +244,11 @@ def _pdata_cases(label: str, size: int) -> list[Case]:
         ),
         Case(
             "P-DATA-TF frame + decode",
-            label,
+            f"{label}, stream of {count}",
             "MB/s",
             len(stream),
             {"dicomul": dicomul_frame_decode, "pynetdicom": pynetdicom_decode_all},
+            pdus=count,
             note=(
                 f"frame + decode: dicomul's ReceiveBuffer is fed {CHUNK_SIZE // 1024} KiB reads "
                 "of a stream of at least 4 PDUs and 1 MiB; pynetdicom, which has no framer, "
@@ -295,6 +303,8 @@ def _summary(rq: AssociateRQ) -> tuple[object, ...]:
 def _pynetdicom_summary(rq: A_ASSOCIATE_RQ) -> tuple[object, ...]:
     """The same summary from pynetdicom's decoded object."""
     ui = rq.user_information
+    if ui is None:
+        raise AssertionError("pynetdicom found no user information")
     return (
         rq.called_ae_title.strip(),
         rq.calling_ae_title.strip(),
@@ -367,13 +377,44 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+#: The files whose code the benchmarks run (the framer, the PDU and item codecs).
+_CODEC_SOURCES = tuple(
+    f"dicomul/{name}.py" for name in ("_buffer", "_enums", "_errors", "_items", "_wire", "pdu")
+)
+
+
+def _dicomul_revision() -> str:
+    """The repository commit measured, flagged if the codec's sources have local changes.
+
+    dicomul is a development version, so its version number alone does not
+    say which code gave the figures.  Read-only git commands; empty if git or
+    the repository is not there.
+    """
+    root = pathlib.Path(__file__).parent.parent
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+        )
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        if head.returncode != 0:
+            return ""
+        dirty = git("diff", "--quiet", "HEAD", "--", *_CODEC_SOURCES).returncode != 0
+    except OSError:
+        return ""
+    return f" at {head.stdout.strip()}" + (" with local codec changes" if dirty else "")
+
+
 def environment() -> str:
     """One line naming the machine, Python and library versions the figures come from."""
     return (
         f"{platform.system()} {platform.release()} {platform.machine()}, "
         f"{_cpu_model()}, {os.cpu_count()} CPUs; "
         f"{platform.python_implementation()} {platform.python_version()}; "
-        f"dicomul {dicomul.__version__}, pynetdicom {pynetdicom.__version__}"
+        f"dicomul {dicomul.__version__}{_dicomul_revision()}, "
+        f"pynetdicom {pynetdicom.__version__}"
     )
 
 
@@ -386,8 +427,8 @@ def _figure(value: float) -> str:
 def format_table(measurements: Sequence[Measurement], title: str) -> str:
     """Markdown table of throughput, the two libraries side by side.
 
-    ``ratio`` is dicomul's throughput over pynetdicom's: above 1, dicomul is
-    faster.
+    Each cell also gives the time per PDU in microseconds.  ``ratio`` is
+    dicomul's throughput over pynetdicom's: above 1, dicomul is faster.
     """
     lines = [
         f"**{title}**",
@@ -399,9 +440,12 @@ def format_table(measurements: Sequence[Measurement], title: str) -> str:
         ours = m.case.throughput(m.seconds["dicomul"])
         theirs = m.case.throughput(m.seconds["pynetdicom"])
         unit = m.case.unit
+        per_pdu = {lib: _figure(s / m.case.pdus * 1e6) for lib, s in m.seconds.items()}
         lines.append(
-            f"| {m.case.operation} | {m.case.size} | {_figure(ours)} {unit} "
-            f"| {_figure(theirs)} {unit} | {ours / theirs:.1f}x |"
+            f"| {m.case.operation} | {m.case.size} "
+            f"| {_figure(ours)} {unit} ({per_pdu['dicomul']} µs) "
+            f"| {_figure(theirs)} {unit} ({per_pdu['pynetdicom']} µs) "
+            f"| {ours / theirs:.2f}x |"
         )
     notes = sorted({m.case.note for m in measurements if m.case.note})
     if notes:

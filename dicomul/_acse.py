@@ -1,0 +1,688 @@
+"""Association negotiation (ACSE) as pure functions: PS3.8 7.1 and 9.3, PS3.7 Annex D.
+
+Theory of operation
+-------------------
+The requestor turns an :class:`AssociationRequest` (what it wants) into an
+A-ASSOCIATE-RQ with :func:`build_associate_rq`.  The acceptor hands that RQ,
+its :class:`AcceptorConfig` and the facts only the caller knows (how many
+associations are open now, what its user-identity check said) to
+:func:`negotiate`, which returns the A-ASSOCIATE-AC or -RJ to send and, when
+accepting, the :class:`Negotiated` outcome.  The requestor reads the answer
+with :func:`interpret_ac`, which gives it the same :class:`Negotiated` view.
+
+Nothing here reads a clock, a socket or a file; a decision that needs I/O
+(checking a password against a directory) is made by the caller beforehand
+and passed in as data, so an async adapter can await it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from ._enums import (
+    ContextResult,
+    RejectReasonACSE,
+    RejectReasonPresentation,
+    RejectReasonUser,
+    RejectResult,
+    RejectSource,
+    UserIdentityType,
+)
+from ._errors import LocalProtocolError, RemoteProtocolError
+from ._wire import ae_title, uid
+from .pdu import (
+    DICOM_APPLICATION_CONTEXT,
+    AbstractSyntaxItem,
+    ApplicationContextItem,
+    AssociateAC,
+    AssociateRJ,
+    AssociateRQ,
+    AsynchronousOperationsWindowSubItem,
+    ImplementationClassUIDSubItem,
+    ImplementationVersionNameSubItem,
+    MaximumLengthSubItem,
+    PresentationContextACItem,
+    PresentationContextRQItem,
+    RoleSelectionSubItem,
+    SOPClassCommonExtendedNegotiationSubItem,
+    SOPClassExtendedNegotiationSubItem,
+    SubItem,
+    TransferSyntaxItem,
+    UserIdentityACSubItem,
+    UserIdentityRQSubItem,
+    UserInformationItem,
+)
+
+__all__ = [
+    "DEFAULT_MAX_PDU_LENGTH",
+    "IMPLEMENTATION_CLASS_UID",
+    "IMPLEMENTATION_VERSION_NAME",
+    "AcceptedContext",
+    "AcceptorConfig",
+    "AssociationRequest",
+    "Negotiated",
+    "ProposedContext",
+    "RoleProposal",
+    "UserIdentity",
+    "build_associate_rq",
+    "interpret_ac",
+    "negotiate",
+    "propose_contexts",
+]
+
+#: dicomul's implementation class UID (PS3.7 D.3.3.2), under pydicom's root
+#: for implementations without one of their own: pydicom.uid.generate_uid(
+#: prefix=PYDICOM_ROOT_UID, entropy_srcs=["dicomul", "implementation class"]).
+IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.8.498.88611029488944445218413247996701090340"
+#: dicomul's implementation version name (PS3.7 D.3.3.2: 1 to 16 characters).
+IMPLEMENTATION_VERSION_NAME = "DICOMUL_010"
+#: Maximum PDU length announced unless configured (PS3.8 D.1); the value
+#: DCMTK and pynetdicom also announce by default.
+DEFAULT_MAX_PDU_LENGTH = 16382
+#: At most 128 presentation contexts, with odd IDs 1 to 255 (PS3.8 9.3.2.2).
+MAX_CONTEXTS = 128
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProposedContext:
+    """A presentation context the requestor proposes (PS3.8 7.1.1.13)."""
+
+    context_id: int
+    abstract_syntax: str
+    transfer_syntaxes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.context_id, int) and 1 <= self.context_id <= 255):
+            raise LocalProtocolError(f"context ID {self.context_id!r} is not 1 to 255")
+        if self.context_id % 2 == 0:
+            raise LocalProtocolError(f"context ID {self.context_id} is even (PS3.8 9.3.2.2)")
+        if not self.transfer_syntaxes:
+            raise LocalProtocolError(f"context {self.context_id} proposes no transfer syntax")
+
+
+def propose_contexts(
+    abstract_syntaxes: Iterable[str], transfer_syntaxes: Sequence[str]
+) -> tuple[ProposedContext, ...]:
+    """One context per abstract syntax, all proposing ``transfer_syntaxes``, IDs 1, 3, 5...
+
+    Raises LocalProtocolError beyond the 128 contexts PS3.8 allows.
+    """
+    abstracts = list(abstract_syntaxes)
+    if len(abstracts) > MAX_CONTEXTS:
+        raise LocalProtocolError(
+            f"{len(abstracts)} abstract syntaxes, more than the {MAX_CONTEXTS} presentation "
+            "contexts PS3.8 9.3.2.2 allows"
+        )
+    return tuple(
+        ProposedContext(
+            context_id=2 * n + 1,
+            abstract_syntax=abstract,
+            transfer_syntaxes=tuple(transfer_syntaxes),
+        )
+        for n, abstract in enumerate(abstracts)
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoleProposal:
+    """SCP/SCU role selection for one SOP class (PS3.7 D.3.3.4).
+
+    From the requestor's view: ``scu`` proposes that it acts as SCU, ``scp``
+    that it acts as SCP.  Without a proposal the requestor is SCU only.
+    """
+
+    sop_class: str
+    scu: bool
+    scp: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserIdentity:
+    """User identity the requestor asserts (PS3.7 D.3.3.7)."""
+
+    identity_type: UserIdentityType
+    primary_field: bytes
+    secondary_field: bytes = b""
+    positive_response_requested: bool = False
+
+    def __post_init__(self) -> None:
+        if self.identity_type == UserIdentityType.USERNAME_AND_PASSCODE:
+            if not self.secondary_field:
+                raise LocalProtocolError("username and passcode identity needs a passcode")
+        elif self.secondary_field:
+            raise LocalProtocolError("only username-and-passcode identity has a secondary field")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssociationRequest:
+    """Everything the requestor puts into its A-ASSOCIATE-RQ."""
+
+    calling_ae_title: str
+    called_ae_title: str
+    contexts: tuple[ProposedContext, ...]
+    #: Largest P-DATA-TF PDU-length this side receives; 0 means no limit.
+    max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH
+    implementation_class_uid: str = IMPLEMENTATION_CLASS_UID
+    implementation_version_name: str | None = IMPLEMENTATION_VERSION_NAME
+    roles: tuple[RoleProposal, ...] = ()
+    #: (max operations invoked, max operations performed); None proposes none,
+    #: which means one of each (synchronous operation).
+    asynchronous_operations: tuple[int, int] | None = None
+    #: SOP class UID -> service-class-application-information (PS3.7 D.3.3.5).
+    extended_negotiation: Mapping[str, bytes] = field(default_factory=dict)
+    #: SOP class common extended negotiation (PS3.7 D.3.3.6): (SOP class,
+    #: service class, related general SOP classes).
+    common_extended_negotiation: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    user_identity: UserIdentity | None = None
+
+    def __post_init__(self) -> None:
+        ids = [pc.context_id for pc in self.contexts]
+        if not ids:
+            raise LocalProtocolError(
+                "an association request needs at least one presentation context"
+            )
+        if len(set(ids)) != len(ids):
+            raise LocalProtocolError(f"duplicate presentation context IDs in {ids}")
+        if len(ids) > MAX_CONTEXTS:
+            raise LocalProtocolError(
+                f"{len(ids)} contexts, more than PS3.8 allows ({MAX_CONTEXTS})"
+            )
+        if not 0 <= self.max_pdu_length <= 0xFFFFFFFF:
+            raise LocalProtocolError(f"max_pdu_length {self.max_pdu_length} does not fit 32 bits")
+
+
+def _user_information(
+    max_pdu_length: int,
+    implementation_class_uid: str,
+    implementation_version_name: str | None,
+    extra: Iterable[SubItem],
+) -> UserInformationItem:
+    """User information in the order peers send it: 51H, 52H, then the rest, 55H last-ish."""
+    subs: list[SubItem] = [
+        MaximumLengthSubItem(maximum_length=max_pdu_length),
+        ImplementationClassUIDSubItem(name=uid(implementation_class_uid)),
+    ]
+    extras = list(extra)
+    # Asynchronous operations window (53H) and role selection (54H) come
+    # before the version name (55H), the rest after: ascending type order.
+    subs += [s for s in extras if s.item_type < 0x55]
+    if implementation_version_name:
+        name = implementation_version_name.encode("ascii", "replace")
+        if not 1 <= len(name) <= 16:
+            raise LocalProtocolError("implementation version name must be 1 to 16 characters")
+        subs.append(ImplementationVersionNameSubItem(name=name))
+    subs += [s for s in extras if s.item_type > 0x55]
+    return UserInformationItem(sub_items=tuple(subs))
+
+
+def build_associate_rq(request: AssociationRequest) -> AssociateRQ:
+    """Build the A-ASSOCIATE-RQ for ``request`` (PS3.8 9.3.2, PS3.7 D.3.3)."""
+    extra: list[SubItem] = []
+    if request.asynchronous_operations is not None:
+        invoked, performed = request.asynchronous_operations
+        extra.append(
+            AsynchronousOperationsWindowSubItem(
+                max_operations_invoked=invoked, max_operations_performed=performed
+            )
+        )
+    extra += [
+        RoleSelectionSubItem(
+            sop_class_uid=uid(r.sop_class), scu_role=int(r.scu), scp_role=int(r.scp)
+        )
+        for r in request.roles
+    ]
+    extra += [
+        SOPClassExtendedNegotiationSubItem(
+            sop_class_uid=uid(sop_class), service_class_application_information=info
+        )
+        for sop_class, info in request.extended_negotiation.items()
+    ]
+    extra += [
+        SOPClassCommonExtendedNegotiationSubItem(
+            sop_class_uid=uid(sop_class),
+            service_class_uid=uid(service_class),
+            related_general_sop_class_uids=tuple(uid(r) for r in related),
+        )
+        for sop_class, service_class, related in request.common_extended_negotiation
+    ]
+    if request.user_identity is not None:
+        identity = request.user_identity
+        extra.append(
+            UserIdentityRQSubItem(
+                identity_type=identity.identity_type,
+                positive_response_requested=int(identity.positive_response_requested),
+                primary_field=identity.primary_field,
+                secondary_field=identity.secondary_field,
+            )
+        )
+    return AssociateRQ(
+        called_ae_title=ae_title(request.called_ae_title),
+        calling_ae_title=ae_title(request.calling_ae_title),
+        application_context=ApplicationContextItem(name=uid(DICOM_APPLICATION_CONTEXT)),
+        presentation_contexts=tuple(
+            PresentationContextRQItem(
+                context_id=pc.context_id,
+                abstract_syntax=AbstractSyntaxItem(name=uid(pc.abstract_syntax)),
+                transfer_syntaxes=tuple(
+                    TransferSyntaxItem(name=uid(ts)) for ts in pc.transfer_syntaxes
+                ),
+            )
+            for pc in request.contexts
+        ),
+        user_information=_user_information(
+            request.max_pdu_length,
+            request.implementation_class_uid,
+            request.implementation_version_name,
+            extra,
+        ),
+    )
+
+
+# ------------------------------------------------------------------ acceptor
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupportedContext:
+    """An abstract syntax the acceptor supports, with its transfer syntaxes in
+    preference order and the roles it lets the requestor take."""
+
+    transfer_syntaxes: tuple[str, ...]
+    #: Whether the requestor may act as SCU (the default role) ...
+    scu_role: bool = True
+    #: ... and as SCP (used by C-GET, storage commitment and the like).
+    scp_role: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcceptorConfig:
+    """What an acceptor accepts (PS3.8 7.1, PS3.7 Annex D)."""
+
+    ae_title: str
+    #: Abstract syntax UID -> what is supported for it.
+    supported: Mapping[str, SupportedContext]
+    #: Reject an RQ whose called AE title is not ``ae_title`` (RJ 1/1/7).
+    require_called_aet: bool = False
+    #: If not empty, reject calling AE titles not listed (RJ 1/1/3).
+    require_calling_aet: tuple[str, ...] = ()
+    #: Concurrent associations; one more is rejected 2/3/2 (local limit exceeded).
+    maximum_associations: int = 10
+    max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH
+    implementation_class_uid: str = IMPLEMENTATION_CLASS_UID
+    implementation_version_name: str | None = IMPLEMENTATION_VERSION_NAME
+    #: The asynchronous operations window this side supports, (invoked,
+    #: performed); None answers no window, which leaves operations synchronous.
+    asynchronous_operations: tuple[int, int] | None = None
+    #: Policy for SOP class extended negotiation: given the SOP class and the
+    #: requestor's application information, return the reply, or None to
+    #: leave it unanswered (not supported).  Default: unanswered.
+    extended_negotiation: Callable[[str, bytes], bytes | None] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcceptedContext:
+    """A presentation context both sides agreed on."""
+
+    context_id: int
+    abstract_syntax: str
+    transfer_syntax: str
+    #: Roles of the association requestor for this context.
+    requestor_is_scu: bool = True
+    requestor_is_scp: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Negotiated:
+    """The outcome of an accepted association, the same on both sides."""
+
+    calling_ae_title: str
+    called_ae_title: str
+    #: Accepted contexts by ID.
+    contexts: Mapping[int, AcceptedContext]
+    #: Rejected contexts by ID, with their PS3.8 Table 9-18 result.
+    rejected: Mapping[int, int]
+    #: Largest P-DATA-TF PDU-length the requestor and acceptor each receive (0: no limit).
+    requestor_max_pdu_length: int
+    acceptor_max_pdu_length: int
+    requestor_implementation: tuple[str, str | None]
+    acceptor_implementation: tuple[str, str | None]
+    #: Outstanding operations the requestor may invoke, and the acceptor may
+    #: invoke (0: unlimited; 1 without a window: synchronous).
+    requestor_max_invoked: int = 1
+    acceptor_max_invoked: int = 1
+    #: Extended negotiation replies by SOP class (PS3.7 D.3.3.5).
+    extended_negotiation: Mapping[str, bytes] = field(default_factory=dict)
+    #: The user identity the requestor asserted, and the acceptor's server response.
+    user_identity: UserIdentity | None = None
+    user_identity_response: bytes | None = None
+
+
+def _reject(result: int, source: int, reason: int) -> tuple[AssociateRJ, None]:
+    return AssociateRJ(result=result, source=source, reason=reason), None
+
+
+def negotiate(
+    rq: AssociateRQ,
+    config: AcceptorConfig,
+    *,
+    active_associations: int = 0,
+    user_identity_result: tuple[bool, bytes | None] | None = None,
+) -> tuple[AssociateAC, Negotiated] | tuple[AssociateRJ, None]:
+    """Decide the acceptor's answer to ``rq``.
+
+    Parameters
+    ----------
+    rq : AssociateRQ
+        The request received.
+    config : AcceptorConfig
+        What this acceptor supports.
+    active_associations : int
+        Associations open now, not counting this one.
+    user_identity_result : (bool, bytes or None) or None
+        The caller's verdict on the request's user identity sub-item, if it
+        checked one: (accepted, server response).  None when the acceptor
+        does not check identities: the sub-item is then ignored, as PS3.7
+        D.3.3.7 lets an acceptor do.
+
+    Returns
+    -------
+    (AssociateAC, Negotiated) or (AssociateRJ, None)
+    """
+    # PS3.8 9.3.2: a receiver tests only bit 0 of the protocol version.
+    if not rq.protocol_version & 1:
+        return _reject(
+            RejectResult.REJECTED_PERMANENT,
+            RejectSource.SERVICE_PROVIDER_ACSE,
+            RejectReasonACSE.PROTOCOL_VERSION_NOT_SUPPORTED,
+        )
+    # PS3.7 A.2.1: DICOM has one application context name.
+    if rq.application_context.uid != DICOM_APPLICATION_CONTEXT:
+        return _reject(
+            RejectResult.REJECTED_PERMANENT,
+            RejectSource.SERVICE_USER,
+            RejectReasonUser.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED,
+        )
+    if config.require_called_aet and rq.called_aet != config.ae_title.strip():
+        return _reject(
+            RejectResult.REJECTED_PERMANENT,
+            RejectSource.SERVICE_USER,
+            RejectReasonUser.CALLED_AE_TITLE_NOT_RECOGNIZED,
+        )
+    if config.require_calling_aet and rq.calling_aet not in {
+        t.strip() for t in config.require_calling_aet
+    }:
+        return _reject(
+            RejectResult.REJECTED_PERMANENT,
+            RejectSource.SERVICE_USER,
+            RejectReasonUser.CALLING_AE_TITLE_NOT_RECOGNIZED,
+        )
+    if active_associations >= config.maximum_associations:
+        return _reject(
+            RejectResult.REJECTED_TRANSIENT,
+            RejectSource.SERVICE_PROVIDER_PRESENTATION,
+            RejectReasonPresentation.LOCAL_LIMIT_EXCEEDED,
+        )
+    info = rq.user_information or UserInformationItem(sub_items=())
+    identity_item = info.user_identity
+    if user_identity_result is not None and not user_identity_result[0]:
+        # PS3.7 D.3.3.7.3: rejected-permanent, source "DICOM UL service-provider
+        # (ACSE related function)"; no reason is given, so no-reason-given.
+        return _reject(
+            RejectResult.REJECTED_PERMANENT,
+            RejectSource.SERVICE_PROVIDER_ACSE,
+            RejectReasonACSE.NO_REASON_GIVEN,
+        )
+    proposed_roles = {r.sop_class: r for r in info.role_selections}
+    ac_contexts: list[PresentationContextACItem] = []
+    accepted: dict[int, AcceptedContext] = {}
+    rejected: dict[int, int] = {}
+    role_replies: dict[str, RoleSelectionSubItem] = {}
+    seen_ids: set[int] = set()
+    for pc in rq.presentation_contexts:
+        result, transfer, roles = _decide_context(pc, config, proposed_roles, seen_ids)
+        seen_ids.add(pc.context_id)
+        ac_contexts.append(
+            PresentationContextACItem(
+                context_id=pc.context_id,
+                result=result,
+                transfer_syntax=TransferSyntaxItem(name=uid(transfer) if transfer else b""),
+            )
+        )
+        if result != ContextResult.ACCEPTANCE:
+            rejected[pc.context_id] = result
+            continue
+        assert transfer is not None
+        accepted[pc.context_id] = AcceptedContext(
+            context_id=pc.context_id,
+            abstract_syntax=pc.abstract_syntax_uid,
+            transfer_syntax=transfer,
+            requestor_is_scu=roles[0],
+            requestor_is_scp=roles[1],
+        )
+        proposal = proposed_roles.get(pc.abstract_syntax_uid)
+        if proposal is not None:
+            role_replies[pc.abstract_syntax_uid] = RoleSelectionSubItem(
+                sop_class_uid=proposal.sop_class_uid,
+                scu_role=int(roles[0]),
+                scp_role=int(roles[1]),
+            )
+    extra: list[SubItem] = []
+    requestor_invoked = acceptor_invoked = 1
+    window = info.asynchronous_operations_window
+    if window is not None and config.asynchronous_operations is not None:
+        # PS3.7 D.3.3.3: the AC grants the requestor a number of operations to
+        # invoke and to perform, each no more than it offered (0: unlimited).
+        # What the requestor performs, this side invokes, and vice versa.
+        our_invoked, our_performed = config.asynchronous_operations
+        requestor_invoked = _window_min(window.max_operations_invoked, our_performed)
+        acceptor_invoked = _window_min(window.max_operations_performed, our_invoked)
+        extra.append(
+            AsynchronousOperationsWindowSubItem(
+                max_operations_invoked=requestor_invoked, max_operations_performed=acceptor_invoked
+            )
+        )
+    extra += list(role_replies.values())
+    ext_replies: dict[str, bytes] = {}
+    if config.extended_negotiation is not None:
+        for item in info.extended_negotiations:
+            reply = config.extended_negotiation(
+                item.sop_class, item.service_class_application_information
+            )
+            if reply is not None:
+                ext_replies[item.sop_class] = reply
+                extra.append(
+                    SOPClassExtendedNegotiationSubItem(
+                        sop_class_uid=item.sop_class_uid,
+                        service_class_application_information=reply,
+                    )
+                )
+    identity = None
+    response = None
+    if isinstance(identity_item, UserIdentityRQSubItem) and user_identity_result is not None:
+        identity = _identity_of(identity_item)
+        response = user_identity_result[1]
+        if identity_item.identity_type in (
+            UserIdentityType.USERNAME,
+            UserIdentityType.USERNAME_AND_PASSCODE,
+        ):
+            response = b""  # PS3.7 Table D.3-15: zero length for types 1 and 2
+        if identity_item.positive_response_requested:
+            # PS3.7 D.3.3.7: a requested positive response is always answered.
+            extra.append(UserIdentityACSubItem(server_response=response or b""))
+    ac = AssociateAC(
+        called_ae_title=rq.called_ae_title,
+        calling_ae_title=rq.calling_ae_title,
+        reserved_43_74=rq.reserved_43_74,
+        application_context=rq.application_context,
+        presentation_contexts=tuple(ac_contexts),
+        user_information=_user_information(
+            config.max_pdu_length,
+            config.implementation_class_uid,
+            config.implementation_version_name,
+            extra,
+        ),
+    )
+    negotiated = Negotiated(
+        calling_ae_title=rq.calling_aet,
+        called_ae_title=rq.called_aet,
+        contexts=MappingProxyType(accepted),
+        rejected=MappingProxyType(rejected),
+        requestor_max_pdu_length=info.maximum_length or 0,
+        acceptor_max_pdu_length=config.max_pdu_length,
+        requestor_implementation=(
+            info.implementation_class_uid or "",
+            info.implementation_version_name,
+        ),
+        acceptor_implementation=(
+            config.implementation_class_uid,
+            config.implementation_version_name,
+        ),
+        requestor_max_invoked=requestor_invoked,
+        acceptor_max_invoked=acceptor_invoked,
+        extended_negotiation=MappingProxyType(ext_replies),
+        user_identity=identity,
+        user_identity_response=response,
+    )
+    return ac, negotiated
+
+
+def _window_min(offered: int, supported: int) -> int:
+    """The window to grant: at most what was offered, 0 meaning unlimited."""
+    if offered == 0:
+        return supported
+    if supported == 0:
+        return offered
+    return min(offered, supported)
+
+
+def _identity_of(item: UserIdentityRQSubItem) -> UserIdentity:
+    return UserIdentity(
+        identity_type=UserIdentityType(item.identity_type),
+        primary_field=item.primary_field,
+        secondary_field=item.secondary_field,
+        positive_response_requested=bool(item.positive_response_requested),
+    )
+
+
+def _decide_context(
+    pc: PresentationContextRQItem,
+    config: AcceptorConfig,
+    proposed_roles: Mapping[str, RoleSelectionSubItem],
+    seen_ids: set[int],
+) -> tuple[int, str | None, tuple[bool, bool]]:
+    """Result, chosen transfer syntax and requestor roles for one context (PS3.8 9.3.3.2)."""
+    if pc.context_id % 2 == 0 or pc.context_id in seen_ids:
+        return ContextResult.NO_REASON, None, (False, False)
+    supported = config.supported.get(pc.abstract_syntax_uid)
+    if supported is None:
+        return ContextResult.ABSTRACT_SYNTAX_NOT_SUPPORTED, None, (False, False)
+    offered = set(pc.transfer_syntax_uids)
+    transfer = next((ts for ts in supported.transfer_syntaxes if ts in offered), None)
+    if transfer is None:
+        return ContextResult.TRANSFER_SYNTAXES_NOT_SUPPORTED, None, (False, False)
+    proposal = proposed_roles.get(pc.abstract_syntax_uid)
+    if proposal is None:
+        roles = (True, False)  # PS3.7 D.3.3.4: by default the requestor is SCU
+        if not supported.scu_role:
+            return ContextResult.USER_REJECTION, None, (False, False)
+    else:
+        roles = (
+            bool(proposal.scu_role) and supported.scu_role,
+            bool(proposal.scp_role) and supported.scp_role,
+        )
+        if not any(roles):
+            return ContextResult.USER_REJECTION, None, (False, False)
+    return ContextResult.ACCEPTANCE, transfer, roles
+
+
+def interpret_ac(rq: AssociateRQ, ac: AssociateAC) -> Negotiated:
+    """The requestor's view of an accepted association (PS3.8 9.3.3, PS3.7 D.3.3).
+
+    Raises
+    ------
+    RemoteProtocolError
+        If the AC answers a context that was not proposed, or accepts one with
+        a transfer syntax that was not proposed for it.
+    """
+    proposed = {pc.context_id: pc for pc in rq.presentation_contexts}
+    rq_info = rq.user_information or UserInformationItem(sub_items=())
+    ac_info = ac.user_information or UserInformationItem(sub_items=())
+    role_replies = {r.sop_class: r for r in ac_info.role_selections}
+    proposed_roles = {r.sop_class: r for r in rq_info.role_selections}
+    accepted: dict[int, AcceptedContext] = {}
+    rejected: dict[int, int] = {}
+    for pc in ac.presentation_contexts:
+        offer = proposed.get(pc.context_id)
+        if offer is None:
+            raise RemoteProtocolError(
+                f"A-ASSOCIATE-AC answers context {pc.context_id}, never proposed"
+            )
+        if pc.result != ContextResult.ACCEPTANCE:
+            rejected[pc.context_id] = pc.result
+            continue
+        transfer = pc.transfer_syntax_uid
+        if transfer not in offer.transfer_syntax_uids:
+            raise RemoteProtocolError(
+                f"context {pc.context_id} accepted with transfer syntax {transfer!r}, not proposed"
+            )
+        sop_class = offer.abstract_syntax_uid
+        reply = role_replies.get(sop_class)
+        proposal = proposed_roles.get(sop_class)
+        if reply is None or proposal is None:
+            roles = (True, False)
+        else:  # the acceptor may only turn a proposed role down (PS3.7 D.3.3.4)
+            roles = (
+                bool(reply.scu_role and proposal.scu_role),
+                bool(reply.scp_role and proposal.scp_role),
+            )
+        assert transfer is not None
+        accepted[pc.context_id] = AcceptedContext(
+            context_id=pc.context_id,
+            abstract_syntax=sop_class,
+            transfer_syntax=transfer,
+            requestor_is_scu=roles[0],
+            requestor_is_scp=roles[1],
+        )
+    requestor_invoked = acceptor_invoked = 1
+    rq_window, ac_window = (
+        rq_info.asynchronous_operations_window,
+        ac_info.asynchronous_operations_window,
+    )
+    if rq_window is not None and ac_window is not None:  # PS3.7 D.3.3.3
+        requestor_invoked = ac_window.max_operations_invoked
+        acceptor_invoked = ac_window.max_operations_performed
+    identity_item = rq_info.user_identity
+    response_item = ac_info.user_identity
+    return Negotiated(
+        calling_ae_title=rq.calling_aet,
+        called_ae_title=rq.called_aet,
+        contexts=MappingProxyType(accepted),
+        rejected=MappingProxyType(rejected),
+        requestor_max_pdu_length=rq_info.maximum_length or 0,
+        acceptor_max_pdu_length=ac_info.maximum_length or 0,
+        requestor_implementation=(
+            rq_info.implementation_class_uid or "",
+            rq_info.implementation_version_name,
+        ),
+        acceptor_implementation=(
+            ac_info.implementation_class_uid or "",
+            ac_info.implementation_version_name,
+        ),
+        requestor_max_invoked=requestor_invoked,
+        acceptor_max_invoked=acceptor_invoked,
+        extended_negotiation=MappingProxyType(
+            {
+                e.sop_class: e.service_class_application_information
+                for e in ac_info.extended_negotiations
+            }
+        ),
+        user_identity=_identity_of(identity_item)
+        if isinstance(identity_item, UserIdentityRQSubItem)
+        else None,
+        user_identity_response=(
+            response_item.server_response
+            if isinstance(response_item, UserIdentityACSubItem)
+            else None
+        ),
+    )

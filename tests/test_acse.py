@@ -1,0 +1,344 @@
+"""Association negotiation (dicomul._acse): requestor proposal, acceptor decision,
+and both sides reading the same outcome (PS3.8 7.1, 9.3; PS3.7 Annex D)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dicomul import ContextResult, LocalProtocolError, RemoteProtocolError, UserIdentityType, pdu
+from dicomul._acse import (
+    IMPLEMENTATION_CLASS_UID,
+    AcceptorConfig,
+    AssociationRequest,
+    ProposedContext,
+    RoleProposal,
+    SupportedContext,
+    UserIdentity,
+    build_associate_rq,
+    interpret_ac,
+    negotiate,
+    propose_contexts,
+)
+from dicomul.pdu import AssociateAC, AssociateRJ
+from dicomul.testing.strategies import associate_rq_pdus
+
+VERIFICATION = "1.2.840.10008.1.1"
+CT = "1.2.840.10008.5.1.4.1.1.2"
+IMPLICIT, EXPLICIT, BIG = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"
+
+CONFIG = AcceptorConfig(
+    ae_title="STORE-SCP",
+    supported={
+        VERIFICATION: SupportedContext(transfer_syntaxes=(EXPLICIT, IMPLICIT)),
+        CT: SupportedContext(transfer_syntaxes=(IMPLICIT, EXPLICIT), scp_role=True),
+    },
+)
+
+
+def request(**changes: object) -> AssociationRequest:
+    base = AssociationRequest(
+        calling_ae_title="ECHOSCU",
+        called_ae_title="STORE-SCP",
+        contexts=propose_contexts([VERIFICATION, CT, "1.2.3.4"], [IMPLICIT, EXPLICIT]),
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_request_bytes_roundtrip_and_carry_dicomul_identity() -> None:
+    rq = build_associate_rq(request())
+    assert pdu.decode(pdu.encode(rq)) == rq
+    info = rq.user_information
+    assert info is not None
+    assert info.maximum_length == 16382
+    assert info.implementation_class_uid == IMPLEMENTATION_CLASS_UID
+    assert IMPLEMENTATION_CLASS_UID.startswith("1.2.826.0.1.3680043.8.498.")  # pydicom's root
+    assert len(IMPLEMENTATION_CLASS_UID) <= 64
+    assert [pc.context_id for pc in rq.presentation_contexts] == [1, 3, 5]
+    assert pdu.decode(pdu.encode(rq), strict=True) == rq
+
+
+def test_accept_picks_the_acceptors_preferred_transfer_syntax() -> None:
+    rq = build_associate_rq(request())
+    ac, negotiated = negotiate(rq, CONFIG)
+    assert isinstance(ac, AssociateAC)
+    assert negotiated is not None
+    results = {
+        pc.context_id: (pc.result, pc.transfer_syntax_uid) for pc in ac.presentation_contexts
+    }
+    assert results[1] == (ContextResult.ACCEPTANCE, EXPLICIT)  # acceptor prefers explicit
+    assert results[3] == (ContextResult.ACCEPTANCE, IMPLICIT)
+    assert results[5][0] == ContextResult.ABSTRACT_SYNTAX_NOT_SUPPORTED
+    assert set(negotiated.contexts) == {1, 3}
+    assert negotiated.rejected == {5: ContextResult.ABSTRACT_SYNTAX_NOT_SUPPORTED}
+    assert ac.called_ae_title == rq.called_ae_title  # reserved fields echo the RQ
+    assert ac.calling_ae_title == rq.calling_ae_title
+
+
+def test_both_sides_read_the_same_outcome() -> None:
+    rq = build_associate_rq(request(max_pdu_length=0))
+    ac, accepted = negotiate(rq, dataclasses.replace(CONFIG, max_pdu_length=32768))
+    assert isinstance(ac, AssociateAC)
+    requested = interpret_ac(rq, pdu.decode(pdu.encode(ac)))  # type: ignore[arg-type]
+    assert requested.contexts == accepted.contexts  # type: ignore[union-attr]
+    assert requested.rejected == accepted.rejected  # type: ignore[union-attr]
+    assert requested.requestor_max_pdu_length == 0
+    assert requested.acceptor_max_pdu_length == 32768
+
+
+def test_no_common_transfer_syntax() -> None:
+    rq = build_associate_rq(request(contexts=propose_contexts([VERIFICATION], [BIG])))
+    ac, _ = negotiate(rq, CONFIG)
+    assert isinstance(ac, AssociateAC)
+    assert ac.presentation_contexts[0].result == ContextResult.TRANSFER_SYNTAXES_NOT_SUPPORTED
+
+
+@pytest.mark.parametrize(
+    ("change", "kwargs", "expected"),
+    [
+        ("protocol", {}, (1, 2, 2)),
+        ("context", {}, (1, 1, 2)),
+        ("called", {}, (1, 1, 7)),
+        ("calling", {}, (1, 1, 3)),
+        ("limit", {"active_associations": 10}, (2, 3, 2)),
+        # PS3.7 D.3.3.7.3: authorisation failure is rejected-permanent, source 2
+        ("identity", {"user_identity_result": (False, None)}, (1, 2, 1)),
+    ],
+)
+def test_association_rejections(
+    change: str, kwargs: dict[str, object], expected: tuple[int, int, int]
+) -> None:
+    rq = build_associate_rq(request())
+    config = CONFIG
+    if change == "protocol":
+        rq = dataclasses.replace(rq, protocol_version=2)
+    elif change == "context":
+        rq = dataclasses.replace(rq, application_context=pdu.ApplicationContextItem(name=b"1.2.3"))
+    elif change == "called":
+        rq = dataclasses.replace(rq, called_ae_title=pdu.ae_title("SOMEONE-ELSE"))
+        config = dataclasses.replace(CONFIG, require_called_aet=True)
+    elif change == "calling":
+        config = dataclasses.replace(CONFIG, require_calling_aet=("TRUSTED",))
+    answer, negotiated = negotiate(rq, config, **kwargs)  # type: ignore[arg-type]
+    assert isinstance(answer, AssociateRJ)
+    assert negotiated is None
+    assert (answer.result, answer.source, answer.reason) == expected
+
+
+def test_title_requirements_pass_when_met() -> None:
+    rq = build_associate_rq(request())
+    config = dataclasses.replace(CONFIG, require_called_aet=True, require_calling_aet=("ECHOSCU",))
+    assert isinstance(negotiate(rq, config)[0], AssociateAC)
+    assert isinstance(negotiate(rq, CONFIG, active_associations=9)[0], AssociateAC)
+
+
+def test_bad_context_ids_are_rejected_without_reason() -> None:
+    rq = build_associate_rq(request())
+    pcs = rq.presentation_contexts
+    rq = dataclasses.replace(
+        rq,
+        presentation_contexts=(
+            pcs[0],
+            dataclasses.replace(pcs[1], context_id=1),
+            dataclasses.replace(pcs[2], context_id=4),
+        ),
+    )
+    ac, negotiated = negotiate(rq, CONFIG)
+    assert isinstance(ac, AssociateAC)
+    assert [pc.result for pc in ac.presentation_contexts] == [0, 2, 2]
+    assert negotiated is not None
+    assert set(negotiated.contexts) == {1}
+
+
+def test_role_selection() -> None:
+    roles = (
+        RoleProposal(sop_class=CT, scu=True, scp=True),
+        RoleProposal(sop_class=VERIFICATION, scu=False, scp=True),
+    )
+    rq = build_associate_rq(request(roles=roles))
+    ac, negotiated = negotiate(rq, CONFIG)
+    assert isinstance(ac, AssociateAC)
+    assert negotiated is not None
+    ct = negotiated.contexts[3]
+    assert (ct.requestor_is_scu, ct.requestor_is_scp) == (True, True)
+    # Verification: the requestor offered only SCP, which this acceptor does not allow
+    assert negotiated.rejected == {
+        1: ContextResult.USER_REJECTION,
+        5: ContextResult.ABSTRACT_SYNTAX_NOT_SUPPORTED,
+    }
+    replies = {r.sop_class: (r.scu_role, r.scp_role) for r in ac.user_information.role_selections}  # type: ignore[union-attr]
+    assert replies == {CT: (1, 1)}
+    assert interpret_ac(rq, ac).contexts == negotiated.contexts
+
+
+def test_user_identity_accepted_with_server_response() -> None:
+    identity = UserIdentity(
+        identity_type=UserIdentityType.JWT,
+        primary_field=b"header.payload.sig",
+        positive_response_requested=True,
+    )
+    rq = build_associate_rq(request(user_identity=identity))
+    ac, negotiated = negotiate(rq, CONFIG, user_identity_result=(True, b"token"))
+    assert isinstance(ac, AssociateAC)
+    assert interpret_ac(rq, ac).user_identity_response == b"token"
+    assert negotiated is not None
+    assert negotiated.user_identity == identity
+
+
+def test_username_identity_is_answered_with_an_empty_response() -> None:
+    identity = UserIdentity(
+        identity_type=UserIdentityType.USERNAME,
+        primary_field=b"alice",
+        positive_response_requested=True,
+    )
+    rq = build_associate_rq(request(user_identity=identity))
+    ac, _ = negotiate(rq, CONFIG, user_identity_result=(True, b"ignored"))
+    assert isinstance(ac, AssociateAC)
+    assert ac.user_information.user_identity == pdu.UserIdentityACSubItem(server_response=b"")  # type: ignore[union-attr]
+
+
+def test_user_identity_ignored_without_a_verdict() -> None:
+    identity = UserIdentity(
+        identity_type=UserIdentityType.USERNAME_AND_PASSCODE,
+        primary_field=b"u",
+        secondary_field=b"p",
+        positive_response_requested=True,
+    )
+    rq = build_associate_rq(request(user_identity=identity))
+    ac, _ = negotiate(rq, CONFIG)
+    assert isinstance(ac, AssociateAC)
+    assert ac.user_information.user_identity is None  # type: ignore[union-attr]
+
+
+def test_extended_negotiation_policy() -> None:
+    rq = build_associate_rq(request(extended_negotiation={CT: b"\x01"}))
+    config = dataclasses.replace(CONFIG, extended_negotiation=lambda sop, info: info + b"\x00")
+    ac, negotiated = negotiate(rq, config)
+    assert negotiated is not None
+    assert negotiated.extended_negotiation == {CT: b"\x01\x00"}
+    assert interpret_ac(rq, ac).extended_negotiation == {CT: b"\x01\x00"}  # type: ignore[arg-type]
+    ac, _ = negotiate(rq, CONFIG)  # default policy: unanswered
+    assert ac.user_information.extended_negotiations == ()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("offered", "supported", "granted"),
+    [
+        ((5, 3), (2, 4), (4, 2)),  # requestor invokes <= what we perform, and vice versa
+        ((0, 0), (2, 4), (4, 2)),  # an unlimited offer may be negotiated down
+        ((5, 3), (0, 0), (5, 3)),  # unlimited here: grant what was offered
+        ((1, 1), (8, 8), (1, 1)),  # never more than offered (PS3.7 D.3.3.3)
+    ],
+)
+def test_asynchronous_operations_window(
+    offered: tuple[int, int], supported: tuple[int, int], granted: tuple[int, int]
+) -> None:
+    rq = build_associate_rq(request(asynchronous_operations=offered))
+    ac, negotiated = negotiate(rq, dataclasses.replace(CONFIG, asynchronous_operations=supported))
+    assert isinstance(ac, AssociateAC)
+    assert negotiated is not None
+    window = ac.user_information.asynchronous_operations_window  # type: ignore[union-attr]
+    assert window is not None
+    assert (window.max_operations_invoked, window.max_operations_performed) == granted
+    assert (negotiated.requestor_max_invoked, negotiated.acceptor_max_invoked) == granted
+    seen = interpret_ac(rq, ac)
+    assert (seen.requestor_max_invoked, seen.acceptor_max_invoked) == granted
+
+
+def test_no_window_means_synchronous() -> None:
+    rq = build_associate_rq(request(asynchronous_operations=(5, 3)))
+    ac, negotiated = negotiate(rq, CONFIG)
+    assert negotiated is not None
+    assert (negotiated.requestor_max_invoked, negotiated.acceptor_max_invoked) == (1, 1)
+    assert ac.user_information.asynchronous_operations_window is None  # type: ignore[union-attr]
+    plain = build_associate_rq(request())
+    ac, _ = negotiate(plain, dataclasses.replace(CONFIG, asynchronous_operations=(4, 4)))
+    assert ac.user_information.asynchronous_operations_window is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (
+            lambda: ProposedContext(
+                context_id=2, abstract_syntax=CT, transfer_syntaxes=(IMPLICIT,)
+            ),
+            "even",
+        ),
+        (
+            lambda: ProposedContext(context_id=1, abstract_syntax=CT, transfer_syntaxes=()),
+            "no transfer",
+        ),
+        (lambda: propose_contexts([CT] * 129, [IMPLICIT]), "129 abstract syntaxes"),
+        (lambda: request(contexts=()), "at least one"),
+        (lambda: request(contexts=propose_contexts([CT], [IMPLICIT]) * 2), "duplicate"),
+        (
+            lambda: UserIdentity(
+                identity_type=UserIdentityType.USERNAME_AND_PASSCODE, primary_field=b"u"
+            ),
+            "passcode",
+        ),
+        (
+            lambda: build_associate_rq(request(calling_ae_title="A-TITLE-FAR-TOO-LONG")),
+            "longer than 16",
+        ),
+        (
+            lambda: build_associate_rq(
+                request(contexts=propose_contexts(["not-a-uid"], [IMPLICIT]))
+            ),
+            "UID",
+        ),
+    ],
+)
+def test_local_misuse(build: object, match: str) -> None:
+    with pytest.raises(LocalProtocolError, match=match):
+        build()  # type: ignore[operator]
+
+
+def test_interpret_ac_refuses_answers_to_unproposed_contexts() -> None:
+    rq = build_associate_rq(request())
+    ac, _ = negotiate(rq, CONFIG)
+    assert isinstance(ac, AssociateAC)
+    bogus = dataclasses.replace(ac.presentation_contexts[0], context_id=99)
+    with pytest.raises(RemoteProtocolError, match="never proposed"):
+        interpret_ac(rq, dataclasses.replace(ac, presentation_contexts=(bogus,)))
+    wrong_ts = dataclasses.replace(
+        ac.presentation_contexts[0], transfer_syntax=pdu.TransferSyntaxItem(name=BIG.encode())
+    )
+    with pytest.raises(RemoteProtocolError, match="not proposed"):
+        interpret_ac(rq, dataclasses.replace(ac, presentation_contexts=(wrong_ts,)))
+
+
+def test_real_storescu_request_with_128_contexts() -> None:
+    records = json.loads(
+        (pathlib.Path(__file__).parent / "data" / "captured_pdus.json").read_text()
+    )
+    raw = next(r["hex"] for r in records if r["scenario"].startswith("c1_") and r["pdu_type"] == 1)
+    rq = pdu.decode(bytes.fromhex(raw))
+    assert isinstance(rq, pdu.AssociateRQ)
+    assert len(rq.presentation_contexts) == 128
+    ac, negotiated = negotiate(rq, CONFIG)
+    assert isinstance(ac, AssociateAC)
+    assert len(ac.presentation_contexts) == 128
+    assert negotiated is not None
+    assert {c.abstract_syntax for c in negotiated.contexts.values()} <= {VERIFICATION, CT}
+    assert interpret_ac(rq, pdu.decode(pdu.encode(ac))).contexts == negotiated.contexts  # type: ignore[arg-type]
+
+
+@given(associate_rq_pdus(quirks=True), st.integers(0, 12))
+def test_any_request_gets_a_consistent_answer(rq: pdu.AssociateRQ, active: int) -> None:
+    answer, negotiated = negotiate(rq, CONFIG, active_associations=active)
+    assert pdu.decode(pdu.encode(answer)) == answer
+    if isinstance(answer, AssociateRJ):
+        assert negotiated is None
+        return
+    assert [pc.context_id for pc in answer.presentation_contexts] == [
+        pc.context_id for pc in rq.presentation_contexts
+    ]
+    assert negotiated is not None
+    assert interpret_ac(rq, answer).contexts == negotiated.contexts
