@@ -104,7 +104,9 @@ class ReceiveBuffer:
         if self._frame_size is None:
             if self._size < PDU_HEADER.size:
                 return None
-            pdu_type, _, length = PDU_HEADER.unpack(self._peek_header())
+            first = self._chunks[0]
+            header = first if len(first) >= PDU_HEADER.size else self._peek_header()
+            pdu_type, _, length = PDU_HEADER.unpack_from(header)
             limit = (
                 self.max_pdata_length if pdu_type == PDUType.P_DATA_TF else self.max_control_length
             )
@@ -127,9 +129,7 @@ class ReceiveBuffer:
         return None if frame is None else decode(frame, strict=self.strict)
 
     def _peek_header(self) -> bytes:
-        first = self._chunks[0]
-        if len(first) >= PDU_HEADER.size:
-            return bytes(first[: PDU_HEADER.size])
+        """The first six bytes when they span several chunks."""
         header = bytearray()
         for chunk in self._chunks:
             header += chunk[: PDU_HEADER.size - len(header)]
