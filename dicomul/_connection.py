@@ -1,0 +1,523 @@
+"""The Sans-IO association: bytes and local requests in, events and bytes out.
+
+Theory of operation
+-------------------
+A :class:`Connection` is one side of one DICOM association, in the manner of
+h11's ``Connection``.  It never touches a socket or a clock:
+
+* The adapter feeds what it reads to :meth:`Connection.receive_data` (``b""``
+  when the peer closed the connection) and pulls events with
+  :meth:`Connection.next_event` until it gets :data:`NEED_DATA`.
+* Local requests (associate, accept, release, abort) go in through
+  :meth:`Connection.send`, which returns the bytes to write; DIMSE messages
+  through :meth:`Connection.send_message`, which yields one P-DATA-TF at a
+  time so a large data set is never held whole.
+* The protocol's own answers to what was received (an A-ABORT for a
+  malformed PDU, an A-ASSOCIATE-RJ from the service provider) wait in
+  :meth:`Connection.data_to_send`; the adapter writes them after each event.
+* Time is a number the caller passes (``now=``); :attr:`next_deadline` says
+  when :meth:`handle_timeout` must next be called.
+* :attr:`should_close` tells the adapter to close the transport connection.
+
+Every input is one event of PS3.8 Table 9-10 (Evt1 to Evt19); the table in
+:mod:`dicomul._fsm` names the action, and :meth:`Connection._perform` carries
+it out.  A peer's misbehaviour never raises out of ``receive_data`` or
+``next_event``: it becomes the A-ABORT the table names, queued for sending,
+and an :class:`Aborted` event.  A local misuse (an event the table does not
+allow in the current state) raises :class:`~dicomul.LocalProtocolError` and
+changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from enum import Enum
+
+from ._acse import (
+    AssociationRequest,
+    Negotiated,
+    build_associate_rq,
+    interpret_ac,
+    negotiate,
+)
+from ._buffer import ReceiveBuffer
+from ._command import Command
+from ._dimse import DataSetSource, Reassembler, fragment
+from ._enums import (
+    AbortReason,
+    AbortSource,
+    RejectReasonACSE,
+    RejectResult,
+    RejectSource,
+)
+from ._errors import LocalProtocolError, RemoteProtocolError
+from ._events import (
+    NEED_DATA,
+    Abort,
+    Aborted,
+    AcceptAssociation,
+    AssociationAccepted,
+    AssociationRejected,
+    AssociationRequested,
+    ConnectionClosed,
+    RejectAssociation,
+    Released,
+    ReleaseRequested,
+    RequestAssociation,
+    RequestRelease,
+    RespondRelease,
+)
+from ._fsm import Action, Event, State, transition
+from .pdu import (
+    AbortRQ,
+    AssociateAC,
+    AssociateRJ,
+    AssociateRQ,
+    PDataTF,
+    ReleaseRP,
+    ReleaseRQ,
+    encode,
+)
+
+__all__ = ["DEFAULT_ARTIM_TIMEOUT", "Connection", "Role"]
+
+#: ARTIM timer period in seconds (PS3.8 9.1.5: a local, configurable value).
+DEFAULT_ARTIM_TIMEOUT = 30.0
+
+
+class Role(Enum):
+    """Which side of the association this connection plays (PS3.8 7.1)."""
+
+    REQUESTOR = "requestor"
+    ACCEPTOR = "acceptor"
+
+
+_PDU_EVENTS: dict[type, Event] = {
+    AssociateAC: Event.EVT3,
+    AssociateRJ: Event.EVT4,
+    AssociateRQ: Event.EVT6,
+    PDataTF: Event.EVT10,
+    ReleaseRQ: Event.EVT12,
+    ReleaseRP: Event.EVT13,
+    AbortRQ: Event.EVT16,
+}
+
+#: Actions after which the transport connection is to be closed (PS3.8 9.2.2).
+_CLOSING = frozenset(
+    {Action.AE_4, Action.AR_3, Action.AR_5, Action.AA_2, Action.AA_3, Action.AA_4, Action.AA_5}
+)
+
+
+class Connection:
+    """One side of a DICOM association, Sans-IO (PS3.8 9.2 state machine).
+
+    Parameters
+    ----------
+    role : Role
+        Requestor (calls) or acceptor (answers).
+    artim_timeout : float
+        Seconds the ARTIM timer runs (PS3.8 9.1.5).
+    acse_timeout : float or None
+        Seconds to wait for the peer's A-ASSOCIATE-AC/RJ or A-RELEASE-RP
+        before aborting; None waits for ever.
+    network_timeout : float or None
+        Seconds an established association may pass with nothing received or
+        sent before it is aborted; None waits for ever.
+    strict : bool
+        Decode received PDUs strictly (see :func:`dicomul.pdu.decode`).
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        artim_timeout: float = DEFAULT_ARTIM_TIMEOUT,
+        acse_timeout: float | None = 30.0,
+        network_timeout: float | None = None,
+        strict: bool = False,
+    ) -> None:
+        self.role = role
+        self.artim_timeout = artim_timeout
+        self.acse_timeout = acse_timeout
+        self.network_timeout = network_timeout
+        self._state = State.STA1
+        self._buffer = ReceiveBuffer(strict=strict)
+        self._events: deque[object] = deque()
+        self._outbox: list[bytes] = []
+        self._eof = False
+        self._closed_reported = False
+        self._connected = False
+        self._now = 0.0
+        self._artim: float | None = None
+        self._last_activity = 0.0
+        self._request: AssociateRQ | None = None
+        self._reassembler: Reassembler | None = None
+        self.negotiated: Negotiated | None = None
+
+    # ----------------------------------------------------------- properties
+
+    @property
+    def state(self) -> State:
+        """The PS3.8 state (Sta1 to Sta13)."""
+        return self._state
+
+    @property
+    def is_requestor(self) -> bool:
+        return self.role is Role.REQUESTOR
+
+    @property
+    def should_close(self) -> bool:
+        """True when the adapter must close (or has seen close) the transport connection."""
+        return self._connected and self._state is State.STA1
+
+    @property
+    def next_deadline(self) -> float | None:
+        """The time at which :meth:`handle_timeout` must be called, or None."""
+        deadlines = [
+            d for d in (self._artim, self._acse_deadline(), self._idle_deadline()) if d is not None
+        ]
+        return min(deadlines) if deadlines else None
+
+    def _acse_deadline(self) -> float | None:
+        if self.acse_timeout is None or self._state not in (State.STA5, State.STA7):
+            return None
+        return self._last_activity + self.acse_timeout
+
+    def _idle_deadline(self) -> float | None:
+        if self.network_timeout is None or self._state is not State.STA6:
+            return None
+        return self._last_activity + self.network_timeout
+
+    # --------------------------------------------------------------- inputs
+
+    def _tick(self, now: float | None) -> None:
+        if now is not None:
+            self._now = now
+
+    def transport_connected(self, *, now: float | None = None) -> bytes:
+        """The transport connection is open: Evt2 (requestor) or Evt5 (acceptor).
+
+        Returns the bytes to write (the A-ASSOCIATE-RQ for a requestor).
+        """
+        self._tick(now)
+        self._last_activity = self._now
+        self._connected = True
+        return self._input(Event.EVT2 if self.is_requestor else Event.EVT5)
+
+    def receive_data(self, data: bytes, *, now: float | None = None) -> None:
+        """Take bytes read from the transport; ``b""`` means the peer closed it (Evt17)."""
+        self._tick(now)
+        if data:
+            self._last_activity = self._now
+            self._buffer.feed(data)
+        else:
+            self._eof = True
+
+    def next_event(self) -> object:
+        """The next event, or :data:`NEED_DATA` when more bytes are needed."""
+        while not self._events:
+            if self._state is State.STA1:
+                if self.should_close and not self._closed_reported:
+                    self._closed_reported = True
+                    return ConnectionClosed()
+                return NEED_DATA
+            if not self._process_one():
+                return NEED_DATA
+        return self._events.popleft()
+
+    def data_to_send(self) -> bytes:
+        """Bytes the protocol produced in answer to what was received."""
+        data = b"".join(self._outbox)
+        self._outbox.clear()
+        return data
+
+    def handle_timeout(self, *, now: float) -> None:
+        """Let the timers whose deadline has passed fire (ARTIM: Evt18)."""
+        self._tick(now)
+        if self._artim is not None and now >= self._artim:
+            self._artim = None
+            self._input(Event.EVT18)
+            return
+        for deadline, what in (
+            (self._acse_deadline(), "ACSE timeout: no answer from the peer"),
+            (self._idle_deadline(), "network timeout: the peer sent nothing"),
+        ):
+            if deadline is not None and now >= deadline:
+                self._outbox.append(self._input(Event.EVT15, abort=Abort()))
+                self._events.append(
+                    Aborted(
+                        source=AbortSource.SERVICE_USER,
+                        reason=AbortReason.NOT_SPECIFIED,
+                        by_peer=False,
+                        message=what,
+                    )
+                )
+                return
+
+    # ----------------------------------------------------------- local events
+
+    def send(self, event: object, *, now: float | None = None) -> bytes:
+        """Carry out a local request and return the bytes to write.
+
+        Raises
+        ------
+        LocalProtocolError
+            If the request is not valid in the current state (a blank cell of
+            PS3.8 Table 9-10) or not a local event.
+        """
+        self._tick(now)
+        self._last_activity = self._now
+        if isinstance(event, RequestAssociation):
+            if not self.is_requestor:
+                raise LocalProtocolError("only the requestor asks for an association")
+            return self._input(Event.EVT1, request=event.request)
+        if isinstance(event, AcceptAssociation):
+            return self._accept(event)
+        if isinstance(event, RejectAssociation):
+            rj = AssociateRJ(result=event.result, source=event.source, reason=event.reason)
+            return self._input(Event.EVT8, pdu=rj)
+        if isinstance(event, RequestRelease):
+            return self._input(Event.EVT11)
+        if isinstance(event, RespondRelease):
+            return self._input(Event.EVT14)
+        if isinstance(event, Abort):
+            return self._input(Event.EVT15, abort=event)
+        raise LocalProtocolError(f"{type(event).__name__} is not an event Connection.send takes")
+
+    def _accept(self, event: AcceptAssociation) -> bytes:
+        if self._state is not State.STA3 or self._request is None:
+            raise LocalProtocolError(f"no association request to accept in {self._state.value}")
+        answer, negotiated = negotiate(
+            self._request,
+            event.config,
+            active_associations=event.active_associations,
+            user_identity_result=event.user_identity_result,
+        )
+        if negotiated is None:
+            return self._input(Event.EVT8, pdu=answer)
+        self.negotiated = negotiated
+        self._start_data_transfer(negotiated, our_max=event.config.max_pdu_length)
+        return self._input(Event.EVT7, pdu=answer)
+
+    def send_message(
+        self,
+        context_id: int,
+        command: Command,
+        data_set: DataSetSource | None = None,
+    ) -> Iterator[bytes]:
+        """Yield the P-DATA-TF PDUs of one DIMSE message, to write in order.
+
+        Each PDU is a P-DATA request (Evt9): valid in Sta6, and in Sta8 (data
+        may still flow after the peer asked to release).
+        """
+        negotiated = self.negotiated
+        if negotiated is None or context_id not in negotiated.contexts:
+            raise LocalProtocolError(f"presentation context {context_id} was not accepted")
+        peer_max = (
+            negotiated.acceptor_max_pdu_length
+            if self.is_requestor
+            else negotiated.requestor_max_pdu_length
+        )
+        for pdata in fragment(context_id, command, data_set, max_pdu_length=peer_max):
+            data = self._input(Event.EVT9, pdu=pdata)
+            self._last_activity = self._now
+            yield data
+
+    # --------------------------------------------------------------- engine
+
+    def _process_one(self) -> bool:
+        """Handle the next received PDU (or the end of the stream); False if none."""
+        try:
+            received = self._buffer.next_pdu()
+        except RemoteProtocolError as exc:
+            self._outbox.append(self._input(Event.EVT19, error=exc))
+            return True
+        if received is None:
+            if self._eof:
+                self._eof = False
+                self._input(Event.EVT17)
+                return True
+            return False
+        event = _PDU_EVENTS[type(received)]
+        self._outbox.append(self._input(event, pdu=received))
+        return True
+
+    def _input(self, event: Event, **context: object) -> bytes:
+        """Apply one Table 9-10 event; return the bytes its action sends."""
+        request_acceptable = True
+        rq = context.get("pdu")
+        if event is Event.EVT6 and isinstance(rq, AssociateRQ):
+            # AE-6: the service provider itself only checks the protocol
+            # version (PS3.8 9.3.2: a receiver tests bit 0 only); everything
+            # else is the service user's decision.
+            request_acceptable = bool(rq.protocol_version & 1)
+        action, next_state = transition(
+            self._state,
+            event,
+            is_requestor=self.is_requestor,
+            request_acceptable=request_acceptable,
+        )
+        previous = self._state
+        self._state = next_state
+        try:
+            return self._perform(action, event, previous, context)
+        finally:
+            if action in _CLOSING:
+                self._artim = None
+
+    def _start_artim(self) -> None:
+        self._artim = self._now + self.artim_timeout
+
+    def _perform(
+        self, action: Action, event: Event, previous: State, context: dict[str, object]
+    ) -> bytes:
+        """Carry out ``action`` (PS3.8 Tables 9-6 to 9-9)."""
+        pdu = context.get("pdu")
+        if action is Action.AE_1:
+            request = context["request"]
+            assert isinstance(request, AssociationRequest)
+            self._request = build_associate_rq(request)
+            self._buffer.max_pdata_length = request.max_pdu_length or None
+            return b""
+        if action is Action.AE_2:
+            assert self._request is not None
+            return encode(self._request)
+        if action is Action.AE_3:
+            assert isinstance(pdu, AssociateAC)
+            assert self._request is not None
+            try:
+                negotiated = interpret_ac(self._request, pdu)
+            except RemoteProtocolError as exc:
+                # An AC that contradicts the RQ is an invalid PDU (Evt19 in Sta6: AA-8).
+                return self._input(Event.EVT19, error=exc)
+            self.negotiated = negotiated
+            self._start_data_transfer(negotiated, our_max=negotiated.requestor_max_pdu_length)
+            self._events.append(AssociationAccepted(negotiated=negotiated, pdu=pdu))
+            return b""
+        if action is Action.AE_4:
+            assert isinstance(pdu, AssociateRJ)
+            self._events.append(AssociationRejected(pdu=pdu))
+            return b""
+        if action is Action.AE_5:
+            self._start_artim()
+            return b""
+        if action is Action.AE_6:
+            self._artim = None
+            assert isinstance(pdu, AssociateRQ)
+            if self._state is State.STA3:
+                self._request = pdu
+                self._events.append(AssociationRequested(request=pdu))
+                return b""
+            self._start_artim()
+            return encode(
+                AssociateRJ(
+                    result=RejectResult.REJECTED_PERMANENT,
+                    source=RejectSource.SERVICE_PROVIDER_ACSE,
+                    reason=RejectReasonACSE.PROTOCOL_VERSION_NOT_SUPPORTED,
+                )
+            )
+        if action is Action.AE_7:
+            assert isinstance(pdu, AssociateAC)
+            return encode(pdu)
+        if action is Action.AE_8:
+            assert isinstance(pdu, AssociateRJ)
+            self._start_artim()
+            return encode(pdu)
+        if action in (Action.DT_1, Action.AR_7):
+            assert isinstance(pdu, PDataTF)
+            return encode(pdu)
+        if action in (Action.DT_2, Action.AR_6):
+            assert isinstance(pdu, PDataTF)
+            return self._deliver(pdu)
+        if action is Action.AR_1:
+            return encode(ReleaseRQ())
+        if action is Action.AR_2:
+            self._events.append(ReleaseRequested())
+            return b""
+        if action in (Action.AR_3, Action.AR_10):
+            self._events.append(Released())
+            return b""
+        if action is Action.AR_4:
+            self._start_artim()
+            return encode(ReleaseRP())
+        if action is Action.AR_8:
+            self._events.append(ReleaseRequested(collision=True))
+            return b""
+        if action is Action.AR_9:
+            return encode(ReleaseRP())
+        if action in (Action.AR_5, Action.AA_2, Action.AA_5):
+            if event is Event.EVT16:  # A-ABORT before any association (Sta2) or after (Sta13)
+                assert isinstance(pdu, AbortRQ)
+                self._aborted_by_peer(pdu)
+            return b""
+        if action is Action.AA_1:
+            self._start_artim()
+            abort = context.get("abort")
+            if isinstance(abort, Abort):  # the local user's A-ABORT request
+                return encode(AbortRQ(source=abort.source, reason=abort.reason))
+            # AA-1 answering a PDU in Sta2: service-user source (PS3.8 Table 9-9)
+            return encode(
+                AbortRQ(source=AbortSource.SERVICE_USER, reason=AbortReason.NOT_SPECIFIED)
+            )
+        if action is Action.AA_3:
+            assert isinstance(pdu, AbortRQ)
+            self._aborted_by_peer(pdu)
+            return b""
+        if action is Action.AA_4:
+            self._events.append(
+                Aborted(
+                    source=AbortSource.SERVICE_PROVIDER,
+                    reason=AbortReason.NOT_SPECIFIED,
+                    by_peer=False,
+                    message="the transport connection closed unexpectedly",
+                )
+            )
+            return b""
+        if action is Action.AA_6:
+            return b""
+        # AA-7 and AA-8: send an A-ABORT with the service provider as source.
+        reason, message = _abort_reason(event, context)
+        if action is Action.AA_8:
+            self._start_artim()
+            self._events.append(
+                Aborted(
+                    source=AbortSource.SERVICE_PROVIDER,
+                    reason=reason,
+                    by_peer=False,
+                    message=message,
+                )
+            )
+        return encode(AbortRQ(source=AbortSource.SERVICE_PROVIDER, reason=reason))
+
+    def _aborted_by_peer(self, pdu: AbortRQ) -> None:
+        self._events.append(
+            Aborted(source=pdu.source, reason=pdu.reason, by_peer=True, message="A-ABORT received")
+        )
+
+    def _start_data_transfer(self, negotiated: Negotiated, *, our_max: int) -> None:
+        self._reassembler = Reassembler(negotiated.contexts)
+        self._buffer.max_pdata_length = our_max or None
+
+    def _deliver(self, pdata: PDataTF) -> bytes:
+        """P-DATA indication: reassemble the PDVs into DIMSE events."""
+        assert self._reassembler is not None
+        try:
+            for pdv in pdata.pdvs:
+                event = self._reassembler.feed(pdv)
+                if event is not None:
+                    self._events.append(event)
+        except RemoteProtocolError as exc:
+            # A PDV that breaks PS3.7/PS3.8 rules is an invalid PDU (Evt19).
+            return self._input(Event.EVT19, error=exc)
+        return b""
+
+
+def _abort_reason(event: Event, context: dict[str, object]) -> tuple[int, str]:
+    """A-ABORT reason (PS3.8 Table 9-26) and explanation for AA-7/AA-8."""
+    error = context.get("error")
+    if isinstance(error, RemoteProtocolError):
+        return error.abort_reason, str(error)
+    pdu = context.get("pdu")
+    name = type(pdu).__name__ if pdu is not None else event.value
+    return AbortReason.UNEXPECTED_PDU, f"unexpected {name} ({event.value})"

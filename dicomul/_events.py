@@ -1,0 +1,180 @@
+"""The events a :class:`~dicomul.Connection` hands out and takes in.
+
+Received (from :meth:`Connection.next_event`): :class:`AssociationRequested`,
+:class:`AssociationAccepted`, :class:`AssociationRejected`,
+:class:`~dicomul.CommandReceived`, :class:`~dicomul.DataSetFragment`,
+:class:`ReleaseRequested`, :class:`Released`, :class:`Aborted`,
+:class:`ConnectionClosed`, or :data:`NEED_DATA`.
+
+Sent (to :meth:`Connection.send`): :class:`RequestAssociation`,
+:class:`AcceptAssociation`, :class:`RejectAssociation`,
+:class:`RequestRelease`, :class:`RespondRelease`, :class:`Abort`.  DIMSE
+messages go out through :meth:`Connection.send_message`.
+
+Every event is a frozen, slotted, keyword-only dataclass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from ._acse import AcceptorConfig, AssociationRequest, Negotiated
+from ._enums import AbortReason, AbortSource, reject_reason_name
+from .pdu import AssociateAC, AssociateRJ, AssociateRQ
+
+__all__ = [
+    "NEED_DATA",
+    "Abort",
+    "AcceptAssociation",
+    "Aborted",
+    "AssociationAccepted",
+    "AssociationRejected",
+    "AssociationRequested",
+    "ConnectionClosed",
+    "NeedData",
+    "RejectAssociation",
+    "ReleaseRequested",
+    "Released",
+    "RequestAssociation",
+    "RequestRelease",
+    "RespondRelease",
+]
+
+
+class NeedData:
+    """Sentinel type: no event until more bytes are received."""
+
+    _instance: NeedData | None = None
+
+    def __new__(cls) -> NeedData:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+#: Returned by :meth:`Connection.next_event` when it needs more bytes.
+NEED_DATA: Final = NeedData()
+
+
+# ------------------------------------------------------------- received events
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssociationRequested:
+    """The peer asks for an association (acceptor side; PS3.8 A-ASSOCIATE indication).
+
+    Answer with :class:`AcceptAssociation` or :class:`RejectAssociation`.
+    """
+
+    request: AssociateRQ
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssociationAccepted:
+    """The association is established (A-ASSOCIATE confirmation, accept)."""
+
+    negotiated: Negotiated
+    pdu: AssociateAC
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssociationRejected:
+    """The peer rejected the association (A-ASSOCIATE confirmation, reject)."""
+
+    pdu: AssociateRJ
+
+    @property
+    def reason_text(self) -> str:
+        """The PS3.8 Table 9-21 name of the reason."""
+        return reject_reason_name(self.pdu.source, self.pdu.reason)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReleaseRequested:
+    """The peer asks to release (A-RELEASE indication); answer with :class:`RespondRelease`.
+
+    ``collision`` is True when both sides asked at once (PS3.8 9.2, Sta9 to Sta12).
+    """
+
+    collision: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Released:
+    """The association is released (A-RELEASE confirmation)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Aborted:
+    """The association was aborted (A-ABORT or A-P-ABORT indication).
+
+    ``by_peer`` is True when the peer sent the A-ABORT; otherwise this side's
+    service provider aborted (a protocol error, a timeout, a lost connection)
+    and ``message`` says why.
+    """
+
+    source: int
+    reason: int
+    by_peer: bool
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionClosed:
+    """The transport connection is closed, or must now be closed; nothing follows."""
+
+
+# ------------------------------------------------------------------ local events
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestAssociation:
+    """Ask for an association (A-ASSOCIATE request, Evt1)."""
+
+    request: AssociationRequest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcceptAssociation:
+    """Answer an :class:`AssociationRequested` by negotiating with ``config``.
+
+    The engine runs :func:`dicomul.negotiate`: the answer may still be an
+    A-ASSOCIATE-RJ (for instance when the called AE title is required and
+    wrong).  ``active_associations`` and ``user_identity_result`` are the facts
+    only the caller knows.
+    """
+
+    config: AcceptorConfig
+    active_associations: int = 0
+    user_identity_result: tuple[bool, bytes | None] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RejectAssociation:
+    """Reject the association outright (A-ASSOCIATE response, reject, Evt8)."""
+
+    result: int
+    source: int
+    reason: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestRelease:
+    """Ask to release the association (A-RELEASE request, Evt11)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RespondRelease:
+    """Agree to release (A-RELEASE response, Evt14)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Abort:
+    """Abort the association (A-ABORT request, Evt15)."""
+
+    reason: int = AbortReason.NOT_SPECIFIED
+    source: int = AbortSource.SERVICE_USER

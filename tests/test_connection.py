@@ -1,0 +1,329 @@
+"""The Sans-IO Connection end to end, in memory (dicomul.testing.pair)."""
+
+from __future__ import annotations
+
+import hashlib
+import tracemalloc
+
+import pytest
+
+from dicomul import LocalProtocolError, pdu
+from dicomul._acse import AcceptorConfig, AssociationRequest, SupportedContext, propose_contexts
+from dicomul._command import Command, CommandField
+from dicomul._connection import Connection, Role
+from dicomul._dimse import CommandReceived, DataSetFragment
+from dicomul._events import (
+    NEED_DATA,
+    Abort,
+    Aborted,
+    AcceptAssociation,
+    AssociationAccepted,
+    AssociationRejected,
+    AssociationRequested,
+    ConnectionClosed,
+    RejectAssociation,
+    Released,
+    ReleaseRequested,
+    RequestAssociation,
+    RequestRelease,
+    RespondRelease,
+)
+from dicomul._fsm import State
+from dicomul.testing.pair import ACCEPTOR, REQUESTOR, ConnectionPair, replay
+
+VERIFICATION = "1.2.840.10008.1.1"
+CT = "1.2.840.10008.5.1.4.1.1.2"
+IMPLICIT = "1.2.840.10008.1.2"
+
+REQUEST = AssociationRequest(
+    calling_ae_title="SCU",
+    called_ae_title="SCP",
+    contexts=propose_contexts([VERIFICATION, CT], [IMPLICIT]),
+)
+CONFIG = AcceptorConfig(
+    ae_title="SCP",
+    supported={
+        VERIFICATION: SupportedContext(transfer_syntaxes=(IMPLICIT,)),
+        CT: SupportedContext(transfer_syntaxes=(IMPLICIT,)),
+    },
+)
+ECHO_RQ = Command(
+    command_field=CommandField.C_ECHO_RQ, message_id=1, affected_sop_class_uid=VERIFICATION
+)
+ECHO_RSP = Command(
+    command_field=CommandField.C_ECHO_RSP, message_id_being_responded_to=1, status=0
+)
+
+
+def associate(pair: ConnectionPair) -> None:
+    pair.send(REQUESTOR, RequestAssociation(request=REQUEST))
+    assert pair.requestor.state is State.STA4
+    pair.connect()
+    events = pair.pump()
+    assert [type(e) for e in events[ACCEPTOR]] == [AssociationRequested]
+    assert pair.acceptor.state is State.STA3
+    pair.send(ACCEPTOR, AcceptAssociation(config=CONFIG))
+    events = pair.pump()
+    (accepted,) = events[REQUESTOR]
+    assert isinstance(accepted, AssociationAccepted)
+    assert pair.requestor.state is State.STA6
+    assert pair.acceptor.state is State.STA6
+    assert accepted.negotiated.contexts == pair.acceptor.negotiated.contexts  # type: ignore[union-attr]
+
+
+def send_message(
+    pair: ConnectionPair, side: str, command: Command, data: bytes | None = None
+) -> None:
+    for chunk in pair.side(side).send_message(1 if data is None else 3, command, data):
+        pair.write(side, chunk)
+
+
+def release(pair: ConnectionPair) -> None:
+    pair.send(REQUESTOR, RequestRelease())
+    assert [type(e) for e in pair.pump()[ACCEPTOR]] == [ReleaseRequested]
+    pair.send(ACCEPTOR, RespondRelease())
+    events = pair.pump()
+    assert [type(e) for e in events[REQUESTOR]] == [Released, ConnectionClosed]
+    assert [type(e) for e in events[ACCEPTOR]] == [ConnectionClosed]
+    assert pair.requestor.state is State.STA1
+    assert pair.acceptor.state is State.STA1
+    assert pair.requestor.should_close
+    assert pair.acceptor.should_close
+
+
+@pytest.mark.parametrize("chunk_size", [None, 1, 7])
+def test_echo_then_release(chunk_size: int | None) -> None:
+    pair = ConnectionPair(chunk_size=chunk_size)
+    associate(pair)
+    send_message(pair, REQUESTOR, ECHO_RQ)
+    (received,) = pair.pump()[ACCEPTOR]
+    assert received == CommandReceived(context_id=1, command=ECHO_RQ)
+    send_message(pair, ACCEPTOR, ECHO_RSP)
+    (answer,) = pair.pump()[REQUESTOR]
+    assert isinstance(answer, CommandReceived)
+    assert answer.command.status == 0
+    release(pair)
+
+
+def test_the_requestors_bytes_are_what_dcmtk_expects() -> None:
+    """The A-ASSOCIATE-RQ the engine writes first is the codec's, byte for byte."""
+    pair = ConnectionPair()
+    pair.send(REQUESTOR, RequestAssociation(request=REQUEST))
+    pair.connect()
+    writer, data = pair.transcript[0]
+    assert writer == REQUESTOR
+    assert isinstance(pdu.decode(data), pdu.AssociateRQ)
+
+
+def test_store_of_50_mib_streams_with_bounded_memory() -> None:
+    """A 50 MiB C-STORE, fragmented at 16 KiB maximum PDU length and
+    reassembled fragment by fragment, arrives bit-exact with a peak memory of
+    a few fragments (the data set is never whole on either side)."""
+    pair = ConnectionPair()
+    associate(pair)
+    chunk = bytes(range(256)) * 256
+    total = 800 * len(chunk)
+    store = Command(
+        command_field=CommandField.C_STORE_RQ,
+        message_id=2,
+        affected_sop_class_uid=CT,
+        affected_sop_instance_uid="1.2.3",
+        priority=0,
+        command_data_set_type=0,
+    )
+    digest = hashlib.sha256()
+    received = 0
+    acceptor = pair.acceptor
+    tracemalloc.start()
+    try:
+        source = (chunk for _ in range(800))
+        for data in pair.requestor.send_message(3, store, source):
+            acceptor.receive_data(data)
+            while (event := acceptor.next_event()) is not NEED_DATA:
+                if isinstance(event, DataSetFragment):
+                    digest.update(event.data)
+                    received += len(event.data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert received == total
+    assert digest.digest() == hashlib.sha256(chunk * 800).digest()
+    assert peak < 2 * 1024 * 1024
+
+
+def test_rejection_closes_the_requestor() -> None:
+    pair = ConnectionPair()
+    pair.send(REQUESTOR, RequestAssociation(request=REQUEST))
+    pair.connect()
+    pair.pump()
+    pair.send(ACCEPTOR, RejectAssociation(result=1, source=1, reason=7))
+    assert pair.acceptor.state is State.STA13
+    events = pair.pump()
+    rejected, closed = events[REQUESTOR]
+    assert isinstance(rejected, AssociationRejected)
+    assert rejected.reason_text == "called-AE-title-not-recognized"
+    assert isinstance(closed, ConnectionClosed)
+    assert [type(e) for e in events[ACCEPTOR]] == [ConnectionClosed]
+
+
+def test_negotiation_can_reject_through_accept() -> None:
+    """AcceptAssociation runs the negotiation, which may still reject (here:
+    the association limit)."""
+    pair = ConnectionPair()
+    pair.send(REQUESTOR, RequestAssociation(request=REQUEST))
+    pair.connect()
+    pair.pump()
+    pair.send(ACCEPTOR, AcceptAssociation(config=CONFIG, active_associations=10))
+    rejected = pair.pump()[REQUESTOR][0]
+    assert isinstance(rejected, AssociationRejected)
+    assert (rejected.pdu.result, rejected.pdu.source, rejected.pdu.reason) == (2, 3, 2)
+
+
+def test_user_abort() -> None:
+    pair = ConnectionPair()
+    associate(pair)
+    pair.send(REQUESTOR, Abort())
+    assert pair.requestor.state is State.STA13
+    events = pair.pump()
+    aborted, closed = events[ACCEPTOR]
+    assert isinstance(aborted, Aborted)
+    assert aborted.by_peer
+    assert isinstance(closed, ConnectionClosed)
+    assert [type(e) for e in events[REQUESTOR]] == [ConnectionClosed]
+
+
+def test_malformed_pdu_in_sta6_is_aa8_with_the_decoders_reason() -> None:
+    pair = ConnectionPair()
+    associate(pair)
+    pair.write(REQUESTOR, bytes.fromhex("04000000000600000001 0100".replace(" ", "")))
+    events = pair.pump()
+    aborted = events[ACCEPTOR][0]
+    assert isinstance(aborted, Aborted)
+    assert (aborted.source, aborted.reason, aborted.by_peer) == (2, 6, False)
+    peer_saw = events[REQUESTOR][0]
+    assert isinstance(peer_saw, Aborted)
+    assert (peer_saw.source, peer_saw.reason, peer_saw.by_peer) == (2, 6, True)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (bytes.fromhex("09000000000400000000"), 1),  # unrecognised PDU type: Evt19
+        (None, 2),  # a second A-ASSOCIATE-RQ: Evt6 in Sta6
+    ],
+)
+def test_issue_examples_in_sta6(data: bytes | None, reason: int) -> None:
+    pair = ConnectionPair()
+    associate(pair)
+    if data is None:
+        data = pair.transcript[0][1]
+    pair.write(REQUESTOR, data)
+    aborted = pair.pump()[ACCEPTOR][0]
+    assert isinstance(aborted, Aborted)
+    assert (aborted.source, aborted.reason) == (2, reason)
+
+
+def test_p_data_before_association_is_aa1() -> None:
+    acceptor = Connection(Role.ACCEPTOR)
+    acceptor.transport_connected(now=0)
+    acceptor.receive_data(bytes.fromhex("04000000000600000002 0103".replace(" ", "")))
+    assert acceptor.next_event() is NEED_DATA
+    sent = pdu.decode(acceptor.data_to_send())
+    assert sent == pdu.AbortRQ(source=0, reason=0)  # AA-1: service-user source
+    assert acceptor.state is State.STA13
+
+
+def test_pdv_on_an_unaccepted_context_aborts() -> None:
+    pair = ConnectionPair()
+    associate(pair)
+    wire = pdu.encode(
+        pdu.PDataTF(pdvs=(pdu.PresentationDataValue(context_id=99, control_header=3, data=b""),))
+    )
+    pair.write(REQUESTOR, wire)
+    aborted = pair.pump()[ACCEPTOR][0]
+    assert isinstance(aborted, Aborted)
+    assert "context 99" in aborted.message
+
+
+def test_artim_expiry_closes_an_idle_connection() -> None:
+    pair = ConnectionPair()
+    pair.write(ACCEPTOR, pair.acceptor.transport_connected(now=0))
+    assert pair.acceptor.next_deadline == 30.0
+    assert pair.advance(29.9)[ACCEPTOR] == []
+    events = pair.advance(0.2)
+    assert [type(e) for e in events[ACCEPTOR]] == [ConnectionClosed]
+    assert pair.acceptor.should_close
+
+
+def test_acse_timeout_aborts_a_silent_acceptor() -> None:
+    pair = ConnectionPair(requestor=Connection(Role.REQUESTOR, acse_timeout=5))
+    pair.send(REQUESTOR, RequestAssociation(request=REQUEST))
+    pair.write(REQUESTOR, pair.requestor.transport_connected(now=0))
+    assert pair.requestor.next_deadline == 5
+    pair.now = 5
+    pair.requestor.handle_timeout(now=5)
+    (aborted,) = list(iter(pair.requestor.next_event, NEED_DATA))
+    assert isinstance(aborted, Aborted)
+    assert "ACSE timeout" in aborted.message
+    assert pdu.decode(pair.requestor.data_to_send()) == pdu.AbortRQ(source=0, reason=0)
+    assert pair.requestor.state is State.STA13
+
+
+def test_release_collision() -> None:
+    pair = ConnectionPair()
+    associate(pair)
+    pair.send(REQUESTOR, RequestRelease())
+    pair.send(ACCEPTOR, RequestRelease())
+    events = pair.pump()
+    assert events[REQUESTOR] == [ReleaseRequested(collision=True)]
+    assert events[ACCEPTOR] == [ReleaseRequested(collision=True)]
+    assert (pair.requestor.state, pair.acceptor.state) == (State.STA9, State.STA10)
+    pair.send(REQUESTOR, RespondRelease())  # Sta9 -> AR-9 -> Sta11
+    events = pair.pump()
+    assert events[ACCEPTOR] == [Released()]  # AR-10 -> Sta12
+    pair.send(ACCEPTOR, RespondRelease())  # AR-4 -> Sta13
+    events = pair.pump()
+    assert [type(e) for e in events[REQUESTOR]] == [Released, ConnectionClosed]
+    assert [type(e) for e in events[ACCEPTOR]] == [ConnectionClosed]
+
+
+def test_local_misuse_changes_nothing() -> None:
+    conn = Connection(Role.REQUESTOR)
+    with pytest.raises(LocalProtocolError, match=r"Evt11 .* not valid in Sta1"):
+        conn.send(RequestRelease())
+    assert conn.state is State.STA1
+    with pytest.raises(LocalProtocolError, match="only the requestor"):
+        Connection(Role.ACCEPTOR).send(RequestAssociation(request=REQUEST))
+    with pytest.raises(LocalProtocolError, match="not an event"):
+        conn.send("hello")
+    with pytest.raises(LocalProtocolError, match="not accepted"):
+        list(conn.send_message(1, ECHO_RQ))
+
+
+def test_peer_vanishing_mid_association_is_an_abort() -> None:
+    pair = ConnectionPair()
+    associate(pair)
+    pair.close(REQUESTOR)
+    events = pair.pump()
+    aborted, closed = events[ACCEPTOR]
+    assert isinstance(aborted, Aborted)
+    assert "closed unexpectedly" in aborted.message
+    assert isinstance(closed, ConnectionClosed)
+
+
+def test_replay_of_a_recorded_session() -> None:
+    """The requestor's recorded bytes, replayed into a fresh acceptor, give
+    the same events as the live run."""
+    pair = ConnectionPair()
+    associate(pair)
+    send_message(pair, REQUESTOR, ECHO_RQ)
+    pair.pump()
+    incoming = [data for writer, data in pair.transcript if writer == REQUESTOR]
+    fresh = Connection(Role.ACCEPTOR)
+    fresh.transport_connected()
+    events, written = replay(fresh, incoming[:1])
+    assert [type(e) for e in events] == [AssociationRequested]
+    fresh.send(AcceptAssociation(config=CONFIG))
+    events, written = replay(fresh, incoming[1:])
+    assert events == [CommandReceived(context_id=1, command=ECHO_RQ)]
+    assert written == b""
