@@ -353,8 +353,9 @@ class Negotiated:
     acceptor_max_invoked: int = 1
     #: Extended negotiation replies by SOP class (PS3.7 D.3.3.5).
     extended_negotiation: Mapping[str, bytes] = field(default_factory=dict)
-    #: The user identity the requestor asserted, and the acceptor's server response.
-    user_identity: UserIdentity | None = None
+    #: The user identity sub-item the requestor sent (as received: a peer's
+    #: values are not validated here), and the acceptor's server response.
+    user_identity: UserIdentityRQSubItem | None = None
     user_identity_response: bytes | None = None
 
 
@@ -500,7 +501,7 @@ def negotiate(
     identity = None
     response = None
     if isinstance(identity_item, UserIdentityRQSubItem) and user_identity_result is not None:
-        identity = _identity_of(identity_item)
+        identity = identity_item
         response = user_identity_result[1]
         if identity_item.identity_type in (
             UserIdentityType.USERNAME,
@@ -554,15 +555,6 @@ def _window_min(offered: int, supported: int) -> int:
     if supported == 0:
         return offered
     return min(offered, supported)
-
-
-def _identity_of(item: UserIdentityRQSubItem) -> UserIdentity:
-    return UserIdentity(
-        identity_type=UserIdentityType(item.identity_type),
-        primary_field=item.primary_field,
-        secondary_field=item.secondary_field,
-        positive_response_requested=bool(item.positive_response_requested),
-    )
 
 
 def _decide_context(
@@ -677,9 +669,7 @@ def interpret_ac(rq: AssociateRQ, ac: AssociateAC) -> Negotiated:
                 for e in ac_info.extended_negotiations
             }
         ),
-        user_identity=_identity_of(identity_item)
-        if isinstance(identity_item, UserIdentityRQSubItem)
-        else None,
+        user_identity=identity_item if isinstance(identity_item, UserIdentityRQSubItem) else None,
         user_identity_response=(
             response_item.server_response
             if isinstance(response_item, UserIdentityACSubItem)

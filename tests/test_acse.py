@@ -187,7 +187,10 @@ def test_user_identity_accepted_with_server_response() -> None:
     assert isinstance(ac, AssociateAC)
     assert interpret_ac(rq, ac).user_identity_response == b"token"
     assert negotiated is not None
-    assert negotiated.user_identity == identity
+    assert (
+        negotiated.user_identity
+        == build_associate_rq(request(user_identity=identity)).user_information.user_identity
+    )  # type: ignore[union-attr]
 
 
 def test_username_identity_is_answered_with_an_empty_response() -> None:
@@ -342,3 +345,27 @@ def test_any_request_gets_a_consistent_answer(rq: pdu.AssociateRQ, active: int) 
     ]
     assert negotiated is not None
     assert interpret_ac(rq, answer).contexts == negotiated.contexts
+
+
+@pytest.mark.parametrize(("identity_type", "secondary"), [(2, b""), (9, b"x")])
+def test_odd_identity_from_a_peer_is_not_a_local_error(
+    identity_type: int, secondary: bytes
+) -> None:
+    """A peer's user identity sub-item is data, not our API: a passcode-less
+    type 2 or a reserved type must not raise (found by hypothesis)."""
+    rq = build_associate_rq(request())
+    odd = pdu.UserIdentityRQSubItem(
+        identity_type=identity_type,
+        positive_response_requested=1,
+        primary_field=b"u",
+        secondary_field=secondary,
+    )
+    info = rq.user_information
+    assert info is not None
+    rq = dataclasses.replace(
+        rq, user_information=dataclasses.replace(info, sub_items=(*info.sub_items, odd))
+    )
+    ac, negotiated = negotiate(rq, CONFIG, user_identity_result=(True, b"r"))
+    assert negotiated is not None
+    assert negotiated.user_identity == odd
+    assert interpret_ac(rq, ac).user_identity == odd  # type: ignore[arg-type]
