@@ -1,0 +1,68 @@
+"""Data sets in each native transfer syntax (dicomul._dataset), via pydicom."""
+
+from __future__ import annotations
+
+import pytest
+from pydicom.dataset import Dataset
+
+from dicomul import LocalProtocolError, RemoteProtocolError
+from dicomul._dataset import decode_dataset, encode_dataset, transfer_syntax_encoding
+
+SYNTAXES = [
+    "1.2.840.10008.1.2",
+    "1.2.840.10008.1.2.1",
+    "1.2.840.10008.1.2.2",
+    "1.2.840.10008.1.2.1.99",
+]
+
+
+def sample() -> Dataset:
+    ds = Dataset()
+    ds.PatientName = "Müller^Jürgen"
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.PatientID = "12345"
+    ds.Rows = 2
+    ds.Columns = 2
+    ds.BitsAllocated = 16
+    ds.PixelData = b"\x01\x00\x02\x00\x03\x00\x04\x00"
+    ds.add_new(0x00091001, "LO", "private value")
+    seq_item = Dataset()
+    seq_item.CodeValue = "T-A0100"
+    ds.AnatomicRegionSequence = [seq_item]
+    return ds
+
+
+@pytest.mark.parametrize("syntax", SYNTAXES)
+def test_roundtrip(syntax: str) -> None:
+    data = encode_dataset(sample(), syntax)
+    back = decode_dataset(data, syntax)
+    assert back.PatientName == "Müller^Jürgen"
+    assert back.Rows == 2
+    assert back.AnatomicRegionSequence[0].CodeValue == "T-A0100"
+    assert 0x00091001 in back  # kept (as UN bytes in implicit VR, having no creator)
+    assert encode_dataset(back, syntax) == data
+
+
+def test_encodings_differ_as_the_standard_says() -> None:
+    implicit, explicit, big, deflated = (encode_dataset(sample(), s) for s in SYNTAXES)
+    assert implicit != explicit
+    assert explicit[4:6] == b"CS"  # explicit VR: the VR follows the tag
+    assert big[:4] == b"\x00\x08\x00\x05"  # (0008,0005) big endian
+    assert len(deflated) < len(explicit)
+    assert transfer_syntax_encoding("1.2.840.10008.1.2.4.50") == (False, True, False)
+
+
+def test_garbage_is_a_remote_error() -> None:
+    # an undefined-length pixel data element with no item that pydicom can read
+    with pytest.raises(RemoteProtocolError, match="not valid"):
+        decode_dataset(b"\xe0\x7f\x10\x00\xff\xff\xff\xff\x00\x00", "1.2.840.10008.1.2")
+    with pytest.raises(RemoteProtocolError):
+        decode_dataset(b"not deflate", "1.2.840.10008.1.2.1.99")
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value")
+def test_unencodable_value_is_a_local_error() -> None:
+    ds = Dataset()
+    ds.Rows = 70000  # US holds 0..65535
+    with pytest.raises(LocalProtocolError):
+        encode_dataset(ds, "1.2.840.10008.1.2")
