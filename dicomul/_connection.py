@@ -42,8 +42,8 @@ from ._acse import (
     negotiate,
 )
 from ._buffer import ReceiveBuffer
-from ._command import Command
-from ._dimse import DataSetSource, Reassembler, fragment
+from ._command import Command, CommandField
+from ._dimse import CommandReceived, DataSetSource, Reassembler, fragment
 from ._enums import (
     AbortReason,
     AbortSource,
@@ -69,6 +69,7 @@ from ._events import (
     RespondRelease,
 )
 from ._fsm import Action, Event, State, transition
+from ._status import StatusCategory, status_category
 from .pdu import (
     AbortRQ,
     AssociateAC,
@@ -124,6 +125,9 @@ class Connection:
     network_timeout : float or None
         Seconds an established association may pass with nothing received or
         sent before it is aborted; None waits for ever.
+    dimse_timeout : float or None
+        Seconds to wait for the next response while a request this side sent
+        is outstanding, before aborting; None waits for ever.
     strict : bool
         Decode received PDUs strictly (see :func:`dicomul.pdu.decode`).
     """
@@ -135,12 +139,19 @@ class Connection:
         artim_timeout: float = DEFAULT_ARTIM_TIMEOUT,
         acse_timeout: float | None = 30.0,
         network_timeout: float | None = None,
+        dimse_timeout: float | None = None,
         strict: bool = False,
     ) -> None:
         self.role = role
         self.artim_timeout = artim_timeout
         self.acse_timeout = acse_timeout
         self.network_timeout = network_timeout
+        self.dimse_timeout = dimse_timeout
+        # Requests this side sent that await a final response, and requests
+        # the peer sent that this side has not finally answered: message ID ->
+        # presentation context (PS3.7 9.1.1, D.3.3.3).
+        self._invoked: dict[int, int] = {}
+        self._performing: dict[int, int] = {}
         self._state = State.STA1
         self._buffer = ReceiveBuffer(strict=strict)
         self._events: deque[object] = deque()
@@ -175,7 +186,14 @@ class Connection:
     def next_deadline(self) -> float | None:
         """The time at which :meth:`handle_timeout` must be called, or None."""
         deadlines = [
-            d for d in (self._artim, self._acse_deadline(), self._idle_deadline()) if d is not None
+            d
+            for d in (
+                self._artim,
+                self._acse_deadline(),
+                self._idle_deadline(),
+                self._dimse_deadline(),
+            )
+            if d is not None
         ]
         return min(deadlines) if deadlines else None
 
@@ -183,6 +201,11 @@ class Connection:
         if self.acse_timeout is None or self._state not in (State.STA5, State.STA7):
             return None
         return self._last_activity + self.acse_timeout
+
+    def _dimse_deadline(self) -> float | None:
+        if self.dimse_timeout is None or not self._invoked:
+            return None
+        return self._last_activity + self.dimse_timeout
 
     def _idle_deadline(self) -> float | None:
         if self.network_timeout is None or self._state is not State.STA6:
@@ -241,7 +264,8 @@ class Connection:
             return
         for deadline, what in (
             (self._acse_deadline(), "ACSE timeout: no answer from the peer"),
-            (self._idle_deadline(), "network timeout: the peer sent nothing"),
+            (self._idle_deadline(), "network timeout: nothing sent or received"),
+            (self._dimse_deadline(), "DIMSE timeout: no response to an outstanding request"),
         ):
             if deadline is not None and now >= deadline:
                 self._outbox.append(self._input(Event.EVT15, abort=Abort()))
@@ -300,6 +324,25 @@ class Connection:
         self._start_data_transfer(negotiated, our_max=event.config.max_pdu_length)
         return self._input(Event.EVT7, pdu=answer)
 
+    @property
+    def outstanding_requests(self) -> frozenset[int]:
+        """Message IDs of requests this side sent that await a final response."""
+        return frozenset(self._invoked)
+
+    @property
+    def requests_to_answer(self) -> frozenset[int]:
+        """Message IDs of the peer's requests this side has not finally answered."""
+        return frozenset(self._performing)
+
+    def _window(self, *, ours: bool) -> int:
+        """How many operations a side may have outstanding (0: unlimited, PS3.7 D.3.3.3)."""
+        negotiated = self.negotiated
+        assert negotiated is not None
+        requestor_side = self.is_requestor == ours
+        return (
+            negotiated.requestor_max_invoked if requestor_side else negotiated.acceptor_max_invoked
+        )
+
     def send_message(
         self,
         context_id: int,
@@ -309,20 +352,81 @@ class Connection:
         """Yield the P-DATA-TF PDUs of one DIMSE message, to write in order.
 
         Each PDU is a P-DATA request (Evt9): valid in Sta6, and in Sta8 (data
-        may still flow after the peer asked to release).
+        may still flow after the peer asked to release).  Requests are
+        counted against the negotiated asynchronous operations window (1 by
+        default: one outstanding request at a time); a response must answer a
+        request the peer sent, and a C-CANCEL a request this side sent.
+
+        Raises
+        ------
+        LocalProtocolError
+            For an unaccepted context, a full window, a message ID already
+            outstanding, or a response or cancel that matches no request.
         """
         negotiated = self.negotiated
         if negotiated is None or context_id not in negotiated.contexts:
             raise LocalProtocolError(f"presentation context {context_id} was not accepted")
+        self._track_outgoing(context_id, command)
         peer_max = (
             negotiated.acceptor_max_pdu_length
             if self.is_requestor
             else negotiated.requestor_max_pdu_length
         )
+        return self._send_fragments(context_id, command, data_set, peer_max)
+
+    def _send_fragments(
+        self, context_id: int, command: Command, data_set: DataSetSource | None, peer_max: int
+    ) -> Iterator[bytes]:
         for pdata in fragment(context_id, command, data_set, max_pdu_length=peer_max):
             data = self._input(Event.EVT9, pdu=pdata)
             self._last_activity = self._now
             yield data
+
+    def _track_outgoing(self, context_id: int, command: Command) -> None:
+        """Check and record an outgoing message against PS3.7 message ID rules."""
+        field = command.command_field
+        if field == CommandField.C_CANCEL_RQ:
+            if command.message_id_being_responded_to not in self._invoked:
+                raise LocalProtocolError(
+                    f"C-CANCEL of message {command.message_id_being_responded_to}, "
+                    "which is not an outstanding request"
+                )
+            return
+        if command.is_response:
+            answered = command.message_id_being_responded_to
+            if answered not in self._performing:
+                raise LocalProtocolError(
+                    f"no request with message ID {answered} awaits a response"
+                )
+            assert command.status is not None
+            if status_category(command.status) is not StatusCategory.PENDING:
+                del self._performing[answered]
+            return
+        assert command.message_id is not None
+        if command.message_id in self._invoked:
+            raise LocalProtocolError(f"message ID {command.message_id} is already outstanding")
+        window = self._window(ours=True)
+        if window and len(self._invoked) >= window:
+            raise LocalProtocolError(
+                f"the asynchronous operations window allows {window} outstanding "
+                "request(s); wait for a response first (PS3.7 D.3.3.3)"
+            )
+        self._invoked[command.message_id] = context_id
+
+    def _track_incoming(self, event: CommandReceived) -> None:
+        """Record a received message.  Peers are not held to the window: a
+        lenient receiver interoperates with peers that count differently."""
+        command = event.command
+        if command.command_field == CommandField.C_CANCEL_RQ:
+            return
+        if command.is_response:
+            if command.status is None or status_category(command.status) is not (
+                StatusCategory.PENDING
+            ):
+                self._invoked.pop(command.message_id_being_responded_to, None)  # type: ignore[arg-type]
+            return
+        if command.message_id is not None:
+            self._performing[command.message_id] = event.context_id
 
     # --------------------------------------------------------------- engine
 
@@ -506,6 +610,8 @@ class Connection:
             for pdv in pdata.pdvs:
                 event = self._reassembler.feed(pdv)
                 if event is not None:
+                    if isinstance(event, CommandReceived):
+                        self._track_incoming(event)
                     self._events.append(event)
         except RemoteProtocolError as exc:
             # A PDV that breaks PS3.7/PS3.8 rules is an invalid PDU (Evt19).

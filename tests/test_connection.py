@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tracemalloc
 
@@ -327,3 +328,114 @@ def test_replay_of_a_recorded_session() -> None:
     events, written = replay(fresh, incoming[1:])
     assert events == [CommandReceived(context_id=1, command=ECHO_RQ)]
     assert written == b""
+
+
+def find_rq(message_id: int) -> Command:
+    return Command(
+        command_field=CommandField.C_FIND_RQ,
+        message_id=message_id,
+        affected_sop_class_uid=CT,
+        priority=0,
+        command_data_set_type=0,
+    )
+
+
+def find_rsp(message_id: int, status: int) -> Command:
+    return Command(
+        command_field=CommandField.C_FIND_RSP,
+        message_id_being_responded_to=message_id,
+        status=status,
+        command_data_set_type=0 if status == 0xFF00 else 0x0101,
+    )
+
+
+def test_c_find_with_pending_responses() -> None:
+    pair = ConnectionPair()
+    associate(pair)
+    send_message(pair, REQUESTOR, find_rq(5), b"\x08\x00\x52\x00\x08\x00\x00\x00PATIENT ")
+    assert pair.requestor.outstanding_requests == {5}
+    pair.pump()
+    assert pair.acceptor.requests_to_answer == {5}
+    for _ in range(3):
+        send_message(pair, ACCEPTOR, find_rsp(5, 0xFF00), b"\x10\x00\x10\x00\x04\x00\x00\x00DOE ")
+        command, fragment = pair.pump()[REQUESTOR]
+        assert command.command.status == 0xFF00  # type: ignore[attr-defined]
+        assert isinstance(fragment, DataSetFragment)
+        assert pair.requestor.outstanding_requests == {5}
+    send_message(pair, ACCEPTOR, find_rsp(5, 0x0000))
+    (final,) = pair.pump()[REQUESTOR]
+    assert final.command.status == 0  # type: ignore[attr-defined]
+    assert pair.requestor.outstanding_requests == frozenset()
+    assert pair.acceptor.requests_to_answer == frozenset()
+
+
+def test_window_of_one_allows_one_outstanding_request() -> None:
+    pair = ConnectionPair()
+    associate(pair)
+    send_message(pair, REQUESTOR, ECHO_RQ)
+    with pytest.raises(LocalProtocolError, match="window allows 1"):
+        pair.requestor.send_message(1, dataclasses.replace(ECHO_RQ, message_id=2))
+    with pytest.raises(LocalProtocolError, match="no request with message ID 9"):
+        pair.acceptor.send_message(
+            1, dataclasses.replace(ECHO_RSP, message_id_being_responded_to=9)
+        )
+    with pytest.raises(LocalProtocolError, match="C-CANCEL of message 9"):
+        pair.requestor.send_message(
+            1, Command(command_field=CommandField.C_CANCEL_RQ, message_id_being_responded_to=9)
+        )
+
+
+def test_asynchronous_window_responses_in_any_order() -> None:
+    """With a window of 3 negotiated, three requests are outstanding at once
+    and their responses, in reverse order, are matched by message ID."""
+    request = dataclasses.replace(REQUEST, asynchronous_operations=(3, 1))
+    config = dataclasses.replace(CONFIG, asynchronous_operations=(1, 3))
+    pair = ConnectionPair()
+    pair.send(REQUESTOR, RequestAssociation(request=request))
+    pair.connect()
+    pair.pump()
+    pair.send(ACCEPTOR, AcceptAssociation(config=config))
+    (accepted,) = pair.pump()[REQUESTOR]
+    assert accepted.negotiated.requestor_max_invoked == 3  # type: ignore[attr-defined]
+    for message_id in (1, 2, 3):
+        send_message(pair, REQUESTOR, dataclasses.replace(ECHO_RQ, message_id=message_id))
+    with pytest.raises(LocalProtocolError, match="window allows 3"):
+        pair.requestor.send_message(1, dataclasses.replace(ECHO_RQ, message_id=4))
+    pair.pump()
+    assert pair.acceptor.requests_to_answer == {1, 2, 3}
+    for message_id in (3, 1, 2):
+        send_message(
+            pair, ACCEPTOR, dataclasses.replace(ECHO_RSP, message_id_being_responded_to=message_id)
+        )
+        (answer,) = pair.pump()[REQUESTOR]
+        assert answer.command.message_id_being_responded_to == message_id  # type: ignore[attr-defined]
+    assert pair.requestor.outstanding_requests == frozenset()
+
+
+def test_c_cancel_reaches_the_scp_and_the_operation_stays_open() -> None:
+    pair = ConnectionPair()
+    associate(pair)
+    send_message(pair, REQUESTOR, find_rq(5), b"")
+    pair.pump()
+    cancel = Command(command_field=CommandField.C_CANCEL_RQ, message_id_being_responded_to=5)
+    send_message(pair, REQUESTOR, cancel)
+    (received,) = pair.pump()[ACCEPTOR]
+    assert received == CommandReceived(context_id=1, command=cancel)
+    assert pair.acceptor.requests_to_answer == {5}  # the SCP still owes its final response
+    send_message(pair, ACCEPTOR, find_rsp(5, 0xFE00))
+    pair.pump()
+    assert pair.requestor.outstanding_requests == frozenset()
+
+
+def test_dimse_timeout_aborts_when_no_response_comes() -> None:
+    pair = ConnectionPair(requestor=Connection(Role.REQUESTOR, dimse_timeout=10))
+    associate(pair)
+    assert pair.requestor.next_deadline is None
+    send_message(pair, REQUESTOR, ECHO_RQ)
+    pair.pump()
+    assert pair.requestor.next_deadline == 10
+    events = pair.advance(10)
+    aborted = events[REQUESTOR][0]
+    assert isinstance(aborted, Aborted)
+    assert "DIMSE timeout" in aborted.message
+    assert isinstance(events[ACCEPTOR][0], Aborted)

@@ -5,11 +5,15 @@ agree on the state, and every command and data set must arrive intact."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from dicomul import LocalProtocolError
 from dicomul._acse import AcceptorConfig, AssociationRequest, SupportedContext, propose_contexts
-from dicomul._command import Command
+from dicomul._command import Command, CommandField
 from dicomul._dimse import CommandReceived, DataSetFragment
 from dicomul._events import (
     Abort,
@@ -70,13 +74,8 @@ class Association(RuleBasedStateMachine):
     def established(self) -> bool:
         return self.pair.requestor.state is State.STA6 and not self.finished
 
-    @precondition(established)
-    @rule(
-        sender=st.sampled_from([REQUESTOR, ACCEPTOR]),
-        command=commands(),
-        data=st.binary(max_size=3000),
-    )
-    def message(self, sender: str, command: Command, data: bytes) -> None:
+    def deliver(self, sender: str, command: Command, data: bytes) -> None:
+        """Send one message and check the other side receives it intact."""
         body = data if command.has_data_set else None
         for chunk in self.pair.side(sender).send_message(1, command, body):
             self.pair.write(sender, chunk)
@@ -88,6 +87,60 @@ class Association(RuleBasedStateMachine):
         assert received == (data if body is not None else b"")
         if body is not None:
             assert fragments[-1].is_last  # type: ignore[attr-defined]
+
+    @precondition(established)
+    @rule(
+        sender=st.sampled_from([REQUESTOR, ACCEPTOR]),
+        command=commands().filter(
+            lambda c: not c.is_response and c.command_field != CommandField.C_CANCEL_RQ
+        ),
+        data=st.binary(max_size=3000),
+    )
+    def request(self, sender: str, command: Command, data: bytes) -> None:
+        conn = self.pair.side(sender)
+        if conn.outstanding_requests:  # window of one: wait for the answer first
+            with pytest.raises(LocalProtocolError, match="window"):
+                conn.send_message(1, command, data if command.has_data_set else None)
+            return
+        self.deliver(sender, command, data)
+        assert command.message_id in conn.outstanding_requests
+        assert command.message_id in self.pair.side(self.pair.other(sender)).requests_to_answer
+
+    @precondition(established)
+    @rule(
+        responder=st.sampled_from([REQUESTOR, ACCEPTOR]),
+        command=commands().filter(lambda c: c.is_response),
+        pending=st.booleans(),
+        data=st.binary(max_size=500),
+    )
+    def respond(self, responder: str, command: Command, pending: bool, data: bytes) -> None:
+        conn = self.pair.side(responder)
+        if not conn.requests_to_answer:
+            return
+        (message_id,) = conn.requests_to_answer
+        command = dataclasses.replace(
+            command, message_id_being_responded_to=message_id, status=0xFF00 if pending else 0
+        )
+        self.deliver(responder, command, data)
+        requester = self.pair.side(self.pair.other(responder))
+        assert (message_id in requester.outstanding_requests) == pending
+        assert (message_id in conn.requests_to_answer) == pending
+
+    @precondition(established)
+    @rule(sender=st.sampled_from([REQUESTOR, ACCEPTOR]))
+    def cancel(self, sender: str) -> None:
+        conn = self.pair.side(sender)
+        if not conn.outstanding_requests:
+            return
+        (message_id,) = conn.outstanding_requests
+        self.deliver(
+            sender,
+            Command(
+                command_field=CommandField.C_CANCEL_RQ, message_id_being_responded_to=message_id
+            ),
+            b"",
+        )
+        assert message_id in conn.outstanding_requests  # still awaiting its final response
 
     @precondition(established)
     @rule(first=st.sampled_from([REQUESTOR, ACCEPTOR]), collide=st.booleans())
