@@ -229,8 +229,17 @@ class Connection:
         return self._input(Event.EVT2 if self.is_requestor else Event.EVT5)
 
     def receive_data(self, data: bytes, *, now: float | None = None) -> None:
-        """Take bytes read from the transport; ``b""`` means the peer closed it (Evt17)."""
+        """Take bytes read from the transport; ``b""`` means the peer closed it (Evt17).
+
+        Raises LocalProtocolError before any transport connection exists.  Once
+        the association has ended (Sta1 after a connection), late bytes are
+        dropped: the transport is to be closed.
+        """
         self._tick(now)
+        if self._state is State.STA1:
+            if not self._connected:
+                raise LocalProtocolError("no transport connection to receive data on (Sta1)")
+            return
         if data:
             self._last_activity = self._now
             self._buffer.feed(data)

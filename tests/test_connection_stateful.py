@@ -99,7 +99,7 @@ class Association(RuleBasedStateMachine):
     def request(self, sender: str, command: Command, data: bytes) -> None:
         conn = self.pair.side(sender)
         if conn.outstanding_requests:  # window of one: wait for the answer first
-            with pytest.raises(LocalProtocolError, match="window"):
+            with pytest.raises(LocalProtocolError, match=r"window|already outstanding"):
                 conn.send_message(1, command, data if command.has_data_set else None)
             return
         self.deliver(sender, command, data)

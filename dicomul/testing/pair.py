@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from dicomul._connection import Connection, Role
 from dicomul._events import NEED_DATA, ConnectionClosed
+from dicomul._fsm import State
 
 __all__ = ["ConnectionPair", "replay"]
 
@@ -107,8 +108,10 @@ class ConnectionPair:
             return
         self._closed.add(name)
         other = self.other(name)
-        if other not in self._closed:
-            self.side(other).receive_data(b"", now=self.now)
+        peer = self.side(other)
+        never_connected = peer.state is State.STA1 and not peer.should_close
+        if other not in self._closed and not never_connected:
+            peer.receive_data(b"", now=self.now)
 
     def advance(self, seconds: float) -> dict[str, list[object]]:
         """Move the clock, fire due timers on both sides, and pump."""
