@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dicomul import LocalProtocolError, ReceiveBuffer, pdu
 from dicomul._acse import AcceptorConfig, AssociationRequest, SupportedContext, propose_contexts
@@ -30,6 +32,7 @@ from dicomul._events import (
     RespondRelease,
 )
 from dicomul._fsm import TRANSITIONS, Action, Event, State, transition
+from dicomul.testing.strategies import pdu_streams
 
 VERIFICATION = "1.2.840.10008.1.1"
 IMPLICIT = "1.2.840.10008.1.2"
@@ -297,3 +300,43 @@ def _split(data: bytes) -> list[pdu.PDU]:
     while (item := buffer.next_pdu()) is not None:
         out.append(item)
     return out
+
+
+# ------------------------------------------------------------------ fuzzing
+
+
+@st.composite
+def hostile_bytes(draw: st.DrawFn) -> bytes:
+    """Valid PDUs in any order, garbage, or valid PDUs with bytes overwritten."""
+    _, wire = draw(pdu_streams(max_size=5))
+    kind = draw(st.sampled_from(["valid", "garbage", "damaged"]))
+    if kind == "garbage":
+        return draw(st.binary(max_size=300))
+    if kind == "damaged":
+        data = bytearray(wire)
+        for _ in range(draw(st.integers(1, 5))):
+            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+        return bytes(data)
+    return wire
+
+
+CONNECTED = [s for s in State if s not in (State.STA1, State.STA4)]
+
+
+@given(st.sampled_from(CONNECTED), hostile_bytes(), st.lists(st.integers(0, 2000), max_size=6))
+def test_no_peer_input_makes_the_engine_raise(state: State, data: bytes, cuts: list[int]) -> None:
+    """Whatever a peer sends, in any connected state and however it is cut,
+    the engine answers by the table and never raises."""
+    conn = RECIPES[state]()
+    start = 0
+    for cut in [*sorted(c for c in cuts if c <= len(data)), len(data), None]:
+        piece = b"" if cut is None else data[start:cut]
+        if cut is not None and not piece:
+            continue
+        conn.receive_data(piece, now=0)
+        drain(conn)
+        conn.data_to_send()
+        if cut is None or conn.state is State.STA1:
+            break
+        start = cut
+    assert conn.state in (State.STA1, State.STA13) or conn.state is state or data

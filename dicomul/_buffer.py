@@ -75,6 +75,8 @@ class ReceiveBuffer:
         self._size = 0
         # Whole length (header included) of the PDU being received, once known.
         self._frame_size: int | None = None
+        # Set once a header was refused: the stream cannot be resynchronised.
+        self._broken = False
 
     def __len__(self) -> int:
         """Number of bytes buffered and not yet handed out."""
@@ -86,7 +88,7 @@ class ReceiveBuffer:
         ``bytes`` are kept without a copy; a ``bytearray`` or ``memoryview``
         (which the caller may reuse for the next read) is copied first.
         """
-        if not data:
+        if not data or self._broken:
             return
         view = memoryview(data if isinstance(data, bytes) else bytes(data))
         self._chunks.append(view)
@@ -99,7 +101,8 @@ class ReceiveBuffer:
         ------
         PDUTooLargeError
             As soon as a header announces more than the limit for its type.
-            The buffer is then unusable: the stream cannot be resynchronised.
+            The stream cannot be resynchronised after that, so the buffer
+            drops what it holds and everything fed to it later.
         """
         if self._frame_size is None:
             if self._size < PDU_HEADER.size:
@@ -111,6 +114,9 @@ class ReceiveBuffer:
                 self.max_pdata_length if pdu_type == PDUType.P_DATA_TF else self.max_control_length
             )
             if limit is not None and length > limit:
+                self._broken = True
+                self._chunks.clear()
+                self._size = 0
                 raise PDUTooLargeError(pdu_type, length, limit)
             self._frame_size = PDU_HEADER.size + length
         if self._size < self._frame_size:

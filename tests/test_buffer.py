@@ -173,3 +173,16 @@ def test_framing_and_decoding_cost_does_not_grow_with_pdu_size(size: int) -> Non
 
     baseline = count_steps(frame_and_decode(wire(16)))
     assert count_steps(frame_and_decode(wire(size))) == baseline
+
+
+def test_after_a_refused_header_the_stream_is_dropped() -> None:
+    """No resynchronisation is possible after a refused header: the buffer
+    keeps refusing nothing new and holds nothing (an engine reading it in a
+    loop must not see the same error again and again)."""
+    buf = ReceiveBuffer(max_control_length=100)
+    buf.feed(struct.pack(">BBL", 1, 0, 1000) + pdu.encode(ReleaseRQ()))
+    with pytest.raises(PDUTooLargeError):
+        buf.next_frame()
+    assert len(buf) == 0
+    buf.feed(pdu.encode(ReleaseRQ()))
+    assert buf.next_frame() is None

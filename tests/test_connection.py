@@ -439,3 +439,17 @@ def test_dimse_timeout_aborts_when_no_response_comes() -> None:
     assert isinstance(aborted, Aborted)
     assert "DIMSE timeout" in aborted.message
     assert isinstance(events[ACCEPTOR][0], Aborted)
+
+
+def test_oversized_pdu_header_aborts_once() -> None:
+    """A header announcing 2.5 GB: one A-ABORT, then the stream is ignored
+    (found by fuzzing: the engine used to loop on the same framing error)."""
+    pair = ConnectionPair()
+    associate(pair)
+    pair.write(REQUESTOR, bytes.fromhex("909a2fd90a1c776ac734"))
+    events = pair.pump()
+    aborted = events[ACCEPTOR][0]
+    assert isinstance(aborted, Aborted)
+    assert aborted.reason == 6
+    assert pair.acceptor.state in (State.STA13, State.STA1)
+    assert sum(1 for writer, _ in pair.transcript if writer == ACCEPTOR) == 2  # AC, one abort
