@@ -9,6 +9,8 @@ bytes to send.  Adapters in ``dicomul_sync``, ``dicomul_asyncio`` and
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from . import pdu
 from ._acse import (
     DEFAULT_MAX_PDU_LENGTH,
@@ -30,7 +32,7 @@ from ._acse import (
 from ._buffer import DEFAULT_MAX_CONTROL_PDU_LENGTH, DEFAULT_MAX_PDATA_LENGTH, ReceiveBuffer
 from ._command import NO_DATA_SET, Command, CommandField, Priority, decode_command, encode_command
 from ._connection import DEFAULT_ARTIM_TIMEOUT, Connection, Role
-from ._dimse import CommandReceived, DataSetFragment, Reassembler, fragment
+from ._dimse import CommandReceived, DataSetFragment, Reassembler, fragment, join_data_set
 from ._enums import (
     AbortReason,
     AbortSource,
@@ -74,7 +76,20 @@ from ._events import (
 from ._fsm import Action, Event, State
 from ._status import Status, StatusCategory, status_category, status_meaning
 
+if TYPE_CHECKING:
+    from ._dataset import decode_dataset, encode_dataset
+
 __version__ = "0.1.0.dev0"
+
+
+def __getattr__(name: str) -> object:
+    """Import the pydicom-based data set helpers only when first used (fast start)."""
+    if name in ("encode_dataset", "decode_dataset"):
+        from . import _dataset  # noqa: PLC0415 - deliberately lazy: pydicom is slow to import
+
+        return getattr(_dataset, name)
+    raise AttributeError(f"module 'dicomul' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_ARTIM_TIMEOUT",
@@ -127,7 +142,10 @@ __all__ = [
     "decode_command",
     "encode_command",
     "fragment",
+    "decode_dataset",
+    "encode_dataset",
     "interpret_ac",
+    "join_data_set",
     "negotiate",
     "propose_contexts",
     "status_category",

@@ -38,6 +38,7 @@ from .pdu import PDataTF, PresentationDataValue
 
 __all__ = [
     "MAX_COMMAND_LENGTH",
+    "join_data_set",
     "UNLIMITED_PDU_CAP",
     "CommandReceived",
     "DataSetFragment",
@@ -268,3 +269,13 @@ class Reassembler:
         else:
             self._context = None
         return CommandReceived(context_id=pdv.context_id, command=command)
+
+
+def join_data_set(fragments: Iterable[DataSetFragment]) -> bytes:
+    """The whole data set from its fragments, for when a user wants it in memory.
+
+    Pass the result to :func:`dicomul.decode_dataset` (with the context's
+    transfer syntax) for a pydicom Dataset.  Streaming receivers write the
+    fragments out one by one instead.
+    """
+    return b"".join(fragment.data for fragment in fragments)

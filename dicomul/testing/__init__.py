@@ -1,8 +1,13 @@
 """Test helpers for users of dicomul.
 
-:mod:`dicomul.testing.strategies` holds hypothesis strategies for every PDU,
-item and sub-item (install the ``testing`` extra).  Nothing is imported here,
-so that importing :mod:`dicomul` never needs hypothesis.
+* :class:`ConnectionPair` and :func:`replay` (:mod:`dicomul.testing.pair`): a
+  requestor and an acceptor wired together in memory with a virtual clock,
+  and recorded sessions fed back into the engine.  No hypothesis needed.
+* :mod:`dicomul.testing.strategies`: hypothesis strategies for every PDU,
+  item, sub-item and DIMSE command (install the ``testing`` extra); not
+  imported here, so that this package never needs hypothesis.
 """
 
-__all__: list[str] = []
+from .pair import ConnectionPair, replay
+
+__all__ = ["ConnectionPair", "replay"]
