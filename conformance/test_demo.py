@@ -1,4 +1,4 @@
-"""The README's demo negotiates a real association with DCMTK's storescp."""
+"""The README's demo echoes and stores to DCMTK's storescp through the engine."""
 
 from __future__ import annotations
 
@@ -6,15 +6,17 @@ import pathlib
 import subprocess
 import sys
 
-DEMO = pathlib.Path(__file__).resolve().parent.parent / "examples" / "association_demo.py"
+DEMO = pathlib.Path(__file__).resolve().parent.parent / "examples" / "demo.py"
 
 
-def test_demo_associates_with_dcmtk_and_releases() -> None:
+def test_demo_echoes_stores_and_releases_with_dcmtk() -> None:
     out = subprocess.run(
         [sys.executable, str(DEMO)], capture_output=True, text=True, timeout=60, check=True
     ).stdout
-    assert "<- AssociateAC" in out
-    assert "(OFFIS_DCMTK_" in out
-    assert "context 1 (1.2.840.10008.1.1): acceptance" in out
-    assert "context 5 (1.2.3.4.5.6.7): abstract syntax not supported" in out
-    assert "<- ReleaseRP: association released" in out
+    assert "OFFIS_DCMTK_" in out
+    assert "context 1 1.2.840.10008.1.1: accepted" in out
+    assert "context 5 1.2.3.4.5.6.7: abstract syntax not supported" in out
+    assert "C-ECHO: status Status(0x0000 Success)" in out
+    assert "C-STORE of 33164 bytes: status Status(0x0000 Success)" in out
+    assert "release: Released" in out
+    assert "DEMO^DICOMUL, 128x128, pixel data intact: True" in out
