@@ -323,20 +323,44 @@ def hostile_bytes(draw: st.DrawFn) -> bytes:
 CONNECTED = [s for s in State if s not in (State.STA1, State.STA4)]
 
 
-@given(st.sampled_from(CONNECTED), hostile_bytes(), st.lists(st.integers(0, 2000), max_size=6))
-def test_no_peer_input_makes_the_engine_raise(state: State, data: bytes, cuts: list[int]) -> None:
+@given(
+    st.sampled_from(CONNECTED),
+    hostile_bytes(),
+    st.lists(st.integers(0, 2000), max_size=6),
+    st.booleans(),
+)
+def test_no_peer_input_makes_the_engine_raise(
+    state: State, data: bytes, cuts: list[int], timers: bool
+) -> None:
     """Whatever a peer sends, in any connected state and however it is cut,
-    the engine answers by the table and never raises."""
+    the engine answers by the table and never raises or hangs; its timers
+    fire without error; and once the peer closes, the connection is closed."""
     conn = RECIPES[state]()
+    if timers:
+        conn.acse_timeout = conn.network_timeout = conn.dimse_timeout = 5.0
+    now = 0.0
     start = 0
-    for cut in [*sorted(c for c in cuts if c <= len(data)), len(data), None]:
-        piece = b"" if cut is None else data[start:cut]
-        if cut is not None and not piece:
-            continue
-        conn.receive_data(piece, now=0)
+    for cut in [*sorted(c for c in cuts if c <= len(data)), len(data)]:
+        if conn.state is State.STA1:
+            break
+        conn.receive_data(data[start:cut], now=now)
+        start = cut
         drain(conn)
         conn.data_to_send()
-        if cut is None or conn.state is State.STA1:
+        deadline = conn.next_deadline
+        if deadline is not None:
+            now = max(now, deadline)
+            conn.handle_timeout(now=now)
+            drain(conn)
+            conn.data_to_send()
+    for _ in range(4):  # every timer fires at most once more
+        deadline = conn.next_deadline
+        if deadline is None:
             break
-        start = cut
-    assert conn.state in (State.STA1, State.STA13) or conn.state is state or data
+        now = max(now, deadline)
+        conn.handle_timeout(now=now)
+        drain(conn)
+    conn.receive_data(b"", now=now)
+    drain(conn)
+    assert conn.state is State.STA1
+    assert conn.should_close

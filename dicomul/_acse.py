@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ._enums import (
+    AbortReason,
     ContextResult,
+    ItemType,
     RejectReasonACSE,
     RejectReasonPresentation,
     RejectReasonUser,
@@ -207,13 +209,13 @@ def _user_information(
     extras = list(extra)
     # Asynchronous operations window (53H) and role selection (54H) come
     # before the version name (55H), the rest after: ascending type order.
-    subs += [s for s in extras if s.item_type < 0x55]
+    subs += [s for s in extras if s.item_type < ItemType.IMPLEMENTATION_VERSION_NAME]
     if implementation_version_name:
         name = implementation_version_name.encode("ascii", "replace")
         if not 1 <= len(name) <= 16:
             raise LocalProtocolError("implementation version name must be 1 to 16 characters")
         subs.append(ImplementationVersionNameSubItem(name=name))
-    subs += [s for s in extras if s.item_type > 0x55]
+    subs += [s for s in extras if s.item_type > ItemType.IMPLEMENTATION_VERSION_NAME]
     return UserInformationItem(sub_items=tuple(subs))
 
 
@@ -616,7 +618,9 @@ def interpret_ac(rq: AssociateRQ, ac: AssociateAC) -> Negotiated:
         transfer = pc.transfer_syntax_uid
         if transfer not in offer.transfer_syntax_uids:
             raise RemoteProtocolError(
-                f"context {pc.context_id} accepted with transfer syntax {transfer!r}, not proposed"
+                f"context {pc.context_id} accepted with transfer syntax {transfer!r}, "
+                "not proposed",
+                abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
             )
         sop_class = offer.abstract_syntax_uid
         reply = role_replies.get(sop_class)
@@ -636,14 +640,22 @@ def interpret_ac(rq: AssociateRQ, ac: AssociateAC) -> Negotiated:
             requestor_is_scu=roles[0],
             requestor_is_scp=roles[1],
         )
+    # PS3.8 9.3.3.2: one answer per proposed context; one left out is unusable.
+    for context_id in proposed.keys() - accepted.keys() - rejected.keys():
+        rejected[context_id] = ContextResult.NO_REASON
     requestor_invoked = acceptor_invoked = 1
     rq_window, ac_window = (
         rq_info.asynchronous_operations_window,
         ac_info.asynchronous_operations_window,
     )
     if rq_window is not None and ac_window is not None:  # PS3.7 D.3.3.3
-        requestor_invoked = ac_window.max_operations_invoked
-        acceptor_invoked = ac_window.max_operations_performed
+        # The AC may only lower what was offered; never trust it to raise it.
+        requestor_invoked = _window_min(
+            rq_window.max_operations_invoked, ac_window.max_operations_invoked
+        )
+        acceptor_invoked = _window_min(
+            rq_window.max_operations_performed, ac_window.max_operations_performed
+        )
     identity_item = rq_info.user_identity
     response_item = ac_info.user_identity
     return Negotiated(

@@ -46,6 +46,9 @@ __all__ = [
 #: any other value means a data set follows.
 NO_DATA_SET: Final = 0x0101
 
+#: Bit 15 of the Command Field marks a response (PS3.7 Table E.1-1).
+_RESPONSE_BIT: Final = 0x8000
+
 _ELEMENT_HEADER: Final = struct.Struct("<HHL")
 _US: Final = struct.Struct("<H")
 _UL: Final = struct.Struct("<L")
@@ -81,7 +84,7 @@ class CommandField(IntEnum):
     @property
     def is_response(self) -> bool:
         """True for the -RSP command fields (bit 15 set)."""
-        return bool(self & 0x8000)
+        return bool(self & _RESPONSE_BIT)
 
 
 class Priority(IntEnum):
@@ -260,7 +263,7 @@ class Command:
     @property
     def is_response(self) -> bool:
         """True for a -RSP message."""
-        return bool(self.command_field & 0x8000)
+        return bool(self.command_field & _RESPONSE_BIT)
 
     def missing_fields(self) -> tuple[str, ...]:
         """The required fields this command lacks (empty if complete)."""

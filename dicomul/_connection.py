@@ -68,7 +68,7 @@ from ._events import (
     RequestRelease,
     RespondRelease,
 )
-from ._fsm import Action, Event, State, transition
+from ._fsm import TRANSITIONS, Action, Event, State, transition
 from ._status import StatusCategory, status_category
 from .pdu import (
     AbortRQ,
@@ -103,6 +103,13 @@ _PDU_EVENTS: dict[type, Event] = {
     ReleaseRP: Event.EVT13,
     AbortRQ: Event.EVT16,
 }
+
+#: States in which DIMSE messages flow: established, or releasing (PS3.8 9.2).
+_DATA_STATES = frozenset(
+    {State.STA6, State.STA7, State.STA8, State.STA9, State.STA10, State.STA11, State.STA12}
+)
+#: States in which this side may send P-DATA (Evt9: DT-1 in Sta6, AR-7 in Sta8).
+_SENDING_STATES = frozenset({State.STA6, State.STA8})
 
 #: Actions after which the transport connection is to be closed (PS3.8 9.2.2).
 _CLOSING = frozenset(
@@ -162,6 +169,9 @@ class Connection:
         self._now = 0.0
         self._artim: float | None = None
         self._last_activity = 0.0
+        self._acse_since = 0.0
+        # True while a send_message generator has PDUs left to produce.
+        self._sending = False
         self._request: AssociateRQ | None = None
         self._reassembler: Reassembler | None = None
         self.negotiated: Negotiated | None = None
@@ -198,12 +208,14 @@ class Connection:
         return min(deadlines) if deadlines else None
 
     def _acse_deadline(self) -> float | None:
+        # From the moment the A-ASSOCIATE-RQ or A-RELEASE-RQ went out: bytes
+        # trickling in from the peer do not extend it.
         if self.acse_timeout is None or self._state not in (State.STA5, State.STA7):
             return None
-        return self._last_activity + self.acse_timeout
+        return self._acse_since + self.acse_timeout
 
     def _dimse_deadline(self) -> float | None:
-        if self.dimse_timeout is None or not self._invoked:
+        if self.dimse_timeout is None or not self._invoked or self._state not in _DATA_STATES:
             return None
         return self._last_activity + self.dimse_timeout
 
@@ -277,6 +289,8 @@ class Connection:
             (self._dimse_deadline(), "DIMSE timeout: no response to an outstanding request"),
         ):
             if deadline is not None and now >= deadline:
+                if (self._state, Event.EVT15) not in TRANSITIONS:
+                    continue  # nothing to abort any more
                 self._outbox.append(self._input(Event.EVT15, abort=Abort()))
                 self._events.append(
                     Aborted(
@@ -372,9 +386,15 @@ class Connection:
             For an unaccepted context, a full window, a message ID already
             outstanding, or a response or cancel that matches no request.
         """
+        transition(self._state, Event.EVT9, is_requestor=self.is_requestor)  # blank cell: raises
         negotiated = self.negotiated
         if negotiated is None or context_id not in negotiated.contexts:
             raise LocalProtocolError(f"presentation context {context_id} was not accepted")
+        if self._sending:
+            raise LocalProtocolError(
+                "another DIMSE message is still being sent: finish it first "
+                "(PS3.7 6.3: messages are not interleaved)"
+            )
         self._track_outgoing(context_id, command)
         peer_max = (
             negotiated.acceptor_max_pdu_length
@@ -386,10 +406,16 @@ class Connection:
     def _send_fragments(
         self, context_id: int, command: Command, data_set: DataSetSource | None, peer_max: int
     ) -> Iterator[bytes]:
-        for pdata in fragment(context_id, command, data_set, max_pdu_length=peer_max):
-            data = self._input(Event.EVT9, pdu=pdata)
-            self._last_activity = self._now
-            yield data
+        self._sending = True
+        try:
+            for pdata in fragment(context_id, command, data_set, max_pdu_length=peer_max):
+                if self._state not in _SENDING_STATES:
+                    return  # the association ended under us (aborted): stop quietly
+                data = self._input(Event.EVT9, pdu=pdata)
+                self._last_activity = self._now
+                yield data
+        finally:
+            self._sending = False
 
     def _track_outgoing(self, context_id: int, command: Command) -> None:
         """Check and record an outgoing message against PS3.7 message ID rules."""
@@ -435,6 +461,12 @@ class Connection:
                 self._invoked.pop(command.message_id_being_responded_to, None)  # type: ignore[arg-type]
             return
         if command.message_id is not None:
+            if command.message_id in self._performing:
+                raise RemoteProtocolError(
+                    f"the peer reused message ID {command.message_id} while that "
+                    "operation is outstanding (PS3.7 9.1.1.1: unique among outstanding)",
+                    abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+                )
             self._performing[command.message_id] = event.context_id
 
     # --------------------------------------------------------------- engine
@@ -473,6 +505,11 @@ class Connection:
         )
         previous = self._state
         self._state = next_state
+        if next_state in (State.STA5, State.STA7) and previous not in (State.STA5, State.STA7):
+            self._acse_since = self._now
+        if next_state in (State.STA1, State.STA13):
+            self._invoked.clear()
+            self._performing.clear()
         try:
             return self._perform(action, event, previous, context)
         finally:

@@ -60,7 +60,13 @@ def encode_dataset(dataset: Dataset, transfer_syntax: str) -> bytes:
     return data
 
 
-def decode_dataset(data: bytes | memoryview, transfer_syntax: str) -> Dataset:
+#: Largest size a deflated data set may inflate to before it is refused.
+MAX_INFLATED_SIZE = 1 << 30
+
+
+def decode_dataset(
+    data: bytes | memoryview, transfer_syntax: str, *, max_inflated_size: int = MAX_INFLATED_SIZE
+) -> Dataset:
     """Decode data-set bytes received in ``transfer_syntax`` into a pydicom Dataset.
 
     Raises RemoteProtocolError where pydicom cannot read the bytes as a data
@@ -71,11 +77,18 @@ def decode_dataset(data: bytes | memoryview, transfer_syntax: str) -> Dataset:
     raw = bytes(data)
     try:
         if deflated:
-            raw = zlib.decompress(raw, wbits=-zlib.MAX_WBITS)
+            inflater = zlib.decompressobj(wbits=-zlib.MAX_WBITS)
+            raw = inflater.decompress(raw, max_inflated_size)
+            if inflater.unconsumed_tail:
+                raise RemoteProtocolError(
+                    f"the deflated data set inflates past {max_inflated_size} bytes"
+                )
         dataset = read_dataset(cast(BinaryIO, DicomBytesIO(raw)), implicit, little)
         # Touch every element once so that a malformed value fails here, not later.
         for _ in dataset.iterall():
             pass
+    except RemoteProtocolError:
+        raise
     except Exception as exc:  # pydicom raises many exception types for bad input
         raise RemoteProtocolError(
             f"the data set is not valid {transfer_syntax} encoding: {exc}"

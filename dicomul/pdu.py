@@ -541,7 +541,8 @@ class AbortRQ:
 def _decode_abort(buf: memoryview, length: int, strict: bool) -> AbortRQ:
     _expect_length(length, 4, "A-ABORT")
     source, reason = buf[8], buf[9]
-    if strict and (source not in (0, 2) or reason not in AbortReason._value2member_map_):
+    defined_sources = (AbortSource.SERVICE_USER, AbortSource.SERVICE_PROVIDER)
+    if strict and (source not in defined_sources or reason not in AbortReason._value2member_map_):
         raise fail(f"A-ABORT source/reason {source}/{reason} is reserved", 8)
     return AbortRQ(
         source=AbortSource._value2member_map_.get(source, source),  # type: ignore[arg-type]

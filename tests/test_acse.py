@@ -369,3 +369,27 @@ def test_odd_identity_from_a_peer_is_not_a_local_error(
     assert negotiated is not None
     assert negotiated.user_identity == odd
     assert interpret_ac(rq, ac).user_identity == odd  # type: ignore[arg-type]
+
+
+def test_interpret_ac_answers_left_out_are_rejected_and_windows_only_shrink() -> None:
+    rq = build_associate_rq(request(asynchronous_operations=(2, 2)))
+    ac, _ = negotiate(rq, dataclasses.replace(CONFIG, asynchronous_operations=(2, 2)))
+    assert isinstance(ac, AssociateAC)
+    greedy = pdu.AsynchronousOperationsWindowSubItem(
+        max_operations_invoked=0, max_operations_performed=9
+    )
+    info = ac.user_information
+    assert info is not None
+    subs = tuple(
+        greedy if isinstance(s, pdu.AsynchronousOperationsWindowSubItem) else s
+        for s in info.sub_items
+    )
+    partial = dataclasses.replace(
+        ac,
+        presentation_contexts=ac.presentation_contexts[:1],
+        user_information=dataclasses.replace(info, sub_items=subs),
+    )
+    seen = interpret_ac(rq, partial)
+    assert seen.rejected[3] == ContextResult.NO_REASON  # left out of the AC
+    assert seen.rejected[5] == ContextResult.NO_REASON
+    assert (seen.requestor_max_invoked, seen.acceptor_max_invoked) == (2, 2)  # never grown

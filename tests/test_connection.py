@@ -297,8 +297,8 @@ def test_local_misuse_changes_nothing() -> None:
         Connection(Role.ACCEPTOR).send(RequestAssociation(request=REQUEST))
     with pytest.raises(LocalProtocolError, match="not an event"):
         conn.send("hello")
-    with pytest.raises(LocalProtocolError, match="not accepted"):
-        list(conn.send_message(1, ECHO_RQ))
+    with pytest.raises(LocalProtocolError, match=r"Evt9 .* not valid in Sta1"):
+        conn.send_message(1, ECHO_RQ)
 
 
 def test_peer_vanishing_mid_association_is_an_abort() -> None:
@@ -453,3 +453,87 @@ def test_oversized_pdu_header_aborts_once() -> None:
     assert aborted.reason == 6
     assert pair.acceptor.state in (State.STA13, State.STA1)
     assert sum(1 for writer, _ in pair.transcript if writer == ACCEPTOR) == 2  # AC, one abort
+
+
+# Regressions from the review of the engine (each failed before its fix).
+
+
+def test_dimse_timer_ends_with_the_association() -> None:
+    """A request outstanding when the peer aborts must not leave a DIMSE
+    deadline behind: handle_timeout after the end does nothing."""
+    pair = ConnectionPair(requestor=Connection(Role.REQUESTOR, dimse_timeout=10))
+    associate(pair)
+    send_message(pair, REQUESTOR, ECHO_RQ)
+    pair.pump()
+    pair.send(ACCEPTOR, Abort())
+    pair.pump()
+    assert pair.requestor.state is State.STA1
+    assert pair.requestor.next_deadline is None
+    pair.requestor.handle_timeout(now=1000)  # must not raise
+
+
+def test_dimse_timeout_fires_once() -> None:
+    pair = ConnectionPair(requestor=Connection(Role.REQUESTOR, dimse_timeout=10))
+    associate(pair)
+    send_message(pair, REQUESTOR, ECHO_RQ)
+    pair.pump()
+    pair.advance(10)
+    assert pair.requestor.state in (State.STA13, State.STA1)
+    pair.requestor.handle_timeout(now=25)  # ARTIM or nothing: never a second abort
+    assert pair.requestor.state in (State.STA13, State.STA1)
+
+
+def test_trickling_bytes_do_not_extend_the_acse_timeout() -> None:
+    requestor = Connection(Role.REQUESTOR, acse_timeout=30)
+    requestor.send(RequestAssociation(request=REQUEST), now=0)
+    requestor.transport_connected(now=0)
+    header = bytes.fromhex("02000000ffff")  # an A-ASSOCIATE-AC of 65535 bytes, then a trickle
+    for second in range(1, 30):
+        byte = header[second - 1 : second] or b"\x00"
+        requestor.receive_data(byte, now=second)
+        assert requestor.next_event() is NEED_DATA
+    assert requestor.next_deadline == 30
+    requestor.handle_timeout(now=30)
+    assert isinstance(requestor.next_event(), Aborted)
+
+
+def test_peer_abort_mid_send_ends_the_generator_quietly() -> None:
+    pair = ConnectionPair()
+    associate(pair)
+    store = Command(
+        command_field=CommandField.C_STORE_RQ,
+        message_id=2,
+        affected_sop_class_uid=CT,
+        affected_sop_instance_uid="1.2.3",
+        priority=0,
+        command_data_set_type=0,
+    )
+    pdus = pair.requestor.send_message(3, store, bytes(100_000))
+    pair.write(REQUESTOR, next(pdus))
+    pair.send(ACCEPTOR, Abort())
+    pair.pump()
+    assert pair.requestor.state is State.STA1
+    assert list(pdus) == []  # no LocalProtocolError from the peer's action
+
+
+def test_messages_cannot_be_interleaved() -> None:
+    pair = ConnectionPair()
+    associate(pair)
+    first = pair.requestor.send_message(1, ECHO_RQ)
+    next(first)
+    with pytest.raises(LocalProtocolError, match="still being sent"):
+        pair.requestor.send_message(3, dataclasses.replace(ECHO_RQ, message_id=2))
+    assert list(first) == []  # the echo was a single PDU
+
+
+def test_peer_reusing_an_outstanding_message_id_is_aborted() -> None:
+    pair = ConnectionPair(
+        requestor=Connection(Role.REQUESTOR),
+        acceptor=Connection(Role.ACCEPTOR),
+    )
+    associate(pair)
+    echo = b"".join(pair.requestor.send_message(1, ECHO_RQ))
+    pair.write(REQUESTOR, echo + echo)  # the same request twice, as a broken peer would
+    aborted = [e for e in pair.pump()[ACCEPTOR] if isinstance(e, Aborted)]
+    assert aborted
+    assert "reused message ID 1" in aborted[0].message

@@ -66,3 +66,13 @@ def test_unencodable_value_is_a_local_error() -> None:
     ds.Rows = 70000  # US holds 0..65535
     with pytest.raises(LocalProtocolError):
         encode_dataset(ds, "1.2.840.10008.1.2")
+
+
+def test_deflate_bomb_is_refused() -> None:
+    import zlib
+
+    compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    bomb = compressor.compress(bytes(10_000_000)) + compressor.flush()
+    assert len(bomb) < 20_000
+    with pytest.raises(RemoteProtocolError, match="inflates past 1000000"):
+        decode_dataset(bomb, "1.2.840.10008.1.2.1.99", max_inflated_size=1_000_000)
