@@ -111,6 +111,20 @@ _DATA_STATES = frozenset(
 #: States in which this side may send P-DATA (Evt9: DT-1 in Sta6, AR-7 in Sta8).
 _SENDING_STATES = frozenset({State.STA6, State.STA8})
 
+#: The requests C-CANCEL applies to (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3).
+_CANCELLABLE = frozenset({CommandField.C_FIND_RQ, CommandField.C_GET_RQ, CommandField.C_MOVE_RQ})
+#: Bit 15 of the Command Field: set in a response (PS3.7 Table E.1-1).
+_RESPONSE_BIT = 0x8000
+
+
+def _same_context(context_id: int, expected: int, what: str) -> None:
+    """PS3.7 9.1.1: a response or cancel travels on its request's context."""
+    if context_id != expected:
+        raise LocalProtocolError(
+            f"{what} must go on presentation context {expected}, its request's, not {context_id}"
+        )
+
+
 #: Actions after which the transport connection is to be closed (PS3.8 9.2.2).
 _CLOSING = frozenset(
     {Action.AE_4, Action.AR_3, Action.AR_5, Action.AA_2, Action.AA_3, Action.AA_4, Action.AA_5}
@@ -156,9 +170,9 @@ class Connection:
         self.dimse_timeout = dimse_timeout
         # Requests this side sent that await a final response, and requests
         # the peer sent that this side has not finally answered: message ID ->
-        # presentation context (PS3.7 9.1.1, D.3.3.3).
-        self._invoked: dict[int, int] = {}
-        self._performing: dict[int, int] = {}
+        # (presentation context, command field) (PS3.7 9.1.1, D.3.3.3).
+        self._invoked: dict[int, tuple[int, int]] = {}
+        self._performing: dict[int, tuple[int, int]] = {}
         self._state = State.STA1
         self._buffer = ReceiveBuffer(strict=strict)
         self._events: deque[object] = deque()
@@ -418,24 +432,32 @@ class Connection:
             self._sending = False
 
     def _track_outgoing(self, context_id: int, command: Command) -> None:
-        """Check and record an outgoing message against PS3.7 message ID rules."""
+        """Check and record an outgoing message against the message ID rules of PS3.7."""
         field = command.command_field
         if field == CommandField.C_CANCEL_RQ:
-            if command.message_id_being_responded_to not in self._invoked:
+            target = self._invoked.get(command.message_id_being_responded_to)  # type: ignore[arg-type]
+            if target is None or target[1] not in _CANCELLABLE:
                 raise LocalProtocolError(
-                    f"C-CANCEL of message {command.message_id_being_responded_to}, "
-                    "which is not an outstanding request"
+                    f"C-CANCEL of message {command.message_id_being_responded_to}, which is "
+                    "not an outstanding C-FIND, C-GET or C-MOVE (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3)"
                 )
+            _same_context(context_id, target[0], "C-CANCEL")
             return
         if command.is_response:
             answered = command.message_id_being_responded_to
-            if answered not in self._performing:
+            request = self._performing.get(answered)  # type: ignore[arg-type]
+            if request is None:
                 raise LocalProtocolError(
                     f"no request with message ID {answered} awaits a response"
                 )
+            if field != request[1] | _RESPONSE_BIT:
+                raise LocalProtocolError(
+                    f"a {CommandField(field).name} cannot answer a {CommandField(request[1]).name}"
+                )
+            _same_context(context_id, request[0], "a response")
             assert command.status is not None
             if status_category(command.status) is not StatusCategory.PENDING:
-                del self._performing[answered]
+                del self._performing[answered]  # type: ignore[arg-type]
             return
         assert command.message_id is not None
         if command.message_id in self._invoked:
@@ -446,7 +468,7 @@ class Connection:
                 f"the asynchronous operations window allows {window} outstanding "
                 "request(s); wait for a response first (PS3.7 D.3.3.3)"
             )
-        self._invoked[command.message_id] = context_id
+        self._invoked[command.message_id] = (context_id, field)
 
     def _track_incoming(self, event: CommandReceived) -> None:
         """Record a received message.  Peers are not held to the window: a
@@ -467,7 +489,7 @@ class Connection:
                     "operation is outstanding (PS3.7 9.1.1.1: unique among outstanding)",
                     abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
                 )
-            self._performing[command.message_id] = event.context_id
+            self._performing[command.message_id] = (event.context_id, command.command_field)
 
     # --------------------------------------------------------------- engine
 

@@ -73,9 +73,16 @@ def associate(pair: ConnectionPair) -> None:
 
 
 def send_message(
-    pair: ConnectionPair, side: str, command: Command, data: bytes | None = None
+    pair: ConnectionPair,
+    side: str,
+    command: Command,
+    data: bytes | None = None,
+    context: int | None = None,
 ) -> None:
-    for chunk in pair.side(side).send_message(1 if data is None else 3, command, data):
+    """Send on ``context`` (default: 1, Verification, without data; 3, CT, with)."""
+    if context is None:
+        context = 1 if data is None else 3
+    for chunk in pair.side(side).send_message(context, command, data):
         pair.write(side, chunk)
 
 
@@ -362,7 +369,7 @@ def test_c_find_with_pending_responses() -> None:
         assert command.command.status == 0xFF00  # type: ignore[attr-defined]
         assert isinstance(fragment, DataSetFragment)
         assert pair.requestor.outstanding_requests == {5}
-    send_message(pair, ACCEPTOR, find_rsp(5, 0x0000))
+    send_message(pair, ACCEPTOR, find_rsp(5, 0x0000), context=3)
     (final,) = pair.pump()[REQUESTOR]
     assert final.command.status == 0  # type: ignore[attr-defined]
     assert pair.requestor.outstanding_requests == frozenset()
@@ -418,11 +425,11 @@ def test_c_cancel_reaches_the_scp_and_the_operation_stays_open() -> None:
     send_message(pair, REQUESTOR, find_rq(5), b"")
     pair.pump()
     cancel = Command(command_field=CommandField.C_CANCEL_RQ, message_id_being_responded_to=5)
-    send_message(pair, REQUESTOR, cancel)
+    send_message(pair, REQUESTOR, cancel, context=3)
     (received,) = pair.pump()[ACCEPTOR]
-    assert received == CommandReceived(context_id=1, command=cancel)
+    assert received == CommandReceived(context_id=3, command=cancel)
     assert pair.acceptor.requests_to_answer == {5}  # the SCP still owes its final response
-    send_message(pair, ACCEPTOR, find_rsp(5, 0xFE00))
+    send_message(pair, ACCEPTOR, find_rsp(5, 0xFE00), context=3)
     pair.pump()
     assert pair.requestor.outstanding_requests == frozenset()
 
@@ -537,3 +544,17 @@ def test_peer_reusing_an_outstanding_message_id_is_aborted() -> None:
     aborted = [e for e in pair.pump()[ACCEPTOR] if isinstance(e, Aborted)]
     assert aborted
     assert "reused message ID 1" in aborted[0].message
+
+
+def test_responses_and_cancels_follow_their_request() -> None:
+    pair = ConnectionPair()
+    associate(pair)
+    send_message(pair, REQUESTOR, ECHO_RQ)
+    pair.pump()
+    with pytest.raises(LocalProtocolError, match="context 1, its request's, not 3"):
+        pair.acceptor.send_message(3, ECHO_RSP)
+    with pytest.raises(LocalProtocolError, match="a C_FIND_RSP cannot answer a C_ECHO_RQ"):
+        pair.acceptor.send_message(1, find_rsp(1, 0))
+    cancel = Command(command_field=CommandField.C_CANCEL_RQ, message_id_being_responded_to=1)
+    with pytest.raises(LocalProtocolError, match="not an outstanding C-FIND"):
+        pair.requestor.send_message(1, cancel)

@@ -43,6 +43,8 @@ class Association(RuleBasedStateMachine):
         super().__init__()
         self.pair = ConnectionPair()
         self.finished = False
+        # The command field of each side's outstanding request.
+        self.requested: dict[str, int] = {}
 
     @rule(chunk=st.one_of(st.none(), st.integers(1, 300)))
     def rechunk(self, chunk: int | None) -> None:
@@ -103,6 +105,7 @@ class Association(RuleBasedStateMachine):
                 conn.send_message(1, command, data if command.has_data_set else None)
             return
         self.deliver(sender, command, data)
+        self.requested[sender] = command.command_field
         assert command.message_id in conn.outstanding_requests
         assert command.message_id in self.pair.side(self.pair.other(sender)).requests_to_answer
 
@@ -119,7 +122,10 @@ class Association(RuleBasedStateMachine):
             return
         (message_id,) = conn.requests_to_answer
         command = dataclasses.replace(
-            command, message_id_being_responded_to=message_id, status=0xFF00 if pending else 0
+            command,
+            command_field=self.requested[self.pair.other(responder)] | 0x8000,
+            message_id_being_responded_to=message_id,
+            status=0xFF00 if pending else 0,
         )
         self.deliver(responder, command, data)
         requester = self.pair.side(self.pair.other(responder))
@@ -130,7 +136,8 @@ class Association(RuleBasedStateMachine):
     @rule(sender=st.sampled_from([REQUESTOR, ACCEPTOR]))
     def cancel(self, sender: str) -> None:
         conn = self.pair.side(sender)
-        if not conn.outstanding_requests:
+        cancellable = {CommandField.C_FIND_RQ, CommandField.C_GET_RQ, CommandField.C_MOVE_RQ}
+        if not conn.outstanding_requests or self.requested[sender] not in cancellable:
             return
         (message_id,) = conn.outstanding_requests
         self.deliver(
