@@ -61,6 +61,7 @@ __all__ = [
     "DEFAULT_MAX_PDU_LENGTH",
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
+    "MIN_PEER_MAX_PDU_LENGTH",
     "AcceptedContext",
     "AcceptorConfig",
     "AssociationRequest",
@@ -83,6 +84,11 @@ IMPLEMENTATION_VERSION_NAME = "DICOMUL_010"
 #: Maximum PDU length announced unless configured (PS3.8 D.1); the value
 #: DCMTK and pynetdicom also announce by default.
 DEFAULT_MAX_PDU_LENGTH = 16382
+#: The smallest maximum PDU length accepted from a peer.  PS3.8 sets no
+#: floor, but a peer announcing a few bytes would make every message travel
+#: in thousands of PDUs (7 bytes: one byte of data per PDU; 6 or less: none
+#: at all), so such an association is refused.  No real peer announces less.
+MIN_PEER_MAX_PDU_LENGTH = 256
 #: At most 128 presentation contexts, with odd IDs 1 to 255 (PS3.8 9.3.2.2).
 MAX_CONTEXTS = 128
 
@@ -420,6 +426,16 @@ def negotiate(
             RejectSource.SERVICE_USER,
             RejectReasonUser.CALLING_AE_TITLE_NOT_RECOGNIZED,
         )
+    if (
+        0
+        < (rq.user_information and rq.user_information.maximum_length or 0)
+        < (MIN_PEER_MAX_PDU_LENGTH)
+    ):
+        return _reject(
+            RejectResult.REJECTED_PERMANENT,
+            RejectSource.SERVICE_USER,
+            RejectReasonUser.NO_REASON_GIVEN,
+        )
     if active_associations >= config.maximum_associations:
         return _reject(
             RejectResult.REJECTED_TRANSIENT,
@@ -602,6 +618,12 @@ def interpret_ac(rq: AssociateRQ, ac: AssociateAC) -> Negotiated:
     proposed = {pc.context_id: pc for pc in rq.presentation_contexts}
     rq_info = rq.user_information or UserInformationItem(sub_items=())
     ac_info = ac.user_information or UserInformationItem(sub_items=())
+    if 0 < (ac_info.maximum_length or 0) < MIN_PEER_MAX_PDU_LENGTH:
+        raise RemoteProtocolError(
+            f"the acceptor's maximum PDU length {ac_info.maximum_length} is below "
+            f"{MIN_PEER_MAX_PDU_LENGTH}: too small to carry DIMSE messages",
+            abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+        )
     role_replies = {r.sop_class: r for r in ac_info.role_selections}
     proposed_roles = {r.sop_class: r for r in rq_info.role_selections}
     accepted: dict[int, AcceptedContext] = {}

@@ -393,3 +393,20 @@ def test_interpret_ac_answers_left_out_are_rejected_and_windows_only_shrink() ->
     assert seen.rejected[3] == ContextResult.NO_REASON  # left out of the AC
     assert seen.rejected[5] == ContextResult.NO_REASON
     assert (seen.requestor_max_invoked, seen.acceptor_max_invoked) == (2, 2)  # never grown
+
+
+@pytest.mark.parametrize("maximum", [1, 6, 7, 255])
+def test_absurdly_small_peer_maximum_is_refused(maximum: int) -> None:
+    rq = build_associate_rq(request(max_pdu_length=maximum))
+    answer, negotiated = negotiate(rq, CONFIG)
+    assert isinstance(answer, AssociateRJ)
+    assert negotiated is None
+    ac, _ = negotiate(
+        build_associate_rq(request()), dataclasses.replace(CONFIG, max_pdu_length=maximum)
+    )
+    assert isinstance(ac, AssociateAC)
+    with pytest.raises(RemoteProtocolError, match="below 256"):
+        interpret_ac(build_associate_rq(request()), ac)
+    assert isinstance(
+        negotiate(build_associate_rq(request(max_pdu_length=256)), CONFIG)[0], AssociateAC
+    )
