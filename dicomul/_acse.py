@@ -426,11 +426,8 @@ def negotiate(
             RejectSource.SERVICE_USER,
             RejectReasonUser.CALLING_AE_TITLE_NOT_RECOGNIZED,
         )
-    if (
-        0
-        < (rq.user_information and rq.user_information.maximum_length or 0)
-        < (MIN_PEER_MAX_PDU_LENGTH)
-    ):
+    peer_max = rq.user_information.maximum_length if rq.user_information else None
+    if 0 < (peer_max or 0) < MIN_PEER_MAX_PDU_LENGTH:
         return _reject(
             RejectResult.REJECTED_PERMANENT,
             RejectSource.SERVICE_USER,
