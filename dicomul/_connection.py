@@ -305,7 +305,7 @@ class Connection:
             if deadline is not None and now >= deadline:
                 if (self._state, Event.EVT15) not in TRANSITIONS:
                     continue  # nothing to abort any more
-                self._outbox.append(self._input(Event.EVT15, abort=Abort()))
+                self._outbox.append(self._input(Event.EVT15))
                 self._events.append(
                     Aborted(
                         source=AbortSource.SERVICE_USER,
@@ -343,7 +343,7 @@ class Connection:
         if isinstance(event, RespondRelease):
             return self._input(Event.EVT14)
         if isinstance(event, Abort):
-            return self._input(Event.EVT15, abort=event)
+            return self._input(Event.EVT15)
         raise LocalProtocolError(f"{type(event).__name__} is not an event Connection.send takes")
 
     def _accept(self, event: AcceptAssociation) -> bytes:
@@ -625,10 +625,8 @@ class Connection:
             return b""
         if action is Action.AA_1:
             self._start_artim()
-            abort = context.get("abort")
-            if isinstance(abort, Abort):  # the local user's A-ABORT request
-                return encode(AbortRQ(source=abort.source, reason=abort.reason))
-            # AA-1 answering a PDU in Sta2: service-user source (PS3.8 Table 9-9)
+            # AA-1: service-user source (PS3.8 Table 9-9), whether the local user
+            # asked (Evt15) or a PDU arrived in Sta2; the reason is not significant.
             return encode(
                 AbortRQ(source=AbortSource.SERVICE_USER, reason=AbortReason.NOT_SPECIFIED)
             )

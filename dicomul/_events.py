@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ._acse import AcceptorConfig, AssociationRequest, Negotiated
-from ._enums import AbortReason, AbortSource, reject_reason_name
+from ._enums import reject_reason_name
 from .pdu import AssociateAC, AssociateRJ, AssociateRQ
 
 __all__ = [
@@ -174,7 +174,8 @@ class RespondRelease:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Abort:
-    """Abort the association (A-ABORT request, Evt15)."""
+    """Abort the association (A-ABORT request, Evt15).
 
-    reason: int = AbortReason.NOT_SPECIFIED
-    source: int = AbortSource.SERVICE_USER
+    AA-1 sends the A-ABORT with the service user as source (PS3.8 Table 9-9);
+    its reason field is then "not significant" and is sent as 0.
+    """

@@ -17,6 +17,14 @@ BANNED_MODULES = {
 }  # fmt: skip
 BANNED_CALLS = {"open", "print", "input", "exec", "eval", "__import__"}
 
+# What the core may import (shared/ARCHITECTURE.md: "the standard library's
+# pure parts ... and pydicom"): computation on values only, no I/O, no clock.
+ALLOWED_MODULES = {
+    "__future__", "dataclasses", "typing", "collections", "enum", "struct",
+    "itertools", "functools", "re", "zlib", "types", "math", "operator",
+    "pydicom", "dicomul", "hypothesis",  # hypothesis: dicomul.testing.strategies only
+}  # fmt: skip
+
 
 def violations(source: str, filename: str = "<string>") -> list[str]:
     """Return one line per banned import or call in ``source``."""
@@ -40,6 +48,19 @@ def violations(source: str, filename: str = "<string>") -> list[str]:
         ):
             found.append(f"{filename}:{node.lineno} calls {node.func.id}()")
     return found
+
+
+def test_core_imports_only_allowed_modules() -> None:
+    """An allow-list, so that a new I/O module cannot slip past the block-list."""
+    imported = set()
+    for path in CORE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    assert imported - ALLOWED_MODULES == set()
+    assert not ALLOWED_MODULES & BANNED_MODULES
 
 
 def test_core_modules_do_no_io() -> None:
