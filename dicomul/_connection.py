@@ -31,8 +31,9 @@ changes nothing.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import Enum
+from typing import Any
 
 from ._acse import (
     AssociationRequest,
@@ -329,22 +330,23 @@ class Connection:
         """
         self._tick(now)
         self._last_activity = self._now
-        if isinstance(event, RequestAssociation):
-            if not self.is_requestor:
-                raise LocalProtocolError("only the requestor asks for an association")
-            return self._input(Event.EVT1, request=event.request)
-        if isinstance(event, AcceptAssociation):
-            return self._accept(event)
-        if isinstance(event, RejectAssociation):
-            rj = AssociateRJ(result=event.result, source=event.source, reason=event.reason)
-            return self._input(Event.EVT8, pdu=rj)
-        if isinstance(event, RequestRelease):
-            return self._input(Event.EVT11)
-        if isinstance(event, RespondRelease):
-            return self._input(Event.EVT14)
-        if isinstance(event, Abort):
-            return self._input(Event.EVT15)
-        raise LocalProtocolError(f"{type(event).__name__} is not an event Connection.send takes")
+        handler = _LOCAL_REQUESTS.get(type(event))
+        if handler is None:
+            raise LocalProtocolError(
+                f"{type(event).__name__} is not an event Connection.send takes"
+            )
+        return handler(self, event)
+
+    def _request_association(self, event: RequestAssociation) -> bytes:
+        """Evt1: A-ASSOCIATE request."""
+        if not self.is_requestor:
+            raise LocalProtocolError("only the requestor asks for an association")
+        return self._input(Event.EVT1, request=event.request)
+
+    def _reject(self, event: RejectAssociation) -> bytes:
+        """Evt8: A-ASSOCIATE response (reject)."""
+        rj = AssociateRJ(result=event.result, source=event.source, reason=event.reason)
+        return self._input(Event.EVT8, pdu=rj)
 
     def _accept(self, event: AcceptAssociation) -> bytes:
         if self._state is not State.STA3 or self._request is None:
@@ -533,7 +535,7 @@ class Connection:
             self._invoked.clear()
             self._performing.clear()
         try:
-            return self._perform(action, event, previous, context)
+            return self._perform(action, event, context)
         finally:
             if action in _CLOSING:
                 self._artim = None
@@ -541,123 +543,170 @@ class Connection:
     def _start_artim(self) -> None:
         self._artim = self._now + self.artim_timeout
 
-    def _perform(
-        self, action: Action, event: Event, previous: State, context: dict[str, object]
-    ) -> bytes:
-        """Carry out ``action`` (PS3.8 Tables 9-6 to 9-9)."""
-        pdu = context.get("pdu")
-        if action is Action.AE_1:
-            request = context["request"]
-            assert isinstance(request, AssociationRequest)
-            self._request = build_associate_rq(request)
-            self._buffer.max_pdata_length = request.max_pdu_length or None
+    def _perform(self, action: Action, event: Event, context: dict[str, object]) -> bytes:
+        """Carry out ``action`` (PS3.8 Tables 9-6 to 9-9) through :data:`_ACTIONS`."""
+        return _ACTIONS[action](self, event, context)
+
+    # One method per action (or group of actions that do the same thing); each
+    # returns the bytes it sends.  _ACTIONS below maps the table's names to them.
+
+    def _ae_1_request(self, event: Event, context: dict[str, object]) -> bytes:
+        """AE-1: keep the A-ASSOCIATE-RQ; the adapter opens the transport."""
+        request = context["request"]
+        assert isinstance(request, AssociationRequest)
+        self._request = build_associate_rq(request)
+        self._buffer.max_pdata_length = request.max_pdu_length or None
+        return b""
+
+    def _ae_2_send_rq(self, event: Event, context: dict[str, object]) -> bytes:
+        """AE-2: send the A-ASSOCIATE-RQ."""
+        assert self._request is not None
+        return encode(self._request)
+
+    def _ae_3_accepted(self, event: Event, context: dict[str, object]) -> bytes:
+        """AE-3: A-ASSOCIATE confirmation (accept)."""
+        pdu = context["pdu"]
+        assert isinstance(pdu, AssociateAC)
+        assert self._request is not None
+        try:
+            negotiated = interpret_ac(self._request, pdu)
+        except RemoteProtocolError as exc:
+            # An AC that contradicts the RQ is an invalid PDU (Evt19 in Sta6: AA-8).
+            return self._input(Event.EVT19, error=exc)
+        self.negotiated = negotiated
+        self._start_data_transfer(negotiated, our_max=negotiated.requestor_max_pdu_length)
+        self._events.append(AssociationAccepted(negotiated=negotiated, pdu=pdu))
+        return b""
+
+    def _ae_4_rejected(self, event: Event, context: dict[str, object]) -> bytes:
+        """AE-4: A-ASSOCIATE confirmation (reject); the transport closes."""
+        pdu = context["pdu"]
+        assert isinstance(pdu, AssociateRJ)
+        self._events.append(AssociationRejected(pdu=pdu))
+        return b""
+
+    def _ae_5_connected(self, event: Event, context: dict[str, object]) -> bytes:
+        """AE-5: transport connection accepted; start ARTIM."""
+        self._start_artim()
+        return b""
+
+    def _ae_6_requested(self, event: Event, context: dict[str, object]) -> bytes:
+        """AE-6: stop ARTIM; indicate the request, or reject it as the provider."""
+        self._artim = None
+        pdu = context["pdu"]
+        assert isinstance(pdu, AssociateRQ)
+        if self._state is State.STA3:
+            self._request = pdu
+            self._events.append(AssociationRequested(request=pdu))
             return b""
-        if action is Action.AE_2:
-            assert self._request is not None
-            return encode(self._request)
-        if action is Action.AE_3:
-            assert isinstance(pdu, AssociateAC)
-            assert self._request is not None
-            try:
-                negotiated = interpret_ac(self._request, pdu)
-            except RemoteProtocolError as exc:
-                # An AC that contradicts the RQ is an invalid PDU (Evt19 in Sta6: AA-8).
-                return self._input(Event.EVT19, error=exc)
-            self.negotiated = negotiated
-            self._start_data_transfer(negotiated, our_max=negotiated.requestor_max_pdu_length)
-            self._events.append(AssociationAccepted(negotiated=negotiated, pdu=pdu))
-            return b""
-        if action is Action.AE_4:
-            assert isinstance(pdu, AssociateRJ)
-            self._events.append(AssociationRejected(pdu=pdu))
-            return b""
-        if action is Action.AE_5:
-            self._start_artim()
-            return b""
-        if action is Action.AE_6:
-            self._artim = None
-            assert isinstance(pdu, AssociateRQ)
-            if self._state is State.STA3:
-                self._request = pdu
-                self._events.append(AssociationRequested(request=pdu))
-                return b""
-            self._start_artim()
-            return encode(
-                AssociateRJ(
-                    result=RejectResult.REJECTED_PERMANENT,
-                    source=RejectSource.SERVICE_PROVIDER_ACSE,
-                    reason=RejectReasonACSE.PROTOCOL_VERSION_NOT_SUPPORTED,
-                )
+        self._start_artim()
+        return encode(
+            AssociateRJ(
+                result=RejectResult.REJECTED_PERMANENT,
+                source=RejectSource.SERVICE_PROVIDER_ACSE,
+                reason=RejectReasonACSE.PROTOCOL_VERSION_NOT_SUPPORTED,
             )
-        if action is Action.AE_7:
-            assert isinstance(pdu, AssociateAC)
-            return encode(pdu)
-        if action is Action.AE_8:
-            assert isinstance(pdu, AssociateRJ)
-            self._start_artim()
-            return encode(pdu)
-        if action in (Action.DT_1, Action.AR_7):
-            assert isinstance(pdu, PDataTF)
-            return encode(pdu)
-        if action in (Action.DT_2, Action.AR_6):
-            assert isinstance(pdu, PDataTF)
-            return self._deliver(pdu)
-        if action is Action.AR_1:
-            return encode(ReleaseRQ())
-        if action is Action.AR_2:
-            self._events.append(ReleaseRequested())
-            return b""
-        if action in (Action.AR_3, Action.AR_10):
-            self._events.append(Released())
-            return b""
-        if action is Action.AR_4:
-            self._start_artim()
-            return encode(ReleaseRP())
-        if action is Action.AR_8:
-            self._events.append(ReleaseRequested(collision=True))
-            return b""
-        if action is Action.AR_9:
-            return encode(ReleaseRP())
-        if action in (Action.AR_5, Action.AA_2, Action.AA_5):
-            if event is Event.EVT16:  # A-ABORT before any association (Sta2) or after (Sta13)
-                assert isinstance(pdu, AbortRQ)
-                self._aborted_by_peer(pdu)
-            return b""
-        if action is Action.AA_1:
-            self._start_artim()
-            # AA-1: service-user source (PS3.8 Table 9-9), whether the local user
-            # asked (Evt15) or a PDU arrived in Sta2; the reason is not significant.
-            return encode(
-                AbortRQ(source=AbortSource.SERVICE_USER, reason=AbortReason.NOT_SPECIFIED)
-            )
-        if action is Action.AA_3:
+        )
+
+    def _send_pdu(self, event: Event, context: dict[str, object]) -> bytes:
+        """AE-7, DT-1, AR-7: send the PDU the local request carries."""
+        pdu = context["pdu"]
+        assert isinstance(pdu, AssociateAC | PDataTF)
+        return encode(pdu)
+
+    def _ae_8_reject(self, event: Event, context: dict[str, object]) -> bytes:
+        """AE-8: send the A-ASSOCIATE-RJ and start ARTIM."""
+        pdu = context["pdu"]
+        assert isinstance(pdu, AssociateRJ)
+        self._start_artim()
+        return encode(pdu)
+
+    def _p_data_indication(self, event: Event, context: dict[str, object]) -> bytes:
+        """DT-2, AR-6: P-DATA indication."""
+        pdu = context["pdu"]
+        assert isinstance(pdu, PDataTF)
+        return self._deliver(pdu)
+
+    def _ar_1_release(self, event: Event, context: dict[str, object]) -> bytes:
+        """AR-1: send the A-RELEASE-RQ."""
+        return encode(ReleaseRQ())
+
+    def _ar_2_release_requested(self, event: Event, context: dict[str, object]) -> bytes:
+        """AR-2: A-RELEASE indication."""
+        self._events.append(ReleaseRequested())
+        return b""
+
+    def _released(self, event: Event, context: dict[str, object]) -> bytes:
+        """AR-3, AR-10: A-RELEASE confirmation."""
+        self._events.append(Released())
+        return b""
+
+    def _ar_4_release_response(self, event: Event, context: dict[str, object]) -> bytes:
+        """AR-4: send the A-RELEASE-RP and start ARTIM."""
+        self._start_artim()
+        return encode(ReleaseRP())
+
+    def _ar_8_collision(self, event: Event, context: dict[str, object]) -> bytes:
+        """AR-8: A-RELEASE indication, release collision."""
+        self._events.append(ReleaseRequested(collision=True))
+        return b""
+
+    def _ar_9_release_response(self, event: Event, context: dict[str, object]) -> bytes:
+        """AR-9: send the A-RELEASE-RP (collision, requestor side)."""
+        return encode(ReleaseRP())
+
+    def _stop(self, event: Event, context: dict[str, object]) -> bytes:
+        """AR-5, AA-2, AA-5: stop ARTIM (and close); report a peer's A-ABORT."""
+        if event is Event.EVT16:  # an A-ABORT before any association (Sta2) or after (Sta13)
+            pdu = context["pdu"]
             assert isinstance(pdu, AbortRQ)
             self._aborted_by_peer(pdu)
-            return b""
-        if action is Action.AA_4:
-            self._events.append(
-                Aborted(
-                    source=AbortSource.SERVICE_PROVIDER,
-                    reason=AbortReason.NOT_SPECIFIED,
-                    by_peer=False,
-                    message="the transport connection closed unexpectedly",
-                )
+        return b""
+
+    def _aa_1_abort(self, event: Event, context: dict[str, object]) -> bytes:
+        """AA-1: send an A-ABORT with the service user as source (PS3.8 Table 9-9),
+        whether the local user asked (Evt15) or a PDU arrived in Sta2; its reason
+        is not significant.  Start ARTIM."""
+        self._start_artim()
+        return encode(AbortRQ(source=AbortSource.SERVICE_USER, reason=AbortReason.NOT_SPECIFIED))
+
+    def _aa_3_peer_abort(self, event: Event, context: dict[str, object]) -> bytes:
+        """AA-3: A-ABORT (or A-P-ABORT) indication; the transport closes."""
+        pdu = context["pdu"]
+        assert isinstance(pdu, AbortRQ)
+        self._aborted_by_peer(pdu)
+        return b""
+
+    def _aa_4_lost(self, event: Event, context: dict[str, object]) -> bytes:
+        """AA-4: A-P-ABORT indication (the transport closed under us)."""
+        self._events.append(
+            Aborted(
+                source=AbortSource.SERVICE_PROVIDER,
+                reason=AbortReason.NOT_SPECIFIED,
+                by_peer=False,
+                message="the transport connection closed unexpectedly",
             )
-            return b""
-        if action is Action.AA_6:
-            return b""
-        # AA-7 and AA-8: send an A-ABORT with the service provider as source.
+        )
+        return b""
+
+    def _aa_6_ignore(self, event: Event, context: dict[str, object]) -> bytes:
+        """AA-6: ignore the PDU."""
+        return b""
+
+    def _aa_7_abort(self, event: Event, context: dict[str, object]) -> bytes:
+        """AA-7: send an A-ABORT (service-provider source)."""
+        reason, _ = _abort_reason(event, context)
+        return encode(AbortRQ(source=AbortSource.SERVICE_PROVIDER, reason=reason))
+
+    def _aa_8_abort(self, event: Event, context: dict[str, object]) -> bytes:
+        """AA-8: send an A-ABORT (service-provider source), A-P-ABORT indication, ARTIM."""
         reason, message = _abort_reason(event, context)
-        if action is Action.AA_8:
-            self._start_artim()
-            self._events.append(
-                Aborted(
-                    source=AbortSource.SERVICE_PROVIDER,
-                    reason=reason,
-                    by_peer=False,
-                    message=message,
-                )
+        self._start_artim()
+        self._events.append(
+            Aborted(
+                source=AbortSource.SERVICE_PROVIDER, reason=reason, by_peer=False, message=message
             )
+        )
         return encode(AbortRQ(source=AbortSource.SERVICE_PROVIDER, reason=reason))
 
     def _aborted_by_peer(self, pdu: AbortRQ) -> None:
@@ -693,3 +742,47 @@ def _abort_reason(event: Event, context: dict[str, object]) -> tuple[int, str]:
     pdu = context.get("pdu")
     name = type(pdu).__name__ if pdu is not None else event.value
     return AbortReason.UNEXPECTED_PDU, f"unexpected {name} ({event.value})"
+
+
+_C = Connection
+#: PS3.8 Tables 9-6 to 9-9: what the engine does for each action.
+_ACTIONS: dict[Action, Callable[[Connection, Event, dict[str, object]], bytes]] = {
+    Action.AE_1: _C._ae_1_request,
+    Action.AE_2: _C._ae_2_send_rq,
+    Action.AE_3: _C._ae_3_accepted,
+    Action.AE_4: _C._ae_4_rejected,
+    Action.AE_5: _C._ae_5_connected,
+    Action.AE_6: _C._ae_6_requested,
+    Action.AE_7: _C._send_pdu,
+    Action.AE_8: _C._ae_8_reject,
+    Action.DT_1: _C._send_pdu,
+    Action.DT_2: _C._p_data_indication,
+    Action.AR_1: _C._ar_1_release,
+    Action.AR_2: _C._ar_2_release_requested,
+    Action.AR_3: _C._released,
+    Action.AR_4: _C._ar_4_release_response,
+    Action.AR_5: _C._stop,
+    Action.AR_6: _C._p_data_indication,
+    Action.AR_7: _C._send_pdu,
+    Action.AR_8: _C._ar_8_collision,
+    Action.AR_9: _C._ar_9_release_response,
+    Action.AR_10: _C._released,
+    Action.AA_1: _C._aa_1_abort,
+    Action.AA_2: _C._stop,
+    Action.AA_3: _C._aa_3_peer_abort,
+    Action.AA_4: _C._aa_4_lost,
+    Action.AA_5: _C._stop,
+    Action.AA_6: _C._aa_6_ignore,
+    Action.AA_7: _C._aa_7_abort,
+    Action.AA_8: _C._aa_8_abort,
+}
+
+#: The local requests Connection.send takes, and the Table 9-10 event each is.
+_LOCAL_REQUESTS: dict[type, Callable[[Connection, Any], bytes]] = {
+    RequestAssociation: _C._request_association,
+    AcceptAssociation: _C._accept,  # Evt7, or Evt8 if the negotiation rejects
+    RejectAssociation: _C._reject,
+    RequestRelease: lambda conn, _: conn._input(Event.EVT11),
+    RespondRelease: lambda conn, _: conn._input(Event.EVT14),
+    Abort: lambda conn, _: conn._input(Event.EVT15),
+}
