@@ -4,10 +4,12 @@
 sit below it, in the manner of h11:
 
 * :class:`RemoteProtocolError`: the peer sent something the standard forbids.
-  It says how to answer: the A-ABORT source and reason of PS3.8 Table 9-26,
-  and where the answer is an A-ASSOCIATE-RJ instead, its result, source and
-  reason (PS3.8 Table 9-21).  :class:`PDUDecodeError` adds the byte offset in
-  the PDU at which decoding failed.
+  It says how to answer: the A-ABORT source and reason of PS3.8 Table 9-26.
+  (Table 9-10 answers every malformed PDU with an A-ABORT; the one
+  A-ASSOCIATE-RJ the service provider sends itself, for a protocol version
+  it does not support, comes from a well-formed PDU and is the engine's.)
+  :class:`PDUDecodeError` adds the byte offset in the PDU at which decoding
+  failed.
 * :class:`LocalProtocolError`: the local caller misused the API, for example
   by asking to encode a value that does not fit its field.  Nothing was sent.
 """
@@ -42,9 +44,6 @@ class RemoteProtocolError(ProtocolError):
         Source field of the A-ABORT to send in answer (PS3.8 Table 9-26).
     abort_reason : AbortReason
         Reason/Diag. field of that A-ABORT.
-    associate_rj : tuple[int, int, int] or None
-        (result, source, reason) of the A-ASSOCIATE-RJ to send instead, when
-        the standard prescribes a rejection rather than an abort.
     """
 
     def __init__(
@@ -53,12 +52,10 @@ class RemoteProtocolError(ProtocolError):
         *,
         abort_reason: AbortReason = AbortReason.NOT_SPECIFIED,
         abort_source: AbortSource = AbortSource.SERVICE_PROVIDER,
-        associate_rj: tuple[int, int, int] | None = None,
     ) -> None:
         super().__init__(message)
         self.abort_source = abort_source
         self.abort_reason = abort_reason
-        self.associate_rj = associate_rj
 
 
 class PDUDecodeError(RemoteProtocolError):
