@@ -366,6 +366,19 @@ class Negotiated:
     user_identity: UserIdentityRQSubItem | None = None
     user_identity_response: bytes | None = None
 
+    def context_for(
+        self, abstract_syntax: str, *, requestor_as_scp: bool = False
+    ) -> AcceptedContext | None:
+        """The first accepted context for ``abstract_syntax`` in which the
+        association requestor may act as SCU (or, with ``requestor_as_scp``,
+        as SCP: C-GET's C-STORE sub-operations), or None."""
+        for context in self.contexts.values():
+            if context.abstract_syntax != abstract_syntax:
+                continue
+            if context.requestor_is_scp if requestor_as_scp else context.requestor_is_scu:
+                return context
+        return None
+
 
 def _reject(result: int, source: int, reason: int) -> tuple[AssociateRJ, None]:
     return AssociateRJ(result=result, source=source, reason=reason), None

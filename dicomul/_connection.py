@@ -185,6 +185,7 @@ class Connection:
         self._artim: float | None = None
         self._last_activity = 0.0
         self._acse_since = 0.0
+        self._last_message_id = 0
         # True while a send_message generator has PDUs left to produce.
         self._sending = False
         self._request: AssociateRQ | None = None
@@ -362,6 +363,14 @@ class Connection:
         self.negotiated = negotiated
         self._start_data_transfer(negotiated, our_max=event.config.max_pdu_length)
         return self._input(Event.EVT7, pdu=answer)
+
+    def new_message_id(self) -> int:
+        """A Message ID (1 to 65535) not used by any outstanding request (PS3.7 9.1.1.1)."""
+        for _ in range(0xFFFF):
+            self._last_message_id = self._last_message_id % 0xFFFF + 1
+            if self._last_message_id not in self._invoked:
+                return self._last_message_id
+        raise LocalProtocolError("all 65535 message IDs are outstanding")
 
     @property
     def outstanding_requests(self) -> frozenset[int]:

@@ -558,3 +558,26 @@ def test_responses_and_cancels_follow_their_request() -> None:
     cancel = Command(command_field=CommandField.C_CANCEL_RQ, message_id_being_responded_to=1)
     with pytest.raises(LocalProtocolError, match="not an outstanding C-FIND"):
         pair.requestor.send_message(1, cancel)
+
+
+def test_new_message_ids_skip_outstanding_ones_and_wrap() -> None:
+    pair = ConnectionPair()
+    associate(pair)
+    conn = pair.requestor
+    assert [conn.new_message_id() for _ in range(3)] == [1, 2, 3]
+    send_message(pair, REQUESTOR, dataclasses.replace(ECHO_RQ, message_id=4))
+    assert conn.new_message_id() == 5  # 4 is outstanding
+    conn._last_message_id = 0xFFFE
+    assert [conn.new_message_id(), conn.new_message_id()] == [0xFFFF, 1]
+
+
+def test_context_for_finds_an_accepted_context_by_role() -> None:
+    pair = ConnectionPair()
+    associate(pair)
+    negotiated = pair.requestor.negotiated
+    assert negotiated is not None
+    context = negotiated.context_for(CT)
+    assert context is not None
+    assert context.context_id == 3
+    assert negotiated.context_for(CT, requestor_as_scp=True) is None
+    assert negotiated.context_for("1.2.3.4") is None
