@@ -1,0 +1,133 @@
+"""The seed document's Verification SCU example, run as written (import line
+changed to dicomul_sync), against DCMTK's storescp and against peers that
+refuse, reject or stay silent (../shared/seed/pynetdicom3-docs.txt)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import pathlib
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from dcmtk_tools import dcmtk_path
+from dicomul_sync import AE
+
+SEED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "seed" / "pynetdicom3-docs.txt"
+
+
+def seed_example(title: str, until: str) -> str:
+    """The code of a seed example, from its first import to the next heading."""
+    text = SEED.read_text()
+    start = text.index(title)
+    end = text.index(until, start)
+    lines = text[start:end].splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("from pynetdicom3"))
+    code = "\n".join(lines[first:])
+    return code.replace("from pynetdicom3 import AE", "from dicomul_sync import AE")
+
+
+VERIFICATION_SCU = seed_example("\nVerification SCU\n", "\nStorage SCU\n")
+
+
+def run_example(code: str, port: int) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "seed-verification-scu", "exec"), {"addr": "127.0.0.1", "port": port})
+    return out.getvalue()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def storescp(*options: str) -> Iterator[int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [dcmtk_path("storescp"), *options, str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TCP_NODELAY": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "storescp did not start"
+                time.sleep(0.02)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_the_example_is_the_seeds_text() -> None:
+    assert "ae = AE(scu_sop_class=['1.2.840.10008.1.1'])" in VERIFICATION_SCU
+    assert "status = assoc.send_c_echo()" in VERIFICATION_SCU
+    assert "from dicomul_sync import AE" in VERIFICATION_SCU
+
+
+def test_verification_scu_against_dcmtk() -> None:
+    with storescp() as port:
+        out = run_example(VERIFICATION_SCU, port)
+    assert out.splitlines() == [
+        "Requesting Association with the peer",
+        "Association accepted by the peer",
+        "C-ECHO Response: 0x0000",
+    ]
+
+
+def test_verification_scu_rejected() -> None:
+    with storescp("--refuse") as port:
+        out = run_example(VERIFICATION_SCU, port)
+    assert out.splitlines()[-1] == "Association was rejected by the peer"
+
+
+def test_verification_scu_nobody_listening(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, logger="dicomul"):
+        out = run_example(VERIFICATION_SCU, free_port())
+    assert out.splitlines()[-1] == "Received an A-ABORT from the peer during Association"
+    assert "TCP Initialisation Error: (Connection refused)" in caplog.text
+
+
+def test_acse_timeout_with_a_silent_peer() -> None:
+    """A peer that accepts the TCP connection and never answers: the
+    association is aborted after acse_timeout, not hung."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True)
+    thread.start()
+    ae = AE(scu_sop_class=["1.2.840.10008.1.1"])
+    ae.acse_timeout = 0.5
+    started = time.monotonic()
+    assoc = ae.associate("127.0.0.1", listener.getsockname()[1])
+    elapsed = time.monotonic() - started
+    assert assoc.is_aborted
+    assert not assoc.is_established
+    assert 0.4 < elapsed < 5
+    for sock in accepted:
+        sock.close()
+    listener.close()
+
+
+def test_no_acceptable_context(caplog: pytest.LogCaptureFixture) -> None:
+    ae = AE(scu_sop_class=["1.2.3.4.5.6"])
+    with storescp() as port, caplog.at_level(logging.ERROR, logger="dicomul"):
+        assoc = ae.associate("127.0.0.1", port)
+        assert assoc.is_established
+        assert assoc.send_c_echo() is None
+        assoc.release()
+    assert "No Acceptable Presentation Contexts" in caplog.text
+    assert assoc.is_released

@@ -1,0 +1,86 @@
+"""The Application Entity of the pynetdicom3 API, on blocking sockets.
+
+``AE(ae_title=..., port=..., scu_sop_class=[...], scp_sop_class=[...],
+transfer_syntax=[...])`` with the attributes the seed documentation lists.
+This slice implements the SCU side: :meth:`AE.associate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dicomul import DEFAULT_MAX_PDU_LENGTH
+
+from .association import Association
+
+__all__ = ["AE", "DEFAULT_TRANSFER_SYNTAXES"]
+
+#: Implicit VR Little Endian, Explicit VR Little Endian, Explicit VR Big Endian.
+DEFAULT_TRANSFER_SYNTAXES = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2")
+
+
+class AE:
+    """A DICOM Application Entity (pynetdicom3's ``ApplicationEntity``).
+
+    Parameters
+    ----------
+    ae_title : str
+        This AE's title (1 to 16 characters).
+    port : int
+        The port :meth:`start` listens on (0: none).
+    scu_sop_class, scp_sop_class : sequence of str
+        SOP class UIDs this AE uses as SCU, and provides as SCP.
+    transfer_syntax : sequence of str
+        Transfer syntax UIDs proposed and accepted, in order of preference.
+
+    Attributes
+    ----------
+    require_calling_aet, require_called_aet : str
+        AE titles an association request must carry ('' checks nothing).
+    maximum_associations : int
+        Concurrent associations served; one more is rejected (local limit exceeded).
+    acse_timeout, dimse_timeout, network_timeout : float or None
+        Seconds to wait for ACSE messages, DIMSE messages, and any network
+        activity; None waits for ever.
+    maximum_pdu_size : int or None
+        Maximum PDU length this AE receives as SCP; None means no limit.
+    """
+
+    def __init__(
+        self,
+        ae_title: str = "DICOMUL",
+        port: int = 0,
+        scu_sop_class: Sequence[str] = (),
+        scp_sop_class: Sequence[str] = (),
+        transfer_syntax: Sequence[str] = DEFAULT_TRANSFER_SYNTAXES,
+    ) -> None:
+        self.ae_title = ae_title
+        self.port = port
+        self.scu_sop_class = [str(uid) for uid in scu_sop_class]
+        self.scp_sop_class = [str(uid) for uid in scp_sop_class]
+        self.transfer_syntax = [str(uid) for uid in transfer_syntax]
+        self.require_calling_aet = ""
+        self.require_called_aet = ""
+        self.maximum_associations = 10
+        self.acse_timeout: float | None = 60.0
+        self.dimse_timeout: float | None = None
+        self.network_timeout: float | None = None
+        self.maximum_pdu_size: int | None = DEFAULT_MAX_PDU_LENGTH
+
+    def associate(
+        self,
+        addr: str,
+        port: int,
+        ae_title: str = "ANY-SCP",
+        max_pdu: int | None = DEFAULT_MAX_PDU_LENGTH,
+    ) -> Association:
+        """Request an association with the peer at ``addr``:``port``.
+
+        Always returns an :class:`Association`; check ``is_established``,
+        ``is_rejected`` or ``is_aborted`` (a peer that cannot be reached
+        counts as aborted, as in the seed documentation).  ``max_pdu`` is the
+        largest PDU this side receives (None: no limit).
+        """
+        association = Association(self, addr, port, called_ae_title=ae_title, max_pdu=max_pdu)
+        association._connect()
+        return association
