@@ -1,16 +1,43 @@
 """dicomul_sync: blocking sockets around the dicomul core, with the pynetdicom3 API.
 
-This first slice is the SCU side of association and verification:
+So far the SCU side of association, verification and storage:
 ``AE(...).associate(addr, port)`` returns an :class:`Association` with
-``send_c_echo()``, ``release()`` and ``abort()``.  The SCP side (``start``),
-the other DIMSE services and the SOP class lists come with the rest of the
+``send_c_echo()``, ``send_c_store()``, ``release()`` and ``abort()``.  The
+SCP side (``start``) and the other DIMSE services come with the rest of the
 blocking-transport issue.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from .ae import AE
 from .association import Association
 
+if TYPE_CHECKING:
+    from .sop_classes import QueryRetrieveSOPClassList, StorageSOPClassList
+
 #: The Verification SOP Class (PS3.4 Annex A).
 VerificationSOPClass = "1.2.840.10008.1.1"
 
-__all__ = ["AE", "Association", "VerificationSOPClass"]
+__all__ = [
+    "AE",
+    "Association",
+    "QueryRetrieveSOPClassList",
+    "StorageSOPClassList",
+    "VerificationSOPClass",
+]
+
+
+def __getattr__(name: str) -> object:
+    """The SOP class lists and ``<Keyword>SOPClass`` constants, built from
+    pydicom's UID dictionary on first use (importing pydicom is slow)."""
+    if name in ("StorageSOPClassList", "QueryRetrieveSOPClassList") or name.endswith("SOPClass"):
+        from . import sop_classes  # noqa: PLC0415
+
+        if name in ("StorageSOPClassList", "QueryRetrieveSOPClassList"):
+            return getattr(sop_classes, name)
+        constants = sop_classes.sop_class_constants()
+        if name in constants:
+            return constants[name]
+    raise AttributeError(f"module 'dicomul_sync' has no attribute {name!r}")

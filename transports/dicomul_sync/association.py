@@ -10,14 +10,18 @@ events into the return values the seed documentation shows.
 from __future__ import annotations
 
 import logging
+import os
+import pathlib
 import socket
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from dicomul import (
     NEED_DATA,
     Abort,
     Aborted,
+    AcceptedContext,
     AssociationAccepted,
     AssociationRejected,
     AssociationRequest,
@@ -27,15 +31,17 @@ from dicomul import (
     Connection,
     ConnectionClosed,
     Negotiated,
+    Priority,
     Released,
     RequestAssociation,
     RequestRelease,
     Role,
     propose_contexts,
 )
+from dicomul._dimse import DataSetSource
 
 if TYPE_CHECKING:
-    from pydicom.dataset import Dataset
+    from pydicom.dataset import Dataset, FileMetaDataset
 
     from .ae import AE
 
@@ -178,6 +184,49 @@ class Association:
 
     # ------------------------------------------------------------- services
 
+    def _established_context(self, sop_class: str, what: str) -> tuple[Negotiated, int] | None:
+        negotiated = self.negotiated
+        if not self.is_established or negotiated is None:
+            LOGGER.error("Association is not established: cannot send %s", what)
+            return None
+        context = negotiated.context_for(sop_class)
+        if context is None:
+            LOGGER.error("No accepted presentation context for %s (%s)", what, sop_class)
+            return None
+        return negotiated, context.context_id
+
+    def _request_response(
+        self, context_id: int, request: Command, data_set: DataSetSource | None = None
+    ) -> Dataset | None:
+        """Send one request and wait for its final response; the response's
+        command set as a Dataset, or None if the association ended first."""
+        from pydicom.dataset import Dataset  # noqa: PLC0415 - keep start-up fast
+
+        message_id = request.message_id
+        for data in self._conn.send_message(context_id, request, data_set):
+            self._write(data)
+        while True:
+            event = self._next_event()
+            if event is None or isinstance(event, Aborted | ConnectionClosed):
+                return None
+            if (
+                isinstance(event, CommandReceived)
+                and event.command.message_id_being_responded_to == message_id
+            ):
+                command = event.command
+                response = Dataset()
+                response.Status = command.status
+                response.MessageIDBeingRespondedTo = message_id
+                for keyword, value in (
+                    ("AffectedSOPClassUID", command.affected_sop_class_uid),
+                    ("AffectedSOPInstanceUID", command.affected_sop_instance_uid),
+                    ("ErrorComment", command.error_comment),
+                ):
+                    if value:
+                        setattr(response, keyword, value)
+                return response
+            LOGGER.warning("Ignoring %r while waiting for a response", event)
+
     def send_c_echo(self, msg_id: int | None = None) -> Dataset | None:
         """Send a C-ECHO-RQ (PS3.7 9.1.5) and wait for its response.
 
@@ -188,39 +237,87 @@ class Association:
             None if the association is not established, Verification was not
             accepted, or the association ended before the response came.
         """
-        from pydicom.dataset import Dataset  # noqa: PLC0415 - keep start-up fast
-
-        negotiated = self.negotiated
-        if not self.is_established or negotiated is None:
-            LOGGER.error("Association is not established: cannot send C-ECHO")
+        found = self._established_context(VERIFICATION_SOP_CLASS, "C-ECHO")
+        if found is None:
             return None
-        context = negotiated.context_for(VERIFICATION_SOP_CLASS)
-        if context is None:
-            LOGGER.error("No accepted presentation context for Verification")
-            return None
-        message_id = self._conn.new_message_id() if msg_id is None else msg_id
+        _, context_id = found
         request = Command(
             command_field=CommandField.C_ECHO_RQ,
-            message_id=message_id,
+            message_id=self._conn.new_message_id() if msg_id is None else msg_id,
             affected_sop_class_uid=VERIFICATION_SOP_CLASS,
         )
-        for data in self._conn.send_message(context.context_id, request):
-            self._write(data)
-        while True:
-            event = self._next_event()
-            if event is None or isinstance(event, Aborted | ConnectionClosed):
-                return None
-            if (
-                isinstance(event, CommandReceived)
-                and event.command.message_id_being_responded_to == message_id
-            ):
-                response = Dataset()
-                response.Status = event.command.status
-                response.MessageIDBeingRespondedTo = message_id
-                if event.command.affected_sop_class_uid:
-                    response.AffectedSOPClassUID = event.command.affected_sop_class_uid
-                return response
-            LOGGER.warning("Ignoring %r while waiting for the C-ECHO response", event)
+        return self._request_response(context_id, request)
+
+    def send_c_store(
+        self, dataset: Dataset | str | os.PathLike[str], msg_id: int | None = None
+    ) -> Dataset | None:
+        """Store a data set on the peer (C-STORE, PS3.7 9.1.1) and wait for the response.
+
+        ``dataset`` is a pydicom Dataset (encoded in the accepted transfer
+        syntax), or the path of a DICOM Part 10 file, whose data set is sent
+        from disk as it is, in chunks, without decoding: its transfer syntax
+        must then have been accepted for its SOP class.
+
+        Returns the response's command set (``Status`` at least), or None if
+        it could not be sent (not established, no matching context) or the
+        association ended first.
+        """
+        if isinstance(dataset, str | os.PathLike):
+            return self._store_file(pathlib.Path(dataset), msg_id)
+        sop_class = str(dataset.SOPClassUID)
+        found = self._established_context(sop_class, "C-STORE")
+        if found is None:
+            return None
+        negotiated, _ = found
+        original = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
+        context = _store_context(
+            negotiated, sop_class, None if original is None else str(original)
+        )
+        if context is None:
+            LOGGER.error("No accepted transfer syntax can carry this %s data set", sop_class)
+            return None
+        from dicomul import encode_dataset  # noqa: PLC0415 - pydicom only when storing
+
+        body = encode_dataset(dataset, context.transfer_syntax)
+        return self._request_response(
+            context.context_id,
+            self._store_command(sop_class, str(dataset.SOPInstanceUID), msg_id),
+            body,
+        )
+
+    def _store_command(self, sop_class: str, instance: str, msg_id: int | None) -> Command:
+        return Command(
+            command_field=CommandField.C_STORE_RQ,
+            message_id=self._conn.new_message_id() if msg_id is None else msg_id,
+            affected_sop_class_uid=sop_class,
+            affected_sop_instance_uid=instance,
+            priority=Priority.MEDIUM,
+            command_data_set_type=0,
+        )
+
+    def _store_file(self, path: pathlib.Path, msg_id: int | None) -> Dataset | None:
+        meta, offset = read_part10_meta(path)
+        sop_class = str(meta.MediaStorageSOPClassUID)
+        found = self._established_context(sop_class, "C-STORE")
+        if found is None:
+            return None
+        negotiated, _ = found
+        transfer_syntax = str(meta.TransferSyntaxUID)
+        context = next(
+            (
+                c
+                for c in negotiated.contexts.values()
+                if c.abstract_syntax == sop_class
+                and c.transfer_syntax == transfer_syntax
+                and c.requestor_is_scu
+            ),
+            None,
+        )
+        if context is None:
+            LOGGER.error("%s: its transfer syntax %s was not accepted", path, transfer_syntax)
+            return None
+        command = self._store_command(sop_class, str(meta.MediaStorageSOPInstanceUID), msg_id)
+        return self._request_response(context.context_id, command, _file_chunks(path, offset))
 
     def release(self) -> None:
         """Release the association (A-RELEASE) and close the connection."""
@@ -238,3 +335,55 @@ class Association:
             self.is_established = False
             self.is_aborted = True
         self._close()
+
+
+#: Transfer syntaxes a pydicom Dataset can be re-encoded into (PS3.5 A.1, A.2, A.5).
+_NATIVE = (
+    "1.2.840.10008.1.2.1",
+    "1.2.840.10008.1.2",
+    "1.2.840.10008.1.2.2",
+    "1.2.840.10008.1.2.1.99",
+)
+#: Chunk size for streaming a file's data set from disk.
+FILE_CHUNK = 1024 * 1024
+
+
+def _store_context(
+    negotiated: Negotiated, sop_class: str, original: str | None
+) -> AcceptedContext | None:
+    """The context to send a data set on: its own transfer syntax if accepted,
+    else (for a data set that is not compressed) any native one."""
+    candidates = [
+        c
+        for c in negotiated.contexts.values()
+        if c.abstract_syntax == sop_class and c.requestor_is_scu
+    ]
+    for context in candidates:
+        if context.transfer_syntax == original:
+            return context
+    if original is not None and original not in _NATIVE:
+        return None  # compressed pixel data cannot be re-encoded here
+    return next((c for c in candidates if c.transfer_syntax in _NATIVE), None)
+
+
+def read_part10_meta(path: pathlib.Path) -> tuple[FileMetaDataset, int]:
+    """A Part 10 file's meta information, and the offset where its data set starts.
+
+    PS3.10 7.1: a 128-byte preamble, "DICM", then group 0002 headed by its
+    group length (0002,0000), explicit VR little endian.
+    """
+    from pydicom.filereader import read_file_meta_info  # noqa: PLC0415
+
+    with path.open("rb") as f:
+        head = f.read(144)
+    if len(head) < 144 or head[128:132] != b"DICM" or head[132:136] != b"\x02\x00\x00\x00":
+        raise ValueError(f"{path} is not a DICOM Part 10 file with a group length")
+    group_length = int.from_bytes(head[140:144], "little")
+    return read_file_meta_info(path), 144 + group_length
+
+
+def _file_chunks(path: pathlib.Path, offset: int) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        f.seek(offset)
+        while chunk := f.read(FILE_CHUNK):
+            yield chunk
