@@ -1,10 +1,11 @@
 """dicomul_sync: blocking sockets around the dicomul core, with the pynetdicom3 API.
 
-So far the SCU side of association, verification and storage:
+So far association, verification and storage, both sides:
 ``AE(...).associate(addr, port)`` returns an :class:`Association` with
-``send_c_echo()``, ``send_c_store()``, ``release()`` and ``abort()``.  The
-SCP side (``start``) and the other DIMSE services come with the rest of the
-blocking-transport issue.
+``send_c_echo()``, ``send_c_store()``, ``release()`` and ``abort()``;
+``AE.start()`` serves C-ECHO and C-STORE (``ae.on_c_echo``,
+``ae.on_c_store``) until ``AE.stop()``.  The other DIMSE services, TLS and
+durable storage come with the rest of the blocking-transport issue.
 """
 
 from __future__ import annotations

@@ -8,10 +8,15 @@ This slice implements the SCU side: :meth:`AE.associate`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from dicomul import DEFAULT_MAX_PDU_LENGTH
 
 from .association import Association
+from .server import Server
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 __all__ = ["AE", "DEFAULT_TRANSFER_SYNTAXES"]
 
@@ -66,6 +71,33 @@ class AE:
         self.dimse_timeout: float | None = None
         self.network_timeout: float | None = None
         self.maximum_pdu_size: int | None = DEFAULT_MAX_PDU_LENGTH
+        self._server: Server | None = None
+
+    # ------------------------------------------------------------- SCP side
+
+    def on_c_echo(self) -> int:
+        """Answer a C-ECHO: the status to send (replace to customise)."""
+        return 0x0000
+
+    def on_c_store(self, dataset: Dataset) -> int:
+        """Store a received data set and return the status to send.
+
+        Replace it (``ae.on_c_store = handler``); the default stores nothing
+        and so answers a failure, never Success.
+        """
+        raise NotImplementedError("no on_c_store handler is set on this AE")
+
+    def start(self) -> None:
+        """Listen on ``port`` and serve associations until :meth:`stop`."""
+        server = Server(self)
+        server.bind()
+        self._server = server
+        server.serve()
+
+    def stop(self) -> None:
+        """Stop :meth:`start` (from another thread or a signal handler)."""
+        if self._server is not None:
+            self._server.stop()
 
     def associate(
         self,

@@ -136,6 +136,8 @@ class Association:
             self._write(conn.data_to_send())
             if event is not NEED_DATA:
                 self._note(event)
+                if conn.should_close:  # e.g. after a rejection or a release (PS3.8 AE-4, AR-3)
+                    self._close()
                 return event
             if self._sock is None:
                 return None

@@ -1,0 +1,254 @@
+"""The SCP side of the blocking transport: accept associations and serve them.
+
+Concurrency: one listening socket watched by a ``selectors`` loop (with a
+wake-up socket so that :meth:`Server.stop` interrupts it at once, no
+polling), and one worker thread per association from a bounded pool.  Each
+worker runs the same socket loop as the SCU side around a
+:class:`dicomul.Connection` in the acceptor role; the engine decides
+everything, including rejecting an association over the limit (A-ASSOCIATE-RJ
+2/3/2, local limit exceeded).  A handler that raises becomes a failure
+status to the peer and a logged traceback; the server goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import selectors
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from dicomul import (
+    NEED_DATA,
+    Aborted,
+    AcceptAssociation,
+    AcceptorConfig,
+    AssociationRequested,
+    Command,
+    CommandField,
+    CommandReceived,
+    Connection,
+    ConnectionClosed,
+    DataSetFragment,
+    ReleaseRequested,
+    RespondRelease,
+    Role,
+    SupportedContext,
+)
+
+if TYPE_CHECKING:
+    from .ae import AE
+
+__all__ = ["Server"]
+
+LOGGER = logging.getLogger("dicomul.sync.server")
+
+#: Status answered when a handler raises (PS3.7 C.4: processing failure) or,
+#: for C-STORE, cannot understand (PS3.4 B.2.3: 0xC000-0xCFFF).
+PROCESSING_FAILURE = 0x0110
+STORE_CANNOT_UNDERSTAND = 0xC000
+
+
+class Server:
+    """Serve one AE's SCP side until :meth:`stop`."""
+
+    def __init__(self, ae: AE) -> None:
+        self.ae = ae
+        self._selector = selectors.DefaultSelector()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._active = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.listener: socket.socket | None = None
+
+    def config(self) -> AcceptorConfig:
+        """The acceptor configuration the AE's attributes describe."""
+        ae = self.ae
+        return AcceptorConfig(
+            ae_title=ae.require_called_aet or ae.ae_title,
+            supported={
+                uid: SupportedContext(transfer_syntaxes=tuple(ae.transfer_syntax))
+                for uid in ae.scp_sop_class
+            },
+            require_called_aet=bool(ae.require_called_aet),
+            require_calling_aet=(ae.require_calling_aet,) if ae.require_calling_aet else (),
+            maximum_associations=ae.maximum_associations,
+            max_pdu_length=0 if ae.maximum_pdu_size is None else ae.maximum_pdu_size,
+        )
+
+    def bind(self) -> int:
+        """Open the listening socket; return the port (useful with port 0)."""
+        listener = socket.create_server(("", self.ae.port), reuse_port=False)
+        self.listener = listener
+        return int(listener.getsockname()[1])
+
+    def serve(self) -> None:
+        """Accept and serve associations until :meth:`stop` is called."""
+        if self.listener is None:
+            self.bind()
+        assert self.listener is not None
+        self.listener.setblocking(False)
+        self._selector.register(self.listener, selectors.EVENT_READ)
+        self._selector.register(self._wake_reader, selectors.EVENT_READ)
+        with ThreadPoolExecutor(
+            max_workers=self.ae.maximum_associations + 1, thread_name_prefix="dicomul-assoc"
+        ) as pool:
+            while not self._stopping.is_set():
+                for key, _ in self._selector.select():
+                    if key.fileobj is self._wake_reader:
+                        break
+                    try:
+                        sock, _ = self.listener.accept()
+                    except BlockingIOError:
+                        continue
+                    pool.submit(self._serve_one, sock)
+        self._selector.close()
+        self.listener.close()
+
+    def stop(self) -> None:
+        """Stop accepting; returns at once (associations in progress finish)."""
+        self._stopping.set()
+        self._wake_writer.send(b"\0")
+
+    # ---------------------------------------------------------- one association
+
+    def _serve_one(self, sock: socket.socket) -> None:
+        with self._lock:
+            active = self._active
+            self._active += 1
+        try:
+            sock.setblocking(True)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _Handler(self, sock, active).run()
+        except Exception:  # a failure in one association must not reach the pool
+            LOGGER.exception("association ended by an error")
+        finally:
+            sock.close()
+            with self._lock:
+                self._active -= 1
+
+
+class _Handler:
+    """One association in the acceptor role: the socket loop and the services."""
+
+    def __init__(self, server: Server, sock: socket.socket, active: int) -> None:
+        self.server = server
+        self.ae = server.ae
+        self.sock = sock
+        self.active = active
+        self.conn = Connection(
+            Role.ACCEPTOR,
+            acse_timeout=self.ae.acse_timeout,
+            dimse_timeout=self.ae.dimse_timeout,
+            network_timeout=self.ae.network_timeout,
+        )
+        self._store: tuple[int, Command, list[bytes]] | None = None
+
+    def run(self) -> None:
+        conn = self.conn
+        self._write(conn.transport_connected(now=time.monotonic()))
+        while True:
+            event = conn.next_event()
+            self._write(conn.data_to_send())
+            if event is NEED_DATA:
+                self._read()
+                continue
+            if isinstance(event, ConnectionClosed):
+                return
+            self._handle(event)
+
+    def _read(self) -> None:
+        conn = self.conn
+        deadline = conn.next_deadline
+        self.sock.settimeout(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        try:
+            data = self.sock.recv(65536)
+        except TimeoutError:
+            conn.handle_timeout(now=time.monotonic())
+            return
+        except OSError:
+            data = b""
+        conn.receive_data(data, now=time.monotonic())
+
+    def _write(self, data: bytes) -> None:
+        if data:
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                self.conn.receive_data(b"", now=time.monotonic())
+
+    def _handle(self, event: object) -> None:
+        if isinstance(event, AssociationRequested):
+            LOGGER.info("Association Received")
+            answer = self.conn.send(
+                AcceptAssociation(config=self.server.config(), active_associations=self.active),
+                now=time.monotonic(),
+            )
+            self._write(answer)
+            if self.conn.negotiated is not None:
+                LOGGER.info("Association Acknowledged")
+        elif isinstance(event, CommandReceived):
+            self._command(event)
+        elif isinstance(event, DataSetFragment):
+            self._fragment(event)
+        elif isinstance(event, ReleaseRequested):
+            self._write(self.conn.send(RespondRelease(), now=time.monotonic()))
+            LOGGER.info("Association Released")
+        elif isinstance(event, Aborted):
+            LOGGER.info("Association Aborted")
+
+    def _respond(self, context_id: int, request: Command, field: int, status: int) -> None:
+        response = Command(
+            command_field=field,
+            message_id_being_responded_to=request.message_id,
+            affected_sop_class_uid=request.affected_sop_class_uid,
+            affected_sop_instance_uid=request.affected_sop_instance_uid,
+            status=status,
+        )
+        for data in self.conn.send_message(context_id, response):
+            self._write(data)
+
+    def _command(self, event: CommandReceived) -> None:
+        command = event.command
+        if command.command_field == CommandField.C_ECHO_RQ:
+            LOGGER.info("Received Echo Request (MsgID %s)", command.message_id)
+            status = self._call(self.ae.on_c_echo, PROCESSING_FAILURE)
+            self._respond(event.context_id, command, CommandField.C_ECHO_RSP, status)
+        elif command.command_field == CommandField.C_STORE_RQ:
+            self._store = (event.context_id, command, [])
+        else:
+            LOGGER.warning("%s is not served yet", CommandField(command.command_field).name)
+
+    def _fragment(self, event: DataSetFragment) -> None:
+        if self._store is None:
+            return
+        context_id, command, parts = self._store
+        parts.append(bytes(event.data))
+        if not event.is_last:
+            return
+        self._store = None
+        negotiated = self.conn.negotiated
+        assert negotiated is not None
+        transfer_syntax = negotiated.contexts[context_id].transfer_syntax
+
+        def store() -> int:
+            from dicomul import decode_dataset  # noqa: PLC0415 - pydicom only when storing
+
+            dataset = decode_dataset(b"".join(parts), transfer_syntax)
+            return self.ae.on_c_store(dataset)
+
+        status = self._call(store, STORE_CANNOT_UNDERSTAND)
+        self._respond(context_id, command, CommandField.C_STORE_RSP, status)
+
+    @staticmethod
+    def _call(handler: object, failure: int) -> int:
+        """Run a user handler; a raise becomes ``failure`` and a logged traceback."""
+        try:
+            result = handler()  # type: ignore[operator]
+        except Exception:
+            LOGGER.exception("handler failed; answering 0x%04X", failure)
+            return failure
+        status = getattr(result, "Status", result)
+        return 0 if status is None else int(status)
