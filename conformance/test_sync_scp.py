@@ -116,3 +116,96 @@ def test_association_limit_and_title_matching() -> None:
         again = scu.associate("127.0.0.1", port, ae_title="STORESCP")
         assert again.is_established
         again.release()
+
+
+def test_durable_store_to_directory_byte_for_byte(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "store"
+    out.mkdir()
+    stored: list[pathlib.Path] = []
+    ae = AE(scp_sop_class=[CT])
+    ae.store_directory = str(out)
+    ae.on_c_stored = stored.append  # type: ignore[method-assign]
+    path = ct_file(tmp_path / "ct.dcm", rows=512)
+    with serving(ae) as port:
+        done = dcmtk("storescu", "-xe", "127.0.0.1", str(port), str(path))
+    assert done.returncode == 0, done.stderr
+    (written,) = stored
+    assert list(out.iterdir()) == [written]  # no temporary file left behind
+    original, copy = path.read_bytes(), written.read_bytes()
+    # The data set after the meta group is the sender's, byte for byte.
+    assert (
+        copy[144 + int.from_bytes(copy[140:144], "little") :]
+        == original[144 + int.from_bytes(original[140:144], "little") :]
+    )
+    assert pydicom.dcmread(written).SOPInstanceUID == pydicom.dcmread(path).SOPInstanceUID
+
+
+def test_store_failure_answers_out_of_resources_and_leaves_nothing(
+    tmp_path: pathlib.Path,
+) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_bytes(b"")
+    ae = AE(scp_sop_class=[VERIFICATION, CT])
+    ae.store_directory = str(not_a_directory)
+    path = ct_file(tmp_path / "ct.dcm")
+    with serving(ae) as port:
+        failed = dcmtk("storescu", "127.0.0.1", str(port), str(path))
+        echo = dcmtk("echoscu", "127.0.0.1", str(port))
+    assert "0xa700" in (failed.stdout + failed.stderr).lower() or failed.returncode != 0
+    assert echo.returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ct.dcm", "file"]
+
+
+def test_peer_vanishing_mid_store_leaves_no_file(tmp_path: pathlib.Path) -> None:
+    """The SCU sends the command and half the data set, then drops the
+    connection: no file appears, and the server serves the next peer."""
+    from dicomul import (
+        AssociationRequest,
+        Command,
+        CommandField,
+        Connection,
+        RequestAssociation,
+        Role,
+        propose_contexts,
+    )
+
+    out = tmp_path / "store"
+    out.mkdir()
+    ae = AE(scp_sop_class=[VERIFICATION, CT])
+    ae.store_directory = str(out)
+    with serving(ae) as port:
+        conn = Connection(Role.REQUESTOR)
+        conn.send(RequestAssociation(request=AssociationRequest(
+            calling_ae_title="VANISH", called_ae_title="ANY",
+            contexts=propose_contexts([CT], ["1.2.840.10008.1.2"]),
+        )))  # fmt: skip
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(conn.transport_connected())
+        while conn.negotiated is None:
+            conn.receive_data(sock.recv(65536))
+            conn.next_event()
+        store = Command(
+            command_field=CommandField.C_STORE_RQ,
+            message_id=1,
+            affected_sop_class_uid=CT,
+            affected_sop_instance_uid="1.2.3.4",
+            priority=0,
+            command_data_set_type=0,
+        )
+        pdus = conn.send_message(1, store, bytes(200_000))
+        for _ in range(5):
+            sock.sendall(next(pdus))
+        sock.close()
+        echo = dcmtk("echoscu", "127.0.0.1", str(port))
+    # Leaving `serving` joined every association's thread: the vanished one is done.
+    assert echo.returncode == 0
+    assert list(out.iterdir()) == []
+
+
+def test_hostile_instance_uid_is_not_a_file_name(tmp_path: pathlib.Path) -> None:
+    from dicomul_sync.storage import file_name_for
+
+    assert file_name_for("1.2.3") == "1.2.3.dcm"
+    for hostile in ("../../etc/passwd", "1.2/3", "", "1." * 40):
+        with pytest.raises(ValueError, match="not a UID"):
+            file_name_for(hostile)

@@ -16,6 +16,8 @@ from .association import Association
 from .server import Server
 
 if TYPE_CHECKING:
+    import pathlib
+
     from pydicom.dataset import Dataset
 
 __all__ = ["AE", "DEFAULT_TRANSFER_SYNTAXES"]
@@ -71,6 +73,10 @@ class AE:
         self.dimse_timeout: float | None = None
         self.network_timeout: float | None = None
         self.maximum_pdu_size: int | None = DEFAULT_MAX_PDU_LENGTH
+        #: If set, received data sets are written durably there as Part 10
+        #: files (temporary name, fsync, rename) before Success is answered,
+        #: and on_c_stored(path) is called; on_c_store is then not used.
+        self.store_directory: str | None = None
         self._server: Server | None = None
 
     # ------------------------------------------------------------- SCP side
@@ -86,6 +92,9 @@ class AE:
         and so answers a failure, never Success.
         """
         raise NotImplementedError("no on_c_store handler is set on this AE")
+
+    def on_c_stored(self, path: pathlib.Path) -> None:
+        """Called after a data set was durably stored under ``store_directory``."""
 
     def start(self) -> None:
         """Listen on ``port`` and serve associations until :meth:`stop`."""

@@ -35,11 +35,13 @@ from dicomul import (
     ReleaseRequested,
     RespondRelease,
     Role,
+    State,
     SupportedContext,
 )
 
 if TYPE_CHECKING:
     from .ae import AE
+    from .storage import DurableFile
 
 __all__ = ["Server"]
 
@@ -49,6 +51,8 @@ LOGGER = logging.getLogger("dicomul.sync.server")
 #: for C-STORE, cannot understand (PS3.4 B.2.3: 0xC000-0xCFFF).
 PROCESSING_FAILURE = 0x0110
 STORE_CANNOT_UNDERSTAND = 0xC000
+#: PS3.4 B.2.3: Refused, out of resources (the data set could not be written).
+OUT_OF_RESOURCES = 0xA700
 
 
 class Server:
@@ -114,37 +118,45 @@ class Server:
 
     # ---------------------------------------------------------- one association
 
-    def _serve_one(self, sock: socket.socket) -> None:
+    def claim_association(self) -> int:
+        """Count one more association; return how many were open before it."""
         with self._lock:
-            active = self._active
             self._active += 1
+            return self._active - 1
+
+    def release_association(self) -> None:
+        with self._lock:
+            self._active -= 1
+
+    def _serve_one(self, sock: socket.socket) -> None:
+        handler = _Handler(self, sock)
         try:
             sock.setblocking(True)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            _Handler(self, sock, active).run()
+            handler.run()
         except Exception:  # a failure in one association must not reach the pool
             LOGGER.exception("association ended by an error")
         finally:
+            handler.finish()
             sock.close()
-            with self._lock:
-                self._active -= 1
 
 
 class _Handler:
     """One association in the acceptor role: the socket loop and the services."""
 
-    def __init__(self, server: Server, sock: socket.socket, active: int) -> None:
+    def __init__(self, server: Server, sock: socket.socket) -> None:
         self.server = server
         self.ae = server.ae
         self.sock = sock
-        self.active = active
+        # True while this connection holds one of the AE's association slots.
+        self.counted = False
         self.conn = Connection(
             Role.ACCEPTOR,
             acse_timeout=self.ae.acse_timeout,
             dimse_timeout=self.ae.dimse_timeout,
             network_timeout=self.ae.network_timeout,
         )
-        self._store: tuple[int, Command, list[bytes]] | None = None
+        self._store: _PendingStore | None = None
 
     def run(self) -> None:
         conn = self.conn
@@ -158,6 +170,8 @@ class _Handler:
             if isinstance(event, ConnectionClosed):
                 return
             self._handle(event)
+            if self.counted and conn.state in (State.STA1, State.STA13):
+                self._release_slot()  # the association no longer exists
 
     def _read(self) -> None:
         conn = self.conn
@@ -173,6 +187,9 @@ class _Handler:
         conn.receive_data(data, now=time.monotonic())
 
     def _write(self, data: bytes) -> None:
+        if self.counted and self.conn.state in (State.STA1, State.STA13):
+            # Free the slot before the peer can read our RJ/RP/A-ABORT and retry.
+            self._release_slot()
         if data:
             try:
                 self.sock.sendall(data)
@@ -182,13 +199,15 @@ class _Handler:
     def _handle(self, event: object) -> None:
         if isinstance(event, AssociationRequested):
             LOGGER.info("Association Received")
+            others = self.server.claim_association()
+            self.counted = True
             answer = self.conn.send(
-                AcceptAssociation(config=self.server.config(), active_associations=self.active),
+                AcceptAssociation(config=self.server.config(), active_associations=others),
                 now=time.monotonic(),
             )
-            self._write(answer)
             if self.conn.negotiated is not None:
                 LOGGER.info("Association Acknowledged")
+            self._write(answer)  # frees the slot first if this was a rejection
         elif isinstance(event, CommandReceived):
             self._command(event)
         elif isinstance(event, DataSetFragment):
@@ -217,30 +236,32 @@ class _Handler:
             status = self._call(self.ae.on_c_echo, PROCESSING_FAILURE)
             self._respond(event.context_id, command, CommandField.C_ECHO_RSP, status)
         elif command.command_field == CommandField.C_STORE_RQ:
-            self._store = (event.context_id, command, [])
+            self._store = _PendingStore(self, event.context_id, command)
         else:
             LOGGER.warning("%s is not served yet", CommandField(command.command_field).name)
 
     def _fragment(self, event: DataSetFragment) -> None:
-        if self._store is None:
+        store = self._store
+        if store is None:
             return
-        context_id, command, parts = self._store
-        parts.append(bytes(event.data))
-        if not event.is_last:
-            return
-        self._store = None
-        negotiated = self.conn.negotiated
-        assert negotiated is not None
-        transfer_syntax = negotiated.contexts[context_id].transfer_syntax
+        store.write(event.data)
+        if event.is_last:
+            self._store = None
+            self._respond(
+                store.context_id, store.command, CommandField.C_STORE_RSP, store.finish()
+            )
 
-        def store() -> int:
-            from dicomul import decode_dataset  # noqa: PLC0415 - pydicom only when storing
+    def _release_slot(self) -> None:
+        if self.counted:
+            self.counted = False
+            self.server.release_association()
 
-            dataset = decode_dataset(b"".join(parts), transfer_syntax)
-            return self.ae.on_c_store(dataset)
-
-        status = self._call(store, STORE_CANNOT_UNDERSTAND)
-        self._respond(context_id, command, CommandField.C_STORE_RSP, status)
+    def finish(self) -> None:
+        """The connection is gone: free its slot; keep nothing partial (PS3.4 B.2.3)."""
+        self._release_slot()
+        if self._store is not None:
+            self._store.discard()
+            self._store = None
 
     @staticmethod
     def _call(handler: object, failure: int) -> int:
@@ -252,3 +273,73 @@ class _Handler:
             return failure
         status = getattr(result, "Status", result)
         return 0 if status is None else int(status)
+
+
+class _PendingStore:
+    """A C-STORE being received: streamed durably to the AE's store_directory,
+    or collected for the AE's on_c_store(dataset) handler."""
+
+    def __init__(self, handler: _Handler, context_id: int, command: Command) -> None:
+        self.handler = handler
+        self.context_id = context_id
+        self.command = command
+        negotiated = handler.conn.negotiated
+        assert negotiated is not None
+        self.transfer_syntax = negotiated.contexts[context_id].transfer_syntax
+        self.parts: list[bytes] = []
+        self.file: DurableFile | None = None
+        self.failure: int | None = None
+        directory = handler.ae.store_directory
+        if directory is not None:
+            from .storage import DurableFile  # noqa: PLC0415 - pydicom only when storing
+
+            try:
+                self.file = DurableFile(
+                    directory,
+                    sop_class_uid=command.affected_sop_class_uid or "",
+                    sop_instance_uid=command.affected_sop_instance_uid or "",
+                    transfer_syntax=self.transfer_syntax,
+                )
+            except (OSError, ValueError):
+                LOGGER.exception("cannot store %s", command.affected_sop_instance_uid)
+                self.failure = OUT_OF_RESOURCES
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self.failure is not None:
+            return
+        if self.file is None:
+            self.parts.append(bytes(data))
+            return
+        try:
+            self.file.write(data)
+        except OSError:
+            LOGGER.exception("writing %s failed", self.command.affected_sop_instance_uid)
+            self.discard()
+            self.failure = OUT_OF_RESOURCES
+
+    def finish(self) -> int:
+        """The status to answer: Success only for data durably written or accepted."""
+        if self.failure is not None:
+            return self.failure
+        if self.file is not None:
+            try:
+                path = self.file.commit()
+            except OSError:
+                LOGGER.exception("storing %s failed", self.command.affected_sop_instance_uid)
+                return OUT_OF_RESOURCES
+            self.handler._call(lambda: self.handler.ae.on_c_stored(path), 0)
+            return 0x0000
+        transfer_syntax = self.transfer_syntax
+        data = b"".join(self.parts)
+
+        def store() -> int:
+            from dicomul import decode_dataset  # noqa: PLC0415 - pydicom only when storing
+
+            return self.handler.ae.on_c_store(decode_dataset(data, transfer_syntax))
+
+        return self.handler._call(store, STORE_CANNOT_UNDERSTAND)
+
+    def discard(self) -> None:
+        if self.file is not None:
+            self.file.discard()
+            self.file = None

@@ -1,0 +1,107 @@
+"""Durable storage of received data sets as DICOM Part 10 files.
+
+A storage SCP answers Success only once the data set is durably on disk
+(shared/ARCHITECTURE.md, Data safety): :class:`DurableFile` writes the
+preamble, the file meta information (PS3.10 7.1) and the data-set bytes as
+they arrive to a temporary file in the target directory, then flushes,
+fsyncs, renames it into place and fsyncs the directory.  An interrupted or
+failed transfer removes the temporary file, so nothing partial ever carries
+the final name.  The data set is written exactly as received, never decoded.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import tempfile
+
+from pydicom.dataset import FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import UID
+
+from dicomul import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+
+__all__ = ["DurableFile", "file_name_for"]
+
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*\Z")
+
+
+def file_name_for(sop_instance_uid: str) -> str:
+    """A safe file name for a received instance: its UID, if it is one.
+
+    The UID comes from the peer, so anything but digits and dots (a path
+    separator, "..") is refused rather than trusted as a file name.
+    """
+    if not _UID.match(sop_instance_uid) or len(sop_instance_uid) > 64:
+        raise ValueError(f"{sop_instance_uid!r} is not a UID; refusing it as a file name")
+    return f"{sop_instance_uid}.dcm"
+
+
+def file_meta_bytes(sop_class_uid: str, sop_instance_uid: str, transfer_syntax: str) -> bytes:
+    """Preamble, "DICM" and the group 0002 elements of PS3.10 7.1."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
+    meta.MediaStorageSOPInstanceUID = UID(sop_instance_uid)
+    meta.TransferSyntaxUID = UID(transfer_syntax)
+    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    fp = DicomBytesIO()
+    fp.is_little_endian = True
+    fp.is_implicit_VR = False
+    write_file_meta_info(fp, meta, enforce_standard=True)
+    return b"\0" * 128 + b"DICM" + fp.getvalue()
+
+
+class DurableFile:
+    """One received instance on its way to ``directory/<SOP Instance UID>.dcm``."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        sop_class_uid: str,
+        sop_instance_uid: str,
+        transfer_syntax: str,
+    ) -> None:
+        self.directory = pathlib.Path(directory)
+        self.final_path = self.directory / file_name_for(sop_instance_uid)
+        fd, name = tempfile.mkstemp(dir=self.directory, prefix=".incoming-", suffix=".part")
+        self._temp_path = pathlib.Path(name)
+        self._file = os.fdopen(fd, "wb")
+        try:
+            self._file.write(file_meta_bytes(sop_class_uid, sop_instance_uid, transfer_syntax))
+        except BaseException:
+            self.discard()
+            raise
+
+    def write(self, data: bytes | memoryview) -> None:
+        """Append data-set bytes as they arrive."""
+        self._file.write(data)
+
+    def commit(self) -> pathlib.Path:
+        """Make the file durable under its final name; return that path.
+
+        Raises OSError (and leaves nothing under the final name) if any step fails.
+        """
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self._temp_path, self.final_path)
+        except BaseException:
+            self.discard()
+            raise
+        directory = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        return self.final_path
+
+    def discard(self) -> None:
+        """Drop the partial file (a failed or interrupted transfer)."""
+        if not self._file.closed:
+            self._file.close()
+        self._temp_path.unlink(missing_ok=True)
