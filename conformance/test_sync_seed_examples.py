@@ -211,3 +211,66 @@ def test_store_a_large_file_streamed_from_disk(tmp_path: pathlib.Path) -> None:
     original, copy = pydicom.dcmread(path), pydicom.dcmread(stored)
     assert copy.SOPInstanceUID == original.SOPInstanceUID
     assert copy.PixelData == original.PixelData
+
+
+FIND_SCU = seed_example("\nQuery/Retrieve - Find SCU\n", "\nSCP examples\n")
+
+
+@contextlib.contextmanager
+def pynetdicom_find_scp(names: list[str]) -> Iterator[int]:
+    """A pynetdicom Patient Root C-FIND SCP answering one match per name."""
+    import pynetdicom
+    from pydicom.dataset import Dataset
+    from pynetdicom import evt
+    from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelFind
+
+    def handle_find(event: evt.Event) -> Iterator[tuple[int, Dataset]]:
+        for name in names:
+            match = Dataset()
+            match.PatientName = name
+            match.QueryRetrieveLevel = "PATIENT"
+            yield 0xFF00, match
+
+    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    peer = pynetdicom.AE(ae_title="FINDSCP")
+    peer.add_supported_context(PatientRootQueryRetrieveInformationModelFind)
+    port = free_port()
+    server = peer.start_server(
+        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_FIND, handle_find)]
+    )
+    try:
+        yield port
+    finally:
+        server.shutdown()
+
+
+def test_find_scu_example_against_pynetdicom() -> None:
+    with pynetdicom_find_scp(["DOE^JOHN", "ROE^JANE"]) as port:
+        out = run_example(FIND_SCU, port)
+    assert "Association accepted by the peer" in out
+    assert out.count("(0010,0010) Patient's Name") == 2
+    assert "DOE^JOHN" in out
+    assert "ROE^JANE" in out
+    assert out.rstrip().endswith("C-FIND finished, releasing the association")
+
+
+def test_find_statuses_compare_to_names_and_codes() -> None:
+    from pydicom.dataset import Dataset
+
+    query = Dataset()
+    query.PatientName = "*"
+    query.QueryRetrieveLevel = "PATIENT"
+    ae = AE(scu_sop_class=["1.2.840.10008.5.1.4.1.2.1.1"])
+    with pynetdicom_find_scp(["A^B"]) as port:
+        assoc = ae.associate("127.0.0.1", port)
+        responses = list(assoc.send_c_find(query, query_model="P"))
+        assoc.release()
+    (pending, pending_match), (final, final_match) = responses
+    assert pending == "Pending"
+    assert pending == 0xFF00
+    assert pending_match is not None
+    assert pending_match.PatientName == "A^B"
+    assert final == "Success"
+    assert final_match is None
+    with pytest.raises(ValueError, match="query_model must be one of O, P, S, W"):
+        next(assoc.send_c_find(query, query_model="X"))

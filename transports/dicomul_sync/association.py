@@ -30,12 +30,14 @@ from dicomul import (
     CommandReceived,
     Connection,
     ConnectionClosed,
+    DataSetFragment,
     Negotiated,
     Priority,
     Released,
     RequestAssociation,
     RequestRelease,
     Role,
+    Status,
     propose_contexts,
 )
 from dicomul._dimse import DataSetSource
@@ -197,37 +199,50 @@ class Association:
             return None
         return negotiated, context.context_id
 
+    def _responses(self, message_id: int) -> Iterator[tuple[Command, bytes | None]]:
+        """Each response to request ``message_id``, with its data set's bytes
+        (or None), up to and including the final one; stops early if the
+        association ends."""
+        pending: Command | None = None
+        parts: list[bytes] = []
+        while True:
+            event = self._next_event()
+            if event is None or isinstance(event, Aborted | ConnectionClosed):
+                return
+            if isinstance(event, DataSetFragment) and pending is not None:
+                parts.append(bytes(event.data))
+                if event.is_last:
+                    command, pending = pending, None
+                    yield command, b"".join(parts)
+                    parts = []
+                    if not _is_pending(command):
+                        return
+                continue
+            if (
+                isinstance(event, CommandReceived)
+                and event.command.message_id_being_responded_to == message_id
+            ):
+                if event.command.has_data_set:
+                    pending = event.command
+                    continue
+                yield event.command, None
+                if not _is_pending(event.command):
+                    return
+                continue
+            LOGGER.warning("Ignoring %r while waiting for a response", event)
+
     def _request_response(
         self, context_id: int, request: Command, data_set: DataSetSource | None = None
     ) -> Dataset | None:
         """Send one request and wait for its final response; the response's
         command set as a Dataset, or None if the association ended first."""
-        from pydicom.dataset import Dataset  # noqa: PLC0415 - keep start-up fast
-
-        message_id = request.message_id
+        assert request.message_id is not None
         for data in self._conn.send_message(context_id, request, data_set):
             self._write(data)
-        while True:
-            event = self._next_event()
-            if event is None or isinstance(event, Aborted | ConnectionClosed):
-                return None
-            if (
-                isinstance(event, CommandReceived)
-                and event.command.message_id_being_responded_to == message_id
-            ):
-                command = event.command
-                response = Dataset()
-                response.Status = command.status
-                response.MessageIDBeingRespondedTo = message_id
-                for keyword, value in (
-                    ("AffectedSOPClassUID", command.affected_sop_class_uid),
-                    ("AffectedSOPInstanceUID", command.affected_sop_instance_uid),
-                    ("ErrorComment", command.error_comment),
-                ):
-                    if value:
-                        setattr(response, keyword, value)
-                return response
-            LOGGER.warning("Ignoring %r while waiting for a response", event)
+        final = None
+        for command, _ in self._responses(request.message_id):
+            final = command
+        return None if final is None else _command_dataset(final)
 
     def send_c_echo(self, msg_id: int | None = None) -> Dataset | None:
         """Send a C-ECHO-RQ (PS3.7 9.1.5) and wait for its response.
@@ -286,6 +301,44 @@ class Association:
             self._store_command(sop_class, str(dataset.SOPInstanceUID), msg_id),
             body,
         )
+
+    def send_c_find(
+        self, dataset: Dataset, query_model: str = "P", msg_id: int | None = None
+    ) -> Iterator[tuple[Status, Dataset | None]]:
+        """Query the peer (C-FIND, PS3.4 C.4.1); yield (status, identifier) per response.
+
+        ``query_model`` is 'W' (Modality Worklist), 'P' (Patient Root), 'S'
+        (Study Root) or 'O' (Patient/Study Only).  Each status is a
+        :class:`dicomul.Status`: an int that also compares equal to
+        'Pending', 'Success', 'Cancel', 'Failure' or 'Warning'.  Pending
+        responses carry a matching identifier; the final one carries None.
+        """
+        sop_class = QUERY_MODELS.get(query_model)
+        if sop_class is None:
+            models = ", ".join(sorted(QUERY_MODELS))
+            raise ValueError(f"query_model must be one of {models}, not {query_model!r}")
+        found = self._established_context(sop_class, "C-FIND")
+        if found is None:
+            return
+        negotiated, context_id = found
+        from dicomul import decode_dataset, encode_dataset  # noqa: PLC0415
+
+        transfer_syntax = negotiated.contexts[context_id].transfer_syntax
+        request = Command(
+            command_field=CommandField.C_FIND_RQ,
+            message_id=self._conn.new_message_id() if msg_id is None else msg_id,
+            affected_sop_class_uid=sop_class,
+            priority=Priority.MEDIUM,
+            command_data_set_type=0,
+        )
+        assert request.message_id is not None
+        for data in self._conn.send_message(
+            context_id, request, encode_dataset(dataset, transfer_syntax)
+        ):
+            self._write(data)
+        for command, body in self._responses(request.message_id):
+            identifier = None if body is None else decode_dataset(body, transfer_syntax)
+            yield Status(command.status or 0), identifier
 
     def _store_command(self, sop_class: str, instance: str, msg_id: int | None) -> Command:
         return Command(
@@ -389,3 +442,33 @@ def _file_chunks(path: pathlib.Path, offset: int) -> Iterator[bytes]:
         f.seek(offset)
         while chunk := f.read(FILE_CHUNK):
             yield chunk
+
+
+#: The seed's query_model letters (pynetdicom3 send_c_find): PS3.4 K.6 and C.6.
+QUERY_MODELS = {
+    "W": "1.2.840.10008.5.1.4.31",
+    "P": "1.2.840.10008.5.1.4.1.2.1.1",
+    "S": "1.2.840.10008.5.1.4.1.2.2.1",
+    "O": "1.2.840.10008.5.1.4.1.2.3.1",
+}
+
+
+def _is_pending(command: Command) -> bool:
+    return command.status is not None and Status(command.status) == "Pending"
+
+
+def _command_dataset(command: Command) -> Dataset:
+    """A response command set as a pydicom Dataset, as the seed's API returns it."""
+    from pydicom.dataset import Dataset  # noqa: PLC0415 - keep start-up fast
+
+    response = Dataset()
+    response.Status = command.status
+    response.MessageIDBeingRespondedTo = command.message_id_being_responded_to
+    for keyword, value in (
+        ("AffectedSOPClassUID", command.affected_sop_class_uid),
+        ("AffectedSOPInstanceUID", command.affected_sop_instance_uid),
+        ("ErrorComment", command.error_comment),
+    ):
+        if value:
+            setattr(response, keyword, value)
+    return response
