@@ -2,7 +2,8 @@
 
 So far association, verification and storage, both sides:
 ``AE(...).associate(addr, port)`` returns an :class:`Association` with
-``send_c_echo()``, ``send_c_store()``, ``release()`` and ``abort()``;
+``send_c_echo()``, ``send_c_store()``, ``send_c_find()``, ``release()``
+and ``abort()``;
 ``AE.start()`` serves C-ECHO and C-STORE (``ae.on_c_echo``,
 ``ae.on_c_store``) until ``AE.stop()``.  The other DIMSE services, TLS and
 durable storage come with the rest of the blocking-transport issue.
