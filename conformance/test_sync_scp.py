@@ -209,3 +209,40 @@ def test_hostile_instance_uid_is_not_a_file_name(tmp_path: pathlib.Path) -> None
     for hostile in ("../../etc/passwd", "1.2/3", "", "1." * 40):
         with pytest.raises(ValueError, match="not a UID"):
             file_name_for(hostile)
+
+
+def test_hostile_peers_do_not_stop_the_server() -> None:
+    """An idle connection, a byte-at-a-time sender and a 4 GiB length
+    announcement, all at once: DCMTK's echoscu is still served, and the
+    oversized one is aborted at its header."""
+    import struct
+
+    from dicomul import pdu
+
+    ae = AE(scp_sop_class=[VERIFICATION])
+    with serving(ae) as port:
+        idle = socket.create_connection(("127.0.0.1", port))
+        trickle = socket.create_connection(("127.0.0.1", port))
+        trickle.sendall(b"\x01\x00")  # the start of an A-ASSOCIATE-RQ, then nothing more
+        huge = socket.create_connection(("127.0.0.1", port))
+        huge.sendall(struct.pack(">BBL", 1, 0, 0xFFFFFFFF))
+        huge.settimeout(10)
+        answer = huge.recv(100)
+        echo = dcmtk("echoscu", "127.0.0.1", str(port))
+        for sock in (idle, trickle, huge):
+            sock.close()
+    assert echo.returncode == 0, echo.stderr
+    # Sta2 + a PDU the framer refuses: AA-1, an A-ABORT (PS3.8 Table 9-10, Evt19)
+    assert isinstance(pdu.decode(answer), pdu.AbortRQ)
+
+
+def test_association_notifications() -> None:
+    seen: list[str] = []
+    ae = AE(scp_sop_class=[VERIFICATION])
+    ae.on_association_accepted = lambda n: seen.append(f"accepted {n.calling_ae_title}")  # type: ignore[method-assign]
+    ae.on_association_released = lambda n: seen.append("released")  # type: ignore[method-assign]
+    ae.on_association_aborted = lambda n: seen.append("aborted")  # type: ignore[method-assign]
+    with serving(ae) as port:
+        assert dcmtk("echoscu", "-aet", "NOTIFY", "127.0.0.1", str(port)).returncode == 0
+        assert dcmtk("echoscu", "--abort", "127.0.0.1", str(port)).returncode == 0
+    assert seen == ["accepted NOTIFY", "released", "accepted ECHOSCU", "aborted"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from dicomul import DEFAULT_MAX_PDU_LENGTH
+from dicomul import DEFAULT_MAX_PDU_LENGTH, Negotiated
 
 from .association import Association
 from .server import Server
@@ -95,6 +95,15 @@ class AE:
 
     def on_c_stored(self, path: pathlib.Path) -> None:
         """Called after a data set was durably stored under ``store_directory``."""
+
+    def on_association_accepted(self, negotiated: Negotiated) -> None:
+        """Notification: this SCP accepted an association (replace to act on it)."""
+
+    def on_association_released(self, negotiated: Negotiated) -> None:
+        """Notification: an association this SCP served was released."""
+
+    def on_association_aborted(self, negotiated: Negotiated | None) -> None:
+        """Notification: an association this SCP served was aborted."""
 
     def start(self) -> None:
         """Listen on ``port`` and serve associations until :meth:`stop`."""

@@ -17,6 +17,7 @@ import selectors
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,7 @@ from dicomul import (
     Connection,
     ConnectionClosed,
     DataSetFragment,
+    Negotiated,
     ReleaseRequested,
     RespondRelease,
     Role,
@@ -205,9 +207,10 @@ class _Handler:
                 AcceptAssociation(config=self.server.config(), active_associations=others),
                 now=time.monotonic(),
             )
+            self._write(answer)  # frees the slot first if this was a rejection
             if self.conn.negotiated is not None:
                 LOGGER.info("Association Acknowledged")
-            self._write(answer)  # frees the slot first if this was a rejection
+                self._notify(self.ae.on_association_accepted, self.conn.negotiated)
         elif isinstance(event, CommandReceived):
             self._command(event)
         elif isinstance(event, DataSetFragment):
@@ -215,8 +218,10 @@ class _Handler:
         elif isinstance(event, ReleaseRequested):
             self._write(self.conn.send(RespondRelease(), now=time.monotonic()))
             LOGGER.info("Association Released")
+            self._notify(self.ae.on_association_released, self.conn.negotiated)
         elif isinstance(event, Aborted):
             LOGGER.info("Association Aborted")
+            self._notify(self.ae.on_association_aborted, self.conn.negotiated)
 
     def _respond(self, context_id: int, request: Command, field: int, status: int) -> None:
         response = Command(
@@ -262,6 +267,14 @@ class _Handler:
         if self._store is not None:
             self._store.discard()
             self._store = None
+
+    @staticmethod
+    def _notify(handler: Callable[..., None], negotiated: Negotiated | None) -> None:
+        """Run a notification handler; a raise is logged and changes nothing."""
+        try:
+            handler(negotiated)
+        except Exception:
+            LOGGER.exception("notification handler failed")
 
     @staticmethod
     def _call(handler: object, failure: int) -> int:
