@@ -274,3 +274,65 @@ def test_find_statuses_compare_to_names_and_codes() -> None:
     assert final_match is None
     with pytest.raises(ValueError, match="query_model must be one of O, P, S, W"):
         next(assoc.send_c_find(query, query_model="X"))
+
+
+def test_c_move_from_pynetdicom_to_our_own_scp(tmp_path: pathlib.Path) -> None:
+    """C-MOVE: a pynetdicom Q/R SCP sends the matches to a dicomul_sync SCP
+    (started here with a store directory); our SCU watches the progress."""
+    import pydicom
+    import pynetdicom
+    from pydicom.dataset import Dataset
+    from pynetdicom import evt
+    from pynetdicom.sop_class import CTImageStorage, PatientRootQueryRetrieveInformationModelMove
+
+    images = [pydicom.dcmread(ct_file(tmp_path / f"ct{n}.dcm")) for n in range(3)]
+    store = AE(ae_title="DEST", scp_sop_class=["1.2.840.10008.5.1.4.1.1.2"])
+    out = tmp_path / "moved"
+    out.mkdir()
+    store.store_directory = str(out)
+    store.port = free_port()
+    server_thread = threading.Thread(target=store.start, daemon=True)
+    server_thread.start()
+
+    def handle_move(event: evt.Event) -> Iterator[object]:
+        yield "127.0.0.1", store.port
+        yield len(images)
+        for image in images:
+            yield 0xFF00, image
+
+    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    peer = pynetdicom.AE(ae_title="QRSCP")
+    peer.add_supported_context(PatientRootQueryRetrieveInformationModelMove)
+    peer.add_requested_context(CTImageStorage)
+    port = free_port()
+    server = peer.start_server(
+        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_MOVE, handle_move)]
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", store.port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+        query = Dataset()
+        query.QueryRetrieveLevel = "PATIENT"
+        query.PatientID = "*"
+        scu = AE(scu_sop_class=["1.2.840.10008.5.1.4.1.2.1.2"])
+        assoc = scu.associate("127.0.0.1", port)
+        statuses = [status for status, _ in assoc.send_c_move(query, "DEST", query_model="P")]
+        final = assoc.last_response
+        assoc.release()
+    finally:
+        server.shutdown()
+        store.stop()
+        server_thread.join(10)
+    assert statuses[-1] == "Success"
+    assert all(status == "Pending" for status in statuses[:-1])
+    assert final is not None
+    assert final.NumberOfCompletedSuboperations == 3
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{i.SOPInstanceUID}.dcm" for i in images
+    )

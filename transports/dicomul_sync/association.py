@@ -85,6 +85,9 @@ class Association:
         self.is_released = False
         self.negotiated: Negotiated | None = None
         self.rejection: AssociationRejected | None = None
+        #: The command set of the last C-FIND/C-MOVE response, as a Dataset
+        #: (sub-operation counts, error comment).
+        self.last_response: Dataset | None = None
         self._sock: socket.socket | None = None
         self._conn = Connection(
             Role.REQUESTOR,
@@ -313,11 +316,51 @@ class Association:
         'Pending', 'Success', 'Cancel', 'Failure' or 'Warning'.  Pending
         responses carry a matching identifier; the final one carries None.
         """
-        sop_class = QUERY_MODELS.get(query_model)
+        return self._query(CommandField.C_FIND_RQ, QUERY_MODELS, dataset, query_model, msg_id)
+
+    def send_c_move(
+        self, dataset: Dataset, move_aet: str, query_model: str = "P", msg_id: int | None = None
+    ) -> Iterator[tuple[Status, Dataset | None]]:
+        """Ask the peer to send the matches to ``move_aet`` (C-MOVE, PS3.4 C.4.2).
+
+        ``query_model`` is 'P', 'S' or 'O'.  Yields (status, identifier) per
+        response; the sub-operation counts of each response are in
+        :attr:`last_response`, and the final one may carry the failed instances.
+        """
+        return self._query(
+            CommandField.C_MOVE_RQ,
+            MOVE_MODELS,
+            dataset,
+            query_model,
+            msg_id,
+            move_destination=move_aet,
+        )
+
+    def _query(
+        self,
+        field: CommandField,
+        models: dict[str, str],
+        dataset: Dataset,
+        query_model: str,
+        msg_id: int | None,
+        *,
+        move_destination: str | None = None,
+    ) -> Iterator[tuple[Status, Dataset | None]]:
+        sop_class = models.get(query_model)
         if sop_class is None:
-            models = ", ".join(sorted(QUERY_MODELS))
-            raise ValueError(f"query_model must be one of {models}, not {query_model!r}")
-        found = self._established_context(sop_class, "C-FIND")
+            names = ", ".join(sorted(models))
+            raise ValueError(f"query_model must be one of {names}, not {query_model!r}")
+        return self._query_responses(field, sop_class, dataset, msg_id, move_destination)
+
+    def _query_responses(
+        self,
+        field: CommandField,
+        sop_class: str,
+        dataset: Dataset,
+        msg_id: int | None,
+        move_destination: str | None,
+    ) -> Iterator[tuple[Status, Dataset | None]]:
+        found = self._established_context(sop_class, CommandField(field).name)
         if found is None:
             return
         negotiated, context_id = found
@@ -325,10 +368,11 @@ class Association:
 
         transfer_syntax = negotiated.contexts[context_id].transfer_syntax
         request = Command(
-            command_field=CommandField.C_FIND_RQ,
+            command_field=field,
             message_id=self._conn.new_message_id() if msg_id is None else msg_id,
             affected_sop_class_uid=sop_class,
             priority=Priority.MEDIUM,
+            move_destination=move_destination,
             command_data_set_type=0,
         )
         assert request.message_id is not None
@@ -337,6 +381,7 @@ class Association:
         ):
             self._write(data)
         for command, body in self._responses(request.message_id):
+            self.last_response = _command_dataset(command)
             identifier = None if body is None else decode_dataset(body, transfer_syntax)
             yield Status(command.status or 0), identifier
 
@@ -444,6 +489,13 @@ def _file_chunks(path: pathlib.Path, offset: int) -> Iterator[bytes]:
             yield chunk
 
 
+#: The query/retrieve models for C-MOVE by the seed's letters (PS3.4 C.6).
+MOVE_MODELS = {
+    "P": "1.2.840.10008.5.1.4.1.2.1.2",
+    "S": "1.2.840.10008.5.1.4.1.2.2.2",
+    "O": "1.2.840.10008.5.1.4.1.2.3.2",
+}
+
 #: The seed's query_model letters (pynetdicom3 send_c_find): PS3.4 K.6 and C.6.
 QUERY_MODELS = {
     "W": "1.2.840.10008.5.1.4.31",
@@ -471,4 +523,12 @@ def _command_dataset(command: Command) -> Dataset:
     ):
         if value:
             setattr(response, keyword, value)
+    for keyword, count in (
+        ("NumberOfRemainingSuboperations", command.number_of_remaining_suboperations),
+        ("NumberOfCompletedSuboperations", command.number_of_completed_suboperations),
+        ("NumberOfFailedSuboperations", command.number_of_failed_suboperations),
+        ("NumberOfWarningSuboperations", command.number_of_warning_suboperations),
+    ):
+        if count is not None:
+            setattr(response, keyword, count)
     return response
