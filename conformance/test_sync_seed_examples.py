@@ -336,3 +336,54 @@ def test_c_move_from_pynetdicom_to_our_own_scp(tmp_path: pathlib.Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == sorted(
         f"{i.SOPInstanceUID}.dcm" for i in images
     )
+
+
+def test_c_get_from_pynetdicom_stores_on_this_association(tmp_path: pathlib.Path) -> None:
+    """C-GET: a pynetdicom Q/R SCP sends the matches back over the same
+    association as C-STORE sub-operations; the SCU, proposing the SCP role
+    for CT Image Storage (PS3.7 D.3.3.4), stores them durably."""
+    import pydicom
+    import pynetdicom
+    from pydicom.dataset import Dataset
+    from pynetdicom import evt
+    from pynetdicom.sop_class import CTImageStorage, PatientRootQueryRetrieveInformationModelGet
+
+    images = [pydicom.dcmread(ct_file(tmp_path / f"ct{n}.dcm")) for n in range(2)]
+
+    def handle_get(event: evt.Event) -> Iterator[object]:
+        yield len(images)
+        for image in images:
+            yield 0xFF00, image
+
+    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    peer = pynetdicom.AE(ae_title="QRSCP")
+    peer.add_supported_context(PatientRootQueryRetrieveInformationModelGet)
+    peer.add_supported_context(CTImageStorage, scu_role=True, scp_role=True)
+    port = free_port()
+    server = peer.start_server(
+        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_GET, handle_get)]
+    )
+    out = tmp_path / "got"
+    out.mkdir()
+    scu = AE(
+        scu_sop_class=["1.2.840.10008.5.1.4.1.2.1.3"],
+        scp_sop_class=["1.2.840.10008.5.1.4.1.1.2"],
+    )
+    scu.store_directory = str(out)
+    try:
+        query = Dataset()
+        query.QueryRetrieveLevel = "PATIENT"
+        query.PatientID = "*"
+        assoc = scu.associate("127.0.0.1", port)
+        assert assoc.is_established
+        statuses = [status for status, _ in assoc.send_c_get(query, query_model="P")]
+        final = assoc.last_response
+        assoc.release()
+    finally:
+        server.shutdown()
+    assert statuses[-1] == "Success"
+    assert final is not None
+    assert final.NumberOfCompletedSuboperations == 2
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{i.SOPInstanceUID}.dcm" for i in images
+    )

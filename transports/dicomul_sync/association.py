@@ -37,10 +37,13 @@ from dicomul import (
     RequestAssociation,
     RequestRelease,
     Role,
+    RoleProposal,
     Status,
     propose_contexts,
 )
 from dicomul._dimse import DataSetSource
+
+from .server import PendingStore
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset, FileMetaDataset
@@ -95,7 +98,20 @@ class Association:
             dimse_timeout=ae.dimse_timeout,
             network_timeout=ae.network_timeout,
         )
-        sop_classes = list(dict.fromkeys(ae.scu_sop_class))
+        scu_classes = list(dict.fromkeys(ae.scu_sop_class))
+        roles: tuple[RoleProposal, ...] = ()
+        sop_classes = scu_classes
+        if set(scu_classes) & set(GET_MODELS.values()):
+            # C-GET: the peer sends the matches back as C-STORE requests, so
+            # this side proposes the SCP role for its storage classes.
+            scp_classes = [
+                uid for uid in dict.fromkeys(ae.scp_sop_class) if uid in _storage_like(ae)
+            ]
+            sop_classes = scu_classes + [uid for uid in scp_classes if uid not in scu_classes]
+            roles = tuple(
+                RoleProposal(sop_class=uid, scu=uid in scu_classes, scp=True)
+                for uid in scp_classes
+            )
         if len(sop_classes) > MAX_CONTEXTS:
             LOGGER.warning(
                 "%d SCU SOP classes: only the first %d are proposed (PS3.8 9.3.2.2)",
@@ -107,6 +123,7 @@ class Association:
             called_ae_title=called_ae_title,
             contexts=propose_contexts(sop_classes[:MAX_CONTEXTS], ae.transfer_syntax),
             max_pdu_length=0 if max_pdu is None else max_pdu,
+            roles=roles,
         )
 
     # ------------------------------------------------------------------ loop
@@ -205,14 +222,21 @@ class Association:
     def _responses(self, message_id: int) -> Iterator[tuple[Command, bytes | None]]:
         """Each response to request ``message_id``, with its data set's bytes
         (or None), up to and including the final one; stops early if the
-        association ends."""
+        association ends.  C-STORE requests the peer sends meanwhile (C-GET
+        sub-operations, PS3.4 C.4.3) are served as they come."""
         pending: Command | None = None
         parts: list[bytes] = []
+        incoming: PendingStore | None = None
         while True:
             event = self._next_event()
             if event is None or isinstance(event, Aborted | ConnectionClosed):
                 return
-            if isinstance(event, DataSetFragment) and pending is not None:
+            if isinstance(event, DataSetFragment) and incoming is not None:
+                incoming.write(event.data)
+                if event.is_last:
+                    self._answer_store(incoming)
+                    incoming = None
+            elif isinstance(event, DataSetFragment) and pending is not None:
                 parts.append(bytes(event.data))
                 if event.is_last:
                     command, pending = pending, None
@@ -220,8 +244,12 @@ class Association:
                     parts = []
                     if not _is_pending(command):
                         return
-                continue
-            if (
+            elif isinstance(event, CommandReceived) and not event.command.is_response:
+                if event.command.command_field == CommandField.C_STORE_RQ:
+                    incoming = PendingStore(self.ae, self._conn, event.context_id, event.command)
+                else:
+                    LOGGER.warning("Ignoring a %r request from the peer", event.command)
+            elif (
                 isinstance(event, CommandReceived)
                 and event.command.message_id_being_responded_to == message_id
             ):
@@ -231,8 +259,21 @@ class Association:
                 yield event.command, None
                 if not _is_pending(event.command):
                     return
-                continue
-            LOGGER.warning("Ignoring %r while waiting for a response", event)
+            else:
+                LOGGER.warning("Ignoring %r while waiting for a response", event)
+
+    def _answer_store(self, store: PendingStore) -> None:
+        """Store a data set the peer sent (as SCP of a C-GET sub-operation) and answer."""
+        status = store.finish()
+        response = Command(
+            command_field=CommandField.C_STORE_RSP,
+            message_id_being_responded_to=store.command.message_id,
+            affected_sop_class_uid=store.command.affected_sop_class_uid,
+            affected_sop_instance_uid=store.command.affected_sop_instance_uid,
+            status=status,
+        )
+        for data in self._conn.send_message(store.context_id, response):
+            self._write(data)
 
     def _request_response(
         self, context_id: int, request: Command, data_set: DataSetSource | None = None
@@ -317,6 +358,19 @@ class Association:
         responses carry a matching identifier; the final one carries None.
         """
         return self._query(CommandField.C_FIND_RQ, QUERY_MODELS, dataset, query_model, msg_id)
+
+    def send_c_get(
+        self, dataset: Dataset, query_model: str = "P", msg_id: int | None = None
+    ) -> Iterator[tuple[Status, Dataset | None]]:
+        """Retrieve the matches over this association (C-GET, PS3.4 C.4.3).
+
+        The peer sends each match as a C-STORE sub-operation, which this AE
+        stores as its SCP (``on_c_store`` or ``store_directory``); the storage
+        SOP classes must be in the AE's ``scp_sop_class`` (they are proposed
+        with the SCP role, PS3.7 D.3.3.4).  ``query_model`` is 'P', 'S' or
+        'O'.  Yields (status, identifier) per C-GET response.
+        """
+        return self._query(CommandField.C_GET_RQ, GET_MODELS, dataset, query_model, msg_id)
 
     def send_c_move(
         self, dataset: Dataset, move_aet: str, query_model: str = "P", msg_id: int | None = None
@@ -489,6 +543,13 @@ def _file_chunks(path: pathlib.Path, offset: int) -> Iterator[bytes]:
             yield chunk
 
 
+#: The query/retrieve models for C-GET by the seed's letters (PS3.4 C.6).
+GET_MODELS = {
+    "P": "1.2.840.10008.5.1.4.1.2.1.3",
+    "S": "1.2.840.10008.5.1.4.1.2.2.3",
+    "O": "1.2.840.10008.5.1.4.1.2.3.3",
+}
+
 #: The query/retrieve models for C-MOVE by the seed's letters (PS3.4 C.6).
 MOVE_MODELS = {
     "P": "1.2.840.10008.5.1.4.1.2.1.2",
@@ -532,3 +593,15 @@ def _command_dataset(command: Command) -> Dataset:
         if count is not None:
             setattr(response, keyword, count)
     return response
+
+
+def _storage_like(ae: AE) -> set[str]:
+    """The AE's SCP SOP classes that a C-GET may return: all but Verification
+    and the query/retrieve models themselves."""
+    excluded = {
+        VERIFICATION_SOP_CLASS,
+        *QUERY_MODELS.values(),
+        *GET_MODELS.values(),
+        *MOVE_MODELS.values(),
+    }
+    return {uid for uid in ae.scp_sop_class if uid not in excluded}

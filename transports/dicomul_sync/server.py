@@ -158,7 +158,7 @@ class _Handler:
             dimse_timeout=self.ae.dimse_timeout,
             network_timeout=self.ae.network_timeout,
         )
-        self._store: _PendingStore | None = None
+        self._store: PendingStore | None = None
 
     def run(self) -> None:
         conn = self.conn
@@ -238,10 +238,10 @@ class _Handler:
         command = event.command
         if command.command_field == CommandField.C_ECHO_RQ:
             LOGGER.info("Received Echo Request (MsgID %s)", command.message_id)
-            status = self._call(self.ae.on_c_echo, PROCESSING_FAILURE)
+            status = call_handler(self.ae.on_c_echo, PROCESSING_FAILURE)
             self._respond(event.context_id, command, CommandField.C_ECHO_RSP, status)
         elif command.command_field == CommandField.C_STORE_RQ:
-            self._store = _PendingStore(self, event.context_id, command)
+            self._store = PendingStore(self.ae, self.conn, event.context_id, command)
         else:
             LOGGER.warning("%s is not served yet", CommandField(command.command_field).name)
 
@@ -276,33 +276,33 @@ class _Handler:
         except Exception:
             LOGGER.exception("notification handler failed")
 
-    @staticmethod
-    def _call(handler: object, failure: int) -> int:
-        """Run a user handler; a raise becomes ``failure`` and a logged traceback."""
-        try:
-            result = handler()  # type: ignore[operator]
-        except Exception:
-            LOGGER.exception("handler failed; answering 0x%04X", failure)
-            return failure
-        status = getattr(result, "Status", result)
-        return 0 if status is None else int(status)
+
+def call_handler(handler: Callable[[], object], failure: int) -> int:
+    """Run a user handler; a raise becomes ``failure`` and a logged traceback."""
+    try:
+        result = handler()
+    except Exception:
+        LOGGER.exception("handler failed; answering 0x%04X", failure)
+        return failure
+    status = getattr(result, "Status", result)
+    return 0 if status is None else int(status)  # type: ignore[call-overload]
 
 
-class _PendingStore:
+class PendingStore:
     """A C-STORE being received: streamed durably to the AE's store_directory,
     or collected for the AE's on_c_store(dataset) handler."""
 
-    def __init__(self, handler: _Handler, context_id: int, command: Command) -> None:
-        self.handler = handler
+    def __init__(self, ae: AE, conn: Connection, context_id: int, command: Command) -> None:
+        self.ae = ae
         self.context_id = context_id
         self.command = command
-        negotiated = handler.conn.negotiated
+        negotiated = conn.negotiated
         assert negotiated is not None
         self.transfer_syntax = negotiated.contexts[context_id].transfer_syntax
         self.parts: list[bytes] = []
         self.file: DurableFile | None = None
         self.failure: int | None = None
-        directory = handler.ae.store_directory
+        directory = ae.store_directory
         if directory is not None:
             from .storage import DurableFile  # noqa: PLC0415 - pydicom only when storing
 
@@ -340,7 +340,7 @@ class _PendingStore:
             except OSError:
                 LOGGER.exception("storing %s failed", self.command.affected_sop_instance_uid)
                 return OUT_OF_RESOURCES
-            self.handler._call(lambda: self.handler.ae.on_c_stored(path), 0)
+            call_handler(lambda: self.ae.on_c_stored(path), 0)
             return 0x0000
         transfer_syntax = self.transfer_syntax
         data = b"".join(self.parts)
@@ -348,9 +348,9 @@ class _PendingStore:
         def store() -> int:
             from dicomul import decode_dataset  # noqa: PLC0415 - pydicom only when storing
 
-            return self.handler.ae.on_c_store(decode_dataset(data, transfer_syntax))
+            return self.ae.on_c_store(decode_dataset(data, transfer_syntax))
 
-        return self.handler._call(store, STORE_CANNOT_UNDERSTAND)
+        return call_handler(store, STORE_CANNOT_UNDERSTAND)
 
     def discard(self) -> None:
         if self.file is not None:
