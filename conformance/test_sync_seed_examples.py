@@ -387,3 +387,43 @@ def test_c_get_from_pynetdicom_stores_on_this_association(tmp_path: pathlib.Path
     assert sorted(p.name for p in out.iterdir()) == sorted(
         f"{i.SOPInstanceUID}.dcm" for i in images
     )
+
+
+def test_c_cancel_stops_a_pynetdicom_find() -> None:
+    import pynetdicom
+    from pydicom.dataset import Dataset
+    from pynetdicom import evt
+    from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelFind
+
+    def handle_find(event: evt.Event) -> Iterator[tuple[int, Dataset | None]]:
+        for n in range(1000):
+            if event.is_cancelled:
+                yield 0xFE00, None
+                return
+            match = Dataset()
+            match.PatientName = f"P^{n}"
+            yield 0xFF00, match
+            time.sleep(0.001)  # the peer's pace; our side never sleeps
+
+    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    peer = pynetdicom.AE(ae_title="FINDSCP")
+    peer.add_supported_context(PatientRootQueryRetrieveInformationModelFind)
+    port = free_port()
+    server = peer.start_server(
+        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_FIND, handle_find)]
+    )
+    try:
+        query = Dataset()
+        query.PatientName = "*"
+        query.QueryRetrieveLevel = "PATIENT"
+        assoc = AE(scu_sop_class=["1.2.840.10008.5.1.4.1.2.1.1"]).associate("127.0.0.1", port)
+        statuses = []
+        for status, _ in assoc.send_c_find(query, query_model="P"):
+            statuses.append(status)
+            if len(statuses) == 3:
+                assoc.send_c_cancel()
+        assoc.release()
+    finally:
+        server.shutdown()
+    assert statuses[-1] == "Cancel"
+    assert len(statuses) < 1000

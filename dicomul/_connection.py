@@ -377,6 +377,11 @@ class Connection:
         """Message IDs of requests this side sent that await a final response."""
         return frozenset(self._invoked)
 
+    def request_context(self, message_id: int) -> int | None:
+        """The presentation context of this side's outstanding request ``message_id``."""
+        request = self._invoked.get(message_id)
+        return None if request is None else request[0]
+
     @property
     def requests_to_answer(self) -> frozenset[int]:
         """Message IDs of the peer's requests this side has not finally answered."""

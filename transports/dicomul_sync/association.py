@@ -372,6 +372,29 @@ class Association:
         """
         return self._query(CommandField.C_GET_RQ, GET_MODELS, dataset, query_model, msg_id)
 
+    def send_c_cancel(self, msg_id: int | None = None) -> None:
+        """Ask the peer to cancel an outstanding C-FIND, C-GET or C-MOVE (C-CANCEL).
+
+        ``msg_id`` is the request's message ID; by default the one request
+        outstanding.  Keep reading that request's responses: the peer answers
+        with a Cancel (0xFE00) status when it stops (PS3.4 C.4.1.2.3).
+        """
+        outstanding = self._conn.outstanding_requests
+        if msg_id is None:
+            if len(outstanding) != 1:
+                raise ValueError(
+                    f"say which request to cancel: outstanding are {sorted(outstanding)}"
+                )
+            (msg_id,) = outstanding
+        context_id = self._conn.request_context(msg_id)
+        if context_id is None:
+            raise ValueError(f"message {msg_id} is not an outstanding request")
+        cancel = Command(
+            command_field=CommandField.C_CANCEL_RQ, message_id_being_responded_to=msg_id
+        )
+        for data in self._conn.send_message(context_id, cancel):
+            self._write(data)
+
     def send_c_move(
         self, dataset: Dataset, move_aet: str, query_model: str = "P", msg_id: int | None = None
     ) -> Iterator[tuple[Status, Dataset | None]]:
