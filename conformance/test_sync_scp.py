@@ -246,3 +246,70 @@ def test_association_notifications() -> None:
         assert dcmtk("echoscu", "-aet", "NOTIFY", "127.0.0.1", str(port)).returncode == 0
         assert dcmtk("echoscu", "--abort", "127.0.0.1", str(port)).returncode == 0
     assert seen == ["accepted NOTIFY", "released", "accepted ECHOSCU", "aborted"]
+
+
+PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
+
+
+def patients(identifier: pydicom.Dataset) -> Iterator[pydicom.Dataset]:
+    for name in ("DOE^JOHN", "ROE^JANE"):
+        match = pydicom.Dataset()
+        match.PatientName = name
+        match.QueryRetrieveLevel = "PATIENT"
+        yield match
+
+
+def test_dcmtk_findscu_against_our_find_scp() -> None:
+    ae = AE(scp_sop_class=[PATIENT_ROOT_FIND])
+    ae.on_c_find = patients  # type: ignore[method-assign]
+    with serving(ae) as port:
+        done = dcmtk(
+            "findscu", "-v", "-P", "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientName=",
+            "127.0.0.1", str(port),
+        )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "DOE^JOHN" in output
+    assert "ROE^JANE" in output
+
+
+def test_our_scu_cancels_our_find_scp() -> None:
+    def endless(identifier: pydicom.Dataset) -> Iterator[pydicom.Dataset]:
+        n = 0
+        while True:
+            match = pydicom.Dataset()
+            match.PatientName = f"P^{n}"
+            n += 1
+            yield match
+
+    ae = AE(scp_sop_class=[PATIENT_ROOT_FIND])
+    ae.on_c_find = endless  # type: ignore[method-assign]
+    query = pydicom.Dataset()
+    query.PatientName = "*"
+    query.QueryRetrieveLevel = "PATIENT"
+    with serving(ae) as port:
+        assoc = AE(scu_sop_class=[PATIENT_ROOT_FIND]).associate("127.0.0.1", port)
+        statuses = []
+        for status, _ in assoc.send_c_find(query):
+            statuses.append(status)
+            if len(statuses) == 5:
+                assoc.send_c_cancel()
+        assoc.release()
+    assert statuses[-1] == "Cancel"
+    assert all(s == "Pending" for s in statuses[:-1])
+
+
+def test_a_failing_find_handler_answers_a_failure() -> None:
+    def broken(identifier: pydicom.Dataset) -> Iterator[pydicom.Dataset]:
+        yield from patients(identifier)
+        raise RuntimeError("database gone")
+
+    ae = AE(scp_sop_class=[PATIENT_ROOT_FIND])
+    ae.on_c_find = broken  # type: ignore[method-assign]
+    query = pydicom.Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    with serving(ae) as port:
+        assoc = AE(scu_sop_class=[PATIENT_ROOT_FIND]).associate("127.0.0.1", port)
+        statuses = [status for status, _ in assoc.send_c_find(query)]
+        assoc.release()
+    assert [str(s.category.value) for s in statuses] == ["Pending", "Pending", "Failure"]

@@ -7,7 +7,7 @@ This slice implements the SCU side: :meth:`AE.associate`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from dicomul import DEFAULT_MAX_PDU_LENGTH, Negotiated
@@ -92,6 +92,15 @@ class AE:
         and so answers a failure, never Success.
         """
         raise NotImplementedError("no on_c_store handler is set on this AE")
+
+    def on_c_find(self, identifier: Dataset) -> Iterator[Dataset | tuple[int, Dataset]]:
+        """Yield the matches for a C-FIND identifier (replace to serve queries).
+
+        Yield datasets (each sent as Pending, 0xFF00) or (status, dataset)
+        pairs; a non-pending status ends the query with that status.  The
+        default matches nothing.
+        """
+        return iter(())
 
     def on_c_stored(self, path: pathlib.Path) -> None:
         """Called after a data set was durably stored under ``store_directory``."""

@@ -13,6 +13,7 @@ status to the peer and a logged traceback; the server goes on.
 from __future__ import annotations
 
 import logging
+import select
 import selectors
 import socket
 import threading
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from dicomul import (
     NEED_DATA,
+    NO_DATA_SET,
     Aborted,
     AcceptAssociation,
     AcceptorConfig,
@@ -159,12 +161,18 @@ class _Handler:
             network_timeout=self.ae.network_timeout,
         )
         self._store: PendingStore | None = None
+        # A C-FIND request whose identifier is arriving, and the message IDs
+        # the peer has cancelled (PS3.7 9.3.2.3).
+        self._query: tuple[int, Command, list[bytes]] | None = None
+        self._cancelled: set[int] = set()
+        # Events read while serving a C-FIND, for the main loop to handle.
+        self._deferred: list[object] = []
 
     def run(self) -> None:
         conn = self.conn
         self._write(conn.transport_connected(now=time.monotonic()))
         while True:
-            event = conn.next_event()
+            event = self._deferred.pop(0) if self._deferred else conn.next_event()
             self._write(conn.data_to_send())
             if event is NEED_DATA:
                 self._read()
@@ -242,10 +250,21 @@ class _Handler:
             self._respond(event.context_id, command, CommandField.C_ECHO_RSP, status)
         elif command.command_field == CommandField.C_STORE_RQ:
             self._store = PendingStore(self.ae, self.conn, event.context_id, command)
+        elif command.command_field == CommandField.C_FIND_RQ:
+            self._query = (event.context_id, command, [])
+        elif command.command_field == CommandField.C_CANCEL_RQ:
+            self._cancelled.add(command.message_id_being_responded_to or 0)
         else:
             LOGGER.warning("%s is not served yet", CommandField(command.command_field).name)
 
     def _fragment(self, event: DataSetFragment) -> None:
+        if self._query is not None:
+            context_id, command, parts = self._query
+            parts.append(bytes(event.data))
+            if event.is_last:
+                self._query = None
+                self._find(context_id, command, b"".join(parts))
+            return
         store = self._store
         if store is None:
             return
@@ -255,6 +274,64 @@ class _Handler:
             self._respond(
                 store.context_id, store.command, CommandField.C_STORE_RSP, store.finish()
             )
+
+    def _find(self, context_id: int, request: Command, identifier: bytes) -> None:
+        """Serve a C-FIND (PS3.4 C.4.1.3): a pending response per match the
+        handler yields, then Success; Cancel if the peer cancels meanwhile;
+        0xC000 (unable to process) if the handler fails."""
+        from dicomul import decode_dataset, encode_dataset  # noqa: PLC0415
+
+        negotiated = self.conn.negotiated
+        assert negotiated is not None
+        transfer_syntax = negotiated.contexts[context_id].transfer_syntax
+        message_id = request.message_id or 0
+        final = 0x0000
+        try:
+            for item in self.ae.on_c_find(decode_dataset(identifier, transfer_syntax)):
+                status, match = item if isinstance(item, tuple) else (0xFF00, item)
+                self._poll()  # a C-CANCEL may be waiting
+                if message_id in self._cancelled or self.conn.state not in _SERVING:
+                    final = 0xFE00
+                    break
+                if int(status) != 0xFF00 and int(status) != 0xFF01:
+                    final = int(status)
+                    break
+                self._send_find_response(
+                    context_id, request, int(status), encode_dataset(match, transfer_syntax)
+                )
+        except Exception:
+            LOGGER.exception("on_c_find failed; answering 0xC000")
+            final = STORE_CANNOT_UNDERSTAND
+        self._cancelled.discard(message_id)
+        if self.conn.state in _SERVING:
+            self._send_find_response(context_id, request, final, None)
+
+    def _send_find_response(
+        self, context_id: int, request: Command, status: int, match: bytes | None
+    ) -> None:
+        response = Command(
+            command_field=CommandField.C_FIND_RSP,
+            message_id_being_responded_to=request.message_id,
+            affected_sop_class_uid=request.affected_sop_class_uid,
+            status=status,
+            command_data_set_type=0 if match is not None else NO_DATA_SET,
+        )
+        for data in self.conn.send_message(context_id, response, match):
+            self._write(data)
+
+    def _poll(self) -> None:
+        """Take what the peer has sent, without waiting: note C-CANCELs now,
+        keep every other event for the main loop."""
+        readable, _, _ = select.select([self.sock], [], [], 0)
+        if readable:
+            self._read()
+        while (event := self.conn.next_event()) is not NEED_DATA:
+            self._write(self.conn.data_to_send())
+            command = event.command if isinstance(event, CommandReceived) else None
+            if command is not None and command.command_field == CommandField.C_CANCEL_RQ:
+                self._cancelled.add(command.message_id_being_responded_to or 0)
+            else:
+                self._deferred.append(event)
 
     def _release_slot(self) -> None:
         if self.counted:
@@ -286,6 +363,10 @@ def call_handler(handler: Callable[[], object], failure: int) -> int:
         return failure
     status = getattr(result, "Status", result)
     return 0 if status is None else int(status)  # type: ignore[call-overload]
+
+
+#: States in which this side may still send responses (PS3.8 Evt9: Sta6, Sta8).
+_SERVING = frozenset({State.STA6, State.STA8})
 
 
 class PendingStore:
