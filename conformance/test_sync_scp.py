@@ -55,7 +55,8 @@ def dcmtk(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_dcmtk_echoscu(caplog: pytest.LogCaptureFixture) -> None:
     ae = AE(ae_title="ECHOSCP", scp_sop_class=[VERIFICATION])
-    with serving(ae) as port, caplog.at_level(logging.INFO, logger="dicomul"):
+    # caplog outermost: the server's threads are joined before capture stops.
+    with caplog.at_level(logging.INFO, logger="dicomul"), serving(ae) as port:
         done = dcmtk("echoscu", "127.0.0.1", str(port))
     assert done.returncode == 0, done.stderr
     for line in (

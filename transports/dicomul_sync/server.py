@@ -224,8 +224,8 @@ class _Handler:
         elif isinstance(event, DataSetFragment):
             self._fragment(event)
         elif isinstance(event, ReleaseRequested):
-            self._write(self.conn.send(RespondRelease(), now=time.monotonic()))
             LOGGER.info("Association Released")
+            self._write(self.conn.send(RespondRelease(), now=time.monotonic()))
             self._notify(self.ae.on_association_released, self.conn.negotiated)
         elif isinstance(event, Aborted):
             LOGGER.info("Association Aborted")
