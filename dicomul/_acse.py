@@ -62,6 +62,7 @@ __all__ = [
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
     "MIN_PEER_MAX_PDU_LENGTH",
+    "NATIVE_TRANSFER_SYNTAXES",
     "AcceptedContext",
     "AcceptorConfig",
     "AssociationRequest",
@@ -84,6 +85,15 @@ IMPLEMENTATION_VERSION_NAME = "DICOMUL_010"
 #: Maximum PDU length announced unless configured (PS3.8 D.1); the value
 #: DCMTK and pynetdicom also announce by default.
 DEFAULT_MAX_PDU_LENGTH = 16382
+#: Transfer syntaxes a data set can be re-encoded into without touching
+#: compressed pixel data (PS3.5 A.1, A.2, A.5): explicit and implicit VR little
+#: endian, explicit VR big endian, deflated explicit VR little endian.
+NATIVE_TRANSFER_SYNTAXES = (
+    "1.2.840.10008.1.2.1",
+    "1.2.840.10008.1.2",
+    "1.2.840.10008.1.2.2",
+    "1.2.840.10008.1.2.1.99",
+)
 #: The smallest maximum PDU length accepted from a peer.  PS3.8 sets no
 #: floor, but a peer announcing a few bytes would make every message travel
 #: in thousands of PDUs (7 bytes: one byte of data per PDU; 6 or less: none
@@ -365,6 +375,29 @@ class Negotiated:
     #: values are not validated here), and the acceptor's server response.
     user_identity: UserIdentityRQSubItem | None = None
     user_identity_response: bytes | None = None
+
+    def context_to_send(
+        self, sop_class: str, transfer_syntax: str | None
+    ) -> AcceptedContext | None:
+        """The accepted context to send a data set of ``sop_class`` on, as SCU.
+
+        The data set's own ``transfer_syntax`` if a context accepted it;
+        otherwise, for a data set in a native (uncompressed) syntax or of
+        unknown syntax, any context with a native syntax it can be re-encoded
+        into (PS3.5 A.1, A.2, A.5).  Compressed pixel data cannot be
+        re-encoded: None then.
+        """
+        candidates = [
+            c
+            for c in self.contexts.values()
+            if c.abstract_syntax == sop_class and c.requestor_is_scu
+        ]
+        for context in candidates:
+            if context.transfer_syntax == transfer_syntax:
+                return context
+        if transfer_syntax is not None and transfer_syntax not in NATIVE_TRANSFER_SYNTAXES:
+            return None
+        return next((c for c in candidates if c.transfer_syntax in NATIVE_TRANSFER_SYNTAXES), None)
 
     def context_for(
         self, abstract_syntax: str, *, requestor_as_scp: bool = False

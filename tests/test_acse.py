@@ -410,3 +410,28 @@ def test_absurdly_small_peer_maximum_is_refused(maximum: int) -> None:
     assert isinstance(
         negotiate(build_associate_rq(request(max_pdu_length=256)), CONFIG)[0], AssociateAC
     )
+
+
+def test_context_to_send_prefers_the_data_sets_own_syntax() -> None:
+    jpeg = "1.2.840.10008.1.2.4.50"
+    contexts = tuple(
+        ProposedContext(context_id=n, abstract_syntax=CT, transfer_syntaxes=(ts,))
+        for n, ts in ((1, IMPLICIT), (3, EXPLICIT), (5, jpeg))
+    )
+    rq = build_associate_rq(request(contexts=contexts))
+    config = dataclasses.replace(
+        CONFIG,
+        supported={
+            CT: SupportedContext(transfer_syntaxes=(IMPLICIT, EXPLICIT, "1.2.840.10008.1.2.4.50"))
+        },
+    )
+    _, negotiated = negotiate(rq, config)
+    assert negotiated is not None
+    assert negotiated.context_to_send(CT, EXPLICIT).context_id == 3  # type: ignore[union-attr]
+    assert negotiated.context_to_send(CT, "1.2.840.10008.1.2.4.50").context_id == 5  # type: ignore[union-attr]
+    assert negotiated.context_to_send(CT, BIG).context_id in (1, 3)  # type: ignore[union-attr]
+    assert negotiated.context_to_send(CT, None) is not None
+    assert (
+        negotiated.context_to_send(CT, "1.2.840.10008.1.2.4.90") is None
+    )  # JPEG 2000: no re-encoding
+    assert negotiated.context_to_send(VERIFICATION, IMPLICIT) is None

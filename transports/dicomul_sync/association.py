@@ -21,7 +21,6 @@ from dicomul import (
     NEED_DATA,
     Abort,
     Aborted,
-    AcceptedContext,
     AssociationAccepted,
     AssociationRejected,
     AssociationRequest,
@@ -331,8 +330,8 @@ class Association:
             return None
         negotiated, _ = found
         original = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
-        context = _store_context(
-            negotiated, sop_class, None if original is None else str(original)
+        context = negotiated.context_to_send(
+            sop_class, None if original is None else str(original)
         )
         if context is None:
             LOGGER.error("No accepted transfer syntax can carry this %s data set", sop_class)
@@ -480,17 +479,8 @@ class Association:
             return None
         negotiated, _ = found
         transfer_syntax = str(meta.TransferSyntaxUID)
-        context = next(
-            (
-                c
-                for c in negotiated.contexts.values()
-                if c.abstract_syntax == sop_class
-                and c.transfer_syntax == transfer_syntax
-                and c.requestor_is_scu
-            ),
-            None,
-        )
-        if context is None:
+        context = negotiated.context_to_send(sop_class, transfer_syntax)
+        if context is None or context.transfer_syntax != transfer_syntax:  # sent as it is
             LOGGER.error("%s: its transfer syntax %s was not accepted", path, transfer_syntax)
             return None
         command = self._store_command(sop_class, str(meta.MediaStorageSOPInstanceUID), msg_id)
@@ -514,33 +504,8 @@ class Association:
         self._close()
 
 
-#: Transfer syntaxes a pydicom Dataset can be re-encoded into (PS3.5 A.1, A.2, A.5).
-_NATIVE = (
-    "1.2.840.10008.1.2.1",
-    "1.2.840.10008.1.2",
-    "1.2.840.10008.1.2.2",
-    "1.2.840.10008.1.2.1.99",
-)
 #: Chunk size for streaming a file's data set from disk.
 FILE_CHUNK = 1024 * 1024
-
-
-def _store_context(
-    negotiated: Negotiated, sop_class: str, original: str | None
-) -> AcceptedContext | None:
-    """The context to send a data set on: its own transfer syntax if accepted,
-    else (for a data set that is not compressed) any native one."""
-    candidates = [
-        c
-        for c in negotiated.contexts.values()
-        if c.abstract_syntax == sop_class and c.requestor_is_scu
-    ]
-    for context in candidates:
-        if context.transfer_syntax == original:
-            return context
-    if original is not None and original not in _NATIVE:
-        return None  # compressed pixel data cannot be re-encoded here
-    return next((c for c in candidates if c.transfer_syntax in _NATIVE), None)
 
 
 def read_part10_meta(path: pathlib.Path) -> tuple[FileMetaDataset, int]:
