@@ -42,6 +42,7 @@ from dicomul import (
 )
 from dicomul._dimse import DataSetSource
 
+from ._socket_io import read_into, write_to
 from .server import PendingStore
 
 if TYPE_CHECKING:
@@ -162,24 +163,11 @@ class Association:
                 return event
             if self._sock is None:
                 return None
-            deadline = conn.next_deadline
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            self._sock.settimeout(timeout)
-            try:
-                data = self._sock.recv(65536)
-            except TimeoutError:
-                conn.handle_timeout(now=time.monotonic())
-                continue
-            except OSError:
-                data = b""
-            conn.receive_data(data, now=time.monotonic())
+            read_into(conn, self._sock)
 
     def _write(self, data: bytes) -> None:
-        if data and self._sock is not None:
-            try:
-                self._sock.sendall(data)
-            except OSError:
-                self._conn.receive_data(b"", now=time.monotonic())
+        if self._sock is not None:
+            write_to(self._conn, self._sock, data)
 
     def _note(self, event: object) -> None:
         """Keep the is_* flags in step with the engine's events."""

@@ -43,6 +43,8 @@ from dicomul import (
     SupportedContext,
 )
 
+from ._socket_io import read_into, write_to
+
 if TYPE_CHECKING:
     from .ae import AE
     from .storage import DurableFile
@@ -184,27 +186,13 @@ class _Handler:
                 self._release_slot()  # the association no longer exists
 
     def _read(self) -> None:
-        conn = self.conn
-        deadline = conn.next_deadline
-        self.sock.settimeout(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        try:
-            data = self.sock.recv(65536)
-        except TimeoutError:
-            conn.handle_timeout(now=time.monotonic())
-            return
-        except OSError:
-            data = b""
-        conn.receive_data(data, now=time.monotonic())
+        read_into(self.conn, self.sock)
 
     def _write(self, data: bytes) -> None:
         if self.counted and self.conn.state in (State.STA1, State.STA13):
             # Free the slot before the peer can read our RJ/RP/A-ABORT and retry.
             self._release_slot()
-        if data:
-            try:
-                self.sock.sendall(data)
-            except OSError:
-                self.conn.receive_data(b"", now=time.monotonic())
+        write_to(self.conn, self.sock, data)
 
     def _handle(self, event: object) -> None:
         if isinstance(event, AssociationRequested):
