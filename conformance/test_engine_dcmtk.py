@@ -9,7 +9,6 @@ engine wrote and the data set arrived bit-exact.
 
 from __future__ import annotations
 
-import contextlib
 import pathlib
 import socket
 import subprocess
@@ -20,6 +19,7 @@ from collections.abc import Callable, Iterator
 import pydicom
 import pytest
 from dcmtk_tools import dcmtk_path
+from peers import free_port, wait_listening
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
@@ -44,22 +44,6 @@ from dicomul._events import (
 VERIFICATION = "1.2.840.10008.1.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
 TIMEOUT = 20
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_listening(port: int) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing listening on {port}")
 
 
 def events_until(

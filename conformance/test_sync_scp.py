@@ -4,46 +4,21 @@ AE title matching, and stop()."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import pathlib
 import socket
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 
 import pydicom
 import pytest
 from dcmtk_tools import dcmtk_path
 from dicomul_sync import AE
-from test_sync_seed_examples import ct_file, free_port
+from peers import serving
+from test_sync_seed_examples import ct_file
 
 VERIFICATION = "1.2.840.10008.1.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
-
-
-@contextlib.contextmanager
-def serving(ae: AE) -> Iterator[int]:
-    ae.port = free_port()
-    thread = threading.Thread(target=ae.start, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", ae.port), timeout=0.2).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "the SCP did not start"
-            time.sleep(0.01)
-    try:
-        yield ae.port
-    finally:
-        started = time.monotonic()
-        ae.stop()
-        thread.join(10)
-        assert not thread.is_alive()
-        assert time.monotonic() - started < 5  # stop() is not a polling interval
 
 
 def dcmtk(*args: str) -> subprocess.CompletedProcess[str]:

@@ -7,18 +7,19 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import pathlib
 import re
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-from dcmtk_tools import dcmtk_path
 from dicomul_sync import AE
+from peers import free_port, pynetdicom_scp, serving, storescp
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
+PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
 
 SEED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "seed" / "pynetdicom3-docs.txt"
 
@@ -42,36 +43,6 @@ def run_example(code: str, port: int) -> str:
     with contextlib.redirect_stdout(out):
         exec(compile(code, "seed-verification-scu", "exec"), {"addr": "127.0.0.1", "port": port})
     return out.getvalue()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def storescp(*options: str) -> Iterator[int]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [dcmtk_path("storescp"), *options, str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "TCP_NODELAY": "1"},
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "storescp did not start"
-                time.sleep(0.02)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_the_example_is_the_seeds_text() -> None:
@@ -216,13 +187,10 @@ def test_store_a_large_file_streamed_from_disk(tmp_path: pathlib.Path) -> None:
 FIND_SCU = seed_example("\nQuery/Retrieve - Find SCU\n", "\nSCP examples\n")
 
 
-@contextlib.contextmanager
-def pynetdicom_find_scp(names: list[str]) -> Iterator[int]:
+def pynetdicom_find_scp(names: list[str]) -> contextlib.AbstractContextManager[int]:
     """A pynetdicom Patient Root C-FIND SCP answering one match per name."""
-    import pynetdicom
     from pydicom.dataset import Dataset
     from pynetdicom import evt
-    from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelFind
 
     def handle_find(event: evt.Event) -> Iterator[tuple[int, Dataset]]:
         for name in names:
@@ -231,17 +199,7 @@ def pynetdicom_find_scp(names: list[str]) -> Iterator[int]:
             match.QueryRetrieveLevel = "PATIENT"
             yield 0xFF00, match
 
-    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
-    peer = pynetdicom.AE(ae_title="FINDSCP")
-    peer.add_supported_context(PatientRootQueryRetrieveInformationModelFind)
-    port = free_port()
-    server = peer.start_server(
-        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_FIND, handle_find)]
-    )
-    try:
-        yield port
-    finally:
-        server.shutdown()
+    return pynetdicom_scp("FINDSCP", [PATIENT_ROOT_FIND], [(evt.EVT_C_FIND, handle_find)])
 
 
 def test_find_scu_example_against_pynetdicom() -> None:
@@ -280,19 +238,14 @@ def test_c_move_from_pynetdicom_to_our_own_scp(tmp_path: pathlib.Path) -> None:
     """C-MOVE: a pynetdicom Q/R SCP sends the matches to a dicomul_sync SCP
     (started here with a store directory); our SCU watches the progress."""
     import pydicom
-    import pynetdicom
     from pydicom.dataset import Dataset
     from pynetdicom import evt
-    from pynetdicom.sop_class import CTImageStorage, PatientRootQueryRetrieveInformationModelMove
 
     images = [pydicom.dcmread(ct_file(tmp_path / f"ct{n}.dcm")) for n in range(3)]
     store = AE(ae_title="DEST", scp_sop_class=["1.2.840.10008.5.1.4.1.1.2"])
     out = tmp_path / "moved"
     out.mkdir()
     store.store_directory = str(out)
-    store.port = free_port()
-    server_thread = threading.Thread(target=store.start, daemon=True)
-    server_thread.start()
 
     def handle_move(event: evt.Event) -> Iterator[object]:
         yield "127.0.0.1", store.port
@@ -300,35 +253,16 @@ def test_c_move_from_pynetdicom_to_our_own_scp(tmp_path: pathlib.Path) -> None:
         for image in images:
             yield 0xFF00, image
 
-    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
-    peer = pynetdicom.AE(ae_title="QRSCP")
-    peer.add_supported_context(PatientRootQueryRetrieveInformationModelMove)
-    peer.add_requested_context(CTImageStorage)
-    port = free_port()
-    server = peer.start_server(
-        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_MOVE, handle_move)]
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", store.port), timeout=0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline
-                time.sleep(0.01)
+    move_model = "1.2.840.10008.5.1.4.1.2.1.2"
+    handlers = [(evt.EVT_C_MOVE, handle_move)]
+    with serving(store), pynetdicom_scp("QRSCP", [move_model], handlers, requested=[CT]) as port:
         query = Dataset()
         query.QueryRetrieveLevel = "PATIENT"
         query.PatientID = "*"
-        scu = AE(scu_sop_class=["1.2.840.10008.5.1.4.1.2.1.2"])
-        assoc = scu.associate("127.0.0.1", port)
+        assoc = AE(scu_sop_class=[move_model]).associate("127.0.0.1", port)
         statuses = [status for status, _ in assoc.send_c_move(query, "DEST", query_model="P")]
         final = assoc.last_response
         assoc.release()
-    finally:
-        server.shutdown()
-        store.stop()
-        server_thread.join(10)
     assert statuses[-1] == "Success"
     assert all(status == "Pending" for status in statuses[:-1])
     assert final is not None
@@ -343,10 +277,8 @@ def test_c_get_from_pynetdicom_stores_on_this_association(tmp_path: pathlib.Path
     association as C-STORE sub-operations; the SCU, proposing the SCP role
     for CT Image Storage (PS3.7 D.3.3.4), stores them durably."""
     import pydicom
-    import pynetdicom
     from pydicom.dataset import Dataset
     from pynetdicom import evt
-    from pynetdicom.sop_class import CTImageStorage, PatientRootQueryRetrieveInformationModelGet
 
     images = [pydicom.dcmread(ct_file(tmp_path / f"ct{n}.dcm")) for n in range(2)]
 
@@ -355,22 +287,13 @@ def test_c_get_from_pynetdicom_stores_on_this_association(tmp_path: pathlib.Path
         for image in images:
             yield 0xFF00, image
 
-    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
-    peer = pynetdicom.AE(ae_title="QRSCP")
-    peer.add_supported_context(PatientRootQueryRetrieveInformationModelGet)
-    peer.add_supported_context(CTImageStorage, scu_role=True, scp_role=True)
-    port = free_port()
-    server = peer.start_server(
-        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_GET, handle_get)]
-    )
     out = tmp_path / "got"
     out.mkdir()
-    scu = AE(
-        scu_sop_class=["1.2.840.10008.5.1.4.1.2.1.3"],
-        scp_sop_class=["1.2.840.10008.5.1.4.1.1.2"],
-    )
+    get_model = "1.2.840.10008.5.1.4.1.2.1.3"
+    scu = AE(scu_sop_class=[get_model], scp_sop_class=[CT])
     scu.store_directory = str(out)
-    try:
+    handlers = [(evt.EVT_C_GET, handle_get)]
+    with pynetdicom_scp("QRSCP", [get_model], handlers, both_roles=[CT]) as port:
         query = Dataset()
         query.QueryRetrieveLevel = "PATIENT"
         query.PatientID = "*"
@@ -379,8 +302,6 @@ def test_c_get_from_pynetdicom_stores_on_this_association(tmp_path: pathlib.Path
         statuses = [status for status, _ in assoc.send_c_get(query, query_model="P")]
         final = assoc.last_response
         assoc.release()
-    finally:
-        server.shutdown()
     assert statuses[-1] == "Success"
     assert final is not None
     assert final.NumberOfCompletedSuboperations == 2
@@ -390,10 +311,8 @@ def test_c_get_from_pynetdicom_stores_on_this_association(tmp_path: pathlib.Path
 
 
 def test_c_cancel_stops_a_pynetdicom_find() -> None:
-    import pynetdicom
     from pydicom.dataset import Dataset
     from pynetdicom import evt
-    from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelFind
 
     def handle_find(event: evt.Event) -> Iterator[tuple[int, Dataset | None]]:
         for n in range(1000):
@@ -405,25 +324,17 @@ def test_c_cancel_stops_a_pynetdicom_find() -> None:
             yield 0xFF00, match
             time.sleep(0.001)  # the peer's pace; our side never sleeps
 
-    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
-    peer = pynetdicom.AE(ae_title="FINDSCP")
-    peer.add_supported_context(PatientRootQueryRetrieveInformationModelFind)
-    port = free_port()
-    server = peer.start_server(
-        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_FIND, handle_find)]
-    )
-    try:
+    handlers = [(evt.EVT_C_FIND, handle_find)]
+    with pynetdicom_scp("FINDSCP", [PATIENT_ROOT_FIND], handlers) as port:
         query = Dataset()
         query.PatientName = "*"
         query.QueryRetrieveLevel = "PATIENT"
-        assoc = AE(scu_sop_class=["1.2.840.10008.5.1.4.1.2.1.1"]).associate("127.0.0.1", port)
+        assoc = AE(scu_sop_class=[PATIENT_ROOT_FIND]).associate("127.0.0.1", port)
         statuses = []
         for status, _ in assoc.send_c_find(query, query_model="P"):
             statuses.append(status)
             if len(statuses) == 3:
                 assoc.send_c_cancel()
         assoc.release()
-    finally:
-        server.shutdown()
     assert statuses[-1] == "Cancel"
     assert len(statuses) < 1000

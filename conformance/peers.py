@@ -1,0 +1,108 @@
+"""Peers the conformance tests run: DCMTK's storescp, an in-process pynetdicom
+SCP, and a dicomul_sync AE serving in a thread; and the port helpers they share."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from dcmtk_tools import dcmtk_path
+from dicomul_sync import AE
+
+__all__ = ["free_port", "pynetdicom_scp", "serving", "storescp", "wait_listening"]
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_listening(port: int, deadline_seconds: float = 10) -> None:
+    """Return once something accepts connections on ``port`` (a server starting)."""
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        try:
+            socket.create_connection((HOST, port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listening on port {port}") from None
+            time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def storescp(*options: str) -> Iterator[int]:
+    """DCMTK storescp on a free port (TCP_NODELAY on); yields the port."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [dcmtk_path("storescp"), *options, str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TCP_NODELAY": "1"},
+    )
+    try:
+        wait_listening(port)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def serving(ae: AE) -> Iterator[int]:
+    """``ae.start()`` in a thread on a free port; on exit ``ae.stop()``, which
+    must return promptly, and every association's thread is joined."""
+    ae.port = free_port()
+    thread = threading.Thread(target=ae.start, daemon=True)
+    thread.start()
+    wait_listening(ae.port)
+    try:
+        yield ae.port
+    finally:
+        started = time.monotonic()
+        ae.stop()
+        thread.join(10)
+        assert not thread.is_alive()
+        assert time.monotonic() - started < 5  # stop() is not a polling interval
+
+
+@contextlib.contextmanager
+def pynetdicom_scp(
+    ae_title: str,
+    supported: Iterable[str],
+    handlers: Iterable[tuple[Any, Any]],
+    *,
+    both_roles: Iterable[str] = (),
+    requested: Iterable[str] = (),
+) -> Iterator[int]:
+    """An in-process pynetdicom SCP on a free port; yields the port.
+
+    ``both_roles`` contexts accept the SCU and SCP roles (C-GET storage);
+    ``requested`` contexts are the ones it may ask for itself (C-MOVE).
+    """
+    import pynetdicom
+
+    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    peer = pynetdicom.AE(ae_title=ae_title)
+    for uid in supported:
+        peer.add_supported_context(uid)
+    for uid in both_roles:
+        peer.add_supported_context(uid, scu_role=True, scp_role=True)
+    for uid in requested:
+        peer.add_requested_context(uid)
+    port = free_port()
+    server = peer.start_server((HOST, port), block=False, evt_handlers=list(handlers))
+    try:
+        yield port
+    finally:
+        server.shutdown()
