@@ -30,7 +30,15 @@ from ._acse import (
     propose_contexts,
 )
 from ._buffer import DEFAULT_MAX_CONTROL_PDU_LENGTH, DEFAULT_MAX_PDATA_LENGTH, ReceiveBuffer
-from ._command import NO_DATA_SET, Command, CommandField, Priority, decode_command, encode_command
+from ._command import (
+    NO_DATA_SET,
+    Command,
+    CommandField,
+    Priority,
+    decode_command,
+    encode_command,
+    response_for,
+)
 from ._connection import DEFAULT_ARTIM_TIMEOUT, Connection, Role
 from ._dimse import CommandReceived, DataSetFragment, Reassembler, fragment, join_data_set
 from ._enums import (
@@ -141,6 +149,7 @@ __all__ = [
     "build_associate_rq",
     "decode_command",
     "encode_command",
+    "response_for",
     "fragment",
     "decode_dataset",
     "encode_dataset",

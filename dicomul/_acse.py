@@ -377,9 +377,11 @@ class Negotiated:
     user_identity_response: bytes | None = None
 
     def context_to_send(
-        self, sop_class: str, transfer_syntax: str | None
+        self, sop_class: str, transfer_syntax: str | None, *, requestor_as_scp: bool = False
     ) -> AcceptedContext | None:
-        """The accepted context to send a data set of ``sop_class`` on, as SCU.
+        """The accepted context to send a data set of ``sop_class`` on, as SCU
+        of its service: the requestor's, or with ``requestor_as_scp`` the
+        acceptor's (C-GET's C-STORE sub-operations, PS3.4 C.4.3.3).
 
         The data set's own ``transfer_syntax`` if a context accepted it;
         otherwise, for a data set in a native (uncompressed) syntax or of
@@ -390,7 +392,8 @@ class Negotiated:
         candidates = [
             c
             for c in self.contexts.values()
-            if c.abstract_syntax == sop_class and c.requestor_is_scu
+            if c.abstract_syntax == sop_class
+            and (c.requestor_is_scp if requestor_as_scp else c.requestor_is_scu)
         ]
         for context in candidates:
             if context.transfer_syntax == transfer_syntax:

@@ -40,6 +40,7 @@ __all__ = [
     "Priority",
     "decode_command",
     "encode_command",
+    "response_for",
 ]
 
 #: Command Data Set Type (0000,0800) value meaning "no data set" (PS3.7 E.1);
@@ -275,6 +276,44 @@ class Command:
         if self.command_field in _DATA_SET_REQUIRED and not self.has_data_set:
             missing += ("command_data_set_type",)
         return missing
+
+
+def response_for(
+    request: Command, status: int, *, with_data_set: bool = False, **fields: object
+) -> Command:
+    """The response to ``request`` with ``status``: the -RSP command field,
+    the message ID responded to, and the fields PS3.7 has a response echo.
+
+    PS3.7 Tables 9.3-2 to 9.3-12 and 10.3-1 to 10.3-12: a response carries
+    the Affected SOP Class/Instance UID of its request (a DIMSE-N response
+    names the requested SOP class and instance as affected), and an
+    N-EVENT-REPORT or N-ACTION response its Event/Action Type ID.
+    ``fields`` set or override any other field (sub-operation counts, an
+    error comment, the instance UID an N-CREATE SCP assigned).
+
+    >>> rq = Command(command_field=CommandField.N_DELETE_RQ, message_id=7,
+    ...              requested_sop_class_uid="1.2.3", requested_sop_instance_uid="4.5")
+    >>> rsp = response_for(rq, 0x0000)
+    >>> (CommandField(rsp.command_field).name, rsp.message_id_being_responded_to,
+    ...  rsp.affected_sop_instance_uid)
+    ('N_DELETE_RSP', 7, '4.5')
+    """
+    if request.is_response or request.command_field == CommandField.C_CANCEL_RQ:
+        raise LocalProtocolError(f"{request.command_field:#06x} is not a request to respond to")
+    values: dict[str, object] = {
+        "command_field": request.command_field | _RESPONSE_BIT,
+        "message_id_being_responded_to": request.message_id,
+        "status": status,
+        "command_data_set_type": 0 if with_data_set else NO_DATA_SET,
+        "affected_sop_class_uid": request.affected_sop_class_uid
+        or request.requested_sop_class_uid,
+        "affected_sop_instance_uid": request.affected_sop_instance_uid
+        or request.requested_sop_instance_uid,
+        "event_type_id": request.event_type_id,
+        "action_type_id": request.action_type_id,
+    }
+    values.update(fields)
+    return Command(**values)  # type: ignore[arg-type]
 
 
 def _fits(vr: _VR, value: object) -> bool:

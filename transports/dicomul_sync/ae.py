@@ -2,12 +2,13 @@
 
 ``AE(ae_title=..., port=..., scu_sop_class=[...], scp_sop_class=[...],
 transfer_syntax=[...])`` with the attributes the seed documentation lists.
-This slice implements the SCU side: :meth:`AE.associate`.
+The SCU side is :meth:`AE.associate`; the SCP side :meth:`AE.start`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from dicomul import DEFAULT_MAX_PDU_LENGTH, Negotiated
@@ -17,8 +18,11 @@ from .server import Server
 
 if TYPE_CHECKING:
     import pathlib
+    import ssl
 
     from pydicom.dataset import Dataset
+
+    from ._services import ServiceRequest, StoreSink
 
 __all__ = ["AE", "DEFAULT_TRANSFER_SYNTAXES"]
 
@@ -77,6 +81,13 @@ class AE:
         #: files (temporary name, fsync, rename) before Success is answered,
         #: and on_c_stored(path) is called; on_c_store is then not used.
         self.store_directory: str | None = None
+        #: If set, called with each C-STORE request (a ServiceRequest) before
+        #: its data set arrives; it returns a StoreSink that receives the
+        #: data set's bytes undecoded as they come off the wire and answers
+        #: the status on commit.  Takes precedence over store_directory.
+        self.on_c_store_stream: Callable[[ServiceRequest], StoreSink] | None = None
+        #: Move destinations this SCP knows: AE title -> (host, port).
+        self.move_destinations: dict[str, tuple[str, int]] = {}
         self._server: Server | None = None
 
     # ------------------------------------------------------------- SCP side
@@ -102,6 +113,57 @@ class AE:
         """
         return iter(())
 
+    def on_c_get(self, identifier: Dataset) -> Iterable[Dataset | str | os.PathLike[str]]:
+        """The instances a C-GET identifier matches: Datasets or Part 10 file paths.
+
+        Each is sent back to the requestor as a C-STORE sub-operation on the
+        same association (files from disk, undecoded), with a pending
+        response after each (PS3.4 C.4.3).  The default matches nothing.
+        """
+        return ()
+
+    def on_c_move(
+        self, identifier: Dataset, move_aet: str
+    ) -> Iterable[Dataset | str | os.PathLike[str]]:
+        """The instances a C-MOVE identifier matches, to send to ``move_aet``.
+
+        The destination's address comes from :attr:`move_destinations`
+        (an unknown one is refused, 0xA801); each instance goes there as a
+        C-STORE sub-operation over a new association (PS3.4 C.4.2).  The
+        default matches nothing.
+        """
+        return ()
+
+    # The DIMSE-N services (PS3.7 10).  Each handler gets the request (a
+    # ServiceRequest: command, sop_class_uid, sop_instance_uid, dataset) and
+    # returns a status, or (status, data set to send back).  Unset handlers
+    # answer 0x0211 (unrecognized operation); a raise answers 0x0110.
+
+    def on_n_event_report(self, request: ServiceRequest) -> object:
+        """Serve an N-EVENT-REPORT (event_type_id in request.command)."""
+        raise NotImplementedError("N-EVENT-REPORT")
+
+    def on_n_get(self, request: ServiceRequest) -> object:
+        """Serve an N-GET (attribute_identifier_list in request.command)."""
+        raise NotImplementedError("N-GET")
+
+    def on_n_set(self, request: ServiceRequest) -> object:
+        """Serve an N-SET (the modification list is request.dataset)."""
+        raise NotImplementedError("N-SET")
+
+    def on_n_action(self, request: ServiceRequest) -> object:
+        """Serve an N-ACTION (action_type_id in request.command)."""
+        raise NotImplementedError("N-ACTION")
+
+    def on_n_create(self, request: ServiceRequest) -> object:
+        """Serve an N-CREATE; request.sop_instance_uid is set (assigned here
+        if the requestor gave none, and returned to it)."""
+        raise NotImplementedError("N-CREATE")
+
+    def on_n_delete(self, request: ServiceRequest) -> object:
+        """Serve an N-DELETE."""
+        raise NotImplementedError("N-DELETE")
+
     def on_c_stored(self, path: pathlib.Path) -> None:
         """Called after a data set was durably stored under ``store_directory``."""
 
@@ -114,9 +176,14 @@ class AE:
     def on_association_aborted(self, negotiated: Negotiated | None) -> None:
         """Notification: an association this SCP served was aborted."""
 
-    def start(self) -> None:
-        """Listen on ``port`` and serve associations until :meth:`stop`."""
-        server = Server(self)
+    def start(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Listen on ``port`` and serve associations until :meth:`stop`.
+
+        With ``ssl_context`` (a server-side :class:`ssl.SSLContext`), every
+        connection is TLS (PS3.15 B.1); require client certificates by
+        setting its ``verify_mode``.
+        """
+        server = Server(self, ssl_context)
         server.bind()
         self._server = server
         server.serve()
@@ -132,14 +199,28 @@ class AE:
         port: int,
         ae_title: str = "ANY-SCP",
         max_pdu: int | None = DEFAULT_MAX_PDU_LENGTH,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
     ) -> Association:
         """Request an association with the peer at ``addr``:``port``.
 
         Always returns an :class:`Association`; check ``is_established``,
         ``is_rejected`` or ``is_aborted`` (a peer that cannot be reached
         counts as aborted, as in the seed documentation).  ``max_pdu`` is the
-        largest PDU this side receives (None: no limit).
+        largest PDU this side receives (None: no limit).  With
+        ``ssl_context`` (a client-side :class:`ssl.SSLContext`) the
+        connection is TLS, the peer's certificate checked against
+        ``server_hostname`` (default ``addr``) as the context says.
         """
-        association = Association(self, addr, port, called_ae_title=ae_title, max_pdu=max_pdu)
+        association = Association(
+            self,
+            addr,
+            port,
+            called_ae_title=ae_title,
+            max_pdu=max_pdu,
+            ssl_context=ssl_context,
+            server_hostname=server_hostname,
+        )
         association._connect()
         return association

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 import os
-import pathlib
 import socket
+import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from dicomul import (
-    NEED_DATA,
+    NO_DATA_SET,
     Abort,
     Aborted,
     AssociationAccepted,
@@ -32,6 +32,7 @@ from dicomul import (
     DataSetFragment,
     Negotiated,
     Priority,
+    ProposedContext,
     Released,
     RequestAssociation,
     RequestRelease,
@@ -42,15 +43,16 @@ from dicomul import (
 )
 from dicomul._dimse import DataSetSource
 
-from ._socket_io import read_into, write_to
-from .server import PendingStore
+from ._channel import Channel
+from ._outgoing import CannotSendError, Outgoing, read_part10_meta, store_request
+from ._services import Services
 
 if TYPE_CHECKING:
-    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.dataset import Dataset
 
     from .ae import AE
 
-__all__ = ["Association"]
+__all__ = ["Association", "read_part10_meta"]
 
 LOGGER = logging.getLogger("dicomul.sync")
 
@@ -78,6 +80,9 @@ class Association:
         *,
         called_ae_title: str,
         max_pdu: int | None,
+        contexts: Sequence[ProposedContext] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
     ) -> None:
         self.ae = ae
         self.address = address
@@ -91,13 +96,17 @@ class Association:
         #: The command set of the last C-FIND/C-MOVE response, as a Dataset
         #: (sub-operation counts, error comment).
         self.last_response: Dataset | None = None
-        self._sock: socket.socket | None = None
+        self._ssl = (ssl_context, server_hostname)
         self._conn = Connection(
             Role.REQUESTOR,
             acse_timeout=ae.acse_timeout,
             dimse_timeout=ae.dimse_timeout,
             network_timeout=ae.network_timeout,
         )
+        self._channel = Channel(self._conn, None)
+        # Requests the peer sends meanwhile (C-GET's C-STORE sub-operations,
+        # N-EVENT-REPORTs) are served as an SCP would.
+        self._services = Services(ae, self._channel)
         scu_classes = list(dict.fromkeys(ae.scu_sop_class))
         roles: tuple[RoleProposal, ...] = ()
         sop_classes = scu_classes
@@ -121,7 +130,9 @@ class Association:
         self._request = AssociationRequest(
             calling_ae_title=ae.ae_title,
             called_ae_title=called_ae_title,
-            contexts=propose_contexts(sop_classes[:MAX_CONTEXTS], ae.transfer_syntax),
+            contexts=tuple(contexts)
+            if contexts is not None
+            else propose_contexts(sop_classes[:MAX_CONTEXTS], ae.transfer_syntax),
             max_pdu_length=0 if max_pdu is None else max_pdu,
             roles=roles,
         )
@@ -142,8 +153,17 @@ class Association:
             self.is_aborted = True
             return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock = sock
-        sock.sendall(self._conn.transport_connected(now=time.monotonic()))
+        context, hostname = self._ssl
+        if context is not None:
+            try:
+                sock = context.wrap_socket(sock, server_hostname=hostname or self.address)
+            except (OSError, ssl.SSLError) as exc:
+                LOGGER.error("Association Request Failed: TLS handshake failed: %s", exc)
+                sock.close()
+                self.is_aborted = True
+                return
+        self._channel.sock = sock
+        self._channel.write(self._conn.transport_connected(now=time.monotonic()))
         event = self._next_event()
         if isinstance(event, AssociationAccepted):
             self.negotiated = event.negotiated
@@ -152,22 +172,15 @@ class Association:
 
     def _next_event(self) -> object:
         """The engine's next event, reading and timing as it needs; None once closed."""
-        conn = self._conn
-        while True:
-            event = conn.next_event()
-            self._write(conn.data_to_send())
-            if event is not NEED_DATA:
-                self._note(event)
-                if conn.should_close:  # e.g. after a rejection or a release (PS3.8 AE-4, AR-3)
-                    self._close()
-                return event
-            if self._sock is None:
-                return None
-            read_into(conn, self._sock)
+        event = self._channel.next_event()
+        if event is not None:
+            self._note(event)
+            if self._conn.should_close:  # e.g. after a rejection or a release (PS3.8 AE-4, AR-3)
+                self._close()
+        return event
 
     def _write(self, data: bytes) -> None:
-        if self._sock is not None:
-            write_to(self._conn, self._sock, data)
+        self._channel.write(data)
 
     def _note(self, event: object) -> None:
         """Keep the is_* flags in step with the engine's events."""
@@ -189,9 +202,8 @@ class Association:
             self._close()
 
     def _close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        self._channel.close()
+        self._services.close()
 
     # ------------------------------------------------------------- services
 
@@ -209,21 +221,17 @@ class Association:
     def _responses(self, message_id: int) -> Iterator[tuple[Command, bytes | None]]:
         """Each response to request ``message_id``, with its data set's bytes
         (or None), up to and including the final one; stops early if the
-        association ends.  C-STORE requests the peer sends meanwhile (C-GET
+        association ends.  Requests the peer sends meanwhile (C-GET's C-STORE
         sub-operations, PS3.4 C.4.3) are served as they come."""
         pending: Command | None = None
         parts: list[bytes] = []
-        incoming: PendingStore | None = None
         while True:
             event = self._next_event()
             if event is None or isinstance(event, Aborted | ConnectionClosed):
                 return
-            if isinstance(event, DataSetFragment) and incoming is not None:
-                incoming.write(event.data)
-                if event.is_last:
-                    self._answer_store(incoming)
-                    incoming = None
-            elif isinstance(event, DataSetFragment) and pending is not None:
+            if self._services.handle(event):
+                continue
+            if isinstance(event, DataSetFragment) and pending is not None:
                 parts.append(bytes(event.data))
                 if event.is_last:
                     command, pending = pending, None
@@ -231,11 +239,6 @@ class Association:
                     parts = []
                     if not _is_pending(command):
                         return
-            elif isinstance(event, CommandReceived) and not event.command.is_response:
-                if event.command.command_field == CommandField.C_STORE_RQ:
-                    incoming = PendingStore(self.ae, self._conn, event.context_id, event.command)
-                else:
-                    LOGGER.warning("Ignoring a %r request from the peer", event.command)
             elif (
                 isinstance(event, CommandReceived)
                 and event.command.message_id_being_responded_to == message_id
@@ -249,27 +252,13 @@ class Association:
             else:
                 LOGGER.warning("Ignoring %r while waiting for a response", event)
 
-    def _answer_store(self, store: PendingStore) -> None:
-        """Store a data set the peer sent (as SCP of a C-GET sub-operation) and answer."""
-        status = store.finish()
-        response = Command(
-            command_field=CommandField.C_STORE_RSP,
-            message_id_being_responded_to=store.command.message_id,
-            affected_sop_class_uid=store.command.affected_sop_class_uid,
-            affected_sop_instance_uid=store.command.affected_sop_instance_uid,
-            status=status,
-        )
-        for data in self._conn.send_message(store.context_id, response):
-            self._write(data)
-
     def _request_response(
         self, context_id: int, request: Command, data_set: DataSetSource | None = None
     ) -> Dataset | None:
         """Send one request and wait for its final response; the response's
         command set as a Dataset, or None if the association ended first."""
         assert request.message_id is not None
-        for data in self._conn.send_message(context_id, request, data_set):
-            self._write(data)
+        self._channel.send(context_id, request, data_set)
         final = None
         for command, _ in self._responses(request.message_id):
             final = command
@@ -297,41 +286,38 @@ class Association:
         return self._request_response(context_id, request)
 
     def send_c_store(
-        self, dataset: Dataset | str | os.PathLike[str], msg_id: int | None = None
+        self,
+        dataset: Dataset | str | os.PathLike[str] | Outgoing,
+        msg_id: int | None = None,
+        *,
+        originator: tuple[str, int] | None = None,
     ) -> Dataset | None:
         """Store a data set on the peer (C-STORE, PS3.7 9.1.1) and wait for the response.
 
         ``dataset`` is a pydicom Dataset (encoded in the accepted transfer
         syntax), or the path of a DICOM Part 10 file, whose data set is sent
         from disk as it is, in chunks, without decoding: its transfer syntax
-        must then have been accepted for its SOP class.
+        must then have been accepted for its SOP class.  ``originator`` is
+        the (AE title, message ID) of the C-MOVE this store serves, if any.
 
         Returns the response's command set (``Status`` at least), or None if
         it could not be sent (not established, no matching context) or the
         association ended first.
         """
-        if isinstance(dataset, str | os.PathLike):
-            return self._store_file(pathlib.Path(dataset), msg_id)
-        sop_class = str(dataset.SOPClassUID)
-        found = self._established_context(sop_class, "C-STORE")
+        item = dataset if isinstance(dataset, Outgoing) else Outgoing.of(dataset)
+        found = self._established_context(item.sop_class_uid, "C-STORE")
         if found is None:
             return None
         negotiated, _ = found
-        original = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
-        context = negotiated.context_to_send(
-            sop_class, None if original is None else str(original)
-        )
-        if context is None:
-            LOGGER.error("No accepted transfer syntax can carry this %s data set", sop_class)
+        message_id = self._conn.new_message_id() if msg_id is None else msg_id
+        try:
+            context_id, request, body = store_request(
+                negotiated, item, message_id, originator=originator
+            )
+        except CannotSendError as exc:
+            LOGGER.error("Cannot send %s: %s", dataset, exc)
             return None
-        from dicomul import encode_dataset  # noqa: PLC0415 - pydicom only when storing
-
-        body = encode_dataset(dataset, context.transfer_syntax)
-        return self._request_response(
-            context.context_id,
-            self._store_command(sop_class, str(dataset.SOPInstanceUID), msg_id),
-            body,
-        )
+        return self._request_response(context_id, request, body)
 
     def send_c_find(
         self, dataset: Dataset, query_model: str = "P", msg_id: int | None = None
@@ -379,8 +365,7 @@ class Association:
         cancel = Command(
             command_field=CommandField.C_CANCEL_RQ, message_id_being_responded_to=msg_id
         )
-        for data in self._conn.send_message(context_id, cancel):
-            self._write(data)
+        self._channel.send(context_id, cancel)
 
     def send_c_move(
         self, dataset: Dataset, move_aet: str, query_model: str = "P", msg_id: int | None = None
@@ -440,45 +425,175 @@ class Association:
             command_data_set_type=0,
         )
         assert request.message_id is not None
-        for data in self._conn.send_message(
-            context_id, request, encode_dataset(dataset, transfer_syntax)
-        ):
-            self._write(data)
+        self._channel.send(context_id, request, encode_dataset(dataset, transfer_syntax))
         for command, body in self._responses(request.message_id):
             self.last_response = _command_dataset(command)
             identifier = None if body is None else decode_dataset(body, transfer_syntax)
             yield Status(command.status or 0), identifier
 
-    def _store_command(self, sop_class: str, instance: str, msg_id: int | None) -> Command:
-        return Command(
-            command_field=CommandField.C_STORE_RQ,
-            message_id=self._conn.new_message_id() if msg_id is None else msg_id,
-            affected_sop_class_uid=sop_class,
-            affected_sop_instance_uid=instance,
-            priority=Priority.MEDIUM,
-            command_data_set_type=0,
+    # ------------------------------------------------------- DIMSE-N (PS3.7 10)
+
+    def send_n_event_report(  # noqa: PLR0917 - pynetdicom's positional order
+        self,
+        dataset: Dataset | None,
+        event_type: int,
+        class_uid: str,
+        instance_uid: str,
+        msg_id: int | None = None,
+        meta_uid: str | None = None,
+    ) -> tuple[Dataset | None, Dataset | None]:
+        """Report an event on a SOP instance (N-EVENT-REPORT, PS3.7 10.1.1).
+
+        Every DIMSE-N method returns (status, reply): the response's command
+        set as a Dataset (``Status`` at least) and its data set, decoded, or
+        None for either (nothing sent, no reply data, the association ended).
+        ``meta_uid`` names the presentation context's abstract syntax when it
+        is a Meta SOP class rather than ``class_uid``.
+        """
+        return self._normalized(
+            CommandField.N_EVENT_REPORT_RQ,
+            meta_uid or class_uid,
+            dataset,
+            msg_id,
+            affected_sop_class_uid=class_uid,
+            affected_sop_instance_uid=instance_uid,
+            event_type_id=event_type,
         )
 
-    def _store_file(self, path: pathlib.Path, msg_id: int | None) -> Dataset | None:
-        meta, offset = read_part10_meta(path)
-        sop_class = str(meta.MediaStorageSOPClassUID)
-        found = self._established_context(sop_class, "C-STORE")
+    def send_n_get(
+        self,
+        identifier_list: Sequence[int],
+        class_uid: str,
+        instance_uid: str,
+        msg_id: int | None = None,
+        meta_uid: str | None = None,
+    ) -> tuple[Dataset | None, Dataset | None]:
+        """Get attribute values of a SOP instance (N-GET, PS3.7 10.1.2); an
+        empty ``identifier_list`` (of tags) asks for all of them."""
+        return self._normalized(
+            CommandField.N_GET_RQ,
+            meta_uid or class_uid,
+            None,
+            msg_id,
+            requested_sop_class_uid=class_uid,
+            requested_sop_instance_uid=instance_uid,
+            attribute_identifier_list=tuple(int(tag) for tag in identifier_list) or None,
+        )
+
+    def send_n_set(
+        self,
+        modification_list: Dataset,
+        class_uid: str,
+        instance_uid: str,
+        msg_id: int | None = None,
+        meta_uid: str | None = None,
+    ) -> tuple[Dataset | None, Dataset | None]:
+        """Set attribute values of a SOP instance (N-SET, PS3.7 10.1.3)."""
+        return self._normalized(
+            CommandField.N_SET_RQ,
+            meta_uid or class_uid,
+            modification_list,
+            msg_id,
+            requested_sop_class_uid=class_uid,
+            requested_sop_instance_uid=instance_uid,
+        )
+
+    def send_n_action(  # noqa: PLR0917 - pynetdicom's positional order
+        self,
+        dataset: Dataset | None,
+        action_type: int,
+        class_uid: str,
+        instance_uid: str,
+        msg_id: int | None = None,
+        meta_uid: str | None = None,
+    ) -> tuple[Dataset | None, Dataset | None]:
+        """Ask for an action on a SOP instance (N-ACTION, PS3.7 10.1.4)."""
+        return self._normalized(
+            CommandField.N_ACTION_RQ,
+            meta_uid or class_uid,
+            dataset,
+            msg_id,
+            requested_sop_class_uid=class_uid,
+            requested_sop_instance_uid=instance_uid,
+            action_type_id=action_type,
+        )
+
+    def send_n_create(
+        self,
+        dataset: Dataset | None,
+        class_uid: str,
+        instance_uid: str | None = None,
+        msg_id: int | None = None,
+        meta_uid: str | None = None,
+    ) -> tuple[Dataset | None, Dataset | None]:
+        """Create a SOP instance (N-CREATE, PS3.7 10.1.5); without
+        ``instance_uid`` the peer assigns one, returned in the status
+        Dataset's AffectedSOPInstanceUID."""
+        return self._normalized(
+            CommandField.N_CREATE_RQ,
+            meta_uid or class_uid,
+            dataset,
+            msg_id,
+            affected_sop_class_uid=class_uid,
+            affected_sop_instance_uid=instance_uid,
+        )
+
+    def send_n_delete(
+        self,
+        class_uid: str,
+        instance_uid: str,
+        msg_id: int | None = None,
+        meta_uid: str | None = None,
+    ) -> tuple[Dataset | None, Dataset | None]:
+        """Delete a SOP instance (N-DELETE, PS3.7 10.1.6)."""
+        return self._normalized(
+            CommandField.N_DELETE_RQ,
+            meta_uid or class_uid,
+            None,
+            msg_id,
+            requested_sop_class_uid=class_uid,
+            requested_sop_instance_uid=instance_uid,
+        )
+
+    def _normalized(
+        self,
+        field: CommandField,
+        abstract_syntax: str,
+        dataset: Dataset | None,
+        msg_id: int | None,
+        **fields: object,
+    ) -> tuple[Dataset | None, Dataset | None]:
+        found = self._established_context(abstract_syntax, CommandField(field).name)
         if found is None:
-            return None
-        negotiated, _ = found
-        transfer_syntax = str(meta.TransferSyntaxUID)
-        context = negotiated.context_to_send(sop_class, transfer_syntax)
-        if context is None or context.transfer_syntax != transfer_syntax:  # sent as it is
-            LOGGER.error("%s: its transfer syntax %s was not accepted", path, transfer_syntax)
-            return None
-        command = self._store_command(sop_class, str(meta.MediaStorageSOPInstanceUID), msg_id)
-        return self._request_response(context.context_id, command, _file_chunks(path, offset))
+            return None, None
+        negotiated, context_id = found
+        from dicomul import decode_dataset, encode_dataset  # noqa: PLC0415
+
+        transfer_syntax = negotiated.contexts[context_id].transfer_syntax
+        body = None if dataset is None else encode_dataset(dataset, transfer_syntax)
+        message_id = self._conn.new_message_id() if msg_id is None else msg_id
+        request = Command(
+            command_field=field,
+            message_id=message_id,
+            command_data_set_type=NO_DATA_SET if body is None else 0,
+            **fields,  # type: ignore[arg-type]
+        )
+        self._channel.send(context_id, request, body)
+        final: tuple[Command, bytes | None] | None = None
+        for final in self._responses(message_id):  # noqa: B007 - the last one
+            pass
+        if final is None:
+            return None, None
+        command, reply = final
+        return _command_dataset(command), None if reply is None else decode_dataset(
+            reply, transfer_syntax
+        )
 
     def release(self) -> None:
         """Release the association (A-RELEASE) and close the connection."""
         if self.is_established:
             self._write(self._conn.send(RequestRelease(), now=time.monotonic()))
-            while self._sock is not None:
+            while self._channel.sock is not None:
                 if self._next_event() is None:
                     break
         self._close()
@@ -490,33 +605,6 @@ class Association:
             self.is_established = False
             self.is_aborted = True
         self._close()
-
-
-#: Chunk size for streaming a file's data set from disk.
-FILE_CHUNK = 1024 * 1024
-
-
-def read_part10_meta(path: pathlib.Path) -> tuple[FileMetaDataset, int]:
-    """A Part 10 file's meta information, and the offset where its data set starts.
-
-    PS3.10 7.1: a 128-byte preamble, "DICM", then group 0002 headed by its
-    group length (0002,0000), explicit VR little endian.
-    """
-    from pydicom.filereader import read_file_meta_info  # noqa: PLC0415
-
-    with path.open("rb") as f:
-        head = f.read(144)
-    if len(head) < 144 or head[128:132] != b"DICM" or head[132:136] != b"\x02\x00\x00\x00":
-        raise ValueError(f"{path} is not a DICOM Part 10 file with a group length")
-    group_length = int.from_bytes(head[140:144], "little")
-    return read_file_meta_info(path), 144 + group_length
-
-
-def _file_chunks(path: pathlib.Path, offset: int) -> Iterator[bytes]:
-    with path.open("rb") as f:
-        f.seek(offset)
-        while chunk := f.read(FILE_CHUNK):
-            yield chunk
 
 
 #: The query/retrieve models for C-GET by the seed's letters (PS3.4 C.6).
@@ -557,6 +645,8 @@ def _command_dataset(command: Command) -> Dataset:
         ("AffectedSOPClassUID", command.affected_sop_class_uid),
         ("AffectedSOPInstanceUID", command.affected_sop_instance_uid),
         ("ErrorComment", command.error_comment),
+        ("EventTypeID", command.event_type_id),
+        ("ActionTypeID", command.action_type_id),
     ):
         if value:
             setattr(response, keyword, value)

@@ -1,0 +1,97 @@
+"""One connection's socket and engine: the loop both sides of the transport run.
+
+Write what the engine says to write, read when it needs data (the read
+waits no longer than the engine's next deadline), and hand its events out.
+Events taken early (while a service waits for a particular message, or
+looks for a C-CANCEL without blocking) can be put back for the main loop.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+from collections import deque
+from collections.abc import Callable
+
+from dicomul import NEED_DATA, Command, Connection
+from dicomul._dimse import DataSetSource
+
+from ._socket_io import read_into, write_to
+
+__all__ = ["Channel"]
+
+
+class Channel:
+    """A socket (None once closed) and the :class:`dicomul.Connection` it carries."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        sock: socket.socket | None,
+        *,
+        before_write: Callable[[], None] | None = None,
+    ) -> None:
+        self.conn = conn
+        self.sock = sock
+        #: Called before each write (the server frees an association slot
+        #: there before the peer can read the answer that ends it).
+        self.before_write = before_write
+        self._deferred: deque[object] = deque()
+
+    def next_event(self) -> object | None:
+        """The next event, reading as the engine needs; None once the socket is closed."""
+        if self._deferred:
+            return self._deferred.popleft()
+        conn = self.conn
+        while True:
+            event = conn.next_event()
+            self.write(conn.data_to_send())
+            if event is not NEED_DATA:
+                return event
+            if self.sock is None:
+                return None
+            read_into(conn, self.sock)
+
+    def poll(self) -> list[object]:
+        """The events that arrive without waiting (read once if data is there)."""
+        if self.sock is not None and _readable(self.sock):
+            read_into(self.conn, self.sock)
+        events = []
+        while (event := self.conn.next_event()) is not NEED_DATA:
+            self.write(self.conn.data_to_send())
+            events.append(event)
+        self.write(self.conn.data_to_send())
+        return events
+
+    def defer(self, event: object) -> None:
+        """Keep an event taken early for :meth:`next_event` to return, in order."""
+        self._deferred.append(event)
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if self.before_write is not None:
+            self.before_write()
+        if self.sock is not None:
+            write_to(self.conn, self.sock, data)
+
+    def send(
+        self, context_id: int, command: Command, data_set: DataSetSource | None = None
+    ) -> None:
+        """Send one DIMSE message, fragmented as the peer's maximum PDU length allows."""
+        for data in self.conn.send_message(context_id, command, data_set):
+            self.write(data)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+def _readable(sock: socket.socket) -> bool:
+    """True if a read would not block (TLS may hold decrypted bytes already)."""
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return True
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)

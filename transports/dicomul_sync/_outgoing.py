@@ -1,0 +1,135 @@
+"""Turning what a user hands over (a pydicom Dataset or a Part 10 file) into
+a C-STORE request on an accepted presentation context.
+
+Both C-STORE senders use it: an SCU's ``send_c_store`` and an SCP serving a
+C-GET, whose matches go back as C-STORE sub-operations (PS3.4 C.4.3.3).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from dicomul import Command, CommandField, Negotiated, Priority
+from dicomul._dimse import DataSetSource
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset, FileMetaDataset
+
+__all__ = ["FILE_CHUNK", "CannotSendError", "Outgoing", "read_part10_meta", "store_request"]
+
+#: Chunk size for streaming a file's data set from disk.
+FILE_CHUNK = 1024 * 1024
+
+
+class CannotSendError(Exception):
+    """No accepted presentation context can carry this data set as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A data set to store, described without reading it: a pydicom Dataset,
+    or a Part 10 file whose data set starts at ``offset``."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    #: The data set's transfer syntax; None for a Dataset without file meta
+    #: (encodable in any native syntax).
+    transfer_syntax: str | None
+    dataset: Dataset | None = None
+    path: pathlib.Path | None = None
+    offset: int = 0
+
+    @classmethod
+    def of(cls, item: Dataset | str | os.PathLike[str]) -> Outgoing:
+        """Describe a Dataset or the path of a Part 10 file."""
+        if isinstance(item, str | os.PathLike):
+            path = pathlib.Path(item)
+            meta, offset = read_part10_meta(path)
+            return cls(
+                str(meta.MediaStorageSOPClassUID),
+                str(meta.MediaStorageSOPInstanceUID),
+                str(meta.TransferSyntaxUID),
+                path=path,
+                offset=offset,
+            )
+        original = getattr(getattr(item, "file_meta", None), "TransferSyntaxUID", None)
+        return cls(
+            str(item.SOPClassUID),
+            str(item.SOPInstanceUID),
+            None if original is None else str(original),
+            dataset=item,
+        )
+
+
+def store_request(
+    negotiated: Negotiated,
+    item: Outgoing,
+    message_id: int,
+    *,
+    requestor_as_scp: bool = False,
+    originator: tuple[str, int] | None = None,
+) -> tuple[int, Command, DataSetSource]:
+    """The context ID, C-STORE-RQ and data set to send ``item``.
+
+    A Dataset is encoded in the accepted transfer syntax; a file's data set
+    is sent as it is on disk, in chunks, never decoded, so its own transfer
+    syntax must have been accepted.  ``originator`` is the C-MOVE
+    originator's AE title and message ID for a C-MOVE sub-operation (PS3.7
+    9.3.1.1).  Raises :class:`CannotSendError` when no context fits.
+    """
+    context = negotiated.context_to_send(
+        item.sop_class_uid, item.transfer_syntax, requestor_as_scp=requestor_as_scp
+    )
+    if context is None or (
+        item.path is not None and context.transfer_syntax != item.transfer_syntax
+    ):
+        raise CannotSendError(
+            f"no accepted presentation context carries {item.sop_class_uid} "
+            f"in {item.transfer_syntax}"
+        )
+    body: DataSetSource
+    if item.path is not None:
+        body = _file_chunks(item.path, item.offset)
+    else:
+        from dicomul import encode_dataset  # noqa: PLC0415 - pydicom only when storing
+
+        assert item.dataset is not None
+        body = encode_dataset(item.dataset, context.transfer_syntax)
+    command = Command(
+        command_field=CommandField.C_STORE_RQ,
+        message_id=message_id,
+        affected_sop_class_uid=item.sop_class_uid,
+        affected_sop_instance_uid=item.sop_instance_uid,
+        priority=Priority.MEDIUM,
+        command_data_set_type=0,
+        move_originator_application_entity_title=None if originator is None else originator[0],
+        move_originator_message_id=None if originator is None else originator[1],
+    )
+    return context.context_id, command, body
+
+
+def read_part10_meta(path: pathlib.Path) -> tuple[FileMetaDataset, int]:
+    """A Part 10 file's meta information, and the offset where its data set starts.
+
+    PS3.10 7.1: a 128-byte preamble, "DICM", then group 0002 headed by its
+    group length (0002,0000), explicit VR little endian.
+    """
+    from pydicom.filereader import read_file_meta_info  # noqa: PLC0415
+
+    with path.open("rb") as f:
+        head = f.read(144)
+    if len(head) < 144 or head[128:132] != b"DICM" or head[132:136] != b"\x02\x00\x00\x00":
+        raise ValueError(f"{path} is not a DICOM Part 10 file with a group length")
+    group_length = int.from_bytes(head[140:144], "little")
+    return read_file_meta_info(path), 144 + group_length
+
+
+def _file_chunks(path: pathlib.Path, offset: int) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        f.seek(offset)
+        while chunk := f.read(FILE_CHUNK):
+            yield chunk

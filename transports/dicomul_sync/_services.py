@@ -1,0 +1,657 @@
+"""The SCP side of every DIMSE service, for one association, on either side.
+
+An SCP serves requests; so does an SCU whose peer sends it C-STORE
+sub-operations during a C-GET (PS3.4 C.4.3.3) or N-EVENT-REPORTs.  Both
+feed the events of their association to one :class:`Services`, which takes
+the requests (and their data sets) and answers them through the AE's
+handlers.  A handler that raises becomes the standard's failure status and a
+logged traceback; one that is not implemented answers "unrecognized
+operation" (0x0211, PS3.7 C.4.x).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from dicomul import (
+    Aborted,
+    Command,
+    CommandField,
+    CommandReceived,
+    ConnectionClosed,
+    DataSetFragment,
+    Negotiated,
+    ProposedContext,
+    State,
+    Status,
+    response_for,
+)
+from dicomul._acse import NATIVE_TRANSFER_SYNTAXES
+
+from ._outgoing import CannotSendError, Outgoing, store_request
+
+if TYPE_CHECKING:
+    import pathlib
+
+    from pydicom.dataset import Dataset
+
+    from ._channel import Channel
+    from .ae import AE
+    from .association import Association
+
+__all__ = ["ServiceRequest", "Services", "StoreSink"]
+
+LOGGER = logging.getLogger("dicomul.sync.services")
+
+#: PS3.7 C.4.x: a failure the handler raised, and an operation not served.
+PROCESSING_FAILURE = 0x0110
+UNRECOGNIZED_OPERATION = 0x0211
+#: PS3.4 B.2.3 (C-STORE) and C.4.1.1.4 / C.4.2.1.5 / C.4.3.1.4 (C-FIND,
+#: C-MOVE, C-GET): "Error: Cannot understand" / "Failed: Unable to process".
+UNABLE_TO_PROCESS = 0xC000
+#: PS3.4 B.2.3: Refused, out of resources (the data set could not be written).
+OUT_OF_RESOURCES = 0xA700
+#: PS3.4 C.4.2.1.5 / C.4.3.1.4: Refused: Out of resources - unable to
+#: perform sub-operations; Refused: Move destination unknown.
+SUBOPERATIONS_IMPOSSIBLE = 0xA702
+MOVE_DESTINATION_UNKNOWN = 0xA801
+#: Sub-operations complete, one or more failures or warnings.
+SUBOPERATIONS_INCOMPLETE = 0xB000
+CANCEL = 0xFE00
+PENDING = 0xFF00
+
+#: States in which this side may still send responses (PS3.8 Evt9: Sta6, Sta8).
+_SERVING = frozenset({State.STA6, State.STA8})
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRequest:
+    """A request the peer made of this AE, as handlers see it.
+
+    ``dataset`` is the request's data set, decoded (None if it has none or,
+    for a C-STORE taken as a stream, it is not decoded).
+    """
+
+    command: Command
+    context_id: int
+    transfer_syntax: str
+    negotiated: Negotiated
+    dataset: Dataset | None = None
+
+    @property
+    def sop_class_uid(self) -> str:
+        """The affected or requested SOP class UID."""
+        return self.command.affected_sop_class_uid or self.command.requested_sop_class_uid or ""
+
+    @property
+    def sop_instance_uid(self) -> str | None:
+        """The affected or requested SOP instance UID, if any."""
+        command = self.command
+        return command.affected_sop_instance_uid or command.requested_sop_instance_uid
+
+    @property
+    def calling_ae_title(self) -> str:
+        """The AE title of the association requestor."""
+        return self.negotiated.calling_ae_title
+
+
+class StoreSink(Protocol):
+    """Where a C-STORE's data set goes, byte by byte, as it arrives.
+
+    ``write`` gets the data set's bytes (as received, in the negotiated
+    transfer syntax, never decoded) fragment by fragment; ``commit`` runs
+    after the last one and returns the status to answer (None: Success), so
+    it must only return once the data is safe; ``discard`` runs instead if
+    the transfer fails or the peer goes away.
+    """
+
+    def write(self, data: bytes | memoryview) -> None: ...
+
+    def commit(self) -> int | None: ...
+
+    def discard(self) -> None: ...
+
+
+class Services:
+    """Serve the requests arriving on one association through ``ae``'s handlers."""
+
+    def __init__(self, ae: AE, channel: Channel) -> None:
+        self.ae = ae
+        self.channel = channel
+        # A request whose data set is arriving, and where it goes.
+        self._incoming: tuple[ServiceRequest, _Sink] | None = None
+        # Message IDs the peer has cancelled (PS3.7 9.3.2.3).
+        self._cancelled: set[int] = set()
+
+    # ------------------------------------------------------------ events in
+
+    def handle(self, event: object) -> bool:
+        """Take ``event`` if it belongs to a request; False leaves it to the caller."""
+        if isinstance(event, CommandReceived) and not event.command.is_response:
+            command = event.command
+            if command.command_field == CommandField.C_CANCEL_RQ:
+                self._cancelled.add(command.message_id_being_responded_to or 0)
+                return True
+            request = self._request(event.context_id, command)
+            if request is None:
+                return True
+            if command.has_data_set:
+                self._incoming = (request, self._sink_for(request))
+            else:
+                self._serve(request, None)
+            return True
+        if isinstance(event, DataSetFragment) and self._incoming is not None:
+            request, sink = self._incoming
+            sink.write(event.data)
+            if event.is_last:
+                self._incoming = None
+                self._serve(request, sink)
+            return True
+        return False
+
+    def close(self) -> None:
+        """The connection is gone: keep nothing partial (PS3.4 B.2.3)."""
+        if self._incoming is not None:
+            self._incoming[1].discard()
+            self._incoming = None
+
+    def _request(self, context_id: int, command: Command) -> ServiceRequest | None:
+        negotiated = self.channel.conn.negotiated
+        if negotiated is None or context_id not in negotiated.contexts:
+            return None  # the engine refuses such PDVs; nothing to answer
+        transfer_syntax = negotiated.contexts[context_id].transfer_syntax
+        return ServiceRequest(command, context_id, transfer_syntax, negotiated)
+
+    def _sink_for(self, request: ServiceRequest) -> _Sink:
+        if request.command.command_field != CommandField.C_STORE_RQ:
+            return _Sink(_Collected)
+        ae = self.ae
+        if ae.on_c_store_stream is not None:
+            return _Sink(ae.on_c_store_stream, request)
+        if ae.store_directory is not None:
+            return _Sink(_DirectorySink, ae, request)
+        return _Sink(_DatasetSink, ae, request)
+
+    # ------------------------------------------------------------- serving
+
+    def _serve(self, request: ServiceRequest, sink: _Sink | None) -> None:
+        field = CommandField(request.command.command_field)
+        if field == CommandField.C_STORE_RQ:
+            assert sink is not None
+            self._respond(request, sink.finish())
+            return
+        if sink is not None:
+            data = sink.collected()
+            if data is None:
+                self._respond(request, PROCESSING_FAILURE)
+                return
+            try:
+                dataset = _decode(data, request.transfer_syntax)
+            except Exception:
+                LOGGER.exception("cannot decode the data set of a %s", field.name)
+                self._respond(request, _FAILURE[field])
+                return
+            request = dataclasses.replace(request, dataset=dataset)
+        _SERVERS[field](self, request)
+
+    def _respond(
+        self, request: ServiceRequest, status: int, data_set: bytes | None = None, **fields: object
+    ) -> None:
+        if self.channel.conn.state not in _SERVING:
+            return
+        response = response_for(
+            request.command, status, with_data_set=data_set is not None, **fields
+        )
+        self.channel.send(request.context_id, response, data_set)
+
+    def _echo(self, request: ServiceRequest) -> None:
+        LOGGER.info("Received Echo Request (MsgID %s)", request.command.message_id)
+        self._respond(request, call_handler(self.ae.on_c_echo, (), PROCESSING_FAILURE)[0])
+
+    def _find(self, request: ServiceRequest) -> None:
+        """C-FIND (PS3.4 C.4.1.3): a pending response per match the handler
+        yields, then Success; Cancel if the peer cancels meanwhile; 0xC000
+        (unable to process) if the handler fails."""
+        from dicomul import encode_dataset  # noqa: PLC0415
+
+        message_id = request.command.message_id or 0
+        final = 0x0000
+        try:
+            for item in self.ae.on_c_find(_identifier(request)):
+                status, match = item if isinstance(item, tuple) else (PENDING, item)
+                if self._cancel_requested(message_id):
+                    final = CANCEL
+                    break
+                if Status(int(status)) != "Pending":
+                    final = int(status)
+                    break
+                self._respond(request, int(status), encode_dataset(match, request.transfer_syntax))
+        except Exception:
+            LOGGER.exception("on_c_find failed; answering 0x%04X", UNABLE_TO_PROCESS)
+            final = UNABLE_TO_PROCESS
+        self._cancelled.discard(message_id)
+        self._respond(request, final)
+
+    def _get(self, request: ServiceRequest) -> None:
+        """C-GET (PS3.4 C.4.3.3): each match goes back over this association
+        as a C-STORE sub-operation, a pending response after each."""
+        items = self._matches(request, lambda: self.ae.on_c_get(_identifier(request)))
+        if items is not None:
+            self._suboperations(request, items, self._store_here)
+
+    def _move(self, request: ServiceRequest) -> None:
+        """C-MOVE (PS3.4 C.4.2.3): each match goes to the move destination
+        over a new association this AE requests, a pending response after each."""
+        destination = (request.command.move_destination or "").strip()
+        address = self.ae.move_destinations.get(destination)
+        if address is None:
+            LOGGER.error("Move destination %r is unknown", destination)
+            self._respond(request, MOVE_DESTINATION_UNKNOWN)
+            return
+        items = self._matches(
+            request, lambda: self.ae.on_c_move(_identifier(request), destination)
+        )
+        if items is None:
+            return
+        sub = self._associate_for(items, destination, address)
+        if sub is None:
+            self._respond(request, SUBOPERATIONS_IMPOSSIBLE)
+            return
+        originator = (request.calling_ae_title, request.command.message_id or 0)
+        try:
+            self._suboperations(
+                request,
+                items,
+                lambda item: _status_of(sub.send_c_store(item, originator=originator)),
+            )
+        finally:
+            sub.release()
+
+    def _matches(
+        self, request: ServiceRequest, handler: Callable[[], Iterable[object]]
+    ) -> list[Outgoing] | None:
+        """The handler's matches, described; None (and 0xC000 answered) if it fails."""
+        try:
+            return [Outgoing.of(item) for item in handler()]  # type: ignore[arg-type]
+        except Exception:
+            LOGGER.exception("retrieve handler failed; answering 0x%04X", UNABLE_TO_PROCESS)
+            self._respond(request, UNABLE_TO_PROCESS)
+            return None
+
+    def _suboperations(
+        self,
+        request: ServiceRequest,
+        items: list[Outgoing],
+        send: Callable[[Outgoing], int | None],
+    ) -> None:
+        """Run one C-STORE sub-operation per item with a pending response after
+        each, then the final response (PS3.4 C.4.2.1.5, C.4.3.1.4): Success,
+        0xB000 if any failed or warned, Cancel if the peer cancelled."""
+        message_id = request.command.message_id or 0
+        remaining, completed, failed, warning = len(items), 0, 0, 0
+        failed_uids: list[str] = []
+        final = 0x0000
+        for item in items:
+            if self._cancel_requested(message_id) or self.channel.conn.state not in _SERVING:
+                final = CANCEL
+                break
+            status = send(item)
+            remaining -= 1
+            category = None if status is None else Status(status)
+            if category == "Success":
+                completed += 1
+            elif category == "Warning":
+                warning += 1
+                failed_uids.append(item.sop_instance_uid)
+            else:
+                failed += 1
+                failed_uids.append(item.sop_instance_uid)
+            if remaining:
+                self._respond(
+                    request,
+                    PENDING,
+                    number_of_remaining_suboperations=remaining,
+                    number_of_completed_suboperations=completed,
+                    number_of_failed_suboperations=failed,
+                    number_of_warning_suboperations=warning,
+                )
+        self._cancelled.discard(message_id)
+        if final != CANCEL and (failed or warning):
+            final = SUBOPERATIONS_INCOMPLETE
+        counts: dict[str, object] = {
+            "number_of_completed_suboperations": completed,
+            "number_of_failed_suboperations": failed,
+            "number_of_warning_suboperations": warning,
+        }
+        if final == CANCEL:
+            counts["number_of_remaining_suboperations"] = remaining
+        identifier = None
+        if failed_uids:  # PS3.4 C.4.2.1.4.1: the Failed SOP Instance UID List
+            identifier = _failed_list(failed_uids, request.transfer_syntax)
+        self._respond(request, final, identifier, **counts)
+
+    def _store_here(self, item: Outgoing) -> int | None:
+        """A C-GET sub-operation: C-STORE ``item`` to the peer on this
+        association; its response status, or None if it could not be sent."""
+        conn = self.channel.conn
+        negotiated = conn.negotiated
+        assert negotiated is not None
+        message_id = conn.new_message_id()
+        try:
+            context_id, command, body = store_request(
+                negotiated, item, message_id, requestor_as_scp=True
+            )
+        except CannotSendError as exc:
+            LOGGER.error("C-GET sub-operation for %s: %s", item.sop_instance_uid, exc)
+            return None
+        self.channel.send(context_id, command, body)
+        response = self._await_response(message_id)
+        return None if response is None else response.status
+
+    def _await_response(self, message_id: int) -> Command | None:
+        """Read until the response to ``message_id`` (None if the association
+        ends first); C-CANCELs are noted, other events kept for later."""
+        held: list[object] = []
+        try:
+            while True:
+                event = self.channel.next_event()
+                if event is None or isinstance(event, Aborted | ConnectionClosed):
+                    if event is not None:
+                        held.append(event)
+                    return None
+                if (
+                    isinstance(event, CommandReceived)
+                    and event.command.is_response
+                    and event.command.message_id_being_responded_to == message_id
+                ):
+                    return event.command
+                if not self._note_cancel(event):
+                    held.append(event)
+        finally:
+            for event in held:
+                self.channel.defer(event)
+
+    def _associate_for(
+        self, items: list[Outgoing], destination: str, address: tuple[str, int]
+    ) -> Association | None:
+        """An association to the move destination proposing what ``items`` need."""
+        from .association import Association  # noqa: PLC0415 - import cycle
+
+        association = Association(
+            self.ae,
+            address[0],
+            address[1],
+            called_ae_title=destination,
+            max_pdu=self.ae.maximum_pdu_size,
+            contexts=contexts_for(items),
+        )
+        association._connect()
+        if not association.is_established:
+            LOGGER.error("Cannot associate with move destination %s at %s", destination, address)
+            return None
+        return association
+
+    def _normalized(self, request: ServiceRequest) -> None:
+        """The DIMSE-N services (PS3.7 10): the AE's ``on_n_...`` handler
+        returns a status, or (status, data set); the data set goes back with
+        the response."""
+        command = request.command
+        field = CommandField(command.command_field)
+        if field == CommandField.N_CREATE_RQ and not command.affected_sop_instance_uid:
+            # PS3.7 10.1.5.1.4: the SCP assigns the instance UID if the SCU did not.
+            from pydicom.uid import generate_uid  # noqa: PLC0415
+
+            command = dataclasses.replace(command, affected_sop_instance_uid=generate_uid())
+            request = dataclasses.replace(request, command=command)
+        handler = getattr(self.ae, _N_HANDLERS[field])
+        status, reply = call_handler(handler, (request,), PROCESSING_FAILURE)
+        body = None
+        if reply is not None:
+            from dicomul import encode_dataset  # noqa: PLC0415
+
+            body = encode_dataset(reply, request.transfer_syntax)
+        self._respond(request, status, body)
+
+    # -------------------------------------------------------------- cancel
+
+    def _cancel_requested(self, message_id: int) -> bool:
+        """Look at what the peer has sent, without waiting: True if it cancelled
+        ``message_id``; every other event is kept for the main loop."""
+        for event in self.channel.poll():
+            if not self._note_cancel(event):
+                self.channel.defer(event)
+        return message_id in self._cancelled
+
+    def _note_cancel(self, event: object) -> bool:
+        command = event.command if isinstance(event, CommandReceived) else None
+        if command is not None and command.command_field == CommandField.C_CANCEL_RQ:
+            self._cancelled.add(command.message_id_being_responded_to or 0)
+            return True
+        return False
+
+
+_SERVERS: dict[CommandField, Callable[[Services, ServiceRequest], None]] = {
+    CommandField.C_ECHO_RQ: Services._echo,
+    CommandField.C_FIND_RQ: Services._find,
+    CommandField.C_GET_RQ: Services._get,
+    CommandField.C_MOVE_RQ: Services._move,
+    CommandField.N_EVENT_REPORT_RQ: Services._normalized,
+    CommandField.N_GET_RQ: Services._normalized,
+    CommandField.N_SET_RQ: Services._normalized,
+    CommandField.N_ACTION_RQ: Services._normalized,
+    CommandField.N_CREATE_RQ: Services._normalized,
+    CommandField.N_DELETE_RQ: Services._normalized,
+}
+
+#: The AE handler for each DIMSE-N request.
+_N_HANDLERS = {
+    CommandField.N_EVENT_REPORT_RQ: "on_n_event_report",
+    CommandField.N_GET_RQ: "on_n_get",
+    CommandField.N_SET_RQ: "on_n_set",
+    CommandField.N_ACTION_RQ: "on_n_action",
+    CommandField.N_CREATE_RQ: "on_n_create",
+    CommandField.N_DELETE_RQ: "on_n_delete",
+}
+
+#: The failure status for a request whose data set cannot be decoded.
+_FAILURE = {
+    CommandField.C_FIND_RQ: UNABLE_TO_PROCESS,
+    CommandField.C_GET_RQ: UNABLE_TO_PROCESS,
+    CommandField.C_MOVE_RQ: UNABLE_TO_PROCESS,
+} | dict.fromkeys(_N_HANDLERS, PROCESSING_FAILURE)
+
+
+def call_handler(
+    handler: Callable[..., object], args: tuple[object, ...], failure: int
+) -> tuple[int, Dataset | None]:
+    """Run a user handler: the status it gives and the data set it returns
+    with it, if any (a handler returns a status, a Dataset with ``Status``,
+    or a (status, data set) pair).  A raise becomes ``failure`` and a logged
+    traceback; NotImplementedError becomes 0x0211, unrecognized operation."""
+    try:
+        result = handler(*args)
+    except NotImplementedError as exc:
+        LOGGER.warning("no handler: answering 0x%04X (%s)", UNRECOGNIZED_OPERATION, exc)
+        return UNRECOGNIZED_OPERATION, None
+    except Exception:
+        LOGGER.exception("handler failed; answering 0x%04X", failure)
+        return failure, None
+    if isinstance(result, tuple):
+        status, data = result
+        return _as_status(status), data
+    return _as_status(result), None
+
+
+def _as_status(result: object) -> int:
+    status = getattr(result, "Status", result)
+    return 0 if status is None else int(status)  # type: ignore[call-overload]
+
+
+def _identifier(request: ServiceRequest) -> Dataset:
+    assert request.dataset is not None  # C-FIND/GET/MOVE always carry one (PS3.7 9.3)
+    return request.dataset
+
+
+def _status_of(response: Dataset | None) -> int | None:
+    return None if response is None else int(response.Status)
+
+
+def _decode(data: bytes, transfer_syntax: str) -> Dataset:
+    from dicomul import decode_dataset  # noqa: PLC0415 - pydicom only when needed
+
+    return decode_dataset(data, transfer_syntax)
+
+
+def _failed_list(uids: list[str], transfer_syntax: str) -> bytes:
+    from pydicom.dataset import Dataset  # noqa: PLC0415
+
+    from dicomul import encode_dataset  # noqa: PLC0415
+
+    identifier = Dataset()
+    identifier.FailedSOPInstanceUIDList = uids
+    return encode_dataset(identifier, transfer_syntax)
+
+
+def contexts_for(items: Iterable[Outgoing]) -> tuple[ProposedContext, ...]:
+    """Presentation contexts to send ``items`` as they are: per SOP class, one
+    context per compressed transfer syntax among them and one offering the
+    native syntaxes (PS3.8 9.3.2.2: at most 128; the rest are left out)."""
+    wanted: dict[tuple[str, tuple[str, ...]], None] = {}
+    for item in items:
+        syntax = item.transfer_syntax
+        if syntax is None or syntax in NATIVE_TRANSFER_SYNTAXES:
+            native = (syntax,) if syntax is not None else ()
+            rest = tuple(ts for ts in NATIVE_TRANSFER_SYNTAXES if ts != syntax)
+            wanted[(item.sop_class_uid, native + rest)] = None
+        else:
+            wanted[(item.sop_class_uid, (syntax,))] = None
+    chosen = list(wanted)[:128]
+    if len(wanted) > len(chosen):
+        LOGGER.warning("%d presentation contexts needed; proposing the first 128", len(wanted))
+    return tuple(
+        ProposedContext(context_id=2 * n + 1, abstract_syntax=sop_class, transfer_syntaxes=ts)
+        for n, (sop_class, ts) in enumerate(chosen)
+    )
+
+
+# ----------------------------------------------------------------- store sinks
+
+
+class _Sink:
+    """A data set arriving into a sink; a sink that raises becomes a failure
+    status (OSError: 0xA700 out of resources; anything else: 0xC000)."""
+
+    def __init__(self, factory: Callable[..., object], *args: object) -> None:
+        self.sink: StoreSink | None = None
+        self.failure: int | None = None
+        try:
+            self.sink = factory(*args)  # type: ignore[assignment]
+        except Exception as exc:
+            self._fail(exc, "cannot receive the data set")
+
+    def _fail(self, exc: Exception, what: str) -> None:
+        self.failure = OUT_OF_RESOURCES if isinstance(exc, OSError) else UNABLE_TO_PROCESS
+        LOGGER.error("%s; answering 0x%04X", what, self.failure, exc_info=exc)
+        self.discard()
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self.sink is None:
+            return
+        try:
+            self.sink.write(data)
+        except Exception as exc:
+            self._fail(exc, "writing the data set failed")
+
+    def finish(self) -> int:
+        """The status to answer: Success only for data the sink took safely."""
+        if self.sink is None:
+            return self.failure if self.failure is not None else UNABLE_TO_PROCESS
+        try:
+            status = self.sink.commit()
+        except Exception as exc:
+            self._fail(exc, "storing the data set failed")
+            assert self.failure is not None
+            return self.failure
+        return _as_status(status)
+
+    def collected(self) -> bytes | None:
+        """The bytes a :class:`_Collected` sink holds (None after a failure)."""
+        return self.sink.data() if isinstance(self.sink, _Collected) else None
+
+    def discard(self) -> None:
+        sink, self.sink = self.sink, None
+        if sink is not None:
+            try:
+                sink.discard()
+            except Exception:
+                LOGGER.exception("discarding a partial data set failed")
+
+
+class _Collected:
+    """The data set of a request other than C-STORE, kept whole in memory."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.parts.append(bytes(data))
+
+    def commit(self) -> int | None:
+        return None
+
+    def data(self) -> bytes:
+        return b"".join(self.parts)
+
+    def discard(self) -> None:
+        self.parts = []
+
+
+class _DatasetSink:
+    """Collect the data set, decode it, and hand it to ``ae.on_c_store``."""
+
+    def __init__(self, ae: AE, request: ServiceRequest) -> None:
+        self.ae = ae
+        self.request = request
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.parts.append(bytes(data))
+
+    def commit(self) -> int | None:
+        dataset = _decode(b"".join(self.parts), self.request.transfer_syntax)
+        self.parts = []
+        return _as_status(self.ae.on_c_store(dataset))
+
+    def discard(self) -> None:
+        self.parts = []
+
+
+class _DirectorySink:
+    """Write the data set durably to ``ae.store_directory`` as a Part 10 file."""
+
+    def __init__(self, ae: AE, request: ServiceRequest) -> None:
+        from .storage import DurableFile  # noqa: PLC0415 - pydicom only when storing
+
+        self.ae = ae
+        self.file = DurableFile(
+            ae.store_directory or os.curdir,
+            sop_class_uid=request.sop_class_uid,
+            sop_instance_uid=request.sop_instance_uid or "",
+            transfer_syntax=request.transfer_syntax,
+        )
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.file.write(data)
+
+    def commit(self) -> int | None:
+        path: pathlib.Path = self.file.commit()
+        call_handler(self.ae.on_c_stored, (path,), 0)  # the data is safe whatever it does
+        return None
+
+    def discard(self) -> None:
+        self.file.discard()
