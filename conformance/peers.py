@@ -10,13 +10,20 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from dcmtk_tools import dcmtk_path
 from dicomul_sync import AE
 
-__all__ = ["free_port", "pynetdicom_scp", "serving", "storescp", "wait_listening"]
+__all__ = [
+    "free_port",
+    "pynetdicom_scp",
+    "pynetdicom_scu",
+    "serving",
+    "storescp",
+    "wait_listening",
+]
 
 HOST = "127.0.0.1"
 
@@ -84,18 +91,21 @@ def pynetdicom_scp(
     *,
     both_roles: Iterable[str] = (),
     requested: Iterable[str] = (),
+    transfer_syntaxes: Sequence[str] | None = None,
 ) -> Iterator[int]:
     """An in-process pynetdicom SCP on a free port; yields the port.
 
     ``both_roles`` contexts accept the SCU and SCP roles (C-GET storage);
     ``requested`` contexts are the ones it may ask for itself (C-MOVE).
+    ``transfer_syntaxes`` are the ones the ``supported`` contexts accept
+    (pynetdicom's default: the uncompressed ones and Deflated).
     """
     import pynetdicom
 
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
     peer = pynetdicom.AE(ae_title=ae_title)
     for uid in supported:
-        peer.add_supported_context(uid)
+        peer.add_supported_context(uid, transfer_syntaxes)
     for uid in both_roles:
         peer.add_supported_context(uid, scu_role=True, scp_role=True)
     for uid in requested:
@@ -106,3 +116,15 @@ def pynetdicom_scp(
         yield port
     finally:
         server.shutdown()
+
+
+def pynetdicom_scu(ae_title: str, requested: Mapping[str, Sequence[str] | None]) -> Any:
+    """A quiet pynetdicom AE requesting a context per SOP class in ``requested``,
+    with the transfer syntaxes it maps to (None: pynetdicom's default)."""
+    import pynetdicom
+
+    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    peer = pynetdicom.AE(ae_title=ae_title)
+    for uid, transfer_syntaxes in requested.items():
+        peer.add_requested_context(uid, transfer_syntaxes)
+    return peer

@@ -76,29 +76,33 @@ def store_request(
     """The context ID, C-STORE-RQ and data set to send ``item``.
 
     A Dataset is encoded in the accepted transfer syntax; a file's data set
-    is sent as it is on disk, in chunks, never decoded, so its own transfer
-    syntax must have been accepted.  ``originator`` is the C-MOVE
+    is sent as it is on disk, in chunks, never decoded, when its own transfer
+    syntax was accepted, and otherwise re-encoded into an accepted native
+    syntax if it is in one (compressed data cannot be).  ``originator`` is the C-MOVE
     originator's AE title and message ID for a C-MOVE sub-operation (PS3.7
     9.3.1.1).  Raises :class:`CannotSendError` when no context fits.
     """
     context = negotiated.context_to_send(
         item.sop_class_uid, item.transfer_syntax, requestor_as_scp=requestor_as_scp
     )
-    if context is None or (
-        item.path is not None and context.transfer_syntax != item.transfer_syntax
-    ):
+    if context is None:
         raise CannotSendError(
             f"no accepted presentation context carries {item.sop_class_uid} "
             f"in {item.transfer_syntax}"
         )
     body: DataSetSource
-    if item.path is not None:
-        body = _file_chunks(item.path, item.offset)
+    if item.path is not None and context.transfer_syntax == item.transfer_syntax:
+        body = _file_chunks(item.path, item.offset)  # as it is on disk
     else:
-        from dicomul import encode_dataset  # noqa: PLC0415 - pydicom only when storing
+        # A native syntax the peer did not accept: re-encode into one it did
+        # (lossless between the native syntaxes, PS3.5 A.1, A.2, A.5).
+        from pydicom import dcmread  # noqa: PLC0415 - pydicom only when storing
 
-        assert item.dataset is not None
-        body = encode_dataset(item.dataset, context.transfer_syntax)
+        from dicomul import encode_dataset  # noqa: PLC0415
+
+        dataset = item.dataset if item.path is None else dcmread(item.path)
+        assert dataset is not None
+        body = encode_dataset(dataset, context.transfer_syntax)
     command = Command(
         command_field=CommandField.C_STORE_RQ,
         message_id=message_id,
