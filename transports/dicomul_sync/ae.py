@@ -86,6 +86,8 @@ class AE:
         #: data set's bytes undecoded as they come off the wire and answers
         #: the status on commit.  Takes precedence over store_directory.
         self.on_c_store_stream: Callable[[ServiceRequest], StoreSink] | None = None
+        #: A server-side ssl.SSLContext: start() then serves TLS only.
+        self.ssl_context: ssl.SSLContext | None = None
         #: Move destinations this SCP knows: AE title -> (host, port).
         self.move_destinations: dict[str, tuple[str, int]] = {}
         self._server: Server | None = None
@@ -179,11 +181,11 @@ class AE:
     def start(self, ssl_context: ssl.SSLContext | None = None) -> None:
         """Listen on ``port`` and serve associations until :meth:`stop`.
 
-        With ``ssl_context`` (a server-side :class:`ssl.SSLContext`), every
-        connection is TLS (PS3.15 B.1); require client certificates by
-        setting its ``verify_mode``.
+        With ``ssl_context`` (a server-side :class:`ssl.SSLContext`; default
+        the AE's :attr:`ssl_context`), every connection is TLS (PS3.15 B.1);
+        require client certificates by setting its ``verify_mode``.
         """
-        server = Server(self, ssl_context)
+        server = Server(self, ssl_context or self.ssl_context)
         server.bind()
         self._server = server
         server.serve()
