@@ -149,7 +149,8 @@ class Connection:
         sent before it is aborted; None waits for ever.
     dimse_timeout : float or None
         Seconds to wait for the next response while a request this side sent
-        is outstanding, before aborting; None waits for ever.
+        is outstanding, or for the rest of a message the peer began, before
+        aborting; None waits for ever.
     strict : bool
         Decode received PDUs strictly (see :func:`dicomul.pdu.decode`).
     """
@@ -231,7 +232,12 @@ class Connection:
         return self._acse_since + self.acse_timeout
 
     def _dimse_deadline(self) -> float | None:
-        if self.dimse_timeout is None or not self._invoked or self._state not in _DATA_STATES:
+        # Waiting for a response to a request this side sent, or for the
+        # rest of a message the peer has begun to send.
+        partial = self._reassembler is not None and not self._reassembler.idle
+        if self.dimse_timeout is None or self._state not in _DATA_STATES:
+            return None
+        if not (self._invoked or partial):
             return None
         return self._last_activity + self.dimse_timeout
 
@@ -302,7 +308,7 @@ class Connection:
         for deadline, what in (
             (self._acse_deadline(), "ACSE timeout: no answer from the peer"),
             (self._idle_deadline(), "network timeout: nothing sent or received"),
-            (self._dimse_deadline(), "DIMSE timeout: no response to an outstanding request"),
+            (self._dimse_deadline(), "DIMSE timeout: a response or message did not come"),
         ):
             if deadline is not None and now >= deadline:
                 if (self._state, Event.EVT15) not in TRANSITIONS:

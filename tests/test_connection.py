@@ -448,6 +448,29 @@ def test_dimse_timeout_aborts_when_no_response_comes() -> None:
     assert isinstance(events[ACCEPTOR][0], Aborted)
 
 
+def test_dimse_timeout_aborts_a_message_the_peer_left_half_sent() -> None:
+    """The acceptor has no request outstanding, but the peer began a C-STORE
+    and stopped: the DIMSE timer runs until the message is whole."""
+    pair = ConnectionPair(acceptor=Connection(Role.ACCEPTOR, dimse_timeout=10))
+    associate(pair)
+    assert pair.acceptor.next_deadline is None  # between messages: no DIMSE wait
+    store = Command(
+        command_field=CommandField.C_STORE_RQ,
+        message_id=2,
+        affected_sop_class_uid=CT,
+        affected_sop_instance_uid="1.2.3",
+        priority=0,
+        command_data_set_type=0,
+    )
+    pdus = pair.requestor.send_message(3, store, bytes(100_000))
+    pair.write(REQUESTOR, next(pdus))  # the command only
+    pair.pump()
+    assert pair.acceptor.next_deadline == 10
+    events = pair.advance(10)
+    (aborted,) = [e for e in events[ACCEPTOR] if isinstance(e, Aborted)]
+    assert "DIMSE timeout" in aborted.message
+
+
 def test_oversized_pdu_header_aborts_once() -> None:
     """A header announcing 2.5 GB: one A-ABORT, then the stream is ignored
     (found by fuzzing: the engine used to loop on the same framing error)."""

@@ -194,6 +194,10 @@ class Association:
             self.is_established = False
             self.is_aborted = True
             LOGGER.error("Association Aborted: %s", event.message)
+            if not event.by_peer:
+                # Our A-ABORT (a timeout) is written: nothing more to wait
+                # for from the peer, so close now rather than after ARTIM.
+                self._close()
         elif isinstance(event, Released):
             self.is_established = False
             self.is_released = True

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from dicomul import (
+    DEFAULT_ARTIM_TIMEOUT,
     Aborted,
     AcceptAssociation,
     AcceptorConfig,
@@ -182,6 +183,9 @@ class _Handler:
         self.counted = False
         self.conn = Connection(
             Role.ACCEPTOR,
+            # ARTIM (PS3.8 9.1.5) bounds the wait for the A-ASSOCIATE-RQ and
+            # for the close after a rejection or release: the ACSE timeout.
+            artim_timeout=self.ae.acse_timeout or DEFAULT_ARTIM_TIMEOUT,
             acse_timeout=self.ae.acse_timeout,
             dimse_timeout=self.ae.dimse_timeout,
             network_timeout=self.ae.network_timeout,
