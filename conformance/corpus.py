@@ -36,7 +36,6 @@ __all__ = [
     "deflated_length",
     "image",
     "meta_transfer_syntax",
-    "pixel_values",
     "write",
 ]
 
@@ -171,14 +170,3 @@ def assert_same_data_set(stored: pathlib.Path, source: pathlib.Path) -> None:
             f"{stored.name}: its {len(got)}-byte data set differs from the source's "
             f"{len(want)} bytes, first at offset {at}"
         )
-
-
-def pixel_values(path: pathlib.Path) -> array.array[int]:
-    """The 16-bit pixel values of a native (uncompressed) file, in either byte order."""
-    from pydicom import dcmread
-
-    words = array.array("H", dcmread(path).PixelData)
-    little = meta_transfer_syntax(path) != ExplicitVRBigEndian
-    if little != (sys.byteorder == "little"):
-        words.byteswap()
-    return words

@@ -94,6 +94,7 @@ NATIVE_TRANSFER_SYNTAXES = (
     "1.2.840.10008.1.2.2",
     "1.2.840.10008.1.2.1.99",
 )
+_EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 #: The smallest maximum PDU length accepted from a peer.  PS3.8 sets no
 #: floor, but a peer announcing a few bytes would make every message travel
 #: in thousands of PDUs (7 bytes: one byte of data per PDU; 6 or less: none
@@ -385,9 +386,11 @@ class Negotiated:
 
         The data set's own ``transfer_syntax`` if a context accepted it;
         otherwise, for a data set in a native (uncompressed) syntax or of
-        unknown syntax, any context with a native syntax it can be re-encoded
-        into (PS3.5 A.1, A.2, A.5).  Compressed pixel data cannot be
-        re-encoded: None then.
+        unknown syntax (taken as little endian), any context with a native
+        syntax of the same byte order it can be re-encoded into (PS3.5 A.1,
+        A.2, A.5).  Compressed pixel data cannot be re-encoded, and OB/OW/OF
+        and like values are bytes a re-encoding does not swap (PS3.5 7.3),
+        so neither crosses byte orders: None then.
         """
         candidates = [
             c
@@ -400,7 +403,16 @@ class Negotiated:
                 return context
         if transfer_syntax is not None and transfer_syntax not in NATIVE_TRANSFER_SYNTAXES:
             return None
-        return next((c for c in candidates if c.transfer_syntax in NATIVE_TRANSFER_SYNTAXES), None)
+        big_endian = transfer_syntax == _EXPLICIT_VR_BIG_ENDIAN
+        return next(
+            (
+                c
+                for c in candidates
+                if c.transfer_syntax in NATIVE_TRANSFER_SYNTAXES
+                and (c.transfer_syntax == _EXPLICIT_VR_BIG_ENDIAN) == big_endian
+            ),
+            None,
+        )
 
     def context_for(
         self, abstract_syntax: str, *, requestor_as_scp: bool = False

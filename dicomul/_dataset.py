@@ -57,6 +57,8 @@ def encode_dataset(dataset: Dataset, transfer_syntax: str) -> bytes:
     if deflated:
         compressor = zlib.compressobj(wbits=-zlib.MAX_WBITS)
         data = compressor.compress(data) + compressor.flush()
+        if len(data) % 2:
+            data += b"\0"  # PS3.5 A.5: an odd deflated stream gets one trailing NULL
     return data
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydicom.dataset import Dataset
 
 from dicomul import LocalProtocolError, RemoteProtocolError
@@ -66,6 +68,17 @@ def test_unencodable_value_is_a_local_error() -> None:
     ds.Rows = 70000  # US holds 0..65535
     with pytest.raises(LocalProtocolError):
         encode_dataset(ds, "1.2.840.10008.1.2")
+
+
+@given(st.text(alphabet="ABCDEFGHIJ", max_size=80))
+def test_deflated_data_sets_are_even_and_round_trip(name: str) -> None:
+    """PS3.5 A.5: an odd deflated stream is padded with one NULL byte, which
+    the reader ignores (the deflate stream ends before it)."""
+    dataset = Dataset()
+    dataset.PatientName = name
+    data = encode_dataset(dataset, "1.2.840.10008.1.2.1.99")
+    assert len(data) % 2 == 0
+    assert decode_dataset(data, "1.2.840.10008.1.2.1.99").PatientName == name
 
 
 def test_deflate_bomb_is_refused() -> None:
