@@ -8,13 +8,14 @@ import logging
 import pathlib
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 
 import pydicom
 import pytest
 from dcmtk_tools import dcmtk_path
 from dicomul_sync import AE
-from peers import serving
+from peers import free_port, serving, wait_listening
 from test_sync_seed_examples import ct_file
 
 VERIFICATION = "1.2.840.10008.1.1"
@@ -289,3 +290,73 @@ def test_a_failing_find_handler_answers_a_failure() -> None:
         statuses = [status for status, _ in assoc.send_c_find(query)]
         assoc.release()
     assert [str(s.category.value) for s in statuses] == ["Pending", "Pending", "Failure"]
+
+
+def rejected_request() -> bytes:
+    """An A-ASSOCIATE-RQ our SCP rejects (a called AE title it does not answer to)."""
+    from dicomul import AssociationRequest, build_associate_rq, propose_contexts
+    from dicomul.pdu import encode
+
+    request = AssociationRequest(
+        calling_ae_title="LINGER",
+        called_ae_title="NOT-THIS-ONE",
+        contexts=propose_contexts([VERIFICATION], ["1.2.840.10008.1.2"]),
+    )
+    return encode(build_associate_rq(request))
+
+
+def test_many_silent_or_lingering_peers_hold_no_worker() -> None:
+    """Far more connections than workers (maximum_associations + 1 = 3): 40
+    that never speak, 20 rejected that never close.  None holds a worker, so
+    echoscu is answered at once; stop() then returns at once too."""
+    ae = AE(scp_sop_class=[VERIFICATION])
+    ae.maximum_associations = 2
+    ae.require_called_aet = "ECHOSCP"
+    held: list[socket.socket] = []
+    with serving(ae) as port:
+        try:
+            held += [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+            for _ in range(20):
+                lingering = socket.create_connection(("127.0.0.1", port))
+                lingering.sendall(rejected_request())
+                lingering.settimeout(10)
+                assert lingering.recv(10)[:1] == b"\x03"  # an A-ASSOCIATE-RJ
+                held.append(lingering)
+            started = time.monotonic()
+            echo = dcmtk("echoscu", "-aec", "ECHOSCP", "127.0.0.1", str(port))
+            assert echo.returncode == 0, echo.stderr
+            assert time.monotonic() - started < 5
+        finally:
+            for sock in held:  # still open while serving() stops the server
+                sock.close()
+
+
+def test_running_out_of_file_descriptors_pauses_accepting(tmp_path: pathlib.Path) -> None:
+    """accept() failing with EMFILE must not end the server: once descriptors
+    are free again, it serves (found by the concurrency bench)."""
+    import sys
+
+    script = tmp_path / "scp.py"
+    script.write_text(
+        "import resource, sys\n"
+        "from dicomul_sync import AE\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))\n"
+        "ae = AE(scp_sop_class=['1.2.840.10008.1.1'], port=int(sys.argv[1]))\n"
+        "ae.maximum_associations = 100\n"
+        "ae.start()\n"
+    )
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(script), str(port)], stderr=subprocess.PIPE)
+    try:
+        wait_listening(port)
+        flood = [socket.create_connection(("127.0.0.1", port)) for _ in range(80)]
+        time.sleep(0.5)  # the server hits its limit of 64 descriptors
+        for sock in flood:
+            sock.close()
+        echo = dcmtk("echoscu", "-to", "10", "127.0.0.1", str(port))
+        assert echo.returncode == 0, echo.stderr
+        assert server.poll() is None
+    finally:
+        server.terminate()
+        _, errors = server.communicate(timeout=10)
+    assert b"Too many open files" in errors

@@ -1,19 +1,20 @@
 """The SCP side of the blocking transport: accept associations and serve them.
 
-Concurrency: one listening socket watched by a ``selectors`` loop (with a
-wake-up socket so that :meth:`Server.stop` interrupts it at once, no
-polling), and one worker thread per association from a bounded pool.  Each
-worker runs the same socket loop as the SCU side around a
-:class:`dicomul.Connection` in the acceptor role; the engine decides
-everything, including rejecting an association over the limit (A-ASSOCIATE-RJ
-2/3/2, local limit exceeded).  A handler that raises becomes a failure
-status to the peer and a logged traceback; the server goes on.
+Concurrency (chosen on the bench, bench/README.md "Concurrency model"): one
+``selectors`` loop (:mod:`._accept`, woken by a socket pair so that
+:meth:`Server.stop` interrupts it at once, no polling) accepts connections
+and negotiates their associations without blocking; each accepted
+association then gets a worker thread from a pool of
+``maximum_associations + 1``, which runs the same socket loop as the SCU side
+around its :class:`dicomul.Connection`.  The engine decides everything,
+including rejecting an association over the limit (A-ASSOCIATE-RJ 2/3/2,
+local limit exceeded).  A handler that raises becomes a failure status to
+the peer and a logged traceback; the server goes on.
 """
 
 from __future__ import annotations
 
 import logging
-import selectors
 import socket
 import ssl
 import threading
@@ -25,9 +26,7 @@ from typing import TYPE_CHECKING
 from dicomul import (
     DEFAULT_ARTIM_TIMEOUT,
     Aborted,
-    AcceptAssociation,
     AcceptorConfig,
-    AssociationRequested,
     CommandReceived,
     Connection,
     ConnectionClosed,
@@ -40,6 +39,7 @@ from dicomul import (
     SupportedContext,
 )
 
+from ._accept import AcceptLoop
 from ._channel import Channel
 from ._services import Services
 
@@ -50,19 +50,15 @@ __all__ = ["Server"]
 
 LOGGER = logging.getLogger("dicomul.sync.server")
 
-#: Seconds a TLS handshake may take when the AE has no ACSE timeout.
-HANDSHAKE_TIMEOUT = 30.0
-
 
 class Server:
     """Serve one AE's SCP side until :meth:`stop`."""
 
     def __init__(self, ae: AE, ssl_context: ssl.SSLContext | None = None) -> None:
         self.ae = ae
-        #: With a context, every connection is TLS (PS3.15 B.1): the handshake
-        #: runs in the association's worker, bounded by the ACSE timeout.
+        #: With a context, every connection is TLS (PS3.15 B.1): the accept
+        #: loop runs the handshake, bounded by ARTIM like the request.
         self.ssl_context = ssl_context
-        self._selector = selectors.DefaultSelector()
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._active = 0
         self._lock = threading.Lock()
@@ -102,27 +98,35 @@ class Server:
         return int(listener.getsockname()[1])
 
     def serve(self) -> None:
-        """Accept and serve associations until :meth:`stop` is called."""
+        """Accept and serve associations until :meth:`stop` is called.
+
+        Returns once the associations in progress have ended; connections
+        not yet associated are closed at once.
+        """
         if self.listener is None:
             self.bind()
         assert self.listener is not None
-        self.listener.setblocking(False)
-        self._selector.register(self.listener, selectors.EVENT_READ)
-        self._selector.register(self._wake_reader, selectors.EVENT_READ)
         with ThreadPoolExecutor(
             max_workers=self.ae.maximum_associations + 1, thread_name_prefix="dicomul-assoc"
         ) as pool:
-            while not self._stopping.is_set():
-                for key, _ in self._selector.select():
-                    if key.fileobj is self._wake_reader:
-                        break
-                    try:
-                        sock, _ = self.listener.accept()
-                    except BlockingIOError:
-                        continue
-                    pool.submit(self._serve_one, sock)
-        self._selector.close()
-        self.listener.close()
+
+            def hand_off(sock: socket.socket, conn: Connection, out: bytes) -> None:
+                pool.submit(self._serve_one, sock, conn, out)
+
+            loop = AcceptLoop(
+                self.listener,
+                self._wake_reader,
+                new_connection=self._new_connection,
+                config=self.config,
+                claim=self.claim_association,
+                release=self.release_association,
+                hand_off=hand_off,
+                ssl_context=self.ssl_context,
+            )
+            try:
+                loop.run(self._stopping.is_set)
+            finally:
+                self.listener.close()
 
     def stop(self) -> None:
         """Stop accepting; returns at once (associations in progress finish)."""
@@ -141,18 +145,23 @@ class Server:
         with self._lock:
             self._active -= 1
 
-    def _serve_one(self, sock: socket.socket) -> None:
+    def _new_connection(self) -> Connection:
+        ae = self.ae
+        return Connection(
+            Role.ACCEPTOR,
+            # ARTIM (PS3.8 9.1.5) bounds the wait for the A-ASSOCIATE-RQ and
+            # for the close after a rejection or release: the ACSE timeout.
+            artim_timeout=ae.acse_timeout or DEFAULT_ARTIM_TIMEOUT,
+            acse_timeout=ae.acse_timeout,
+            dimse_timeout=ae.dimse_timeout,
+            network_timeout=ae.network_timeout,
+        )
+
+    def _serve_one(self, sock: socket.socket, conn: Connection, out: bytes) -> None:
+        """A worker: serve one accepted association (it holds a slot) to its end."""
+        handler = _Handler(self, sock, conn)
         try:
-            sock.setblocking(True)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.ssl_context is not None:
-                sock = self._handshake(sock)
-        except (OSError, ssl.SSLError) as exc:
-            LOGGER.error("TLS handshake with a peer failed: %s", exc)
-            sock.close()
-            return
-        handler = _Handler(self, sock)
-        try:
+            handler.channel.write(out)
             handler.run()
         except Exception:  # a failure in one association must not reach the pool
             LOGGER.exception("association ended by an error")
@@ -160,42 +169,25 @@ class Server:
             handler.finish()
             handler.channel.close()
 
-    def _handshake(self, sock: socket.socket) -> ssl.SSLSocket:
-        assert self.ssl_context is not None
-        tls = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        try:
-            tls.settimeout(self.ae.acse_timeout or HANDSHAKE_TIMEOUT)
-            tls.do_handshake()
-        except BaseException:
-            tls.close()
-            raise
-        return tls
-
 
 class _Handler:
     """One association in the acceptor role: the socket loop; the services
     themselves are :class:`Services`."""
 
-    def __init__(self, server: Server, sock: socket.socket) -> None:
+    def __init__(self, server: Server, sock: socket.socket, conn: Connection) -> None:
         self.server = server
         self.ae = server.ae
-        # True while this connection holds one of the AE's association slots.
-        self.counted = False
-        self.conn = Connection(
-            Role.ACCEPTOR,
-            # ARTIM (PS3.8 9.1.5) bounds the wait for the A-ASSOCIATE-RQ and
-            # for the close after a rejection or release: the ACSE timeout.
-            artim_timeout=self.ae.acse_timeout or DEFAULT_ARTIM_TIMEOUT,
-            acse_timeout=self.ae.acse_timeout,
-            dimse_timeout=self.ae.dimse_timeout,
-            network_timeout=self.ae.network_timeout,
-        )
-        self.channel = Channel(self.conn, sock, before_write=self._before_write)
+        # True while this connection holds one of the AE's association slots
+        # (the accept loop claimed it when it accepted the association).
+        self.counted = True
+        self.conn = conn
+        self.channel = Channel(conn, sock, before_write=self._before_write)
         self.services = Services(self.ae, self.channel)
 
     def run(self) -> None:
         conn = self.conn
-        self.channel.write(conn.transport_connected(now=time.monotonic()))
+        LOGGER.info("Association Acknowledged")
+        self._notify(self.ae.on_association_accepted, conn.negotiated)
         while True:
             event = self.channel.next_event()
             if event is None or isinstance(event, ConnectionClosed):
@@ -212,19 +204,7 @@ class _Handler:
     def _handle(self, event: object) -> None:
         if self.services.handle(event):
             return
-        if isinstance(event, AssociationRequested):
-            LOGGER.info("Association Received")
-            others = self.server.claim_association()
-            self.counted = True
-            answer = self.conn.send(
-                AcceptAssociation(config=self.server.config(), active_associations=others),
-                now=time.monotonic(),
-            )
-            self.channel.write(answer)  # frees the slot first if this was a rejection
-            if self.conn.negotiated is not None:
-                LOGGER.info("Association Acknowledged")
-                self._notify(self.ae.on_association_accepted, self.conn.negotiated)
-        elif isinstance(event, ReleaseRequested):
+        if isinstance(event, ReleaseRequested):
             LOGGER.info("Association Released")
             self.channel.write(self.conn.send(RespondRelease(), now=time.monotonic()))
             self._notify(self.ae.on_association_released, self.conn.negotiated)
