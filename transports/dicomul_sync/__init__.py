@@ -1,18 +1,20 @@
 """dicomul_sync: blocking sockets around the dicomul core, with the pynetdicom3 API.
 
-So far association, verification and storage, both sides:
-``AE(...).associate(addr, port)`` returns an :class:`Association` with
-``send_c_echo()``, ``send_c_store()``, ``send_c_find()``, ``release()``
-and ``abort()``;
-``AE.start()`` serves C-ECHO and C-STORE (``ae.on_c_echo``,
-``ae.on_c_store``) until ``AE.stop()``.  The other DIMSE services, TLS and
-durable storage come with the rest of the blocking-transport issue.
+``AE(...).associate(addr, port)`` returns an :class:`Association` with every
+DIMSE service as SCU (``send_c_echo/store/find/get/move/cancel``,
+``send_n_event_report/get/set/action/create/delete``), ``release()`` and
+``abort()``.  ``AE.start()`` serves them as SCP through the AE's handlers
+(``on_c_echo``, ``on_c_store``, ``on_c_store_stream``, ``store_directory``,
+``on_c_find/get/move``, ``on_n_...``) until ``AE.stop()``.  TLS through
+:class:`ssl.SSLContext` on both sides.  No protocol rule lives here: the
+core's :class:`dicomul.Connection` decides, this package moves bytes.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._services import ServiceRequest, StoreSink
 from .ae import AE
 from .association import Association
 
@@ -26,7 +28,9 @@ __all__ = [
     "AE",
     "Association",
     "QueryRetrieveSOPClassList",
+    "ServiceRequest",
     "StorageSOPClassList",
+    "StoreSink",
     "VerificationSOPClass",
 ]
 

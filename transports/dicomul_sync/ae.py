@@ -8,6 +8,7 @@ The SCU side is :meth:`AE.associate`; the SCP side :meth:`AE.start`.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -90,6 +91,9 @@ class AE:
         self.ssl_context: ssl.SSLContext | None = None
         #: Move destinations this SCP knows: AE title -> (host, port).
         self.move_destinations: dict[str, tuple[str, int]] = {}
+        #: Set while start() is listening (with port 0, ``port`` is then the
+        #: port the system chose): wait on it before connecting to this AE.
+        self.listening = threading.Event()
         self._server: Server | None = None
 
     # ------------------------------------------------------------- SCP side
@@ -186,9 +190,14 @@ class AE:
         require client certificates by setting its ``verify_mode``.
         """
         server = Server(self, ssl_context or self.ssl_context)
-        server.bind()
         self._server = server
-        server.serve()
+        try:
+            self.port = server.bind()
+            self.listening.set()
+            server.serve()
+        finally:
+            self.listening.clear()
+            self._server = None
 
     def stop(self) -> None:
         """Stop :meth:`start` (from another thread or a signal handler)."""
