@@ -65,6 +65,28 @@ SUBOPERATIONS_INCOMPLETE = 0xB000
 CANCEL = 0xFE00
 PENDING = 0xFF00
 
+#: Each service by the name DCMTK's log lines give it ("Received Echo Request").
+_SERVICE_NAMES = {
+    CommandField.C_ECHO_RQ: "Echo",
+    CommandField.C_STORE_RQ: "Store",
+    CommandField.C_FIND_RQ: "Find",
+    CommandField.C_GET_RQ: "Get",
+    CommandField.C_MOVE_RQ: "Move",
+    CommandField.C_CANCEL_RQ: "Cancel",
+    CommandField.N_EVENT_REPORT_RQ: "Event Report",
+    CommandField.N_GET_RQ: "N-GET",
+    CommandField.N_SET_RQ: "N-SET",
+    CommandField.N_ACTION_RQ: "N-ACTION",
+    CommandField.N_CREATE_RQ: "N-CREATE",
+    CommandField.N_DELETE_RQ: "N-DELETE",
+}
+
+
+def service_name(command_field: int) -> str:
+    """The service of a request or response, as DCMTK's log lines name it."""
+    return _SERVICE_NAMES.get(CommandField(command_field & 0x7FFF), hex(command_field))
+
+
 #: States in which this side may still send responses (PS3.8 Evt9: Sta6, Sta8).
 _SERVING = frozenset({State.STA6, State.STA8})
 
@@ -134,6 +156,11 @@ class Services:
         """Take ``event`` if it belongs to a request; False leaves it to the caller."""
         if isinstance(event, CommandReceived) and not event.command.is_response:
             command = event.command
+            LOGGER.info(
+                "Received %s Request (MsgID %s)",
+                service_name(command.command_field),
+                command.message_id or command.message_id_being_responded_to,
+            )
             if command.command_field == CommandField.C_CANCEL_RQ:
                 self._cancelled.add(command.message_id_being_responded_to or 0)
                 return True
@@ -210,7 +237,6 @@ class Services:
         self.channel.send(request.context_id, response, data_set)
 
     def _echo(self, request: ServiceRequest) -> None:
-        LOGGER.info("Received Echo Request (MsgID %s)", request.command.message_id)
         self._respond(request, call_handler(self.ae.on_c_echo, (), PROCESSING_FAILURE)[0])
 
     def _find(self, request: ServiceRequest) -> None:

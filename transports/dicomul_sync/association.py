@@ -45,7 +45,7 @@ from dicomul._dimse import DataSetSource
 
 from ._channel import Channel
 from ._outgoing import CannotSendError, Outgoing, read_part10_meta, store_request
-from ._services import Services
+from ._services import Services, service_name
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -57,6 +57,9 @@ __all__ = ["Association", "read_part10_meta"]
 LOGGER = logging.getLogger("dicomul.sync")
 
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
+#: DCMTK logs the most it sends per PDV as the peer's maximum PDU length less
+#: 12 ("Max Send PDV"); the same figure is logged here, for comparison.
+PDV_OVERHEAD = 12
 #: PS3.8 9.3.2.2: an A-ASSOCIATE-RQ holds at most 128 presentation contexts.
 MAX_CONTEXTS = 128
 
@@ -141,6 +144,7 @@ class Association:
 
     def _connect(self) -> None:
         """Open the transport and negotiate; sets the is_* flags."""
+        LOGGER.info("Requesting Association")
         self._conn.send(RequestAssociation(request=self._request), now=time.monotonic())
         try:
             sock = socket.create_connection(
@@ -167,6 +171,11 @@ class Association:
         event = self._next_event()
         if isinstance(event, AssociationAccepted):
             self.negotiated = event.negotiated
+            peer_max = event.negotiated.acceptor_max_pdu_length
+            LOGGER.info(
+                "Association Accepted (Max Send PDV: %s)",
+                peer_max - PDV_OVERHEAD if peer_max else "unlimited",
+            )
             if not event.negotiated.contexts:
                 LOGGER.error("No Acceptable Presentation Contexts")
 
@@ -239,6 +248,7 @@ class Association:
                 parts.append(bytes(event.data))
                 if event.is_last:
                     command, pending = pending, None
+                    _log_response(command)
                     yield command, b"".join(parts)
                     parts = []
                     if not _is_pending(command):
@@ -250,11 +260,22 @@ class Association:
                 if event.command.has_data_set:
                     pending = event.command
                     continue
+                _log_response(event.command)
                 yield event.command, None
                 if not _is_pending(event.command):
                     return
             else:
                 LOGGER.warning("Ignoring %r while waiting for a response", event)
+
+    def _send_request(
+        self, context_id: int, request: Command, data_set: DataSetSource | None = None
+    ) -> None:
+        LOGGER.info(
+            "Sending %s Request (MsgID %s)",
+            service_name(request.command_field),
+            request.message_id or request.message_id_being_responded_to,
+        )
+        self._channel.send(context_id, request, data_set)
 
     def _request_response(
         self, context_id: int, request: Command, data_set: DataSetSource | None = None
@@ -262,7 +283,7 @@ class Association:
         """Send one request and wait for its final response; the response's
         command set as a Dataset, or None if the association ended first."""
         assert request.message_id is not None
-        self._channel.send(context_id, request, data_set)
+        self._send_request(context_id, request, data_set)
         final = None
         for command, _ in self._responses(request.message_id):
             final = command
@@ -369,7 +390,7 @@ class Association:
         cancel = Command(
             command_field=CommandField.C_CANCEL_RQ, message_id_being_responded_to=msg_id
         )
-        self._channel.send(context_id, cancel)
+        self._send_request(context_id, cancel)
 
     def send_c_move(
         self, dataset: Dataset, move_aet: str, query_model: str = "P", msg_id: int | None = None
@@ -429,7 +450,7 @@ class Association:
             command_data_set_type=0,
         )
         assert request.message_id is not None
-        self._channel.send(context_id, request, encode_dataset(dataset, transfer_syntax))
+        self._send_request(context_id, request, encode_dataset(dataset, transfer_syntax))
         for command, body in self._responses(request.message_id):
             self.last_response = _command_dataset(command)
             identifier = None if body is None else decode_dataset(body, transfer_syntax)
@@ -582,7 +603,7 @@ class Association:
             command_data_set_type=NO_DATA_SET if body is None else 0,
             **fields,  # type: ignore[arg-type]
         )
-        self._channel.send(context_id, request, body)
+        self._send_request(context_id, request, body)
         final: tuple[Command, bytes | None] | None = None
         for final in self._responses(message_id):  # noqa: B007 - the last one
             pass
@@ -596,6 +617,7 @@ class Association:
     def release(self) -> None:
         """Release the association (A-RELEASE) and close the connection."""
         if self.is_established:
+            LOGGER.info("Releasing Association")
             self._write(self._conn.send(RequestRelease(), now=time.monotonic()))
             while self._channel.sock is not None:
                 if self._next_event() is None:
@@ -605,6 +627,7 @@ class Association:
     def abort(self) -> None:
         """Abort the association (A-ABORT) and close the connection."""
         if self.is_established:
+            LOGGER.info("Aborting Association")
             self._write(self._conn.send(Abort(), now=time.monotonic()))
             self.is_established = False
             self.is_aborted = True
@@ -632,6 +655,23 @@ QUERY_MODELS = {
     "S": "1.2.840.10008.5.1.4.1.2.2.1",
     "O": "1.2.840.10008.5.1.4.1.2.3.1",
 }
+
+
+def _log_response(command: Command) -> None:
+    status = Status(command.status or 0)
+    final = "" if status == "Pending" else "Final "
+    LOGGER.info(
+        "Received %s%s Response (%s)",
+        final if command.command_field in _MULTIPLE_RESPONSES else "",
+        service_name(command.command_field),
+        status.category.value,
+    )
+
+
+#: Services whose requests get pending responses before the final one.
+_MULTIPLE_RESPONSES = frozenset(
+    {CommandField.C_FIND_RSP, CommandField.C_GET_RSP, CommandField.C_MOVE_RSP}
+)
 
 
 def _is_pending(command: Command) -> bool:
