@@ -360,3 +360,37 @@ def test_running_out_of_file_descriptors_pauses_accepting(tmp_path: pathlib.Path
         server.terminate()
         _, errors = server.communicate(timeout=10)
     assert b"Too many open files" in errors
+
+
+def test_log_lines_follow_dcmtk(caplog: pytest.LogCaptureFixture) -> None:
+    """The SCU's and SCP's INFO lines, in DCMTK's words and order."""
+    ae = AE(scp_sop_class=[VERIFICATION, PATIENT_ROOT_FIND])
+    ae.on_c_find = patients  # type: ignore[method-assign]
+    query = pydicom.Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    with caplog.at_level(logging.INFO, logger="dicomul"), serving(ae) as port:
+        scu = AE(scu_sop_class=[VERIFICATION, PATIENT_ROOT_FIND])
+        assoc = scu.associate("127.0.0.1", port)
+        assoc.send_c_echo()
+        list(assoc.send_c_find(query))
+        assoc.release()
+    scu_lines = [r.getMessage() for r in caplog.records if r.name == "dicomul.sync"]
+    assert scu_lines == [
+        "Requesting Association",
+        "Association Accepted (Max Send PDV: 16370)",
+        "Sending Echo Request (MsgID 1)",
+        "Received Echo Response (Success)",
+        "Sending Find Request (MsgID 2)",
+        "Received Find Response (Pending)",
+        "Received Find Response (Pending)",
+        "Received Final Find Response (Success)",
+        "Releasing Association",
+    ]
+    scp_lines = [r.getMessage() for r in caplog.records if r.name.startswith("dicomul.sync.")]
+    assert scp_lines == [
+        "Association Received",
+        "Association Acknowledged",
+        "Received Echo Request (MsgID 1)",
+        "Received Find Request (MsgID 2)",
+        "Association Released",
+    ]
