@@ -338,3 +338,39 @@ def test_c_cancel_stops_a_pynetdicom_find() -> None:
         assoc.release()
     assert statuses[-1] == "Cancel"
     assert len(statuses) < 1000
+
+
+def test_the_scu_examples_against_our_own_scp(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Verification, Storage and Find SCU examples, each as written,
+    against one dicomul_sync SCP serving all three."""
+    from dicomul_sync import QueryRetrieveSOPClassList, StorageSOPClassList, VerificationSOPClass
+    from pydicom.dataset import Dataset
+
+    def on_c_find(identifier: Dataset) -> Iterator[Dataset]:
+        for name in ("DOE^JOHN", "ROE^JANE"):
+            match = Dataset()
+            match.PatientName = name
+            match.QueryRetrieveLevel = identifier.QueryRetrieveLevel
+            yield match
+
+    monkeypatch.chdir(tmp_path)
+    ct_file(tmp_path / "dcmfile")
+    received = tmp_path / "received"
+    received.mkdir()
+    scp = AE(
+        ae_title="ANY-SCP",
+        scp_sop_class=[VerificationSOPClass, *StorageSOPClassList, *QueryRetrieveSOPClassList],
+    )
+    scp.store_directory = str(received)
+    scp.on_c_find = on_c_find  # type: ignore[method-assign]
+    with serving(scp) as port:
+        verification = run_example(VERIFICATION_SCU, port)
+        storage = run_example(STORAGE_SCU, port)
+        find = run_example(FIND_SCU, port)
+    assert verification.splitlines()[-1] == "C-ECHO Response: 0x0000"
+    assert re.search(r"\(0000,0900\) Status +US: 0\n", storage)
+    assert len(list(received.glob("*.dcm"))) == 1
+    assert find.count("(0010,0010) Patient's Name") == 2
+    assert find.rstrip().endswith("C-FIND finished, releasing the association")
