@@ -127,11 +127,16 @@ class Server:
                 loop.run(self._stopping.is_set)
             finally:
                 self.listener.close()
+                with self._lock:
+                    self._wake_reader.close()
+                    self._wake_writer.close()
 
     def stop(self) -> None:
         """Stop accepting; returns at once (associations in progress finish)."""
         self._stopping.set()
-        self._wake_writer.send(b"\0")
+        with self._lock:  # not after serve() closed the wake-up pair
+            if self._wake_writer.fileno() != -1:
+                self._wake_writer.send(b"\0")
 
     # ---------------------------------------------------------- one association
 
