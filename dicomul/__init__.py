@@ -40,6 +40,7 @@ from ._command import (
     response_for,
 )
 from ._connection import DEFAULT_ARTIM_TIMEOUT, Connection, Role
+from ._describe import describe_association, describe_frame, hex_dump
 from ._dimse import CommandReceived, DataSetFragment, Reassembler, fragment, join_data_set
 from ._enums import (
     AbortReason,
@@ -150,6 +151,9 @@ __all__ = [
     "decode_command",
     "encode_command",
     "response_for",
+    "describe_association",
+    "describe_frame",
+    "hex_dump",
     "fragment",
     "decode_dataset",
     "encode_dataset",

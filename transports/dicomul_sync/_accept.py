@@ -31,6 +31,7 @@ from dicomul import (
 )
 
 from ._socket_io import RECEIVE_SIZE
+from ._trace import PduTrace, trace_if_debugging
 
 __all__ = ["AcceptLoop"]
 
@@ -42,20 +43,22 @@ _RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.E
 ACCEPT_PAUSE = 0.1
 
 #: Hands an accepted association to a worker: the socket (blocking again),
-#: its Connection, and the bytes still to write (the tail of the AC).
-HandOff = Callable[[socket.socket, Connection, bytes], None]
+#: its Connection, the bytes still to write (the tail of the AC), and its
+#: PDU trace if debugging.
+HandOff = Callable[[socket.socket, Connection, bytes, PduTrace | None], None]
 
 
 class _Pending:
     """A connection whose association is not accepted yet."""
 
-    __slots__ = ("conn", "handshaking", "out", "sock")
+    __slots__ = ("conn", "handshaking", "out", "sock", "trace")
 
     def __init__(self, sock: socket.socket, conn: Connection, *, handshaking: bool) -> None:
         self.sock = sock
         self.conn = conn
         self.out = bytearray()
         self.handshaking = handshaking
+        self.trace = trace_if_debugging()
 
 
 class AcceptLoop:
@@ -194,6 +197,8 @@ class AcceptLoop:
                 break
             except OSError:
                 data = b""
+            if pending.trace is not None and data:
+                pending.trace.received(data)
             conn.receive_data(data, now=time.monotonic())
             self._progress(pending)
             if not data:
@@ -230,6 +235,8 @@ class AcceptLoop:
         try:
             while pending.out:
                 sent = pending.sock.send(pending.out)
+                if pending.trace is not None:
+                    pending.trace.sent(bytes(pending.out[:sent]))
                 del pending.out[:sent]
         except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             pass
@@ -244,7 +251,7 @@ class AcceptLoop:
         self.selector.unregister(pending.sock)
         out = bytes(pending.out) + pending.conn.data_to_send()
         pending.sock.setblocking(True)
-        self.hand_off(pending.sock, pending.conn, out)
+        self.hand_off(pending.sock, pending.conn, out, pending.trace)
 
     def _drop(self, pending: _Pending) -> None:
         if self.pending.pop(pending.sock, None) is not None:

@@ -18,6 +18,7 @@ from dicomul import NEED_DATA, Command, Connection
 from dicomul._dimse import DataSetSource
 
 from ._socket_io import read_into, write_to
+from ._trace import PduTrace, trace_if_debugging
 
 __all__ = ["Channel"]
 
@@ -31,9 +32,12 @@ class Channel:
         sock: socket.socket | None,
         *,
         before_write: Callable[[], None] | None = None,
+        trace: PduTrace | None = None,
     ) -> None:
         self.conn = conn
         self.sock = sock
+        #: Logs every PDU both ways when PDU debugging is on (see _trace).
+        self.trace = trace if trace is not None else trace_if_debugging()
         #: Called before each write (the server frees an association slot
         #: there before the peer can read the answer that ends it).
         self.before_write = before_write
@@ -51,18 +55,24 @@ class Channel:
                 return event
             if self.sock is None:
                 return None
-            read_into(conn, self.sock)
+            self._read()
 
     def poll(self) -> list[object]:
         """The events that arrive without waiting (read once if data is there)."""
         if self.sock is not None and _readable(self.sock):
-            read_into(self.conn, self.sock)
+            self._read()
         events = []
         while (event := self.conn.next_event()) is not NEED_DATA:
             self.write(self.conn.data_to_send())
             events.append(event)
         self.write(self.conn.data_to_send())
         return events
+
+    def _read(self) -> None:
+        assert self.sock is not None
+        data = read_into(self.conn, self.sock)
+        if self.trace is not None and data:
+            self.trace.received(data)
 
     def defer(self, event: object) -> None:
         """Keep an event taken early for :meth:`next_event` to return, in order."""
@@ -74,6 +84,8 @@ class Channel:
         if self.before_write is not None:
             self.before_write()
         if self.sock is not None:
+            if self.trace is not None:
+                self.trace.sent(data)
             write_to(self.conn, self.sock, data)
 
     def send(

@@ -18,18 +18,20 @@ __all__ = ["RECEIVE_SIZE", "read_into", "write_to"]
 RECEIVE_SIZE = 65536
 
 
-def read_into(conn: Connection, sock: socket.socket) -> None:
-    """Read once from ``sock`` into ``conn``, or fire its timers if a deadline passes first."""
+def read_into(conn: Connection, sock: socket.socket) -> bytes:
+    """Read once from ``sock`` into ``conn`` and return what was read, or fire
+    its timers if a deadline passes first (then return nothing)."""
     deadline = conn.next_deadline
     sock.settimeout(None if deadline is None else max(0.0, deadline - time.monotonic()))
     try:
         data = sock.recv(RECEIVE_SIZE)
     except TimeoutError:
         conn.handle_timeout(now=time.monotonic())
-        return
+        return b""
     except OSError:
         data = b""
     conn.receive_data(data, now=time.monotonic())
+    return data
 
 
 def write_to(conn: Connection, sock: socket.socket, data: bytes) -> None:

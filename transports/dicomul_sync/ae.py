@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from dicomul import DEFAULT_MAX_PDU_LENGTH, Negotiated
+from dicomul import DEFAULT_MAX_PDU_LENGTH, Negotiated, ProposedContext
 
 from .association import Association
 from .server import Server
@@ -78,6 +78,9 @@ class AE:
         self.dimse_timeout: float | None = None
         self.network_timeout: float | None = None
         self.maximum_pdu_size: int | None = DEFAULT_MAX_PDU_LENGTH
+        #: Seconds associate() waits for the TCP connection (None: the
+        #: network or ACSE timeout, whichever is set).
+        self.connection_timeout: float | None = None
         #: If set, received data sets are written durably there as Part 10
         #: files (temporary name, fsync, rename) before Success is answered,
         #: and on_c_stored(path) is called; on_c_store is then not used.
@@ -211,6 +214,7 @@ class AE:
         ae_title: str = "ANY-SCP",
         max_pdu: int | None = DEFAULT_MAX_PDU_LENGTH,
         *,
+        contexts: Sequence[ProposedContext] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
     ) -> Association:
@@ -219,7 +223,9 @@ class AE:
         Always returns an :class:`Association`; check ``is_established``,
         ``is_rejected`` or ``is_aborted`` (a peer that cannot be reached
         counts as aborted, as in the seed documentation).  ``max_pdu`` is the
-        largest PDU this side receives (None: no limit).  With
+        largest PDU this side receives (None: no limit).  ``contexts``
+        proposes exactly these presentation contexts instead of one per SCU
+        SOP class with all of ``transfer_syntax``.  With
         ``ssl_context`` (a client-side :class:`ssl.SSLContext`) the
         connection is TLS, the peer's certificate checked against
         ``server_hostname`` (default ``addr``) as the context says.
@@ -230,6 +236,7 @@ class AE:
             port,
             called_ae_title=ae_title,
             max_pdu=max_pdu,
+            contexts=contexts,
             ssl_context=ssl_context,
             server_hostname=server_hostname,
         )

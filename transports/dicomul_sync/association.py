@@ -147,8 +147,10 @@ class Association:
         LOGGER.info("Requesting Association")
         self._conn.send(RequestAssociation(request=self._request), now=time.monotonic())
         try:
+            ae = self.ae
             sock = socket.create_connection(
-                (self.address, self.port), timeout=self.ae.network_timeout or self.ae.acse_timeout
+                (self.address, self.port),
+                timeout=ae.connection_timeout or ae.network_timeout or ae.acse_timeout,
             )
         except OSError as exc:
             LOGGER.error("Association Request Failed: Failed to establish association")
@@ -198,7 +200,12 @@ class Association:
         elif isinstance(event, AssociationRejected):
             self.is_rejected = True
             self.rejection = event
-            LOGGER.error("Association Rejected: %s", event.reason_text)
+            LOGGER.error(
+                "Association Request Failed: Association Rejected (%s, %s: %s)",
+                "permanent" if event.pdu.result == 1 else "transient",
+                "service user" if event.pdu.source == 1 else "service provider",
+                event.reason_text,
+            )
         elif isinstance(event, Aborted):
             self.is_established = False
             self.is_aborted = True

@@ -42,6 +42,7 @@ from dicomul import (
 from ._accept import AcceptLoop
 from ._channel import Channel
 from ._services import Services
+from ._trace import PduTrace
 
 if TYPE_CHECKING:
     from .ae import AE
@@ -110,8 +111,10 @@ class Server:
             max_workers=self.ae.maximum_associations + 1, thread_name_prefix="dicomul-assoc"
         ) as pool:
 
-            def hand_off(sock: socket.socket, conn: Connection, out: bytes) -> None:
-                pool.submit(self._serve_one, sock, conn, out)
+            def hand_off(
+                sock: socket.socket, conn: Connection, out: bytes, trace: PduTrace | None
+            ) -> None:
+                pool.submit(self._serve_one, sock, conn, out, trace)
 
             loop = AcceptLoop(
                 self.listener,
@@ -162,9 +165,11 @@ class Server:
             network_timeout=ae.network_timeout,
         )
 
-    def _serve_one(self, sock: socket.socket, conn: Connection, out: bytes) -> None:
+    def _serve_one(
+        self, sock: socket.socket, conn: Connection, out: bytes, trace: PduTrace | None
+    ) -> None:
         """A worker: serve one accepted association (it holds a slot) to its end."""
-        handler = _Handler(self, sock, conn)
+        handler = _Handler(self, sock, conn, trace)
         try:
             handler.channel.write(out)
             handler.run()
@@ -179,14 +184,16 @@ class _Handler:
     """One association in the acceptor role: the socket loop; the services
     themselves are :class:`Services`."""
 
-    def __init__(self, server: Server, sock: socket.socket, conn: Connection) -> None:
+    def __init__(
+        self, server: Server, sock: socket.socket, conn: Connection, trace: PduTrace | None
+    ) -> None:
         self.server = server
         self.ae = server.ae
         # True while this connection holds one of the AE's association slots
         # (the accept loop claimed it when it accepted the association).
         self.counted = True
         self.conn = conn
-        self.channel = Channel(conn, sock, before_write=self._before_write)
+        self.channel = Channel(conn, sock, before_write=self._before_write, trace=trace)
         self.services = Services(self.ae, self.channel)
 
     def run(self) -> None:

@@ -1,0 +1,125 @@
+"""Human-readable descriptions of PDUs, as DCMTK's ``-d`` output lays them out.
+
+Pure functions from bytes or decoded PDUs to lines of text: the apps' debug
+logging uses them, and so can a packet analyser reading a capture.
+
+>>> from dicomul import pdu
+>>> frame = pdu.encode(pdu.ReleaseRQ())
+>>> describe_frame(frame)[0]
+'PDU Type: Release Request, PDU Length: 4 + 6 bytes PDU header'
+>>> describe_frame(frame)[1]
+'    05 00 00 00 00 04 00 00 00 00'
+"""
+
+from __future__ import annotations
+
+from ._enums import ContextResult
+from ._wire import BytesLike
+from .pdu import AssociateAC, AssociateRJ, AssociateRQ, PDataTF, decode
+
+__all__ = ["describe_association", "describe_frame", "hex_dump"]
+
+#: PS3.8 Table 9-1: PDU types, as DCMTK names them.
+PDU_NAMES = {
+    0x01: "Associate Request",
+    0x02: "Associate Accept",
+    0x03: "Associate Reject",
+    0x04: "Data",
+    0x05: "Release Request",
+    0x06: "Release Response",
+    0x07: "Abort",
+}
+
+#: Bytes of a PDU shown in a hex dump by default; the rest is counted.
+HEX_DUMP_LIMIT = 512
+
+
+def hex_dump(data: BytesLike, limit: int | None = HEX_DUMP_LIMIT) -> list[str]:
+    """Lines of 16 hexadecimal bytes, indented, at most ``limit`` bytes shown."""
+    shown = bytes(data if limit is None else data[:limit])
+    lines = [
+        "    " + " ".join(f"{byte:02x}" for byte in shown[at : at + 16])
+        for at in range(0, len(shown), 16)
+    ]
+    if len(shown) < len(data):
+        lines.append(f"    ... ({len(data) - len(shown)} more bytes)")
+    return lines
+
+
+def describe_frame(frame: BytesLike, limit: int | None = HEX_DUMP_LIMIT) -> list[str]:
+    """The type and length line of one whole PDU, then its hex dump."""
+    pdu_type = frame[0] if frame else 0
+    name = PDU_NAMES.get(pdu_type, f"Unknown (0x{pdu_type:02x})")
+    return [
+        f"PDU Type: {name}, PDU Length: {len(frame) - 6} + 6 bytes PDU header",
+        *hex_dump(frame, limit),
+    ]
+
+
+def describe_association(frame: BytesLike) -> list[str]:
+    """For an A-ASSOCIATE-RQ, -AC or -RJ, its parameters as a block of lines;
+    for a P-DATA-TF, one line per PDV; nothing for the other PDUs or for a
+    PDU that does not decode."""
+    try:
+        pdu = decode(frame)
+    except Exception:  # a describer never raises for what it is shown
+        return []
+    if isinstance(pdu, AssociateRQ | AssociateAC):
+        return _associate_lines(pdu)
+    if isinstance(pdu, AssociateRJ):
+        return [
+            f"Association Reject: result {pdu.result}, source {pdu.source}, reason {pdu.reason}"
+        ]
+    if isinstance(pdu, PDataTF):
+        return [
+            f"PDV: context {pdv.context_id}, "
+            f"{'command' if pdv.is_command else 'data set'}"
+            f"{', last fragment' if pdv.is_last else ''}, {len(pdv.data)} bytes"
+            for pdv in pdu.pdvs
+        ]
+    return []
+
+
+def _associate_lines(pdu: AssociateRQ | AssociateAC) -> list[str]:
+    kind = "A-ASSOCIATE-RQ" if isinstance(pdu, AssociateRQ) else "A-ASSOCIATE-AC"
+    info = pdu.user_information
+    lines = [
+        f"====================== BEGIN {kind} =====================",
+        f"Implementation Class UID:   {info.implementation_class_uid if info else None}",
+        f"Implementation Version:     {info.implementation_version_name if info else None}",
+        f"Calling AE Title:           {pdu.calling_aet}",
+        f"Called AE Title:            {pdu.called_aet}",
+        f"Application Context Name:   {pdu.application_context.uid}",
+        f"Max PDU Length:             {info.maximum_length if info else None}",
+        "Presentation Contexts:",
+    ]
+    if isinstance(pdu, AssociateRQ):
+        for pc in pdu.presentation_contexts:
+            lines.append(f"  Context ID:        {pc.context_id} (Proposed)")
+            lines.append(f"    Abstract Syntax: {pc.abstract_syntax_uid}")
+            lines += [f"    Transfer Syntax: {ts}" for ts in pc.transfer_syntax_uids]
+    else:
+        for ac in pdu.presentation_contexts:
+            try:
+                result = ContextResult(ac.result).name.lower().replace("_", " ")
+            except ValueError:
+                result = f"result {ac.result}"
+            lines.append(f"  Context ID:        {ac.context_id} ({result})")
+            if ac.result == ContextResult.ACCEPTANCE:
+                lines.append(f"    Transfer Syntax: {ac.transfer_syntax_uid}")
+    if info is not None:
+        for role in info.role_selections:
+            lines.append(
+                f"Role Selection:             {role.sop_class} "
+                f"SCU={role.scu_role} SCP={role.scp_role}"
+            )
+        window = info.asynchronous_operations_window
+        if window is not None:
+            lines.append(
+                f"Asynchronous Operations:    invoked {window.max_operations_invoked}, "
+                f"performed {window.max_operations_performed}"
+            )
+        if info.user_identity is not None:
+            lines.append(f"User Identity:              {type(info.user_identity).__name__}")
+    lines.append(f"======================= END {kind} ======================")
+    return lines

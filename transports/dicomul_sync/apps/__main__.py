@@ -1,0 +1,41 @@
+"""``dicomul <app> [options]``: run one of the applications.
+
+``dicomul --help`` lists them; ``dicomul <app> --help`` lists an app's options.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: App name -> one line about it (the module is dicomul_sync.apps.<name>).
+APPS = {
+    "echoscu": "DICOM verification (C-ECHO) SCU",
+    "echoscp": "DICOM verification (C-ECHO) SCP",
+}
+
+
+def usage() -> str:
+    lines = ["usage: dicomul <app> [options]", "", "apps:"]
+    lines += [f"  {name:<10} {about}" for name, about in APPS.items()]
+    lines += ["", "dicomul <app> --help lists the options of an app."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    if name not in APPS:
+        print(f"dicomul: no app named {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    app = importlib.import_module(f"dicomul_sync.apps.{name}")
+    result: int = app.main(rest)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

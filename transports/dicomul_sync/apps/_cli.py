@@ -1,0 +1,227 @@
+"""What every app shares: DCMTK-style option parsing and logging.
+
+Options are written as DCMTK writes them (``-aet``, ``--max-pdu``, ``+tls``):
+argparse with ``-`` and ``+`` as prefixes and no abbreviations.  Log lines go
+to stderr as ``I: message`` (DCMTK's level letter), from the library's
+``dicomul`` loggers and the app's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.config
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ssl
+
+__all__ = ["add_logging_options", "parser", "setup_logging"]
+
+LEVELS = {
+    "critical": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+}
+
+#: DCMTK's letters for the levels ("W: ...", "E: ...").
+_LETTERS = {
+    logging.CRITICAL: "F",
+    logging.ERROR: "E",
+    logging.WARNING: "W",
+    logging.INFO: "I",
+    logging.DEBUG: "D",
+}
+
+
+class DcmtkFormatter(logging.Formatter):
+    """``L: message``, one prefix per line of a multi-line message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        letter = _LETTERS.get(record.levelno, "I")
+        text = record.getMessage()
+        if record.exc_info and record.levelno >= logging.ERROR:
+            text += "\n" + self.formatException(record.exc_info)
+        return "\n".join(f"{letter}: {line}" for line in text.splitlines() or [""])
+
+
+def parser(prog: str, description: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
+        prog=f"dicomul {prog}",
+        description=description,
+        prefix_chars="-+",
+        allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def add_logging_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("logging")
+    verbosity = group.add_mutually_exclusive_group()
+    verbosity.add_argument(
+        "-q", "--quiet", action="store_true", help="quiet mode, prints no warnings or errors"
+    )
+    verbosity.add_argument(
+        "-v", "--verbose", action="store_true", help="verbose mode, prints processing details"
+    )
+    verbosity.add_argument(
+        "-d", "--debug", action="store_true", help="debug mode, prints debugging information"
+    )
+    verbosity.add_argument(
+        "-ll",
+        "--log-level",
+        metavar="[l]evel",
+        choices=list(LEVELS),
+        help="one of critical, error, warning, info, debug: prints logging messages "
+        "with that level or higher",
+    )
+    group.add_argument(
+        "-lc",
+        "--log-config",
+        metavar="[f]ilename",
+        help="use the Python logging config file f for the logger",
+    )
+
+
+def setup_logging(args: argparse.Namespace, *names: str) -> logging.Logger:
+    """Configure the ``dicomul`` loggers (and ``names``) from the options; the app's logger."""
+    app = logging.getLogger(f"dicomul.app.{names[0]}" if names else "dicomul.app")
+    if args.log_config:
+        logging.config.fileConfig(args.log_config, disable_existing_loggers=False)
+        return app
+    if args.quiet:
+        level = logging.CRITICAL + 1
+    elif args.debug:
+        level = logging.DEBUG
+    elif args.verbose:
+        level = logging.INFO
+    elif args.log_level:
+        level = LEVELS[args.log_level]
+    else:
+        level = logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(DcmtkFormatter())
+    root = logging.getLogger("dicomul")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    return app
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return value
+
+
+def add_tls_options(p: argparse.ArgumentParser, *, server: bool) -> None:
+    """DCMTK's TLS switches: ``+tls KEY CERT``, ``+tla``, ``+cf FILE``, and
+    for servers ``--require-peer-cert``."""
+    group = p.add_argument_group("transport layer security (TLS)")
+    group.add_argument(
+        "+tls",
+        "--enable-tls",
+        nargs=2,
+        metavar=("[p]rivate-key", "[c]ertificate"),
+        help="use TLS with this PEM private key and certificate",
+    )
+    if not server:
+        group.add_argument(
+            "+tla",
+            "--anonymous-tls",
+            action="store_true",
+            help="use TLS without a certificate of our own",
+        )
+    group.add_argument(
+        "+cf",
+        "--add-cert-file",
+        action="append",
+        default=[],
+        metavar="[f]ilename",
+        help="add a trusted certificate (PEM); may be repeated",
+    )
+    if server:
+        group.add_argument(
+            "--require-peer-cert",
+            action="store_true",
+            help="require and verify the client's certificate",
+        )
+    else:
+        group.add_argument(
+            "-ic",
+            "--ignore-peer-cert",
+            action="store_true",
+            help="do not verify the server's certificate",
+        )
+
+
+def client_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The client-side TLS context the options ask for, or None."""
+    if not (args.enable_tls or args.anonymous_tls):
+        return None
+    import ssl  # noqa: PLC0415 - only for TLS
+
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.check_hostname = False  # DCMTK checks the chain, not the host name
+    for cafile in args.add_cert_file:
+        context.load_verify_locations(cafile)
+    if args.ignore_peer_cert:
+        context.verify_mode = ssl.CERT_NONE
+    if args.enable_tls:
+        key, cert = args.enable_tls
+        context.load_cert_chain(cert, key)
+    return context
+
+
+def server_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The server-side TLS context the options ask for, or None."""
+    if not args.enable_tls:
+        return None
+    import ssl  # noqa: PLC0415 - only for TLS
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    key, cert = args.enable_tls
+    context.load_cert_chain(cert, key)
+    for cafile in args.add_cert_file:
+        context.load_verify_locations(cafile)
+    context.verify_mode = ssl.CERT_REQUIRED if args.require_peer_cert else ssl.CERT_NONE
+    return context
+
+
+def add_timeout_options(p: argparse.ArgumentParser, *, connecting: bool) -> None:
+    group = p.add_argument_group("miscellaneous DICOM")
+    group.add_argument(
+        "-to",
+        "--timeout",
+        type=float,
+        metavar="[s]econds",
+        help="timeout for connection requests (default: unlimited)"
+        + ("" if connecting else "; an association idle this long is aborted"),
+    )
+    group.add_argument(
+        "-ta",
+        "--acse-timeout",
+        type=float,
+        default=30.0,
+        metavar="[s]econds",
+        help="timeout for ACSE messages (default: 30)",
+    )
+    group.add_argument(
+        "-td",
+        "--dimse-timeout",
+        type=float,
+        metavar="[s]econds",
+        help="timeout for DIMSE messages (default: unlimited)",
+    )
+    group.add_argument(
+        "-pdu",
+        "--max-pdu",
+        type=int,
+        default=16384,
+        metavar="[n]umber of bytes",
+        help="set maximum receive PDU bytes to n bytes (default: 16384)",
+    )

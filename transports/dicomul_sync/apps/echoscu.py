@@ -1,0 +1,120 @@
+"""echoscu: send C-ECHO requests to a peer (Verification SCU, PS3.4 Annex A).
+
+The options and output of the pynetdicom3 documentation's echoscu, which
+follow DCMTK's: silent on success, ``E:`` lines and a non-zero exit status on
+any failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from . import _cli
+
+VERIFICATION = "1.2.840.10008.1.1"
+#: What --propose-ts n takes the first n of (PS3.5 A.1, A.2, A.3... in this order).
+TRANSFER_SYNTAXES = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _cli.parser("echoscu", "DICOM verification (C-ECHO) SCU: check that a peer answers DICOM.")
+    p.add_argument("peer", help="hostname of DICOM peer")
+    p.add_argument("port", type=int, help="tcp/ip port number of peer")
+    _cli.add_logging_options(p)
+    titles = p.add_argument_group("application entity titles")
+    titles.add_argument(
+        "-aet",
+        "--calling-aet",
+        default="ECHOSCU",
+        metavar="[a]etitle",
+        help="set the local AE title (default: ECHOSCU)",
+    )
+    titles.add_argument(
+        "-aec",
+        "--called-aet",
+        default="ANY-SCP",
+        metavar="[a]etitle",
+        help="set the called AE title for the peer AE (default: ANY-SCP)",
+    )
+    debugging = p.add_argument_group("association negotiation debugging")
+    debugging.add_argument(
+        "-ppc",
+        "--propose-pc",
+        type=_cli.positive_int,
+        default=1,
+        metavar="[n]umber",
+        help="propose n presentation contexts, all for Verification (1-128)",
+    )
+    debugging.add_argument(
+        "-pts",
+        "--propose-ts",
+        type=int,
+        choices=range(1, len(TRANSFER_SYNTAXES) + 1),
+        default=1,
+        metavar="[n]umber",
+        help="propose n transfer syntaxes (1-3)",
+    )
+    _cli.add_timeout_options(p, connecting=True)
+    misc = p.add_argument_group("echo")
+    misc.add_argument(
+        "--repeat",
+        type=_cli.positive_int,
+        default=1,
+        metavar="[n]umber",
+        help="repeat echo n times",
+    )
+    misc.add_argument(
+        "--abort", action="store_true", help="abort association instead of releasing it"
+    )
+    _cli.add_tls_options(p, server=False)
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.propose_pc > 128:
+        build_parser().error("--propose-pc takes 1 to 128 (PS3.8 9.3.2.2)")
+    log = _cli.setup_logging(args, "echoscu")
+
+    from dicomul import ProposedContext  # noqa: PLC0415 - after parsing: fast --help
+    from dicomul_sync.ae import AE  # noqa: PLC0415
+
+    ae = AE(ae_title=args.calling_aet, scu_sop_class=[VERIFICATION])
+    ae.connection_timeout = args.timeout
+    ae.acse_timeout = args.acse_timeout
+    ae.dimse_timeout = args.dimse_timeout
+    syntaxes = TRANSFER_SYNTAXES[: args.propose_ts]
+    contexts = [
+        ProposedContext(
+            context_id=2 * n + 1, abstract_syntax=VERIFICATION, transfer_syntaxes=syntaxes
+        )
+        for n in range(args.propose_pc)
+    ]
+    assoc = ae.associate(
+        args.peer,
+        args.port,
+        ae_title=args.called_aet,
+        max_pdu=args.max_pdu or None,
+        contexts=contexts,
+        ssl_context=_cli.client_tls(args),
+    )
+    if not assoc.is_established:
+        return 1  # the reason is logged (refused, rejected, aborted, timed out)
+    negotiated = assoc.negotiated
+    if negotiated is None or not negotiated.contexts:
+        assoc.abort()
+        return 1  # "No Acceptable Presentation Contexts" is logged
+    failed = False
+    for _ in range(args.repeat):
+        response = assoc.send_c_echo()
+        if response is None:
+            return 1  # the association ended: logged
+        if response.Status != 0x0000:
+            log.error("Echo Failed: status 0x%04X", response.Status)
+            failed = True
+    if args.abort:
+        assoc.abort()
+    else:
+        assoc.release()
+    return 1 if failed else 0
