@@ -17,6 +17,7 @@ from dcmtk_tools import dcmtk_path
 from dicomul_sync import AE
 
 __all__ = [
+    "RawPeer",
     "free_port",
     "pynetdicom_scp",
     "pynetdicom_scu",
@@ -128,3 +129,56 @@ def pynetdicom_scu(ae_title: str, requested: Mapping[str, Sequence[str] | None])
     for uid, transfer_syntaxes in requested.items():
         peer.add_requested_context(uid, transfer_syntaxes)
     return peer
+
+
+class RawPeer:
+    """A requestor driven by hand over a socket (the dicomul engine without
+    any of dicomul_sync), to misbehave at a chosen point."""
+
+    def __init__(self, port: int) -> None:
+        from dicomul import Connection, Role
+
+        self.sock = socket.create_connection((HOST, port), timeout=10)
+        self.conn = Connection(Role.REQUESTOR)
+
+    def request(self, called: str = "ANY-SCP", sop_classes: Sequence[str] = ()) -> object:
+        """Send an A-ASSOCIATE-RQ (Verification and CT storage unless told);
+        return the answer's event."""
+        from dicomul import AssociationRequest, RequestAssociation, propose_contexts
+
+        classes = list(sop_classes) or ["1.2.840.10008.1.1", "1.2.840.10008.5.1.4.1.1.2"]
+        request = AssociationRequest(
+            calling_ae_title="RAW",
+            called_ae_title=called,
+            contexts=propose_contexts(classes, ["1.2.840.10008.1.2"]),
+        )
+        self.conn.send(RequestAssociation(request=request))
+        self.sock.sendall(self.conn.transport_connected())
+        return self.next_event()
+
+    def associate(self) -> None:
+        from dicomul import AssociationAccepted
+
+        assert isinstance(self.request(), AssociationAccepted)
+
+    def next_event(self) -> object:
+        from dicomul import NEED_DATA
+
+        while True:
+            event = self.conn.next_event()
+            self.sock.sendall(self.conn.data_to_send())
+            if event is not NEED_DATA:
+                return event
+            self.conn.receive_data(self.sock.recv(65536))
+
+    def send(self, context_id: int, command: Any, data: bytes | None = None) -> None:
+        for chunk in self.conn.send_message(context_id, command, data):
+            self.sock.sendall(chunk)
+
+    def closed_within(self, seconds: float) -> float:
+        """Seconds until the server closes the connection (after an A-ABORT)."""
+        started = time.monotonic()
+        self.sock.settimeout(seconds)
+        while self.sock.recv(65536):
+            pass
+        return time.monotonic() - started

@@ -15,24 +15,20 @@ import time
 import pytest
 from dcmtk_tools import dcmtk_path
 from dicomul_sync import AE, VerificationSOPClass
-from peers import HOST, serving, storescp
+from peers import HOST, RawPeer, serving, storescp
 from test_sync_seed_examples import ct_file
 
 from dicomul import (
     NEED_DATA,
     AcceptAssociation,
     AcceptorConfig,
-    AssociationAccepted,
-    AssociationRequest,
     AssociationRequested,
     Command,
     CommandField,
     Connection,
     Priority,
-    RequestAssociation,
     Role,
     SupportedContext,
-    propose_contexts,
 )
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -130,40 +126,6 @@ def test_timeouts_example_values_are_taken() -> None:
 
 
 # ------------------------------------------------------- each timeout fires
-
-
-class RawPeer:
-    """A requestor driven by hand over a socket (the dicomul engine without
-    any of dicomul_sync), to misbehave at a chosen point."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection((HOST, port), timeout=10)
-        self.conn = Connection(Role.REQUESTOR)
-
-    def associate(self) -> None:
-        request = AssociationRequest(
-            calling_ae_title="RAW",
-            called_ae_title="ANY-SCP",
-            contexts=propose_contexts([VerificationSOPClass, CT], ["1.2.840.10008.1.2"]),
-        )
-        self.conn.send(RequestAssociation(request=request))
-        self.sock.sendall(self.conn.transport_connected())
-        assert isinstance(self.next_event(), AssociationAccepted)
-
-    def next_event(self) -> object:
-        while True:
-            event = self.conn.next_event()
-            if event is not NEED_DATA:
-                return event
-            self.conn.receive_data(self.sock.recv(65536))
-
-    def closed_within(self, seconds: float) -> float:
-        """Seconds until the server closes the connection (after an A-ABORT)."""
-        started = time.monotonic()
-        self.sock.settimeout(seconds)
-        while self.sock.recv(65536):
-            pass
-        return time.monotonic() - started
 
 
 @pytest.fixture

@@ -83,7 +83,13 @@ from ._events import (
     RespondRelease,
 )
 from ._fsm import Action, Event, State
-from ._status import Status, StatusCategory, status_category, status_meaning
+from ._status import (
+    Status,
+    StatusCategory,
+    status_category,
+    status_meaning,
+    suboperations_status,
+)
 
 if TYPE_CHECKING:
     from ._dataset import decode_dataset, encode_dataset
@@ -163,6 +169,7 @@ __all__ = [
     "propose_contexts",
     "status_category",
     "status_meaning",
+    "suboperations_status",
     "ItemType",
     "LocalProtocolError",
     "MessageControlHeader",

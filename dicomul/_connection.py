@@ -492,18 +492,22 @@ class Connection:
             )
         self._invoked[command.message_id] = (context_id, field)
 
-    def _track_incoming(self, event: CommandReceived) -> None:
-        """Record a received message.  Peers are not held to the window: a
-        lenient receiver interoperates with peers that count differently."""
+    def _track_incoming(self, event: CommandReceived) -> bool:
+        """Record a received message; False if it is to be dropped.  Peers are
+        not held to the window: a lenient receiver interoperates with peers
+        that count differently.  A C-CANCEL of a request already answered
+        (it crossed the final response) is dropped: it cancels nothing, and
+        must not cancel a later request that reuses the message ID (PS3.7
+        9.3.2.3: it concerns an outstanding operation)."""
         command = event.command
         if command.command_field == CommandField.C_CANCEL_RQ:
-            return
+            return command.message_id_being_responded_to in self._performing
         if command.is_response:
             if command.status is None or status_category(command.status) is not (
                 StatusCategory.PENDING
             ):
                 self._invoked.pop(command.message_id_being_responded_to, None)  # type: ignore[arg-type]
-            return
+            return True
         if command.message_id is not None:
             if command.message_id in self._performing:
                 raise RemoteProtocolError(
@@ -512,6 +516,7 @@ class Connection:
                     abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
                 )
             self._performing[command.message_id] = (event.context_id, command.command_field)
+        return True
 
     # --------------------------------------------------------------- engine
 
@@ -745,8 +750,8 @@ class Connection:
             for pdv in pdata.pdvs:
                 event = self._reassembler.feed(pdv)
                 if event is not None:
-                    if isinstance(event, CommandReceived):
-                        self._track_incoming(event)
+                    if isinstance(event, CommandReceived) and not self._track_incoming(event):
+                        continue
                     self._events.append(event)
         except RemoteProtocolError as exc:
             # A PDV that breaks PS3.7/PS3.8 rules is an invalid PDU (Evt19).

@@ -15,7 +15,13 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["Status", "StatusCategory", "status_category", "status_meaning"]
+__all__ = [
+    "Status",
+    "StatusCategory",
+    "status_category",
+    "status_meaning",
+    "suboperations_status",
+]
 
 
 class StatusCategory(Enum):
@@ -160,3 +166,27 @@ class Status(int):
 
     def __repr__(self) -> str:
         return f"Status(0x{int(self):04X} {self.category.value})"
+
+
+def suboperations_status(*, completed: int, failed: int, warning: int, cancelled: bool) -> int:
+    """The final status of a C-MOVE or C-GET from its sub-operation counts.
+
+    PS3.4 C.4.2.1.5 and C.4.3.1.4: Cancel (0xFE00) if the SCU cancelled;
+    "Refused: Out of Resources - Unable to perform sub-operations" (0xA702)
+    if every sub-operation failed; "Sub-operations Complete - One or more
+    Failures or Warnings" (0xB000) if some failed or warned; else Success.
+
+    >>> hex(suboperations_status(completed=2, failed=1, warning=0, cancelled=False))
+    '0xb000'
+    >>> hex(suboperations_status(completed=0, failed=3, warning=0, cancelled=False))
+    '0xa702'
+    >>> suboperations_status(completed=0, failed=0, warning=0, cancelled=False)
+    0
+    """
+    if cancelled:
+        return 0xFE00
+    if failed and not (completed or warning):
+        return 0xA702
+    if failed or warning:
+        return 0xB000
+    return 0x0000

@@ -434,6 +434,24 @@ def test_c_cancel_reaches_the_scp_and_the_operation_stays_open() -> None:
     assert pair.requestor.outstanding_requests == frozenset()
 
 
+def test_a_c_cancel_that_crosses_the_final_response_is_dropped() -> None:
+    """The SCP answered before the C-CANCEL arrived: it cancels nothing, and
+    a later request reusing the message ID is not cancelled by it."""
+    pair = ConnectionPair()
+    associate(pair)
+    send_message(pair, REQUESTOR, find_rq(5), b"")
+    pair.pump()
+    send_message(pair, ACCEPTOR, find_rsp(5, 0x0000), context=3)  # not yet delivered
+    cancel = Command(command_field=CommandField.C_CANCEL_RQ, message_id_being_responded_to=5)
+    send_message(pair, REQUESTOR, cancel, context=3)  # still outstanding for the SCU
+    events = pair.pump()
+    assert events[ACCEPTOR] == []
+    assert pair.requestor.outstanding_requests == frozenset()
+    send_message(pair, REQUESTOR, find_rq(5), b"")
+    received = pair.pump()[ACCEPTOR]
+    assert [type(e).__name__ for e in received] == ["CommandReceived", "DataSetFragment"]
+
+
 def test_dimse_timeout_aborts_when_no_response_comes() -> None:
     pair = ConnectionPair(requestor=Connection(Role.REQUESTOR, dimse_timeout=10))
     associate(pair)

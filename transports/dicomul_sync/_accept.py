@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import queue
 import selectors
 import socket
 import ssl
@@ -39,8 +40,26 @@ LOGGER = logging.getLogger("dicomul.sync.server")
 
 #: accept() failures that mean "out of resources for now" (file descriptors,
 #: buffers): accepting pauses this long instead of ending the server.
-_RESOURCE_ERRORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 ACCEPT_PAUSE = 0.1
+#: accept() failures that concern only the connection being accepted
+#: (accept(2): the pending network errors are passed on; a connection
+#: aborted before it was accepted): the next one is tried.
+_TRANSIENT_ERRORS = frozenset(
+    {
+        errno.ECONNABORTED,
+        errno.EPROTO,
+        errno.EPERM,
+        errno.EINTR,
+        errno.ENETDOWN,
+        errno.ENOPROTOOPT,
+        errno.EHOSTDOWN,
+        errno.EHOSTUNREACH,
+        errno.EOPNOTSUPP,
+        errno.ENETUNREACH,
+    }
+)
+#: Connections accepted per wake-up of the loop at most.
+ACCEPT_BATCH = 64
 
 #: Hands an accepted association to a worker: the socket (blocking again),
 #: its Connection, the bytes still to write (the tail of the AC), and its
@@ -51,7 +70,7 @@ HandOff = Callable[[socket.socket, Connection, bytes, PduTrace | None], None]
 class _Pending:
     """A connection whose association is not accepted yet."""
 
-    __slots__ = ("conn", "handshaking", "out", "sock", "trace")
+    __slots__ = ("accepted", "claimed", "conn", "handshaking", "out", "sock", "trace")
 
     def __init__(self, sock: socket.socket, conn: Connection, *, handshaking: bool) -> None:
         self.sock = sock
@@ -59,6 +78,10 @@ class _Pending:
         self.out = bytearray()
         self.handshaking = handshaking
         self.trace = trace_if_debugging()
+        #: Accepted: the AC is being written, then the worker takes over.
+        self.accepted = False
+        #: Holds one of the AE's association slots (to free if dropped).
+        self.claimed = False
 
 
 class AcceptLoop:
@@ -87,6 +110,9 @@ class AcceptLoop:
         self.selector = selectors.DefaultSelector()
         self.pending: dict[socket.socket, _Pending] = {}
         self._accept_paused_until: float | None = None
+        self._returned: queue.SimpleQueue[tuple[socket.socket, Connection, PduTrace | None]] = (
+            queue.SimpleQueue()
+        )
 
     def run(self, stopping: Callable[[], bool]) -> None:
         """Serve until ``stopping()`` is true after a wake-up; then close what is pending."""
@@ -98,17 +124,45 @@ class AcceptLoop:
                 for key, mask in self.selector.select(self._timeout()):
                     if key.fileobj is self.wake:
                         self.wake.recv(64)
+                        self._take_back()
                     elif key.fileobj is self.listener:
                         self._accept()
                     else:
                         pending = self.pending.get(key.fileobj)  # type: ignore[call-overload]
                         if pending is not None:
-                            self._service(pending, mask)
+                            self._guarded(pending, self._service, mask)
                 self._fire_timers()
         finally:
+            self._take_back()
             for pending in list(self.pending.values()):
                 self._drop(pending)
             self.selector.close()
+
+    def give_back(self, sock: socket.socket, conn: Connection, trace: PduTrace | None) -> None:
+        """From a worker: a connection whose association has ended (Sta13) and
+        that now only waits for the peer to close or ARTIM; the loop keeps it,
+        the worker is free.  Thread-safe; the caller then wakes the loop."""
+        self._returned.put((sock, conn, trace))
+
+    def _take_back(self) -> None:
+        while True:
+            try:
+                sock, conn, trace = self._returned.get_nowait()
+            except queue.Empty:
+                return
+            sock.setblocking(False)
+            pending = _Pending(sock, conn, handshaking=False)
+            pending.trace = trace
+            self.pending[sock] = pending
+            self.selector.register(sock, selectors.EVENT_READ)
+
+    def _guarded(self, pending: _Pending, step: Callable[..., None], *args: object) -> None:
+        """Run one step for one connection; an error drops that connection only."""
+        try:
+            step(pending, *args)
+        except Exception:
+            LOGGER.exception("dropping a connection after an unexpected error")
+            self._drop(pending)
 
     # ---------------------------------------------------------------- timing
 
@@ -126,38 +180,51 @@ class AcceptLoop:
         for pending in list(self.pending.values()):
             deadline = pending.conn.next_deadline
             if deadline is not None and now >= deadline:
-                pending.conn.handle_timeout(now=now)
-                self._progress(pending)
+                self._guarded(pending, self._expire, now)
+
+    def _expire(self, pending: _Pending, now: float) -> None:
+        pending.conn.handle_timeout(now=now)
+        self._progress(pending)
 
     # ------------------------------------------------------------- accepting
 
     def _accept(self) -> None:
-        while True:
+        # A bounded batch per wake-up, so that the other connections are served too.
+        for _ in range(ACCEPT_BATCH):
             try:
                 sock, _ = self.listener.accept()
             except BlockingIOError:
                 return
             except OSError as exc:
-                if exc.errno not in _RESOURCE_ERRORS:
-                    raise
-                LOGGER.error("Cannot accept a connection (%s); pausing", exc.strerror)
+                if exc.errno in _TRANSIENT_ERRORS:
+                    continue  # that connection failed on its own (accept(2), "Errors")
+                # Out of descriptors or memory, or anything unforeseen: pause, never end.
+                LOGGER.error("Cannot accept a connection (%s); pausing", exc.strerror or exc)
                 self.selector.unregister(self.listener)
                 self._accept_paused_until = time.monotonic() + ACCEPT_PAUSE
                 return
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            handshaking = self.ssl_context is not None
-            if self.ssl_context is not None:
-                sock = self.ssl_context.wrap_socket(
-                    sock, server_side=True, do_handshake_on_connect=False
-                )
-            conn = self.new_connection()
-            pending = _Pending(sock, conn, handshaking=handshaking)
-            pending.out += conn.transport_connected(now=time.monotonic())  # starts ARTIM
-            self.pending[sock] = pending
-            self.selector.register(sock, selectors.EVENT_READ)
-            if handshaking:
-                self._handshake(pending)
+            try:
+                pending = self._new_pending(sock)
+            except Exception:
+                LOGGER.exception("cannot set up an accepted connection")
+                sock.close()
+                continue
+            self.pending[pending.sock] = pending
+            self.selector.register(pending.sock, selectors.EVENT_READ)
+            if pending.handshaking:
+                self._guarded(pending, self._handshake)
+
+    def _new_pending(self, sock: socket.socket) -> _Pending:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.ssl_context is not None:
+            sock = self.ssl_context.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False
+            )
+        conn = self.new_connection()
+        pending = _Pending(sock, conn, handshaking=self.ssl_context is not None)
+        pending.out += conn.transport_connected(now=time.monotonic())  # starts ARTIM
+        return pending
 
     # ------------------------------------------------------------ one socket
 
@@ -167,7 +234,10 @@ class AcceptLoop:
             return
         if mask & selectors.EVENT_WRITE:
             self._flush(pending)
-        if mask & selectors.EVENT_READ:
+            if pending.accepted and not pending.out:
+                self._hand_off(pending)
+                return
+        if mask & selectors.EVENT_READ and not pending.accepted:
             self._read(pending)
 
     def _handshake(self, pending: _Pending) -> None:
@@ -189,20 +259,18 @@ class AcceptLoop:
         self._progress(pending)
 
     def _read(self, pending: _Pending) -> None:
-        conn = pending.conn
-        while pending.sock in self.pending:
-            try:
-                data = pending.sock.recv(RECEIVE_SIZE)
-            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                break
-            except OSError:
-                data = b""
-            if pending.trace is not None and data:
-                pending.trace.received(data)
-            conn.receive_data(data, now=time.monotonic())
-            self._progress(pending)
-            if not data:
-                break
+        """One read per readiness event: a peer that never stops sending
+        cannot keep the loop from the others, or from its timers."""
+        try:
+            data = pending.sock.recv(RECEIVE_SIZE)
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return
+        except OSError:
+            data = b""
+        if pending.trace is not None and data:
+            pending.trace.received(data)
+        pending.conn.receive_data(data, now=time.monotonic())
+        self._progress(pending)
 
     def _progress(self, pending: _Pending) -> None:
         """Take the engine's events; negotiate a request; hand off or close."""
@@ -211,7 +279,12 @@ class AcceptLoop:
             if isinstance(event, AssociationRequested):
                 self._negotiate(pending)
                 if conn.negotiated is not None:
-                    self._hand_off(pending)
+                    # Write the AC here; the worker starts once it is out.
+                    pending.accepted = True
+                    pending.out += conn.data_to_send()
+                    self._flush(pending)
+                    if not pending.out:
+                        self._hand_off(pending)
                     return
         pending.out += conn.data_to_send()
         self._flush(pending)
@@ -221,13 +294,19 @@ class AcceptLoop:
     def _negotiate(self, pending: _Pending) -> None:
         LOGGER.info("Association Received")
         others = self.claim()
-        pending.out += pending.conn.send(
-            AcceptAssociation(config=self.config(), active_associations=others),
-            now=time.monotonic(),
-        )
+        try:
+            pending.out += pending.conn.send(
+                AcceptAssociation(config=self.config(), active_associations=others),
+                now=time.monotonic(),
+            )
+        except BaseException:
+            self.release()
+            raise
         if pending.conn.negotiated is None:
             self.release()  # rejected: holds no slot (PS3.8 9.3.4)
             LOGGER.info("Association Rejected")
+        else:
+            pending.claimed = True
 
     def _flush(self, pending: _Pending) -> None:
         if pending.handshaking or pending.sock not in self.pending:
@@ -243,17 +322,26 @@ class AcceptLoop:
         except OSError:
             pending.out.clear()
             pending.conn.receive_data(b"", now=time.monotonic())
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if pending.out else 0)
-        self.selector.modify(pending.sock, events)
+        reading = 0 if pending.accepted else selectors.EVENT_READ
+        events = reading | (selectors.EVENT_WRITE if pending.out else 0)
+        self.selector.modify(pending.sock, events or selectors.EVENT_READ)
 
     def _hand_off(self, pending: _Pending) -> None:
         del self.pending[pending.sock]
         self.selector.unregister(pending.sock)
-        out = bytes(pending.out) + pending.conn.data_to_send()
         pending.sock.setblocking(True)
-        self.hand_off(pending.sock, pending.conn, out, pending.trace)
+        pending.claimed = False  # the worker owns the slot now
+        try:
+            self.hand_off(pending.sock, pending.conn, bytes(pending.out), pending.trace)
+        except BaseException:
+            self.release()
+            pending.sock.close()
+            raise
 
     def _drop(self, pending: _Pending) -> None:
         if self.pending.pop(pending.sock, None) is not None:
             self.selector.unregister(pending.sock)
+        if pending.claimed:
+            pending.claimed = False
+            self.release()
         pending.sock.close()

@@ -86,7 +86,10 @@ class Channel:
         if self.sock is not None:
             if self.trace is not None:
                 self.trace.sent(data)
-            write_to(self.conn, self.sock, data)
+            if not write_to(self.conn, self.sock, data):
+                # The peer is gone or not reading: nothing more can be written
+                # (a PDU half sent cannot be resumed); the engine sees Evt17.
+                self.close()
 
     def send(
         self, context_id: int, command: Command, data_set: DataSetSource | None = None
@@ -94,6 +97,8 @@ class Channel:
         """Send one DIMSE message, fragmented as the peer's maximum PDU length allows."""
         for data in self.conn.send_message(context_id, command, data_set):
             self.write(data)
+            if self.sock is None:
+                return  # the connection failed: stop reading the data set
 
     def close(self) -> None:
         if self.sock is not None:
@@ -102,8 +107,12 @@ class Channel:
 
 
 def _readable(sock: socket.socket) -> bool:
-    """True if a read would not block (TLS may hold decrypted bytes already)."""
+    """True if a read would not block (TLS may hold decrypted bytes already).
+
+    ``poll``, not ``select``: a busy process has descriptors above 1024.
+    """
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return True
-    readable, _, _ = select.select([sock], [], [], 0)
-    return bool(readable)
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))

@@ -30,6 +30,7 @@ from dicomul import (
     State,
     Status,
     response_for,
+    suboperations_status,
 )
 from dicomul._acse import NATIVE_TRANSFER_SYNTAXES
 
@@ -60,8 +61,6 @@ OUT_OF_RESOURCES = 0xA700
 #: perform sub-operations; Refused: Move destination unknown.
 SUBOPERATIONS_IMPOSSIBLE = 0xA702
 MOVE_DESTINATION_UNKNOWN = 0xA801
-#: Sub-operations complete, one or more failures or warnings.
-SUBOPERATIONS_INCOMPLETE = 0xB000
 CANCEL = 0xFE00
 PENDING = 0xFF00
 
@@ -284,6 +283,9 @@ class Services:
         )
         if items is None:
             return
+        if not items:  # nothing matched: Success, and no association to open
+            self._suboperations(request, items, lambda item: None)
+            return
         sub = self._associate_for(items, destination, address)
         if sub is None:
             self._respond(request, SUBOPERATIONS_IMPOSSIBLE)
@@ -316,24 +318,27 @@ class Services:
         send: Callable[[Outgoing], int | None],
     ) -> None:
         """Run one C-STORE sub-operation per item with a pending response after
-        each, then the final response (PS3.4 C.4.2.1.5, C.4.3.1.4): Success,
-        0xB000 if any failed or warned, Cancel if the peer cancelled."""
+        each, then the final response (PS3.4 C.4.2.1.5, C.4.3.1.4; the status
+        from :func:`dicomul.suboperations_status`)."""
         message_id = request.command.message_id or 0
         remaining, completed, failed, warning = len(items), 0, 0, 0
         failed_uids: list[str] = []
-        final = 0x0000
+        cancelled = False
         for item in items:
             if self._cancel_requested(message_id) or self.channel.conn.state not in _SERVING:
-                final = CANCEL
+                cancelled = True
                 break
-            status = send(item)
+            try:
+                status = send(item)
+            except Exception:  # a file that cannot be read, a data set that cannot be encoded
+                LOGGER.exception("sub-operation for %s failed", item.sop_instance_uid)
+                status = None
             remaining -= 1
             category = None if status is None else Status(status)
             if category == "Success":
                 completed += 1
             elif category == "Warning":
                 warning += 1
-                failed_uids.append(item.sop_instance_uid)
             else:
                 failed += 1
                 failed_uids.append(item.sop_instance_uid)
@@ -347,14 +352,15 @@ class Services:
                     number_of_warning_suboperations=warning,
                 )
         self._cancelled.discard(message_id)
-        if final != CANCEL and (failed or warning):
-            final = SUBOPERATIONS_INCOMPLETE
+        final = suboperations_status(
+            completed=completed, failed=failed, warning=warning, cancelled=cancelled
+        )
         counts: dict[str, object] = {
             "number_of_completed_suboperations": completed,
             "number_of_failed_suboperations": failed,
             "number_of_warning_suboperations": warning,
         }
-        if final == CANCEL:
+        if cancelled:
             counts["number_of_remaining_suboperations"] = remaining
         identifier = None
         if failed_uids:  # PS3.4 C.4.2.1.4.1: the Failed SOP Instance UID List
@@ -501,21 +507,25 @@ def call_handler(
     traceback; NotImplementedError becomes 0x0211, unrecognized operation."""
     try:
         result = handler(*args)
+        if isinstance(result, tuple):
+            status, data = result
+            return _as_status(status), data
+        return _as_status(result), None
     except NotImplementedError as exc:
         LOGGER.warning("no handler: answering 0x%04X (%s)", UNRECOGNIZED_OPERATION, exc)
         return UNRECOGNIZED_OPERATION, None
     except Exception:
-        LOGGER.exception("handler failed; answering 0x%04X", failure)
+        LOGGER.exception("handler failed (or returned no status); answering 0x%04X", failure)
         return failure, None
-    if isinstance(result, tuple):
-        status, data = result
-        return _as_status(status), data
-    return _as_status(result), None
 
 
 def _as_status(result: object) -> int:
+    """A handler's answer as a status: an int, a Dataset with Status, or None (Success)."""
     status = getattr(result, "Status", result)
-    return 0 if status is None else int(status)  # type: ignore[call-overload]
+    code = 0 if status is None else int(status)  # type: ignore[call-overload]
+    if not 0 <= code <= 0xFFFF:
+        raise ValueError(f"status {code:#x} does not fit the 16-bit Status field")
+    return code
 
 
 def _identifier(request: ServiceRequest) -> Dataset:
@@ -598,12 +608,11 @@ class _Sink:
         if self.sink is None:
             return self.failure if self.failure is not None else UNABLE_TO_PROCESS
         try:
-            status = self.sink.commit()
+            return _as_status(self.sink.commit())
         except Exception as exc:
             self._fail(exc, "storing the data set failed")
             assert self.failure is not None
             return self.failure
-        return _as_status(status)
 
     def collected(self) -> bytes | None:
         """The bytes a :class:`_Collected` sink holds (None after a failure)."""

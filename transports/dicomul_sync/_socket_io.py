@@ -8,6 +8,7 @@ timers fire; a failed read or write is the peer closing the connection
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 
 from dicomul import Connection
@@ -16,16 +17,23 @@ __all__ = ["RECEIVE_SIZE", "read_into", "write_to"]
 
 #: Bytes asked of each recv().
 RECEIVE_SIZE = 65536
+#: Seconds a write may block on a peer that does not read before the
+#: connection is given up (a write half done cannot be resumed: PDUs would
+#: interleave).
+WRITE_TIMEOUT = 60.0
 
 
 def read_into(conn: Connection, sock: socket.socket) -> bytes:
     """Read once from ``sock`` into ``conn`` and return what was read, or fire
     its timers if a deadline passes first (then return nothing)."""
     deadline = conn.next_deadline
-    sock.settimeout(None if deadline is None else max(0.0, deadline - time.monotonic()))
+    if deadline is not None and deadline <= time.monotonic():
+        conn.handle_timeout(now=time.monotonic())  # due already: no read at all
+        return b""
+    sock.settimeout(None if deadline is None else deadline - time.monotonic())
     try:
         data = sock.recv(RECEIVE_SIZE)
-    except TimeoutError:
+    except (TimeoutError, BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
         conn.handle_timeout(now=time.monotonic())
         return b""
     except OSError:
@@ -34,11 +42,18 @@ def read_into(conn: Connection, sock: socket.socket) -> bytes:
     return data
 
 
-def write_to(conn: Connection, sock: socket.socket, data: bytes) -> None:
-    """Write ``data``; a connection that fails under the write is a closed one."""
+def write_to(
+    conn: Connection, sock: socket.socket, data: bytes, timeout: float | None = WRITE_TIMEOUT
+) -> bool:
+    """Write ``data`` within ``timeout`` seconds; False (and the connection
+    closed, as far as the engine is concerned) if the write fails, as when
+    a peer stops reading for that long."""
     if not data:
-        return
+        return True
+    sock.settimeout(timeout)
     try:
         sock.sendall(data)
     except OSError:
         conn.receive_data(b"", now=time.monotonic())
+        return False
+    return True

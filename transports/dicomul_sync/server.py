@@ -14,6 +14,7 @@ the peer and a logged traceback; the server goes on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from dicomul import (
     DEFAULT_ARTIM_TIMEOUT,
+    Abort,
     Aborted,
     AcceptorConfig,
     CommandReceived,
@@ -61,10 +63,12 @@ class Server:
         #: loop runs the handshake, bounded by ARTIM like the request.
         self.ssl_context = ssl_context
         self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_writer.setblocking(False)
         self._active = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.listener: socket.socket | None = None
+        self._loop: AcceptLoop | None = None
 
     def config(self) -> AcceptorConfig:
         """The acceptor configuration the AE's attributes describe.
@@ -116,7 +120,7 @@ class Server:
             ) -> None:
                 pool.submit(self._serve_one, sock, conn, out, trace)
 
-            loop = AcceptLoop(
+            self._loop = loop = AcceptLoop(
                 self.listener,
                 self._wake_reader,
                 new_connection=self._new_connection,
@@ -130,16 +134,14 @@ class Server:
                 loop.run(self._stopping.is_set)
             finally:
                 self.listener.close()
-                with self._lock:
-                    self._wake_reader.close()
-                    self._wake_writer.close()
+                self._wake_reader.close()
+                self._wake_writer.close()
 
     def stop(self) -> None:
-        """Stop accepting; returns at once (associations in progress finish)."""
+        """Stop accepting; returns at once.  :meth:`serve` returns when the
+        associations in progress have ended.  Safe from a signal handler."""
         self._stopping.set()
-        with self._lock:  # not after serve() closed the wake-up pair
-            if self._wake_writer.fileno() != -1:
-                self._wake_writer.send(b"\0")
+        self._wake()
 
     # ---------------------------------------------------------- one association
 
@@ -168,16 +170,30 @@ class Server:
     def _serve_one(
         self, sock: socket.socket, conn: Connection, out: bytes, trace: PduTrace | None
     ) -> None:
-        """A worker: serve one accepted association (it holds a slot) to its end."""
+        """A worker: serve one accepted association (it holds a slot) until it
+        ends; a connection left waiting for the peer to close (Sta13) goes
+        back to the accept loop, so no worker waits out ARTIM."""
         handler = _Handler(self, sock, conn, trace)
         try:
             handler.channel.write(out)
             handler.run()
         except Exception:  # a failure in one association must not reach the pool
             LOGGER.exception("association ended by an error")
+            handler.abort()
         finally:
             handler.finish()
-            handler.channel.close()
+            loop = self._loop
+            if conn.state is State.STA13 and handler.channel.sock is not None and loop:
+                loop.give_back(handler.channel.sock, conn, handler.channel.trace)
+                self._wake()
+            else:
+                handler.channel.close()
+
+    def _wake(self) -> None:
+        # OSError: the loop has ended and closed the pair, or the pipe is
+        # full of wake-ups already (it is non-blocking): either way, done.
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"\0")
 
 
 class _Handler:
@@ -205,8 +221,10 @@ class _Handler:
             if event is None or isinstance(event, ConnectionClosed):
                 return
             self._handle(event)
-            if self.counted and conn.state in (State.STA1, State.STA13):
+            if conn.state in (State.STA1, State.STA13):
                 self._release_slot()  # the association no longer exists
+                if conn.state is State.STA13:
+                    return  # the loop waits for the peer to close
 
     def _before_write(self) -> None:
         if self.counted and self.conn.state in (State.STA1, State.STA13):
@@ -225,6 +243,13 @@ class _Handler:
             self._notify(self.ae.on_association_aborted, self.conn.negotiated)
         elif isinstance(event, CommandReceived | DataSetFragment):
             LOGGER.warning("Ignoring %r: no request of ours is outstanding", event)
+
+    def abort(self) -> None:
+        """After an unexpected error: A-ABORT the association if it still exists."""
+        try:
+            self.channel.write(self.conn.send(Abort(), now=time.monotonic()))
+        except Exception:
+            LOGGER.debug("no A-ABORT could be sent", exc_info=True)
 
     def _release_slot(self) -> None:
         if self.counted:

@@ -83,7 +83,10 @@ class DurableFile:
     def commit(self) -> pathlib.Path:
         """Make the file durable under its final name; return that path.
 
-        Raises OSError (and leaves nothing under the final name) if any step fails.
+        Raises OSError if any step fails: before the rename, nothing is left
+        under the final name; if only the directory's fsync fails after it,
+        the file is in place but its name may not survive a crash, and the
+        error still means "not stored" to the caller.
         """
         try:
             self._file.flush()
@@ -101,7 +104,15 @@ class DurableFile:
         return self.final_path
 
     def discard(self) -> None:
-        """Drop the partial file (a failed or interrupted transfer)."""
-        if not self._file.closed:
-            self._file.close()
-        self._temp_path.unlink(missing_ok=True)
+        """Drop the partial file (a failed or interrupted transfer).
+
+        Closing flushes what is buffered, which fails again on a full disk:
+        the file is removed whatever closing does.
+        """
+        try:
+            if not self._file.closed:
+                self._file.close()
+        except OSError:
+            pass
+        finally:
+            self._temp_path.unlink(missing_ok=True)

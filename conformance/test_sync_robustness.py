@@ -1,0 +1,244 @@
+"""Regressions from the review of the blocking transport: each test failed
+before its fix.  Peers that misbehave must never stop or stall the server,
+and statuses must follow PS3.4."""
+
+from __future__ import annotations
+
+import pathlib
+import socket
+import struct
+import threading
+import time
+
+import pydicom
+import pytest
+from dicomul_sync import AE
+from dicomul_sync.storage import DurableFile
+from peers import HOST, RawPeer, serving
+from test_sync_services import retrieve_scp
+
+from dicomul import (
+    AssociationRejected,
+    Command,
+    CommandField,
+    RequestRelease,
+)
+
+VERIFICATION = "1.2.840.10008.1.1"
+CT = "1.2.840.10008.5.1.4.1.1.2"
+PATIENT_ROOT_GET = "1.2.840.10008.5.1.4.1.2.1.3"
+PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
+
+
+def echo_ok(port: int, called: str = "ANY-SCP") -> bool:
+    scu = AE(scu_sop_class=[VERIFICATION])
+    scu.acse_timeout = 5
+    assoc = scu.associate(HOST, port, called)
+    response = assoc.send_c_echo() if assoc.is_established else None
+    assoc.release()
+    return response is not None and response.Status == 0
+
+
+def test_connections_reset_during_tls_setup_do_not_end_the_server() -> None:
+    """Before: wrap_socket raised for a connection reset with data queued,
+    and the exception ended AE.start()."""
+    import ssl
+
+    from tls_certs import make_pki
+
+    pki = make_pki(pathlib.Path(__import__("tempfile").mkdtemp()))
+    ae = AE(scp_sop_class=[VERIFICATION])
+    ae.ssl_context = pki.server_context(require_client=False)
+    with serving(ae) as port:
+        for _ in range(100):
+            sock = socket.create_connection((HOST, port))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.send(b"\x16")
+            sock.close()  # RST with a byte queued
+        client = ssl.create_default_context(cafile=pki.ca)
+        assoc = AE(scu_sop_class=[VERIFICATION]).associate(HOST, port, ssl_context=client)
+        assert assoc.is_established
+        assoc.release()
+
+
+def test_a_rejected_peer_that_floods_cannot_stall_the_loop() -> None:
+    """Before: the accept loop read it for as long as data came, so nobody
+    else was accepted and its ARTIM never fired."""
+    ae = AE(ae_title="SCP", scp_sop_class=[VERIFICATION])
+    ae.require_called_aet = "SCP"
+    ae.acse_timeout = 1
+    with serving(ae) as port:
+        flooder = RawPeer(port)
+        assert isinstance(flooder.request(called="WRONG"), AssociationRejected)
+        blob = bytes.fromhex("0500000000040000 0000".replace(" ", "")) * 8192
+        stop = threading.Event()
+        cut_after: list[float] = []
+
+        def flood() -> None:
+            started = time.monotonic()
+            try:
+                while not stop.is_set():
+                    flooder.sock.sendall(blob)
+            except OSError:
+                cut_after.append(time.monotonic() - started)
+
+        thread = threading.Thread(target=flood)
+        thread.start()
+        try:
+            started = time.monotonic()
+            assert echo_ok(port, "SCP")
+            assert time.monotonic() - started < 3
+            thread.join(10)  # ARTIM (1 s) closes the flooder
+        finally:
+            stop.set()
+            thread.join(10)
+            flooder.sock.close()
+    assert cut_after
+    assert cut_after[0] < 5
+
+
+def test_peers_lingering_after_release_hold_no_worker() -> None:
+    """Before: a worker waited out ARTIM for each released peer that kept
+    its connection open, and a new association's AC waited in the queue."""
+    ae = AE(scp_sop_class=[VERIFICATION])
+    ae.maximum_associations = 1
+    ae.acse_timeout = 8
+    with serving(ae) as port:
+        lingering = []
+        for _ in range(3):
+            peer = RawPeer(port)
+            peer.associate()
+            peer.sock.sendall(peer.conn.send(RequestRelease()))
+            assert type(peer.next_event()).__name__ == "Released"
+            lingering.append(peer)  # the TCP connection stays open
+        started = time.monotonic()
+        assert echo_ok(port)
+        assert time.monotonic() - started < 2
+        for peer in lingering:
+            peer.sock.close()
+
+
+def test_a_late_c_cancel_does_not_cancel_the_next_request() -> None:
+    def one_match(identifier: pydicom.Dataset) -> list[pydicom.Dataset]:
+        match = pydicom.Dataset()
+        match.PatientName = "A^B"
+        return [match]
+
+    find = "1.2.840.10008.5.1.4.1.2.1.1"
+    ae = AE(scp_sop_class=[find])
+    ae.on_c_find = one_match  # type: ignore[method-assign]
+    query = pydicom.Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    with serving(ae) as port:
+        assoc = AE(scu_sop_class=[find]).associate(HOST, port)
+        assert [int(s) for s, _ in assoc.send_c_find(query, msg_id=1)] == [0xFF00, 0]
+        # A C-CANCEL that arrives after the final response, as from a peer
+        # whose cancel crossed it (sent raw: our SCU would refuse to).
+        cancel = Command(command_field=CommandField.C_CANCEL_RQ, message_id_being_responded_to=1)
+        negotiated = assoc.negotiated
+        assert negotiated is not None
+        context = next(iter(negotiated.contexts))
+        from dicomul import encode_command, pdu
+
+        pdv = pdu.PresentationDataValue(
+            context_id=context, control_header=0x03, data=encode_command(cancel)
+        )
+        assoc._channel.sock.sendall(pdu.encode(pdu.PDataTF(pdvs=(pdv,))))  # type: ignore[union-attr]
+        assert [int(s) for s, _ in assoc.send_c_find(query, msg_id=1)] == [0xFF00, 0]
+        assoc.release()
+
+
+def test_a_full_disk_leaves_no_partial_file(tmp_path: pathlib.Path) -> None:
+    """Before: closing the temporary file flushed, failed again (ENOSPC), and
+    the file was never removed."""
+    durable = DurableFile(
+        tmp_path, sop_class_uid=CT, sop_instance_uid="1.2.3", transfer_syntax="1.2.840.10008.1.2"
+    )
+
+    class FullDisk:
+        closed = False
+
+        def close(self) -> None:
+            raise OSError(28, "No space left on device")
+
+    durable._file.close()
+    durable._file = FullDisk()  # type: ignore[assignment]
+    durable.discard()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_handler_returning_no_status_answers_a_failure() -> None:
+    ae = AE(scp_sop_class=[VERIFICATION])
+    ae.on_c_echo = pydicom.Dataset  # type: ignore[method-assign, assignment]
+    with serving(ae) as port:
+        assoc = AE(scu_sop_class=[VERIFICATION]).associate(HOST, port)
+        response = assoc.send_c_echo()
+        assert response is not None
+        assert response.Status == 0x0110  # processing failure; the association goes on
+        assert assoc.send_c_echo() is not None
+        assoc.release()
+
+
+def test_sub_operation_statuses(tmp_path: pathlib.Path) -> None:
+    """All failed: 0xA702; warnings are counted, not listed as failed;
+    nothing matched: Success with no association to the destination."""
+    from test_sync_seed_examples import ct_file
+
+    files = [ct_file(tmp_path / f"ct{n}.dcm") for n in range(3)]
+    scp, _ = retrieve_scp(files)
+    answers = iter([0xB007, 0xA700, 0x0000])  # warning, failure, success
+    store = AE(ae_title="STORE", scp_sop_class=[CT])
+    store.on_c_store = lambda dataset: next(answers)  # type: ignore[method-assign]
+    query = pydicom.Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    with serving(store) as store_port, serving(scp) as port:
+        scp.move_destinations = {"STORE": (HOST, store_port)}
+        assoc = AE(scu_sop_class=[PATIENT_ROOT_MOVE, PATIENT_ROOT_GET]).associate(
+            HOST, port, "QRSCP"
+        )
+        query.PatientID = "ALL"
+        *_, (status, identifier) = assoc.send_c_move(query, "STORE")
+        assert int(status) == 0xB000
+        final = assoc.last_response
+        assert final is not None
+        counts = (
+            final.NumberOfCompletedSuboperations,
+            final.NumberOfFailedSuboperations,
+            final.NumberOfWarningSuboperations,
+        )
+        assert counts == (1, 1, 1)
+        assert identifier is not None
+        failed_uid = pydicom.dcmread(files[1]).SOPInstanceUID
+        assert identifier.FailedSOPInstanceUIDList == failed_uid  # the warning is not listed
+        # C-GET with no storage context for the SCP to send on: every one fails.
+        *_, (status, _) = assoc.send_c_get(query)
+        assert int(status) == 0xA702
+        query.PatientID = "NOBODY"
+        assert [int(s) for s, _ in assoc.send_c_move(query, "STORE")] == [0x0000]
+        assoc.release()
+
+
+def test_a_timer_already_due_sends_an_a_abort(caplog: pytest.LogCaptureFixture) -> None:
+    """Before: a deadline in the past made the read non-blocking, and the
+    BlockingIOError was taken for the peer closing (no A-ABORT sent)."""
+    import logging
+
+    def slow(identifier: pydicom.Dataset) -> list[pydicom.Dataset]:
+        return [pydicom.Dataset() for _ in range(3)]
+
+    find = "1.2.840.10008.5.1.4.1.2.1.1"
+    scp = AE(scp_sop_class=[find])
+    scp.on_c_find = slow  # type: ignore[method-assign]
+    aborted = threading.Event()
+    scp.on_association_aborted = lambda negotiated: aborted.set()  # type: ignore[method-assign]
+    query = pydicom.Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    with caplog.at_level(logging.ERROR, logger="dicomul"), serving(scp) as port:
+        scu = AE(scu_sop_class=[find])
+        scu.dimse_timeout = 0.3
+        assoc = scu.associate(HOST, port)
+        for _ in assoc.send_c_find(query):
+            time.sleep(0.6)  # the DIMSE deadline passes while we are busy
+        assert assoc.is_aborted
+        assert aborted.wait(5)  # the SCP got an A-ABORT, not a dropped connection
+    assert "DIMSE timeout" in caplog.text
