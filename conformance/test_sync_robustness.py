@@ -4,11 +4,13 @@ and statuses must follow PS3.4."""
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import socket
 import struct
 import threading
 import time
+from collections.abc import Iterator
 
 import pydicom
 import pytest
@@ -223,8 +225,10 @@ def test_a_timer_already_due_sends_an_a_abort(caplog: pytest.LogCaptureFixture) 
     BlockingIOError was taken for the peer closing (no A-ABORT sent)."""
     import logging
 
-    def slow(identifier: pydicom.Dataset) -> list[pydicom.Dataset]:
-        return [pydicom.Dataset() for _ in range(3)]
+    def slow(identifier: pydicom.Dataset) -> Iterator[pydicom.Dataset]:
+        yield pydicom.Dataset()
+        time.sleep(1.5)  # the next response comes well after the SCU's deadline
+        yield pydicom.Dataset()
 
     find = "1.2.840.10008.5.1.4.1.2.1.1"
     scp = AE(scp_sop_class=[find])
@@ -242,3 +246,29 @@ def test_a_timer_already_due_sends_an_a_abort(caplog: pytest.LogCaptureFixture) 
         assert assoc.is_aborted
         assert aborted.wait(5)  # the SCP got an A-ABORT, not a dropped connection
     assert "DIMSE timeout" in caplog.text
+
+
+def test_requests_on_the_wrong_context_are_refused(tmp_path: pathlib.Path) -> None:
+    """Before: a C-STORE on the Verification context was stored and answered
+    Success; now 0x0211 and nothing written, and the association goes on."""
+    ae = AE(scp_sop_class=[VERIFICATION, CT])
+    ae.store_directory = str(tmp_path)
+    with serving(ae) as port:
+        peer = RawPeer(port)
+        peer.associate()
+        store = Command(
+            command_field=CommandField.C_STORE_RQ,
+            message_id=7,
+            affected_sop_class_uid=CT,
+            affected_sop_instance_uid="1.2.3.4",
+            priority=0,
+            command_data_set_type=0,
+        )
+        peer.send(1, store, b"\x08\x00\x18\x00\x08\x00\x00\x001.2.3.4\x00")  # on Verification
+        response = peer.next_event()
+        assert response.command.status == 0x0211  # type: ignore[attr-defined]
+        peer.send(3, dataclasses.replace(store, affected_sop_class_uid=VERIFICATION), b"")
+        response = peer.next_event()
+        assert response.command.status == 0x0122  # type: ignore[attr-defined]
+        peer.sock.close()
+    assert list(tmp_path.iterdir()) == []

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from ._command import Command, CommandField
 from ._enums import (
     AbortReason,
     ContextResult,
@@ -95,6 +96,20 @@ NATIVE_TRANSFER_SYNTAXES = (
     "1.2.840.10008.1.2.1.99",
 )
 _EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
+#: The Verification SOP Class (PS3.4 A), whose one operation is C-ECHO.
+VERIFICATION = "1.2.840.10008.1.1"
+#: PS3.7 C.5: "Refused: SOP Class not supported"; "Unrecognized operation".
+SOP_CLASS_NOT_SUPPORTED = 0x0122
+UNRECOGNIZED_OPERATION = 0x0211
+_DIMSE_C_REQUESTS = frozenset(
+    {
+        CommandField.C_STORE_RQ,
+        CommandField.C_FIND_RQ,
+        CommandField.C_GET_RQ,
+        CommandField.C_MOVE_RQ,
+        CommandField.C_ECHO_RQ,
+    }
+)
 #: The smallest maximum PDU length accepted from a peer.  PS3.8 sets no
 #: floor, but a peer announcing a few bytes would make every message travel
 #: in thousands of PDUs (7 bytes: one byte of data per PDU; 6 or less: none
@@ -413,6 +428,36 @@ class Negotiated:
             ),
             None,
         )
+
+    def refusal_for(
+        self, context_id: int, command: Command, *, sender_is_requestor: bool
+    ) -> int | None:
+        """The status that refuses a request received on ``context_id``, or
+        None if it may be served.
+
+        A presentation context carries one SOP class, and its roles say who
+        may invoke its operations (PS3.7 D.3.3.4, PS3.4 C.4.1.1.1): 0x0122
+        (SOP class not supported) for a DIMSE-C request whose affected SOP
+        class is not the context's, or whose sender does not hold the SCU
+        role there; 0x0211 (unrecognized operation) for a C-ECHO off the
+        Verification context or anything else on it.  DIMSE-N requests may
+        name a SOP class other than the context's (Meta SOP classes, PS3.4
+        H), so only their sender's role is checked.
+        """
+        context = self.contexts.get(context_id)
+        if context is None:
+            return SOP_CLASS_NOT_SUPPORTED
+        may_invoke = context.requestor_is_scu if sender_is_requestor else context.requestor_is_scp
+        if not may_invoke:
+            return SOP_CLASS_NOT_SUPPORTED
+        field_ = command.command_field
+        if field_ not in _DIMSE_C_REQUESTS:
+            return None
+        if (field_ == CommandField.C_ECHO_RQ) != (context.abstract_syntax == VERIFICATION):
+            return UNRECOGNIZED_OPERATION
+        if command.affected_sop_class_uid != context.abstract_syntax:
+            return SOP_CLASS_NOT_SUPPORTED
+        return None
 
     def context_for(
         self, abstract_syntax: str, *, requestor_as_scp: bool = False

@@ -436,3 +436,60 @@ def test_context_to_send_prefers_the_data_sets_own_syntax() -> None:
         negotiated.context_to_send(CT, "1.2.840.10008.1.2.4.90") is None
     )  # JPEG 2000: no re-encoding
     assert negotiated.context_to_send(VERIFICATION, IMPLICIT) is None
+
+
+def test_refusal_for_a_request_on_the_wrong_context() -> None:
+    """PS3.7 D.3.3.4 / PS3.4 C.4.1.1.1: a context carries one SOP class, and
+    only the side with the SCU role there may invoke its operations."""
+    from dicomul import AcceptedContext, Command, CommandField, Negotiated
+
+    negotiated = Negotiated(
+        calling_ae_title="A",
+        called_ae_title="B",
+        contexts={
+            1: AcceptedContext(
+                context_id=1, abstract_syntax=VERIFICATION, transfer_syntax=IMPLICIT
+            ),
+            3: AcceptedContext(context_id=3, abstract_syntax=CT, transfer_syntax=IMPLICIT),
+            5: AcceptedContext(
+                context_id=5,
+                abstract_syntax=CT,
+                transfer_syntax=IMPLICIT,
+                requestor_is_scu=False,
+                requestor_is_scp=True,
+            ),
+        },
+        rejected={},
+        requestor_max_pdu_length=0,
+        acceptor_max_pdu_length=0,
+        requestor_implementation=("1.2", None),
+        acceptor_implementation=("1.2", None),
+    )
+
+    def store(sop_class: str) -> Command:
+        return Command(
+            command_field=CommandField.C_STORE_RQ,
+            message_id=1,
+            affected_sop_class_uid=sop_class,
+            affected_sop_instance_uid="1.2.3",
+            priority=0,
+            command_data_set_type=0,
+        )
+
+    echo = Command(
+        command_field=CommandField.C_ECHO_RQ, message_id=1, affected_sop_class_uid=VERIFICATION
+    )
+    assert negotiated.refusal_for(1, echo, sender_is_requestor=True) is None
+    assert negotiated.refusal_for(3, store(CT), sender_is_requestor=True) is None
+    assert negotiated.refusal_for(1, store(CT), sender_is_requestor=True) == 0x0211
+    assert negotiated.refusal_for(3, echo, sender_is_requestor=True) == 0x0211
+    assert (
+        negotiated.refusal_for(3, store("1.2.840.10008.5.1.4.1.1.4"), sender_is_requestor=True)
+        == 0x0122
+    )
+    # Context 5: only the acceptor may store (C-GET sub-operations) ...
+    assert negotiated.refusal_for(5, store(CT), sender_is_requestor=False) is None
+    assert negotiated.refusal_for(5, store(CT), sender_is_requestor=True) == 0x0122
+    # ... and on context 3 only the requestor.
+    assert negotiated.refusal_for(3, store(CT), sender_is_requestor=False) == 0x0122
+    assert negotiated.refusal_for(7, echo, sender_is_requestor=True) == 0x0122

@@ -148,6 +148,8 @@ class Services:
         self._incoming: tuple[ServiceRequest, _Sink] | None = None
         # Message IDs the peer has cancelled (PS3.7 9.3.2.3).
         self._cancelled: set[int] = set()
+        # Requests refused for their context (Negotiated.refusal_for), by message ID.
+        self._refused: dict[int, int] = {}
 
     # ------------------------------------------------------------ events in
 
@@ -166,14 +168,23 @@ class Services:
             request = self._request(event.context_id, command)
             if request is None:
                 return True
+            conn = self.channel.conn
+            refusal = request.negotiated.refusal_for(
+                request.context_id, command, sender_is_requestor=not conn.is_requestor
+            )
+            if refusal is not None:
+                LOGGER.warning("Refusing it on context %s: 0x%04X", request.context_id, refusal)
+                self._refused[command.message_id or 0] = refusal
             if command.has_data_set:
-                self._incoming = (request, self._sink_for(request))
+                sink = _Sink(_Collected) if refusal is not None else self._sink_for(request)
+                self._incoming = (request, sink)
             else:
                 self._serve(request, None)
             return True
         if isinstance(event, DataSetFragment) and self._incoming is not None:
             request, sink = self._incoming
-            sink.write(event.data)
+            if request.command.message_id not in self._refused:
+                sink.write(event.data)
             if event.is_last:
                 self._incoming = None
                 self._serve(request, sink)
@@ -206,6 +217,12 @@ class Services:
     # ------------------------------------------------------------- serving
 
     def _serve(self, request: ServiceRequest, sink: _Sink | None) -> None:
+        refusal = self._refused.pop(request.command.message_id or 0, None)
+        if refusal is not None:
+            if sink is not None:
+                sink.discard()
+            self._respond(request, refusal)
+            return
         field = CommandField(request.command.command_field)
         if field == CommandField.C_STORE_RQ:
             assert sink is not None
