@@ -272,3 +272,90 @@ def test_requests_on_the_wrong_context_are_refused(tmp_path: pathlib.Path) -> No
         assert response.command.status == 0x0122  # type: ignore[attr-defined]
         peer.sock.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_leaving_a_query_loop_early_keeps_the_association_usable() -> None:
+    """Before: the request stayed outstanding, and the next one raised."""
+
+    def many(identifier: pydicom.Dataset) -> Iterator[pydicom.Dataset]:
+        for _ in range(50):
+            yield pydicom.Dataset()
+
+    find = "1.2.840.10008.5.1.4.1.2.1.1"
+    ae = AE(scp_sop_class=[find, VERIFICATION])
+    ae.on_c_find = many  # type: ignore[method-assign]
+    query = pydicom.Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    with serving(ae) as port:
+        assoc = AE(scu_sop_class=[find, VERIFICATION]).associate(HOST, port)
+        for status, _ in assoc.send_c_find(query):
+            assert status == "Pending"
+            break  # cancels, then reads up to the final response
+        assert assoc.last_response is not None
+        assert assoc.last_response.Status == 0xFE00
+        echo = assoc.send_c_echo()
+        assert echo is not None
+        assert echo.Status == 0
+        assoc.release()
+        assert assoc.is_released
+
+
+def test_a_peer_that_releases_or_collides_is_answered() -> None:
+    """Before: the SCU ignored an A-RELEASE-RQ from its peer, and a release
+    collision waited for ever (PS3.8 9.2.9)."""
+    from dicomul import (
+        NEED_DATA,
+        AcceptAssociation,
+        AcceptorConfig,
+        AssociationRequested,
+        Connection,
+        ReleaseRequested,
+        RespondRelease,
+        Role,
+        SupportedContext,
+    )
+
+    listener = socket.create_server((HOST, 0))
+    port = listener.getsockname()[1]
+    seen: list[str] = []
+
+    def releasing_acceptor() -> None:
+        sock, _ = listener.accept()
+        conn = Connection(Role.ACCEPTOR)
+        conn.transport_connected()
+        while data := sock.recv(65536):
+            conn.receive_data(data)
+            while (event := conn.next_event()) is not NEED_DATA:
+                seen.append(type(event).__name__)
+                if isinstance(event, AssociationRequested):
+                    config = AcceptorConfig(
+                        ae_title="SCP",
+                        supported={
+                            VERIFICATION: SupportedContext(
+                                transfer_syntaxes=("1.2.840.10008.1.2",)
+                            )
+                        },
+                    )
+                    sock.sendall(conn.send(AcceptAssociation(config=config)))
+                    sock.sendall(conn.send(RequestRelease()))  # the acceptor releases
+                elif type(event).__name__ == "Released" and conn.state.name == "STA12":
+                    sock.sendall(conn.send(RespondRelease()))  # collision: acceptor answers last
+                elif isinstance(event, ReleaseRequested) and not event.collision:
+                    sock.sendall(conn.send(RespondRelease()))
+                sock.sendall(conn.data_to_send())
+        sock.close()
+
+    thread = threading.Thread(target=releasing_acceptor, daemon=True)
+    thread.start()
+    scu = AE(scu_sop_class=[VERIFICATION])
+    scu.acse_timeout = 5
+    assoc = scu.associate(HOST, port, "SCP")
+    time.sleep(0.3)  # the acceptor's A-RELEASE-RQ is on its way: our release collides
+    started = time.monotonic()
+    assoc.release()
+    assert time.monotonic() - started < 3
+    assert assoc.is_released
+    assert not assoc.is_aborted
+    thread.join(5)
+    listener.close()
+    assert "ReleaseRequested" in seen

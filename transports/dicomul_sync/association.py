@@ -9,6 +9,7 @@ events into the return values the seed documentation shows.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -34,8 +35,10 @@ from dicomul import (
     Priority,
     ProposedContext,
     Released,
+    ReleaseRequested,
     RequestAssociation,
     RequestRelease,
+    RespondRelease,
     Role,
     RoleProposal,
     Status,
@@ -186,6 +189,14 @@ class Association:
         event = self._channel.next_event()
         if event is not None:
             self._note(event)
+            if isinstance(event, ReleaseRequested):
+                # The peer releases (or both sides do at once, PS3.8 9.2.9):
+                # answer; the engine decides what the collision order needs.
+                LOGGER.info("Association Release Requested by the peer")
+                self._write(self._conn.send(RespondRelease(), now=time.monotonic()))
+                if not event.collision:
+                    self.is_established = False
+                    self.is_released = True
             if self._conn.should_close:  # e.g. after a rejection or a release (PS3.8 AE-4, AR-3)
                 self._close()
         return event
@@ -273,6 +284,17 @@ class Association:
                     return
             else:
                 LOGGER.warning("Ignoring %r while waiting for a response", event)
+
+    def _abandon(self, message_id: int) -> None:
+        """The caller stopped reading a query's responses (left the loop): cancel
+        it and read up to its final response, so that the association stays
+        usable (PS3.7 9.3.2.3)."""
+        if message_id not in self._conn.outstanding_requests or not self.is_established:
+            return
+        with contextlib.suppress(ValueError):
+            self.send_c_cancel(message_id)
+        for command, _ in self._responses(message_id):
+            self.last_response = _command_dataset(command)
 
     def _send_request(
         self, context_id: int, request: Command, data_set: DataSetSource | None = None
@@ -458,10 +480,17 @@ class Association:
         )
         assert request.message_id is not None
         self._send_request(context_id, request, encode_dataset(dataset, transfer_syntax))
-        for command, body in self._responses(request.message_id):
-            self.last_response = _command_dataset(command)
-            identifier = None if body is None else decode_dataset(body, transfer_syntax)
-            yield Status(command.status or 0), identifier
+        finished = False
+        try:
+            for command, body in self._responses(request.message_id):
+                finished = not _is_pending(command)
+                self.last_response = _command_dataset(command)
+                identifier = None if body is None else decode_dataset(body, transfer_syntax)
+                yield Status(command.status or 0), identifier
+            finished = True
+        finally:
+            if not finished:
+                self._abandon(request.message_id)
 
     # ------------------------------------------------------- DIMSE-N (PS3.7 10)
 
