@@ -280,6 +280,7 @@ def test_leaving_a_query_loop_early_keeps_the_association_usable() -> None:
     def many(identifier: pydicom.Dataset) -> Iterator[pydicom.Dataset]:
         for _ in range(50):
             yield pydicom.Dataset()
+            time.sleep(0.02)  # time for the C-CANCEL to arrive before the end
 
     find = "1.2.840.10008.5.1.4.1.2.1.1"
     ae = AE(scp_sop_class=[find, VERIFICATION])
@@ -359,3 +360,19 @@ def test_a_peer_that_releases_or_collides_is_answered() -> None:
     thread.join(5)
     listener.close()
     assert "ReleaseRequested" in seen
+
+
+def test_stop_with_abort_ends_idle_associations_at_once() -> None:
+    ae = AE(scp_sop_class=[VERIFICATION])  # no network or DIMSE timeout
+    ae.port = 0
+    thread = threading.Thread(target=ae.start)
+    thread.start()
+    assert ae.listening.wait(5)
+    idle = AE(scu_sop_class=[VERIFICATION]).associate(HOST, ae.port)
+    assert idle.is_established
+    started = time.monotonic()
+    ae.stop(abort=True)
+    thread.join(5)
+    assert not thread.is_alive()
+    assert time.monotonic() - started < 2
+    assert idle.send_c_echo() is None  # the association is gone

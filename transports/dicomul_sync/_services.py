@@ -644,13 +644,25 @@ class _Sink:
                 LOGGER.exception("discarding a partial data set failed")
 
 
+#: The largest data set kept in memory for a request other than C-STORE (a
+#: query identifier, an N-SET modification list): beyond it the request is
+#: answered with a failure instead of exhausting memory for a hostile peer.
+MAX_REQUEST_DATA_SET = 64 * 1024 * 1024
+
+
 class _Collected:
     """The data set of a request other than C-STORE, kept whole in memory."""
 
     def __init__(self) -> None:
         self.parts: list[bytes] = []
+        self.size = 0
 
     def write(self, data: bytes | memoryview) -> None:
+        self.size += len(data)
+        if self.size > MAX_REQUEST_DATA_SET:
+            raise ValueError(
+                f"a request's data set over {MAX_REQUEST_DATA_SET} bytes (MAX_REQUEST_DATA_SET)"
+            )
         self.parts.append(bytes(data))
 
     def commit(self) -> int | None:

@@ -202,10 +202,15 @@ class AE:
             self.listening.clear()
             self._server = None
 
-    def stop(self) -> None:
-        """Stop :meth:`start` (from another thread or a signal handler)."""
-        if self._server is not None:
-            self._server.stop()
+    def stop(self, *, abort: bool = False) -> None:
+        """Stop :meth:`start` (from another thread or a signal handler).
+
+        New connections are refused at once; :meth:`start` returns when the
+        associations in progress end, or, with ``abort``, at once.
+        """
+        server = self._server
+        if server is not None:
+            server.stop(abort=abort)
 
     def associate(
         self,

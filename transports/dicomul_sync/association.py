@@ -63,6 +63,9 @@ VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
 #: DCMTK logs the most it sends per PDV as the peer's maximum PDU length less
 #: 12 ("Max Send PDV"); the same figure is logged here, for comparison.
 PDV_OVERHEAD = 12
+#: The largest data set of a response kept in memory (a C-FIND match, an
+#: N-GET reply); a peer sending more is aborted rather than let exhaust memory.
+MAX_RESPONSE_DATA_SET = 64 * 1024 * 1024
 #: PS3.8 9.3.2.2: an A-ASSOCIATE-RQ holds at most 128 presentation contexts.
 MAX_CONTEXTS = 128
 
@@ -256,6 +259,7 @@ class Association:
         sub-operations, PS3.4 C.4.3) are served as they come."""
         pending: Command | None = None
         parts: list[bytes] = []
+        received = 0
         while True:
             event = self._next_event()
             if event is None or isinstance(event, Aborted | ConnectionClosed):
@@ -263,12 +267,20 @@ class Association:
             if self._services.handle(event):
                 continue
             if isinstance(event, DataSetFragment) and pending is not None:
+                received += len(event.data)
+                if received > MAX_RESPONSE_DATA_SET:
+                    LOGGER.error(
+                        "A response's data set is over %d bytes: aborting", MAX_RESPONSE_DATA_SET
+                    )
+                    self.abort()
+                    return
                 parts.append(bytes(event.data))
                 if event.is_last:
                     command, pending = pending, None
                     _log_response(command)
                     yield command, b"".join(parts)
                     parts = []
+                    received = 0
                     if not _is_pending(command):
                         return
             elif (

@@ -69,6 +69,9 @@ class Server:
         self._stopping = threading.Event()
         self.listener: socket.socket | None = None
         self._loop: AcceptLoop | None = None
+        # The sockets of the associations workers serve (for stop(abort=True)).
+        self._active_sockets: set[socket.socket] = set()
+        self._aborting = False
 
     def config(self) -> AcceptorConfig:
         """The acceptor configuration the AE's attributes describe.
@@ -118,6 +121,7 @@ class Server:
             def hand_off(
                 sock: socket.socket, conn: Connection, out: bytes, trace: PduTrace | None
             ) -> None:
+                self._active_sockets.add(sock)  # before stop(abort=True) can miss it
                 pool.submit(self._serve_one, sock, conn, out, trace)
 
             self._loop = loop = AcceptLoop(
@@ -137,11 +141,19 @@ class Server:
                 self._wake_reader.close()
                 self._wake_writer.close()
 
-    def stop(self) -> None:
+    def stop(self, *, abort: bool = False) -> None:
         """Stop accepting; returns at once.  :meth:`serve` returns when the
-        associations in progress have ended.  Safe from a signal handler."""
+        associations in progress have ended; with ``abort`` they end now
+        (their connections are shut down, as if each peer had vanished).
+        Safe from a signal handler."""
+        if abort:
+            self._aborting = True
         self._stopping.set()
         self._wake()
+        if abort:
+            for sock in list(self._active_sockets):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
     # ---------------------------------------------------------- one association
 
@@ -174,6 +186,9 @@ class Server:
         ends; a connection left waiting for the peer to close (Sta13) goes
         back to the accept loop, so no worker waits out ARTIM."""
         handler = _Handler(self, sock, conn, trace)
+        if self._aborting:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         try:
             handler.channel.write(out)
             handler.run()
@@ -181,6 +196,7 @@ class Server:
             LOGGER.exception("association ended by an error")
             handler.abort()
         finally:
+            self._active_sockets.discard(sock)
             handler.finish()
             loop = self._loop
             if conn.state is State.STA13 and handler.channel.sock is not None and loop:
