@@ -376,3 +376,59 @@ def test_stop_with_abort_ends_idle_associations_at_once() -> None:
     assert not thread.is_alive()
     assert time.monotonic() - started < 2
     assert idle.send_c_echo() is None  # the association is gone
+
+
+def test_a_full_disk_answers_out_of_resources_end_to_end(tmp_path: pathlib.Path) -> None:
+    """An SCP whose writes fail part-way (a file-size limit stands in for a
+    full disk): DCMTK's storescu gets 0xA700, nothing is left in the
+    directory, and the next (small) instance is stored."""
+    import os
+    import subprocess
+    import sys
+
+    from dcmtk_tools import dcmtk_path
+    from peers import free_port, wait_listening
+    from test_sync_seed_examples import ct_file
+
+    out = tmp_path / "store"
+    out.mkdir()
+    script = tmp_path / "scp.py"
+    script.write_text(
+        "import resource, signal, sys\n"
+        "from dicomul_sync import AE\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write raises instead\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))\n"
+        "ae = AE(scp_sop_class=['1.2.840.10008.1.1', '1.2.840.10008.5.1.4.1.1.2'],"
+        " port=int(sys.argv[1]))\n"
+        "ae.store_directory = sys.argv[2]\n"
+        "ae.start()\n"
+    )
+    big = ct_file(tmp_path / "big.dcm", rows=512)  # 512 KiB: over the limit
+    small = ct_file(tmp_path / "small.dcm", rows=64)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(script), str(port), str(out)])
+    env = {**os.environ, "TCP_NODELAY": "1"}
+    try:
+        wait_listening(port)
+        failed = subprocess.run(
+            [dcmtk_path("storescu"), "-v", HOST, str(port), str(big)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env=env,
+        )
+        stored = subprocess.run(
+            [dcmtk_path("storescu"), HOST, str(port), str(small)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env=env,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert "Refused: OutOfResources" in failed.stdout + failed.stderr
+    assert stored.returncode == 0, stored.stderr
+    assert [p.name for p in out.iterdir()] == [f"{pydicom.dcmread(small).SOPInstanceUID}.dcm"]

@@ -159,6 +159,10 @@ def test_unset_and_raising_n_handlers_answer_failures(caplog: pytest.LogCaptureF
         status, _ = assoc.send_n_set(pydicom.Dataset(), MPPS, "1.2.3")
         assert status is not None
         assert status.Status == 0x0110
+        status, _ = assoc.send_n_create(pydicom.Dataset(), MPPS)  # unset: 0x0211 ...
+        assert status is not None
+        assert status.Status == 0x0211
+        assert "AffectedSOPInstanceUID" not in status  # ... and no instance was created
         status, _ = assoc.send_n_delete(MPPS, "1.2.3")  # the association goes on
         assert status is not None
         assert status.Status == 0x0211

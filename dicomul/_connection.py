@@ -148,9 +148,10 @@ class Connection:
         Seconds an established association may pass with nothing received or
         sent before it is aborted; None waits for ever.
     dimse_timeout : float or None
-        Seconds to wait for the next response while a request this side sent
-        is outstanding, or for the rest of a message the peer began, before
-        aborting; None waits for ever.
+        Seconds without any bytes from the peer, while a request this side
+        sent is outstanding or a message the peer began is incomplete,
+        before aborting; None waits for ever.  (A peer that keeps trickling
+        bytes, however slowly, is not timed out by it.)
     strict : bool
         Decode received PDUs strictly (see :func:`dicomul.pdu.decode`).
     """

@@ -451,12 +451,14 @@ class Services:
         the response."""
         command = request.command
         field = CommandField(command.command_field)
+        assigned = False
         if field == CommandField.N_CREATE_RQ and not command.affected_sop_instance_uid:
             # PS3.7 10.1.5.1.4: the SCP assigns the instance UID if the SCU did not.
             from pydicom.uid import generate_uid  # noqa: PLC0415
 
             command = dataclasses.replace(command, affected_sop_instance_uid=generate_uid())
             request = dataclasses.replace(request, command=command)
+            assigned = True
         handler = getattr(self.ae, _N_HANDLERS[field])
         status, reply = call_handler(handler, (request,), PROCESSING_FAILURE)
         body = None
@@ -464,7 +466,11 @@ class Services:
             from dicomul import encode_dataset  # noqa: PLC0415
 
             body = encode_dataset(reply, request.transfer_syntax)
-        self._respond(request, status, body)
+        if assigned and Status(status) != "Success" and Status(status) != "Warning":
+            # The assigned UID names an instance only if it was created.
+            self._respond(request, status, body, affected_sop_instance_uid=None)
+        else:
+            self._respond(request, status, body)
 
     # -------------------------------------------------------------- cancel
 

@@ -44,6 +44,7 @@ from dicomul import (
     Status,
     propose_contexts,
 )
+from dicomul._acse import MAX_CONTEXTS
 from dicomul._dimse import DataSetSource
 
 from ._channel import Channel
@@ -66,8 +67,6 @@ PDV_OVERHEAD = 12
 #: The largest data set of a response kept in memory (a C-FIND match, an
 #: N-GET reply); a peer sending more is aborted rather than let exhaust memory.
 MAX_RESPONSE_DATA_SET = 64 * 1024 * 1024
-#: PS3.8 9.3.2.2: an A-ASSOCIATE-RQ holds at most 128 presentation contexts.
-MAX_CONTEXTS = 128
 
 
 class Association:

@@ -11,6 +11,7 @@ the final name.  The data set is written exactly as received, never decoded.
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 import re
@@ -24,6 +25,8 @@ from pydicom.uid import UID
 from dicomul import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
 __all__ = ["DurableFile", "file_name_for"]
+
+LOGGER = logging.getLogger("dicomul.sync.storage")
 
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*\Z")
 
@@ -92,6 +95,8 @@ class DurableFile:
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
+            if self.final_path.exists():
+                LOGGER.warning("%s is stored again: the new copy replaces it", self.final_path)
             os.replace(self._temp_path, self.final_path)
         except BaseException:
             self.discard()
