@@ -219,3 +219,23 @@ def test_acse_timeout_with_a_peer_that_never_requests(quick_scp: AE) -> None:
         assert silent.recv(100) == b""
         waited = time.monotonic() - started
     assert waited < 3  # PS3.8 9.1.5: ARTIM, set from the AE's acse_timeout
+
+
+def test_ae_initialisation_example() -> None:
+    """The seed's Initialisation example, as written (import line changed),
+    then that AE serving DCMTK's echoscu (on a free port instead of 11112)."""
+    from test_sync_seed_examples import SEED
+
+    text = SEED.read_text()
+    start = text.index("from pydicom.uid import ImplicitVRLittleEndian")
+    code = text[start : text.index("\nService Class User\n", start)]
+    code = code.replace("from pynetdicom3 import", "from dicomul_sync import")
+    namespace: dict[str, object] = {}
+    exec(compile(code, "seed-initialisation", "exec"), namespace)
+    ae = namespace["ae"]
+    assert isinstance(ae, AE)
+    assert (ae.ae_title, ae.port) == ("PYNETDICOM", 11112)
+    assert ae.scu_sop_class == ae.scp_sop_class == [VerificationSOPClass]
+    assert ae.transfer_syntax == ["1.2.840.10008.1.2"]
+    with serving(ae) as port:
+        assert dcmtk("echoscu", "-aec", "PYNETDICOM", HOST, str(port)).returncode == 0

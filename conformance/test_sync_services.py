@@ -473,3 +473,50 @@ def test_store_stream_gets_the_bytes_and_a_failing_sink_loses_nothing(
     assert discarded.is_set()
     assert kept == [data_set_bytes(path)]
     assert len(chunks) > 1  # fragments as they came, not one buffered whole
+
+
+def test_pynetdicom_scu_gets_and_moves_from_our_scp(
+    ct_files: list[pathlib.Path], tmp_path: pathlib.Path
+) -> None:
+    """pynetdicom as the Q/R SCU: C-GET (SCP role for CT storage, its
+    EVT_C_STORE handler receiving) and C-MOVE to one of our own SCPs."""
+    from pynetdicom import build_role, evt
+
+    scp, _ = retrieve_scp(ct_files)
+    scp.transfer_syntax = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]
+    received: list[str] = []
+
+    def on_store(event: object) -> int:
+        received.append(event.dataset.SOPInstanceUID)  # type: ignore[attr-defined]
+        return 0x0000
+
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    destination = AE(ae_title="DEST", scp_sop_class=[CT])
+    destination.store_directory = str(moved)
+    with serving(destination) as dest_port, serving(scp) as port:
+        scp.move_destinations = {"DEST": (HOST, dest_port)}
+        peer = pynetdicom_scu(
+            "PYNETGET", {PATIENT_ROOT_GET: None, PATIENT_ROOT_MOVE: None, CT: None}
+        )
+        assoc = peer.associate(
+            HOST,
+            port,
+            ae_title="QRSCP",
+            ext_neg=[build_role(CT, scp_role=True)],
+            evt_handlers=[(evt.EVT_C_STORE, on_store)],
+        )
+        assert assoc.is_established
+        gets = [
+            int(status.Status) for status, _ in assoc.send_c_get(query("ALL"), PATIENT_ROOT_GET)
+        ]
+        moves = [
+            int(status.Status)
+            for status, _ in assoc.send_c_move(query("ALL"), "DEST", PATIENT_ROOT_MOVE)
+        ]
+        assoc.release()
+    expected = [str(pydicom.dcmread(path).SOPInstanceUID) for path in ct_files]
+    assert gets == [0xFF00] * 2 + [0x0000]
+    assert sorted(received) == sorted(expected)
+    assert moves == [0xFF00] * 2 + [0x0000]
+    assert_same_files(moved, ct_files, as_is=False)
