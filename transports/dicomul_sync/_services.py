@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from dicomul import (
     Aborted,
@@ -35,10 +34,19 @@ from dicomul import (
 from dicomul._acse import NATIVE_TRANSFER_SYNTAXES
 
 from ._outgoing import CannotSendError, Outgoing, store_request
+from ._sinks import (
+    PROCESSING_FAILURE,
+    UNABLE_TO_PROCESS,
+    CollectedDataSet,
+    DatasetSink,
+    DirectorySink,
+    GuardedSink,
+    StoreSink,
+    call_handler,
+    decode_data_set,
+)
 
 if TYPE_CHECKING:
-    import pathlib
-
     from pydicom.dataset import Dataset
 
     from ._channel import Channel
@@ -49,14 +57,6 @@ __all__ = ["ServiceRequest", "Services", "StoreSink"]
 
 LOGGER = logging.getLogger("dicomul.sync.services")
 
-#: PS3.7 C.4.x: a failure the handler raised, and an operation not served.
-PROCESSING_FAILURE = 0x0110
-UNRECOGNIZED_OPERATION = 0x0211
-#: PS3.4 B.2.3 (C-STORE) and C.4.1.1.4 / C.4.2.1.5 / C.4.3.1.4 (C-FIND,
-#: C-MOVE, C-GET): "Error: Cannot understand" / "Failed: Unable to process".
-UNABLE_TO_PROCESS = 0xC000
-#: PS3.4 B.2.3: Refused, out of resources (the data set could not be written).
-OUT_OF_RESOURCES = 0xA700
 #: PS3.4 C.4.2.1.5 / C.4.3.1.4: Refused: Out of resources - unable to
 #: perform sub-operations; Refused: Move destination unknown.
 SUBOPERATIONS_IMPOSSIBLE = 0xA702
@@ -121,23 +121,6 @@ class ServiceRequest:
         return self.negotiated.calling_ae_title
 
 
-class StoreSink(Protocol):
-    """Where a C-STORE's data set goes, byte by byte, as it arrives.
-
-    ``write`` gets the data set's bytes (as received, in the negotiated
-    transfer syntax, never decoded) fragment by fragment; ``commit`` runs
-    after the last one and returns the status to answer (None: Success), so
-    it must only return once the data is safe; ``discard`` runs instead if
-    the transfer fails or the peer goes away.
-    """
-
-    def write(self, data: bytes | memoryview) -> None: ...
-
-    def commit(self) -> int | None: ...
-
-    def discard(self) -> None: ...
-
-
 class Services:
     """Serve the requests arriving on one association through ``ae``'s handlers."""
 
@@ -145,7 +128,7 @@ class Services:
         self.ae = ae
         self.channel = channel
         # A request whose data set is arriving, and where it goes.
-        self._incoming: tuple[ServiceRequest, _Sink] | None = None
+        self._incoming: tuple[ServiceRequest, GuardedSink] | None = None
         # Message IDs the peer has cancelled (PS3.7 9.3.2.3).
         self._cancelled: set[int] = set()
         # Requests refused for their context (Negotiated.refusal_for), by message ID.
@@ -176,7 +159,11 @@ class Services:
                 LOGGER.warning("Refusing it on context %s: 0x%04X", request.context_id, refusal)
                 self._refused[command.message_id or 0] = refusal
             if command.has_data_set:
-                sink = _Sink(_Collected) if refusal is not None else self._sink_for(request)
+                sink = (
+                    GuardedSink(CollectedDataSet)
+                    if refusal is not None
+                    else self._sink_for(request)
+                )
                 self._incoming = (request, sink)
             else:
                 self._serve(request, None)
@@ -204,19 +191,19 @@ class Services:
         transfer_syntax = negotiated.contexts[context_id].transfer_syntax
         return ServiceRequest(command, context_id, transfer_syntax, negotiated)
 
-    def _sink_for(self, request: ServiceRequest) -> _Sink:
+    def _sink_for(self, request: ServiceRequest) -> GuardedSink:
         if request.command.command_field != CommandField.C_STORE_RQ:
-            return _Sink(_Collected)
+            return GuardedSink(CollectedDataSet)
         ae = self.ae
         if ae.on_c_store_stream is not None:
-            return _Sink(ae.on_c_store_stream, request)
+            return GuardedSink(ae.on_c_store_stream, request)
         if ae.store_directory is not None:
-            return _Sink(_DirectorySink, ae, request)
-        return _Sink(_DatasetSink, ae, request)
+            return GuardedSink(DirectorySink, ae, request)
+        return GuardedSink(DatasetSink, ae, request)
 
     # ------------------------------------------------------------- serving
 
-    def _serve(self, request: ServiceRequest, sink: _Sink | None) -> None:
+    def _serve(self, request: ServiceRequest, sink: GuardedSink | None) -> None:
         refusal = self._refused.pop(request.command.message_id or 0, None)
         if refusal is not None:
             if sink is not None:
@@ -234,7 +221,7 @@ class Services:
                 self._respond(request, PROCESSING_FAILURE)
                 return
             try:
-                dataset = _decode(data, request.transfer_syntax)
+                dataset = decode_data_set(data, request.transfer_syntax)
             except Exception:
                 LOGGER.exception("cannot decode the data set of a %s", field.name)
                 self._respond(request, _FAILURE[field])
@@ -521,36 +508,6 @@ _FAILURE = {
 } | dict.fromkeys(_N_HANDLERS, PROCESSING_FAILURE)
 
 
-def call_handler(
-    handler: Callable[..., object], args: tuple[object, ...], failure: int
-) -> tuple[int, Dataset | None]:
-    """Run a user handler: the status it gives and the data set it returns
-    with it, if any (a handler returns a status, a Dataset with ``Status``,
-    or a (status, data set) pair).  A raise becomes ``failure`` and a logged
-    traceback; NotImplementedError becomes 0x0211, unrecognized operation."""
-    try:
-        result = handler(*args)
-        if isinstance(result, tuple):
-            status, data = result
-            return _as_status(status), data
-        return _as_status(result), None
-    except NotImplementedError as exc:
-        LOGGER.warning("no handler: answering 0x%04X (%s)", UNRECOGNIZED_OPERATION, exc)
-        return UNRECOGNIZED_OPERATION, None
-    except Exception:
-        LOGGER.exception("handler failed (or returned no status); answering 0x%04X", failure)
-        return failure, None
-
-
-def _as_status(result: object) -> int:
-    """A handler's answer as a status: an int, a Dataset with Status, or None (Success)."""
-    status = getattr(result, "Status", result)
-    code = 0 if status is None else int(status)  # type: ignore[call-overload]
-    if not 0 <= code <= 0xFFFF:
-        raise ValueError(f"status {code:#x} does not fit the 16-bit Status field")
-    return code
-
-
 def _identifier(request: ServiceRequest) -> Dataset:
     assert request.dataset is not None  # C-FIND/GET/MOVE always carry one (PS3.7 9.3)
     return request.dataset
@@ -558,12 +515,6 @@ def _identifier(request: ServiceRequest) -> Dataset:
 
 def _status_of(response: Dataset | None) -> int | None:
     return None if response is None else int(response.Status)
-
-
-def _decode(data: bytes, transfer_syntax: str) -> Dataset:
-    from dicomul import decode_dataset  # noqa: PLC0415 - pydicom only when needed
-
-    return decode_dataset(data, transfer_syntax)
 
 
 def _failed_list(uids: list[str], transfer_syntax: str) -> bytes:
@@ -596,132 +547,3 @@ def contexts_for(items: Iterable[Outgoing]) -> tuple[ProposedContext, ...]:
         ProposedContext(context_id=2 * n + 1, abstract_syntax=sop_class, transfer_syntaxes=ts)
         for n, (sop_class, ts) in enumerate(chosen)
     )
-
-
-# ----------------------------------------------------------------- store sinks
-
-
-class _Sink:
-    """A data set arriving into a sink; a sink that raises becomes a failure
-    status (OSError: 0xA700 out of resources; anything else: 0xC000)."""
-
-    def __init__(self, factory: Callable[..., object], *args: object) -> None:
-        self.sink: StoreSink | None = None
-        self.failure: int | None = None
-        try:
-            self.sink = factory(*args)  # type: ignore[assignment]
-        except Exception as exc:
-            self._fail(exc, "cannot receive the data set")
-
-    def _fail(self, exc: Exception, what: str) -> None:
-        self.failure = OUT_OF_RESOURCES if isinstance(exc, OSError) else UNABLE_TO_PROCESS
-        LOGGER.error("%s; answering 0x%04X", what, self.failure, exc_info=exc)
-        self.discard()
-
-    def write(self, data: bytes | memoryview) -> None:
-        if self.sink is None:
-            return
-        try:
-            self.sink.write(data)
-        except Exception as exc:
-            self._fail(exc, "writing the data set failed")
-
-    def finish(self) -> int:
-        """The status to answer: Success only for data the sink took safely."""
-        if self.sink is None:
-            return self.failure if self.failure is not None else UNABLE_TO_PROCESS
-        try:
-            return _as_status(self.sink.commit())
-        except Exception as exc:
-            self._fail(exc, "storing the data set failed")
-            assert self.failure is not None
-            return self.failure
-
-    def collected(self) -> bytes | None:
-        """The bytes a :class:`_Collected` sink holds (None after a failure)."""
-        return self.sink.data() if isinstance(self.sink, _Collected) else None
-
-    def discard(self) -> None:
-        sink, self.sink = self.sink, None
-        if sink is not None:
-            try:
-                sink.discard()
-            except Exception:
-                LOGGER.exception("discarding a partial data set failed")
-
-
-#: The largest data set kept in memory for a request other than C-STORE (a
-#: query identifier, an N-SET modification list): beyond it the request is
-#: answered with a failure instead of exhausting memory for a hostile peer.
-MAX_REQUEST_DATA_SET = 64 * 1024 * 1024
-
-
-class _Collected:
-    """The data set of a request other than C-STORE, kept whole in memory."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.size = 0
-
-    def write(self, data: bytes | memoryview) -> None:
-        self.size += len(data)
-        if self.size > MAX_REQUEST_DATA_SET:
-            raise ValueError(
-                f"a request's data set over {MAX_REQUEST_DATA_SET} bytes (MAX_REQUEST_DATA_SET)"
-            )
-        self.parts.append(bytes(data))
-
-    def commit(self) -> int | None:
-        return None
-
-    def data(self) -> bytes:
-        return b"".join(self.parts)
-
-    def discard(self) -> None:
-        self.parts = []
-
-
-class _DatasetSink:
-    """Collect the data set, decode it, and hand it to ``ae.on_c_store``."""
-
-    def __init__(self, ae: AE, request: ServiceRequest) -> None:
-        self.ae = ae
-        self.request = request
-        self.parts: list[bytes] = []
-
-    def write(self, data: bytes | memoryview) -> None:
-        self.parts.append(bytes(data))
-
-    def commit(self) -> int | None:
-        dataset = _decode(b"".join(self.parts), self.request.transfer_syntax)
-        self.parts = []
-        return _as_status(self.ae.on_c_store(dataset))
-
-    def discard(self) -> None:
-        self.parts = []
-
-
-class _DirectorySink:
-    """Write the data set durably to ``ae.store_directory`` as a Part 10 file."""
-
-    def __init__(self, ae: AE, request: ServiceRequest) -> None:
-        from .storage import DurableFile  # noqa: PLC0415 - pydicom only when storing
-
-        self.ae = ae
-        self.file = DurableFile(
-            ae.store_directory or os.curdir,
-            sop_class_uid=request.sop_class_uid,
-            sop_instance_uid=request.sop_instance_uid or "",
-            transfer_syntax=request.transfer_syntax,
-        )
-
-    def write(self, data: bytes | memoryview) -> None:
-        self.file.write(data)
-
-    def commit(self) -> int | None:
-        path: pathlib.Path = self.file.commit()
-        call_handler(self.ae.on_c_stored, (path,), 0)  # the data is safe whatever it does
-        return None
-
-    def discard(self) -> None:
-        self.file.discard()

@@ -1,0 +1,214 @@
+"""Where received data sets go, and how a user handler's answer becomes a status.
+
+A C-STORE's data set flows into a sink as it arrives (:class:`StoreSink`:
+the user's stream, the durable directory, or a buffer decoded for
+``on_c_store``); other requests' data sets are collected, within a limit.
+Whatever a sink or handler raises becomes the standard's failure status.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import pathlib
+
+    from pydicom.dataset import Dataset
+
+    from ._services import ServiceRequest
+    from .ae import AE
+
+__all__ = ["MAX_REQUEST_DATA_SET", "StoreSink", "call_handler"]
+
+LOGGER = logging.getLogger("dicomul.sync.services")
+
+#: PS3.7 C.4.x: a failure the handler raised, and an operation not served.
+PROCESSING_FAILURE = 0x0110
+UNRECOGNIZED_OPERATION = 0x0211
+#: PS3.4 B.2.3 (C-STORE) and C.4.1.1.4 / C.4.2.1.5 / C.4.3.1.4 (C-FIND,
+#: C-MOVE, C-GET): "Error: Cannot understand" / "Failed: Unable to process".
+UNABLE_TO_PROCESS = 0xC000
+#: PS3.4 B.2.3: Refused, out of resources (the data set could not be written).
+OUT_OF_RESOURCES = 0xA700
+
+
+class StoreSink(Protocol):
+    """Where a C-STORE's data set goes, byte by byte, as it arrives.
+
+    ``write`` gets the data set's bytes (as received, in the negotiated
+    transfer syntax, never decoded) fragment by fragment; ``commit`` runs
+    after the last one and returns the status to answer (None: Success), so
+    it must only return once the data is safe; ``discard`` runs instead if
+    the transfer fails or the peer goes away.
+    """
+
+    def write(self, data: bytes | memoryview) -> None: ...
+
+    def commit(self) -> int | None: ...
+
+    def discard(self) -> None: ...
+
+
+def call_handler(
+    handler: Callable[..., object], args: tuple[object, ...], failure: int
+) -> tuple[int, Dataset | None]:
+    """Run a user handler: the status it gives and the data set it returns
+    with it, if any (a handler returns a status, a Dataset with ``Status``,
+    or a (status, data set) pair).  A raise becomes ``failure`` and a logged
+    traceback; NotImplementedError becomes 0x0211, unrecognized operation."""
+    try:
+        result = handler(*args)
+        if isinstance(result, tuple):
+            status, data = result
+            return _as_status(status), data
+        return _as_status(result), None
+    except NotImplementedError as exc:
+        LOGGER.warning("no handler: answering 0x%04X (%s)", UNRECOGNIZED_OPERATION, exc)
+        return UNRECOGNIZED_OPERATION, None
+    except Exception:
+        LOGGER.exception("handler failed (or returned no status); answering 0x%04X", failure)
+        return failure, None
+
+
+def _as_status(result: object) -> int:
+    """A handler's answer as a status: an int, a Dataset with Status, or None (Success)."""
+    status = getattr(result, "Status", result)
+    code = 0 if status is None else int(status)  # type: ignore[call-overload]
+    if not 0 <= code <= 0xFFFF:
+        raise ValueError(f"status {code:#x} does not fit the 16-bit Status field")
+    return code
+
+
+def decode_data_set(data: bytes, transfer_syntax: str) -> Dataset:
+    from dicomul import decode_dataset  # noqa: PLC0415 - pydicom only when needed
+
+    return decode_dataset(data, transfer_syntax)
+
+
+class GuardedSink:
+    """A data set arriving into a sink; a sink that raises becomes a failure
+    status (OSError: 0xA700 out of resources; anything else: 0xC000)."""
+
+    def __init__(self, factory: Callable[..., object], *args: object) -> None:
+        self.sink: StoreSink | None = None
+        self.failure: int | None = None
+        try:
+            self.sink = factory(*args)  # type: ignore[assignment]
+        except Exception as exc:
+            self._fail(exc, "cannot receive the data set")
+
+    def _fail(self, exc: Exception, what: str) -> None:
+        self.failure = OUT_OF_RESOURCES if isinstance(exc, OSError) else UNABLE_TO_PROCESS
+        LOGGER.error("%s; answering 0x%04X", what, self.failure, exc_info=exc)
+        self.discard()
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self.sink is None:
+            return
+        try:
+            self.sink.write(data)
+        except Exception as exc:
+            self._fail(exc, "writing the data set failed")
+
+    def finish(self) -> int:
+        """The status to answer: Success only for data the sink took safely."""
+        if self.sink is None:
+            return self.failure if self.failure is not None else UNABLE_TO_PROCESS
+        try:
+            return _as_status(self.sink.commit())
+        except Exception as exc:
+            self._fail(exc, "storing the data set failed")
+            assert self.failure is not None
+            return self.failure
+
+    def collected(self) -> bytes | None:
+        """The bytes a :class:`CollectedDataSet` sink holds (None after a failure)."""
+        return self.sink.data() if isinstance(self.sink, CollectedDataSet) else None
+
+    def discard(self) -> None:
+        sink, self.sink = self.sink, None
+        if sink is not None:
+            try:
+                sink.discard()
+            except Exception:
+                LOGGER.exception("discarding a partial data set failed")
+
+
+#: The largest data set kept in memory for a request other than C-STORE (a
+#: query identifier, an N-SET modification list): beyond it the request is
+#: answered with a failure instead of exhausting memory for a hostile peer.
+MAX_REQUEST_DATA_SET = 64 * 1024 * 1024
+
+
+class CollectedDataSet:
+    """The data set of a request other than C-STORE, kept whole in memory."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.size += len(data)
+        if self.size > MAX_REQUEST_DATA_SET:
+            raise ValueError(
+                f"a request's data set over {MAX_REQUEST_DATA_SET} bytes (MAX_REQUEST_DATA_SET)"
+            )
+        self.parts.append(bytes(data))
+
+    def commit(self) -> int | None:
+        return None
+
+    def data(self) -> bytes:
+        return b"".join(self.parts)
+
+    def discard(self) -> None:
+        self.parts = []
+
+
+class DatasetSink:
+    """Collect the data set, decode it, and hand it to ``ae.on_c_store``."""
+
+    def __init__(self, ae: AE, request: ServiceRequest) -> None:
+        self.ae = ae
+        self.request = request
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.parts.append(bytes(data))
+
+    def commit(self) -> int | None:
+        dataset = decode_data_set(b"".join(self.parts), self.request.transfer_syntax)
+        self.parts = []
+        return _as_status(self.ae.on_c_store(dataset))
+
+    def discard(self) -> None:
+        self.parts = []
+
+
+class DirectorySink:
+    """Write the data set durably to ``ae.store_directory`` as a Part 10 file."""
+
+    def __init__(self, ae: AE, request: ServiceRequest) -> None:
+        from .storage import DurableFile  # noqa: PLC0415 - pydicom only when storing
+
+        self.ae = ae
+        self.file = DurableFile(
+            ae.store_directory or os.curdir,
+            sop_class_uid=request.sop_class_uid,
+            sop_instance_uid=request.sop_instance_uid or "",
+            transfer_syntax=request.transfer_syntax,
+        )
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.file.write(data)
+
+    def commit(self) -> int | None:
+        path: pathlib.Path = self.file.commit()
+        call_handler(self.ae.on_c_stored, (path,), 0)  # the data is safe whatever it does
+        return None
+
+    def discard(self) -> None:
+        self.file.discard()
