@@ -28,10 +28,10 @@ from dicomul import (
     ProposedContext,
     State,
     Status,
+    contexts_to_send,
     response_for,
     suboperations_status,
 )
-from dicomul._acse import NATIVE_TRANSFER_SYNTAXES
 
 from ._outgoing import CannotSendError, Outgoing, store_request
 from ._sinks import (
@@ -528,22 +528,9 @@ def _failed_list(uids: list[str], transfer_syntax: str) -> bytes:
 
 
 def contexts_for(items: Iterable[Outgoing]) -> tuple[ProposedContext, ...]:
-    """Presentation contexts to send ``items`` as they are: per SOP class, one
-    context per compressed transfer syntax among them and one offering the
-    native syntaxes (PS3.8 9.3.2.2: at most 128; the rest are left out)."""
-    wanted: dict[tuple[str, tuple[str, ...]], None] = {}
-    for item in items:
-        syntax = item.transfer_syntax
-        if syntax is None or syntax in NATIVE_TRANSFER_SYNTAXES:
-            native = (syntax,) if syntax is not None else ()
-            rest = tuple(ts for ts in NATIVE_TRANSFER_SYNTAXES if ts != syntax)
-            wanted[(item.sop_class_uid, native + rest)] = None
-        else:
-            wanted[(item.sop_class_uid, (syntax,))] = None
-    chosen = list(wanted)[:128]
-    if len(wanted) > len(chosen):
-        LOGGER.warning("%d presentation contexts needed; proposing the first 128", len(wanted))
-    return tuple(
-        ProposedContext(context_id=2 * n + 1, abstract_syntax=sop_class, transfer_syntaxes=ts)
-        for n, (sop_class, ts) in enumerate(chosen)
-    )
+    """Presentation contexts to send ``items`` as they are (the core's
+    :func:`dicomul.contexts_to_send`), with a warning if 128 are not enough."""
+    contexts, left_out = contexts_to_send((i.sop_class_uid, i.transfer_syntax) for i in items)
+    if left_out:
+        LOGGER.warning("%d presentation contexts left out past 128 (PS3.8 9.3.2.2)", left_out)
+    return contexts

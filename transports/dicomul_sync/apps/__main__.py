@@ -13,6 +13,11 @@ from collections.abc import Sequence
 APPS = {
     "echoscu": "DICOM verification (C-ECHO) SCU",
     "echoscp": "DICOM verification (C-ECHO) SCP",
+    "storescu": "DICOM storage (C-STORE) SCU: send files and directories",
+    "storescp": "DICOM storage (C-STORE) SCP: receive into a directory, durably",
+    "findscu": "DICOM query (C-FIND) SCU",
+    "getscu": "DICOM retrieve (C-GET) SCU",
+    "movescu": "DICOM retrieve (C-MOVE) SCU",
 }
 
 

@@ -1,0 +1,326 @@
+"""``dicomul storescu`` and ``dicomul storescp``: against DCMTK, pynetdicom's
+apps and each other, the data sets compared byte for byte after transfer."""
+
+from __future__ import annotations
+
+import contextlib
+import pathlib
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from corpus import SYNTAXES, assert_same_data_set, image, write
+from dcmtk_tools import dcmtk_path
+from peers import HOST, free_port, storescp, wait_listening
+from test_apps_echo import DICOMUL, ENV, Server, dicomul
+
+#: Which DCMTK storescu switch proposes each corpus syntax first.
+DCMTK_PROPOSE = {
+    "implicit": "-xi",
+    "explicit": "-xe",
+    "big": "-xb",
+    "deflated": "-xd",
+    "rle": "-xr",
+}
+
+
+@pytest.fixture(scope="module")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """A CT image per corpus syntax (half of them in a subdirectory), and a
+    file that is not DICOM."""
+    root = tmp_path_factory.mktemp("store-corpus")
+    (root / "sub").mkdir()
+    for n, (name, syntax) in enumerate(SYNTAXES.items()):
+        folder = root / "sub" if n % 2 else root
+        write(image(seed=n), folder / f"{name}.dcm", syntax)
+    (root / "sub" / "notes.txt").write_text("not DICOM\n")
+    return root
+
+
+def sources(root: pathlib.Path) -> dict[str, pathlib.Path]:
+    """The corpus files by SOP Instance UID."""
+    from pydicom import dcmread
+
+    return {str(dcmread(p).SOPInstanceUID): p for p in sorted(root.rglob("*.dcm"))}
+
+
+def assert_received(out: pathlib.Path, root: pathlib.Path, *, suffix: str = ".dcm") -> None:
+    """Every corpus file is in ``out`` (named by SOP Instance UID, as DCMTK
+    or we name them), its data set byte-identical; nothing else is."""
+    expected = sources(root)
+    stored = {p.name.removesuffix(suffix).removeprefix("CT."): p for p in out.rglob("*")}
+    stored = {uid: p for uid, p in stored.items() if p.is_file()}
+    assert set(stored) == set(expected)
+    for uid, source in expected.items():
+        assert_same_data_set(stored[uid], source)
+
+
+@contextlib.contextmanager
+def our_storescp(*options: str) -> Iterator[Server]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [DICOMUL, "storescp", *options, str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=ENV,
+    )
+    server = Server(proc, port)
+    try:
+        wait_listening(port)
+        yield server
+    finally:
+        proc.send_signal(signal.SIGINT)
+        server.output, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0, server.output
+
+
+def run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(command), capture_output=True, text=True, timeout=30, check=False, env=ENV
+    )
+
+
+# ----------------------------------------------------------------- storescp
+
+
+def test_dcmtk_storescu_to_our_storescp(corpus_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    with our_storescp("-v", "-od", str(tmp_path)) as server:
+        for name in SYNTAXES:
+            (path,) = corpus_dir.rglob(f"{name}.dcm")
+            done = run(
+                dcmtk_path("storescu"), DCMTK_PROPOSE[name], HOST, str(server.port), str(path)
+            )
+            assert done.returncode == 0, (name, done.stderr)
+    assert_received(tmp_path, corpus_dir)
+    assert not list(tmp_path.glob(".incoming-*"))  # no temporary file left behind
+    assert server.output.count("I: Received Store Request (MsgID 1)") == len(SYNTAXES)
+
+
+def test_sort_by_study(corpus_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    from pydicom import dcmread
+
+    with our_storescp("--sort-by-study", "-od", str(tmp_path)) as server:
+        done = dicomul("storescu", HOST, str(server.port), str(corpus_dir))
+        assert done.returncode == 0, done.stderr
+    assert_received(tmp_path, corpus_dir)
+    for path in tmp_path.rglob("*.dcm"):
+        assert path.parent.name == str(dcmread(path).StudyInstanceUID)
+
+
+def test_ignore_stores_nothing_and_answers_success(
+    corpus_dir: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    with our_storescp("--ignore", "-od", str(tmp_path)) as server:
+        done = dicomul("storescu", HOST, str(server.port), str(corpus_dir))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"sent {len(SYNTAXES)}, warnings 0, failures 0 ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pynetdicom_storescu_to_our_storescp(
+    corpus_dir: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    with our_storescp("-od", str(tmp_path)) as server:
+        for name in ("explicit", "implicit"):
+            (path,) = corpus_dir.rglob(f"{name}.dcm")
+            option = "-xe" if name == "explicit" else "-xi"
+            theirs = run(
+                sys.executable,
+                "-m",
+                "pynetdicom",
+                "storescu",
+                option,
+                HOST,
+                str(server.port),
+                str(path),
+            )
+            assert theirs.returncode == 0, theirs.stderr
+            assert "Failed" not in theirs.stderr + theirs.stdout
+    for path in tmp_path.glob("*.dcm"):
+        uid = path.name.removesuffix(".dcm")
+        assert_same_data_set(path, sources(corpus_dir)[uid])
+    assert len(list(tmp_path.glob("*.dcm"))) == 2
+
+
+def test_our_storescp_refuses_a_syntax_it_does_not_accept(
+    corpus_dir: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """-xi: implicit VR only.  The little-endian native files (deflated too)
+    go re-encoded on the fallback context; RLE cannot be re-encoded and big
+    endian cannot cross byte orders: each of those is an E: line."""
+    with our_storescp("-xi", "-od", str(tmp_path)) as server:
+        done = dicomul("storescu", HOST, str(server.port), str(corpus_dir))
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("E: ")]
+    assert len(errors) == 2, done.stderr
+    assert "big.dcm" in errors[0]
+    assert "rle.dcm" in errors[1]
+    assert done.stdout.startswith("sent 3, warnings 0, failures 2 ")
+    assert len(list(tmp_path.glob("*.dcm"))) == 3
+
+
+# ----------------------------------------------------------------- storescu
+
+
+def test_our_storescu_to_dcmtk_storescp(corpus_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    with storescp("+B", "+xa", "-od", str(tmp_path)) as port:
+        done = dicomul("storescu", "-v", HOST, str(port), str(corpus_dir))
+    assert done.returncode == 0, done.stderr
+    assert_received(tmp_path, corpus_dir, suffix="")
+    assert f"W: {corpus_dir / 'sub' / 'notes.txt'} is not a DICOM file" in done.stderr
+    assert done.stdout.startswith(f"sent {len(SYNTAXES)}, warnings 0, failures 0 (")
+
+
+def test_our_storescu_to_our_storescp(corpus_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    with our_storescp("-v", "-od", str(tmp_path), "-aet", "STORE-HERE") as server:
+        done = dicomul(
+            "storescu",
+            "-aet",
+            "SENDER",
+            "-aec",
+            "STORE-HERE",
+            HOST,
+            str(server.port),
+            str(corpus_dir),
+        )
+    assert done.returncode == 0, done.stderr
+    assert_received(tmp_path, corpus_dir)
+    assert server.output.count("I: Stored ") == len(SYNTAXES)
+    # stderr is not a terminal here: no progress bar, only the skipped file's warning.
+    assert done.stderr.splitlines() == [
+        f"W: {corpus_dir / 'sub' / 'notes.txt'} is not a DICOM file "
+        "(" + f"{corpus_dir / 'sub' / 'notes.txt'} is not a DICOM Part 10 file "
+        "with a group length); skipping it"
+    ]
+
+
+def test_our_storescu_to_pynetdicom_storescp(
+    corpus_dir: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    port = free_port()
+    scp = subprocess.Popen(
+        [sys.executable, "-m", "pynetdicom", "storescp", "-od", str(tmp_path), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    files = [str(next(corpus_dir.rglob(f"{name}.dcm"))) for name in ("explicit", "implicit")]
+    try:
+        wait_listening(port)
+        done = dicomul("storescu", HOST, str(port), *files)
+    finally:
+        scp.terminate()
+        scp.wait(timeout=10)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("sent 2, warnings 0, failures 0 (")
+    from pydicom import dcmread
+
+    received = {str(dcmread(p).SOPInstanceUID): dcmread(p) for p in tmp_path.iterdir()}
+    for uid, source in sources(corpus_dir).items():
+        if str(source) in files:
+            assert received[uid].PixelData == dcmread(source).PixelData
+
+
+def test_refused_store_fails_with_an_error(
+    corpus_dir: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """A peer answering a failure status: an E: line, counted, exit non-zero."""
+    from dicomul_sync import AE
+    from peers import serving
+
+    ae = AE(scp_sop_class=["1.2.840.10008.5.1.4.1.1.2"])
+    ae.on_c_store = lambda dataset: 0xA700  # type: ignore[method-assign]
+    (path,) = corpus_dir.rglob("explicit.dcm")
+    with serving(ae) as port:
+        done = dicomul("storescu", HOST, str(port), str(path))
+    assert done.returncode != 0
+    assert f"E: Store Failed, file: {path}: status 0xA700" in done.stderr
+    assert done.stdout.startswith("sent 0, warnings 0, failures 1 ")
+
+
+def test_association_failures(corpus_dir: pathlib.Path) -> None:
+    (path,) = corpus_dir.rglob("explicit.dcm")
+    nobody = dicomul("storescu", HOST, str(free_port()), str(path))
+    assert nobody.returncode != 0
+    assert nobody.stderr.startswith("E: Association Request Failed")
+    with storescp("--refuse") as port:
+        rejected = dicomul("storescu", HOST, str(port), str(path))
+    assert rejected.returncode != 0
+    assert "E: Association Request Failed: Association Rejected (" in rejected.stderr
+    nothing = dicomul("storescu", HOST, str(free_port()), str(corpus_dir / "sub" / "notes.txt"))
+    assert nothing.returncode != 0
+    assert "E: no DICOM files to send" in nothing.stderr
+
+
+# -------------------------------------------------------------------- help
+
+
+@pytest.mark.parametrize(
+    ("app", "options"),
+    [
+        (
+            "storescu",
+            "-q --quiet -v --verbose -d --debug -ll --log-level -lc --log-config "
+            "-aet --calling-aet -aec --called-aet -to --timeout -ta --acse-timeout "
+            "-td --dimse-timeout -pdu --max-pdu +tls --enable-tls +tla --anonymous-tls "
+            "+cf --add-cert-file",
+        ),
+        (
+            "storescp",
+            "-q --quiet -v --verbose -d --debug -ll --log-level -lc --log-config "
+            "-aet --aetitle -to --timeout -ta --acse-timeout -td --dimse-timeout "
+            "-pdu --max-pdu -x= --prefer-uncompr -xe --prefer-little -xb --prefer-big "
+            "-xi --implicit -od --output-directory --sort-by-study --ignore "
+            "--max-associations +tls --enable-tls +cf --add-cert-file --require-peer-cert",
+        ),
+    ],
+)
+def test_help_lists_the_options(app: str, options: str) -> None:
+    done = dicomul(app, "--help")
+    assert done.returncode == 0
+    shown = set(done.stdout.replace(",", " ").split())
+    assert set(options.split()) <= shown
+
+
+def test_progress_bar_on_a_terminal(corpus_dir: pathlib.Path) -> None:
+    """stderr a terminal: a progress line of files and bytes, cleared at the end."""
+    import os
+    import pty
+
+    controller, terminal = pty.openpty()
+    with our_storescp("--ignore") as server:
+        proc = subprocess.run(
+            [DICOMUL, "storescu", HOST, str(server.port), str(corpus_dir)],
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            timeout=30,
+            check=False,
+            env=ENV,
+        )
+    os.close(terminal)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO once the terminal side is closed and drained
+        while chunk := os.read(controller, 65536):
+            shown += chunk
+    os.close(controller)
+    assert proc.returncode == 0
+    text = shown.decode()
+    assert f"{len(SYNTAXES)}/{len(SYNTAXES)} files" in text
+    assert " MB" in text
+    assert text.endswith("\r\x1b[K")
+
+
+def test_tls_between_our_apps(corpus_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    from tls_certs import make_pki
+
+    pki = make_pki(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    server_tls = ["+tls", str(pki.server_key), str(pki.server_cert), "+cf", str(pki.ca)]
+    client_tls = ["+tls", str(pki.client_key), str(pki.client_cert), "+cf", str(pki.ca)]
+    with our_storescp("-od", str(out), *server_tls, "--require-peer-cert") as server:
+        done = dicomul("storescu", *client_tls, HOST, str(server.port), str(corpus_dir))
+        assert done.returncode == 0, done.stderr
+    assert_received(out, corpus_dir)

@@ -1,0 +1,317 @@
+"""What findscu, getscu and movescu share: their options, the query keys as
+DCMTK writes them (``-k PatientName=DOE*``, ``-k 0010,0020=``,
+``-k ScheduledProcedureStepSequence[0].Modality=MR``), the query identifier
+built from a file and those keys, and a DCMTK-style dump of data sets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+from . import _cli
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+    from dicomul import Status
+    from dicomul_sync.association import Association
+
+#: The information models' switches: (short, long, letter, help).
+MODELS = {
+    "W": ("-W", "--worklist", "use modality worklist information model"),
+    "P": ("-P", "--patient", "use patient root information model (default)"),
+    "S": ("-S", "--study", "use study root information model"),
+    "O": ("-O", "--psonly", "use patient/study only information model"),
+}
+
+_TAG = re.compile(r"^\(?([0-9A-Fa-f]{4}),([0-9A-Fa-f]{4})\)?(?:\[(\d+)\])?$")
+_KEYWORD = re.compile(r"^([A-Za-z][A-Za-z0-9]*)(?:\[(\d+)\])?$")
+_INTEGER_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV"})
+_FLOAT_VRS = frozenset({"FL", "FD"})
+_BINARY_VRS = frozenset({"OB", "OW", "OF", "OD", "OL", "OV", "UN"})
+
+
+class BadKeyError(ValueError):
+    """A -k key that is not ``path[=value]`` with a known keyword or a tag."""
+
+
+def build_parser(prog: str, description: str, *, models: str, aet: str) -> argparse.ArgumentParser:
+    """The parser with every option the three apps share."""
+    p = _cli.parser(prog, description)
+    p.add_argument("peer", help="hostname of DICOM peer")
+    p.add_argument("port", type=int, help="tcp/ip port number of peer")
+    p.add_argument(
+        "dcmfile",
+        nargs="?",
+        help="DICOM query file: its data set is the query identifier, "
+        "to which the -k keys are applied",
+    )
+    _cli.add_logging_options(p)
+    network = p.add_argument_group("query information model")
+    model = network.add_mutually_exclusive_group()
+    for letter in models:
+        short, long, about = MODELS[letter]
+        model.add_argument(
+            short, long, dest="model", action="store_const", const=letter, help=about
+        )
+    p.set_defaults(model="P")
+    titles = p.add_argument_group("application entity titles")
+    titles.add_argument(
+        "-aet",
+        "--calling-aet",
+        default=aet,
+        metavar="[a]etitle",
+        help=f"set my calling AE title (default: {aet})",
+    )
+    titles.add_argument(
+        "-aec",
+        "--called-aet",
+        default="ANY-SCP",
+        metavar="[a]etitle",
+        help="set called AE title of peer (default: ANY-SCP)",
+    )
+    keys = p.add_argument_group("query keys")
+    keys.add_argument(
+        "-k",
+        "--key",
+        action="append",
+        default=[],
+        metavar='[k]ey: gggg,eeee="str", path or dictionary name="str"',
+        help="add or override a query key; an empty value (or none) asks for the "
+        "attribute to be returned; a path such as "
+        "ScheduledProcedureStepSequence[0].Modality=MR reaches into sequences; "
+        "may be repeated",
+    )
+    _cli.add_timeout_options(p, connecting=True)
+    _cli.add_tls_options(p, server=False)
+    return p
+
+
+# ------------------------------------------------------------------- keys
+
+
+def _segment(text: str) -> tuple[int, int | None]:
+    """(tag, item index or None) of one path segment: a tag or a keyword."""
+    from pydicom.datadict import tag_for_keyword  # noqa: PLC0415
+
+    match = _TAG.match(text)
+    if match:
+        group, element, index = match.groups()
+        tag = int(group, 16) << 16 | int(element, 16)
+    else:
+        match = _KEYWORD.match(text)
+        found = tag_for_keyword(match.group(1)) if match else None
+        if match is None or found is None:
+            raise BadKeyError(text)
+        tag, index = int(found), match.group(2)
+    return tag, None if index is None else int(index)
+
+
+def _vr(tag: int) -> str:
+    from pydicom.datadict import dictionary_VR  # noqa: PLC0415
+
+    try:
+        vr: str = dictionary_VR(tag)
+    except KeyError:
+        return "UN"  # private or unknown: sent as it is written
+    return vr.split(" or ", maxsplit=1)[0]
+
+
+def _value(vr: str, text: str) -> Any:
+    """A -k value as pydicom holds it for ``vr`` (None when empty)."""
+    if text == "":
+        return None
+    parts = text.split("\\")
+    if vr in _INTEGER_VRS:
+        numbers: list[int | float] = [int(part) for part in parts]
+    elif vr in _FLOAT_VRS:
+        numbers = [float(part) for part in parts]
+    elif vr in _BINARY_VRS:
+        return text.encode()
+    elif vr == "AT":
+        tags = [_segment(part)[0] for part in parts]
+        return tags[0] if len(tags) == 1 else tags
+    else:
+        return text
+    return numbers[0] if len(numbers) == 1 else numbers
+
+
+def _item(sequence: list[Dataset], index: int) -> Dataset:
+    from pydicom.dataset import Dataset  # noqa: PLC0415
+
+    while len(sequence) <= index:
+        sequence.append(Dataset())
+    return sequence[index]
+
+
+def apply_key(ds: Dataset, key: str) -> None:
+    """Add or override the attribute ``key`` names (``path[=value]``) in ``ds``."""
+    path, _, text = key.partition("=")
+    segments = path.strip().split(".")
+    if not segments or not all(segments):
+        raise BadKeyError(key)
+    target = ds
+    try:
+        for segment in segments[:-1]:
+            tag, index = _segment(segment)
+            if _vr(tag) != "SQ":
+                raise BadKeyError(key)
+            if tag not in target or target[tag].VR != "SQ":
+                target.add_new(tag, "SQ", [])
+            target = _item(target[tag].value, index or 0)
+        tag, index = _segment(segments[-1])
+        vr = _vr(tag)
+        if vr == "SQ":
+            if text:
+                raise BadKeyError(key)
+            if tag not in target or target[tag].VR != "SQ":
+                target.add_new(tag, "SQ", [])
+            if index is not None:
+                _item(target[tag].value, index)
+        else:
+            target.add_new(tag, vr, _value(vr, text))
+    except BadKeyError:
+        raise BadKeyError(key) from None
+    except ValueError as exc:
+        raise BadKeyError(f"{key} ({exc})") from None
+
+
+def identifier(args: argparse.Namespace, log: logging.Logger) -> Dataset | None:
+    """The query identifier: the dcmfile's data set (or an empty one) with the
+    -k keys applied; None (and an E: line) if a key or the file is bad."""
+    from pydicom import dcmread  # noqa: PLC0415
+    from pydicom.dataset import Dataset  # noqa: PLC0415
+
+    if args.dcmfile:
+        try:
+            ds = dcmread(args.dcmfile, force=True)
+        except (OSError, ValueError) as exc:
+            log.error("cannot read query file %s: %s", args.dcmfile, exc)
+            return None
+        query = Dataset(ds)
+    else:
+        query = Dataset()
+    for key in args.key:
+        try:
+            apply_key(query, key)
+        except BadKeyError as exc:
+            log.error("bad key format or dictionary name not found in dictionary: %s", exc)
+            return None
+    return query
+
+
+# ------------------------------------------------------------------- dump
+
+
+def dump(ds: Dataset, indent: int = 0) -> list[str]:
+    """The data set as DCMTK's dcmdump shows it (close enough to read)."""
+    from pydicom.datadict import keyword_for_tag  # noqa: PLC0415
+
+    lines = []
+    pad = "  " * indent
+    for elem in ds:
+        tag = f"({elem.tag.group:04x},{elem.tag.element:04x})"
+        keyword = keyword_for_tag(elem.tag) or ("PrivateTag" if elem.tag.is_private else "Unknown")
+        if elem.VR == "SQ":
+            items = elem.value or []
+            lines.append(f"{pad}{tag} SQ (Sequence with {len(items)} items)  # {keyword}")
+            for number, item in enumerate(items, start=1):
+                lines.append(f"{pad}  (fffe,e000) na (Item #{number})")
+                lines += dump(item, indent + 2)
+            continue
+        value = elem.value
+        if value is None or value == "" or (isinstance(value, list | tuple) and not value):
+            text, length, vm = "(no value available)", 0, 0
+        elif isinstance(value, bytes):
+            text, length, vm = f"(binary, {len(value)} bytes)", len(value), 1
+        else:
+            values = list(value) if elem.VM > 1 else [value]
+            joined = "\\".join(str(v) for v in values)
+            text, length, vm = f"[{joined}]", len(joined) + len(joined) % 2, len(values)
+        lines.append(f"{pad}{tag} {elem.VR} {text:<40} # {length:>3}, {vm} {keyword}")
+    return lines
+
+
+def log_dataset(log: logging.Logger, ds: Dataset) -> None:
+    """The data set at INFO, after a blank line and DCMTK's header comment."""
+    if log.isEnabledFor(logging.INFO):
+        log.info("\n".join(["", "# Dicom-Data-Set", *dump(ds)]))
+
+
+# -------------------------------------------------------------- association
+
+
+def configure(ae: Any, args: argparse.Namespace) -> None:
+    """The timeouts of the options on an AE."""
+    ae.connection_timeout = args.timeout
+    ae.acse_timeout = args.acse_timeout
+    ae.dimse_timeout = args.dimse_timeout
+
+
+def associate(ae: Any, args: argparse.Namespace) -> Association | None:
+    """The association the options ask for, or None (the reason logged)."""
+    assoc: Association = ae.associate(
+        args.peer,
+        args.port,
+        ae_title=args.called_aet,
+        max_pdu=args.max_pdu or None,
+        ssl_context=_cli.client_tls(args),
+    )
+    if not assoc.is_established:
+        return None
+    negotiated = assoc.negotiated
+    if negotiated is None or not negotiated.contexts:
+        assoc.abort()
+        return None  # "No Acceptable Presentation Contexts" is logged
+    return assoc
+
+
+def counts(response: Dataset | None) -> dict[str, int]:
+    """The sub-operation counts of a C-GET or C-MOVE response (absent: 0)."""
+    result = {}
+    for kind in ("Remaining", "Completed", "Failed", "Warning"):
+        value = None if response is None else response.get(f"NumberOf{kind}Suboperations")
+        result[kind.lower()] = int(value or 0)
+    return result
+
+
+def status_text(status: Any) -> str:
+    """``Success`` or ``Failure 0xA702``: a status's category, and its code
+    unless it is plain Success or Pending."""
+    name: str = status.category.value
+    return name if int(status) in {0x0000, 0xFF00} else f"{name} 0x{int(status):04X}"
+
+
+def retrieve_summary(what: str, status: Any, response: Dataset | None) -> str:
+    numbers = counts(response)
+    return (
+        f"{what} finished ({status_text(status)}): {numbers['completed']} completed, "
+        f"{numbers['failed']} failed, {numbers['warning']} warning, "
+        f"{numbers['remaining']} remaining"
+    )
+
+
+def report(
+    what: str,
+    final: Status,
+    response: Dataset | None,
+    failed_list: Dataset | None,
+    log: logging.Logger,
+) -> int:
+    """Print a retrieve's counts (not with -q); its exit status: 0 if it
+    ended in Success or Warning with no sub-operation failed."""
+    numbers = counts(response)
+    ok = final in ("Success", "Warning") and numbers["failed"] == 0
+    if log.isEnabledFor(logging.CRITICAL):
+        print(retrieve_summary(what, final, response), flush=True)
+    if not ok:
+        comment = None if response is None else response.get("ErrorComment")
+        why = f" ({comment})" if comment else ""
+        log.error("%s SCU Failed: %s%s", what, status_text(final), why)
+        uids = None if failed_list is None else failed_list.get("FailedSOPInstanceUIDList")
+        for uid in [uids] if isinstance(uids, str) else uids or []:
+            log.error("Failed SOP Instance: %s", uid)
+    return 0 if ok else 1

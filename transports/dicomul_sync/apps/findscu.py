@@ -1,0 +1,109 @@
+"""findscu: query a peer with C-FIND (PS3.4 C.4.1, and K.4 for worklists).
+
+DCMTK findscu's options: ``-P -S -O -W`` for the information model,
+``-k key=value`` query keys (a keyword or ``gggg,eeee``; an empty value asks
+for the attribute), an optional query file, ``-X`` to write each response
+identifier to ``rsp0001.dcm``, ``rsp0002.dcm``...  With ``-v`` each match is
+shown as ``I: Find Response: n (Pending)`` and its data set.  The exit status
+is non-zero if the association fails or the query ends other than in
+Success or Warning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+from . import _cli, _query
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _query.build_parser(
+        "findscu",
+        "DICOM query (C-FIND) SCU: find what a peer holds.",
+        models="PSOW",
+        aet="FINDSCU",
+    )
+    output = p.add_argument_group("output")
+    output.add_argument(
+        "-X",
+        "--extract",
+        action="store_true",
+        help="extract responses to file (rsp0001.dcm, ...)",
+    )
+    output.add_argument(
+        "-od",
+        "--output-directory",
+        default=".",
+        metavar="[d]irectory",
+        help="write the extracted responses to existing directory d (default: .)",
+    )
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    log = _cli.setup_logging(args, "findscu")
+    if args.extract and not os.path.isdir(args.output_directory):
+        log.error("no such output directory: %s", args.output_directory)
+        return 1
+
+    # After parsing: --help stays fast.
+    from dicomul_sync.ae import AE  # noqa: PLC0415
+    from dicomul_sync.association import QUERY_MODELS  # noqa: PLC0415
+
+    query = _query.identifier(args, log)
+    if query is None:
+        return 1
+    sop_class = QUERY_MODELS[args.model]
+    ae = AE(ae_title=args.calling_aet, scu_sop_class=[sop_class])
+    _query.configure(ae, args)
+    assoc = _query.associate(ae, args)
+    if assoc is None:
+        return 1
+    log.info("Request Identifiers:")
+    _query.log_dataset(log, query)
+    final = None
+    for matches, (status, answer) in enumerate(
+        assoc.send_c_find(query, query_model=args.model), start=1
+    ):
+        if status != "Pending":
+            final = status
+            break
+        log.info("---------------------------")
+        log.info("Find Response: %d (%s)", matches, _query.status_text(status))
+        if answer is not None:
+            _query.log_dataset(log, answer)
+            if args.extract:
+                path = os.path.join(args.output_directory, f"rsp{matches:04d}.dcm")
+                write_response(answer, path, sop_class)
+                log.info("Writing response dataset to file: %s", path)
+    if final is None:
+        log.error("Find SCU Failed: the association ended before the final response")
+        return 1  # why is logged
+    assoc.release()
+    if final in ("Success", "Warning"):
+        return 0
+    comment = assoc.last_response.get("ErrorComment") if assoc.last_response else None
+    log.error(
+        "Find SCU Failed: %s%s", _query.status_text(final), f" ({comment})" if comment else ""
+    )
+    return 1
+
+
+def write_response(answer: object, path: str, sop_class: str) -> None:
+    """A response identifier as a Part 10 file (Explicit VR Little Endian),
+    as DCMTK's -X writes it; the temporary name keeps a half-written file
+    from ever having the final one."""
+    from pydicom.dataset import Dataset, FileMetaDataset  # noqa: PLC0415
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid  # noqa: PLC0415
+
+    assert isinstance(answer, Dataset)
+    answer.file_meta = FileMetaDataset()
+    answer.file_meta.MediaStorageSOPClassUID = answer.get("SOPClassUID", sop_class)
+    answer.file_meta.MediaStorageSOPInstanceUID = answer.get("SOPInstanceUID", generate_uid())
+    answer.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    partial = path + ".part"
+    answer.save_as(partial, enforce_file_format=True)
+    os.replace(partial, path)

@@ -1,0 +1,83 @@
+"""getscu: retrieve from a peer with C-GET (PS3.4 C.4.3).
+
+The peer sends each match back on the same association as a C-STORE
+sub-operation: the storage SOP classes are proposed with the SCP role
+(PS3.7 D.3.3.4) and what arrives is written durably under ``-od``, named by
+SOP Instance UID.  DCMTK getscu's query options (``-P -S -O``, ``-k``, a
+query file).  Prints the sub-operation counts at the end; the exit status
+is non-zero if the association fails, any sub-operation fails or the
+retrieve ends other than in Success or Warning.
+
+Only the first 127 storage SOP classes are proposed (with the C-GET model,
+the 128 presentation contexts an association can carry, PS3.8 9.3.2.2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+from . import _cli, _query
+
+#: The presentation contexts an A-ASSOCIATE-RQ can carry (PS3.8 9.3.2.2).
+MAX_CONTEXTS = 128
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _query.build_parser(
+        "getscu",
+        "DICOM retrieve (C-GET) SCU: fetch the matches over the association.",
+        models="PSO",
+        aet="GETSCU",
+    )
+    output = p.add_argument_group("output")
+    output.add_argument(
+        "-od",
+        "--output-directory",
+        default=".",
+        metavar="[d]irectory",
+        help="write received objects to existing directory d (default: .)",
+    )
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    log = _cli.setup_logging(args, "getscu")
+    if not os.path.isdir(args.output_directory):
+        log.error("no such output directory: %s", args.output_directory)
+        return 1
+
+    # After parsing: --help stays fast.
+    from dicomul_sync import StorageSOPClassList  # noqa: PLC0415
+    from dicomul_sync.ae import AE  # noqa: PLC0415
+    from dicomul_sync.association import GET_MODELS  # noqa: PLC0415
+
+    query = _query.identifier(args, log)
+    if query is None:
+        return 1
+    ae = AE(
+        ae_title=args.calling_aet,
+        scu_sop_class=[GET_MODELS[args.model]],
+        scp_sop_class=list(StorageSOPClassList)[: MAX_CONTEXTS - 1],
+    )
+    ae.store_directory = args.output_directory
+    _query.configure(ae, args)
+    assoc = _query.associate(ae, args)
+    if assoc is None:
+        return 1
+    log.info("Request Identifiers:")
+    _query.log_dataset(log, query)
+    final = None
+    failed_list = None
+    for status, answer in assoc.send_c_get(query, query_model=args.model):
+        if status != "Pending":
+            final = status
+            failed_list = answer
+    response = assoc.last_response
+    if final is None:
+        log.error("Get SCU Failed: the association ended before the final response")
+        return 1
+    assoc.release()
+    return _query.report("Get", final, response, failed_list, log)

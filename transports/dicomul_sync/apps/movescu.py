@@ -1,0 +1,164 @@
+"""movescu: have a peer send the matches to an AE with C-MOVE (PS3.4 C.4.2).
+
+``-aem`` names the move destination (default: our own calling AE title);
+with ``+P port`` this app listens there itself as a storage SCP for the
+sub-operations, writing what arrives durably under ``-od``.  DCMTK movescu's
+query options (``-P -S -O``, ``-k``, a query file).  Prints the
+sub-operation counts at the end; the exit status is non-zero if the
+association fails, any sub-operation fails or the retrieve ends other than
+in Success or Warning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from . import _cli, _query
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+    from dicomul_sync.ae import AE
+
+#: Explicit VR Little Endian first, as DCMTK's storage SCPs prefer.
+STORE_TRANSFER_SYNTAXES = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.2")
+VERIFICATION = "1.2.840.10008.1.1"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _query.build_parser(
+        "movescu",
+        "DICOM retrieve (C-MOVE) SCU: have the matches sent to an AE.",
+        models="PSO",
+        aet="MOVESCU",
+    )
+    move = p.add_argument_group("move destination")
+    move.add_argument(
+        "-aem",
+        "--move",
+        dest="move_aet",
+        metavar="[a]etitle",
+        help="set move destination to a (default: my calling AE title)",
+    )
+    move.add_argument(
+        "+P",
+        "--port",
+        dest="listen_port",
+        type=int,
+        metavar="[n]umber",
+        help="port number for incoming associations: store the sub-operations here",
+    )
+    output = p.add_argument_group("output")
+    output.add_argument(
+        "-od",
+        "--output-directory",
+        default=".",
+        metavar="[d]irectory",
+        help="write received objects to existing directory d (default: .)",
+    )
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    log = _cli.setup_logging(args, "movescu")
+    if args.listen_port is not None and not os.path.isdir(args.output_directory):
+        log.error("no such output directory: %s", args.output_directory)
+        return 1
+
+    query = _query.identifier(args, log)
+    if query is None:
+        return 1
+    move_aet = args.move_aet or args.calling_aet
+    receiver = None
+    if args.listen_port is not None:
+        receiver = Receiver(storage_scp(args, move_aet), log)
+        if not receiver.start():
+            return 1
+    try:
+        return move(args, query, move_aet, log)
+    finally:
+        if receiver is not None:
+            receiver.stop()
+
+
+def move(args: argparse.Namespace, query: Dataset, move_aet: str, log: logging.Logger) -> int:
+    """The C-MOVE itself; its exit status."""
+    from dicomul_sync.ae import AE  # noqa: PLC0415 - after parsing: --help stays fast
+    from dicomul_sync.association import MOVE_MODELS  # noqa: PLC0415
+
+    ae = AE(ae_title=args.calling_aet, scu_sop_class=[MOVE_MODELS[args.model]])
+    _query.configure(ae, args)
+    assoc = _query.associate(ae, args)
+    if assoc is None:
+        return 1
+    log.info("Request Identifiers:")
+    _query.log_dataset(log, query)
+    final = None
+    failed_list = None
+    for status, answer in assoc.send_c_move(query, move_aet, query_model=args.model):
+        if status != "Pending":
+            final = status
+            failed_list = answer
+    response = assoc.last_response
+    if final is None:
+        log.error("Move SCU Failed: the association ended before the final response")
+        return 1
+    assoc.release()
+    return _query.report("Move", final, response, failed_list, log)
+
+
+def storage_scp(args: argparse.Namespace, ae_title: str) -> AE:
+    """Our own storage SCP for the sub-operations (every storage SOP class)."""
+    from dicomul_sync import StorageSOPClassList  # noqa: PLC0415
+    from dicomul_sync.ae import AE  # noqa: PLC0415
+
+    scp = AE(
+        ae_title=ae_title,
+        port=args.listen_port,
+        scp_sop_class=[*StorageSOPClassList, VERIFICATION],
+        transfer_syntax=STORE_TRANSFER_SYNTAXES,
+    )
+    scp.store_directory = args.output_directory
+    scp.acse_timeout = args.acse_timeout
+    scp.dimse_timeout = args.dimse_timeout
+    if args.max_pdu:
+        scp.maximum_pdu_size = args.max_pdu
+    return scp
+
+
+class Receiver:
+    """The storage SCP, serving in a thread while the C-MOVE runs."""
+
+    def __init__(self, ae: AE, log: logging.Logger) -> None:
+        self.ae = ae
+        self.log = log
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._serve, name="movescu-scp", daemon=True)
+
+    def _serve(self) -> None:
+        try:
+            self.ae.start()
+        except BaseException as exc:  # reported by start()'s caller
+            self.error = exc
+            self.ae.listening.set()  # wake start(): it failed
+
+    def start(self) -> bool:
+        self.thread.start()
+        self.ae.listening.wait(10)
+        if self.error is not None or not self.thread.is_alive():
+            self.log.error(
+                "cannot listen on port %s: %s", self.ae.port, self.error or "the server stopped"
+            )
+            return False
+        self.log.info("Listening on port %s for the sub-operations", self.ae.port)
+        return True
+
+    def stop(self) -> None:
+        self.ae.stop()
+        self.thread.join(10)

@@ -1,0 +1,214 @@
+"""storescp: receive DICOM files (C-STORE SCP, PS3.4 Annex B) into a directory.
+
+Each data set is written as it arrives, undecoded, to a temporary file in
+the output directory, then flushed, fsynced and renamed to
+``<SOP Instance UID>.dcm`` before Success is answered (``AE.store_directory``).
+``--sort-by-study`` puts each file in a folder named by its Study Instance
+UID; ``--ignore`` receives and discards (for benchmarks).  Serves until
+interrupted (SIGINT or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from . import _cli
+from .echoscp import PREFERENCES, VERIFICATION, add_preference_options, serve
+
+if TYPE_CHECKING:
+    import logging
+
+    from dicomul_sync._services import ServiceRequest, StoreSink
+
+#: Accepted beside the native syntaxes unless -xi: Deflated, RLE Lossless and
+#: the common JPEG, JPEG-LS and JPEG 2000 syntaxes (PS3.5 A.4-A.6, PS3.6 A).
+COMPRESSED = (
+    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
+    "1.2.840.10008.1.2.5",  # RLE Lossless
+    "1.2.840.10008.1.2.4.50",  # JPEG Baseline (Process 1)
+    "1.2.840.10008.1.2.4.51",  # JPEG Extended (Process 2 & 4)
+    "1.2.840.10008.1.2.4.57",  # JPEG Lossless, Non-Hierarchical (Process 14)
+    "1.2.840.10008.1.2.4.70",  # JPEG Lossless, first-order prediction (Process 14 SV1)
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS Lossy (Near-Lossless)
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 (Lossless Only)
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000
+)
+
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*\Z")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _cli.parser(
+        "storescp",
+        "DICOM storage (C-STORE) SCP: receive DICOM files into a directory, durably.",
+    )
+    p.add_argument("port", type=int, help="tcp/ip port number to listen on")
+    _cli.add_logging_options(p)
+    titles = p.add_argument_group("application entity titles")
+    titles.add_argument(
+        "-aet",
+        "--aetitle",
+        default="STORESCP",
+        metavar="[a]etitle",
+        help="set my AE title (default: STORESCP)",
+    )
+    _cli.add_timeout_options(p, connecting=False)
+    add_preference_options(p)
+    output = p.add_argument_group("output")
+    output.add_argument(
+        "-od",
+        "--output-directory",
+        default=".",
+        metavar="[d]irectory",
+        help="write received objects to existing directory d (default: .)",
+    )
+    output.add_argument(
+        "--sort-by-study",
+        action="store_true",
+        help="put each object in a subdirectory named by its Study Instance UID",
+    )
+    output.add_argument(
+        "--ignore",
+        action="store_true",
+        help="receive data but discard it, answering Success (for benchmarks)",
+    )
+    server = p.add_argument_group("server")
+    server.add_argument(
+        "--max-associations",
+        type=_cli.positive_int,
+        default=10,
+        metavar="[n]umber",
+        help="serve at most n associations at once (default: 10)",
+    )
+    _cli.add_tls_options(p, server=True)
+    return p
+
+
+class Discard:
+    """--ignore: take the bytes, keep nothing, answer Success."""
+
+    def write(self, data: bytes | memoryview) -> None:
+        pass
+
+    def commit(self) -> int | None:
+        return None
+
+    def discard(self) -> None:
+        pass
+
+
+def study_sorted_sink(
+    directory: pathlib.Path, log: logging.Logger
+) -> Callable[[ServiceRequest], StoreSink]:
+    """An ``on_c_store_stream`` handler writing ``directory/<Study UID>/<SOP UID>.dcm``."""
+    from dicomul_sync.storage import DurableFile  # noqa: PLC0415 - pydicom only when serving
+
+    class StudySortedFile(DurableFile):
+        """A DurableFile that, before its rename, reads the Study Instance UID
+        from what it wrote and moves its final name into that study's folder."""
+
+        def commit(self) -> pathlib.Path:
+            try:
+                folder = self._study_folder()
+            except BaseException:
+                self.discard()
+                raise
+            self.final_path = folder / self.final_path.name
+            path = super().commit()  # fsyncs the output directory
+            if folder != self.directory:
+                _fsync_directory(folder)
+            return path
+
+        def _study_folder(self) -> pathlib.Path:
+            from pydicom import dcmread  # noqa: PLC0415
+
+            self._file.flush()
+            ds = dcmread(self._temp_path, stop_before_pixels=True, specific_tags=[0x0020000D])
+            study = str(ds.get("StudyInstanceUID", "")).strip("\0 ")
+            if not _UID.match(study) or len(study) > 64:
+                log.warning("no usable Study Instance UID (%r): storing at the top", study)
+                return self.directory
+            folder = self.directory / study
+            if not folder.is_dir():
+                folder.mkdir(exist_ok=True)
+                _fsync_directory(self.directory)  # the new folder's name is durable
+            return folder
+
+    class Sink:
+        def __init__(self, request: ServiceRequest) -> None:
+            self.file = StudySortedFile(
+                directory,
+                sop_class_uid=request.sop_class_uid,
+                sop_instance_uid=request.sop_instance_uid or "",
+                transfer_syntax=request.transfer_syntax,
+            )
+
+        def write(self, data: bytes | memoryview) -> None:
+            self.file.write(data)
+
+        def commit(self) -> int | None:
+            path = self.file.commit()
+            log.info("Stored %s", path)
+            return None
+
+        def discard(self) -> None:
+            self.file.discard()
+
+    return Sink
+
+
+def _fsync_directory(path: pathlib.Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    log = _cli.setup_logging(args, "storescp")
+    directory = pathlib.Path(args.output_directory)
+    if not args.ignore and not directory.is_dir():
+        log.error("output directory does not exist: %s", directory)
+        return 1
+
+    from dicomul_sync import StorageSOPClassList  # noqa: PLC0415 - after parsing: fast --help
+    from dicomul_sync.ae import AE  # noqa: PLC0415
+
+    syntaxes = PREFERENCES[args.preference]
+    if args.preference != "implicit":
+        syntaxes += COMPRESSED
+    ae = AE(
+        ae_title=args.aetitle,
+        port=args.port,
+        scp_sop_class=[VERIFICATION, *StorageSOPClassList],
+        transfer_syntax=syntaxes,
+    )
+    ae.network_timeout = args.timeout
+    ae.acse_timeout = args.acse_timeout
+    ae.dimse_timeout = args.dimse_timeout
+    ae.maximum_pdu_size = args.max_pdu or None
+    ae.maximum_associations = args.max_associations
+    if args.ignore:
+
+        def ignore(request: ServiceRequest) -> StoreSink:
+            return Discard()
+
+        ae.on_c_store_stream = ignore
+    elif args.sort_by_study:
+        ae.on_c_store_stream = study_sorted_sink(directory, log)
+    else:
+        ae.store_directory = str(directory)
+
+        def stored(path: pathlib.Path) -> None:
+            log.info("Stored %s", path)
+
+        ae.on_c_stored = stored  # type: ignore[method-assign]
+    return serve(ae, _cli.server_tls(args))
