@@ -493,3 +493,25 @@ def test_refusal_for_a_request_on_the_wrong_context() -> None:
     # ... and on context 3 only the requestor.
     assert negotiated.refusal_for(3, store(CT), sender_is_requestor=False) == 0x0122
     assert negotiated.refusal_for(7, echo, sender_is_requestor=True) == 0x0122
+
+
+def test_contexts_to_send_offer_each_syntax_alone_and_a_little_endian_fallback() -> None:
+    from dicomul import contexts_to_send
+
+    rle, mr = "1.2.840.10008.1.2.5", "1.2.840.10008.5.1.4.1.1.4"
+    contexts, left_out = contexts_to_send(
+        [(CT, IMPLICIT), (CT, BIG), (CT, rle), (CT, IMPLICIT), (mr, None)]
+    )
+    assert left_out == 0
+    assert [(c.context_id, c.abstract_syntax, c.transfer_syntaxes) for c in contexts] == [
+        (1, CT, (IMPLICIT,)),
+        (3, CT, (BIG,)),
+        (5, CT, (rle,)),
+        (7, mr, (EXPLICIT,)),  # no stated syntax: explicit little endian first
+        (9, CT, (EXPLICIT, IMPLICIT)),
+        (11, mr, (EXPLICIT, IMPLICIT)),
+    ]
+    many, left_out = contexts_to_send([(f"1.2.{n}", IMPLICIT) for n in range(100)])
+    assert len(many) == 128
+    assert left_out == 72
+    assert many[-1].context_id == 255
