@@ -280,3 +280,21 @@ def test_dicomul_help_lists_the_apps() -> None:
     assert done.returncode == 0
     assert "echoscu" in done.stdout
     assert "echoscp" in done.stdout
+
+
+def test_echoscu_starts_without_importing_pydicom() -> None:
+    """Start-up is import time: echoscu never needs pydicom (about 150 ms)."""
+    with storescp() as port:
+        command = [sys.executable, "-X", "importtime", "-m", "dicomul_sync.apps", "echoscu"]
+        done = subprocess.run(
+            [*command, HOST, str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            env=ENV,
+        )
+    assert done.returncode == 0, done.stderr
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()}
+    assert "dicomul_sync" in imported
+    assert "pydicom" not in imported

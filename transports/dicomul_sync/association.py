@@ -322,12 +322,18 @@ class Association:
     ) -> Dataset | None:
         """Send one request and wait for its final response; the response's
         command set as a Dataset, or None if the association ended first."""
+        final = self._final_response(context_id, request, data_set)
+        return None if final is None else _command_dataset(final)
+
+    def _final_response(
+        self, context_id: int, request: Command, data_set: DataSetSource | None = None
+    ) -> Command | None:
         assert request.message_id is not None
         self._send_request(context_id, request, data_set)
         final = None
         for command, _ in self._responses(request.message_id):
             final = command
-        return None if final is None else _command_dataset(final)
+        return final
 
     def send_c_echo(self, msg_id: int | None = None) -> Dataset | None:
         """Send a C-ECHO-RQ (PS3.7 9.1.5) and wait for its response.
@@ -339,6 +345,12 @@ class Association:
             None if the association is not established, Verification was not
             accepted, or the association ended before the response came.
         """
+        response = self.echo(msg_id)
+        return None if response is None else _command_dataset(response)
+
+    def echo(self, msg_id: int | None = None) -> Command | None:
+        """:meth:`send_c_echo`, returning the response as a :class:`dicomul.Command`
+        (its ``status``): no pydicom needed, for tools that start fast."""
         found = self._established_context(VERIFICATION_SOP_CLASS, "C-ECHO")
         if found is None:
             return None
@@ -348,7 +360,7 @@ class Association:
             message_id=self._conn.new_message_id() if msg_id is None else msg_id,
             affected_sop_class_uid=VERIFICATION_SOP_CLASS,
         )
-        return self._request_response(context_id, request)
+        return self._final_response(context_id, request)
 
     def send_c_store(
         self,

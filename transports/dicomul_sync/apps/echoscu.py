@@ -107,11 +107,11 @@ def main(argv: Sequence[str]) -> int:
         return 1  # "No Acceptable Presentation Contexts" is logged
     failed = False
     for _ in range(args.repeat):
-        response = assoc.send_c_echo()
+        response = assoc.echo()  # a Command: no pydicom import, a faster start
         if response is None:
             return 1  # the association ended: logged
-        if response.Status != 0x0000:
-            log.error("Echo Failed: status 0x%04X", response.Status)
+        if response.status != 0x0000:
+            log.error("Echo Failed: status 0x%04X", response.status or 0)
             failed = True
     if args.abort:
         assoc.abort()
