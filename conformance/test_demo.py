@@ -21,3 +21,16 @@ def test_demo_echoes_stores_and_releases_with_dcmtk() -> None:
     assert re.search(r"C-STORE of \d+ bytes: status Status\(0x0000 Success\)", out)
     assert "release: Released" in out
     assert "DEMO^DICOMUL, 128x128, pixel data intact: True" in out
+
+
+APPS_DEMO = DEMO.with_name("apps_demo.py")
+
+
+def test_apps_demo_serves_and_sends_byte_for_byte() -> None:
+    out = subprocess.run(
+        [sys.executable, str(APPS_DEMO)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert "I: Received Echo Response (Success)" in out
+    assert "sent 3, warnings 0, failures 0" in out
+    assert "I: Received Echo Request (MsgID 1)" in out  # echoscp's log
+    assert out.rstrip().endswith("4 files stored durably, data sets byte for byte: True")
