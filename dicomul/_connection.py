@@ -206,6 +206,18 @@ class Connection:
         return self.role is Role.REQUESTOR
 
     @property
+    def can_send_messages(self) -> bool:
+        """True while DIMSE messages may be sent: the association is established,
+        or being released by the peer (PS3.8 Evt9 in Sta6 and Sta8)."""
+        return self._state in _SENDING_STATES
+
+    @property
+    def association_over(self) -> bool:
+        """True once the association has ended (released, aborted or rejected)
+        on a connection that still awaits closing (Sta13) or is closed (Sta1)."""
+        return self._connected and self._state in (State.STA1, State.STA13)
+
+    @property
     def should_close(self) -> bool:
         """True when the adapter must close (or has seen close) the transport connection."""
         return self._connected and self._state is State.STA1

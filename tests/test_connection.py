@@ -622,3 +622,20 @@ def test_context_for_finds_an_accepted_context_by_role() -> None:
     assert context.context_id == 3
     assert negotiated.context_for(CT, requestor_as_scp=True) is None
     assert negotiated.context_for("1.2.3.4") is None
+
+
+def test_can_send_messages_and_association_over_follow_the_states() -> None:
+    pair = ConnectionPair()
+    assert not pair.requestor.association_over  # not connected yet
+    associate(pair)
+    assert pair.requestor.can_send_messages
+    assert not pair.acceptor.association_over
+    pair.send(REQUESTOR, RequestRelease())
+    pair.pump()
+    assert pair.acceptor.can_send_messages  # Sta8: the peer asked, we may still answer
+    assert not pair.requestor.can_send_messages  # Sta7
+    pair.send(ACCEPTOR, RespondRelease())
+    assert pair.acceptor.association_over  # Sta13, waiting for the close
+    pair.pump()
+    assert pair.requestor.association_over
+    assert not pair.requestor.can_send_messages

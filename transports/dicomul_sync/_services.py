@@ -26,7 +26,6 @@ from dicomul import (
     DataSetFragment,
     Negotiated,
     ProposedContext,
-    State,
     Status,
     contexts_to_send,
     response_for,
@@ -86,8 +85,6 @@ def service_name(command_field: int) -> str:
     return _SERVICE_NAMES.get(CommandField(command_field & 0x7FFF), hex(command_field))
 
 
-#: States in which this side may still send responses (PS3.8 Evt9: Sta6, Sta8).
-_SERVING = frozenset({State.STA6, State.STA8})
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +229,7 @@ class Services:
     def _respond(
         self, request: ServiceRequest, status: int, data_set: bytes | None = None, **fields: object
     ) -> None:
-        if self.channel.conn.state not in _SERVING:
+        if not self.channel.conn.can_send_messages:
             return
         response = response_for(
             request.command, status, with_data_set=data_set is not None, **fields
@@ -329,7 +326,7 @@ class Services:
         failed_uids: list[str] = []
         cancelled = False
         for item in items:
-            if self._cancel_requested(message_id) or self.channel.conn.state not in _SERVING:
+            if self._cancel_requested(message_id) or not self.channel.conn.can_send_messages:
                 cancelled = True
                 break
             try:

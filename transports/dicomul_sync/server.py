@@ -237,13 +237,13 @@ class _Handler:
             if event is None or isinstance(event, ConnectionClosed):
                 return
             self._handle(event)
-            if conn.state in (State.STA1, State.STA13):
+            if conn.association_over:
                 self._release_slot()  # the association no longer exists
                 if conn.state is State.STA13:
                     return  # the loop waits for the peer to close
 
     def _before_write(self) -> None:
-        if self.counted and self.conn.state in (State.STA1, State.STA13):
+        if self.counted and self.conn.association_over:
             # Free the slot before the peer can read our RJ/RP/A-ABORT and retry.
             self._release_slot()
 
