@@ -85,8 +85,6 @@ def service_name(command_field: int) -> str:
     return _SERVICE_NAMES.get(CommandField(command_field & 0x7FFF), hex(command_field))
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class ServiceRequest:
     """A request the peer made of this AE, as handlers see it.

@@ -129,7 +129,7 @@ class Association:
                 RoleProposal(sop_class=uid, scu=uid in scu_classes, scp=True)
                 for uid in scp_classes
             )
-        if len(sop_classes) > MAX_CONTEXTS:
+        if contexts is None and len(sop_classes) > MAX_CONTEXTS:
             LOGGER.warning(
                 "%d SCU SOP classes: only the first %d are proposed (PS3.8 9.3.2.2)",
                 len(sop_classes),

@@ -18,6 +18,7 @@ APPS = {
     "findscu": "DICOM query (C-FIND) SCU",
     "getscu": "DICOM retrieve (C-GET) SCU",
     "movescu": "DICOM retrieve (C-MOVE) SCU",
+    "qrscp": "DICOM query/retrieve SCP over an indexed directory (C-FIND, C-GET, C-MOVE, C-STORE)",
 }
 
 

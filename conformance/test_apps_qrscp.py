@@ -1,0 +1,322 @@
+"""``dicomul qrscp`` against DCMTK's findscu, getscu, movescu and storescu,
+and the PS3.4 C.2.2.2 matching of its index (``dicomul_sync.apps._qrindex``).
+
+The archive: two patients, three studies (two CT, one MR), six images, a
+non-DICOM file and a subdirectory.  findscu's matches are read from the
+files its -X writes; retrieved files are compared byte for byte after the
+file meta.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pathlib
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+from corpus import assert_same_data_set, image, write
+from dcmtk_tools import dcmtk_path
+from dicomul_sync.apps._qrindex import Index, match
+from peers import HOST, free_port, wait_listening
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from test_apps_echo import DICOMUL, ENV, Server
+
+ROOT = "1.2.826.0.1.3680043.10.1437.42"
+#: study -> (patient id, patient name, date, time, modality, images per series)
+STUDIES = {
+    "A": ("PID1", "DOE^JOHN", "20240101", "083000", "CT", (2, 1)),
+    "B": ("PID1", "DOE^JOHN", "20240315", "140000", "MR", (1,)),
+    "C": ("PID2", "ROE^JANE", "20231201", "101500", "CT", (2,)),
+}
+
+
+def study_uid(study: str) -> str:
+    return f"{ROOT}.{ord(study)}"
+
+
+def series_uid(study: str, series: int) -> str:
+    return f"{study_uid(study)}.{series}"
+
+
+def make_archive(directory: pathlib.Path) -> dict[str, pathlib.Path]:
+    """The archive's files, by SOP Instance UID."""
+    (directory / "sub").mkdir()
+    (directory / "notes.txt").write_text("not DICOM\n")
+    files = {}
+    seed = 0
+    for study, (pid, name, date, time, modality, sizes) in STUDIES.items():
+        for series, size in enumerate(sizes, start=1):
+            for number in range(1, size + 1):
+                seed += 1
+                ds = image(rows=8, columns=8, seed=seed, name=name)
+                ds.PatientID = pid
+                ds.PatientBirthDate = "19700101" if pid == "PID1" else "19800202"
+                ds.PatientSex = "M" if pid == "PID1" else "F"
+                ds.StudyInstanceUID = study_uid(study)
+                ds.StudyDate, ds.StudyTime = date, time
+                ds.StudyID = study
+                ds.AccessionNumber = f"ACC{study}"
+                ds.StudyDescription = f"Study {study}"
+                ds.SeriesInstanceUID = series_uid(study, series)
+                ds.SeriesNumber = series
+                ds.Modality = modality
+                ds.SOPInstanceUID = f"{series_uid(study, series)}.{number}"
+                ds.InstanceNumber = number
+                folder = directory / "sub" if study == "B" else directory
+                syntax = ImplicitVRLittleEndian if study == "B" else ExplicitVRLittleEndian
+                files[ds.SOPInstanceUID] = write(
+                    ds, folder / f"{study}{series}{number}.dcm", syntax
+                )
+    return files
+
+
+@contextlib.contextmanager
+def qrscp(database: pathlib.Path, *options: str) -> Iterator[Server]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [DICOMUL, "qrscp", "-v", "--database", str(database), *options, str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=ENV,
+    )
+    server = Server(proc, port)
+    try:
+        wait_listening(port)
+        yield server
+    finally:
+        proc.send_signal(signal.SIGINT)
+        server.output, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0, server.output
+
+
+class Archive:
+    def __init__(self, server: Server, files: dict[str, pathlib.Path], move_port: int) -> None:
+        self.server = server
+        self.files = files
+        self.move_port = move_port
+
+    def sops(self, study: str, series: int | None = None) -> set[str]:
+        prefix = study_uid(study) if series is None else series_uid(study, series)
+        return {sop for sop in self.files if sop.startswith(prefix + ".")}
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
+    root = tmp_path_factory.mktemp("qrscp-archive")
+    files = make_archive(root)
+    move_port = free_port()
+    with qrscp(root, "--known-ae", f"DEST={HOST}:{move_port}") as server:
+        yield Archive(server, files, move_port)
+
+
+def run(*command: str, cwd: pathlib.Path | None = None) -> subprocess.CompletedProcess[str]:
+    tool, *rest = command
+    return subprocess.run(
+        [dcmtk_path(tool), *rest],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env=ENV,
+        cwd=cwd,
+    )
+
+
+def findscu(port: int, out: pathlib.Path, *keys: str, model: str = "-S") -> list[Dataset]:
+    """The responses DCMTK findscu extracts (-X) for these keys."""
+    out.mkdir(exist_ok=True)
+    for old in out.iterdir():
+        old.unlink()
+    options = [arg for key in keys for arg in ("-k", key)]
+    done = run("findscu", model, *options, "-X", "-od", str(out), HOST, str(port))
+    assert done.returncode == 0, done.stderr
+    return [dcmread(path) for path in sorted(out.iterdir())]
+
+
+# ------------------------------------------------------------------ findscu
+
+
+def test_patient_level_wildcard(archive: Archive, tmp_path: pathlib.Path) -> None:
+    port = archive.server.port
+    keys = ("QueryRetrieveLevel=PATIENT", "PatientID", "PatientSex")
+    answers = findscu(port, tmp_path, *keys, "PatientName=D*", model="-P")
+    assert [(a.PatientID, str(a.PatientName), a.PatientSex) for a in answers] == [
+        ("PID1", "DOE^JOHN", "M")
+    ]
+    assert answers[0].QueryRetrieveLevel == "PATIENT"
+    assert "StudyInstanceUID" not in answers[0]  # only what was asked for
+    # PN matching is case-insensitive; ? matches one character.
+    answers = findscu(port, tmp_path, *keys, "PatientName=r?e*", model="-P")
+    assert [a.PatientID for a in answers] == ["PID2"]
+    # Universal matching of every key.
+    answers = findscu(port, tmp_path, *keys, "PatientName", model="-P")
+    assert sorted(a.PatientID for a in answers) == ["PID1", "PID2"]
+
+
+def test_study_level_date_ranges(archive: Archive, tmp_path: pathlib.Path) -> None:
+    port = archive.server.port
+    keys = ("QueryRetrieveLevel=STUDY", "StudyInstanceUID", "ModalitiesInStudy", "PatientName")
+
+    def studies(*more: str) -> set[str]:
+        return {a.StudyInstanceUID for a in findscu(port, tmp_path, *keys, *more)}
+
+    assert studies("StudyDate=20240101-20241231") == {study_uid("A"), study_uid("B")}
+    assert studies("StudyDate=-20231231") == {study_uid("C")}
+    assert studies("StudyDate=20240102-") == {study_uid("B")}
+    assert studies("StudyDate=20240101") == {study_uid("A")}
+    assert studies("StudyTime=0800-1200") == {study_uid("A"), study_uid("C")}
+    assert studies("ModalitiesInStudy=MR") == {study_uid("B")}
+    answers = findscu(port, tmp_path, *keys, "StudyDate=20240101-20241231", "AccessionNumber")
+    by_uid = {a.StudyInstanceUID: a for a in answers}
+    assert by_uid[study_uid("A")].ModalitiesInStudy == "CT"
+    assert by_uid[study_uid("B")].ModalitiesInStudy == "MR"
+    assert by_uid[study_uid("B")].AccessionNumber == "ACCB"
+    assert str(by_uid[study_uid("B")].PatientName) == "DOE^JOHN"
+
+
+def test_uid_list_and_lower_levels(archive: Archive, tmp_path: pathlib.Path) -> None:
+    port = archive.server.port
+    uids = f"{study_uid('A')}\\{study_uid('C')}"
+    answers = findscu(port, tmp_path, "QueryRetrieveLevel=STUDY", f"StudyInstanceUID={uids}")
+    assert {a.StudyInstanceUID for a in answers} == {study_uid("A"), study_uid("C")}
+    # Patient Root, STUDY level: the patient's unique key is returned.
+    answers = findscu(
+        port, tmp_path, "QueryRetrieveLevel=STUDY", "PatientID=PID1", "StudyID", model="-P"
+    )
+    assert sorted((a.PatientID, a.StudyID) for a in answers) == [("PID1", "A"), ("PID1", "B")]
+    # SERIES and IMAGE levels under a study.
+    answers = findscu(
+        port, tmp_path, "QueryRetrieveLevel=SERIES", f"StudyInstanceUID={study_uid('A')}",
+        "SeriesInstanceUID", "SeriesNumber", "Modality",
+    )  # fmt: skip
+    assert sorted((a.SeriesInstanceUID, a.SeriesNumber) for a in answers) == [
+        (series_uid("A", 1), 1),
+        (series_uid("A", 2), 2),
+    ]
+    answers = findscu(
+        port, tmp_path, "QueryRetrieveLevel=IMAGE", f"StudyInstanceUID={study_uid('A')}",
+        f"SeriesInstanceUID={series_uid('A', 1)}", "SOPInstanceUID", "InstanceNumber",
+    )  # fmt: skip
+    assert {a.SOPInstanceUID for a in answers} == archive.sops("A", 1)
+    assert all(a.StudyInstanceUID == study_uid("A") for a in answers)
+
+
+# --------------------------------------------------------------- retrieving
+
+
+def assert_retrieved(out: pathlib.Path, archive: Archive, wanted: set[str]) -> None:
+    got = {p.name.removeprefix("CT.").removeprefix("MR."): p for p in out.iterdir()}
+    assert set(got) == wanted
+    for sop, path in got.items():
+        assert_same_data_set(path, archive.files[sop])
+
+
+def test_getscu_retrieves_a_study(archive: Archive, tmp_path: pathlib.Path) -> None:
+    done = run(
+        "getscu", "+B", "-S", "-k", "QueryRetrieveLevel=STUDY", "-k",
+        f"StudyInstanceUID={study_uid('A')}", "-od", str(tmp_path), HOST, str(archive.server.port),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert_retrieved(tmp_path, archive, archive.sops("A"))
+
+
+def test_movescu_to_its_own_port(archive: Archive, tmp_path: pathlib.Path) -> None:
+    done = run(
+        "movescu", "+B", "-P", "-aem", "DEST", "+P", str(archive.move_port), "-od", str(tmp_path),
+        "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID=PID2", HOST, str(archive.server.port),
+        cwd=tmp_path,  # DCMTK 3.6.7's movescu +B writes to the working directory, not -od
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert_retrieved(tmp_path, archive, archive.sops("C"))
+
+
+def test_movescu_to_an_unknown_destination(archive: Archive) -> None:
+    done = run(
+        "movescu", "-S", "-aem", "NOWHERE", "-k", "QueryRetrieveLevel=STUDY",
+        "-k", f"StudyInstanceUID={study_uid('A')}", HOST, str(archive.server.port),
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "MoveDestinationUnknown" in done.stderr, done.stderr
+
+
+# ------------------------------------------------------------------ storing
+
+
+def test_stored_file_is_indexed(tmp_path: pathlib.Path) -> None:
+    database = tmp_path / "db"
+    database.mkdir()
+    files = make_archive(database)
+    new = image(rows=8, columns=8, seed=99, name="NEW^PATIENT")
+    new.PatientID, new.StudyDate = "PID3", "20250101"
+    source = write(new, tmp_path / "new.dcm", ExplicitVRLittleEndian)
+    with qrscp(database) as server:
+        done = run("storescu", "-aec", "QRSCP", HOST, str(server.port), str(source))
+        assert done.returncode == 0, done.stderr
+        answers = findscu(
+            server.port, tmp_path / "out", "QueryRetrieveLevel=STUDY", "StudyDate=20250101-",
+            "PatientID", "StudyInstanceUID",
+        )  # fmt: skip
+    assert [(a.PatientID, a.StudyInstanceUID) for a in answers] == [("PID3", new.StudyInstanceUID)]
+    assert_same_data_set(database / f"{new.SOPInstanceUID}.dcm", source)
+    assert f"Indexed {len(files)} files" in server.output
+
+
+# ----------------------------------------------------------------- matching
+
+
+@pytest.mark.parametrize(
+    ("value", "pattern", "vr", "expected"),
+    [
+        ("DOE^JOHN", "", "PN", True),  # universal
+        ("", "", "LO", True),
+        ("DOE^JOHN", "DOE^JOHN", "PN", True),  # single value
+        ("DOE^JOHN", "doe^john", "PN", True),
+        ("PID1", "pid1", "LO", False),
+        ("DOE^JOHN", "D*", "PN", True),  # wildcard
+        ("DOE^JOHN", "*JO?N", "PN", True),
+        ("DOE^JOHN", "R*", "PN", False),
+        ("", "*", "PN", True),
+        ("a.b", "a?b", "LO", True),
+        ("a+b", "a.b", "LO", False),  # no regex leaks
+        ("1.2.3", "1.2.*", "UI", False),  # no wildcard for UIDs
+        ("20240315", "20240101-20241231", "DA", True),  # range
+        ("20240101", "20240101-20240101", "DA", True),
+        ("20231231", "20240101-", "DA", False),
+        ("20231231", "-20231231", "DA", True),
+        ("", "20240101-", "DA", False),
+        ("083000", "0800-0830", "TM", True),
+        ("083100", "0800-0830", "TM", False),
+        ("08:30:00", "0800-0900", "TM", True),
+        ("1.2.3", "1.2.4\\1.2.3", "UI", True),  # list of UIDs
+        ("1.2.5", "1.2.4\\1.2.3", "UI", False),
+        ("CT\\MR", "MR", "CS", True),  # a multi-valued value
+        ("3", "3", "IS", True),
+        ("3", "03", "IS", True),
+    ],
+)
+def test_match(value: str, pattern: str, vr: str, expected: bool) -> None:
+    assert match(value, pattern, vr) is expected
+
+
+def test_index_find_and_paths(tmp_path: pathlib.Path) -> None:
+    files = make_archive(tmp_path)
+    index = Index(tmp_path)
+    assert index.scan() == len(files) == len(index)
+    studies = list(index.find("STUDY", {"PatientID": "PID1", "StudyInstanceUID": ""}))
+    assert {s["StudyInstanceUID"] for s in studies} == {study_uid("A"), study_uid("B")}
+    assert all(s["PatientName"] == "DOE^JOHN" for s in studies)
+    patients = list(index.find("PATIENT", {"PatientName": "*"}))
+    assert sorted(p["PatientID"] for p in patients) == ["PID1", "PID2"]
+    paths = index.paths({"SeriesInstanceUID": series_uid("A", 1)})
+    assert sorted(paths) == sorted(
+        str(files[sop]) for sop in files if sop.startswith(series_uid("A", 1) + ".")
+    )
+    assert index.paths({"StudyInstanceUID": "1.2.3"}) == []
+    shutil.rmtree(tmp_path / "sub")
+    assert not index.add(tmp_path / "notes.txt")
