@@ -16,8 +16,8 @@ import pathlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from . import _cli
-from .echoscp import PREFERENCES, VERIFICATION, add_preference_options, serve
+from . import _cli, _server
+from ._server import PREFERENCES, VERIFICATION
 from .storescp import COMPRESSED
 
 if TYPE_CHECKING:
@@ -47,18 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         "DICOM query/retrieve SCP over an indexed directory "
         "(C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE).",
     )
-    p.add_argument("port", type=int, help="tcp/ip port number to listen on")
-    _cli.add_logging_options(p)
-    titles = p.add_argument_group("application entity titles")
-    titles.add_argument(
-        "-aet",
-        "--aetitle",
-        default="QRSCP",
-        metavar="[a]etitle",
-        help="set my AE title (default: QRSCP)",
-    )
-    _cli.add_timeout_options(p, connecting=False)
-    add_preference_options(p)
+    _server.add_server_options(p, aetitle="QRSCP")
     database = p.add_argument_group("database")
     database.add_argument(
         "--database",
@@ -74,15 +63,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="AE=host:port",
         help="a move destination (may be repeated)",
     )
-    server = p.add_argument_group("server")
-    server.add_argument(
-        "--max-associations",
-        type=_cli.positive_int,
-        default=10,
-        metavar="[n]umber",
-        help="serve at most n associations at once (default: 10)",
-    )
-    _cli.add_tls_options(p, server=True)
     return p
 
 
@@ -155,11 +135,7 @@ def main(argv: Sequence[str]) -> int:
         scu_sop_class=list(StorageSOPClassList),
         transfer_syntax=syntaxes,
     )
-    ae.network_timeout = args.timeout
-    ae.acse_timeout = args.acse_timeout
-    ae.dimse_timeout = args.dimse_timeout
-    ae.maximum_pdu_size = args.max_pdu or None
-    ae.maximum_associations = args.max_associations
+    _server.configure(ae, args)
     ae.move_destinations = {title: (host, port) for title, host, port in args.known_ae}
     ae.store_directory = str(directory)
 
@@ -180,4 +156,4 @@ def main(argv: Sequence[str]) -> int:
     ae.on_c_find = on_find  # type: ignore[method-assign]
     ae.on_c_get = on_get  # type: ignore[method-assign]
     ae.on_c_move = on_move  # type: ignore[method-assign]
-    return serve(ae, _cli.server_tls(args))
+    return _server.serve(ae, args)

@@ -17,8 +17,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from . import _cli
-from .echoscp import PREFERENCES, VERIFICATION, add_preference_options, serve
+from . import _cli, _server
+from ._server import PREFERENCES, VERIFICATION
 
 if TYPE_CHECKING:
     import logging
@@ -48,18 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         "storescp",
         "DICOM storage (C-STORE) SCP: receive DICOM files into a directory, durably.",
     )
-    p.add_argument("port", type=int, help="tcp/ip port number to listen on")
-    _cli.add_logging_options(p)
-    titles = p.add_argument_group("application entity titles")
-    titles.add_argument(
-        "-aet",
-        "--aetitle",
-        default="STORESCP",
-        metavar="[a]etitle",
-        help="set my AE title (default: STORESCP)",
-    )
-    _cli.add_timeout_options(p, connecting=False)
-    add_preference_options(p)
+    _server.add_server_options(p, aetitle="STORESCP")
     output = p.add_argument_group("output")
     output.add_argument(
         "-od",
@@ -78,15 +67,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="receive data but discard it, answering Success (for benchmarks)",
     )
-    server = p.add_argument_group("server")
-    server.add_argument(
-        "--max-associations",
-        type=_cli.positive_int,
-        default=10,
-        metavar="[n]umber",
-        help="serve at most n associations at once (default: 10)",
-    )
-    _cli.add_tls_options(p, server=True)
     return p
 
 
@@ -191,11 +171,7 @@ def main(argv: Sequence[str]) -> int:
         scp_sop_class=[VERIFICATION, *StorageSOPClassList],
         transfer_syntax=syntaxes,
     )
-    ae.network_timeout = args.timeout
-    ae.acse_timeout = args.acse_timeout
-    ae.dimse_timeout = args.dimse_timeout
-    ae.maximum_pdu_size = args.max_pdu or None
-    ae.maximum_associations = args.max_associations
+    _server.configure(ae, args)
     if args.ignore:
 
         def ignore(request: ServiceRequest) -> StoreSink:
@@ -211,4 +187,4 @@ def main(argv: Sequence[str]) -> int:
             log.info("Stored %s", path)
 
         ae.on_c_stored = stored  # type: ignore[method-assign]
-    return serve(ae, _cli.server_tls(args))
+    return _server.serve(ae, args)
