@@ -225,3 +225,23 @@ def add_timeout_options(p: argparse.ArgumentParser, *, connecting: bool) -> None
         metavar="[n]umber of bytes",
         help="set maximum receive PDU bytes to n bytes (default: 16384)",
     )
+
+
+def add_calling_titles(p: argparse.ArgumentParser, *, aetitle: str) -> None:
+    """``-aet/--calling-aet`` (default ``aetitle``) and ``-aec/--called-aet``
+    (default ANY-SCP), as the seed's echoscu names them."""
+    titles = p.add_argument_group("application entity titles")
+    titles.add_argument(
+        "-aet",
+        "--calling-aet",
+        default=aetitle,
+        metavar="[a]etitle",
+        help=f"set the local AE title (default: {aetitle})",
+    )
+    titles.add_argument(
+        "-aec",
+        "--called-aet",
+        default="ANY-SCP",
+        metavar="[a]etitle",
+        help="set the called AE title for the peer AE (default: ANY-SCP)",
+    )

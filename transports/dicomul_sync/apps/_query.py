@@ -58,21 +58,7 @@ def build_parser(prog: str, description: str, *, models: str, aet: str) -> argpa
             short, long, dest="model", action="store_const", const=letter, help=about
         )
     p.set_defaults(model="P")
-    titles = p.add_argument_group("application entity titles")
-    titles.add_argument(
-        "-aet",
-        "--calling-aet",
-        default=aet,
-        metavar="[a]etitle",
-        help=f"set my calling AE title (default: {aet})",
-    )
-    titles.add_argument(
-        "-aec",
-        "--called-aet",
-        default="ANY-SCP",
-        metavar="[a]etitle",
-        help="set called AE title of peer (default: ANY-SCP)",
-    )
+    _cli.add_calling_titles(p, aetitle=aet)
     keys = p.add_argument_group("query keys")
     keys.add_argument(
         "-k",

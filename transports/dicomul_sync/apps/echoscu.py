@@ -22,21 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("peer", help="hostname of DICOM peer")
     p.add_argument("port", type=int, help="tcp/ip port number of peer")
     _cli.add_logging_options(p)
-    titles = p.add_argument_group("application entity titles")
-    titles.add_argument(
-        "-aet",
-        "--calling-aet",
-        default="ECHOSCU",
-        metavar="[a]etitle",
-        help="set the local AE title (default: ECHOSCU)",
-    )
-    titles.add_argument(
-        "-aec",
-        "--called-aet",
-        default="ANY-SCP",
-        metavar="[a]etitle",
-        help="set the called AE title for the peer AE (default: ANY-SCP)",
-    )
+    _cli.add_calling_titles(p, aetitle="ECHOSCU")
     debugging = p.add_argument_group("association negotiation debugging")
     debugging.add_argument(
         "-ppc",

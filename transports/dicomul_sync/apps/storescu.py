@@ -43,21 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="DICOM file or directory to send (directories are searched recursively)",
     )
     _cli.add_logging_options(p)
-    titles = p.add_argument_group("application entity titles")
-    titles.add_argument(
-        "-aet",
-        "--calling-aet",
-        default="STORESCU",
-        metavar="[a]etitle",
-        help="set my calling AE title (default: STORESCU)",
-    )
-    titles.add_argument(
-        "-aec",
-        "--called-aet",
-        default="ANY-SCP",
-        metavar="[a]etitle",
-        help="set called AE title of peer (default: ANY-SCP)",
-    )
+    _cli.add_calling_titles(p, aetitle="STORESCU")
     _cli.add_timeout_options(p, connecting=True)
     _cli.add_tls_options(p, server=False)
     return p
