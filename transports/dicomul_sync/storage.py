@@ -24,7 +24,7 @@ from pydicom.uid import UID
 
 from dicomul import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
-__all__ = ["DurableFile", "file_name_for"]
+__all__ = ["DurableFile", "file_name_for", "fsync_directory"]
 
 LOGGER = logging.getLogger("dicomul.sync.storage")
 
@@ -83,15 +83,31 @@ class DurableFile:
         """Append data-set bytes as they arrive."""
         self._file.write(data)
 
-    def commit(self) -> pathlib.Path:
+    @property
+    def temporary_path(self) -> pathlib.Path:
+        """Where the data arrives until :meth:`commit` (read it after :meth:`flush`)."""
+        return self._temp_path
+
+    def flush(self) -> None:
+        """Push what was written so far to the temporary file (not yet durable)."""
+        self._file.flush()
+
+    def commit(self, into: pathlib.Path | None = None) -> pathlib.Path:
         """Make the file durable under its final name; return that path.
 
+        ``into`` puts it in that folder (under the directory, created if
+        needed, its name made durable too) instead of the directory itself.
         Raises OSError if any step fails: before the rename, nothing is left
         under the final name; if only the directory's fsync fails after it,
         the file is in place but its name may not survive a crash, and the
         error still means "not stored" to the caller.
         """
         try:
+            if into is not None and into != self.directory:
+                if not into.is_dir():
+                    into.mkdir(exist_ok=True)
+                    fsync_directory(into.parent)
+                self.final_path = into / self.final_path.name
             self._file.flush()
             os.fsync(self._file.fileno())
             self._file.close()
@@ -101,11 +117,7 @@ class DurableFile:
         except BaseException:
             self.discard()
             raise
-        directory = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        fsync_directory(self.final_path.parent)
         return self.final_path
 
     def discard(self) -> None:
@@ -121,3 +133,12 @@ class DurableFile:
             pass
         finally:
             self._temp_path.unlink(missing_ok=True)
+
+
+def fsync_directory(path: pathlib.Path) -> None:
+    """Make the names in ``path`` durable (a rename or a new entry)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

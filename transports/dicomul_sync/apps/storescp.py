@@ -11,7 +11,6 @@ interrupted (SIGINT or SIGTERM).
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import re
 from collections.abc import Callable, Sequence
@@ -89,40 +88,21 @@ def study_sorted_sink(
     """An ``on_c_store_stream`` handler writing ``directory/<Study UID>/<SOP UID>.dcm``."""
     from dicomul_sync.storage import DurableFile  # noqa: PLC0415 - pydicom only when serving
 
-    class StudySortedFile(DurableFile):
-        """A DurableFile that, before its rename, reads the Study Instance UID
-        from what it wrote and moves its final name into that study's folder."""
+    def study_folder(file: DurableFile) -> pathlib.Path:
+        """The folder of the instance's study, read back from what was written."""
+        from pydicom import dcmread  # noqa: PLC0415
 
-        def commit(self) -> pathlib.Path:
-            try:
-                folder = self._study_folder()
-            except BaseException:
-                self.discard()
-                raise
-            self.final_path = folder / self.final_path.name
-            path = super().commit()  # fsyncs the output directory
-            if folder != self.directory:
-                _fsync_directory(folder)
-            return path
-
-        def _study_folder(self) -> pathlib.Path:
-            from pydicom import dcmread  # noqa: PLC0415
-
-            self._file.flush()
-            ds = dcmread(self._temp_path, stop_before_pixels=True, specific_tags=[0x0020000D])
-            study = str(ds.get("StudyInstanceUID", "")).strip("\0 ")
-            if not _UID.match(study) or len(study) > 64:
-                log.warning("no usable Study Instance UID (%r): storing at the top", study)
-                return self.directory
-            folder = self.directory / study
-            if not folder.is_dir():
-                folder.mkdir(exist_ok=True)
-                _fsync_directory(self.directory)  # the new folder's name is durable
-            return folder
+        file.flush()
+        ds = dcmread(file.temporary_path, stop_before_pixels=True, specific_tags=[0x0020000D])
+        study = str(ds.get("StudyInstanceUID", "")).strip("\0 ")
+        if not _UID.match(study) or len(study) > 64:
+            log.warning("no usable Study Instance UID (%r): storing at the top", study)
+            return directory
+        return directory / study
 
     class Sink:
         def __init__(self, request: ServiceRequest) -> None:
-            self.file = StudySortedFile(
+            self.file = DurableFile(
                 directory,
                 sop_class_uid=request.sop_class_uid,
                 sop_instance_uid=request.sop_instance_uid or "",
@@ -133,22 +113,18 @@ def study_sorted_sink(
             self.file.write(data)
 
         def commit(self) -> int | None:
-            path = self.file.commit()
-            log.info("Stored %s", path)
+            try:
+                folder = study_folder(self.file)
+            except BaseException:
+                self.file.discard()
+                raise
+            log.info("Stored %s", self.file.commit(into=folder))
             return None
 
         def discard(self) -> None:
             self.file.discard()
 
     return Sink
-
-
-def _fsync_directory(path: pathlib.Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def main(argv: Sequence[str]) -> int:
