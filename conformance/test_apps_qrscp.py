@@ -320,3 +320,23 @@ def test_index_find_and_paths(tmp_path: pathlib.Path) -> None:
     assert index.paths({"StudyInstanceUID": "1.2.3"}) == []
     shutil.rmtree(tmp_path / "sub")
     assert not index.add(tmp_path / "notes.txt")
+
+
+def test_the_information_model_shapes_the_answers(
+    archive: Archive, tmp_path: pathlib.Path
+) -> None:
+    """Study Root has no patient level above the study: no PatientID unless
+    asked; Patient/Study Only has no SERIES or IMAGE level (0xA900)."""
+    port = archive.server.port
+    keys = ("QueryRetrieveLevel=STUDY", "StudyInstanceUID")
+    study_root = findscu(port, tmp_path, *keys, model="-S")
+    assert study_root
+    assert all("PatientID" not in answer for answer in study_root)
+    patient_root = findscu(port, tmp_path, *keys, model="-P")
+    assert all("PatientID" in answer for answer in patient_root)
+    refused = run(
+        "findscu", "-v", "-O", "-k", "QueryRetrieveLevel=SERIES", "-k", "SeriesInstanceUID",
+        HOST, str(port),
+    )  # fmt: skip
+    # DCMTK names 0xA900 "Error: DataSetDoesNotMatchSOPClass".
+    assert "DataSetDoesNotMatchSOPClass" in refused.stdout + refused.stderr

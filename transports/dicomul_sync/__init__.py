@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._services import ServiceRequest, StoreSink
+from ._services import ServiceRequest, StoreSink, current_request
 from .ae import AE
 from .association import Association
 
@@ -32,6 +32,7 @@ __all__ = [
     "StorageSOPClassList",
     "StoreSink",
     "VerificationSOPClass",
+    "current_request",
 ]
 
 

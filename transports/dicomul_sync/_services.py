@@ -11,6 +11,7 @@ operation" (0x0211, PS3.7 C.4.x).
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import logging
 from collections.abc import Callable, Iterable
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from .ae import AE
     from .association import Association
 
-__all__ = ["ServiceRequest", "Services", "StoreSink"]
+__all__ = ["ServiceRequest", "Services", "StoreSink", "current_request"]
 
 LOGGER = logging.getLogger("dicomul.sync.services")
 
@@ -114,6 +115,18 @@ class ServiceRequest:
     def calling_ae_title(self) -> str:
         """The AE title of the association requestor."""
         return self.negotiated.calling_ae_title
+
+
+#: The request being served in this thread (for handlers: current_request()).
+_CURRENT: contextvars.ContextVar[ServiceRequest] = contextvars.ContextVar("dicomul_request")
+
+
+def current_request() -> ServiceRequest:
+    """Inside an SCP handler (``on_c_find``, ``on_c_get``, ``on_n_get``...): the
+    request being served, for what the seed-style arguments leave out (its
+    SOP class, hence the query/retrieve model; the calling AE title; the
+    command).  Raises LookupError outside a handler."""
+    return _CURRENT.get()
 
 
 class Services:
@@ -222,7 +235,11 @@ class Services:
                 self._respond(request, _FAILURE[field])
                 return
             request = dataclasses.replace(request, dataset=dataset)
-        _SERVERS[field](self, request)
+        token = _CURRENT.set(request)
+        try:
+            _SERVERS[field](self, request)
+        finally:
+            _CURRENT.reset(token)
 
     def _respond(
         self, request: ServiceRequest, status: int, data_set: bytes | None = None, **fields: object

@@ -66,6 +66,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: The levels of each information model by its SOP class UID's model digit
+#: (PS3.4 C.6.1-C.6.3: Patient Root, Study Root, Patient/Study Only).
+_MODEL_LEVELS = {
+    "1": ("PATIENT", "STUDY", "SERIES", "IMAGE"),
+    "2": ("STUDY", "SERIES", "IMAGE"),
+    "3": ("PATIENT", "STUDY"),
+}
+
+
+def _model() -> str:
+    """The information model of the request being served ('1', '2' or '3')."""
+    from dicomul_sync import current_request  # noqa: PLC0415
+
+    try:
+        model = current_request().sop_class_uid.split(".")[-2]
+    except LookupError:  # called outside a request (tests): Patient Root
+        return "1"
+    return model if model in _MODEL_LEVELS else "1"
+
+
 def _level(identifier: Dataset) -> str:
     return str(identifier.get("QueryRetrieveLevel", "")).strip().upper()
 
@@ -76,11 +96,12 @@ def find(index: Index, identifier: Dataset) -> Iterator[Dataset | tuple[int, Dat
     from pydicom.dataelem import DataElement  # noqa: PLC0415
     from pydicom.dataset import Dataset  # noqa: PLC0415
 
-    from ._qrindex import LEVELS, identifier_keys, unique_keys_above  # noqa: PLC0415
+    from ._qrindex import identifier_keys, unique_keys_above  # noqa: PLC0415
 
     level = _level(identifier)
-    if level not in LEVELS:
-        yield IDENTIFIER_DOES_NOT_MATCH, Dataset()
+    model = _model()
+    if level not in _MODEL_LEVELS[model]:
+        yield IDENTIFIER_DOES_NOT_MATCH, Dataset()  # PS3.4 C.4.1.1.4
         return
     for values in index.find(level, identifier_keys(identifier)):
         ds = Dataset()
@@ -94,6 +115,8 @@ def find(index: Index, identifier: Dataset) -> Iterator[Dataset | tuple[int, Dat
             else:  # asked for but not indexed (or of a lower level): empty
                 ds.add(DataElement(elem.tag, elem.VR, [] if elem.VR == "SQ" else None))
         for keyword in unique_keys_above(level):
+            if model == "2" and keyword == "PatientID":
+                continue  # Study Root: no patient level above the study
             if keyword not in ds:
                 setattr(ds, keyword, values[keyword])
         ds.QueryRetrieveLevel = level
@@ -102,10 +125,10 @@ def find(index: Index, identifier: Dataset) -> Iterator[Dataset | tuple[int, Dat
 
 def retrieve(index: Index, identifier: Dataset) -> list[str]:
     """The files of the instances a C-GET or C-MOVE identifier matches."""
-    from ._qrindex import LEVELS, identifier_keys  # noqa: PLC0415
+    from ._qrindex import identifier_keys  # noqa: PLC0415
 
-    if _level(identifier) not in LEVELS:
-        raise ValueError(f"no such Query/Retrieve Level: {_level(identifier)!r}")
+    if _level(identifier) not in _MODEL_LEVELS[_model()]:
+        raise ValueError(f"no Query/Retrieve Level {_level(identifier)!r} in this model")
     return index.paths(identifier_keys(identifier))
 
 
