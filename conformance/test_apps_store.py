@@ -10,8 +10,9 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import pydicom
 import pytest
-from corpus import SYNTAXES, assert_same_data_set, image, write
+from corpus import SYNTAXES, assert_same_data_set, data_set_bytes, image, write
 from dcmtk_tools import dcmtk_path
 from peers import HOST, free_port, storescp, wait_listening
 from test_apps_echo import DICOMUL, ENV, Server, dicomul
@@ -324,3 +325,73 @@ def test_tls_between_our_apps(corpus_dir: pathlib.Path, tmp_path: pathlib.Path) 
         done = dicomul("storescu", *client_tls, HOST, str(server.port), str(corpus_dir))
         assert done.returncode == 0, done.stderr
     assert_received(out, corpus_dir)
+
+
+def rich_files(directory: pathlib.Path) -> list[pathlib.Path]:
+    """Instances with what a plain CT lacks: sequences (nested), private
+    tags, non-ASCII names (ISO_IR 192, ISO_IR 100), a multi-frame MR."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
+
+    paths = []
+    for n, (charset, name, syntax) in enumerate(
+        [
+            ("ISO_IR 192", "Müller^Zoë=山田^太郎", ExplicitVRLittleEndian),
+            ("ISO_IR 100", "Gérard^Hélène", ImplicitVRLittleEndian),
+        ]
+    ):
+        ds = Dataset()
+        ds.SpecificCharacterSet = charset
+        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.4.1"  # Enhanced MR
+        ds.SOPInstanceUID = generate_uid()
+        ds.PatientName = name
+        ds.StudyInstanceUID = generate_uid()
+        item = Dataset()
+        item.CodeValue, item.CodingSchemeDesignator = "T-A0100", "SRT"
+        inner = Dataset()
+        inner.CodeMeaning = "Brain"
+        item.ConceptNameCodeSequence = [inner]
+        ds.AnatomicRegionSequence = [item]
+        block = ds.private_block(0x0099, "DICOMUL TEST", create=True)
+        block.add_new(0x01, "LO", "private value")
+        block.add_new(0x02, "OB", bytes(range(64)))
+        ds.NumberOfFrames = 4
+        ds.Rows = ds.Columns = 32
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated = ds.BitsStored = 16
+        ds.HighBit = 15
+        ds.PixelRepresentation = 0
+        ds.PixelData = bytes(range(256)) * (4 * 32 * 32 * 2 // 256)
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = syntax
+        path = directory / f"rich{n}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def test_sequences_private_tags_and_non_ascii_names_arrive_intact(
+    tmp_path: pathlib.Path,
+) -> None:
+    source = tmp_path / "rich"
+    source.mkdir()
+    sent = rich_files(source)
+    ours, dcmtk = tmp_path / "ours", tmp_path / "dcmtk"
+    ours.mkdir()
+    dcmtk.mkdir()
+    with our_storescp("-od", str(ours)) as server:
+        done = dicomul("storescu", HOST, str(server.port), str(source))
+        assert done.returncode == 0, done.stderr
+    with storescp("+B", "+xa", "-od", str(dcmtk)) as port:
+        done = dicomul("storescu", HOST, str(port), str(source))
+        assert done.returncode == 0, done.stderr
+    for received in (ours, dcmtk):
+        copies = sorted(p for p in received.iterdir() if p.is_file())
+        assert len(copies) == len(sent)
+        by_uid = {pydicom.dcmread(p).SOPInstanceUID: p for p in copies}
+        for path in sent:
+            original = pydicom.dcmread(path)
+            copy = by_uid[original.SOPInstanceUID]
+            assert data_set_bytes(copy) == data_set_bytes(path)
+            assert pydicom.dcmread(copy).PatientName == original.PatientName
