@@ -163,6 +163,20 @@ def test_our_storescp_refuses_a_syntax_it_does_not_accept(
     assert len(list(tmp_path.glob("*.dcm"))) == 3
 
 
+def test_storescu_proposal_switches(corpus_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    """-R proposes each file's own syntax only: an explicit VR file alone
+    cannot reach an implicit-only storescp; -xi adds an implicit fallback
+    context it is re-encoded into."""
+    (explicit,) = corpus_dir.rglob("explicit.dcm")
+    with our_storescp("-xi", "-od", str(tmp_path)) as server:
+        required = dicomul("storescu", "-R", HOST, str(server.port), str(explicit))
+        fallback = dicomul("storescu", "-xi", HOST, str(server.port), str(explicit))
+    assert required.returncode != 0
+    assert "E: No Acceptable Presentation Contexts" in required.stderr
+    assert fallback.returncode == 0, fallback.stderr
+    assert fallback.stdout.startswith("sent 1, warnings 0, failures 0 ")
+
+
 # ----------------------------------------------------------------- storescu
 
 

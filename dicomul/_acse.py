@@ -162,6 +162,7 @@ def propose_contexts(
 
 def contexts_to_send(
     data_sets: Iterable[tuple[str, str | None]],
+    fallback: Sequence[str] = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2"),
 ) -> tuple[tuple[ProposedContext, ...], int]:
     """Presentation contexts to send data sets of these (SOP class, transfer
     syntax) pairs as they are, and how many were left out past 128.
@@ -169,21 +170,22 @@ def contexts_to_send(
     Per SOP class, one context per transfer syntax among its data sets,
     offering that syntax only, so that an acceptor that supports it takes it
     and each data set goes as it is; and, where there are little-endian
-    native ones (or ones of no stated syntax), one more offering Explicit and
-    Implicit VR Little Endian, which they can be re-encoded into if their
-    own syntax is refused (:meth:`Negotiated.context_to_send`).  One context
+    native ones (or ones of no stated syntax), one more offering
+    ``fallback`` (by default Explicit then Implicit VR Little Endian; empty
+    for none), which they can be re-encoded into if their own syntax is
+    refused (:meth:`Negotiated.context_to_send`).  One context
     offering several syntaxes would get the acceptor's preference instead:
     a file then re-encoded needlessly, or, across byte orders, not sent.
     PS3.8 9.3.2.2: at most 128 contexts; the first 128 are kept.
     """
     little = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
     exact: dict[tuple[str, tuple[str, ...]], None] = {}
-    fallback: dict[tuple[str, tuple[str, ...]], None] = {}
+    alternatives: dict[tuple[str, tuple[str, ...]], None] = {}
     for sop_class, syntax in data_sets:
         exact[(sop_class, (syntax or little[0],))] = None
-        if syntax is None or syntax in little:
-            fallback[(sop_class, little)] = None
-    wanted = list(exact) + list(fallback)
+        if fallback and (syntax is None or syntax in little):
+            alternatives[(sop_class, tuple(fallback))] = None
+    wanted = list(exact) + list(alternatives)
     kept = wanted[:MAX_CONTEXTS]
     contexts = tuple(
         ProposedContext(context_id=2 * n + 1, abstract_syntax=sop_class, transfer_syntaxes=ts)

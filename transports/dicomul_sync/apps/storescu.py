@@ -45,6 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     _cli.add_logging_options(p)
     _cli.add_calling_titles(p, aetitle="STORESCU")
     _cli.add_timeout_options(p, connecting=True)
+    proposal = p.add_argument_group(
+        "proposed transmission transfer syntaxes (each file's own syntax is always proposed)"
+    ).add_mutually_exclusive_group()
+    for short, long, key, about in (
+        (
+            "-xe",
+            "--propose-little",
+            "little",
+            "fall back to explicit, then implicit VR LE (default)",
+        ),
+        ("-xi", "--propose-implicit", "implicit", "fall back to implicit VR little endian only"),
+        ("-R", "--required", "required", "propose each file's own syntax only, no fallback"),
+    ):
+        proposal.add_argument(
+            short, long, dest="proposal", action="store_const", const=key, help=about
+        )
+    p.set_defaults(proposal="little")
     _cli.add_tls_options(p, server=False)
     return p
 
@@ -107,13 +124,25 @@ class Progress:
             sys.stderr.flush()
 
 
-def propose(items: Sequence[Outgoing], log: logging.Logger) -> list[ProposedContext]:
+#: The fallback context's syntaxes per proposal switch (native little-endian
+#: files are re-encoded into one of them if their own syntax is refused).
+FALLBACKS = {
+    "little": ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2"),
+    "implicit": ("1.2.840.10008.1.2",),
+    "required": (),
+}
+
+
+def propose(
+    items: Sequence[Outgoing], log: logging.Logger, fallback: Sequence[str] = FALLBACKS["little"]
+) -> list[ProposedContext]:
     """The presentation contexts for ``items``: the core's
-    :func:`dicomul.contexts_to_send` (each file's own syntax first, a
-    little-endian fallback), at most 128 (PS3.8 9.3.2.2)."""
+    :func:`dicomul.contexts_to_send` (each file's own syntax, then the
+    ``fallback`` syntaxes), at most 128 (PS3.8 9.3.2.2)."""
     from dicomul import contexts_to_send  # noqa: PLC0415
 
-    contexts, left_out = contexts_to_send((i.sop_class_uid, i.transfer_syntax) for i in items)
+    pairs = ((i.sop_class_uid, i.transfer_syntax) for i in items)
+    contexts, left_out = contexts_to_send(pairs, fallback)
     if left_out:
         log.warning(
             "%d presentation contexts needed past the 128 allowed: files needing them may fail",
@@ -145,7 +174,7 @@ def main(argv: Sequence[str]) -> int:
     from dicomul import Status  # noqa: PLC0415 - after parsing: fast --help
     from dicomul_sync.ae import AE  # noqa: PLC0415
 
-    contexts = propose(items, log)
+    contexts = propose(items, log, FALLBACKS[args.proposal])
     ae = AE(ae_title=args.calling_aet)
     ae.connection_timeout = args.timeout
     ae.acse_timeout = args.acse_timeout
