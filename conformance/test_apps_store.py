@@ -12,7 +12,14 @@ from collections.abc import Iterator
 
 import pydicom
 import pytest
-from corpus import SYNTAXES, assert_same_data_set, data_set_bytes, image, write
+from corpus import (
+    MULTIFRAME_SC,
+    SYNTAXES,
+    assert_same_data_set,
+    data_set_bytes,
+    image,
+    write,
+)
 from dcmtk_tools import dcmtk_path
 from peers import HOST, free_port, storescp, wait_listening
 from test_apps_echo import DICOMUL, ENV, Server, dicomul
@@ -409,3 +416,20 @@ def test_sequences_private_tags_and_non_ascii_names_arrive_intact(
             copy = by_uid[original.SOPInstanceUID]
             assert data_set_bytes(copy) == data_set_bytes(path)
             assert pydicom.dcmread(copy).PatientName == original.PatientName
+
+
+def test_a_multiframe_file_over_20_mib_through_the_apps(tmp_path: pathlib.Path) -> None:
+    """dicomul storescu (streamed from disk) into dicomul storescp (durable):
+    the 20.5 MiB data set arrives byte for byte."""
+    source = tmp_path / "large"
+    source.mkdir()
+    ds = image(sop_class=MULTIFRAME_SC, rows=512, columns=512, frames=41)
+    path = write(ds, source / "multiframe.dcm", SYNTAXES["explicit"])
+    assert path.stat().st_size > 20 * 1024 * 1024
+    out = tmp_path / "out"
+    out.mkdir()
+    with our_storescp("-od", str(out)) as server:
+        done = dicomul("storescu", HOST, str(server.port), str(source), timeout=120)
+    assert done.returncode == 0, done.stderr
+    (stored,) = out.glob("*.dcm")
+    assert_same_data_set(stored, path)
