@@ -275,11 +275,23 @@ def test_help_lists_every_seed_option(app: str, options: str) -> None:
     assert set(options.split()) <= shown
 
 
-def test_dicomul_help_lists_the_apps() -> None:
+def test_dicomul_help_lists_the_apps_and_each_has_help() -> None:
+    from dicomul_sync.apps.__main__ import APPS
+
     done = dicomul("--help")
     assert done.returncode == 0
-    assert "echoscu" in done.stdout
-    assert "echoscp" in done.stdout
+    listed = [line.split()[0] for line in done.stdout.splitlines() if line.startswith("  ")]
+    assert listed == list(APPS)
+    assert {"echoscu", "echoscp", "storescu", "storescp", "findscu", "getscu", "movescu"} <= set(
+        APPS
+    )
+    for app in APPS:
+        shown = dicomul(app, "--help")
+        assert shown.returncode == 0, (app, shown.stderr)
+        assert shown.stdout.startswith(f"usage: dicomul {app} ")
+    unknown = dicomul("nosuchapp")
+    assert unknown.returncode == 2
+    assert "no app named 'nosuchapp'" in unknown.stderr
 
 
 def test_echoscu_starts_without_importing_pydicom() -> None:
