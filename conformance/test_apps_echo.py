@@ -49,10 +49,12 @@ class Server:
 
 
 @contextlib.contextmanager
-def echoscp(*options: str) -> Iterator[Server]:
+def app_server(app: str, *options: str) -> Iterator[Server]:
+    """``dicomul <app> <options> <port>`` on a free port; on exit SIGINT, which
+    must stop it cleanly, and its output (stdout and stderr) is kept."""
     port = free_port()
     proc = subprocess.Popen(
-        [DICOMUL, "echoscp", *options, str(port)],
+        [DICOMUL, app, *options, str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -66,6 +68,10 @@ def echoscp(*options: str) -> Iterator[Server]:
         proc.send_signal(signal.SIGINT)
         server.output, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0, server.output  # SIGINT is a clean stop
+
+
+def echoscp(*options: str) -> contextlib.AbstractContextManager[Server]:
+    return app_server("echoscp", *options)
 
 
 # ------------------------------------------------------------------ echoscu

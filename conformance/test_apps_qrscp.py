@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import pathlib
 import shutil
-import signal
 import subprocess
 from collections.abc import Iterator
 
@@ -20,11 +19,11 @@ import pytest
 from corpus import assert_same_data_set, image, write
 from dcmtk_tools import dcmtk_path
 from dicomul_sync.apps._qrindex import Index, match
-from peers import HOST, free_port, wait_listening
+from peers import HOST, free_port
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from test_apps_echo import DICOMUL, ENV, Server
+from test_apps_echo import ENV, Server, app_server
 
 ROOT = "1.2.826.0.1.3680043.10.1437.42"
 #: study -> (patient id, patient name, date, time, modality, images per series)
@@ -75,24 +74,8 @@ def make_archive(directory: pathlib.Path) -> dict[str, pathlib.Path]:
     return files
 
 
-@contextlib.contextmanager
-def qrscp(database: pathlib.Path, *options: str) -> Iterator[Server]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [DICOMUL, "qrscp", "-v", "--database", str(database), *options, str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=ENV,
-    )
-    server = Server(proc, port)
-    try:
-        wait_listening(port)
-        yield server
-    finally:
-        proc.send_signal(signal.SIGINT)
-        server.output, _ = proc.communicate(timeout=10)
-    assert proc.returncode == 0, server.output
+def qrscp(database: pathlib.Path, *options: str) -> contextlib.AbstractContextManager[Server]:
+    return app_server("qrscp", "-v", "--database", str(database), *options)
 
 
 class Archive:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import pathlib
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pydicom
 import pytest
@@ -22,7 +20,7 @@ from corpus import (
 )
 from dcmtk_tools import dcmtk_path
 from peers import HOST, free_port, storescp, wait_listening
-from test_apps_echo import DICOMUL, ENV, Server, dicomul
+from test_apps_echo import DICOMUL, ENV, Server, app_server, dicomul
 
 #: Which DCMTK storescu switch proposes each corpus syntax first.
 DCMTK_PROPOSE = {
@@ -65,24 +63,8 @@ def assert_received(out: pathlib.Path, root: pathlib.Path, *, suffix: str = ".dc
         assert_same_data_set(stored[uid], source)
 
 
-@contextlib.contextmanager
-def our_storescp(*options: str) -> Iterator[Server]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [DICOMUL, "storescp", *options, str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=ENV,
-    )
-    server = Server(proc, port)
-    try:
-        wait_listening(port)
-        yield server
-    finally:
-        proc.send_signal(signal.SIGINT)
-        server.output, _ = proc.communicate(timeout=10)
-    assert proc.returncode == 0, server.output
+def our_storescp(*options: str) -> contextlib.AbstractContextManager[Server]:
+    return app_server("storescp", *options)
 
 
 def run(*command: str) -> subprocess.CompletedProcess[str]:

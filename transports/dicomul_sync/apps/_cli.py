@@ -245,3 +245,14 @@ def add_calling_titles(p: argparse.ArgumentParser, *, aetitle: str) -> None:
         metavar="[a]etitle",
         help="set the called AE title for the peer AE (default: ANY-SCP)",
     )
+
+
+def add_output_directory(group: argparse._ArgumentGroup, what: str = "received objects") -> None:
+    """``-od/--output-directory`` (default ``.``), where ``what`` is written."""
+    group.add_argument(
+        "-od",
+        "--output-directory",
+        default=".",
+        metavar="[d]irectory",
+        help=f"write {what} to existing directory d (default: .)",
+    )

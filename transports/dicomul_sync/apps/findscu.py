@@ -32,13 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="extract responses to file (rsp0001.dcm, ...)",
     )
-    output.add_argument(
-        "-od",
-        "--output-directory",
-        default=".",
-        metavar="[d]irectory",
-        help="write the extracted responses to existing directory d (default: .)",
-    )
+    _cli.add_output_directory(output, "the extracted responses")
     return p
 
 

@@ -54,13 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="port number for incoming associations: store the sub-operations here",
     )
     output = p.add_argument_group("output")
-    output.add_argument(
-        "-od",
-        "--output-directory",
-        default=".",
-        metavar="[d]irectory",
-        help="write received objects to existing directory d (default: .)",
-    )
+    _cli.add_output_directory(output)
     return p
 
 

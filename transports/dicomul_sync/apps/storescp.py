@@ -49,13 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _server.add_server_options(p, aetitle="STORESCP")
     output = p.add_argument_group("output")
-    output.add_argument(
-        "-od",
-        "--output-directory",
-        default=".",
-        metavar="[d]irectory",
-        help="write received objects to existing directory d (default: .)",
-    )
+    _cli.add_output_directory(output)
     output.add_argument(
         "--sort-by-study",
         action="store_true",
