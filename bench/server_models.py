@@ -73,11 +73,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection as Pipe
 
 from dicomul_sync import AE
+from dicomul_sync.server import acceptor_config
 
 from dicomul import (
     NEED_DATA,
     AcceptAssociation,
-    AcceptorConfig,
     AssociationRequested,
     Command,
     CommandField,
@@ -89,7 +89,6 @@ from dicomul import (
     RespondRelease,
     Role,
     State,
-    SupportedContext,
     decode_dataset,
 )
 
@@ -117,31 +116,6 @@ MODEL_NAMES = {
 
 # --------------------------------------------------------------------------
 # Model B: one selectors loop for every socket
-
-
-def acceptor_config(ae: AE) -> AcceptorConfig:
-    """The acceptor configuration, built from the AE as ``Server.config()`` builds it.
-
-    SCP SOP classes are accepted with the requestor as SCU; SCU SOP classes
-    (storage classes a C-GET sends back) with the requestor as SCP.
-    """
-    syntaxes = tuple(ae.transfer_syntax)
-    supported = {
-        uid: SupportedContext(transfer_syntaxes=syntaxes, scu_role=False, scp_role=True)
-        for uid in ae.scu_sop_class
-    }
-    for uid in ae.scp_sop_class:
-        supported[uid] = SupportedContext(
-            transfer_syntaxes=syntaxes, scu_role=True, scp_role=uid in supported
-        )
-    return AcceptorConfig(
-        ae_title=ae.require_called_aet or ae.ae_title,
-        supported=supported,
-        require_called_aet=bool(ae.require_called_aet),
-        require_calling_aet=(ae.require_calling_aet,) if ae.require_calling_aet else (),
-        maximum_associations=ae.maximum_associations,
-        max_pdu_length=0 if ae.maximum_pdu_size is None else ae.maximum_pdu_size,
-    )
 
 
 def call_handler(handler: Callable[[], object], failure: int) -> int:

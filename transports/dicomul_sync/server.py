@@ -74,30 +74,8 @@ class Server:
         self._aborting = False
 
     def config(self) -> AcceptorConfig:
-        """The acceptor configuration the AE's attributes describe.
-
-        The AE's SCP SOP classes are accepted with the requestor as SCU; its
-        SCU SOP classes (storage classes a C-GET sends back) with the
-        requestor as SCP when it proposes that role (PS3.7 D.3.3.4).
-        """
-        ae = self.ae
-        syntaxes = tuple(ae.transfer_syntax)
-        supported = {
-            uid: SupportedContext(transfer_syntaxes=syntaxes, scu_role=False, scp_role=True)
-            for uid in ae.scu_sop_class
-        }
-        for uid in ae.scp_sop_class:
-            supported[uid] = SupportedContext(
-                transfer_syntaxes=syntaxes, scu_role=True, scp_role=uid in supported
-            )
-        return AcceptorConfig(
-            ae_title=ae.require_called_aet or ae.ae_title,
-            supported=supported,
-            require_called_aet=bool(ae.require_called_aet),
-            require_calling_aet=(ae.require_calling_aet,) if ae.require_calling_aet else (),
-            maximum_associations=ae.maximum_associations,
-            max_pdu_length=0 if ae.maximum_pdu_size is None else ae.maximum_pdu_size,
-        )
+        """The acceptor configuration the AE's attributes describe."""
+        return acceptor_config(self.ae)
 
     def bind(self) -> int:
         """Open the listening socket; return the port (useful with port 0)."""
@@ -284,3 +262,29 @@ class _Handler:
             handler(negotiated)
         except Exception:
             LOGGER.exception("notification handler failed")
+
+
+def acceptor_config(ae: AE) -> AcceptorConfig:
+    """The acceptor configuration an AE's attributes describe.
+
+    The AE's SCP SOP classes are accepted with the requestor as SCU; its
+    SCU SOP classes (storage classes a C-GET sends back) with the
+    requestor as SCP when it proposes that role (PS3.7 D.3.3.4).
+    """
+    syntaxes = tuple(ae.transfer_syntax)
+    supported = {
+        uid: SupportedContext(transfer_syntaxes=syntaxes, scu_role=False, scp_role=True)
+        for uid in ae.scu_sop_class
+    }
+    for uid in ae.scp_sop_class:
+        supported[uid] = SupportedContext(
+            transfer_syntaxes=syntaxes, scu_role=True, scp_role=uid in supported
+        )
+    return AcceptorConfig(
+        ae_title=ae.require_called_aet or ae.ae_title,
+        supported=supported,
+        require_called_aet=bool(ae.require_called_aet),
+        require_calling_aet=(ae.require_calling_aet,) if ae.require_calling_aet else (),
+        maximum_associations=ae.maximum_associations,
+        max_pdu_length=0 if ae.maximum_pdu_size is None else ae.maximum_pdu_size,
+    )
