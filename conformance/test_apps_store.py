@@ -415,3 +415,43 @@ def test_a_multiframe_file_over_20_mib_through_the_apps(tmp_path: pathlib.Path) 
     assert done.returncode == 0, done.stderr
     (stored,) = out.glob("*.dcm")
     assert_same_data_set(stored, path)
+
+
+def test_files_needing_over_128_contexts_go_over_several_associations(
+    tmp_path: pathlib.Path,
+) -> None:
+    """65 storage SOP classes, each in Implicit and Explicit VR: 130 contexts
+    for the files' own syntaxes (plus 65 fallbacks), past the 128 one
+    association carries (PS3.8 9.3.2.2)."""
+    from dicomul_sync import StorageSOPClassList
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    files = tmp_path / "files"
+    files.mkdir()
+    for n, sop_class in enumerate(list(StorageSOPClassList)[:65]):
+        for syntax in (ImplicitVRLittleEndian, ExplicitVRLittleEndian):
+            ds = image(sop_class=sop_class, rows=4, columns=4, seed=n)
+            write(ds, files / f"{n:03d}-{syntax}.dcm", syntax)
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with our_storescp("-v", "-od", str(out)) as server:
+        done = dicomul("storescu", "-v", HOST, str(server.port), str(files))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("sent 130, warnings 0, failures 0 (")
+    assert "I: 2 associations needed: over 128 presentation contexts" in done.stderr
+    assert server.output.count("I: Association Received") == 2
+    received = {p.name.removesuffix(".dcm"): p for p in out.iterdir()}
+    assert set(received) == set(sources(files))
+    for uid, source in sources(files).items():
+        assert_same_data_set(received[uid], source)
+
+    # One association only: the files whose contexts did not fit fail.
+    out_single = tmp_path / "single"
+    out_single.mkdir()
+    with our_storescp("-od", str(out_single)) as server:
+        done = dicomul("storescu", "-ma", HOST, str(server.port), str(files))
+    assert done.returncode == 1
+    assert done.stdout.startswith("sent 128, warnings 0, failures 2 (")
+    assert "W: 67 presentation contexts needed past the 128 allowed" in done.stderr
+    assert len(list(out_single.iterdir())) == 128

@@ -403,6 +403,46 @@ def test_c_move_between_our_aes_carries_the_originator(
         assert received[str(meta.MediaStorageSOPInstanceUID)] == data_set_bytes(path), path
 
 
+def test_c_move_needing_over_128_contexts_uses_several_associations(
+    tmp_path: pathlib.Path,
+) -> None:
+    """65 storage classes in Implicit and Explicit VR: 130 contexts for the
+    matches' own syntaxes, so the sub-operations go over two associations
+    one after the other (PS3.4 C.4.2.3.1, PS3.8 9.3.2.2), all as they are."""
+    from corpus import image, write
+    from dicomul_sync import StorageSOPClassList
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    classes = list(StorageSOPClassList)[:65]
+    files = []
+    for n, sop_class in enumerate(classes):
+        for syntax in (ImplicitVRLittleEndian, ExplicitVRLittleEndian):
+            ds = image(sop_class=sop_class, rows=4, columns=4, seed=n)
+            files.append(write(ds, tmp_path / f"{n:03d}-{syntax}.dcm", syntax))
+    scp, _ = retrieve_scp(files)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    accepted: list[int] = []
+    destination = AE(ae_title="DEST", scp_sop_class=classes)
+    destination.store_directory = str(moved)
+    destination.on_association_accepted = (  # type: ignore[method-assign]
+        lambda negotiated: accepted.append(len(negotiated.contexts))
+    )
+    with serving(destination) as dest_port, serving(scp) as port:
+        scp.move_destinations = {"DEST": (HOST, dest_port)}
+        assoc = AE(scu_sop_class=[PATIENT_ROOT_MOVE]).associate(HOST, port, "QRSCP")
+        responses = list(assoc.send_c_move(query("ALL"), "DEST"))
+        final = assoc.last_response
+        assoc.release()
+    assert [int(status) for status, _ in responses] == [0xFF00] * 129 + [0x0000]
+    assert final is not None
+    assert final.NumberOfCompletedSuboperations == 130
+    # Each class: its two own syntaxes and the fallback, 195 contexts; the
+    # class split across the two associations needs its fallback in both.
+    assert accepted == [128, 68]
+    assert_same_files(moved, files)
+
+
 def test_failed_sub_operations_are_listed(
     ct_files: list[pathlib.Path], tmp_path: pathlib.Path
 ) -> None:

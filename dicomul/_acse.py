@@ -64,6 +64,7 @@ __all__ = [
     "IMPLEMENTATION_VERSION_NAME",
     "MIN_PEER_MAX_PDU_LENGTH",
     "NATIVE_TRANSFER_SYNTAXES",
+    "association_batches",
     "contexts_to_send",
     "AcceptedContext",
     "AcceptorConfig",
@@ -178,13 +179,13 @@ def contexts_to_send(
     a file then re-encoded needlessly, or, across byte orders, not sent.
     PS3.8 9.3.2.2: at most 128 contexts; the first 128 are kept.
     """
-    little = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
     exact: dict[tuple[str, tuple[str, ...]], None] = {}
     alternatives: dict[tuple[str, tuple[str, ...]], None] = {}
     for sop_class, syntax in data_sets:
-        exact[(sop_class, (syntax or little[0],))] = None
-        if fallback and (syntax is None or syntax in little):
-            alternatives[(sop_class, tuple(fallback))] = None
+        own, alternative = _contexts_wanted(sop_class, syntax, fallback)
+        exact[own] = None
+        if alternative is not None:
+            alternatives[alternative] = None
     wanted = list(exact) + list(alternatives)
     kept = wanted[:MAX_CONTEXTS]
     contexts = tuple(
@@ -192,6 +193,53 @@ def contexts_to_send(
         for n, (sop_class, ts) in enumerate(kept)
     )
     return contexts, len(wanted) - len(kept)
+
+
+def association_batches(
+    data_sets: Sequence[tuple[str, str | None]],
+    fallback: Sequence[str] = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2"),
+) -> tuple[tuple[tuple[ProposedContext, ...], range], ...]:
+    """Split data sets of these (SOP class, transfer syntax) pairs into runs
+    that can each be sent on one association: the contexts to propose for
+    each run (as :func:`contexts_to_send` makes them) and the run's indices.
+
+    PS3.8 9.3.2.2 allows 128 presentation contexts per association, so data
+    sets needing more go over several associations, one after the other
+    (PS3.4 C.4.2.3.1 allows as much for C-MOVE sub-operations).  The runs
+    keep the data sets' order; a run ends only where the next data set would
+    need a 129th context.  No data sets, no runs.
+    """
+    batches: list[tuple[tuple[ProposedContext, ...], range]] = []
+    start = 0
+    wanted: set[tuple[str, tuple[str, ...]]] = set()
+    for index, (sop_class, syntax) in enumerate(data_sets):
+        needs = {c for c in _contexts_wanted(sop_class, syntax, fallback) if c is not None}
+        if len(wanted | needs) > MAX_CONTEXTS:
+            batches.append(
+                (contexts_to_send(data_sets[start:index], fallback)[0], range(start, index))
+            )
+            start, wanted = index, set()
+        wanted |= needs
+    if start < len(data_sets):
+        contexts = contexts_to_send(data_sets[start:], fallback)[0]
+        batches.append((contexts, range(start, len(data_sets))))
+    return tuple(batches)
+
+
+def _contexts_wanted(
+    sop_class: str, syntax: str | None, fallback: Sequence[str]
+) -> tuple[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]] | None]:
+    """The (SOP class, syntaxes) of the context offering the data set's own
+    syntax, and of the fallback context if it is one that can be re-encoded."""
+    own = (sop_class, (syntax or NATIVE_LITTLE_ENDIAN[0],))
+    if fallback and (syntax is None or syntax in NATIVE_LITTLE_ENDIAN):
+        return own, (sop_class, tuple(fallback))
+    return own, None
+
+
+#: The little-endian native syntaxes, Explicit first: the ones a data set can
+#: be re-encoded between without byte swapping.
+NATIVE_LITTLE_ENDIAN = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

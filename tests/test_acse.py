@@ -515,3 +515,49 @@ def test_contexts_to_send_offer_each_syntax_alone_and_a_little_endian_fallback()
     assert len(many) == 128
     assert left_out == 72
     assert many[-1].context_id == 255
+
+
+_SYNTAXES = st.sampled_from([IMPLICIT, EXPLICIT, BIG, "1.2.840.10008.1.2.5", None])
+
+
+@given(
+    st.integers(0, 400).flatmap(  # long enough lists to need several associations
+        lambda size: st.lists(
+            st.tuples(st.sampled_from([f"1.2.3.{n}" for n in range(150)]), _SYNTAXES),
+            min_size=size,
+            max_size=size,
+        )
+    ),
+    st.sampled_from([(), (IMPLICIT,), (EXPLICIT, IMPLICIT)]),
+)
+def test_association_batches_cover_every_data_set_in_order_within_128_contexts(
+    data_sets: list[tuple[str, str | None]], fallback: tuple[str, ...]
+) -> None:
+    from dicomul import association_batches, contexts_to_send
+
+    batches = association_batches(data_sets, fallback)
+    assert [i for _, run in batches for i in run] == list(range(len(data_sets)))
+    for n, (contexts, run) in enumerate(batches):
+        assert run, "no empty runs"
+        assert contexts == contexts_to_send([data_sets[i] for i in run], fallback)[0]
+        assert len(contexts) <= 128
+        offered = {(c.abstract_syntax, c.transfer_syntaxes) for c in contexts}
+        for i in run:  # each data set's own syntax is offered alone in its run
+            sop_class, syntax = data_sets[i]
+            assert (sop_class, (syntax or EXPLICIT,)) in offered
+        if n + 1 < len(batches):  # a run ends only where the next needs a 129th context
+            longer = [data_sets[i] for i in run] + [data_sets[run.stop]]
+            assert contexts_to_send(longer, fallback)[1] > 0
+
+
+def test_association_batches_split_only_past_128_contexts() -> None:
+    from dicomul import association_batches
+
+    assert association_batches([]) == ()
+    one = association_batches([(f"1.2.{n}", EXPLICIT) for n in range(128)], ())
+    assert [run for _, run in one] == [range(128)]
+    # Implicit VR files need two contexts each (their own, and the fallback):
+    # 64 SOP classes fill one association, the 65th starts the next.
+    two = association_batches([(f"1.2.{n}", IMPLICIT) for n in range(100)])
+    assert [run for _, run in two] == [range(64), range(64, 100)]
+    assert [len(contexts) for contexts, _ in two] == [128, 72]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,9 +26,8 @@ from dicomul import (
     ConnectionClosed,
     DataSetFragment,
     Negotiated,
-    ProposedContext,
     Status,
-    contexts_to_send,
+    association_batches,
     response_for,
     suboperations_status,
 )
@@ -302,19 +301,15 @@ class Services:
         if not items:  # nothing matched: Success, and no association to open
             self._suboperations(request, items, lambda item: None)
             return
-        sub = self._associate_for(items, destination, address)
-        if sub is None:
+        originator = (request.calling_ae_title, request.command.message_id or 0)
+        relay = _MoveRelay(self.ae, items, destination, address, originator)
+        if not relay.connect(0):
             self._respond(request, SUBOPERATIONS_IMPOSSIBLE)
             return
-        originator = (request.calling_ae_title, request.command.message_id or 0)
         try:
-            self._suboperations(
-                request,
-                items,
-                lambda item: _status_of(sub.send_c_store(item, originator=originator)),
-            )
+            self._suboperations(request, items, relay.send)
         finally:
-            sub.release()
+            relay.close()
 
     def _matches(
         self, request: ServiceRequest, handler: Callable[[], Iterable[object]]
@@ -424,26 +419,6 @@ class Services:
             for event in held:
                 self.channel.defer(event)
 
-    def _associate_for(
-        self, items: list[Outgoing], destination: str, address: tuple[str, int]
-    ) -> Association | None:
-        """An association to the move destination proposing what ``items`` need."""
-        from .association import Association  # noqa: PLC0415 - import cycle
-
-        association = Association(
-            self.ae,
-            address[0],
-            address[1],
-            called_ae_title=destination,
-            max_pdu=self.ae.maximum_pdu_size,
-            contexts=contexts_for(items),
-        )
-        association._connect()
-        if not association.is_established:
-            LOGGER.error("Cannot associate with move destination %s at %s", destination, address)
-            return None
-        return association
-
     def _normalized(self, request: ServiceRequest) -> None:
         """The DIMSE-N services (PS3.7 10): the AE's ``on_n_...`` handler
         returns a status, or (status, data set); the data set goes back with
@@ -539,10 +514,64 @@ def _failed_list(uids: list[str], transfer_syntax: str) -> bytes:
     return encode_dataset(identifier, transfer_syntax)
 
 
-def contexts_for(items: Iterable[Outgoing]) -> tuple[ProposedContext, ...]:
-    """Presentation contexts to send ``items`` as they are (the core's
-    :func:`dicomul.contexts_to_send`), with a warning if 128 are not enough."""
-    contexts, left_out = contexts_to_send((i.sop_class_uid, i.transfer_syntax) for i in items)
-    if left_out:
-        LOGGER.warning("%d presentation contexts left out past 128 (PS3.8 9.3.2.2)", left_out)
-    return contexts
+class _MoveRelay:
+    """The C-STORE sub-operations of one C-MOVE, sent to its destination over
+    as many associations, one after the other, as the matches' presentation
+    contexts need (PS3.4 C.4.2.3.1 "one or more"; the core's
+    :func:`dicomul.association_batches`).  :meth:`send` is called for each
+    match in order and opens the next association when a run ends."""
+
+    def __init__(
+        self,
+        ae: AE,
+        items: Sequence[Outgoing],
+        destination: str,
+        address: tuple[str, int],
+        originator: tuple[str, int],
+    ) -> None:
+        self.ae = ae
+        self.destination = destination
+        self.address = address
+        self.originator = originator
+        self.batches = association_batches([(i.sop_class_uid, i.transfer_syntax) for i in items])
+        self.batch = -1  # the run whose association is open (or failed to open)
+        self.association: Association | None = None
+        self.sent = 0
+
+    def connect(self, batch: int) -> bool:
+        """Release the open association and request the one for run ``batch``."""
+        from .association import Association  # noqa: PLC0415 - import cycle
+
+        self.close()
+        self.batch = batch
+        contexts, _ = self.batches[batch]
+        association = Association(
+            self.ae,
+            self.address[0],
+            self.address[1],
+            called_ae_title=self.destination,
+            max_pdu=self.ae.maximum_pdu_size,
+            contexts=contexts,
+        )
+        association._connect()
+        if not association.is_established:
+            LOGGER.error(
+                "Cannot associate with move destination %s at %s", self.destination, self.address
+            )
+            return False
+        self.association = association
+        return True
+
+    def send(self, item: Outgoing) -> int | None:
+        """C-STORE the next match; its status, None if it could not be sent."""
+        index, self.sent = self.sent, self.sent + 1
+        if index not in self.batches[self.batch][1]:
+            self.connect(self.batch + 1)
+        if self.association is None:
+            return None  # this run's association could not be opened
+        return _status_of(self.association.send_c_store(item, originator=self.originator))
+
+    def close(self) -> None:
+        if self.association is not None:
+            self.association.release()
+            self.association = None

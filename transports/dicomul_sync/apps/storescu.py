@@ -3,10 +3,12 @@
 Files and directories (searched recursively) are read only as far as their
 file meta information: the presentation contexts come from their SOP classes
 and transfer syntaxes (one context per compressed syntax, one offering the
-native ones, at most 128), and each data set is streamed from disk as it is,
-never decoded.  A progress bar (files and bytes) goes to stderr when it is a
-terminal; a summary line to stdout at the end.  The exit status is non-zero
-if the association failed or any file was not stored.
+native ones), and each data set is streamed from disk as it is, never
+decoded.  Files needing more than the 128 contexts one association can carry
+go over several associations, one after the other (as DCMTK dcmsend does).
+A progress bar (files and bytes) goes to stderr when it is a terminal; a
+summary line to stdout at the end.  The exit status is non-zero if an
+association failed or any file was not stored.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
     from dicomul import ProposedContext
     from dicomul_sync._outgoing import Outgoing
+    from dicomul_sync.association import Association
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +65,23 @@ def build_parser() -> argparse.ArgumentParser:
             short, long, dest="proposal", action="store_const", const=key, help=about
         )
     p.set_defaults(proposal="little")
+    associations = p.add_argument_group("associations").add_mutually_exclusive_group()
+    associations.add_argument(
+        "+ma",
+        "--multi-associations",
+        dest="multiple",
+        action="store_true",
+        help="use further associations, one after the other, when the files need "
+        "more than 128 presentation contexts (default)",
+    )
+    associations.add_argument(
+        "-ma",
+        "--single-association",
+        dest="multiple",
+        action="store_false",
+        help="use one association: files needing contexts past the first 128 fail",
+    )
+    p.set_defaults(multiple=True)
     _cli.add_tls_options(p, server=False)
     return p
 
@@ -133,22 +153,39 @@ FALLBACKS = {
 }
 
 
-def propose(
-    items: Sequence[Outgoing], log: logging.Logger, fallback: Sequence[str] = FALLBACKS["little"]
-) -> list[ProposedContext]:
-    """The presentation contexts for ``items``: the core's
-    :func:`dicomul.contexts_to_send` (each file's own syntax, then the
-    ``fallback`` syntaxes), at most 128 (PS3.8 9.3.2.2)."""
-    from dicomul import contexts_to_send  # noqa: PLC0415
+def plan(
+    items: Sequence[Outgoing],
+    log: logging.Logger,
+    fallback: Sequence[str] = FALLBACKS["little"],
+    multiple: bool = True,
+) -> list[tuple[tuple[ProposedContext, ...], range]]:
+    """The associations to send ``items`` on: the presentation contexts each
+    proposes and the items it carries, from the core's
+    :func:`dicomul.association_batches` (each file's own syntax, then the
+    ``fallback`` syntaxes; at most 128 contexts each, PS3.8 9.3.2.2).  With
+    ``multiple`` false, one association with the first 128 contexts."""
+    from dicomul import association_batches, contexts_to_send  # noqa: PLC0415
 
-    pairs = ((i.sop_class_uid, i.transfer_syntax) for i in items)
+    pairs = [(i.sop_class_uid, i.transfer_syntax) for i in items]
+    if multiple:
+        batches = list(association_batches(pairs, fallback))
+        if len(batches) > 1:
+            log.info("%d associations needed: over 128 presentation contexts", len(batches))
+        return batches
     contexts, left_out = contexts_to_send(pairs, fallback)
     if left_out:
         log.warning(
             "%d presentation contexts needed past the 128 allowed: files needing them may fail",
             left_out,
         )
-    return list(contexts)
+    return [(contexts, range(len(items)))]
+
+
+class Totals:
+    """What the run sent, for the summary line and the exit status."""
+
+    def __init__(self) -> None:
+        self.sent = self.warnings = self.failures = self.sent_bytes = 0
 
 
 def _megabytes(count: int) -> str:
@@ -171,70 +208,92 @@ def main(argv: Sequence[str]) -> int:
         log.error("no DICOM files to send")
         return 1
 
-    from dicomul import Status  # noqa: PLC0415 - after parsing: fast --help
-    from dicomul_sync.ae import AE  # noqa: PLC0415
+    from dicomul_sync.ae import AE  # noqa: PLC0415 - after parsing: fast --help
 
-    contexts = propose(items, log, FALLBACKS[args.proposal])
     ae = AE(ae_title=args.calling_aet)
     ae.connection_timeout = args.timeout
     ae.acse_timeout = args.acse_timeout
     ae.dimse_timeout = args.dimse_timeout
     started = time.monotonic()
-    assoc = ae.associate(
-        args.peer,
-        args.port,
-        ae_title=args.called_aet,
-        max_pdu=args.max_pdu or None,
-        contexts=contexts,
-        ssl_context=_cli.client_tls(args),
-    )
-    sent = warnings = failures = sent_bytes = 0
-    if not assoc.is_established:
-        failures = len(items)  # the reason is logged (refused, rejected, aborted, timed out)
-    elif assoc.negotiated is None or not assoc.negotiated.contexts:
-        assoc.abort()  # "No Acceptable Presentation Contexts" is logged
-        failures = len(items)
-    else:
-        progress = Progress(len(items), sum(_size(item) for item in items))
-        try:
-            for n, item in enumerate(items):
-                size = _size(item)
-                log.info("Sending file: %s", item.path)
-                response = assoc.send_c_store(item.path or item)
-                progress.advance(size)
-                if response is None:
-                    failures += 1  # logged: no accepted context, or the association ended
-                    if not assoc.is_established:
-                        failures += len(items) - n - 1
-                        log.error("association ended: %d files not sent", len(items) - n - 1)
-                        break
-                    continue
-                status = Status(int(response.Status))
-                if status == "Success":
-                    sent += 1
-                    sent_bytes += size
-                elif status == "Warning":
-                    sent += 1
-                    warnings += 1
-                    sent_bytes += size
-                    log.warning("Store of %s: warning status 0x%04X", item.path, int(status))
-                else:
-                    failures += 1
-                    log.error(
-                        "Store Failed, file: %s: status 0x%04X (%s)",
-                        item.path,
-                        int(status),
-                        status.meaning("store"),
-                    )
-        finally:
-            progress.close()
-        if assoc.is_established:
-            assoc.release()
+    totals = Totals()
+    progress = Progress(len(items), sum(_size(item) for item in items))
+    try:
+        batches = plan(items, log, FALLBACKS[args.proposal], args.multiple)
+        for n, (contexts, run) in enumerate(batches):
+            assoc = ae.associate(
+                args.peer,
+                args.port,
+                ae_title=args.called_aet,
+                max_pdu=args.max_pdu or None,
+                contexts=contexts,
+                ssl_context=_cli.client_tls(args),
+            )
+            if not assoc.is_established:
+                # Refused, rejected, aborted or timed out (logged): the next
+                # association would fare no better.
+                left = sum(len(later) for _, later in batches[n:])
+                totals.failures += left
+                break
+            if assoc.negotiated is None or not assoc.negotiated.contexts:
+                assoc.abort()  # "No Acceptable Presentation Contexts" is logged
+                totals.failures += len(run)
+                continue
+            sent_all = send_files(assoc, [items[i] for i in run], totals, progress, log)
+            if assoc.is_established:
+                assoc.release()
+            if not sent_all:
+                totals.failures += sum(len(later) for _, later in batches[n + 1 :])
+                break
+    finally:
+        progress.close()
     elapsed = time.monotonic() - started
     if not args.quiet:
         print(
-            f"sent {sent}, warnings {warnings}, failures {failures} "
-            f"({sent_bytes} bytes in {elapsed:.2f} s)",
+            f"sent {totals.sent}, warnings {totals.warnings}, failures {totals.failures} "
+            f"({totals.sent_bytes} bytes in {elapsed:.2f} s)",
             flush=True,
         )
-    return 1 if failures else 0
+    return 1 if totals.failures else 0
+
+
+def send_files(
+    assoc: Association,
+    items: Sequence[Outgoing],
+    totals: Totals,
+    progress: Progress,
+    log: logging.Logger,
+) -> bool:
+    """C-STORE each of ``items`` on ``assoc``, counting outcomes in
+    ``totals``; False if the association ended before all were sent."""
+    from dicomul import Status  # noqa: PLC0415
+
+    for n, item in enumerate(items):
+        size = _size(item)
+        log.info("Sending file: %s", item.path)
+        response = assoc.send_c_store(item.path or item)
+        progress.advance(size)
+        if response is None:
+            totals.failures += 1  # logged: no accepted context, or the association ended
+            if not assoc.is_established:
+                totals.failures += len(items) - n - 1
+                log.error("association ended: %d files not sent", len(items) - n - 1)
+                return False
+            continue
+        status = Status(int(response.Status))
+        if status == "Success":
+            totals.sent += 1
+            totals.sent_bytes += size
+        elif status == "Warning":
+            totals.sent += 1
+            totals.warnings += 1
+            totals.sent_bytes += size
+            log.warning("Store of %s: warning status 0x%04X", item.path, int(status))
+        else:
+            totals.failures += 1
+            log.error(
+                "Store Failed, file: %s: status 0x%04X (%s)",
+                item.path,
+                int(status),
+                status.meaning("store"),
+            )
+    return True
