@@ -194,7 +194,10 @@ def test_uid_list_and_lower_levels(archive: Archive, tmp_path: pathlib.Path) -> 
 
 
 def assert_retrieved(out: pathlib.Path, archive: Archive, wanted: set[str]) -> None:
-    got = {p.name.removeprefix("CT.").removeprefix("MR."): p for p in out.iterdir()}
+    got = {
+        p.name.removeprefix("CT.").removeprefix("MR.").removesuffix(".dcm"): p
+        for p in out.iterdir()
+    }
     assert set(got) == wanted
     for sop, path in got.items():
         assert_same_data_set(path, archive.files[sop])
@@ -265,6 +268,16 @@ def test_stored_file_is_indexed(tmp_path: pathlib.Path) -> None:
         ("DOE^JOHN", "*JO?N", "PN", True),
         ("DOE^JOHN", "R*", "PN", False),
         ("", "*", "PN", True),
+        ("DOE^JOHN^^^", "DOE^JOHN", "PN", True),  # trailing empty components
+        ("DOE^JOHN", "DOE^JOHN^", "PN", True),
+        ("DOE^JOHN", "DOE", "PN", False),  # a whole value, not a prefix
+        ("Yamada^Tarou=山田^太郎=やまだ^たろう", "YAMADA^TAROU", "PN", True),  # groups
+        ("Yamada^Tarou=山田^太郎=やまだ^たろう", "yam*", "PN", True),
+        ("Yamada^Tarou=山田^太郎=やまだ^たろう", "=山田^太郎", "PN", True),
+        ("Yamada^Tarou=山田^太郎=やまだ^たろう", "=山田*", "PN", True),
+        ("Yamada^Tarou=山田^太郎=やまだ^たろう", "Yamada^Tarou=鈴木*", "PN", False),
+        ("Yamada^Tarou", "=山田^太郎", "PN", False),  # no such group stored
+        ("Yamada^Tarou", "*=*", "PN", True),
         ("a.b", "a?b", "LO", True),
         ("a+b", "a.b", "LO", False),  # no regex leaks
         ("1.2.3", "1.2.*", "UI", False),  # no wildcard for UIDs
@@ -323,3 +336,64 @@ def test_the_information_model_shapes_the_answers(
     )  # fmt: skip
     # DCMTK names 0xA900 "Error: DataSetDoesNotMatchSOPClass".
     assert "DataSetDoesNotMatchSOPClass" in refused.stdout + refused.stderr
+
+
+# ---------------------------------------------------------- cancel and TLS
+
+
+def test_c_find_cancel_ends_the_query_early(tmp_path: pathlib.Path) -> None:
+    """DCMTK findscu --cancel 1: a C-CANCEL after the first match (PS3.4
+    C.4.1.2.3, PS3.7 9.3.2.3); qrscp stops matching and answers Cancel
+    (0xFE00).  600 matches, so that the cancel arrives long before the end."""
+    database = tmp_path / "db"
+    database.mkdir()
+    for n in range(600):
+        ds = image(rows=2, columns=2, seed=n)
+        ds.PatientID = "MANY"
+        write(ds, database / f"{n:04d}.dcm", ExplicitVRLittleEndian)
+    out = tmp_path / "out"
+    out.mkdir()
+    with qrscp(database) as server:
+        done = run(
+            "findscu", "-v", "-P", "--cancel", "1", "-X", "-od", str(out), "-k",
+            "QueryRetrieveLevel=IMAGE", "-k", "PatientID=MANY", "-k", "SOPInstanceUID",
+            HOST, str(server.port),
+        )  # fmt: skip
+        after = findscu(
+            server.port, tmp_path / "again", "QueryRetrieveLevel=PATIENT", "PatientID", model="-P"
+        )
+    assert done.returncode == 0, done.stderr
+    assert "Received Final Find Response (Cancel: " in done.stderr, done.stderr
+    assert 1 <= len(list(out.iterdir())) < 600  # cut short (about 15 here, unloaded)
+    assert [a.PatientID for a in after] == ["MANY"]  # the server goes on serving
+
+
+def test_qrscp_over_tls(archive: Archive, tmp_path: pathlib.Path) -> None:
+    """qrscp with +tls and --require-peer-cert: DCMTK findscu and our getscu
+    over TLS; a client without TLS gets nothing."""
+    from test_apps_echo import dicomul
+    from tls_certs import make_pki
+
+    pki = make_pki(tmp_path)
+    tls = ["+tls", str(pki.server_key), str(pki.server_cert), "+cf", str(pki.ca)]
+    client = ["+tls", str(pki.client_key), str(pki.client_cert), "+cf", str(pki.ca)]
+    database = tmp_path / "db"
+    database.mkdir()
+    for sop, path in archive.files.items():
+        shutil.copy(path, database / f"{sop}.dcm")
+    keys = ["-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study_uid('C')}"]
+    out, got = tmp_path / "found", tmp_path / "got"
+    out.mkdir()
+    got.mkdir()
+    with qrscp(database, *tls, "--require-peer-cert") as server:
+        found = run(
+            "findscu", *client, "-S", *keys, "-k", "PatientID", "-X", "-od", str(out),
+            HOST, str(server.port),
+        )  # fmt: skip
+        fetched = dicomul("getscu", *client, "-S", *keys, "-od", str(got), HOST, str(server.port))
+        plain = run("findscu", "-S", *keys, HOST, str(server.port))
+    assert found.returncode == 0, found.stderr
+    assert [dcmread(p).PatientID for p in out.iterdir()] == ["PID2"]
+    assert fetched.returncode == 0, fetched.stderr
+    assert_retrieved(got, archive, archive.sops("C"))
+    assert plain.returncode != 0

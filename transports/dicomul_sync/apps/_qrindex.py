@@ -5,7 +5,15 @@ attributes qrscp matches and returns); ModalitiesInStudy is derived from the
 series of each study.  Matching follows PS3.4 C.2.2.2: single value,
 wildcard (``*`` and ``?``), range (``A-B``, ``A-``, ``-B``, for DA, TM and
 DT), list of values (backslash-separated; list of UID matching), universal
-(an empty value).  PN values match case-insensitively.
+(an empty value).
+
+Person names (PN), whose single value and wild card matching PS3.4
+C.2.2.2.1 and C.2.2.2.4 leave to the implementation: matching ignores case
+and trailing empty components (``DOE^JOHN^^`` is ``DOE^JOHN``), and goes
+component group by component group: a key without ``=`` matches the
+alphabetic group alone, so ``DOE^JOHN`` and ``DOE*`` find
+``Doe^John=山田^太郎=やまだ^たろう``; a key with groups matches each group it
+gives (an empty group matches any).
 
 The index is rebuilt at each start (it lives in memory, nothing is written to
 the archive directory besides the received files); it is thread-safe (one
@@ -74,6 +82,27 @@ def _in_range(value: str, pattern: str, vr: str) -> bool:
     return (not low or value >= low) and (not high or value[: len(high)] <= high)
 
 
+def _name_groups(name: str) -> list[str]:
+    """A person name's component groups (alphabetic, ideographic, phonetic;
+    PS3.5 6.2.1), each without trailing empty components."""
+    return [group.rstrip("^ ") for group in name.split("=")]
+
+
+def _matches_name(value: str, pattern: str) -> bool:
+    """PN matching, case-insensitive, component group by component group."""
+    values = _name_groups(value)
+    for n, key in enumerate(_name_groups(pattern)):
+        if key in ("", "*"):
+            continue  # nothing asked of this group
+        stored = values[n] if n < len(values) else ""
+        if "*" in key or "?" in key:
+            if _wildcard(key, re.IGNORECASE).match(stored) is None:
+                return False
+        elif stored.casefold() != key.casefold():
+            return False
+    return True
+
+
 def matches_value(value: str, pattern: str, vr: str) -> bool:
     """Whether one stored ``value`` matches one ``pattern`` element (no backslash)."""
     value, pattern = value.strip(" \0"), pattern.strip(" \0")
@@ -81,11 +110,10 @@ def matches_value(value: str, pattern: str, vr: str) -> bool:
         return True
     if vr in ("DA", "TM", "DT") and "-" in pattern:
         return _in_range(value, pattern, vr)
-    flags = re.IGNORECASE if vr == "PN" else 0
-    if vr not in _NO_WILDCARD and ("*" in pattern or "?" in pattern):
-        return _wildcard(pattern, flags).match(value) is not None
     if vr == "PN":
-        return value.casefold() == pattern.casefold()
+        return _matches_name(value, pattern)
+    if vr not in _NO_WILDCARD and ("*" in pattern or "?" in pattern):
+        return _wildcard(pattern, 0).match(value) is not None
     if vr in ("IS", "DS"):
         try:
             return float(value) == float(pattern)
