@@ -119,6 +119,13 @@ def test_findscu_keywords_verbose_and_extract(qr: Archive, tmp_path: pathlib.Pat
     }
     assert all(a.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian for a in answers)
     lines = done.stderr.splitlines()
+    # DCMTK's order: the request sent, its identifier, then the responses.
+    order = [
+        "I: Sending Find Request (MsgID 1)",
+        "I: Request Identifiers:",
+        "I: Find Response: 1 (Pending)",
+    ]
+    assert [lines.index(line) for line in order] == sorted(lines.index(line) for line in order)
     assert [line for line in lines if line.startswith("I: Find Response:")] == [
         f"I: Find Response: {n} (Pending)" for n in (1, 2, 3)
     ]
@@ -329,3 +336,28 @@ def test_keys_reach_into_sequences_and_take_their_vr() -> None:
     for bad in ("PatientName.Modality=MR", "Nonsense=1", "Rows=many", "ReferencedStudySequence=x"):
         with pytest.raises(BadKeyError):
             apply_key(query, bad)
+
+
+def test_dump_shows_a_data_set_as_dcmdump_does(tmp_path: pathlib.Path) -> None:
+    """The apps' data set dump, line for line what DCMTK dcmdump prints for
+    the same file: strings, numbers, multi-values, an attribute tag, a UID
+    by name, private elements, long values and pixel data (shortened)."""
+    from corpus import image, write
+    from dicomul_sync.apps._query import dump
+
+    ds = image(rows=4, columns=4, name="Müller^Jörg")
+    del ds.AnatomicRegionSequence  # sequences: lengths are not kept once decoded
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"] * 7  # long: shortened
+    ds.ImageComments = "c" * 100  # long: shortened
+    ds.AdditionalPatientHistory = "t" * 66  # just short enough to show whole
+    ds.PixelSpacing = [0.5, 0.25]
+    ds.add_new(0x00280009, "AT", [0x00181063])
+    ds.add_new(0x00090010, "LO", "ACME")
+    ds.add_new(0x00091001, "LO", "private value")
+    path = write(ds, tmp_path / "dump.dcm", ExplicitVRLittleEndian)
+    done = subprocess.run(
+        [dcmtk_path("dcmdump"), str(path)], capture_output=True, text=True, check=True
+    )
+    theirs = done.stdout.split("# Dicom-Data-Set\n", 1)[1].splitlines()[1:]  # past its syntax
+    assert dump(dcmread(path)) == theirs

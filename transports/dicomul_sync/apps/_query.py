@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import _cli
 
@@ -192,33 +193,124 @@ def identifier(args: argparse.Namespace, log: logging.Logger) -> Dataset | None:
 # ------------------------------------------------------------------- dump
 
 
+#: VRs dcmdump shows as numbers (no brackets), and each value's size.
+_NUMBERS = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "UV": 8, "SV": 8, "AT": 4}
+#: dcmdump's value column width, and the longest value it shows whole
+#: (longer ones are cut to 67 characters and "...").
+_VALUE_WIDTH, _LONGEST = 40, 70
+
+
 def dump(ds: Dataset, indent: int = 0) -> list[str]:
-    """The data set as DCMTK's dcmdump shows it (close enough to read)."""
+    """The data set as DCMTK's dcmdump shows it: tag, VR, value (strings in
+    brackets, numbers bare, binary in hex, well-known UIDs by name, long
+    values shortened), then length, multiplicity and name; sequences with
+    their items and delimiters."""
     from pydicom.datadict import keyword_for_tag  # noqa: PLC0415
 
     lines = []
     pad = "  " * indent
     for elem in ds:
         tag = f"({elem.tag.group:04x},{elem.tag.element:04x})"
-        keyword = keyword_for_tag(elem.tag) or ("PrivateTag" if elem.tag.is_private else "Unknown")
-        if elem.VR == "SQ":
-            items = elem.value or []
-            lines.append(f"{pad}{tag} SQ (Sequence with {len(items)} items)  # {keyword}")
-            for number, item in enumerate(items, start=1):
-                lines.append(f"{pad}  (fffe,e000) na (Item #{number})")
-                lines += dump(item, indent + 2)
-            continue
-        value = elem.value
-        if value is None or value == "" or (isinstance(value, list | tuple) and not value):
-            text, length, vm = "(no value available)", 0, 0
-        elif isinstance(value, bytes):
-            text, length, vm = f"(binary, {len(value)} bytes)", len(value), 1
+        if elem.tag.is_private_creator:
+            keyword = "PrivateCreator"
         else:
-            values = list(value) if elem.VM > 1 else [value]
-            joined = "\\".join(str(v) for v in values)
-            text, length, vm = f"[{joined}]", len(joined) + len(joined) % 2, len(values)
-        lines.append(f"{pad}{tag} {elem.VR} {text:<40} # {length:>3}, {vm} {keyword}")
+            keyword = keyword_for_tag(elem.tag) or "Unknown Tag & Data"
+        if elem.VR == "SQ":
+            lines += _dump_sequence(elem, tag, keyword, indent)
+            continue
+        text, length, vm = _shown_value(elem)
+        lines.append(f"{pad}{tag} {elem.VR} {_column(text)} #{length:>4},{vm:>2} {keyword}")
     return lines
+
+
+def _column(text: str) -> str:
+    """``text`` padded to the value column, by bytes (UTF-8) as dcmdump counts."""
+    return text + " " * max(0, _VALUE_WIDTH - len(text.encode()))
+
+
+def _shown_value(elem: Any) -> tuple[str, int, int]:
+    """An element's value as dcmdump shows it, its length and multiplicity."""
+    value = elem.value
+    if value is None or value == "" or (isinstance(value, list | tuple) and not value):
+        return "(no value available)", 0, 0
+    if isinstance(value, bytes):
+        size = 2 if elem.VR == "OW" else 1
+        words = [value[n : n + size][::-1].hex() for n in range(0, len(value), size)]
+        return _shortened_list(words), len(value), 1
+    values = list(value) if elem.VM > 1 else [value]
+    if elem.VR in _NUMBERS:
+        shown = _shortened_list([str(v) for v in values])
+        return shown, _NUMBERS[elem.VR] * len(values), len(values)
+    joined = "\\".join(str(v) for v in values)
+    length = len(joined.encode()) + len(joined.encode()) % 2
+    if elem.VR == "UI" and len(values) == 1:
+        from pydicom.uid import UID  # noqa: PLC0415
+
+        name = UID(joined).keyword
+        if name:
+            return f"={name}", length, 1
+    text = f"[{joined}]"
+    if len(text) > _LONGEST:
+        text = text[: _LONGEST - 3] + "..."
+    return text, length, len(values)
+
+
+def _shortened_list(parts: list[str]) -> str:
+    """Values joined by backslashes; if too long, as many whole values as
+    fit in 67 characters, then "..." (dcmdump's way with numbers and binary)."""
+    whole = "\\".join(parts)
+    if len(whole) <= _LONGEST:
+        return whole
+    shown = parts[0][: _LONGEST - 3]
+    for part in parts[1:]:
+        if len(shown) + 1 + len(part) > _LONGEST - 3:
+            break
+        shown += "\\" + part
+    return shown + "..."
+
+
+def _dump_sequence(elem: Any, tag: str, keyword: str, indent: int) -> list[str]:
+    """A sequence, its items and delimiters, as dcmdump shows them (lengths
+    as received are not kept once decoded: shown as undefined, "u/l")."""
+    pad, item_pad = "  " * indent, "  " * (indent + 1)
+    items = elem.value or []
+    head = _column(f"(Sequence with undefined length #={len(items)})")
+    lines = [f"{pad}{tag} SQ {head} # u/l, 1 {keyword}"]
+    for item in items:
+        head = _column(f"(Item with undefined length #={len(item)})")
+        lines.append(f"{item_pad}(fffe,e000) na {head} # u/l, 1 Item")
+        lines += dump(item, indent + 2)
+        end = _column("(ItemDelimitationItem)")
+        lines.append(f"{item_pad}(fffe,e00d) na {end} #   0, 0 ItemDelimitationItem")
+    end = _column("(SequenceDelimitationItem)")
+    lines.append(f"{pad}(fffe,e0dd) na {end} #   0, 0 SequenceDelimitationItem")
+    return lines
+
+
+def after_request_identifiers(
+    log: logging.Logger, query: Dataset, responses: Iterable[_T]
+) -> Iterator[_T]:
+    """``responses``, with ``Request Identifiers:`` and ``query`` logged once
+    the request has gone (its first response, or the end, is in), so that
+    they follow the library's ``Sending ... Request`` line as in DCMTK's
+    output."""
+    stream = iter(responses)
+    try:
+        first = next(stream, _NOTHING)
+        log.info("Request Identifiers:")
+        log_dataset(log, query)
+        if first is _NOTHING:
+            return
+        yield cast("_T", first)
+        yield from stream
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()  # a query left early is cancelled now, not when collected
+
+
+_NOTHING = object()
+_T = TypeVar("_T")
 
 
 def log_dataset(log: logging.Logger, ds: Dataset) -> None:

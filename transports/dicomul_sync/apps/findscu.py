@@ -56,11 +56,10 @@ def main(argv: Sequence[str]) -> int:
     assoc = _query.associate(ae, args)
     if assoc is None:
         return 1
-    log.info("Request Identifiers:")
-    _query.log_dataset(log, query)
     final = None
+    responses = assoc.send_c_find(query, query_model=args.model)
     for matches, (status, answer) in enumerate(
-        assoc.send_c_find(query, query_model=args.model), start=1
+        _query.after_request_identifiers(log, query, responses), start=1
     ):
         if status != "Pending":
             final = status

@@ -61,11 +61,10 @@ def main(argv: Sequence[str]) -> int:
     assoc = _query.associate(ae, args)
     if assoc is None:
         return 1
-    log.info("Request Identifiers:")
-    _query.log_dataset(log, query)
     final = None
     failed_list = None
-    for status, answer in assoc.send_c_get(query, query_model=args.model):
+    responses = assoc.send_c_get(query, query_model=args.model)
+    for status, answer in _query.after_request_identifiers(log, query, responses):
         if status != "Pending":
             final = status
             failed_list = answer

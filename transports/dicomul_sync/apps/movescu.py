@@ -91,11 +91,10 @@ def move(args: argparse.Namespace, query: Dataset, move_aet: str, log: logging.L
     assoc = _query.associate(ae, args)
     if assoc is None:
         return 1
-    log.info("Request Identifiers:")
-    _query.log_dataset(log, query)
     final = None
     failed_list = None
-    for status, answer in assoc.send_c_move(query, move_aet, query_model=args.model):
+    responses = assoc.send_c_move(query, move_aet, query_model=args.model)
+    for status, answer in _query.after_request_identifiers(log, query, responses):
         if status != "Pending":
             final = status
             failed_list = answer
