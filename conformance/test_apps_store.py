@@ -269,7 +269,8 @@ def test_association_failures(corpus_dir: pathlib.Path) -> None:
             "-q --quiet -v --verbose -d --debug -ll --log-level -lc --log-config "
             "-aet --calling-aet -aec --called-aet -to --timeout -ta --acse-timeout "
             "-td --dimse-timeout -pdu --max-pdu +tls --enable-tls +tla --anonymous-tls "
-            "+cf --add-cert-file",
+            "+cf --add-cert-file -xe --propose-little -xi --propose-implicit -R --required "
+            "+ma --multi-associations -ma --single-association",
         ),
         (
             "storescp",
