@@ -85,6 +85,15 @@ from ._events import (
     RespondRelease,
 )
 from ._fsm import Action, Event, State
+from ._models import (
+    FIND_MODELS,
+    GET_MODELS,
+    MOVE_MODELS,
+    VERIFICATION_SOP_CLASS,
+    RequestorProposal,
+    model_sop_class,
+    requestor_proposal,
+)
 from ._status import (
     Status,
     StatusCategory,
@@ -109,6 +118,13 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "FIND_MODELS",
+    "GET_MODELS",
+    "MOVE_MODELS",
+    "VERIFICATION_SOP_CLASS",
+    "RequestorProposal",
+    "model_sop_class",
+    "requestor_proposal",
     "DEFAULT_ARTIM_TIMEOUT",
     "DEFAULT_MAX_CONTROL_PDU_LENGTH",
     "DEFAULT_MAX_PDATA_LENGTH",

@@ -24,7 +24,6 @@ from dicomul import (
     Aborted,
     AssociationAccepted,
     AssociationRejected,
-    AssociationRequest,
     Command,
     CommandField,
     CommandReceived,
@@ -40,12 +39,15 @@ from dicomul import (
     RequestRelease,
     RespondRelease,
     Role,
-    RoleProposal,
     Status,
-    propose_contexts,
 )
 from dicomul._acse import MAX_CONTEXTS
 from dicomul._dimse import DataSetSource
+from dicomul._models import (
+    VERIFICATION_SOP_CLASS,
+    model_sop_class,
+    requestor_proposal,
+)
 
 from ._channel import Channel
 from ._outgoing import CannotSendError, Outgoing, read_part10_meta, store_request
@@ -60,7 +62,6 @@ __all__ = ["Association", "read_part10_meta"]
 
 LOGGER = logging.getLogger("dicomul.sync")
 
-VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
 #: DCMTK logs the most it sends per PDV as the peer's maximum PDU length less
 #: 12 ("Max Send PDV"); the same figure is logged here, for comparison.
 PDV_OVERHEAD = 12
@@ -115,35 +116,23 @@ class Association:
         # Requests the peer sends meanwhile (C-GET's C-STORE sub-operations,
         # N-EVENT-REPORTs) are served as an SCP would.
         self._services = Services(ae, self._channel)
-        scu_classes = list(dict.fromkeys(ae.scu_sop_class))
-        roles: tuple[RoleProposal, ...] = ()
-        sop_classes = scu_classes
-        if set(scu_classes) & set(GET_MODELS.values()):
-            # C-GET: the peer sends the matches back as C-STORE requests, so
-            # this side proposes the SCP role for its storage classes.
-            scp_classes = [
-                uid for uid in dict.fromkeys(ae.scp_sop_class) if uid in _storage_like(ae)
-            ]
-            sop_classes = scu_classes + [uid for uid in scp_classes if uid not in scu_classes]
-            roles = tuple(
-                RoleProposal(sop_class=uid, scu=uid in scu_classes, scp=True)
-                for uid in scp_classes
-            )
-        if contexts is None and len(sop_classes) > MAX_CONTEXTS:
-            LOGGER.warning(
-                "%d SCU SOP classes: only the first %d are proposed (PS3.8 9.3.2.2)",
-                len(sop_classes),
-                MAX_CONTEXTS,
-            )
-        self._request = AssociationRequest(
+        proposal = requestor_proposal(
             calling_ae_title=ae.ae_title,
             called_ae_title=called_ae_title,
-            contexts=tuple(contexts)
-            if contexts is not None
-            else propose_contexts(sop_classes[:MAX_CONTEXTS], ae.transfer_syntax),
+            scu_sop_classes=ae.scu_sop_class,
+            scp_sop_classes=ae.scp_sop_class,
+            transfer_syntaxes=ae.transfer_syntax,
             max_pdu_length=0 if max_pdu is None else max_pdu,
-            roles=roles,
+            contexts=contexts,
         )
+        self._request = proposal.request
+        if proposal.left_out:
+            LOGGER.warning(
+                "%d SOP classes past the %d presentation contexts allowed are not "
+                "proposed (PS3.8 9.3.2.2)",
+                len(proposal.left_out),
+                MAX_CONTEXTS,
+            )
 
     # ------------------------------------------------------------------ loop
 
@@ -407,7 +396,7 @@ class Association:
         'Pending', 'Success', 'Cancel', 'Failure' or 'Warning'.  Pending
         responses carry a matching identifier; the final one carries None.
         """
-        return self._query(CommandField.C_FIND_RQ, QUERY_MODELS, dataset, query_model, msg_id)
+        return self._query(CommandField.C_FIND_RQ, dataset, query_model, msg_id)
 
     def send_c_get(
         self, dataset: Dataset, query_model: str = "P", msg_id: int | None = None
@@ -420,7 +409,7 @@ class Association:
         with the SCP role, PS3.7 D.3.3.4).  ``query_model`` is 'P', 'S' or
         'O'.  Yields (status, identifier) per C-GET response.
         """
-        return self._query(CommandField.C_GET_RQ, GET_MODELS, dataset, query_model, msg_id)
+        return self._query(CommandField.C_GET_RQ, dataset, query_model, msg_id)
 
     def send_c_cancel(self, msg_id: int | None = None) -> None:
         """Ask the peer to cancel an outstanding C-FIND, C-GET or C-MOVE (C-CANCEL).
@@ -455,7 +444,6 @@ class Association:
         """
         return self._query(
             CommandField.C_MOVE_RQ,
-            MOVE_MODELS,
             dataset,
             query_model,
             msg_id,
@@ -465,17 +453,13 @@ class Association:
     def _query(
         self,
         field: CommandField,
-        models: dict[str, str],
         dataset: Dataset,
         query_model: str,
         msg_id: int | None,
         *,
         move_destination: str | None = None,
     ) -> Iterator[tuple[Status, Dataset | None]]:
-        sop_class = models.get(query_model)
-        if sop_class is None:
-            names = ", ".join(sorted(models))
-            raise ValueError(f"query_model must be one of {names}, not {query_model!r}")
+        sop_class = model_sop_class(field, query_model)  # ValueError before anything is sent
         return self._query_responses(field, sop_class, dataset, msg_id, move_destination)
 
     def _query_responses(
@@ -693,29 +677,6 @@ class Association:
         self._close()
 
 
-#: The query/retrieve models for C-GET by the seed's letters (PS3.4 C.6).
-GET_MODELS = {
-    "P": "1.2.840.10008.5.1.4.1.2.1.3",
-    "S": "1.2.840.10008.5.1.4.1.2.2.3",
-    "O": "1.2.840.10008.5.1.4.1.2.3.3",
-}
-
-#: The query/retrieve models for C-MOVE by the seed's letters (PS3.4 C.6).
-MOVE_MODELS = {
-    "P": "1.2.840.10008.5.1.4.1.2.1.2",
-    "S": "1.2.840.10008.5.1.4.1.2.2.2",
-    "O": "1.2.840.10008.5.1.4.1.2.3.2",
-}
-
-#: The seed's query_model letters (pynetdicom3 send_c_find): PS3.4 K.6 and C.6.
-QUERY_MODELS = {
-    "W": "1.2.840.10008.5.1.4.31",
-    "P": "1.2.840.10008.5.1.4.1.2.1.1",
-    "S": "1.2.840.10008.5.1.4.1.2.2.1",
-    "O": "1.2.840.10008.5.1.4.1.2.3.1",
-}
-
-
 def _log_response(command: Command) -> None:
     status = Status(command.status or 0)
     final = "" if status == "Pending" else "Final "
@@ -762,15 +723,3 @@ def _command_dataset(command: Command) -> Dataset:
         if count is not None:
             setattr(response, keyword, count)
     return response
-
-
-def _storage_like(ae: AE) -> set[str]:
-    """The AE's SCP SOP classes that a C-GET may return: all but Verification
-    and the query/retrieve models themselves."""
-    excluded = {
-        VERIFICATION_SOP_CLASS,
-        *QUERY_MODELS.values(),
-        *GET_MODELS.values(),
-        *MOVE_MODELS.values(),
-    }
-    return {uid for uid in ae.scp_sop_class if uid not in excluded}

@@ -44,13 +44,13 @@ def main(argv: Sequence[str]) -> int:
         return 1
 
     # After parsing: --help stays fast.
+    from dicomul import FIND_MODELS  # noqa: PLC0415
     from dicomul_sync.ae import AE  # noqa: PLC0415
-    from dicomul_sync.association import QUERY_MODELS  # noqa: PLC0415
 
     query = _query.identifier(args, log)
     if query is None:
         return 1
-    sop_class = QUERY_MODELS[args.model]
+    sop_class = FIND_MODELS[args.model]
     ae = AE(ae_title=args.calling_aet, scu_sop_class=[sop_class])
     _query.configure(ae, args)
     assoc = _query.associate(ae, args)

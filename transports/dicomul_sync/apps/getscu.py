@@ -44,9 +44,9 @@ def main(argv: Sequence[str]) -> int:
         return 1
 
     # After parsing: --help stays fast.
+    from dicomul import GET_MODELS  # noqa: PLC0415
     from dicomul_sync import StorageSOPClassList  # noqa: PLC0415
     from dicomul_sync.ae import AE  # noqa: PLC0415
-    from dicomul_sync.association import GET_MODELS  # noqa: PLC0415
 
     query = _query.identifier(args, log)
     if query is None:

@@ -83,8 +83,8 @@ def main(argv: Sequence[str]) -> int:
 
 def move(args: argparse.Namespace, query: Dataset, move_aet: str, log: logging.Logger) -> int:
     """The C-MOVE itself; its exit status."""
+    from dicomul import MOVE_MODELS  # noqa: PLC0415
     from dicomul_sync.ae import AE  # noqa: PLC0415 - after parsing: --help stays fast
-    from dicomul_sync.association import MOVE_MODELS  # noqa: PLC0415
 
     ae = AE(ae_title=args.calling_aet, scu_sop_class=[MOVE_MODELS[args.model]])
     _query.configure(ae, args)

@@ -1,0 +1,127 @@
+"""What a requestor AE proposes, and the query/retrieve models by letter.
+
+Every adapter (blocking, asyncio, trio) turns the same AE settings into the
+same A-ASSOCIATE-RQ, so the rules live here:
+
+- the seed's ``query_model`` letters (pynetdicom3's ``send_c_find``,
+  ``send_c_get``, ``send_c_move``): ``P`` Patient Root, ``S`` Study Root,
+  ``O`` Patient/Study Only (PS3.4 C.6), ``W`` Modality Worklist (PS3.4 K.6,
+  C-FIND only);
+- one presentation context per SOP class the AE uses as SCU, offering its
+  transfer syntaxes; and, when it can C-GET, the SCP role proposed for its
+  storage classes (PS3.4 C.4.3.1, PS3.7 D.3.3.4: the C-GET SCP sends the
+  matches back on this association as C-STORE requests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ._acse import (
+    MAX_CONTEXTS,
+    AssociationRequest,
+    ProposedContext,
+    RoleProposal,
+    propose_contexts,
+)
+from ._command import CommandField
+
+__all__ = [
+    "FIND_MODELS",
+    "GET_MODELS",
+    "MOVE_MODELS",
+    "VERIFICATION_SOP_CLASS",
+    "RequestorProposal",
+    "model_sop_class",
+    "requestor_proposal",
+]
+
+VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
+
+#: C-FIND information models by letter (PS3.4 C.6.1.1.1, C.6.2.1.1, C.6.3.1.1, K.6.1.1.1).
+FIND_MODELS = {
+    "W": "1.2.840.10008.5.1.4.31",
+    "P": "1.2.840.10008.5.1.4.1.2.1.1",
+    "S": "1.2.840.10008.5.1.4.1.2.2.1",
+    "O": "1.2.840.10008.5.1.4.1.2.3.1",
+}
+#: C-GET information models by letter (PS3.4 C.6.1.1.3, C.6.2.1.3, C.6.3.1.3).
+GET_MODELS = {
+    "P": "1.2.840.10008.5.1.4.1.2.1.3",
+    "S": "1.2.840.10008.5.1.4.1.2.2.3",
+    "O": "1.2.840.10008.5.1.4.1.2.3.3",
+}
+#: C-MOVE information models by letter (PS3.4 C.6.1.1.2, C.6.2.1.2, C.6.3.1.2).
+MOVE_MODELS = {
+    "P": "1.2.840.10008.5.1.4.1.2.1.2",
+    "S": "1.2.840.10008.5.1.4.1.2.2.2",
+    "O": "1.2.840.10008.5.1.4.1.2.3.2",
+}
+_MODELS = {
+    CommandField.C_FIND_RQ: FIND_MODELS,
+    CommandField.C_GET_RQ: GET_MODELS,
+    CommandField.C_MOVE_RQ: MOVE_MODELS,
+}
+_NOT_STORAGE = frozenset(
+    {VERIFICATION_SOP_CLASS, *FIND_MODELS.values(), *GET_MODELS.values(), *MOVE_MODELS.values()}
+)
+
+
+def model_sop_class(field: CommandField, letter: str) -> str:
+    """The SOP class of query/retrieve model ``letter`` for a C-FIND, C-GET
+    or C-MOVE request ``field``; ValueError for a letter it does not have."""
+    models = _MODELS[CommandField(field)]
+    try:
+        return models[letter]
+    except KeyError:
+        names = ", ".join(sorted(models))
+        raise ValueError(f"query_model must be one of {names}, not {letter!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestorProposal:
+    """An A-ASSOCIATE-RQ's contents, and the SOP classes left out of it
+    because PS3.8 9.3.2.2 allows 128 presentation contexts."""
+
+    request: AssociationRequest
+    left_out: tuple[str, ...]
+
+
+def requestor_proposal(
+    *,
+    calling_ae_title: str,
+    called_ae_title: str,
+    scu_sop_classes: Iterable[str],
+    scp_sop_classes: Iterable[str] = (),
+    transfer_syntaxes: Sequence[str],
+    max_pdu_length: int = 0,
+    contexts: Sequence[ProposedContext] | None = None,
+) -> RequestorProposal:
+    """The association an AE requests: a context per SCU SOP class offering
+    ``transfer_syntaxes``; if one of them is a C-GET model, also a context
+    and an SCP role proposal per storage class among ``scp_sop_classes``
+    (the classes the matches may come back as).  Past 128 contexts the
+    rest are left out (first come, first kept).  ``contexts``, if given,
+    are proposed instead (the roles stay those of the AE's classes)."""
+    scu = list(dict.fromkeys(scu_sop_classes))
+    classes = scu
+    roles: tuple[RoleProposal, ...] = ()
+    if set(scu) & set(GET_MODELS.values()):
+        storage = [uid for uid in dict.fromkeys(scp_sop_classes) if uid not in _NOT_STORAGE]
+        classes = scu + [uid for uid in storage if uid not in scu]
+        kept = set(classes[:MAX_CONTEXTS])
+        roles = tuple(
+            RoleProposal(sop_class=uid, scu=uid in scu, scp=True) for uid in storage if uid in kept
+        )
+    request = AssociationRequest(
+        calling_ae_title=calling_ae_title,
+        called_ae_title=called_ae_title,
+        contexts=propose_contexts(classes[:MAX_CONTEXTS], transfer_syntaxes)
+        if contexts is None
+        else tuple(contexts),
+        max_pdu_length=max_pdu_length,
+        roles=roles,
+    )
+    left_out = () if contexts is not None else tuple(classes[MAX_CONTEXTS:])
+    return RequestorProposal(request, left_out)
