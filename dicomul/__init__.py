@@ -101,6 +101,7 @@ from ._status import (
     status_meaning,
     suboperations_status,
 )
+from ._suboperations import SubOperations
 
 if TYPE_CHECKING:
     from ._dataset import decode_dataset, encode_dataset
@@ -118,6 +119,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "SubOperations",
     "FIND_MODELS",
     "GET_MODELS",
     "MOVE_MODELS",

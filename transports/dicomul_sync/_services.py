@@ -27,9 +27,9 @@ from dicomul import (
     DataSetFragment,
     Negotiated,
     Status,
+    SubOperations,
     association_batches,
     response_for,
-    suboperations_status,
 )
 
 from ._outgoing import CannotSendError, Outgoing, store_request
@@ -329,53 +329,27 @@ class Services:
         send: Callable[[Outgoing], int | None],
     ) -> None:
         """Run one C-STORE sub-operation per item with a pending response after
-        each, then the final response (PS3.4 C.4.2.1.5, C.4.3.1.4; the status
-        from :func:`dicomul.suboperations_status`)."""
+        each, then the final response (PS3.4 C.4.2.1.5, C.4.3.1.4; the books
+        kept by :class:`dicomul.SubOperations`)."""
         message_id = request.command.message_id or 0
-        remaining, completed, failed, warning = len(items), 0, 0, 0
-        failed_uids: list[str] = []
-        cancelled = False
+        books = SubOperations(remaining=len(items))
         for item in items:
             if self._cancel_requested(message_id) or not self.channel.conn.can_send_messages:
-                cancelled = True
+                books.cancel()
                 break
             try:
                 status = send(item)
             except Exception:  # a file that cannot be read, a data set that cannot be encoded
                 LOGGER.exception("sub-operation for %s failed", item.sop_instance_uid)
                 status = None
-            remaining -= 1
-            category = None if status is None else Status(status)
-            if category == "Success":
-                completed += 1
-            elif category == "Warning":
-                warning += 1
-            else:
-                failed += 1
-                failed_uids.append(item.sop_instance_uid)
-            if remaining:
-                self._respond(
-                    request,
-                    PENDING,
-                    number_of_remaining_suboperations=remaining,
-                    number_of_completed_suboperations=completed,
-                    number_of_failed_suboperations=failed,
-                    number_of_warning_suboperations=warning,
-                )
+            books.record(item.sop_instance_uid, status)
+            if books.remaining:
+                self._respond(request, PENDING, None, **books.pending_counts())
         self._cancelled.discard(message_id)
-        final = suboperations_status(
-            completed=completed, failed=failed, warning=warning, cancelled=cancelled
-        )
-        counts: dict[str, object] = {
-            "number_of_completed_suboperations": completed,
-            "number_of_failed_suboperations": failed,
-            "number_of_warning_suboperations": warning,
-        }
-        if cancelled:
-            counts["number_of_remaining_suboperations"] = remaining
+        final, counts = books.final()
         identifier = None
-        if failed_uids:  # PS3.4 C.4.2.1.4.1: the Failed SOP Instance UID List
-            identifier = _failed_list(failed_uids, request.transfer_syntax)
+        if books.failed_uids:  # PS3.4 C.4.2.1.4.1: the Failed SOP Instance UID List
+            identifier = _failed_list(books.failed_uids, request.transfer_syntax)
         self._respond(request, final, identifier, **counts)
 
     def _store_here(self, item: Outgoing) -> int | None:
