@@ -456,3 +456,40 @@ def test_files_needing_over_128_contexts_go_over_several_associations(
     assert done.stdout.startswith("sent 128, warnings 0, failures 2 (")
     assert "W: 67 presentation contexts needed past the 128 allowed" in done.stderr
     assert len(list(out_single.iterdir())) == 128
+
+
+def test_two_storescp_processes_share_one_directory(
+    corpus_dir: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """README "Beyond one machine": two storescp processes writing to one
+    directory, the same files sent to both at once, end with one whole file
+    per instance and no temporary file; a balancer's health check (connect,
+    close) is served silently."""
+    import socket
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    with our_storescp("-v", "-od", str(shared)) as a, our_storescp("-v", "-od", str(shared)) as b:
+        for server in (a, b):
+            socket.create_connection((HOST, server.port), timeout=5).close()
+        senders = [
+            subprocess.Popen(
+                [DICOMUL, "storescu", HOST, str(server.port), str(corpus_dir)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=ENV,
+            )
+            for server in (a, b)
+        ]
+        for sender in senders:
+            _, err = sender.communicate(timeout=60)
+            assert sender.returncode == 0, err
+    assert_received(shared, corpus_dir)
+    assert not list(shared.glob(".incoming-*"))
+    for server in (a, b):
+        # One association each (the storescu's); the health check left no line.
+        assert server.output.count("I: Association Received") == 1, server.output
+        assert "E:" not in server.output, server.output
+        warnings = [line for line in server.output.splitlines() if line.startswith("W:")]
+        assert all(line.endswith("is stored again: the new copy replaces it") for line in warnings)
