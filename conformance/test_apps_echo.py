@@ -100,30 +100,49 @@ def test_nobody_listening() -> None:
     ]
 
 
-def test_a_peer_that_closes_or_stays_silent() -> None:
-    """A non-DICOM peer that hangs up, and one that says nothing (-ta 1)."""
+@pytest.mark.parametrize(
+    ("peer", "cause"),
+    [
+        (
+            "hangs up",
+            "E: Peer aborted Association (or never connected)\n"
+            "E: The transport connection closed unexpectedly\n",
+        ),
+        (
+            "answers HTTP",
+            "E: Unrecognised PDU type 0x48 announcing 1414541105 bytes: the peer does not "
+            "speak the DICOM upper layer protocol here (at byte offset 0)\n",
+        ),
+        ("stays silent", "E: ACSE timeout: no answer from the peer\n"),
+    ],
+)
+def test_a_non_dicom_peer(peer: str, cause: str) -> None:
+    """The seed's "non-DICOM peer" scenario beyond a refused connection: a
+    peer that accepts and hangs up, one that answers in HTTP, one that says
+    nothing (-ta 1).  The seed's first line, then the cause; exit 1."""
     listener = socket.create_server((HOST, 0))
     port = listener.getsockname()[1]
     held: list[socket.socket] = []
 
-    def accept(close: bool) -> None:
+    def serve() -> None:
         conn, _ = listener.accept()
-        if close:
+        held.append(conn)
+        if peer == "hangs up":
             conn.close()
-        else:
-            held.append(conn)
+        elif peer == "answers HTTP":
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 
-    for close in (True, False):
-        thread = threading.Thread(target=accept, args=(close,))
-        thread.start()
-        done = dicomul("echoscu", "-ta", "1", HOST, str(port))
-        thread.join()
-        assert done.returncode != 0
-        assert done.stderr.startswith("E: "), done.stderr
-    assert "ACSE timeout" in done.stderr
+    thread = threading.Thread(target=serve)
+    thread.start()
+    done = dicomul("echoscu", "-ta", "1", HOST, str(port))
+    thread.join()
     for conn in held:
         conn.close()
     listener.close()
+    assert done.returncode == 1
+    first = "E: Association Request Failed: Failed to establish association\n"
+    assert done.stderr == first + cause
 
 
 def test_rejected() -> None:
@@ -316,3 +335,29 @@ def test_echoscu_starts_without_importing_pydicom() -> None:
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()}
     assert "dicomul_sync" in imported
     assert "pydicom" not in imported
+
+
+@pytest.mark.parametrize(
+    ("arguments", "status", "says"),
+    [
+        ("echoscu -lc /nonexistent.ini 127.0.0.1 1", 1, "E: cannot use log config file"),
+        ("echoscu -pdu -5 127.0.0.1 1", 2, "-5 is not 0 (no limit) or 4096"),
+        ("echoscu -pdu 10 127.0.0.1 1", 2, "10 is not 0 (no limit) or 4096"),
+        ("echoscu -aet THIS_IS_WAY_TOO_LONG 127.0.0.1 1", 2, "longer than 16 characters"),
+        ("echoscu -aec A\\B 127.0.0.1 1", 2, "no backslash"),
+        ("echoscu -to -1 127.0.0.1 1", 2, "-1 is not a positive number of seconds"),
+        ("echoscu -ta x 127.0.0.1 1", 2, "'x' is not a number"),
+        ("echoscu 127.0.0.1 0", 2, "0 is not a port number"),
+        ("echoscp 99999", 2, "99999 is not a port number"),
+        ("echoscu +tls /nope.key /nope.pem 127.0.0.1 1", 1, "E: cannot load TLS private key"),
+        ("echoscp +tls /nope.key /nope.pem 1", 1, "E: cannot load TLS private key"),
+        ("echoscu +tla +cf /nope.pem 127.0.0.1 1", 1, "E: cannot load trusted certificate"),
+    ],
+)
+def test_bad_option_values_get_a_message_not_a_traceback(
+    arguments: str, status: int, says: str
+) -> None:
+    done = dicomul(*arguments.split())
+    assert done.returncode == status
+    assert says in done.stderr
+    assert "Traceback" not in done.stderr

@@ -90,10 +90,25 @@ class PDUTooLargeError(PDUDecodeError):
     """
 
     def __init__(self, pdu_type: int, length: int, maximum: int) -> None:
-        super().__init__(
-            f"PDU of type 0x{pdu_type:02X} announces {length} bytes, "
-            f"more than the maximum of {maximum}",
-            offset=2,
-        )
+        if pdu_type not in _PDU_TYPES:
+            # Most likely not DICOM at all (an HTTP or TLS answer): say so,
+            # with the A-ABORT reason of an unrecognised PDU (PS3.8 9.3.8).
+            hint = " (a TLS handshake: is TLS on at one end only?)" if pdu_type == 0x16 else ""
+            super().__init__(
+                f"unrecognised PDU type 0x{pdu_type:02X} announcing {length} bytes: "
+                f"the peer does not speak the DICOM upper layer protocol here{hint}",
+                offset=0,
+                abort_reason=AbortReason.UNRECOGNIZED_PDU,
+            )
+        else:
+            super().__init__(
+                f"PDU of type 0x{pdu_type:02X} announces {length} bytes, "
+                f"more than the maximum of {maximum}",
+                offset=2,
+            )
         self.length = length
         self.maximum = maximum
+
+
+#: The PDU types of PS3.8 9.3.1 (A-ASSOCIATE-RQ to A-ABORT).
+_PDU_TYPES = frozenset(range(0x01, 0x08))

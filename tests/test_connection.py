@@ -489,16 +489,24 @@ def test_dimse_timeout_aborts_a_message_the_peer_left_half_sent() -> None:
     assert "DIMSE timeout" in aborted.message
 
 
-def test_oversized_pdu_header_aborts_once() -> None:
-    """A header announcing 2.5 GB: one A-ABORT, then the stream is ignored
-    (found by fuzzing: the engine used to loop on the same framing error)."""
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ("909a2fd90a1c776ac734", 1),  # no such PDU type: unrecognized-PDU
+        ("04002fd90a1c776ac734", 6),  # a P-DATA-TF too long: invalid-PDU-parameter value
+    ],
+)
+def test_oversized_pdu_header_aborts_once(header: str, reason: int) -> None:
+    """A header announcing 800 MB: one A-ABORT with the PS3.8 9.3.8 reason,
+    then the stream is ignored (found by fuzzing: the engine used to loop on
+    the same framing error)."""
     pair = ConnectionPair()
     associate(pair)
-    pair.write(REQUESTOR, bytes.fromhex("909a2fd90a1c776ac734"))
+    pair.write(REQUESTOR, bytes.fromhex(header))
     events = pair.pump()
     aborted = events[ACCEPTOR][0]
     assert isinstance(aborted, Aborted)
-    assert aborted.reason == 6
+    assert aborted.reason == reason
     assert pair.acceptor.state in (State.STA13, State.STA1)
     assert sum(1 for writer, _ in pair.transcript if writer == ACCEPTOR) == 2  # AC, one abort
 

@@ -209,9 +209,18 @@ class Association:
                 event.reason_text,
             )
         elif isinstance(event, Aborted):
+            if self.negotiated is None:
+                # Before any answer to the A-ASSOCIATE-RQ: a peer that hung
+                # up, is not DICOM, or never answered.  The seed's wording
+                # for a peer that cannot be associated with, and the cause.
+                LOGGER.error("Association Request Failed: Failed to establish association")
+                if event.by_peer or event.message.startswith("the transport connection closed"):
+                    LOGGER.error("Peer aborted Association (or never connected)")
+                LOGGER.error("%s", _establishment_failure(event))
+            else:
+                LOGGER.error("Association Aborted: %s", event.message)
             self.is_established = False
             self.is_aborted = True
-            LOGGER.error("Association Aborted: %s", event.message)
             if not event.by_peer:
                 # Our A-ABORT (a timeout) is written: nothing more to wait
                 # for from the peer, so close now rather than after ARTIM.
@@ -675,6 +684,14 @@ class Association:
             self.is_established = False
             self.is_aborted = True
         self._close()
+
+
+def _establishment_failure(event: Aborted) -> str:
+    """Why an association failed before the peer answered, in a line."""
+    if event.by_peer:
+        return f"A-ABORT received (source {event.source}, reason {event.reason})"
+    message = event.message or "aborted"
+    return message[0].upper() + message[1:]
 
 
 def _log_response(command: Command) -> None:

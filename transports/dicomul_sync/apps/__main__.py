@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 from collections.abc import Sequence
 
 #: App name -> one line about it (the module is dicomul_sync.apps.<name>).
@@ -39,7 +40,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"dicomul: no app named {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     app = importlib.import_module(f"dicomul_sync.apps.{name}")
-    result: int = app.main(rest)
+    try:
+        result: int = app.main(rest)
+    except KeyboardInterrupt:
+        print("E: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, or a case no E: line foresaw: never a bare traceback
+        if "-d" in rest or "--debug" in rest:
+            traceback.print_exc()
+        print(f"F: {name}: {type(exc).__name__}: {exc} (-d shows where)", file=sys.stderr)
+        return 1
     return result
 
 

@@ -12,7 +12,8 @@ import argparse
 import logging
 import logging.config
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 if TYPE_CHECKING:
     import ssl
@@ -90,7 +91,10 @@ def setup_logging(args: argparse.Namespace, *names: str) -> logging.Logger:
     """Configure the ``dicomul`` loggers (and ``names``) from the options; the app's logger."""
     app = logging.getLogger(f"dicomul.app.{names[0]}" if names else "dicomul.app")
     if args.log_config:
-        logging.config.fileConfig(args.log_config, disable_existing_loggers=False)
+        try:
+            logging.config.fileConfig(args.log_config, disable_existing_loggers=False)
+        except Exception as exc:  # missing file, missing sections, bad values
+            fail(f"cannot use log config file {args.log_config}: {type(exc).__name__}: {exc}")
         return app
     if args.quiet:
         level = logging.CRITICAL + 1
@@ -112,10 +116,64 @@ def setup_logging(args: argparse.Namespace, *names: str) -> logging.Logger:
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a positive number")
     return value
+
+
+def port_number(text: str) -> int:
+    """A TCP port, 1 to 65535."""
+    value = _number(text, int)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (1-65535)")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A timeout: a positive number of seconds."""
+    value = _number(text, float)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
+
+
+def pdu_length(text: str) -> int:
+    """A maximum PDU length to receive: 0 for no limit (PS3.8 D.1), or 4096
+    (DCMTK's least) to 2**32 - 1 bytes."""
+    value = _number(text, int)
+    if value != 0 and not 4096 <= value <= 0xFFFFFFFF:
+        raise argparse.ArgumentTypeError(f"{value} is not 0 (no limit) or 4096 to 4294967295")
+    return value
+
+
+def ae_title(text: str) -> str:
+    """An AE title: 1 to 16 characters of the default repertoire, no
+    backslash or control character, not only spaces (PS3.5 6.2, AE)."""
+    if not text.strip(" "):
+        raise argparse.ArgumentTypeError("an AE title cannot be empty")
+    if len(text) > 16:
+        raise argparse.ArgumentTypeError(f"{text!r} is longer than 16 characters")
+    if not text.isascii() or "\\" in text or any(ord(c) < 32 for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r}: an AE title is ASCII, no backslash")
+    return text
+
+
+def _number(text: str, kind: Callable[[str], _N]) -> _N:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+_N = TypeVar("_N", int, float)
+
+
+def fail(message: str) -> NoReturn:
+    """An ``E:`` line on stderr and exit status 1: for what the options name
+    but cannot be used (a missing file, a bad certificate)."""
+    print(f"E: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
 
 
 def add_tls_options(p: argparse.ArgumentParser, *, server: bool) -> None:
@@ -167,14 +225,27 @@ def client_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
 
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     context.check_hostname = False  # DCMTK checks the chain, not the host name
-    for cafile in args.add_cert_file:
-        context.load_verify_locations(cafile)
+    _load_trusted(context, args.add_cert_file)
     if args.ignore_peer_cert:
         context.verify_mode = ssl.CERT_NONE
     if args.enable_tls:
-        key, cert = args.enable_tls
-        context.load_cert_chain(cert, key)
+        _load_own(context, *args.enable_tls)
     return context
+
+
+def _load_own(context: ssl.SSLContext, key: str, cert: str) -> None:
+    try:
+        context.load_cert_chain(cert, key)
+    except OSError as exc:  # ssl.SSLError is one
+        fail(f"cannot load TLS private key {key} and certificate {cert}: {exc}")
+
+
+def _load_trusted(context: ssl.SSLContext, files: list[str]) -> None:
+    for cafile in files:
+        try:
+            context.load_verify_locations(cafile)
+        except OSError as exc:
+            fail(f"cannot load trusted certificate file {cafile}: {exc}")
 
 
 def server_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -184,10 +255,8 @@ def server_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
     import ssl  # noqa: PLC0415 - only for TLS
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    key, cert = args.enable_tls
-    context.load_cert_chain(cert, key)
-    for cafile in args.add_cert_file:
-        context.load_verify_locations(cafile)
+    _load_own(context, *args.enable_tls)
+    _load_trusted(context, args.add_cert_file)
     context.verify_mode = ssl.CERT_REQUIRED if args.require_peer_cert else ssl.CERT_NONE
     return context
 
@@ -197,7 +266,7 @@ def add_timeout_options(p: argparse.ArgumentParser, *, connecting: bool) -> None
     group.add_argument(
         "-to",
         "--timeout",
-        type=float,
+        type=seconds,
         metavar="[s]econds",
         help="timeout for connection requests (default: unlimited)"
         + ("" if connecting else "; an association idle this long is aborted"),
@@ -205,7 +274,7 @@ def add_timeout_options(p: argparse.ArgumentParser, *, connecting: bool) -> None
     group.add_argument(
         "-ta",
         "--acse-timeout",
-        type=float,
+        type=seconds,
         default=30.0,
         metavar="[s]econds",
         help="timeout for ACSE messages (default: 30)",
@@ -213,17 +282,18 @@ def add_timeout_options(p: argparse.ArgumentParser, *, connecting: bool) -> None
     group.add_argument(
         "-td",
         "--dimse-timeout",
-        type=float,
+        type=seconds,
         metavar="[s]econds",
         help="timeout for DIMSE messages (default: unlimited)",
     )
     group.add_argument(
         "-pdu",
         "--max-pdu",
-        type=int,
+        type=pdu_length,
         default=16384,
         metavar="[n]umber of bytes",
-        help="set maximum receive PDU bytes to n bytes (default: 16384)",
+        help="set maximum receive PDU bytes to n bytes (default: 16384; 0: no limit; "
+        "else 4096 or more)",
     )
 
 
@@ -234,6 +304,7 @@ def add_calling_titles(p: argparse.ArgumentParser, *, aetitle: str) -> None:
     titles.add_argument(
         "-aet",
         "--calling-aet",
+        type=ae_title,
         default=aetitle,
         metavar="[a]etitle",
         help=f"set the local AE title (default: {aetitle})",
@@ -241,6 +312,7 @@ def add_calling_titles(p: argparse.ArgumentParser, *, aetitle: str) -> None:
     titles.add_argument(
         "-aec",
         "--called-aet",
+        type=ae_title,
         default="ANY-SCP",
         metavar="[a]etitle",
         help="set the called AE title for the peer AE (default: ANY-SCP)",

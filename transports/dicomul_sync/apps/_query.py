@@ -43,7 +43,7 @@ def build_parser(prog: str, description: str, *, models: str, aet: str) -> argpa
     """The parser with every option the three apps share."""
     p = _cli.parser(prog, description)
     p.add_argument("peer", help="hostname of DICOM peer")
-    p.add_argument("port", type=int, help="tcp/ip port number of peer")
+    p.add_argument("port", type=_cli.port_number, help="tcp/ip port number of peer")
     p.add_argument(
         "dcmfile",
         nargs="?",

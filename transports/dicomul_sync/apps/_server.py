@@ -32,12 +32,13 @@ PREFERENCES = {
 def add_server_options(p: argparse.ArgumentParser, *, aetitle: str) -> None:
     """The port, logging, ``-aet``, timeouts, ``-pdu``, transfer syntax
     preferences, ``--max-associations`` and TLS options of every server app."""
-    p.add_argument("port", type=int, help="tcp/ip port number to listen on")
+    p.add_argument("port", type=_cli.port_number, help="tcp/ip port number to listen on")
     _cli.add_logging_options(p)
     titles = p.add_argument_group("application entity titles")
     titles.add_argument(
         "-aet",
         "--aetitle",
+        type=_cli.ae_title,
         default=aetitle,
         metavar="[a]etitle",
         help=f"set my AE title (default: {aetitle})",

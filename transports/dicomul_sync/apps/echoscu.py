@@ -20,7 +20,7 @@ TRANSFER_SYNTAXES = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.
 def build_parser() -> argparse.ArgumentParser:
     p = _cli.parser("echoscu", "DICOM verification (C-ECHO) SCU: check that a peer answers DICOM.")
     p.add_argument("peer", help="hostname of DICOM peer")
-    p.add_argument("port", type=int, help="tcp/ip port number of peer")
+    p.add_argument("port", type=_cli.port_number, help="tcp/ip port number of peer")
     _cli.add_logging_options(p)
     _cli.add_calling_titles(p, aetitle="ECHOSCU")
     debugging = p.add_argument_group("association negotiation debugging")

@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-aem",
         "--move",
         dest="move_aet",
+        type=_cli.ae_title,
         metavar="[a]etitle",
         help="set move destination to a (default: my calling AE title)",
     )
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         "+P",
         "--port",
         dest="listen_port",
-        type=int,
+        type=_cli.port_number,
         metavar="[n]umber",
         help="port number for incoming associations: store the sub-operations here",
     )

@@ -36,9 +36,9 @@ def known_ae(text: str) -> tuple[str, str, int]:
     try:
         title, address = text.split("=", 1)
         host, port = address.rsplit(":", 1)
-        return title.strip(), host, int(port)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not AE=host:port") from None
+    return _cli.ae_title(title.strip()), host, _cli.port_number(port)
 
 
 def build_parser() -> argparse.ArgumentParser:

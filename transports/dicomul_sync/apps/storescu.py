@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         "directories (recursively), to a storage SCP.",
     )
     p.add_argument("peer", help="hostname of DICOM peer")
-    p.add_argument("port", type=int, help="tcp/ip port number of peer")
+    p.add_argument("port", type=_cli.port_number, help="tcp/ip port number of peer")
     p.add_argument(
         "paths",
         nargs="+",
