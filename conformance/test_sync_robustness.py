@@ -5,8 +5,10 @@ and statuses must follow PS3.4."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import pathlib
 import socket
+import stat
 import struct
 import threading
 import time
@@ -28,6 +30,7 @@ from dicomul import (
 
 VERIFICATION = "1.2.840.10008.1.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
+IMPLICIT = "1.2.840.10008.1.2"
 PATIENT_ROOT_GET = "1.2.840.10008.5.1.4.1.2.1.3"
 PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
 
@@ -432,3 +435,20 @@ def test_a_full_disk_answers_out_of_resources_end_to_end(tmp_path: pathlib.Path)
     assert "Refused: OutOfResources" in failed.stdout + failed.stderr
     assert stored.returncode == 0, stored.stderr
     assert [p.name for p in out.iterdir()] == [f"{pydicom.dcmread(small).SOPInstanceUID}.dcm"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_stored_files_get_the_mode_the_umask_gives(tmp_path: pathlib.Path, umask: int) -> None:
+    """Before: every stored file was 0600 (tempfile.mkstemp), unreadable to
+    the site's other programs whatever the umask; DCMTK's are 0644."""
+    previous = os.umask(umask)
+    try:
+        durable = DurableFile(
+            tmp_path, sop_class_uid=CT, sop_instance_uid="1.2.3", transfer_syntax=IMPLICIT
+        )
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(durable.temporary_path.stat().st_mode) == 0o666 & ~umask
+    durable.write(b"\0" * 8)
+    stored = durable.commit()
+    assert stat.S_IMODE(pathlib.Path(stored).stat().st_mode) == 0o666 & ~umask

@@ -15,7 +15,7 @@ import logging
 import os
 import pathlib
 import re
-import tempfile
+import secrets
 
 from pydicom.dataset import FileMetaDataset
 from pydicom.filebase import DicomBytesIO
@@ -70,8 +70,7 @@ class DurableFile:
     ) -> None:
         self.directory = pathlib.Path(directory)
         self.final_path = self.directory / file_name_for(sop_instance_uid)
-        fd, name = tempfile.mkstemp(dir=self.directory, prefix=".incoming-", suffix=".part")
-        self._temp_path = pathlib.Path(name)
+        fd, self._temp_path = _create_temporary(self.directory)
         self._file = os.fdopen(fd, "wb")
         try:
             self._file.write(file_meta_bytes(sop_class_uid, sop_instance_uid, transfer_syntax))
@@ -142,3 +141,17 @@ def fsync_directory(path: pathlib.Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _create_temporary(directory: pathlib.Path) -> tuple[int, pathlib.Path]:
+    """A new file ``.incoming-<random>.part`` in ``directory``, open for
+    writing.  Unlike :func:`tempfile.mkstemp` (always 0600), its mode is 0666
+    less the umask, as any file a program writes: a stored instance is as
+    readable to the site's other programs as DCMTK storescp's files are."""
+    for _ in range(100):
+        path = directory / f".incoming-{secrets.token_hex(8)}.part"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {directory}")
