@@ -361,3 +361,26 @@ def test_dump_shows_a_data_set_as_dcmdump_does(tmp_path: pathlib.Path) -> None:
     )
     theirs = done.stdout.split("# Dicom-Data-Set\n", 1)[1].splitlines()[1:]  # past its syntax
     assert dump(dcmread(path)) == theirs
+
+
+@pytest.mark.parametrize("verbosity", [[], ["-v"]])
+def test_findscu_prints_what_dcmtk_findscu_prints(qr: Archive, verbosity: list[str]) -> None:
+    """The same query to dcmqrscp by DCMTK's findscu and ours: the same
+    lines, by default (each match shown) and with -v (the request, its
+    identifier, each match, the final response)."""
+    query = [
+        "-S", "-k", "QueryRetrieveLevel=STUDY", "-k", "PatientName=*", "-k", "PatientID",
+        "-k", "StudyInstanceUID", "-k", "StudyDate", "-k", "ModalitiesInStudy",
+    ]  # fmt: skip
+    ours = dicomul("findscu", *verbosity, *query, HOST, str(qr.port))
+    theirs = subprocess.run(
+        [dcmtk_path("findscu"), *verbosity, *query, HOST, str(qr.port)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "TCP_NODELAY": "1"},
+    )
+    assert (ours.returncode, theirs.returncode) == (0, 0), ours.stderr + theirs.stderr
+    assert "I: Find Response: 3 (Pending)" in ours.stderr
+    assert ours.stderr.splitlines() == theirs.stderr.splitlines()

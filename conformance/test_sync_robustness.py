@@ -304,6 +304,36 @@ def test_leaving_a_query_loop_early_keeps_the_association_usable() -> None:
         assert assoc.is_released
 
 
+def test_a_query_is_sent_at_once_and_one_never_read_is_cancelled() -> None:
+    """send_c_find sends its request when called (the SCP's handler runs
+    before the caller reads anything); a query dropped unread is cancelled
+    and drained when its iterator is collected, so the association goes on."""
+    started = threading.Event()
+
+    def many(identifier: pydicom.Dataset) -> Iterator[pydicom.Dataset]:
+        started.set()
+        for _ in range(50):
+            yield pydicom.Dataset()
+            time.sleep(0.02)
+
+    find = "1.2.840.10008.5.1.4.1.2.1.1"
+    ae = AE(scp_sop_class=[find, VERIFICATION])
+    ae.on_c_find = many  # type: ignore[method-assign]
+    query = pydicom.Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    with serving(ae) as port:
+        assoc = AE(scu_sop_class=[find, VERIFICATION]).associate(HOST, port)
+        responses = assoc.send_c_find(query)
+        assert started.wait(5)  # nothing read yet, and the SCP is answering
+        del responses  # never read: cancelled and drained now
+        assert assoc.last_response is not None
+        assert assoc.last_response.Status == 0xFE00
+        echo = assoc.send_c_echo()
+        assert echo is not None
+        assert echo.Status == 0
+        assoc.release()
+
+
 def test_a_peer_that_releases_or_collides_is_answered() -> None:
     """Before: the SCU ignored an A-RELEASE-RQ from its peer, and a release
     collision waited for ever (PS3.8 9.2.9)."""

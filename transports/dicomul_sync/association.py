@@ -16,7 +16,7 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from dicomul import (
     NO_DATA_SET,
@@ -404,6 +404,11 @@ class Association:
         :class:`dicomul.Status`: an int that also compares equal to
         'Pending', 'Success', 'Cancel', 'Failure' or 'Warning'.  Pending
         responses carry a matching identifier; the final one carries None.
+
+        The request is sent by this call; the responses are read as the
+        iterator is.  Leaving the loop early (or closing the iterator)
+        cancels the query (C-CANCEL) and reads up to its final response, so
+        the association stays usable; so do C-GET and C-MOVE.
         """
         return self._query(CommandField.C_FIND_RQ, dataset, query_model, msg_id)
 
@@ -469,7 +474,12 @@ class Association:
         move_destination: str | None = None,
     ) -> Iterator[tuple[Status, Dataset | None]]:
         sop_class = model_sop_class(field, query_model)  # ValueError before anything is sent
-        return self._query_responses(field, sop_class, dataset, msg_id, move_destination)
+        responses = self._query_responses(field, sop_class, dataset, msg_id, move_destination)
+        # The request goes now, not at the first next(): a caller can log
+        # after sending, and a query never iterated is still cancelled and
+        # drained when the iterator is closed or collected.
+        next(responses, None)
+        return cast("Iterator[tuple[Status, Dataset | None]]", responses)
 
     def _query_responses(
         self,
@@ -478,7 +488,8 @@ class Association:
         dataset: Dataset,
         msg_id: int | None,
         move_destination: str | None,
-    ) -> Iterator[tuple[Status, Dataset | None]]:
+    ) -> Iterator[tuple[Status, Dataset | None] | None]:
+        """None once the request is sent, then (status, identifier) per response."""
         found = self._established_context(sop_class, CommandField(field).name)
         if found is None:
             return
@@ -498,6 +509,7 @@ class Association:
         self._send_request(context_id, request, encode_dataset(dataset, transfer_syntax))
         finished = False
         try:
+            yield None
             for command, body in self._responses(request.message_id):
                 finished = not _is_pending(command)
                 self.last_response = _command_dataset(command)
@@ -695,9 +707,12 @@ def _establishment_failure(event: Aborted) -> str:
 
 
 def _log_response(command: Command) -> None:
+    """``Received Final Find Response (Success)``...; pending ones at DEBUG
+    (the apps show each match their own way, as DCMTK's do)."""
     status = Status(command.status or 0)
     final = "" if status == "Pending" else "Final "
-    LOGGER.info(
+    LOGGER.log(
+        logging.DEBUG if status == "Pending" else logging.INFO,
         "Received %s%s Response (%s)",
         final if command.command_field in _MULTIPLE_RESPONSES else "",
         service_name(command.command_field),

@@ -46,7 +46,7 @@ class DcmtkFormatter(logging.Formatter):
         text = record.getMessage()
         if record.exc_info and record.levelno >= logging.ERROR:
             text += "\n" + self.formatException(record.exc_info)
-        return "\n".join(f"{letter}: {line}" for line in text.splitlines() or [""])
+        return "\n".join(f"{letter}: {line}" for line in text.split("\n"))
 
 
 def parser(prog: str, description: str) -> argparse.ArgumentParser:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
 from . import _cli
 
@@ -200,11 +199,12 @@ _NUMBERS = {"US": 2, "SS": 2, "UL": 4, "SL": 4, "FL": 4, "FD": 8, "UV": 8, "SV":
 _VALUE_WIDTH, _LONGEST = 40, 70
 
 
-def dump(ds: Dataset, indent: int = 0) -> list[str]:
+def dump(ds: Dataset, indent: int = 0, *, padded: bool = False) -> list[str]:
     """The data set as DCMTK's dcmdump shows it: tag, VR, value (strings in
     brackets, numbers bare, binary in hex, well-known UIDs by name, long
     values shortened), then length, multiplicity and name; sequences with
-    their items and delimiters."""
+    their items and delimiters.  ``padded`` shows odd-length strings with
+    their padding space, as DCMTK's network apps do."""
     from pydicom.datadict import keyword_for_tag  # noqa: PLC0415
 
     lines = []
@@ -216,9 +216,9 @@ def dump(ds: Dataset, indent: int = 0) -> list[str]:
         else:
             keyword = keyword_for_tag(elem.tag) or "Unknown Tag & Data"
         if elem.VR == "SQ":
-            lines += _dump_sequence(elem, tag, keyword, indent)
+            lines += _dump_sequence(elem, tag, keyword, indent, padded)
             continue
-        text, length, vm = _shown_value(elem)
+        text, length, vm = _shown_value(elem, padded)
         lines.append(f"{pad}{tag} {elem.VR} {_column(text)} #{length:>4},{vm:>2} {keyword}")
     return lines
 
@@ -228,7 +228,7 @@ def _column(text: str) -> str:
     return text + " " * max(0, _VALUE_WIDTH - len(text.encode()))
 
 
-def _shown_value(elem: Any) -> tuple[str, int, int]:
+def _shown_value(elem: Any, padded: bool) -> tuple[str, int, int]:
     """An element's value as dcmdump shows it, its length and multiplicity."""
     value = elem.value
     if value is None or value == "" or (isinstance(value, list | tuple) and not value):
@@ -249,6 +249,8 @@ def _shown_value(elem: Any) -> tuple[str, int, int]:
         name = UID(joined).keyword
         if name:
             return f"={name}", length, 1
+    if padded and len(joined.encode()) % 2:
+        joined += " "  # the padding a value read off the network keeps
     text = f"[{joined}]"
     if len(text) > _LONGEST:
         text = text[: _LONGEST - 3] + "..."
@@ -269,7 +271,7 @@ def _shortened_list(parts: list[str]) -> str:
     return shown + "..."
 
 
-def _dump_sequence(elem: Any, tag: str, keyword: str, indent: int) -> list[str]:
+def _dump_sequence(elem: Any, tag: str, keyword: str, indent: int, padded: bool) -> list[str]:
     """A sequence, its items and delimiters, as dcmdump shows them (lengths
     as received are not kept once decoded: shown as undefined, "u/l")."""
     pad, item_pad = "  " * indent, "  " * (indent + 1)
@@ -279,7 +281,7 @@ def _dump_sequence(elem: Any, tag: str, keyword: str, indent: int) -> list[str]:
     for item in items:
         head = _column(f"(Item with undefined length #={len(item)})")
         lines.append(f"{item_pad}(fffe,e000) na {head} # u/l, 1 Item")
-        lines += dump(item, indent + 2)
+        lines += dump(item, indent + 2, padded=padded)
         end = _column("(ItemDelimitationItem)")
         lines.append(f"{item_pad}(fffe,e00d) na {end} #   0, 0 ItemDelimitationItem")
     end = _column("(SequenceDelimitationItem)")
@@ -287,36 +289,38 @@ def _dump_sequence(elem: Any, tag: str, keyword: str, indent: int) -> list[str]:
     return lines
 
 
-def after_request_identifiers(
-    log: logging.Logger, query: Dataset, responses: Iterable[_T]
-) -> Iterator[_T]:
-    """``responses``, with ``Request Identifiers:`` and ``query`` logged once
-    the request has gone (its first response, or the end, is in), so that
-    they follow the library's ``Sending ... Request`` line as in DCMTK's
-    output."""
-    stream = iter(responses)
-    try:
-        first = next(stream, _NOTHING)
-        log.info("Request Identifiers:")
-        log_dataset(log, query)
-        if first is _NOTHING:
-            return
-        yield cast("_T", first)
-        yield from stream
-    finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()  # a query left early is cancelled now, not when collected
+#: DCMTK's names of the transfer syntaxes, for its "# Used TransferSyntax" line.
+_SYNTAX_NAMES = {
+    "1.2.840.10008.1.2": "Little Endian Implicit",
+    "1.2.840.10008.1.2.1": "Little Endian Explicit",
+    "1.2.840.10008.1.2.2": "Big Endian Explicit",
+    "1.2.840.10008.1.2.1.99": "Deflated Explicit VR Little Endian",
+}
 
 
-_NOTHING = object()
-_T = TypeVar("_T")
-
-
-def log_dataset(log: logging.Logger, ds: Dataset) -> None:
-    """The data set at INFO, after a blank line and DCMTK's header comment."""
+def log_dataset(
+    log: logging.Logger, ds: Dataset, transfer_syntax: str | None = None, *, received: bool = False
+) -> None:
+    """The data set at INFO as DCMTK's apps show one: a blank line, the
+    header comments (with the transfer syntax it travels in), the elements
+    (with their padding if ``received``), a blank line."""
     if log.isEnabledFor(logging.INFO):
-        log.info("\n".join(["", "# Dicom-Data-Set", *dump(ds)]))
+        header = ["", "# Dicom-Data-Set"]
+        if transfer_syntax:
+            name = _SYNTAX_NAMES.get(transfer_syntax, transfer_syntax)
+            header.append(f"# Used TransferSyntax: {name}")
+        log.info("\n".join([*header, *dump(ds, padded=received), ""]))
+
+
+def context_syntax(assoc: Association, sop_class: str) -> str | None:
+    """The transfer syntax negotiated for ``sop_class`` on ``assoc``, if any."""
+    negotiated = assoc.negotiated
+    if negotiated is None:
+        return None
+    for context in negotiated.contexts.values():
+        if context.abstract_syntax == sop_class:
+            return context.transfer_syntax
+    return None
 
 
 # -------------------------------------------------------------- association

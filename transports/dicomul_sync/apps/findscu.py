@@ -3,8 +3,10 @@
 DCMTK findscu's options: ``-P -S -O -W`` for the information model,
 ``-k key=value`` query keys (a keyword or ``gggg,eeee``; an empty value asks
 for the attribute), an optional query file, ``-X`` to write each response
-identifier to ``rsp0001.dcm``, ``rsp0002.dcm``...  With ``-v`` each match is
-shown as ``I: Find Response: n (Pending)`` and its data set.  The exit status
+identifier to ``rsp0001.dcm``, ``rsp0002.dcm``...  Each match is shown as
+``I: Find Response: n (Pending)`` and its data set, as DCMTK's findscu shows
+them (even without ``-v``; not with ``-X`` unless ``+sr``; never with
+``-sr``).  The exit status
 is non-zero if the association fails or the query ends other than in
 Success or Warning.
 """
@@ -12,6 +14,7 @@ Success or Warning.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from collections.abc import Sequence
 
@@ -26,6 +29,22 @@ def build_parser() -> argparse.ArgumentParser:
         aet="FINDSCU",
     )
     output = p.add_argument_group("output")
+    shown = output.add_mutually_exclusive_group()
+    shown.add_argument(
+        "+sr",
+        "--show-responses",
+        dest="show_responses",
+        action="store_true",
+        default=None,
+        help="always output responses to the logger (default, unless -X)",
+    )
+    shown.add_argument(
+        "-sr",
+        "--hide-responses",
+        dest="show_responses",
+        action="store_false",
+        help="do not output responses to the logger",
+    )
     output.add_argument(
         "-X",
         "--extract",
@@ -56,22 +75,27 @@ def main(argv: Sequence[str]) -> int:
     assoc = _query.associate(ae, args)
     if assoc is None:
         return 1
+    syntax = _query.context_syntax(assoc, sop_class)
+    shown = response_logger(args)
     final = None
     responses = assoc.send_c_find(query, query_model=args.model)
-    for matches, (status, answer) in enumerate(
-        _query.after_request_identifiers(log, query, responses), start=1
-    ):
+    log.info("Request Identifiers:")
+    _query.log_dataset(log, query, syntax)
+    for matches, (status, answer) in enumerate(responses, start=1):
         if status != "Pending":
             final = status
             break
-        log.info("---------------------------")
-        log.info("Find Response: %d (%s)", matches, _query.status_text(status))
-        if answer is not None:
-            _query.log_dataset(log, answer)
-            if args.extract:
-                path = os.path.join(args.output_directory, f"rsp{matches:04d}.dcm")
-                write_response(answer, path, sop_class)
-                log.info("Writing response dataset to file: %s", path)
+        if shown.isEnabledFor(logging.INFO):
+            shown.info("---------------------------")
+            shown.info("Find Response: %d (%s)", matches, _query.status_text(status))
+            if answer is not None:
+                _query.log_dataset(shown, answer, syntax, received=True)
+        else:
+            log.info("Received Find Response %d (%s)", matches, _query.status_text(status))
+        if args.extract and answer is not None:
+            path = os.path.join(args.output_directory, f"rsp{matches:04d}.dcm")
+            write_response(answer, path, sop_class)
+            log.info("Writing response dataset to file: %s", path)
     if final is None:
         log.error("Find SCU Failed: the association ended before the final response")
         return 1  # why is logged
@@ -83,6 +107,16 @@ def main(argv: Sequence[str]) -> int:
         "Find SCU Failed: %s%s", _query.status_text(final), f" ({comment})" if comment else ""
     )
     return 1
+
+
+def response_logger(args: argparse.Namespace) -> logging.Logger:
+    """Where each match is shown: at INFO even without -v, as DCMTK's
+    findscu does, unless -sr, -X (without +sr) or -q."""
+    shown = logging.getLogger("dicomul.app.findscu.responses")
+    show = args.show_responses if args.show_responses is not None else not args.extract
+    if show and not args.quiet:
+        shown.setLevel(logging.INFO)
+    return shown
 
 
 def write_response(answer: object, path: str, sop_class: str) -> None:

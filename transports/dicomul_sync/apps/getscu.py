@@ -64,7 +64,9 @@ def main(argv: Sequence[str]) -> int:
     final = None
     failed_list = None
     responses = assoc.send_c_get(query, query_model=args.model)
-    for status, answer in _query.after_request_identifiers(log, query, responses):
+    log.info("Request Identifiers:")
+    _query.log_dataset(log, query, _query.context_syntax(assoc, GET_MODELS[args.model]))
+    for status, answer in responses:
         if status != "Pending":
             final = status
             failed_list = answer

@@ -95,7 +95,9 @@ def move(args: argparse.Namespace, query: Dataset, move_aet: str, log: logging.L
     final = None
     failed_list = None
     responses = assoc.send_c_move(query, move_aet, query_model=args.model)
-    for status, answer in _query.after_request_identifiers(log, query, responses):
+    log.info("Request Identifiers:")
+    _query.log_dataset(log, query, _query.context_syntax(assoc, MOVE_MODELS[args.model]))
+    for status, answer in responses:
         if status != "Pending":
             final = status
             failed_list = answer
