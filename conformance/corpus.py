@@ -10,6 +10,7 @@ what a storage SCP must keep as it came.
 from __future__ import annotations
 
 import array
+import copy
 import pathlib
 import sys
 import zlib
@@ -122,7 +123,11 @@ def write(
     deflated stream's length even or odd: PS3.5 A.5 pads an odd one with a
     NULL byte, which the sender must add (pydicom's writer does).
     """
-    ds = Dataset(ds)  # a shallow copy: the caller's data set stays as it is
+    # A copy of the elements (Dataset(ds) would share them): the caller's
+    # data set stays as it is whatever is set or swapped below.
+    source, ds = ds, Dataset()
+    for element in source:
+        ds.add(copy.copy(element))
     if deflated_parity is not None:
         for attempt in range(200):
             ds.ImageComments = f"deflated {attempt}"
@@ -132,8 +137,14 @@ def write(
             raise AssertionError(f"no deflated stream of parity {deflated_parity} found")
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    if transfer_syntax == ExplicitVRBigEndian and ds.get("BitsAllocated") == 16:
+        # pydicom writes OW bytes as they are: swap each word first, so that
+        # the file means the same pixels in big endian (PS3.5 7.3).
+        words = array.array("H", ds.PixelData)
+        words.byteswap()
+        ds.PixelData = words.tobytes()
     if transfer_syntax == RLELossless:
-        ds.compress(RLELossless, encoding_plugin="pydicom")
+        ds.compress(RLELossless, encoding_plugin="pydicom", generate_instance_uid=False)
     ds.file_meta.TransferSyntaxUID = transfer_syntax
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID

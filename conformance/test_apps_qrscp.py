@@ -23,7 +23,7 @@ from peers import HOST, free_port
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-from test_apps_echo import ENV, Server, app_server
+from test_apps_echo import ENV, Server, app_server, dicomul
 
 ROOT = "1.2.826.0.1.3680043.10.1437.42"
 #: study -> (patient id, patient name, date, time, modality, images per series)
@@ -397,3 +397,38 @@ def test_qrscp_over_tls(archive: Archive, tmp_path: pathlib.Path) -> None:
     assert fetched.returncode == 0, fetched.stderr
     assert_retrieved(got, archive, archive.sops("C"))
     assert plain.returncode != 0
+
+
+def test_getscu_retrieves_pet_rt_and_a_big_endian_file(tmp_path: pathlib.Path) -> None:
+    """Our getscu proposes the storage classes an archive holds within the
+    127 contexts left (PET and RT Image were past them in the standard's
+    order); a Big Endian file goes to a little-endian context re-encoded,
+    its pixels intact (PS3.5 7.3), to our getscu and to DCMTK's."""
+    from pydicom.uid import ExplicitVRBigEndian
+
+    database = tmp_path / "db"
+    database.mkdir()
+    originals = {}
+    for n, (sop_class, syntax) in enumerate(
+        [
+            ("1.2.840.10008.5.1.4.1.1.128", ExplicitVRLittleEndian),  # PET
+            ("1.2.840.10008.5.1.4.1.1.481.1", ImplicitVRLittleEndian),  # RT Image
+            ("1.2.840.10008.5.1.4.1.1.2", ExplicitVRBigEndian),  # CT
+        ]
+    ):
+        ds = image(sop_class=sop_class, rows=4, columns=4, seed=n)
+        ds.PatientID = "RETRIEVE"
+        write(ds, database / f"{n}.dcm", syntax)
+        originals[ds.SOPInstanceUID] = ds.PixelData
+    keys = ["-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID=RETRIEVE"]
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ours.mkdir()
+    theirs.mkdir()
+    with qrscp(database) as server:
+        got = dicomul("getscu", "-P", *keys, "-od", str(ours), HOST, str(server.port))
+        dcmtk = run("getscu", "-P", *keys, "-od", str(theirs), HOST, str(server.port))
+    assert got.returncode == 0, got.stderr
+    assert dcmtk.returncode == 0, dcmtk.stderr
+    for received in (ours, theirs):
+        files = [dcmread(p) for p in received.iterdir()]
+        assert {ds.SOPInstanceUID: ds.PixelData for ds in files} == originals

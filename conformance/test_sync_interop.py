@@ -218,20 +218,27 @@ def test_our_scu_large_multiframe_into_storescp(
 
 
 @pytest.mark.parametrize(("read_as", "sent_as"), [("big", "explicit"), ("explicit", "big")])
-def test_our_scu_never_re_encodes_a_data_set_across_byte_orders(
+def test_our_scu_re_encodes_across_byte_orders_and_dcmtk_sees_the_same_pixels(
     tmp_path: pathlib.Path, store: pathlib.Path, read_as: str, sent_as: str
 ) -> None:
-    """OW pixel values are bytes pydicom does not swap: a data set read in one
-    byte order and offered only the other is refused, not sent byte-swapped."""
-    _, source = Case(read_as).write_source(tmp_path, seed=4)
-    dataset = pydicom.dcmread(source)
+    """A file in one byte order, to a peer accepting only the other: re-
+    encoded, each OW word swapped (PS3.5 7.3), so that DCMTK, converting what
+    it received to little endian (dcmconv +te), finds the original pixels."""
+    ds, source = Case(read_as).write_source(tmp_path, seed=4)
     scu = AE(ae_title="OURSCU", scu_sop_class=[CT], transfer_syntax=[SYNTAXES[sent_as]])
     with storescp("+B", "+xa", "-od", str(store)) as port:
         assoc = scu.associate(HOST, port)
         assert assoc.is_established
-        assert assoc.send_c_store(dataset) is None
+        response = assoc.send_c_store(source)
         assoc.release()
-    assert list(store.iterdir()) == []
+    assert response is not None
+    assert response.Status == 0
+    (received,) = store.iterdir()
+    assert pydicom.dcmread(received).file_meta.TransferSyntaxUID == SYNTAXES[sent_as]
+    little = tmp_path / "little.dcm"
+    converted = run_dcmtk("dcmconv", "+te", str(received), str(little))
+    assert converted.returncode == 0, converted.stderr
+    assert pydicom.dcmread(little).PixelData == ds.PixelData  # the values, little endian
 
 
 # ----------------------------------------------- pynetdicom's SCU -> our SCP

@@ -484,11 +484,11 @@ class Negotiated:
 
         The data set's own ``transfer_syntax`` if a context accepted it;
         otherwise, for a data set in a native (uncompressed) syntax or of
-        unknown syntax (taken as little endian), any context with a native
-        syntax of the same byte order it can be re-encoded into (PS3.5 A.1,
-        A.2, A.5).  Compressed pixel data cannot be re-encoded, and OB/OW/OF
-        and like values are bytes a re-encoding does not swap (PS3.5 7.3),
-        so neither crosses byte orders: None then.
+        unknown syntax (taken as little endian), a context with a native
+        syntax it can be re-encoded into (PS3.5 A.1, A.2, A.5), one of the
+        same byte order first (:func:`dicomul.encode_dataset` swaps the
+        words of OW and like values across byte orders, PS3.5 7.3).
+        Compressed pixel data cannot be re-encoded: None then.
         """
         candidates = [
             c
@@ -502,15 +502,9 @@ class Negotiated:
         if transfer_syntax is not None and transfer_syntax not in NATIVE_TRANSFER_SYNTAXES:
             return None
         big_endian = transfer_syntax == _EXPLICIT_VR_BIG_ENDIAN
-        return next(
-            (
-                c
-                for c in candidates
-                if c.transfer_syntax in NATIVE_TRANSFER_SYNTAXES
-                and (c.transfer_syntax == _EXPLICIT_VR_BIG_ENDIAN) == big_endian
-            ),
-            None,
-        )
+        native = [c for c in candidates if c.transfer_syntax in NATIVE_TRANSFER_SYNTAXES]
+        native.sort(key=lambda c: (c.transfer_syntax == _EXPLICIT_VR_BIG_ENDIAN) != big_endian)
+        return native[0] if native else None
 
     def refusal_for(
         self, context_id: int, command: Command, *, sender_is_requestor: bool

@@ -13,6 +13,7 @@ from __future__ import annotations
 import zlib
 from typing import BinaryIO, cast
 
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
@@ -20,7 +21,7 @@ from pydicom.filewriter import write_dataset
 
 from ._errors import LocalProtocolError, RemoteProtocolError
 
-__all__ = ["decode_dataset", "encode_dataset", "transfer_syntax_encoding"]
+__all__ = ["decode_dataset", "encode_dataset", "swap_byte_order", "transfer_syntax_encoding"]
 
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
@@ -43,8 +44,18 @@ def transfer_syntax_encoding(transfer_syntax: str) -> tuple[bool, bool, bool]:
 
 
 def encode_dataset(dataset: Dataset, transfer_syntax: str) -> bytes:
-    """Encode ``dataset`` (without file meta information) in ``transfer_syntax``."""
+    """Encode ``dataset`` (without file meta information) in ``transfer_syntax``.
+
+    Values pydicom keeps as bytes (OW, OL, OF, OD, OV: pixel data, LUTs,
+    curves) are in the byte order the data set was read in (its
+    ``original_encoding``; little endian for one built in memory), and
+    pydicom writes them as they are: across byte orders each word is
+    swapped here first (PS3.5 7.3), so that the values survive.
+    """
     implicit, little, deflated = transfer_syntax_encoding(transfer_syntax)
+    source_little = dataset.original_encoding[1]
+    if (True if source_little is None else source_little) != little:
+        dataset = swap_byte_order(dataset)
     fp = DicomBytesIO()
     fp.is_implicit_VR = implicit
     fp.is_little_endian = little
@@ -89,6 +100,7 @@ def decode_dataset(
         # Touch every element once so that a malformed value fails here, not later.
         for _ in dataset.iterall():
             pass
+        dataset.set_original_encoding(implicit, little, dataset.original_character_set)
     except RemoteProtocolError:
         raise
     except Exception as exc:  # pydicom raises many exception types for bad input
@@ -96,3 +108,47 @@ def decode_dataset(
             f"the data set is not valid {transfer_syntax} encoding: {exc}"
         ) from exc
     return dataset
+
+
+#: The VRs whose values pydicom keeps as bytes of words, and the word size.
+_WORD_SIZES = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
+
+
+def swap_byte_order(dataset: Dataset) -> Dataset:
+    """A copy of ``dataset`` whose OW, OL, OF, OD and OV values have each
+    word's bytes reversed (in nested sequences too): the data set read in
+    one byte order, ready to be written in the other.  Other values are
+    numbers or text to pydicom, which writes them in any byte order; an
+    encapsulated (compressed) Pixel Data is a byte stream and is kept."""
+    swapped = Dataset()
+    for element in dataset:
+        size = _WORD_SIZES.get(element.VR)
+        if element.VR == "SQ":
+            value: object = [swap_byte_order(item) for item in element.value]
+        elif size and isinstance(element.value, bytes) and not element.is_undefined_length:
+            value = _swap_words(element.value, size)
+        else:
+            value = element.value
+        swapped.add(
+            DataElement(
+                element.tag, element.VR, value, is_undefined_length=element.is_undefined_length
+            )
+        )
+    implicit, little = dataset.original_encoding
+    # Its words are now in the other byte order (little endian if unknown before).
+    swapped.set_original_encoding(implicit, little is False, dataset.original_character_set)
+    return swapped
+
+
+def _swap_words(data: bytes, size: int) -> bytes:
+    """``data`` with the bytes of each ``size``-byte word reversed (a
+    trailing part word, which a valid value never has, is kept as it is).
+
+    >>> _swap_words(bytes([1, 2, 3, 4, 5]), 2)
+    b'\\x02\\x01\\x04\\x03\\x05'
+    """
+    whole = len(data) - len(data) % size
+    swapped = bytearray(data)
+    for n in range(size):
+        swapped[n:whole:size] = data[size - 1 - n : whole : size]
+    return bytes(swapped)

@@ -89,3 +89,55 @@ def test_deflate_bomb_is_refused() -> None:
     assert len(bomb) < 20_000
     with pytest.raises(RemoteProtocolError, match="inflates past 1000000"):
         decode_dataset(bomb, "1.2.840.10008.1.2.1.99", max_inflated_size=1_000_000)
+
+
+#: (VR, word size, a standard tag of that VR: implicit VR needs the dictionary's).
+_WORD_VRS = st.sampled_from(
+    [("OW", 2, 0x00281201), ("OL", 4, 0x00660040), ("OF", 4, 0x00660016), ("OD", 8, 0x00660022)]
+)
+
+
+@given(
+    _WORD_VRS.flatmap(
+        lambda kind: st.tuples(
+            st.just((kind[0], kind[2])),
+            st.binary(min_size=8, max_size=64).map(lambda b, n=kind[1]: b[: len(b) - len(b) % n]),
+        )
+    ),
+    st.sampled_from(SYNTAXES),
+    st.sampled_from(SYNTAXES),
+)
+def test_word_values_survive_any_chain_of_byte_orders(
+    vr_and_value: tuple[tuple[str, int], bytes], first: str, second: str
+) -> None:
+    """PS3.5 7.3: OW/OL/OF/OD values are words in the syntax's byte order.
+    A data set received in one syntax and sent on in another keeps its
+    values: the bytes come back in the first syntax as they went."""
+    (vr, tag), value = vr_and_value
+    ds = Dataset()
+    ds.add_new(tag, vr, value)
+    item = Dataset()
+    item.add_new(tag, vr, value)
+    ds.add_new(0x00081140, "SQ", [item])  # nested: swapped too
+    received = decode_dataset(encode_dataset(ds, first), first)
+    size = {"OW": 2, "OL": 4, "OF": 4, "OD": 8}[vr]
+    words = [value[n : n + size] for n in range(0, len(value), size)]
+    in_big_endian = b"".join(word[::-1] for word in words)
+    big = "1.2.840.10008.1.2.2"
+    assert received[tag].value == (in_big_endian if first == big else value)
+    forwarded = decode_dataset(encode_dataset(received, second), second)
+    assert forwarded[tag].value == (in_big_endian if second == big else value)
+    back = decode_dataset(encode_dataset(forwarded, first), first)
+    assert back[tag].value == received[tag].value
+    assert back[0x00081140].value[0][tag].value == received[tag].value
+
+
+def test_big_endian_words_are_swapped_into_little_endian() -> None:
+    ds = Dataset()
+    ds.PixelData = b"\x01\x02\x03\x04"  # built in memory: little endian words 0x0201, 0x0403
+    ds["PixelData"].VR = "OW"
+    big = encode_dataset(ds, "1.2.840.10008.1.2.2")
+    assert big.endswith(b"\x02\x01\x04\x03")  # the same words, big endian
+    received = decode_dataset(big, "1.2.840.10008.1.2.2")
+    assert received.PixelData == b"\x02\x01\x04\x03"  # as pydicom keeps it: file order
+    assert encode_dataset(received, "1.2.840.10008.1.2.1").endswith(b"\x01\x02\x03\x04")

@@ -22,6 +22,7 @@ from pydicom._uid_dict import UID_dictionary
 __all__ = [
     "QueryRetrieveSOPClassList",
     "StorageSOPClassList",
+    "storage_classes_for_retrieve",
     "VerificationSOPClass",
     "sop_class_constants",
 ]
@@ -80,3 +81,55 @@ VerificationSOPClass = "1.2.840.10008.1.1"
 StorageSOPClassList: list[str] = _storage()
 #: The Query/Retrieve models (PS3.4 Annex C.6) and Modality Worklist FIND.
 QueryRetrieveSOPClassList: list[str] = _query_retrieve()
+
+
+#: Storage classes an archive rarely returns, proposed last by a C-GET SCU,
+#: which can name only 127 of the 176 (one context is the C-GET model's):
+#: security screening (DICOS), eddy current, ophthalmic measurements and
+#: maps, the rarer waveforms, volumetric presentation states, the second
+#: generation RT objects and delivery instructions, procedure protocols,
+#: inventories and 3D model encapsulations.  Branches of the UID tree...
+_RARE_BRANCHES = (
+    "1.2.840.10008.5.1.4.1.1.501.",  # DICOS
+    "1.2.840.10008.5.1.4.1.1.601.",  # eddy current
+    "1.2.840.10008.5.1.4.1.1.78.",  # ophthalmic measurements
+    "1.2.840.10008.5.1.4.1.1.79.",
+    "1.2.840.10008.5.1.4.1.1.80.",
+    "1.2.840.10008.5.1.4.1.1.81.",
+    "1.2.840.10008.5.1.4.1.1.82.",
+    "1.2.840.10008.5.1.4.1.1.9.",  # waveforms, but for _COMMON_WAVEFORMS
+    "1.2.840.10008.5.1.4.1.1.200.",  # performed procedure protocols
+    "1.2.840.10008.5.1.4.1.1.201.",  # inventory
+    "1.2.840.10008.5.1.4.34.",  # RT delivery instructions
+)
+#: ... and single classes: volumetric presentation states, 3D models, and
+#: the second generation RT objects (481.10 to 481.25).
+_RARE_CLASSES = frozenset(
+    [f"1.2.840.10008.5.1.4.1.1.11.{n}" for n in range(6, 12)]
+    + [f"1.2.840.10008.5.1.4.1.1.104.{n}" for n in (3, 4, 5)]
+    + [f"1.2.840.10008.5.1.4.1.1.481.{n}" for n in range(10, 26)]
+)
+_COMMON_WAVEFORMS = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.9.1.1",  # 12-lead ECG
+        "1.2.840.10008.5.1.4.1.1.9.1.2",  # general ECG
+        "1.2.840.10008.5.1.4.1.1.9.2.1",  # hemodynamic
+        "1.2.840.10008.5.1.4.1.1.9.4.1",  # basic voice audio
+    }
+)
+
+
+def _rarely_retrieved(uid: str) -> bool:
+    if uid in _RARE_CLASSES:
+        return True
+    return uid.startswith(_RARE_BRANCHES) and uid not in _COMMON_WAVEFORMS
+
+
+def storage_classes_for_retrieve(limit: int = 127) -> list[str]:
+    """The ``limit`` storage SOP classes a C-GET SCU proposes to receive
+    (with the SCP role, PS3.7 D.3.3.4): :data:`StorageSOPClassList` with the
+    rarely retrieved ones last, so that what an archive holds (CT, MR, PET,
+    US, XA, CR/DX/MG, NM, SC, SR, RT, PDF, presentation states...) fits in
+    one association's 128 contexts."""
+    ordered = sorted(StorageSOPClassList, key=_rarely_retrieved)  # stable: order kept
+    return ordered[:limit]

@@ -45,8 +45,8 @@ def main(argv: Sequence[str]) -> int:
 
     # After parsing: --help stays fast.
     from dicomul import GET_MODELS  # noqa: PLC0415
-    from dicomul_sync import StorageSOPClassList  # noqa: PLC0415
     from dicomul_sync.ae import AE  # noqa: PLC0415
+    from dicomul_sync.sop_classes import storage_classes_for_retrieve  # noqa: PLC0415
 
     query = _query.identifier(args, log)
     if query is None:
@@ -54,7 +54,7 @@ def main(argv: Sequence[str]) -> int:
     ae = AE(
         ae_title=args.calling_aet,
         scu_sop_class=[GET_MODELS[args.model]],
-        scp_sop_class=list(StorageSOPClassList)[: MAX_CONTEXTS - 1],
+        scp_sop_class=storage_classes_for_retrieve(MAX_CONTEXTS - 1),
     )
     ae.store_directory = args.output_directory
     _query.configure(ae, args)
