@@ -8,8 +8,11 @@ query file).  Prints the sub-operation counts at the end; the exit status
 is non-zero if the association fails, any sub-operation fails or the
 retrieve ends other than in Success or Warning.
 
-Only the first 127 storage SOP classes are proposed (with the C-GET model,
-the 128 presentation contexts an association can carry, PS3.8 9.3.2.2).
+127 of the 176 storage SOP classes fit beside the C-GET model in the 128
+presentation contexts an association can carry (PS3.8 9.3.2.2): the ones
+archives hold are proposed, and rarely retrieved ones (security screening,
+ophthalmic measurements, the rarer waveforms, second generation RT...) are
+left out (:func:`dicomul_sync.sop_classes.storage_classes_for_retrieve`).
 """
 
 from __future__ import annotations
