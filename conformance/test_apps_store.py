@@ -11,6 +11,7 @@ import sys
 import pydicom
 import pytest
 from corpus import (
+    CT,
     MULTIFRAME_SC,
     SYNTAXES,
     assert_same_data_set,
@@ -269,14 +270,16 @@ def test_association_failures(corpus_dir: pathlib.Path) -> None:
             "-aet --calling-aet -aec --called-aet -to --timeout -ta --acse-timeout "
             "-td --dimse-timeout -pdu --max-pdu +tls --enable-tls +tla --anonymous-tls "
             "+cf --add-cert-file -xe --propose-little -xi --propose-implicit -R --required "
-            "+ma --multi-associations -ma --single-association",
+            "+ma --multi-associations -ma --single-association -xb --propose-big "
+            "+sd --scan-directories +r --recurse",
         ),
         (
             "storescp",
             "-q --quiet -v --verbose -d --debug -ll --log-level -lc --log-config "
             "-aet --aetitle -to --timeout -ta --acse-timeout -td --dimse-timeout "
             "-pdu --max-pdu -x= --prefer-uncompr -xe --prefer-little -xb --prefer-big "
-            "-xi --implicit -od --output-directory --sort-by-study --ignore "
+            "-xi --implicit +x= +xe +xb +xi +xa --accept-all "
+            "-od --output-directory --sort-by-study --ignore "
             "--max-associations +tls --enable-tls +cf --add-cert-file --require-peer-cert",
         ),
     ],
@@ -492,3 +495,34 @@ def test_two_storescp_processes_share_one_directory(
         assert "E:" not in server.output, server.output
         warnings = [line for line in server.output.splitlines() if line.startswith("W:")]
         assert all(line.endswith("is stored again: the new copy replaces it") for line in warnings)
+
+
+def test_storescu_falls_back_to_big_endian_with_xb(
+    corpus_dir: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """-xb: a peer that takes Explicit VR Big Endian only gets the native
+    files re-encoded into it, their pixel words swapped (PS3.5 7.3); +sd
+    and +r, DCMTK's switches to scan directories, are taken (and always
+    done).  RLE cannot be re-encoded: the one failure."""
+    from dicomul_sync import AE
+    from peers import serving
+    from pydicom.uid import ExplicitVRBigEndian
+
+    ae = AE(scp_sop_class=[CT], transfer_syntax=[ExplicitVRBigEndian])
+    ae.store_directory = str(tmp_path)
+    with serving(ae) as port:
+        done = dicomul("storescu", "-xb", "+sd", "+r", HOST, str(port), str(corpus_dir))
+    assert done.stdout.startswith(f"sent {len(SYNTAXES) - 1}, warnings 0, failures 1 ")
+    for uid, source in sources(corpus_dir).items():
+        if source.name == "rle.dcm":
+            continue
+        received = pydicom.dcmread(tmp_path / f"{uid}.dcm")
+        assert received.file_meta.TransferSyntaxUID == ExplicitVRBigEndian
+        original = pydicom.dcmread(source)
+        big = original.file_meta.TransferSyntaxUID == ExplicitVRBigEndian
+        expected = original.PixelData if big else _swapped_words(original.PixelData)
+        assert received.PixelData == expected, source.name
+
+
+def _swapped_words(data: bytes) -> bytes:
+    return b"".join(data[n : n + 2][::-1] for n in range(0, len(data), 2))

@@ -170,8 +170,8 @@ def contexts_to_send(
 
     Per SOP class, one context per transfer syntax among its data sets,
     offering that syntax only, so that an acceptor that supports it takes it
-    and each data set goes as it is; and, where there are little-endian
-    native ones (or ones of no stated syntax), one more offering
+    and each data set goes as it is; and, where there are native
+    (uncompressed) ones or ones of no stated syntax, one more offering
     ``fallback`` (by default Explicit then Implicit VR Little Endian; empty
     for none), which they can be re-encoded into if their own syntax is
     refused (:meth:`Negotiated.context_to_send`).  One context
@@ -231,15 +231,10 @@ def _contexts_wanted(
 ) -> tuple[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]] | None]:
     """The (SOP class, syntaxes) of the context offering the data set's own
     syntax, and of the fallback context if it is one that can be re-encoded."""
-    own = (sop_class, (syntax or NATIVE_LITTLE_ENDIAN[0],))
-    if fallback and (syntax is None or syntax in NATIVE_LITTLE_ENDIAN):
+    own = (sop_class, (syntax or NATIVE_TRANSFER_SYNTAXES[0],))
+    if fallback and (syntax is None or syntax in NATIVE_TRANSFER_SYNTAXES):
         return own, (sop_class, tuple(fallback))
     return own, None
-
-
-#: The little-endian native syntaxes, Explicit first: the ones a data set can
-#: be re-encoded between without byte swapping.
-NATIVE_LITTLE_ENDIAN = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -45,15 +45,37 @@ def add_server_options(p: argparse.ArgumentParser, *, aetitle: str) -> None:
     )
     _cli.add_timeout_options(p, connecting=False)
     group = p.add_argument_group("preferred transfer syntaxes").add_mutually_exclusive_group()
-    for short, long, key, about in (
-        ("-x=", "--prefer-uncompr", "uncompr", "prefer explicit VR local byte order (default)"),
-        ("-xe", "--prefer-little", "little", "prefer explicit VR little endian transfer syntax"),
-        ("-xb", "--prefer-big", "big", "prefer explicit VR big endian transfer syntax"),
-        ("-xi", "--implicit", "implicit", "accept implicit VR little endian transfer syntax only"),
+    # The seed's echoscp writes these -x=, -xe...; DCMTK's storescp +x=,
+    # +xe...: both spellings are taken.
+    for names, key, about in (
+        (
+            ("-x=", "+x=", "--prefer-uncompr"),
+            "uncompr",
+            "prefer explicit VR local byte order (default)",
+        ),
+        (
+            ("-xe", "+xe", "--prefer-little"),
+            "little",
+            "prefer explicit VR little endian transfer syntax",
+        ),
+        (
+            ("-xb", "+xb", "--prefer-big"),
+            "big",
+            "prefer explicit VR big endian transfer syntax",
+        ),
+        (
+            ("-xi", "+xi", "--implicit"),
+            "implicit",
+            "accept implicit VR little endian transfer syntax only",
+        ),
+        (
+            ("+xa", "--accept-all"),
+            "uncompr",
+            "accept all supported transfer syntaxes (as the default does: the storage "
+            "apps accept Deflated, RLE, JPEG, JPEG-LS and JPEG 2000 too, stored as they are)",
+        ),
     ):
-        group.add_argument(
-            short, long, dest="preference", action="store_const", const=key, help=about
-        )
+        group.add_argument(*names, dest="preference", action="store_const", const=key, help=about)
     p.set_defaults(preference="uncompr")
     server = p.add_argument_group("server")
     server.add_argument(

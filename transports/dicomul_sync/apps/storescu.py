@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
             "little",
             "fall back to explicit, then implicit VR LE (default)",
         ),
+        (
+            "-xb",
+            "--propose-big",
+            "big",
+            "fall back to explicit VR big endian, then explicit and implicit little",
+        ),
         ("-xi", "--propose-implicit", "implicit", "fall back to implicit VR little endian only"),
         ("-R", "--required", "required", "propose each file's own syntax only, no fallback"),
     ):
@@ -65,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
             short, long, dest="proposal", action="store_const", const=key, help=about
         )
     p.set_defaults(proposal="little")
+    scan = p.add_argument_group("input files")
+    for names, about in (
+        (("+sd", "--scan-directories"), "scan directories for input files (always done)"),
+        (("+r", "--recurse"), "recurse within specified directories (always done)"),
+    ):
+        scan.add_argument(*names, action="store_true", help=about)  # DCMTK's spelling, kept
     associations = p.add_argument_group("associations").add_mutually_exclusive_group()
     associations.add_argument(
         "+ma",
@@ -144,10 +156,11 @@ class Progress:
             sys.stderr.flush()
 
 
-#: The fallback context's syntaxes per proposal switch (native little-endian
-#: files are re-encoded into one of them if their own syntax is refused).
+#: The fallback context's syntaxes per proposal switch (native files are
+#: re-encoded into one of them if their own syntax is refused).
 FALLBACKS = {
     "little": ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2"),
+    "big": ("1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"),
     "implicit": ("1.2.840.10008.1.2",),
     "required": (),
 }
