@@ -264,7 +264,9 @@ def test_movescu_to_an_unknown_destination(qr: Archive) -> None:
         done.stdout
         == "Move finished (Failure 0xA801): 0 completed, 0 failed, 0 warning, 0 remaining\n"
     )
-    assert done.stderr.startswith("E: Move SCU Failed: Failure 0xA801"), done.stderr
+    assert done.stderr.startswith(
+        "E: Move SCU Failed: Failure 0xA801: Refused: move destination unknown"
+    ), done.stderr
 
 
 # ------------------------------------------------------------ all three

@@ -392,7 +392,8 @@ def report(
     if not ok:
         comment = None if response is None else response.get("ErrorComment")
         why = f" ({comment})" if comment else ""
-        log.error("%s SCU Failed: %s%s", what, status_text(final), why)
+        meaning = final.meaning(what.lower())
+        log.error("%s SCU Failed: %s: %s%s", what, status_text(final), meaning, why)
         uids = None if failed_list is None else failed_list.get("FailedSOPInstanceUIDList")
         for uid in [uids] if isinstance(uids, str) else uids or []:
             log.error("Failed SOP Instance: %s", uid)

@@ -104,7 +104,10 @@ def main(argv: Sequence[str]) -> int:
         return 0
     comment = assoc.last_response.get("ErrorComment") if assoc.last_response else None
     log.error(
-        "Find SCU Failed: %s%s", _query.status_text(final), f" ({comment})" if comment else ""
+        "Find SCU Failed: %s: %s%s",
+        _query.status_text(final),
+        final.meaning("find"),
+        f" ({comment})" if comment else "",
     )
     return 1
 
