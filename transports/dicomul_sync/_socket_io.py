@@ -7,6 +7,7 @@ timers fire; a failed read or write is the peer closing the connection
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 import time
@@ -14,6 +15,8 @@ import time
 from dicomul import Connection
 
 __all__ = ["RECEIVE_SIZE", "read_into", "write_to"]
+
+LOGGER = logging.getLogger("dicomul.sync")
 
 #: Bytes asked of each recv().
 RECEIVE_SIZE = 65536
@@ -36,6 +39,11 @@ def read_into(conn: Connection, sock: socket.socket) -> bytes:
     except (TimeoutError, BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
         conn.handle_timeout(now=time.monotonic())
         return b""
+    except ssl.SSLError as exc:
+        # A TLS alert (a refused certificate, say): the engine sees the
+        # connection close; the reason is only here, so it is logged.
+        LOGGER.error("TLS error: %s", exc.reason or exc)
+        data = b""
     except OSError:
         data = b""
     conn.receive_data(data, now=time.monotonic())
