@@ -136,20 +136,26 @@ def test_pynetdicom_storescu_to_our_storescp(
     assert len(list(tmp_path.glob("*.dcm"))) == 2
 
 
-def test_our_storescp_refuses_a_syntax_it_does_not_accept(
+def test_a_peer_taking_implicit_vr_only_gets_every_file_re_encoded(
     corpus_dir: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
     """-xi: implicit VR only.  The native files (deflated and big endian
-    too) go re-encoded on the fallback context; RLE cannot be re-encoded:
-    an E: line."""
+    too) go re-encoded on the fallback context, and the RLE one decoded
+    first (PS3.5 Annex G), as DCMTK's storescu does: its pixels arrive as
+    they were before compression."""
     with our_storescp("-xi", "-od", str(tmp_path)) as server:
         done = dicomul("storescu", HOST, str(server.port), str(corpus_dir))
-    assert done.returncode != 0
-    errors = [line for line in done.stderr.splitlines() if line.startswith("E: ")]
-    assert len(errors) == 1, done.stderr
-    assert "rle.dcm" in errors[0]
-    assert done.stdout.startswith("sent 4, warnings 0, failures 1 ")
-    assert len(list(tmp_path.glob("*.dcm"))) == 4
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"sent {len(SYNTAXES)}, warnings 0, failures 0 ")
+    for uid, source in sources(corpus_dir).items():
+        received = pydicom.dcmread(tmp_path / f"{uid}.dcm")
+        assert received.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
+        assert received.PixelData == native_pixels(source), source.name
+
+
+def native_pixels(source: pathlib.Path) -> bytes:
+    """The little-endian native pixel data a corpus file was made from."""
+    return image(seed=list(SYNTAXES).index(source.stem)).PixelData
 
 
 def test_storescu_proposal_switches(corpus_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
@@ -500,10 +506,10 @@ def test_two_storescp_processes_share_one_directory(
 def test_storescu_falls_back_to_big_endian_with_xb(
     corpus_dir: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
-    """-xb: a peer that takes Explicit VR Big Endian only gets the native
-    files re-encoded into it, their pixel words swapped (PS3.5 7.3); +sd
-    and +r, DCMTK's switches to scan directories, are taken (and always
-    done).  RLE cannot be re-encoded: the one failure."""
+    """-xb: a peer that takes Explicit VR Big Endian only gets every file
+    re-encoded into it (RLE decoded first), its pixel words swapped (PS3.5
+    7.3); +sd and +r, DCMTK's switches to scan directories, are taken (and
+    always done)."""
     from dicomul_sync import AE
     from peers import serving
     from pydicom.uid import ExplicitVRBigEndian
@@ -512,17 +518,25 @@ def test_storescu_falls_back_to_big_endian_with_xb(
     ae.store_directory = str(tmp_path)
     with serving(ae) as port:
         done = dicomul("storescu", "-xb", "+sd", "+r", HOST, str(port), str(corpus_dir))
-    assert done.stdout.startswith(f"sent {len(SYNTAXES) - 1}, warnings 0, failures 1 ")
+    assert done.stdout.startswith(f"sent {len(SYNTAXES)}, warnings 0, failures 0 ")
     for uid, source in sources(corpus_dir).items():
-        if source.name == "rle.dcm":
-            continue
         received = pydicom.dcmread(tmp_path / f"{uid}.dcm")
         assert received.file_meta.TransferSyntaxUID == ExplicitVRBigEndian
-        original = pydicom.dcmread(source)
-        big = original.file_meta.TransferSyntaxUID == ExplicitVRBigEndian
-        expected = original.PixelData if big else _swapped_words(original.PixelData)
-        assert received.PixelData == expected, source.name
+        words = native_pixels(source)
+        big_endian = b"".join(words[n : n + 2][::-1] for n in range(0, len(words), 2))
+        assert received.PixelData == big_endian, source.name
 
 
-def _swapped_words(data: bytes) -> bytes:
-    return b"".join(data[n : n + 2][::-1] for n in range(0, len(data), 2))
+def test_an_rle_file_reaches_dcmtk_storescp_decoded(
+    corpus_dir: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """DCMTK storescp accepts uncompressed syntaxes only by default: the RLE
+    file goes decoded (PS3.5 Annex G), and DCMTK has the original pixels."""
+    (source,) = corpus_dir.rglob("rle.dcm")
+    with storescp("+B", "-od", str(tmp_path)) as port:
+        done = dicomul("storescu", "-v", HOST, str(port), str(source))
+    assert done.returncode == 0, done.stderr
+    (received,) = tmp_path.iterdir()
+    ds = pydicom.dcmread(received)
+    assert ds.file_meta.TransferSyntaxUID != "1.2.840.10008.1.2.5"
+    assert ds.PixelData == native_pixels(source)

@@ -94,6 +94,7 @@ from ._models import (
     model_sop_class,
     requestor_proposal,
 )
+from ._rle import RLE_LOSSLESS, RLEDecodeError, decode_rle_frame, decompress_rle
 from ._status import (
     Status,
     StatusCategory,
@@ -119,6 +120,10 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "RLE_LOSSLESS",
+    "RLEDecodeError",
+    "decode_rle_frame",
+    "decompress_rle",
     "SubOperations",
     "FIND_MODELS",
     "GET_MODELS",

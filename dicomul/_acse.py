@@ -98,6 +98,9 @@ NATIVE_TRANSFER_SYNTAXES = (
     "1.2.840.10008.1.2.1.99",
 )
 _EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
+#: What a data set can be re-encoded from into a native syntax: the native
+#: syntaxes themselves, and RLE Lossless once decoded (PS3.5 Annex G).
+_RE_ENCODABLE = frozenset({*NATIVE_TRANSFER_SYNTAXES, "1.2.840.10008.1.2.5"})
 #: The Verification SOP Class (PS3.4 A), whose one operation is C-ECHO.
 VERIFICATION = "1.2.840.10008.1.1"
 #: PS3.7 C.5: "Refused: SOP Class not supported"; "Unrecognized operation".
@@ -171,7 +174,7 @@ def contexts_to_send(
     Per SOP class, one context per transfer syntax among its data sets,
     offering that syntax only, so that an acceptor that supports it takes it
     and each data set goes as it is; and, where there are native
-    (uncompressed) ones or ones of no stated syntax, one more offering
+    (uncompressed) or RLE Lossless ones or ones of no stated syntax, one more offering
     ``fallback`` (by default Explicit then Implicit VR Little Endian; empty
     for none), which they can be re-encoded into if their own syntax is
     refused (:meth:`Negotiated.context_to_send`).  One context
@@ -232,7 +235,7 @@ def _contexts_wanted(
     """The (SOP class, syntaxes) of the context offering the data set's own
     syntax, and of the fallback context if it is one that can be re-encoded."""
     own = (sop_class, (syntax or NATIVE_TRANSFER_SYNTAXES[0],))
-    if fallback and (syntax is None or syntax in NATIVE_TRANSFER_SYNTAXES):
+    if fallback and (syntax is None or syntax in _RE_ENCODABLE):
         return own, (sop_class, tuple(fallback))
     return own, None
 
@@ -483,7 +486,8 @@ class Negotiated:
         syntax it can be re-encoded into (PS3.5 A.1, A.2, A.5), one of the
         same byte order first (:func:`dicomul.encode_dataset` swaps the
         words of OW and like values across byte orders, PS3.5 7.3).
-        Compressed pixel data cannot be re-encoded: None then.
+        RLE Lossless is decoded first (:func:`dicomul.decompress_rle`);
+        other compressed pixel data cannot be re-encoded: None then.
         """
         candidates = [
             c
@@ -494,7 +498,7 @@ class Negotiated:
         for context in candidates:
             if context.transfer_syntax == transfer_syntax:
                 return context
-        if transfer_syntax is not None and transfer_syntax not in NATIVE_TRANSFER_SYNTAXES:
+        if transfer_syntax is not None and transfer_syntax not in _RE_ENCODABLE:
             return None
         big_endian = transfer_syntax == _EXPLICIT_VR_BIG_ENDIAN
         native = [c for c in candidates if c.transfer_syntax in NATIVE_TRANSFER_SYNTAXES]

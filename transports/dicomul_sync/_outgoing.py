@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dicomul import Command, CommandField, Negotiated, Priority
+from dicomul import RLE_LOSSLESS, Command, CommandField, Negotiated, Priority, RLEDecodeError
 from dicomul._dimse import DataSetSource
 
 if TYPE_CHECKING:
@@ -78,9 +78,10 @@ def store_request(
     A Dataset is encoded in the accepted transfer syntax; a file's data set
     is sent as it is on disk, in chunks, never decoded, when its own transfer
     syntax was accepted, and otherwise re-encoded into an accepted native
-    syntax if it is in one (compressed data cannot be).  ``originator`` is the C-MOVE
-    originator's AE title and message ID for a C-MOVE sub-operation (PS3.7
-    9.3.1.1).  Raises :class:`CannotSendError` when no context fits.
+    syntax if it is native or RLE Lossless (other compressed data cannot be).
+    ``originator`` is the C-MOVE originator's AE title and message ID for a
+    C-MOVE sub-operation (PS3.7 9.3.1.1).  Raises :class:`CannotSendError`
+    when no context fits, or RLE data do not decode.
     """
     context = negotiated.context_to_send(
         item.sop_class_uid, item.transfer_syntax, requestor_as_scp=requestor_as_scp
@@ -94,14 +95,20 @@ def store_request(
     if item.path is not None and context.transfer_syntax == item.transfer_syntax:
         body = _file_chunks(item.path, item.offset)  # as it is on disk
     else:
-        # A native syntax the peer did not accept: re-encode into one it did
-        # (lossless between the native syntaxes, PS3.5 A.1, A.2, A.5).
+        # A syntax the peer did not accept: re-encode into a native one it
+        # did (lossless between the native syntaxes, PS3.5 A.1, A.2, A.5;
+        # RLE Lossless decoded first, Annex G).
         from pydicom import dcmread  # noqa: PLC0415 - pydicom only when storing
 
-        from dicomul import encode_dataset  # noqa: PLC0415
+        from dicomul import decompress_rle, encode_dataset  # noqa: PLC0415
 
         dataset = item.dataset if item.path is None else dcmread(item.path)
         assert dataset is not None
+        if item.transfer_syntax == RLE_LOSSLESS and context.transfer_syntax != RLE_LOSSLESS:
+            try:
+                dataset = decompress_rle(dataset)
+            except RLEDecodeError as exc:
+                raise CannotSendError(f"{item.sop_instance_uid}: {exc}") from exc
         body = encode_dataset(dataset, context.transfer_syntax)
     command = Command(
         command_field=CommandField.C_STORE_RQ,
