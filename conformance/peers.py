@@ -49,11 +49,11 @@ def wait_listening(port: int, deadline_seconds: float = 10) -> None:
 
 
 @contextlib.contextmanager
-def storescp(*options: str) -> Iterator[int]:
-    """DCMTK storescp on a free port (TCP_NODELAY on); yields the port."""
-    port = free_port()
+def listening(command: list[str], port: int) -> Iterator[int]:
+    """``command`` started (TCP_NODELAY on, for DCMTK), its output dropped;
+    yields ``port`` once it accepts connections there, terminates it on exit."""
     proc = subprocess.Popen(
-        [dcmtk_path("storescp"), *options, str(port)],
+        command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "TCP_NODELAY": "1"},
@@ -64,6 +64,12 @@ def storescp(*options: str) -> Iterator[int]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def storescp(*options: str) -> contextlib.AbstractContextManager[int]:
+    """DCMTK storescp on a free port; yields the port."""
+    port = free_port()
+    return listening([dcmtk_path("storescp"), *options, str(port)], port)
 
 
 @contextlib.contextmanager

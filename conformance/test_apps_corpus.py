@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import pathlib
-import subprocess
 import sys
 from collections.abc import Iterable, Iterator
 
@@ -26,9 +25,9 @@ from corpus import (
     write,
 )
 from dcmtk_tools import dcmtk_path
-from peers import HOST, free_port, storescp, wait_listening
+from peers import HOST, free_port, listening, storescp
 from pydicom import dcmread
-from test_apps_echo import ENV, dicomul
+from test_apps_echo import dicomul
 from test_apps_store import DCMTK_PROPOSE, our_storescp, rich_files, run, sources
 from test_sync_dcmqrscp import dcmqrscp_config
 
@@ -105,19 +104,6 @@ def assert_copies(directory: pathlib.Path, sent: Iterable[pathlib.Path]) -> None
     assert set(stored) == set(wanted)
     for uid, source in wanted.items():
         assert_same_data_set(stored[uid], source)
-
-
-@contextlib.contextmanager
-def listening(command: list[str], port: int) -> Iterator[int]:
-    """``command`` started (TCP_NODELAY on), its output dropped; yields
-    ``port`` once it accepts connections there, and terminates it on exit."""
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-    try:
-        wait_listening(port)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def pynetdicom_storescp(out: pathlib.Path) -> contextlib.AbstractContextManager[int]:

@@ -277,21 +277,33 @@ def test_requests_on_the_wrong_context_are_refused(tmp_path: pathlib.Path) -> No
     assert list(tmp_path.iterdir()) == []
 
 
-def test_leaving_a_query_loop_early_keeps_the_association_usable() -> None:
-    """Before: the request stayed outstanding, and the next one raised."""
+PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
+
+
+def slow_find_scp(started: threading.Event | None = None) -> tuple[AE, pydicom.Dataset]:
+    """An SCP answering any C-FIND with 50 matches, 20 ms apart (time for a
+    C-CANCEL to arrive before the end), setting ``started`` when it begins;
+    and a query for it."""
 
     def many(identifier: pydicom.Dataset) -> Iterator[pydicom.Dataset]:
+        if started is not None:
+            started.set()
         for _ in range(50):
             yield pydicom.Dataset()
-            time.sleep(0.02)  # time for the C-CANCEL to arrive before the end
+            time.sleep(0.02)
 
-    find = "1.2.840.10008.5.1.4.1.2.1.1"
-    ae = AE(scp_sop_class=[find, VERIFICATION])
+    ae = AE(scp_sop_class=[PATIENT_ROOT_FIND, VERIFICATION])
     ae.on_c_find = many  # type: ignore[method-assign]
     query = pydicom.Dataset()
     query.QueryRetrieveLevel = "PATIENT"
+    return ae, query
+
+
+def test_leaving_a_query_loop_early_keeps_the_association_usable() -> None:
+    """Before: the request stayed outstanding, and the next one raised."""
+    ae, query = slow_find_scp()
     with serving(ae) as port:
-        assoc = AE(scu_sop_class=[find, VERIFICATION]).associate(HOST, port)
+        assoc = AE(scu_sop_class=[PATIENT_ROOT_FIND, VERIFICATION]).associate(HOST, port)
         for status, _ in assoc.send_c_find(query):
             assert status == "Pending"
             break  # cancels, then reads up to the final response
@@ -309,20 +321,9 @@ def test_a_query_is_sent_at_once_and_one_never_read_is_cancelled() -> None:
     before the caller reads anything); a query dropped unread is cancelled
     and drained when its iterator is collected, so the association goes on."""
     started = threading.Event()
-
-    def many(identifier: pydicom.Dataset) -> Iterator[pydicom.Dataset]:
-        started.set()
-        for _ in range(50):
-            yield pydicom.Dataset()
-            time.sleep(0.02)
-
-    find = "1.2.840.10008.5.1.4.1.2.1.1"
-    ae = AE(scp_sop_class=[find, VERIFICATION])
-    ae.on_c_find = many  # type: ignore[method-assign]
-    query = pydicom.Dataset()
-    query.QueryRetrieveLevel = "PATIENT"
+    ae, query = slow_find_scp(started)
     with serving(ae) as port:
-        assoc = AE(scu_sop_class=[find, VERIFICATION]).associate(HOST, port)
+        assoc = AE(scu_sop_class=[PATIENT_ROOT_FIND, VERIFICATION]).associate(HOST, port)
         responses = assoc.send_c_find(query)
         assert started.wait(5)  # nothing read yet, and the SCP is answering
         del responses  # never read: cancelled and drained now

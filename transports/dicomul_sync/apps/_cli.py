@@ -17,6 +17,11 @@ from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 if TYPE_CHECKING:
     import ssl
+    from collections.abc import Sequence
+
+    from dicomul import ProposedContext
+    from dicomul_sync.ae import AE
+    from dicomul_sync.association import Association
 
 __all__ = ["add_logging_options", "parser", "setup_logging"]
 
@@ -328,3 +333,34 @@ def add_output_directory(group: argparse._ArgumentGroup, what: str = "received o
         metavar="[d]irectory",
         help=f"write {what} to existing directory d (default: .)",
     )
+
+
+def associate(
+    ae: AE, args: argparse.Namespace, contexts: Sequence[ProposedContext] | None = None
+) -> Association:
+    """The association the options ask for (peer, port, called AE title,
+    timeouts, maximum PDU, TLS), with ``contexts`` or the AE's own; see
+    ``is_established`` (the reason it is not is logged)."""
+    ae.connection_timeout = args.timeout
+    ae.acse_timeout = args.acse_timeout
+    ae.dimse_timeout = args.dimse_timeout
+    return ae.associate(
+        args.peer,
+        args.port,
+        ae_title=args.called_aet,
+        max_pdu=args.max_pdu or None,
+        contexts=contexts,
+        ssl_context=client_tls(args),
+    )
+
+
+def accepted(assoc: Association) -> bool:
+    """Whether the association is up with a context accepted; if it is up
+    without one, it is aborted ("No Acceptable Presentation Contexts" is
+    logged)."""
+    if not assoc.is_established:
+        return False
+    if assoc.negotiated is None or not assoc.negotiated.contexts:
+        assoc.abort()
+        return False
+    return True

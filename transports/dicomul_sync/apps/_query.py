@@ -326,31 +326,6 @@ def context_syntax(assoc: Association, sop_class: str) -> str | None:
 # -------------------------------------------------------------- association
 
 
-def configure(ae: Any, args: argparse.Namespace) -> None:
-    """The timeouts of the options on an AE."""
-    ae.connection_timeout = args.timeout
-    ae.acse_timeout = args.acse_timeout
-    ae.dimse_timeout = args.dimse_timeout
-
-
-def associate(ae: Any, args: argparse.Namespace) -> Association | None:
-    """The association the options ask for, or None (the reason logged)."""
-    assoc: Association = ae.associate(
-        args.peer,
-        args.port,
-        ae_title=args.called_aet,
-        max_pdu=args.max_pdu or None,
-        ssl_context=_cli.client_tls(args),
-    )
-    if not assoc.is_established:
-        return None
-    negotiated = assoc.negotiated
-    if negotiated is None or not negotiated.contexts:
-        assoc.abort()
-        return None  # "No Acceptable Presentation Contexts" is logged
-    return assoc
-
-
 def counts(response: Dataset | None) -> dict[str, int]:
     """The sub-operation counts of a C-GET or C-MOVE response (absent: 0)."""
     result = {}

@@ -67,9 +67,6 @@ def main(argv: Sequence[str]) -> int:
     from dicomul_sync.ae import AE  # noqa: PLC0415
 
     ae = AE(ae_title=args.calling_aet, scu_sop_class=[VERIFICATION])
-    ae.connection_timeout = args.timeout
-    ae.acse_timeout = args.acse_timeout
-    ae.dimse_timeout = args.dimse_timeout
     syntaxes = TRANSFER_SYNTAXES[: args.propose_ts]
     contexts = [
         ProposedContext(
@@ -77,20 +74,9 @@ def main(argv: Sequence[str]) -> int:
         )
         for n in range(args.propose_pc)
     ]
-    assoc = ae.associate(
-        args.peer,
-        args.port,
-        ae_title=args.called_aet,
-        max_pdu=args.max_pdu or None,
-        contexts=contexts,
-        ssl_context=_cli.client_tls(args),
-    )
-    if not assoc.is_established:
-        return 1  # the reason is logged (refused, rejected, aborted, timed out)
-    negotiated = assoc.negotiated
-    if negotiated is None or not negotiated.contexts:
-        assoc.abort()
-        return 1  # "No Acceptable Presentation Contexts" is logged
+    assoc = _cli.associate(ae, args, contexts)
+    if not _cli.accepted(assoc):
+        return 1  # why is logged (refused, rejected, aborted, timed out, no context)
     failed = False
     for _ in range(args.repeat):
         response = assoc.echo()  # a Command: no pydicom import, a faster start

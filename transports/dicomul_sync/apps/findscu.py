@@ -71,10 +71,9 @@ def main(argv: Sequence[str]) -> int:
         return 1
     sop_class = FIND_MODELS[args.model]
     ae = AE(ae_title=args.calling_aet, scu_sop_class=[sop_class])
-    _query.configure(ae, args)
-    assoc = _query.associate(ae, args)
-    if assoc is None:
-        return 1
+    assoc = _cli.associate(ae, args)
+    if not _cli.accepted(assoc):
+        return 1  # why is logged
     syntax = _query.context_syntax(assoc, sop_class)
     shown = response_logger(args)
     final = None

@@ -60,10 +60,9 @@ def main(argv: Sequence[str]) -> int:
         scp_sop_class=storage_classes_for_retrieve(MAX_CONTEXTS - 1),
     )
     ae.store_directory = args.output_directory
-    _query.configure(ae, args)
-    assoc = _query.associate(ae, args)
-    if assoc is None:
-        return 1
+    assoc = _cli.associate(ae, args)
+    if not _cli.accepted(assoc):
+        return 1  # why is logged
     final = None
     failed_list = None
     responses = assoc.send_c_get(query, query_model=args.model)

@@ -88,10 +88,9 @@ def move(args: argparse.Namespace, query: Dataset, move_aet: str, log: logging.L
     from dicomul_sync.ae import AE  # noqa: PLC0415 - after parsing: --help stays fast
 
     ae = AE(ae_title=args.calling_aet, scu_sop_class=[MOVE_MODELS[args.model]])
-    _query.configure(ae, args)
-    assoc = _query.associate(ae, args)
-    if assoc is None:
-        return 1
+    assoc = _cli.associate(ae, args)
+    if not _cli.accepted(assoc):
+        return 1  # why is logged
     final = None
     failed_list = None
     responses = assoc.send_c_move(query, move_aet, query_model=args.model)

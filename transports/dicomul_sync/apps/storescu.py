@@ -224,31 +224,20 @@ def main(argv: Sequence[str]) -> int:
     from dicomul_sync.ae import AE  # noqa: PLC0415 - after parsing: fast --help
 
     ae = AE(ae_title=args.calling_aet)
-    ae.connection_timeout = args.timeout
-    ae.acse_timeout = args.acse_timeout
-    ae.dimse_timeout = args.dimse_timeout
     started = time.monotonic()
     totals = Totals()
     progress = Progress(len(items), sum(_size(item) for item in items))
     try:
         batches = plan(items, log, FALLBACKS[args.proposal], args.multiple)
         for n, (contexts, run) in enumerate(batches):
-            assoc = ae.associate(
-                args.peer,
-                args.port,
-                ae_title=args.called_aet,
-                max_pdu=args.max_pdu or None,
-                contexts=contexts,
-                ssl_context=_cli.client_tls(args),
-            )
+            assoc = _cli.associate(ae, args, contexts)
             if not assoc.is_established:
                 # Refused, rejected, aborted or timed out (logged): the next
                 # association would fare no better.
                 left = sum(len(later) for _, later in batches[n:])
                 totals.failures += left
                 break
-            if assoc.negotiated is None or not assoc.negotiated.contexts:
-                assoc.abort()  # "No Acceptable Presentation Contexts" is logged
+            if not _cli.accepted(assoc):  # "No Acceptable Presentation Contexts"
                 totals.failures += len(run)
                 continue
             sent_all = send_files(assoc, [items[i] for i in run], totals, progress, log)
