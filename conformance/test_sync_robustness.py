@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pydicom
 import pytest
 from dicomul_sync import AE
+from dicomul_sync.association import Association
 from dicomul_sync.storage import DurableFile
 from peers import HOST, RawPeer, serving
 from test_sync_services import retrieve_scp
@@ -299,6 +300,15 @@ def slow_find_scp(started: threading.Event | None = None) -> tuple[AE, pydicom.D
     return ae, query
 
 
+def assert_cancelled_and_usable(assoc: Association) -> None:
+    """The last query ended in Cancel, and the association still serves."""
+    assert assoc.last_response is not None
+    assert assoc.last_response.Status == 0xFE00
+    echo = assoc.send_c_echo()
+    assert echo is not None
+    assert echo.Status == 0
+
+
 def test_leaving_a_query_loop_early_keeps_the_association_usable() -> None:
     """Before: the request stayed outstanding, and the next one raised."""
     ae, query = slow_find_scp()
@@ -307,11 +317,7 @@ def test_leaving_a_query_loop_early_keeps_the_association_usable() -> None:
         for status, _ in assoc.send_c_find(query):
             assert status == "Pending"
             break  # cancels, then reads up to the final response
-        assert assoc.last_response is not None
-        assert assoc.last_response.Status == 0xFE00
-        echo = assoc.send_c_echo()
-        assert echo is not None
-        assert echo.Status == 0
+        assert_cancelled_and_usable(assoc)
         assoc.release()
         assert assoc.is_released
 
@@ -327,11 +333,7 @@ def test_a_query_is_sent_at_once_and_one_never_read_is_cancelled() -> None:
         responses = assoc.send_c_find(query)
         assert started.wait(5)  # nothing read yet, and the SCP is answering
         del responses  # never read: cancelled and drained now
-        assert assoc.last_response is not None
-        assert assoc.last_response.Status == 0xFE00
-        echo = assoc.send_c_echo()
-        assert echo is not None
-        assert echo.Status == 0
+        assert_cancelled_and_usable(assoc)
         assoc.release()
 
 
