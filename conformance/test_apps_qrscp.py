@@ -399,6 +399,35 @@ def test_qrscp_over_tls(archive: Archive, tmp_path: pathlib.Path) -> None:
     assert plain.returncode != 0
 
 
+def test_c_move_over_tls_to_movescu_own_port(archive: Archive, tmp_path: pathlib.Path) -> None:
+    """qrscp serving TLS (+tls, --require-peer-cert) opens its C-MOVE
+    sub-operation association over TLS too, with its certificate; movescu
+    +tls +P serves its own port over TLS with its certificate.  Both ends
+    hold a certificate for both uses, as an AE that connects and is
+    connected to does."""
+    from test_apps_echo import dicomul
+    from tls_certs import make_pki
+
+    pki = make_pki(tmp_path)
+    tls = ["+tls", str(pki.peer_key), str(pki.peer_cert), "+cf", str(pki.ca)]
+    database = tmp_path / "db"
+    database.mkdir()
+    for sop, path in archive.files.items():
+        shutil.copy(path, database / f"{sop}.dcm")
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    port = free_port()
+    known = ["--known-ae", f"MOVESCU={HOST}:{port}"]
+    with qrscp(database, *tls, "--require-peer-cert", *known) as server:
+        done = dicomul(
+            "movescu", *tls, "-aem", "MOVESCU", "+P", str(port), "-od", str(moved), "-S",
+            "-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={study_uid('C')}",
+            HOST, str(server.port),
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert_retrieved(moved, archive, archive.sops("C"))
+
+
 def test_getscu_retrieves_pet_rt_and_a_big_endian_file(tmp_path: pathlib.Path) -> None:
     """Our getscu proposes the storage classes an archive holds within the
     127 contexts left (PET and RT Image were past them in the standard's

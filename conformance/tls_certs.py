@@ -1,6 +1,7 @@
-"""A throw-away PKI for the TLS tests: a CA, and a server and a client
-certificate it signed (for 127.0.0.1 / localhost), made with the openssl
-command line so that DCMTK's TLS tools can read them too."""
+"""A throw-away PKI for the TLS tests: a CA, and a server, a client and a
+peer (both uses: an AE that connects and is connected to) certificate it
+signed (for 127.0.0.1 / localhost), made with the openssl command line so
+that DCMTK's TLS tools can read them too."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ class Pki:
     server_cert: pathlib.Path
     client_key: pathlib.Path
     client_cert: pathlib.Path
+    peer_key: pathlib.Path
+    peer_cert: pathlib.Path
 
     def server_context(self, *, require_client: bool = True) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=self.ca)
@@ -38,7 +41,7 @@ def _openssl(*args: str, cwd: pathlib.Path) -> None:
 
 
 def make_pki(directory: pathlib.Path) -> Pki:
-    """Create the CA and both certificates under ``directory``."""
+    """Create the CA and the three certificates under ``directory``."""
     _openssl(
         "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
         "-subj", "/CN=dicomul test CA", "-keyout", "ca.key", "-out", "ca.crt",
@@ -46,7 +49,11 @@ def make_pki(directory: pathlib.Path) -> Pki:
         "-addext", "keyUsage=critical,keyCertSign,cRLSign",
         cwd=directory,
     )  # fmt: skip
-    for name, usage in (("server", "serverAuth"), ("client", "clientAuth")):
+    for name, usage in (
+        ("server", "serverAuth"),
+        ("client", "clientAuth"),
+        ("peer", "serverAuth,clientAuth"),
+    ):
         _openssl(
             "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
             "-keyout", f"{name}.key", "-out", f"{name}.csr",
@@ -69,4 +76,6 @@ def make_pki(directory: pathlib.Path) -> Pki:
         server_cert=directory / "server.crt",
         client_key=directory / "client.key",
         client_cert=directory / "client.crt",
+        peer_key=directory / "peer.key",
+        peer_cert=directory / "peer.crt",
     )

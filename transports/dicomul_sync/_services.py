@@ -526,6 +526,7 @@ class _MoveRelay:
             called_ae_title=self.destination,
             max_pdu=self.ae.maximum_pdu_size,
             contexts=contexts,
+            ssl_context=self.ae.move_ssl_context,
         )
         association._connect()
         if not association.is_established:

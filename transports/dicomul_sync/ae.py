@@ -94,6 +94,9 @@ class AE:
         self.ssl_context: ssl.SSLContext | None = None
         #: Move destinations this SCP knows: AE title -> (host, port).
         self.move_destinations: dict[str, tuple[str, int]] = {}
+        #: A client-side ssl.SSLContext for the associations C-MOVE opens to
+        #: those destinations (None: plain TCP).
+        self.move_ssl_context: ssl.SSLContext | None = None
         #: Set while start() is listening (with port 0, ``port`` is then the
         #: port the system chose): wait on it before connecting to this AE.
         self.listening = threading.Event()

@@ -238,6 +238,37 @@ def client_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
     return context
 
 
+def outgoing_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """For a server app's own outgoing associations (qrscp's C-MOVE
+    sub-operations): TLS if it serves TLS, with its key and certificate,
+    trusting the ``+cf`` certificates."""
+    if not args.enable_tls:
+        return None
+    import ssl  # noqa: PLC0415 - only for TLS
+
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.check_hostname = False  # DCMTK checks the chain, not the host name
+    _load_trusted(context, args.add_cert_file)
+    _load_own(context, *args.enable_tls)
+    return context
+
+
+def incoming_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """For a client app's own listener (movescu +P): TLS if it connects with
+    TLS and a certificate of its own (``+tls``), which it then serves with;
+    the peers that connect back are not asked for one."""
+    if not args.enable_tls:
+        if args.anonymous_tls:
+            fail("receiving over TLS (+P) needs a certificate of our own: +tls KEY CERT")
+        return None
+    import ssl  # noqa: PLC0415 - only for TLS
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    _load_own(context, *args.enable_tls)
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def _load_own(context: ssl.SSLContext, key: str, cert: str) -> None:
     try:
         context.load_cert_chain(cert, key)

@@ -120,6 +120,7 @@ def storage_scp(args: argparse.Namespace, ae_title: str) -> AE:
         transfer_syntax=STORE_TRANSFER_SYNTAXES,
     )
     scp.store_directory = args.output_directory
+    scp.ssl_context = _cli.incoming_tls(args)  # TLS out, TLS in
     scp.acse_timeout = args.acse_timeout
     scp.dimse_timeout = args.dimse_timeout
     if args.max_pdu:

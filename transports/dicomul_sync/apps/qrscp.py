@@ -160,6 +160,7 @@ def main(argv: Sequence[str]) -> int:
     )
     _server.configure(ae, args)
     ae.move_destinations = {title: (host, port) for title, host, port in args.known_ae}
+    ae.move_ssl_context = _cli.outgoing_tls(args)  # served over TLS: moves go over TLS too
     ae.store_directory = str(directory)
 
     def stored(path: pathlib.Path) -> None:
