@@ -297,32 +297,45 @@ def test_help_lists_the_options(app: str, options: str) -> None:
     assert set(options.split()) <= shown
 
 
-def test_progress_bar_on_a_terminal(corpus_dir: pathlib.Path) -> None:
-    """stderr a terminal: a progress line of files and bytes, cleared at the end."""
+def on_a_terminal(*arguments: str) -> tuple[int, str]:
+    """``dicomul <arguments>`` with stderr a terminal: its exit status and
+    what the terminal showed."""
     import os
     import pty
 
     controller, terminal = pty.openpty()
-    with our_storescp("--ignore") as server:
-        proc = subprocess.run(
-            [DICOMUL, "storescu", HOST, str(server.port), str(corpus_dir)],
-            stdout=subprocess.PIPE,
-            stderr=terminal,
-            timeout=30,
-            check=False,
-            env=ENV,
-        )
+    proc = subprocess.run(
+        [DICOMUL, *arguments],
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        timeout=60,
+        check=False,
+        env=ENV,
+    )
     os.close(terminal)
     shown = b""
     with contextlib.suppress(OSError):  # EIO once the terminal side is closed and drained
         while chunk := os.read(controller, 65536):
             shown += chunk
     os.close(controller)
-    assert proc.returncode == 0
-    text = shown.decode()
+    return proc.returncode, shown.decode()
+
+
+def test_progress_bar_on_a_terminal(corpus_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    """stderr a terminal: a progress line of files and bytes, cleared at the
+    end; a file of several MiB moves the bar while it is being sent."""
+    big = write(image(rows=1024, columns=1536, seed=9), tmp_path / "big.dcm", SYNTAXES["explicit"])
+    with our_storescp("--ignore") as server:
+        status, text = on_a_terminal("storescu", HOST, str(server.port), str(corpus_dir))
+        big_status, big_text = on_a_terminal("storescu", HOST, str(server.port), str(big))
+    assert (status, big_status) == (0, 0)
     assert f"{len(SYNTAXES)}/{len(SYNTAXES)} files" in text
     assert " MB" in text
     assert text.endswith("\r\x1b[K")
+    states = [line.split("] ")[1] for line in big_text.split("\r") if "] " in line]
+    assert states[0] == "0/1 files, 1.0/3.1 MB"  # the first MiB sent
+    assert states[-1] == "1/1 files, 3.1/3.1 MB"
+    assert len(states) >= 4  # one redraw per MiB, then the file done
 
 
 def test_tls_between_our_apps(corpus_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:

@@ -15,7 +15,7 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, cast
 
 from dicomul import (
@@ -48,6 +48,7 @@ from dicomul._models import (
     model_sop_class,
     requestor_proposal,
 )
+from dicomul._wire import BytesLike
 
 from ._channel import Channel
 from ._outgoing import CannotSendError, Outgoing, read_part10_meta, store_request
@@ -366,6 +367,7 @@ class Association:
         msg_id: int | None = None,
         *,
         originator: tuple[str, int] | None = None,
+        on_sent: Callable[[int], None] | None = None,
     ) -> Dataset | None:
         """Store a data set on the peer (C-STORE, PS3.7 9.1.1) and wait for the response.
 
@@ -374,6 +376,8 @@ class Association:
         from disk as it is, in chunks, without decoding: its transfer syntax
         must then have been accepted for its SOP class.  ``originator`` is
         the (AE title, message ID) of the C-MOVE this store serves, if any.
+        ``on_sent`` is called with the size of each part of the data set as
+        it is handed to the transport (a progress bar's feed).
 
         Returns the response's command set (``Status`` at least), or None if
         it could not be sent (not established, no matching context) or the
@@ -392,6 +396,8 @@ class Association:
         except CannotSendError as exc:
             LOGGER.error("Cannot send %s: %s", dataset, exc)
             return None
+        if on_sent is not None:
+            body = _reporting(body, on_sent)
         return self._request_response(context_id, request, body)
 
     def send_c_find(
@@ -696,6 +702,14 @@ class Association:
             self.is_established = False
             self.is_aborted = True
         self._close()
+
+
+def _reporting(body: DataSetSource, on_sent: Callable[[int], None]) -> Iterator[BytesLike]:
+    """``body``'s parts, each reported to ``on_sent`` once it has been taken."""
+    parts = [body] if isinstance(body, bytes | memoryview) else body
+    for part in parts:
+        yield part
+        on_sent(len(part))
 
 
 def _establishment_failure(event: Aborted) -> str:

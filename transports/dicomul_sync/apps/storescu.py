@@ -127,26 +127,43 @@ def describe(paths: Sequence[str], log: logging.Logger) -> list[Outgoing]:
 
 
 class Progress:
-    """Files and bytes sent, as one line redrawn on stderr (a terminal only)."""
+    """Files and bytes sent, as one line redrawn on stderr (a terminal only),
+    as each part of a file goes (a large file moves the bar as it is sent)."""
 
     def __init__(self, total_files: int, total_bytes: int) -> None:
         self.enabled = sys.stderr.isatty()
         self.total_files = total_files
         self.total_bytes = total_bytes
         self.files = 0
-        self.bytes = 0
+        self.bytes = 0  # of the files done
+        self.current = 0  # of the file being sent
+        self.size = 0  # of the file being sent
 
-    def advance(self, size: int) -> None:
+    def start(self, size: int) -> None:
+        self.current, self.size = 0, size
+
+    def sent(self, count: int) -> None:
+        """Part of the current file was sent."""
+        self.current = min(self.size, self.current + count)
+        self._draw()
+
+    def advance(self) -> None:
+        """The current file is done (sent or not)."""
         self.files += 1
-        self.bytes += size
+        self.bytes += self.size
+        self.current = self.size = 0
+        self._draw()
+
+    def _draw(self) -> None:
         if not self.enabled:
             return
-        fraction = self.bytes / self.total_bytes if self.total_bytes else 1.0
+        done = self.bytes + self.current
+        fraction = done / self.total_bytes if self.total_bytes else 1.0
         width = 30
         bar = "#" * int(fraction * width)
         sys.stderr.write(
             f"\r[{bar:<{width}}] {self.files}/{self.total_files} files, "
-            f"{_megabytes(self.bytes)}/{_megabytes(self.total_bytes)} MB"
+            f"{_megabytes(done)}/{_megabytes(self.total_bytes)} MB"
         )
         sys.stderr.flush()
 
@@ -272,8 +289,9 @@ def send_files(
     for n, item in enumerate(items):
         size = _size(item)
         log.info("Sending file: %s", item.path)
-        response = assoc.send_c_store(item.path or item)
-        progress.advance(size)
+        progress.start(size)
+        response = assoc.send_c_store(item.path or item, on_sent=progress.sent)
+        progress.advance()
         if response is None:
             totals.failures += 1  # logged: no accepted context, or the association ended
             if not assoc.is_established:
