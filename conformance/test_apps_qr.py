@@ -105,9 +105,9 @@ def summary(what: str, status: str, completed: int) -> str:
 
 def test_findscu_keywords_verbose_and_extract(qr: Archive, tmp_path: pathlib.Path) -> None:
     """Study Root, keys by keyword (an empty value and a bare name ask for
-    the attribute): each match shown at -v and extracted to rspNNNN.dcm."""
+    the attribute): each match extracted to rspNNNN.dcm and, with +sr, shown."""
     done = dicomul(
-        "findscu", "-v", "-S", "-k", "QueryRetrieveLevel=STUDY", "-k", "PatientName=*",
+        "findscu", "-v", "+sr", "-S", "-k", "QueryRetrieveLevel=STUDY", "-k", "PatientName=*",
         "-k", "StudyInstanceUID=", "-k", "StudyDate", "-X", "-od", str(tmp_path),
         HOST, str(qr.port),
     )  # fmt: skip
@@ -365,11 +365,12 @@ def test_dump_shows_a_data_set_as_dcmdump_does(tmp_path: pathlib.Path) -> None:
     assert dump(dcmread(path)) == theirs
 
 
-@pytest.mark.parametrize("verbosity", [[], ["-v"]])
+@pytest.mark.parametrize("verbosity", [[], ["-v"], ["-v", "-sr"], ["-sr"]])
 def test_findscu_prints_what_dcmtk_findscu_prints(qr: Archive, verbosity: list[str]) -> None:
     """The same query to dcmqrscp by DCMTK's findscu and ours: the same
-    lines, by default (each match shown) and with -v (the request, its
-    identifier, each match, the final response)."""
+    lines, by default (each match shown), with -v (the request, its
+    identifier, each match, the final response) and with -sr (matches
+    hidden)."""
     query = [
         "-S", "-k", "QueryRetrieveLevel=STUDY", "-k", "PatientName=*", "-k", "PatientID",
         "-k", "StudyInstanceUID", "-k", "StudyDate", "-k", "ModalitiesInStudy",
@@ -384,5 +385,5 @@ def test_findscu_prints_what_dcmtk_findscu_prints(qr: Archive, verbosity: list[s
         env={**os.environ, "TCP_NODELAY": "1"},
     )
     assert (ours.returncode, theirs.returncode) == (0, 0), ours.stderr + theirs.stderr
-    assert "I: Find Response: 3 (Pending)" in ours.stderr
+    assert ("I: Find Response: 3 (Pending)" in ours.stderr) == ("-sr" not in verbosity)
     assert ours.stderr.splitlines() == theirs.stderr.splitlines()

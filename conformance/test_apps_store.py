@@ -553,3 +553,45 @@ def test_an_rle_file_reaches_dcmtk_storescp_decoded(
     ds = pydicom.dcmread(received)
     assert ds.file_meta.TransferSyntaxUID != "1.2.840.10008.1.2.5"
     assert ds.PixelData == native_pixels(source)
+
+
+def test_a_file_that_cannot_be_re_encoded_fails_alone(tmp_path: pathlib.Path) -> None:
+    """Before: a file pydicom could not read, met on the re-encoding path,
+    ended the whole run with an F: line and no summary."""
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    files = tmp_path / "files"
+    files.mkdir()
+    for n in range(3):
+        ds = image(rows=4, columns=4, seed=n)
+        ds.add_new(0x00091010, "LO", "BROKEN" if n == 1 else "FINE")
+        write(ds, files / f"{n}.dcm", ExplicitVRLittleEndian)
+    broken = files / "1.dcm"
+    broken.write_bytes(broken.read_bytes().replace(b"\x09\x00\x10\x10LO", b"\x09\x00\x10\x10ZZ"))
+    out = tmp_path / "out"
+    out.mkdir()
+    with our_storescp("-xi", "-od", str(out)) as server:  # implicit only: re-encoding needed
+        done = dicomul("storescu", HOST, str(server.port), str(files))
+    assert done.returncode == 1
+    assert done.stdout.startswith("sent 2, warnings 0, failures 1 "), done.stdout + done.stderr
+    assert "cannot re-encode it into 1.2.840.10008.1.2" in done.stderr
+    assert "F:" not in done.stderr
+    assert len(list(out.iterdir())) == 2
+
+
+def test_health_checks_on_a_tls_port_are_silent(tmp_path: pathlib.Path) -> None:
+    """README "Beyond one machine": a balancer's TCP check (connect, close)
+    on a TLS port logs nothing, as on a plain one."""
+    import socket
+
+    from tls_certs import make_pki
+
+    pki = make_pki(tmp_path)
+    tls = ["+tls", str(pki.server_key), str(pki.server_cert)]
+    with our_storescp("-v", *tls, "-od", str(tmp_path)) as server:
+        for _ in range(3):
+            socket.create_connection((HOST, server.port), timeout=5).close()
+        done = dicomul("echoscu", "+tla", "-ic", HOST, str(server.port))  # still serving
+    assert done.returncode == 0, done.stderr
+    assert "E:" not in server.output, server.output
+    assert server.output.count("I: Association Received") == 1, server.output

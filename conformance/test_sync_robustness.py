@@ -322,19 +322,32 @@ def test_leaving_a_query_loop_early_keeps_the_association_usable() -> None:
         assert assoc.is_released
 
 
-def test_a_query_is_sent_at_once_and_one_never_read_is_cancelled() -> None:
-    """send_c_find sends its request when called (the SCP's handler runs
-    before the caller reads anything); a query dropped unread is cancelled
-    and drained when its iterator is collected, so the association goes on."""
-    started = threading.Event()
-    ae, query = slow_find_scp(started)
+def test_queries_made_before_any_is_read_each_get_their_answers() -> None:
+    """send_c_find is lazy, as pynetdicom's: its request goes at the first
+    next(), so two queries may be made before either is read, or an echo
+    sent between making a query and reading it (the operations window of
+    one outstanding request, PS3.7 D.3.3.3, is never exceeded)."""
+
+    def three(identifier: pydicom.Dataset) -> Iterator[pydicom.Dataset]:
+        for n in range(3):
+            match = pydicom.Dataset()
+            match.PatientID = str(n)
+            yield match
+
+    ae = AE(scp_sop_class=[PATIENT_ROOT_FIND, VERIFICATION])
+    ae.on_c_find = three  # type: ignore[method-assign]
+    query = pydicom.Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
     with serving(ae) as port:
         assoc = AE(scu_sop_class=[PATIENT_ROOT_FIND, VERIFICATION]).associate(HOST, port)
-        responses = assoc.send_c_find(query)
-        assert started.wait(5)  # nothing read yet, and the SCP is answering
-        del responses  # never read: cancelled and drained now
-        assert_cancelled_and_usable(assoc)
+        queries = [assoc.send_c_find(query) for _ in range(2)]
+        later = assoc.send_c_find(query)
+        echo = assoc.send_c_echo()
+        answers = [[int(status) for status, _ in responses] for responses in [*queries, later]]
         assoc.release()
+    assert echo is not None
+    assert echo.Status == 0
+    assert answers == [[0xFF00, 0xFF00, 0xFF00, 0x0000]] * 3
 
 
 def test_a_peer_that_releases_or_collides_is_answered() -> None:

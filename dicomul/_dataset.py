@@ -114,17 +114,37 @@ def decode_dataset(
 _WORD_SIZES = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
 
 
-def swap_byte_order(dataset: Dataset) -> Dataset:
+def swap_byte_order(dataset: Dataset, _ancestors: tuple[Dataset, ...] = ()) -> Dataset:
     """A copy of ``dataset`` whose OW, OL, OF, OD and OV values have each
     word's bytes reversed (in nested sequences too): the data set read in
-    one byte order, ready to be written in the other.  Other values are
-    numbers or text to pydicom, which writes them in any byte order; an
-    encapsulated (compressed) Pixel Data is a byte stream and is kept."""
+    one byte order, ready to be written in the other.  An element of
+    ambiguous VR ("OB or OW" Pixel Data set in memory, "US or OW" LUT Data)
+    is resolved first, as pydicom would on writing (PS3.5 A.1 c).  Other
+    values are numbers or text to pydicom, which writes them in any byte
+    order; an encapsulated (compressed) Pixel Data is a byte stream and is
+    kept."""
+    from pydicom.filewriter import correct_ambiguous_vr_element  # noqa: PLC0415
+
+    _, little = dataset.original_encoding
     swapped = Dataset()
-    for element in dataset:
+    for original in dataset:
+        element = original
+        if " or " in element.VR:
+            loose = DataElement(
+                element.tag,
+                element.VR,
+                element.value,
+                is_undefined_length=element.is_undefined_length,
+            )  # resolved on a copy: the caller's data set is left as it is
+            resolved = correct_ambiguous_vr_element(
+                loose, dataset, little is not False, [dataset, *_ancestors]
+            )
+            element = cast(DataElement, resolved)
         size = _WORD_SIZES.get(element.VR)
         if element.VR == "SQ":
-            value: object = [swap_byte_order(item) for item in element.value]
+            value: object = [
+                swap_byte_order(item, (dataset, *_ancestors)) for item in element.value
+            ]
         elif size and isinstance(element.value, bytes) and not element.is_undefined_length:
             value = _swap_words(element.value, size)
         else:

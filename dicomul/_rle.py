@@ -130,9 +130,19 @@ def decompress_rle(dataset: Dataset) -> Dataset:
     for element in dataset:
         if element.tag == 0x7FE00010:
             decoded.add(DataElement(0x7FE00010, "OW" if bits > 8 else "OB", native))
-        else:
+        elif element.tag not in _ENCAPSULATION_ONLY:
             decoded.add(element)
+    # New elements, never the caller's: its data set is left as it was.
     if samples > 1:
-        decoded.PlanarConfiguration = 0
+        decoded.add(DataElement(0x00280006, "US", 0))  # Planar Configuration: interleaved
+    if str(dataset.get("PhotometricInterpretation", "")) == "YBR_FULL_422":
+        # Decoded planes are full (a value per pixel), which YBR_FULL names;
+        # YBR_FULL_422 means subsampled chroma (PS3.3 C.7.6.3.1.2).
+        decoded.add(DataElement(0x00280004, "CS", "YBR_FULL"))
     decoded.set_original_encoding(False, True, dataset.original_character_set)
     return decoded
+
+
+#: Extended Offset Table and its Lengths (PS3.3 C.7.6.3.1): for
+#: encapsulated Pixel Data only, dropped with the encapsulation.
+_ENCAPSULATION_ONLY = frozenset({0x7FE00001, 0x7FE00002})

@@ -133,11 +133,31 @@ def test_word_values_survive_any_chain_of_byte_orders(
 
 
 def test_big_endian_words_are_swapped_into_little_endian() -> None:
+    """Pixel Data set in memory keeps pydicom's ambiguous VR "OB or OW",
+    resolved (OW for 16 bits) before its words are swapped."""
     ds = Dataset()
+    ds.BitsAllocated = 16
+    ds.PixelRepresentation = 0
     ds.PixelData = b"\x01\x02\x03\x04"  # built in memory: little endian words 0x0201, 0x0403
-    ds["PixelData"].VR = "OW"
+    assert ds["PixelData"].VR == "OB or OW"
     big = encode_dataset(ds, "1.2.840.10008.1.2.2")
     assert big.endswith(b"\x02\x01\x04\x03")  # the same words, big endian
     received = decode_dataset(big, "1.2.840.10008.1.2.2")
     assert received.PixelData == b"\x02\x01\x04\x03"  # as pydicom keeps it: file order
     assert encode_dataset(received, "1.2.840.10008.1.2.1").endswith(b"\x01\x02\x03\x04")
+    assert ds["PixelData"].VR == "OB or OW"  # the caller's data set is left as it was
+
+
+def test_lut_data_of_ambiguous_vr_in_a_sequence_is_swapped() -> None:
+    """LUT Data ("US or OW") inside a sequence item: resolved against its
+    item's LUT Descriptor, then swapped like any OW value."""
+    item = Dataset()
+    item.LUTDescriptor = [2, 0, 16]
+    item.LUTData = b"\x01\x02\x03\x04"
+    item["LUTData"].VR = "US or OW"
+    ds = Dataset()
+    ds.VOILUTSequence = [item]
+    big = decode_dataset(encode_dataset(ds, "1.2.840.10008.1.2.2"), "1.2.840.10008.1.2.2")
+    value = big.VOILUTSequence[0].LUTData
+    # Read as OW bytes in file order, or as US numbers: the words 0x0201, 0x0403 either way.
+    assert value in (b"\x02\x01\x04\x03", [0x0201, 0x0403])

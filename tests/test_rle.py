@@ -101,3 +101,34 @@ def test_arbitrary_bytes_decode_or_raise_rle_decode_error(
 def test_malformed_frames_name_what_is_wrong(frame: bytes, message: str) -> None:
     with pytest.raises(RLEDecodeError, match=message):
         decode_rle_frame(frame, rows=2, columns=2, samples_per_pixel=1, bits_allocated=16)
+
+
+def test_decompress_rle_gives_a_native_data_set_and_leaves_the_callers() -> None:
+    from pydicom.dataset import Dataset
+    from pydicom.encaps import encapsulate
+
+    from dicomul import decompress_rle
+
+    rows, columns = 2, 3
+    red, green, blue = bytes(range(6)), bytes(range(10, 16)), bytes(range(20, 26))
+    interleaved = bytes(b for pixel in zip(red, green, blue, strict=True) for b in pixel)
+    ds = Dataset()
+    ds.Rows, ds.Columns, ds.SamplesPerPixel = rows, columns, 3
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+    ds.PhotometricInterpretation = "YBR_FULL_422"
+    ds.PlanarConfiguration = 1  # as RLE data sets often say
+    ds.PixelData = encapsulate([encode_frame(interleaved, 3, 1, [])])
+    ds["PixelData"].VR = "OB"
+    ds.ExtendedOffsetTable = b"\0" * 8
+    ds.ExtendedOffsetTableLengths = b"\0" * 8
+
+    decoded = decompress_rle(ds)
+    assert decoded.PixelData == interleaved
+    assert decoded["PixelData"].VR == "OB"
+    assert decoded.PlanarConfiguration == 0
+    assert decoded.PhotometricInterpretation == "YBR_FULL"  # full planes, not 4:2:2
+    assert "ExtendedOffsetTable" not in decoded
+    assert "ExtendedOffsetTableLengths" not in decoded
+    # The caller's data set is as it was.
+    assert (ds.PlanarConfiguration, ds.PhotometricInterpretation) == (1, "YBR_FULL_422")
+    assert "ExtendedOffsetTable" in ds

@@ -251,6 +251,12 @@ class AcceptLoop:
         except ssl.SSLWantWriteError:
             self.selector.modify(sock, selectors.EVENT_WRITE)
             return
+        except (ssl.SSLEOFError, ConnectionResetError) as exc:
+            # Closed before a handshake began or finished: a load balancer's
+            # health check, or a port scan; nothing to report above DEBUG.
+            LOGGER.debug("connection closed during the TLS handshake: %s", exc)
+            self._drop(pending)
+            return
         except (ssl.SSLError, OSError) as exc:
             LOGGER.error("TLS handshake with a peer failed: %s", exc)
             self._drop(pending)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dicomul import RLE_LOSSLESS, Command, CommandField, Negotiated, Priority, RLEDecodeError
+from dicomul import RLE_LOSSLESS, Command, CommandField, Negotiated, Priority
 from dicomul._dimse import DataSetSource
 
 if TYPE_CHECKING:
@@ -102,14 +102,18 @@ def store_request(
 
         from dicomul import decompress_rle, encode_dataset  # noqa: PLC0415
 
-        dataset = item.dataset if item.path is None else dcmread(item.path)
-        assert dataset is not None
-        if item.transfer_syntax == RLE_LOSSLESS and context.transfer_syntax != RLE_LOSSLESS:
-            try:
+        try:
+            dataset = item.dataset if item.path is None else dcmread(item.path)
+            assert dataset is not None
+            if item.transfer_syntax == RLE_LOSSLESS and context.transfer_syntax != RLE_LOSSLESS:
                 dataset = decompress_rle(dataset)
-            except RLEDecodeError as exc:
-                raise CannotSendError(f"{item.sop_instance_uid}: {exc}") from exc
-        body = encode_dataset(dataset, context.transfer_syntax)
+            body = encode_dataset(dataset, context.transfer_syntax)
+        except Exception as exc:  # a file pydicom cannot read, RLE that does not decode...
+            # One data set that cannot be re-encoded is that one's failure,
+            # not the end of a run of many.
+            raise CannotSendError(
+                f"cannot re-encode it into {context.transfer_syntax}: {type(exc).__name__}: {exc}"
+            ) from exc
     command = Command(
         command_field=CommandField.C_STORE_RQ,
         message_id=message_id,

@@ -16,7 +16,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from dicomul import (
     NO_DATA_SET,
@@ -106,6 +106,10 @@ class Association:
         #: The command set of the last C-FIND/C-MOVE response, as a Dataset
         #: (sub-operation counts, error comment).
         self.last_response: Dataset | None = None
+        #: If set, called with each request's command once it is handed to
+        #: the transport: what an app logs after "Sending ... Request" (the
+        #: query's identifier, as DCMTK's apps print it).
+        self.on_request_sent: Callable[[Command], None] | None = None
         self._ssl = (ssl_context, server_hostname)
         self._conn = Connection(
             Role.REQUESTOR,
@@ -315,6 +319,8 @@ class Association:
             request.message_id or request.message_id_being_responded_to,
         )
         self._channel.send(context_id, request, data_set)
+        if self.on_request_sent is not None:
+            self.on_request_sent(request)
 
     def _request_response(
         self, context_id: int, request: Command, data_set: DataSetSource | None = None
@@ -373,9 +379,11 @@ class Association:
 
         ``dataset`` is a pydicom Dataset (encoded in the accepted transfer
         syntax), or the path of a DICOM Part 10 file, whose data set is sent
-        from disk as it is, in chunks, without decoding: its transfer syntax
-        must then have been accepted for its SOP class.  ``originator`` is
-        the (AE title, message ID) of the C-MOVE this store serves, if any.
+        from disk as it is, in chunks, without decoding, when its transfer
+        syntax was accepted for its SOP class, and otherwise re-encoded into
+        an accepted native syntax if it is native or RLE Lossless.
+        ``originator`` is the (AE title, message ID) of the C-MOVE this store
+        serves, if any.
         ``on_sent`` is called with the size of each part of the data set as
         it is handed to the transport (a progress bar's feed).
 
@@ -411,10 +419,11 @@ class Association:
         'Pending', 'Success', 'Cancel', 'Failure' or 'Warning'.  Pending
         responses carry a matching identifier; the final one carries None.
 
-        The request is sent by this call; the responses are read as the
-        iterator is.  Leaving the loop early (or closing the iterator)
-        cancels the query (C-CANCEL) and reads up to its final response, so
-        the association stays usable; so do C-GET and C-MOVE.
+        The request is sent when the iterator is first advanced, and the
+        responses read as it is (as pynetdicom's).  Leaving the loop early
+        (or closing the iterator) cancels the query (C-CANCEL) and reads up
+        to its final response, so the association stays usable; so do C-GET
+        and C-MOVE.
         """
         return self._query(CommandField.C_FIND_RQ, dataset, query_model, msg_id)
 
@@ -480,12 +489,9 @@ class Association:
         move_destination: str | None = None,
     ) -> Iterator[tuple[Status, Dataset | None]]:
         sop_class = model_sop_class(field, query_model)  # ValueError before anything is sent
-        responses = self._query_responses(field, sop_class, dataset, msg_id, move_destination)
-        # The request goes now, not at the first next(): a caller can log
-        # after sending, and a query never iterated is still cancelled and
-        # drained when the iterator is closed or collected.
-        next(responses, None)
-        return cast("Iterator[tuple[Status, Dataset | None]]", responses)
+        # Lazy, as pynetdicom's: the request goes at the first next(), so
+        # queries may be made before any is read.
+        return self._query_responses(field, sop_class, dataset, msg_id, move_destination)
 
     def _query_responses(
         self,
@@ -494,8 +500,7 @@ class Association:
         dataset: Dataset,
         msg_id: int | None,
         move_destination: str | None,
-    ) -> Iterator[tuple[Status, Dataset | None] | None]:
-        """None once the request is sent, then (status, identifier) per response."""
+    ) -> Iterator[tuple[Status, Dataset | None]]:
         found = self._established_context(sop_class, CommandField(field).name)
         if found is None:
             return
@@ -515,7 +520,6 @@ class Association:
         self._send_request(context_id, request, encode_dataset(dataset, transfer_syntax))
         finished = False
         try:
-            yield None
             for command, body in self._responses(request.message_id):
                 finished = not _is_pending(command)
                 self.last_response = _command_dataset(command)

@@ -298,6 +298,20 @@ _SYNTAX_NAMES = {
 }
 
 
+def log_identifiers_when_sent(
+    assoc: Association, log: logging.Logger, query: Dataset, sop_class: str
+) -> None:
+    """Log ``Request Identifiers:`` and ``query`` once its request has gone,
+    after the library's ``Sending ... Request`` line, as DCMTK's apps do."""
+
+    def sent(command: object) -> None:
+        assoc.on_request_sent = None  # the query's own request only
+        log.info("Request Identifiers:")
+        log_dataset(log, query, context_syntax(assoc, sop_class))
+
+    assoc.on_request_sent = sent
+
+
 def log_dataset(
     log: logging.Logger, ds: Dataset, transfer_syntax: str | None = None, *, received: bool = False
 ) -> None:

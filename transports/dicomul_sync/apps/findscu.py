@@ -77,9 +77,8 @@ def main(argv: Sequence[str]) -> int:
     syntax = _query.context_syntax(assoc, sop_class)
     shown = response_logger(args)
     final = None
+    _query.log_identifiers_when_sent(assoc, log, query, sop_class)
     responses = assoc.send_c_find(query, query_model=args.model)
-    log.info("Request Identifiers:")
-    _query.log_dataset(log, query, syntax)
     for matches, (status, answer) in enumerate(responses, start=1):
         if status != "Pending":
             final = status
@@ -116,8 +115,8 @@ def response_logger(args: argparse.Namespace) -> logging.Logger:
     findscu does, unless -sr, -X (without +sr) or -q."""
     shown = logging.getLogger("dicomul.app.findscu.responses")
     show = args.show_responses if args.show_responses is not None else not args.extract
-    if show and not args.quiet:
-        shown.setLevel(logging.INFO)
+    # Not inherited from -v: shown at INFO, or not at all.
+    shown.setLevel(logging.INFO if show and not args.quiet else logging.WARNING)
     return shown
 
 

@@ -65,9 +65,8 @@ def main(argv: Sequence[str]) -> int:
         return 1  # why is logged
     final = None
     failed_list = None
+    _query.log_identifiers_when_sent(assoc, log, query, GET_MODELS[args.model])
     responses = assoc.send_c_get(query, query_model=args.model)
-    log.info("Request Identifiers:")
-    _query.log_dataset(log, query, _query.context_syntax(assoc, GET_MODELS[args.model]))
     for status, answer in responses:
         if status != "Pending":
             final = status

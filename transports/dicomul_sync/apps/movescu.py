@@ -93,9 +93,8 @@ def move(args: argparse.Namespace, query: Dataset, move_aet: str, log: logging.L
         return 1  # why is logged
     final = None
     failed_list = None
+    _query.log_identifiers_when_sent(assoc, log, query, MOVE_MODELS[args.model])
     responses = assoc.send_c_move(query, move_aet, query_model=args.model)
-    log.info("Request Identifiers:")
-    _query.log_dataset(log, query, _query.context_syntax(assoc, MOVE_MODELS[args.model]))
     for status, answer in responses:
         if status != "Pending":
             final = status

@@ -2,9 +2,12 @@
 
 Files and directories (searched recursively) are read only as far as their
 file meta information: the presentation contexts come from their SOP classes
-and transfer syntaxes (one context per compressed syntax, one offering the
-native ones), and each data set is streamed from disk as it is, never
-decoded.  Files needing more than the 128 contexts one association can carry
+and transfer syntaxes (per SOP class, one context per syntax among its files,
+offering that syntax alone, and one offering the fallback syntaxes of -xe,
+-xb or -xi), and each data set is streamed from disk as it is, never
+decoded, when its own syntax is accepted; otherwise it is re-encoded into a
+fallback syntax (native ones across byte orders, RLE Lossless decoded
+first).  Files needing more than the 128 contexts one association can carry
 go over several associations, one after the other (as DCMTK dcmsend does).
 A progress bar (files and bytes) goes to stderr when it is a terminal; a
 summary line to stdout at the end.  The exit status is non-zero if an
