@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pathlib
 import socket
+import ssl
 import subprocess
 
 import pytest
@@ -139,3 +140,92 @@ def test_our_scu_over_tls_to_dcmtk_storescp(pki: Pki, tmp_path: pathlib.Path) ->
         proc.terminate()
         proc.wait(timeout=10)
     assert len([p for p in out.iterdir() if p.is_file()]) == 1
+
+
+class BioSocket:
+    """A TLS client over a plain socket through memory BIOs, so that a test
+    can put half a TLS record on the wire (which ssl.SSLSocket never does)."""
+
+    def __init__(self, sock: socket.socket, context: ssl.SSLContext) -> None:
+        self.sock = sock
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname="localhost")
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush()
+                self.incoming.write(self.sock.recv(65536))
+        self._flush()
+
+    def _flush(self) -> None:
+        if data := self.outgoing.read():
+            self.sock.sendall(data)
+
+    def sendall(self, data: bytes) -> None:
+        self.tls.write(data)
+        self._flush()
+
+    def records(self, data: bytes) -> bytes:
+        """``data`` as TLS records, not yet sent."""
+        self.tls.write(data)
+        return self.outgoing.read()
+
+    def recv(self, size: int) -> bytes:
+        while True:
+            try:
+                return self.tls.read(size)
+            except ssl.SSLWantReadError:
+                received = self.sock.recv(65536)
+                if not received:
+                    return b""
+                self.incoming.write(received)
+
+
+def test_half_a_tls_record_does_not_stop_a_c_find(pki: Pki) -> None:
+    """The SCP looks for a C-CANCEL between matches.  Before, a TLS record
+    half arrived made that look block until the rest came, so the query
+    stalled; now the matches go on and the half record waits its turn."""
+    from peers import RawPeer
+    from test_sync_robustness import PATIENT_ROOT_FIND, slow_find_scp
+
+    from dicomul import (
+        Command,
+        CommandField,
+        Priority,
+        Released,
+        RequestRelease,
+        encode_dataset,
+    )
+
+    scp, query = slow_find_scp()
+    scp.ssl_context = pki.server_context(require_client=False)
+    with serving_plain(scp) as port:
+        peer = RawPeer(port)
+        client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=pki.ca)
+        tls = BioSocket(peer.sock, client)
+        peer.sock = tls  # type: ignore[assignment]
+        peer.request(sop_classes=[PATIENT_ROOT_FIND])
+        find = Command(
+            command_field=CommandField.C_FIND_RQ,
+            message_id=1,
+            affected_sop_class_uid=PATIENT_ROOT_FIND,
+            priority=Priority.MEDIUM,
+            command_data_set_type=0,
+        )
+        peer.send(1, find, encode_dataset(query, "1.2.840.10008.1.2"))
+        cancel = Command(command_field=CommandField.C_CANCEL_RQ, message_id_being_responded_to=1)
+        wire = b"".join(tls.records(pdu) for pdu in peer.conn.send_message(1, cancel))
+        tls.sock.sendall(wire[: len(wire) // 2])  # half the C-CANCEL's TLS record
+        tls.sock.settimeout(10)
+        statuses = []
+        while not statuses or statuses[-1] == 0xFF00:
+            event = peer.next_event()
+            if type(event).__name__ == "CommandReceived":
+                statuses.append(event.command.status)  # type: ignore[attr-defined]
+        tls.sock.sendall(wire[len(wire) // 2 :])  # a C-CANCEL too late: ignored
+        tls.sendall(peer.conn.send(RequestRelease()))
+        assert isinstance(peer.next_event(), Released)
+        tls.sock.close()
+    assert statuses == [0xFF00] * 50 + [0x0000]  # every match: the query never stalled

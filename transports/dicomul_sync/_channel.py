@@ -60,7 +60,7 @@ class Channel:
     def poll(self) -> list[object]:
         """The events that arrive without waiting (read once if data is there)."""
         if self.sock is not None and _readable(self.sock):
-            self._read()
+            self._read(wait=False)
         events = []
         while (event := self.conn.next_event()) is not NEED_DATA:
             self.write(self.conn.data_to_send())
@@ -68,9 +68,9 @@ class Channel:
         self.write(self.conn.data_to_send())
         return events
 
-    def _read(self) -> None:
+    def _read(self, *, wait: bool = True) -> None:
         assert self.sock is not None
-        data = read_into(self.conn, self.sock)
+        data = read_into(self.conn, self.sock, wait=wait)
         if self.trace is not None and data:
             self.trace.received(data)
 

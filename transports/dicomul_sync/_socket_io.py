@@ -26,18 +26,26 @@ RECEIVE_SIZE = 65536
 WRITE_TIMEOUT = 60.0
 
 
-def read_into(conn: Connection, sock: socket.socket) -> bytes:
+def read_into(conn: Connection, sock: socket.socket, *, wait: bool = True) -> bytes:
     """Read once from ``sock`` into ``conn`` and return what was read, or fire
-    its timers if a deadline passes first (then return nothing)."""
+    its timers if a deadline passes first (then return nothing).
+
+    With ``wait`` false, take only what is there: a TLS record half arrived
+    (the socket readable, the record not whole) returns nothing at once
+    instead of blocking until the rest comes."""
     deadline = conn.next_deadline
     if deadline is not None and deadline <= time.monotonic():
         conn.handle_timeout(now=time.monotonic())  # due already: no read at all
         return b""
-    sock.settimeout(None if deadline is None else deadline - time.monotonic())
+    if wait:
+        sock.settimeout(None if deadline is None else deadline - time.monotonic())
+    else:
+        sock.settimeout(0.0)
     try:
         data = sock.recv(RECEIVE_SIZE)
     except (TimeoutError, BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-        conn.handle_timeout(now=time.monotonic())
+        if wait:
+            conn.handle_timeout(now=time.monotonic())
         return b""
     except ssl.SSLError as exc:
         # A TLS alert (a refused certificate, say): the engine sees the
