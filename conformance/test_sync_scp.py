@@ -331,6 +331,40 @@ def test_many_silent_or_lingering_peers_hold_no_worker() -> None:
                 sock.close()
 
 
+def test_a_flood_of_silent_connections_is_capped_oldest_first(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past MAX_PENDING connections without an association, the oldest is
+    closed for each new one (and a warning logged once): a flood cannot
+    hold descriptors without end, and a real peer is still answered."""
+    from dicomul_sync import _accept
+
+    monkeypatch.setattr(_accept, "MAX_PENDING", 10)
+    ae = AE(scp_sop_class=[VERIFICATION])
+    held: list[socket.socket] = []
+    with caplog.at_level(logging.WARNING, logger="dicomul"), serving(ae) as port:
+        try:
+            for _ in range(15):
+                held.append(socket.create_connection(("127.0.0.1", port)))
+                time.sleep(0.02)  # in order: the first come are the oldest
+            echo = dcmtk("echoscu", "127.0.0.1", str(port))
+            assert echo.returncode == 0, echo.stderr
+            closed = []
+            for sock in held:
+                sock.settimeout(0.2)
+                try:
+                    closed.append(sock.recv(10) == b"")
+                except TimeoutError:
+                    closed.append(False)  # still held by the server
+        finally:
+            for sock in held:
+                sock.close()
+    # 15 silent ones and the echo's: the 6 oldest were closed, the 9 newest held.
+    assert closed == [True] * 6 + [False] * 9
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["10 connections without an association: closing the oldest ones"]
+
+
 def test_running_out_of_file_descriptors_pauses_accepting(tmp_path: pathlib.Path) -> None:
     """accept() failing with EMFILE must not end the server: once descriptors
     are free again, it serves (found by the concurrency bench)."""

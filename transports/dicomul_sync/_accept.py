@@ -60,6 +60,11 @@ _TRANSIENT_ERRORS = frozenset(
 )
 #: Connections accepted per wake-up of the loop at most.
 ACCEPT_BATCH = 64
+#: Connections the loop holds at most (not yet accepted, or lingering after
+#: their association): past it, the oldest one not being accepted is closed
+#: for each new one, so that a flood of silent connections cannot keep a
+#: real peer out until ARTIM frees them (a real peer asks at once).
+MAX_PENDING = 256
 
 #: Hands an accepted association to a worker: the socket (blocking again),
 #: its Connection, the bytes still to write (the tail of the AC), and its
@@ -110,6 +115,7 @@ class AcceptLoop:
         self.selector = selectors.DefaultSelector()
         self.pending: dict[socket.socket, _Pending] = {}
         self._accept_paused_until: float | None = None
+        self._evicting = False  # warned once that the limit was reached
         self._returned: queue.SimpleQueue[tuple[socket.socket, Connection, PduTrace | None]] = (
             queue.SimpleQueue()
         )
@@ -209,10 +215,25 @@ class AcceptLoop:
                 LOGGER.exception("cannot set up an accepted connection")
                 sock.close()
                 continue
+            if len(self.pending) >= MAX_PENDING:
+                self._evict_oldest()
             self.pending[pending.sock] = pending
             self.selector.register(pending.sock, selectors.EVENT_READ)
             if pending.handshaking:
                 self._guarded(pending, self._handshake)
+
+    def _evict_oldest(self) -> None:
+        """Close the connection held longest that is not being accepted."""
+        for pending in self.pending.values():  # in the order they came
+            if not pending.accepted:
+                if not self._evicting:
+                    LOGGER.warning(
+                        "%d connections without an association: closing the oldest ones",
+                        MAX_PENDING,
+                    )
+                self._evicting = True
+                self._drop(pending)
+                return
 
     def _new_pending(self, sock: socket.socket) -> _Pending:
         sock.setblocking(False)
