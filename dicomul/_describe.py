@@ -97,16 +97,14 @@ def _associate_lines(pdu: AssociateRQ | AssociateAC) -> list[str]:
         for pc in pdu.presentation_contexts:
             lines.append(f"  Context ID:        {pc.context_id} (Proposed)")
             lines.append(f"    Abstract Syntax: {pc.abstract_syntax_uid}")
-            lines += [f"    Transfer Syntax: {ts}" for ts in pc.transfer_syntax_uids]
+            lines.append("    Proposed Transfer Syntax(es):")
+            lines += [f"      {ts}" for ts in pc.transfer_syntax_uids]
     else:
         for ac in pdu.presentation_contexts:
-            try:
-                result = ContextResult(ac.result).name.lower().replace("_", " ")
-            except ValueError:
-                result = f"result {ac.result}"
+            result = _RESULTS.get(ac.result, f"Result {ac.result}")
             lines.append(f"  Context ID:        {ac.context_id} ({result})")
             if ac.result == ContextResult.ACCEPTANCE:
-                lines.append(f"    Transfer Syntax: {ac.transfer_syntax_uid}")
+                lines.append(f"    Accepted Transfer Syntax: {ac.transfer_syntax_uid}")
     if info is not None:
         for role in info.role_selections:
             lines.append(
@@ -123,3 +121,13 @@ def _associate_lines(pdu: AssociateRQ | AssociateAC) -> list[str]:
             lines.append(f"User Identity:              {type(info.user_identity).__name__}")
     lines.append(f"======================= END {kind} ======================")
     return lines
+
+
+#: The presentation context results (PS3.8 Table 9-18), in DCMTK's words.
+_RESULTS: dict[int, str] = {
+    ContextResult.ACCEPTANCE: "Accepted",
+    ContextResult.USER_REJECTION: "User Rejection",
+    ContextResult.NO_REASON: "Provider Rejection",
+    ContextResult.ABSTRACT_SYNTAX_NOT_SUPPORTED: "Abstract Syntax Not Supported",
+    ContextResult.TRANSFER_SYNTAXES_NOT_SUPPORTED: "Transfer Syntaxes Not Supported",
+}
