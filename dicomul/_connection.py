@@ -723,6 +723,7 @@ class Connection:
                 reason=AbortReason.NOT_SPECIFIED,
                 by_peer=False,
                 message="the transport connection closed unexpectedly",
+                connection_lost=True,
             )
         )
         return b""

@@ -114,13 +114,15 @@ class Aborted:
 
     ``by_peer`` is True when the peer sent the A-ABORT; otherwise this side's
     service provider aborted (a protocol error, a timeout, a lost connection)
-    and ``message`` says why.
+    and ``message`` says why.  ``connection_lost`` is True when the transport
+    closed under the association (AA-4): the peer hung up or vanished.
     """
 
     source: int
     reason: int
     by_peer: bool
     message: str = ""
+    connection_lost: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -316,6 +316,8 @@ def test_peer_vanishing_mid_association_is_an_abort() -> None:
     aborted, closed = events[ACCEPTOR]
     assert isinstance(aborted, Aborted)
     assert "closed unexpectedly" in aborted.message
+    assert aborted.connection_lost
+    assert not aborted.by_peer
     assert isinstance(closed, ConnectionClosed)
 
 

@@ -219,7 +219,7 @@ class Association:
                 # up, is not DICOM, or never answered.  The seed's wording
                 # for a peer that cannot be associated with, and the cause.
                 LOGGER.error("Association Request Failed: Failed to establish association")
-                if event.by_peer or event.message.startswith("the transport connection closed"):
+                if event.by_peer or event.connection_lost:
                     LOGGER.error("Peer aborted Association (or never connected)")
                 LOGGER.error("%s", _establishment_failure(event))
             else:
