@@ -20,6 +20,8 @@ from collections.abc import Iterator
 import pytest
 from corpus import CT, assert_same_data_set
 from dcmtk_tools import dcmtk_path
+from hypothesis import given
+from hypothesis import strategies as st
 from peers import HOST, free_port, wait_listening
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -387,3 +389,45 @@ def test_findscu_prints_what_dcmtk_findscu_prints(qr: Archive, verbosity: list[s
     assert (ours.returncode, theirs.returncode) == (0, 0), ours.stderr + theirs.stderr
     assert ("I: Find Response: 3 (Pending)" in ours.stderr) == ("-sr" not in verbosity)
     assert ours.stderr.splitlines() == theirs.stderr.splitlines()
+
+
+@given(
+    st.one_of(
+        st.text(max_size=40),
+        st.lists(
+            st.sampled_from(
+                [
+                    "PatientName",
+                    "(0010,0020)",
+                    "0040,0100",
+                    "[0]",
+                    "[12]",
+                    ".",
+                    "=",
+                    "x",
+                    "ScheduledProcedureStepSequence",
+                    "Rows",
+                    "7FE0,0010",
+                    "[",
+                    "]",
+                    "(",
+                    ",",
+                    "-1",
+                    "ffff,ffff",
+                    "*",
+                    "\\\\",
+                    "0009,0010",
+                ]
+            ),
+            max_size=8,
+        ).map("".join),
+    )
+)
+def test_any_key_text_is_taken_or_refused_with_bad_key_error(key: str) -> None:
+    """-k is a parser of user text: whatever it is given, it adds to the
+    query or raises BadKeyError (an E: line), never anything else."""
+    from dicomul_sync.apps._query import BadKeyError, apply_key
+
+    query = Dataset()
+    with contextlib.suppress(BadKeyError):
+        apply_key(query, key)
