@@ -19,6 +19,8 @@ import pytest
 from corpus import assert_same_data_set, image, write
 from dcmtk_tools import dcmtk_path
 from dicomul_sync.apps._qrindex import Index, match
+from hypothesis import given
+from hypothesis import strategies as st
 from peers import HOST, free_port
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -461,3 +463,18 @@ def test_getscu_retrieves_pet_rt_and_a_big_endian_file(tmp_path: pathlib.Path) -
     for received in (ours, theirs):
         files = [dcmread(p) for p in received.iterdir()]
         assert {ds.SOPInstanceUID: ds.PixelData for ds in files} == originals
+
+
+@given(
+    st.text(alphabet="ABC^=*?-\\\\.0123 ", max_size=20),
+    st.text(alphabet="ABC^=*?-\\\\.0123 ", max_size=20),
+    st.sampled_from(["PN", "LO", "CS", "DA", "TM", "UI", "IS"]),
+)
+def test_matching_any_value_and_key_gives_an_answer(value: str, pattern: str, vr: str) -> None:
+    """C-FIND keys come from the peer: any pattern against any stored value
+    is a yes or a no (PS3.4 C.2.2.2), never an error; a universal key, or
+    the value itself as a key (no wildcard, range or list in it), matches."""
+    assert match(value, pattern, vr) in (True, False)
+    assert match(value, "", vr)
+    if not set(value) & set("*?-\\\\") and value.strip(" \\0"):
+        assert match(value, value, vr)
