@@ -478,3 +478,50 @@ def test_matching_any_value_and_key_gives_an_answer(value: str, pattern: str, vr
     assert match(value, "", vr)
     if not set(value) & set("*?-\\\\") and value.strip(" \\0"):
         assert match(value, value, vr)
+
+
+def test_one_instance_in_two_files_is_served_once_the_latest(tmp_path: pathlib.Path) -> None:
+    """Before: a C-STORE of an instance the archive held under another file
+    name (or two copies in the directory) was indexed twice, and a C-GET
+    sent both, the older one possibly last."""
+    import os
+
+    database = tmp_path / "db"
+    database.mkdir()
+    ds = image(rows=4, columns=4, name="OLD^NAME")
+    ds.PatientID = "TWICE"
+    old = write(ds, database / "zz-old-copy.dcm", ExplicitVRLittleEndian)
+    os.utime(old, ns=(1_000_000_000, 1_000_000_000))  # written long ago
+    ds.PatientName = "NEW^NAME"
+    newer = write(ds, tmp_path / "newer.dcm", ExplicitVRLittleEndian)
+    keys = ["-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID=TWICE"]
+    got = tmp_path / "got"
+    got.mkdir()
+    with qrscp(database) as server:
+        stored = run("storescu", "-aec", "QRSCP", HOST, str(server.port), str(newer))
+        assert stored.returncode == 0, stored.stderr
+        fetched = dicomul("getscu", "-P", *keys, "-od", str(got), HOST, str(server.port))
+    assert fetched.returncode == 0, fetched.stderr
+    assert fetched.stdout.startswith("Get finished (Success): 1 completed, 0 failed")
+    (received,) = got.iterdir()
+    assert str(dcmread(received).PatientName) == "NEW^NAME"
+    # Restarted, the index finds both files again and keeps the newer.
+    index = Index(database)
+    index.scan()
+    assert len(index) == 1
+    assert index.paths({"PatientID": "TWICE"}) == [str(database / f"{ds.SOPInstanceUID}.dcm")]
+
+
+def test_a_data_set_without_file_meta_is_not_indexed(tmp_path: pathlib.Path) -> None:
+    """Before: listed by C-FIND, then a C-GET of it failed (0xC000): what
+    cannot be sent as a Part 10 file is not indexed."""
+    from dicomul import encode_dataset
+
+    # A preamble and "DICM", then the data set with no group 0002: pydicom
+    # reads it, but it is no Part 10 file (PS3.10 7.1).
+    bare = encode_dataset(image(rows=4, columns=4), str(ExplicitVRLittleEndian))
+    (tmp_path / "bare.dcm").write_bytes(b"\0" * 128 + b"DICM" + bare)
+    write(image(rows=4, columns=4, seed=1), tmp_path / "good.dcm", ExplicitVRLittleEndian)
+    index = Index(tmp_path)
+    assert index.scan() == 1
+    assert [p.endswith("good.dcm") for p in index.paths({})] == [True]

@@ -161,6 +161,9 @@ class Index:
         self._db.create_function("dicom_match", 3, match, deterministic=True)
         columns = ", ".join(f'"{c}" TEXT' for c in COLUMNS)
         self._db.execute(f"CREATE TABLE instances (path TEXT PRIMARY KEY, {columns})")
+        # One row per instance: a file holding an instance already indexed
+        # (a C-STORE of it again, or a copy under another name) replaces it.
+        self._db.execute('CREATE UNIQUE INDEX one_per_instance ON instances ("SOPInstanceUID")')
 
     def scan(self) -> int:
         """Index every DICOM file under ``root`` (recursively); the number indexed."""
@@ -173,13 +176,19 @@ class Index:
         return count
 
     def add(self, path: str | os.PathLike[str]) -> bool:
-        """Index one file (replacing what was indexed for that path);
-        False if it is not a DICOM file with a SOP Instance UID."""
+        """Index one file (replacing what was indexed for that path, or for
+        its SOP Instance UID unless that file is newer: of several files of
+        one instance, the last written is the one served); False if it is
+        not a DICOM Part 10 file (PS3.10 7.1: what C-GET and C-MOVE can send
+        as it is) with a SOP Instance UID."""
         from pydicom import dcmread  # noqa: PLC0415
 
+        from dicomul_sync._outgoing import read_part10_meta  # noqa: PLC0415
+
         try:
+            read_part10_meta(pathlib.Path(path))
             ds = dcmread(path, stop_before_pixels=True)
-        except Exception:  # not DICOM, unreadable: not indexed
+        except Exception:  # not DICOM, no file meta, unreadable: not indexed
             return False
         row = {kw: _text(ds, kw) for kw in COLUMNS}
         if not row["SOPInstanceUID"]:
@@ -187,6 +196,11 @@ class Index:
         names = ", ".join(f'"{c}"' for c in COLUMNS)
         marks = ", ".join("?" for _ in range(len(COLUMNS) + 1))
         with self._lock:
+            known = self._db.execute(
+                'SELECT path FROM instances WHERE "SOPInstanceUID" = ?', [row["SOPInstanceUID"]]
+            ).fetchone()
+            if known and known[0] != os.fspath(path) and _newer(known[0], path):
+                return True  # indexed already, from a file written later
             self._db.execute(
                 f"INSERT OR REPLACE INTO instances (path, {names}) VALUES ({marks})",
                 [os.fspath(path), *(row[c] for c in COLUMNS)],
@@ -244,6 +258,14 @@ class Index:
     def paths(self, keys: dict[str, str]) -> list[str]:
         """The files of the instances matching ``keys``."""
         return list(dict.fromkeys(row["path"] for row in self._rows(keys)))
+
+
+def _newer(first: str | os.PathLike[str], second: str | os.PathLike[str]) -> bool:
+    """Whether file ``first`` was modified after ``second`` (gone: not newer)."""
+    try:
+        return os.stat(first).st_mtime_ns > os.stat(second).st_mtime_ns
+    except OSError:
+        return False
 
 
 def identifier_keys(identifier: Dataset) -> dict[str, str]:
