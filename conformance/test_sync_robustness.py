@@ -5,6 +5,7 @@ and statuses must follow PS3.4."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import pathlib
 import socket
@@ -498,3 +499,58 @@ def test_stored_files_get_the_mode_the_umask_gives(tmp_path: pathlib.Path, umask
     durable.write(b"\0" * 8)
     stored = durable.commit()
     assert stat.S_IMODE(pathlib.Path(stored).stat().st_mode) == 0o666 & ~umask
+
+
+def test_release_then_abort_during_a_c_get_ends_quietly(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A C-GET SCU that, instead of answering a sub-operation, sends an
+    A-RELEASE-RQ and then an A-ABORT (DCMTK getscu does, after a failed
+    sub-operation).  Before: the release request, held while the C-GET
+    waited, was answered after the abort: a traceback in the server log."""
+    from peers import RawPeer
+    from test_sync_seed_examples import ct_file
+    from test_sync_services import PATIENT_ROOT_GET, query, retrieve_scp
+
+    from dicomul import (
+        AssociationAccepted,
+        AssociationRequest,
+        CommandReceived,
+        Priority,
+        RequestAssociation,
+        RoleProposal,
+        encode_dataset,
+        propose_contexts,
+    )
+
+    files = [ct_file(tmp_path / f"ct{n}.dcm") for n in range(3)]
+    scp, _ = retrieve_scp(files)
+    with caplog.at_level(logging.DEBUG, logger="dicomul"), serving(scp) as port:
+        peer = RawPeer(port)
+        request = AssociationRequest(
+            calling_ae_title="GETTER",
+            called_ae_title="QRSCP",
+            contexts=propose_contexts([PATIENT_ROOT_GET, CT], ["1.2.840.10008.1.2"]),
+            roles=(RoleProposal(sop_class=CT, scu=False, scp=True),),
+        )
+        peer.conn.send(RequestAssociation(request=request))
+        peer.sock.sendall(peer.conn.transport_connected())
+        assert isinstance(peer.next_event(), AssociationAccepted)
+        get = Command(
+            command_field=CommandField.C_GET_RQ,
+            message_id=1,
+            affected_sop_class_uid=PATIENT_ROOT_GET,
+            priority=Priority.MEDIUM,
+            command_data_set_type=0,
+        )
+        peer.send(1, get, encode_dataset(query("ALL"), "1.2.840.10008.1.2"))
+        while not isinstance(event := peer.next_event(), CommandReceived):
+            pass  # up to the first C-STORE sub-operation
+        assert event.command.command_field == CommandField.C_STORE_RQ
+        release = bytes.fromhex("05000000000400000000")  # A-RELEASE-RQ
+        abort = bytes.fromhex("07000000000400000000")  # A-ABORT, service user
+        peer.sock.sendall(release + abort)
+        assert peer.closed_within(5) < 5
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
+    assert "release request of an association since aborted: ignored" in caplog.text

@@ -185,9 +185,10 @@ class Association:
         event = self._channel.next_event()
         if event is not None:
             self._note(event)
-            if isinstance(event, ReleaseRequested):
+            if isinstance(event, ReleaseRequested) and not self._conn.association_over:
                 # The peer releases (or both sides do at once, PS3.8 9.2.9):
                 # answer; the engine decides what the collision order needs.
+                # (One held back and since followed by an A-ABORT is not.)
                 LOGGER.info("Association Release Requested by the peer")
                 self._write(self._conn.send(RespondRelease(), now=time.monotonic()))
                 if not event.collision:

@@ -229,6 +229,11 @@ class _Handler:
         if self.services.handle(event):
             return
         if isinstance(event, ReleaseRequested):
+            if self.conn.association_over:
+                # Held while a C-GET waited for a sub-operation's response,
+                # and an A-ABORT came after it: there is nothing to answer.
+                LOGGER.debug("release request of an association since aborted: ignored")
+                return
             LOGGER.info("Association Released")
             self.channel.write(self.conn.send(RespondRelease(), now=time.monotonic()))
             self._notify(self.ae.on_association_released, self.conn.negotiated)
