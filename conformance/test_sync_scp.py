@@ -188,6 +188,43 @@ def test_hostile_instance_uid_is_not_a_file_name(tmp_path: pathlib.Path) -> None
             file_name_for(hostile)
 
 
+def test_a_hostile_instance_uid_is_refused_in_one_log_line(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A C-STORE whose SOP Instance UID is a path: 0xC000, nothing written,
+    and one E: line (before: a traceback in the log for the peer's data)."""
+    from peers import RawPeer
+
+    from dicomul import Command, CommandField
+
+    out = tmp_path / "out"
+    out.mkdir()
+    ae = AE(scp_sop_class=[VERIFICATION, CT])
+    ae.store_directory = str(out)
+    with caplog.at_level(logging.INFO, logger="dicomul"), serving(ae) as port:
+        peer = RawPeer(port)
+        peer.associate()
+        store = Command(
+            command_field=CommandField.C_STORE_RQ,
+            message_id=1,
+            affected_sop_class_uid=CT,
+            affected_sop_instance_uid="../evil",
+            priority=0,
+            command_data_set_type=0,
+        )
+        peer.send(3, store, bytes(64))
+        response = peer.next_event()
+        peer.sock.close()
+    assert response.command.status == 0xC000  # type: ignore[attr-defined]
+    assert list(out.iterdir()) == []
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == [
+        "cannot receive the data set: '../evil' is not a UID; refusing it as a file name; "
+        "answering 0xC000"
+    ]
+    assert errors[0].exc_info is None
+
+
 def test_hostile_peers_do_not_stop_the_server() -> None:
     """An idle connection, a byte-at-a-time sender and a 4 GiB length
     announcement, all at once: DCMTK's echoscu is still served, and the

@@ -31,6 +31,12 @@ LOGGER = logging.getLogger("dicomul.sync.storage")
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*\Z")
 
 
+class NotAFileNameError(ValueError):
+    """A peer's SOP Instance UID that cannot safely name a file (a path
+    separator, "..", not a UID): the store is refused, with no traceback
+    logged, since it is the peer's data and no fault of ours."""
+
+
 def file_name_for(sop_instance_uid: str) -> str:
     """A safe file name for a received instance: its UID, if it is one.
 
@@ -38,7 +44,7 @@ def file_name_for(sop_instance_uid: str) -> str:
     separator, "..") is refused rather than trusted as a file name.
     """
     if not _UID.match(sop_instance_uid) or len(sop_instance_uid) > 64:
-        raise ValueError(f"{sop_instance_uid!r} is not a UID; refusing it as a file name")
+        raise NotAFileNameError(f"{sop_instance_uid!r} is not a UID; refusing it as a file name")
     return f"{sop_instance_uid}.dcm"
 
 
