@@ -443,6 +443,31 @@ def test_c_move_needing_over_128_contexts_uses_several_associations(
     assert_same_files(moved, files)
 
 
+def test_c_move_to_an_unreachable_destination_lists_every_failure(
+    ct_files: list[pathlib.Path],
+) -> None:
+    """A known destination nobody listens at: each sub-operation failed, and
+    the final response (0xA702) counts and lists them, as dcmqrscp answers
+    (before: a bare 0xA702 with no counts)."""
+    from peers import free_port
+
+    scp, _ = retrieve_scp(ct_files)
+    with serving(scp) as port:
+        scp.move_destinations = {"NOBODY": (HOST, free_port())}
+        assoc = AE(scu_sop_class=[PATIENT_ROOT_MOVE]).associate(HOST, port, "QRSCP")
+        responses = list(assoc.send_c_move(query("ALL"), "NOBODY"))
+        final = assoc.last_response
+        assoc.release()
+    status, identifier = responses[-1]
+    assert int(status) == 0xA702
+    assert final is not None
+    assert final.NumberOfFailedSuboperations == len(ct_files)
+    assert final.NumberOfCompletedSuboperations == 0
+    assert identifier is not None
+    expected = sorted(str(read_part10_meta(p)[0].MediaStorageSOPInstanceUID) for p in ct_files)
+    assert sorted(identifier.FailedSOPInstanceUIDList) == expected
+
+
 def test_failed_sub_operations_are_listed(
     ct_files: list[pathlib.Path], tmp_path: pathlib.Path
 ) -> None:

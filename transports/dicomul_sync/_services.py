@@ -58,7 +58,6 @@ LOGGER = logging.getLogger("dicomul.sync.services")
 
 #: PS3.4 C.4.2.1.5 / C.4.3.1.4: Refused: Out of resources - unable to
 #: perform sub-operations; Refused: Move destination unknown.
-SUBOPERATIONS_IMPOSSIBLE = 0xA702
 MOVE_DESTINATION_UNKNOWN = 0xA801
 CANCEL = 0xFE00
 PENDING = 0xFF00
@@ -303,9 +302,10 @@ class Services:
             return
         originator = (request.calling_ae_title, request.command.message_id or 0)
         relay = _MoveRelay(self.ae, items, destination, address, originator)
-        if not relay.connect(0):
-            self._respond(request, SUBOPERATIONS_IMPOSSIBLE)
-            return
+        # A destination that cannot be reached fails each sub-operation of
+        # its associations: the final response then lists them (0xA702 when
+        # all failed, PS3.4 C.4.2.1.5), as DCMTK's dcmqrscp answers.
+        relay.connect(0)
         try:
             self._suboperations(request, items, relay.send)
         finally:
