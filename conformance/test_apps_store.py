@@ -595,3 +595,44 @@ def test_health_checks_on_a_tls_port_are_silent(tmp_path: pathlib.Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "E:" not in server.output, server.output
     assert server.output.count("I: Association Received") == 1, server.output
+
+
+def test_a_file_cut_short_is_neither_sent_nor_stored(tmp_path: pathlib.Path) -> None:
+    """Before: a truncated file went as it was and was stored and answered
+    Success, on both sides.  Now storescu refuses to send it (as DCMTK's
+    does), and storescp, given such a data set by a peer that sends it
+    anyway, answers 0xC000 and keeps nothing (as DCMTK's does)."""
+    from peers import RawPeer
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from dicomul import Command, CommandField
+
+    whole = write(image(rows=32, columns=32), tmp_path / "whole.dcm", ExplicitVRLittleEndian)
+    cut = tmp_path / "files" / "cut.dcm"
+    cut.parent.mkdir()
+    cut.write_bytes(whole.read_bytes()[:-100])
+    out = tmp_path / "out"
+    out.mkdir()
+    with our_storescp("-od", str(out)) as server:
+        ours = dicomul("storescu", HOST, str(server.port), str(cut))
+        peer = RawPeer(server.port)
+        peer.associate()  # Verification and CT in Implicit VR Little Endian
+        implicit = tmp_path / "implicit.dcm"
+        write(image(rows=32, columns=32), implicit, "1.2.840.10008.1.2")
+        store = Command(
+            command_field=CommandField.C_STORE_RQ,
+            message_id=1,
+            affected_sop_class_uid=CT,
+            affected_sop_instance_uid="1.2.3.4",
+            priority=0,
+            command_data_set_type=0,
+        )
+        peer.send(3, store, data_set_bytes(implicit)[:-100])
+        response = peer.next_event()
+        peer.sock.close()
+    assert ours.returncode == 1
+    assert ours.stdout.startswith("sent 0, warnings 0, failures 1 ")
+    assert "is not a whole DICOM file" in ours.stderr
+    assert response.command.status == 0xC000  # type: ignore[attr-defined]
+    assert list(out.iterdir()) == []
+    assert "runs past the end of the data" in server.output

@@ -7,6 +7,7 @@ C-GET, whose matches go back as C-STORE sub-operations (PS3.4 C.4.3.3).
 
 from __future__ import annotations
 
+import mmap
 import os
 import pathlib
 from collections.abc import Iterator
@@ -93,6 +94,7 @@ def store_request(
         )
     body: DataSetSource
     if item.path is not None and context.transfer_syntax == item.transfer_syntax:
+        _check_whole(item.path, item.offset, context.transfer_syntax)
         body = _file_chunks(item.path, item.offset)  # as it is on disk
     else:
         # A syntax the peer did not accept: re-encode into a native one it
@@ -141,6 +143,34 @@ def read_part10_meta(path: pathlib.Path) -> tuple[FileMetaDataset, int]:
         raise ValueError(f"{path} is not a DICOM Part 10 file with a group length")
     group_length = int.from_bytes(head[140:144], "little")
     return read_file_meta_info(path), 144 + group_length
+
+
+def _check_whole(path: pathlib.Path, offset: int, transfer_syntax: str) -> None:
+    """Raise CannotSendError if the file's data set is not whole (a file cut
+    short): a peer would store it and answer Success.  Element headers only,
+    through a memory map."""
+    from dicomul._dataset import transfer_syntax_encoding  # noqa: PLC0415
+    from dicomul._structure import DataSetStructureError, check_structure  # noqa: PLC0415
+
+    implicit, little, deflated = transfer_syntax_encoding(transfer_syntax)
+    if deflated:
+        return  # checked by whoever inflates it
+    with path.open("rb") as f:
+        if os.fstat(f.fileno()).st_size <= offset:
+            return  # an empty data set is whole
+        problem = None
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            view = memoryview(mapped)
+            part = view[offset:]
+            try:
+                check_structure(part, implicit_vr=implicit, little_endian=little)
+            except DataSetStructureError as exc:
+                problem = str(exc)  # not the exception: its frames would pin the map
+            finally:
+                part.release()
+                view.release()
+    if problem is not None:
+        raise CannotSendError(f"{path} is not a whole DICOM file: {problem}")
 
 
 def _file_chunks(path: pathlib.Path, offset: int) -> Iterator[bytes]:

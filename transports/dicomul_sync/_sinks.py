@@ -101,10 +101,13 @@ class GuardedSink:
             self._fail(exc, "cannot receive the data set")
 
     def _fail(self, exc: Exception, what: str) -> None:
+        from dicomul._structure import DataSetStructureError  # noqa: PLC0415
+
         from .storage import NotAFileNameError  # noqa: PLC0415 - pydicom only when storing
 
         self.failure = OUT_OF_RESOURCES if isinstance(exc, OSError) else UNABLE_TO_PROCESS
-        if isinstance(exc, NotAFileNameError):  # the peer's data: one line, no traceback
+        if isinstance(exc, NotAFileNameError | DataSetStructureError):
+            # The peer's data: one line, no traceback.
             LOGGER.error("%s: %s; answering 0x%04X", what, exc, self.failure)
         else:
             LOGGER.error("%s; answering 0x%04X", what, self.failure, exc_info=exc)
