@@ -120,6 +120,9 @@ def test_findscu_keywords_verbose_and_extract(qr: Archive, tmp_path: pathlib.Pat
         (PATIENTS[patient], date) for patient, date, _, _ in STUDIES.values()
     }
     assert all(a.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian for a in answers)
+    from dicomul import IMPLEMENTATION_CLASS_UID
+
+    assert all(a.file_meta.ImplementationClassUID == IMPLEMENTATION_CLASS_UID for a in answers)
     lines = done.stderr.splitlines()
     # DCMTK's order: the request sent, its identifier, then the responses.
     order = [

@@ -636,3 +636,21 @@ def test_a_file_cut_short_is_neither_sent_nor_stored(tmp_path: pathlib.Path) -> 
     assert response.command.status == 0xC000  # type: ignore[attr-defined]
     assert list(out.iterdir()) == []
     assert "runs past the end of the data" in server.output
+
+
+def test_storescp_accepts_retired_storage_classes(tmp_path: pathlib.Path) -> None:
+    """Old modalities still send retired classes (Nuclear Medicine (retired),
+    Hardcopy Grayscale Image): DCMTK's storescp stores them, so does ours."""
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    files = tmp_path / "files"
+    files.mkdir()
+    for n, sop_class in enumerate(["1.2.840.10008.5.1.4.1.1.5", "1.2.840.10008.5.1.1.29"]):
+        write(image(sop_class=sop_class, rows=4, columns=4, seed=n), files / f"{n}.dcm",
+              ExplicitVRLittleEndian)  # fmt: skip
+    out = tmp_path / "out"
+    out.mkdir()
+    with our_storescp("-od", str(out)) as server:
+        done = dicomul("storescu", HOST, str(server.port), str(files))
+    assert done.returncode == 0, done.stderr
+    assert_received(out, files)

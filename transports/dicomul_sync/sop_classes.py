@@ -23,6 +23,7 @@ __all__ = [
     "QueryRetrieveSOPClassList",
     "StorageSOPClassList",
     "storage_classes_for_retrieve",
+    "storage_classes_to_accept",
     "VerificationSOPClass",
     "sop_class_constants",
 ]
@@ -37,6 +38,8 @@ _NON_PATIENT = frozenset(
     }
 )
 _QUERY_RETRIEVE_ROOT = "1.2.840.10008.5.1.4.1.2."
+#: The retired hardcopy and stored print storage classes (PS3.4 H, retired).
+_PRINT_STORAGE_ROOT = "1.2.840.10008.5.1.1."
 _MODALITY_WORKLIST_FIND = "1.2.840.10008.5.1.4.31"
 
 
@@ -49,15 +52,25 @@ def _sop_classes() -> dict[str, tuple[str, str, bool]]:
     }
 
 
-def _storage() -> list[str]:
+def _storage(*, retired_too: bool = False) -> list[str]:
+    roots = (*_STORAGE_ROOTS, _PRINT_STORAGE_ROOT) if retired_too else _STORAGE_ROOTS
     return [
         uid
         for uid, (name, _, retired) in _sop_classes().items()
-        if not retired
+        if (retired_too or not retired)
         and "Storage" in name
-        and uid.startswith(_STORAGE_ROOTS)
+        and uid.startswith(roots)
         and uid not in _NON_PATIENT
     ]
+
+
+def storage_classes_to_accept() -> list[str]:
+    """What a storage SCP accepts: :data:`StorageSOPClassList`, then the
+    retired storage classes, print ones included (old modalities still send
+    them; DCMTK's storescp accepts them too).  An acceptor is not bound by the 128
+    contexts a request may carry."""
+    retired = [uid for uid in _storage(retired_too=True) if uid not in StorageSOPClassList]
+    return [*StorageSOPClassList, *retired]
 
 
 def _query_retrieve() -> list[str]:

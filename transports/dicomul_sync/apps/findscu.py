@@ -125,13 +125,17 @@ def write_response(answer: object, path: str, sop_class: str) -> None:
     as DCMTK's -X writes it; the temporary name keeps a half-written file
     from ever having the final one."""
     from pydicom.dataset import Dataset, FileMetaDataset  # noqa: PLC0415
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid  # noqa: PLC0415
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid  # noqa: PLC0415
+
+    from dicomul import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME  # noqa: PLC0415
 
     assert isinstance(answer, Dataset)
     answer.file_meta = FileMetaDataset()
     answer.file_meta.MediaStorageSOPClassUID = answer.get("SOPClassUID", sop_class)
     answer.file_meta.MediaStorageSOPInstanceUID = answer.get("SOPInstanceUID", generate_uid())
     answer.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    answer.file_meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)  # ours
+    answer.file_meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     partial = path + ".part"
     answer.save_as(partial, enforce_file_format=True)
     os.replace(partial, path)

@@ -142,6 +142,7 @@ def main(argv: Sequence[str]) -> int:
 
     from dicomul_sync import StorageSOPClassList  # noqa: PLC0415 - after parsing: fast --help
     from dicomul_sync.ae import AE  # noqa: PLC0415
+    from dicomul_sync.sop_classes import storage_classes_to_accept  # noqa: PLC0415
 
     from ._qrindex import Index  # noqa: PLC0415
 
@@ -154,7 +155,7 @@ def main(argv: Sequence[str]) -> int:
     ae = AE(
         ae_title=args.aetitle,
         port=args.port,
-        scp_sop_class=[VERIFICATION, *StorageSOPClassList, *QUERY_RETRIEVE],
+        scp_sop_class=[VERIFICATION, *storage_classes_to_accept(), *QUERY_RETRIEVE],
         scu_sop_class=list(StorageSOPClassList),
         transfer_syntax=syntaxes,
     )

@@ -129,8 +129,8 @@ def main(argv: Sequence[str]) -> int:
         log.error("output directory does not exist: %s", directory)
         return 1
 
-    from dicomul_sync import StorageSOPClassList  # noqa: PLC0415 - after parsing: fast --help
     from dicomul_sync.ae import AE  # noqa: PLC0415
+    from dicomul_sync.sop_classes import storage_classes_to_accept  # noqa: PLC0415 - fast --help
 
     syntaxes = PREFERENCES[args.preference]
     if args.preference != "implicit":
@@ -138,7 +138,7 @@ def main(argv: Sequence[str]) -> int:
     ae = AE(
         ae_title=args.aetitle,
         port=args.port,
-        scp_sop_class=[VERIFICATION, *StorageSOPClassList],
+        scp_sop_class=[VERIFICATION, *storage_classes_to_accept()],
         transfer_syntax=syntaxes,
     )
     _server.configure(ae, args)
