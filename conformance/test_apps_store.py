@@ -605,8 +605,6 @@ def test_a_file_cut_short_is_neither_sent_nor_stored(tmp_path: pathlib.Path) -> 
     from peers import RawPeer
     from pydicom.uid import ExplicitVRLittleEndian
 
-    from dicomul import Command, CommandField
-
     whole = write(image(rows=32, columns=32), tmp_path / "whole.dcm", ExplicitVRLittleEndian)
     cut = tmp_path / "files" / "cut.dcm"
     cut.parent.mkdir()
@@ -619,16 +617,7 @@ def test_a_file_cut_short_is_neither_sent_nor_stored(tmp_path: pathlib.Path) -> 
         peer.associate()  # Verification and CT in Implicit VR Little Endian
         implicit = tmp_path / "implicit.dcm"
         write(image(rows=32, columns=32), implicit, "1.2.840.10008.1.2")
-        store = Command(
-            command_field=CommandField.C_STORE_RQ,
-            message_id=1,
-            affected_sop_class_uid=CT,
-            affected_sop_instance_uid="1.2.3.4",
-            priority=0,
-            command_data_set_type=0,
-        )
-        peer.send(3, store, data_set_bytes(implicit)[:-100])
-        response = peer.next_event()
+        response = peer.store("1.2.3.4", data_set_bytes(implicit)[:-100])
         peer.sock.close()
     assert ours.returncode == 1
     assert ours.stdout.startswith("sent 0, warnings 0, failures 1 ")

@@ -195,8 +195,6 @@ def test_a_hostile_instance_uid_is_refused_in_one_log_line(
     and one E: line (before: a traceback in the log for the peer's data)."""
     from peers import RawPeer
 
-    from dicomul import Command, CommandField
-
     out = tmp_path / "out"
     out.mkdir()
     ae = AE(scp_sop_class=[VERIFICATION, CT])
@@ -204,16 +202,7 @@ def test_a_hostile_instance_uid_is_refused_in_one_log_line(
     with caplog.at_level(logging.INFO, logger="dicomul"), serving(ae) as port:
         peer = RawPeer(port)
         peer.associate()
-        store = Command(
-            command_field=CommandField.C_STORE_RQ,
-            message_id=1,
-            affected_sop_class_uid=CT,
-            affected_sop_instance_uid="../evil",
-            priority=0,
-            command_data_set_type=0,
-        )
-        peer.send(3, store, bytes(64))
-        response = peer.next_event()
+        response = peer.store("../evil", bytes(64))
         peer.sock.close()
     assert response.command.status == 0xC000  # type: ignore[attr-defined]
     assert list(out.iterdir()) == []
