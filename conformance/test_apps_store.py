@@ -159,17 +159,20 @@ def native_pixels(source: pathlib.Path) -> bytes:
 
 
 def test_storescu_proposal_switches(corpus_dir: pathlib.Path, tmp_path: pathlib.Path) -> None:
-    """-R proposes each file's own syntax only: an explicit VR file alone
+    """-nf proposes each file's own syntax only: an explicit VR file alone
     cannot reach an implicit-only storescp; -xi adds an implicit fallback
-    context it is re-encoded into."""
+    context it is re-encoded into, and so does DCMTK's -R (only the contexts
+    the files need, which is always done) with the default fallback."""
     (explicit,) = corpus_dir.rglob("explicit.dcm")
     with our_storescp("-xi", "-od", str(tmp_path)) as server:
-        required = dicomul("storescu", "-R", HOST, str(server.port), str(explicit))
+        own_only = dicomul("storescu", "-nf", HOST, str(server.port), str(explicit))
         fallback = dicomul("storescu", "-xi", HOST, str(server.port), str(explicit))
-    assert required.returncode != 0
-    assert "E: No Acceptable Presentation Contexts" in required.stderr
-    assert fallback.returncode == 0, fallback.stderr
-    assert fallback.stdout.startswith("sent 1, warnings 0, failures 0 ")
+        required = dicomul("storescu", "-R", HOST, str(server.port), str(explicit))
+    assert own_only.returncode != 0
+    assert "E: No Acceptable Presentation Contexts" in own_only.stderr
+    for done in (fallback, required):
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("sent 1, warnings 0, failures 0 ")
 
 
 # ----------------------------------------------------------------- storescu
@@ -275,7 +278,8 @@ def test_association_failures(corpus_dir: pathlib.Path) -> None:
             "-q --quiet -v --verbose -d --debug -ll --log-level -lc --log-config "
             "-aet --calling-aet -aec --called-aet -to --timeout -ta --acse-timeout "
             "-td --dimse-timeout -pdu --max-pdu +tls --enable-tls +tla --anonymous-tls "
-            "+cf --add-cert-file -xe --propose-little -xi --propose-implicit -R --required "
+            "+cf --add-cert-file -x= --propose-uncompr -xe --propose-little -xi "
+            "--propose-implicit -nf --no-fallback -R --required "
             "+ma --multi-associations -ma --single-association -xb --propose-big "
             "+sd --scan-directories +r --recurse",
         ),

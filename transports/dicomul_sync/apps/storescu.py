@@ -3,8 +3,8 @@
 Files and directories (searched recursively) are read only as far as their
 file meta information: the presentation contexts come from their SOP classes
 and transfer syntaxes (per SOP class, one context per syntax among its files,
-offering that syntax alone, and one offering the fallback syntaxes of -xe,
--xb or -xi), and each data set is streamed from disk as it is, never
+offering that syntax alone, and one offering the fallback syntaxes of -x=,
+-xe, -xb or -xi; none with -nf), and each data set is streamed from disk as it is, never
 decoded, when its own syntax is accepted; otherwise it is re-encoded into a
 fallback syntax (native ones across byte orders, RLE Lossless decoded
 first).  Files needing more than the 128 contexts one association can carry
@@ -54,25 +54,37 @@ def build_parser() -> argparse.ArgumentParser:
     proposal = p.add_argument_group(
         "proposed transmission transfer syntaxes (each file's own syntax is always proposed)"
     ).add_mutually_exclusive_group()
-    for short, long, key, about in (
+    for names, key, about in (
         (
-            "-xe",
-            "--propose-little",
+            ("-x=", "--propose-uncompr"),
             "little",
-            "fall back to explicit, then implicit VR LE (default)",
+            "fall back to the uncompressed syntaxes, explicit VR local byte order "
+            "(little endian) first (default)",
         ),
         (
-            "-xb",
-            "--propose-big",
-            "big",
-            "fall back to explicit VR big endian, then explicit and implicit little",
+            ("-xe", "--propose-little"),
+            "little",
+            "fall back to the uncompressed syntaxes, explicit VR little endian first",
         ),
-        ("-xi", "--propose-implicit", "implicit", "fall back to implicit VR little endian only"),
-        ("-R", "--required", "required", "propose each file's own syntax only, no fallback"),
+        (
+            ("-xb", "--propose-big"),
+            "big",
+            "fall back to the uncompressed syntaxes, explicit VR big endian first",
+        ),
+        (("-xi", "--propose-implicit"), "implicit", "fall back to implicit VR little endian only"),
+        (
+            ("-nf", "--no-fallback"),
+            "none",
+            "propose each file's own syntax only: a file is never re-encoded",
+        ),
     ):
-        proposal.add_argument(
-            short, long, dest="proposal", action="store_const", const=key, help=about
-        )
+        proposal.add_argument(*names, dest="proposal", action="store_const", const=key, help=about)
+    p.add_argument_group("presentation contexts").add_argument(
+        "-R",
+        "--required",
+        action="store_true",
+        help="propose only the contexts the files need (always done; DCMTK's switch, kept)",
+    )
     p.set_defaults(proposal="little")
     scan = p.add_argument_group("input files")
     for names, about in (
@@ -179,10 +191,10 @@ class Progress:
 #: The fallback context's syntaxes per proposal switch (native files are
 #: re-encoded into one of them if their own syntax is refused).
 FALLBACKS = {
-    "little": ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2"),
+    "little": ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2"),
     "big": ("1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2"),
     "implicit": ("1.2.840.10008.1.2",),
-    "required": (),
+    "none": (),
 }
 
 
