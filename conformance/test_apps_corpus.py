@@ -29,7 +29,7 @@ from peers import HOST, free_port, listening, storescp
 from pydicom import dcmread
 from test_apps_echo import dicomul
 from test_apps_store import DCMTK_PROPOSE, our_storescp, rich_files, run, sources
-from test_sync_dcmqrscp import dcmqrscp_config
+from test_sync_dcmqrscp import running_dcmqrscp
 
 MR = "1.2.840.10008.5.1.4.1.1.4"
 SC = "1.2.840.10008.5.1.4.1.1.7"
@@ -217,11 +217,7 @@ def test_plain_our_storescu_to_dcmtk_storescp(plain: pathlib.Path, tmp_path: pat
 def dcmqrscp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """An empty dcmqrscp (fork mode, bit-preserving), configured as
     test_sync_dcmqrscp's: AE title ANY-SCP, writable by anyone."""
-    tmp = tmp_path_factory.mktemp("dcmqrscp-corpus")
-    port = free_port()
-    config = tmp / "dcmqrscp.cfg"
-    config.write_text(dcmqrscp_config(port, tmp, free_port()))
-    with listening([dcmtk_path("dcmqrscp"), "-c", str(config), "-dhl", "+B", str(port)], port):
+    with running_dcmqrscp(tmp_path_factory.mktemp("dcmqrscp-corpus"), free_port()) as port:
         yield port
 
 

@@ -18,11 +18,11 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from corpus import CT, assert_same_data_set
+from corpus import assert_same_data_set
 from dcmtk_tools import dcmtk_path
 from hypothesis import given
 from hypothesis import strategies as st
-from peers import HOST, free_port, wait_listening
+from peers import HOST, free_port
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
@@ -31,9 +31,8 @@ from test_sync_dcmqrscp import (
     DESTINATION,
     PATIENTS,
     STUDIES,
-    associate,
-    dcmqrscp_config,
     make_images,
+    running_dcmqrscp,
     series_uid,
     study_uid,
 )
@@ -61,26 +60,8 @@ class Archive:
 def qr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
     tmp = tmp_path_factory.mktemp("dcmqrscp-apps")
     images = make_images(tmp)
-    port, destination_port = free_port(), free_port()
-    config = tmp / "dcmqrscp.cfg"
-    config.write_text(dcmqrscp_config(port, tmp, destination_port))
-    with contextlib.ExitStack() as stack:
-        proc = subprocess.Popen(
-            [dcmtk_path("dcmqrscp"), "-c", str(config), "-dhl", "+B", str(port)],
-            stdout=stack.enter_context((tmp / "dcmqrscp.log").open("w")),
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "TCP_NODELAY": "1"},
-        )
-
-        def stop() -> None:
-            proc.terminate()
-            proc.wait(timeout=10)
-
-        stack.callback(stop)
-        wait_listening(port)
-        with associate(port, [CT], calling="LOADER") as assoc:
-            statuses = [assoc.send_c_store(str(path)) for path in images]
-        assert [s.Status if s else None for s in statuses] == [0x0000] * len(images)
+    destination_port = free_port()
+    with running_dcmqrscp(tmp, destination_port, images) as port:
         yield Archive(port, images, destination_port)
 
 

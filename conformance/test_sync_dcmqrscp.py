@@ -16,16 +16,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import pathlib
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pytest
 from corpus import CT, assert_same_data_set, data_set_bytes, image, write
 from dcmtk_tools import dcmtk_path
 from dicomul_sync import AE, Association
-from peers import HOST, free_port, serving, wait_listening
+from peers import HOST, free_port, listening, serving
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
@@ -161,6 +159,25 @@ def associate(
     assert assoc.is_released
 
 
+@contextlib.contextmanager
+def running_dcmqrscp(
+    tmp: pathlib.Path, destination_port: int, images: Iterable[pathlib.Path] = ()
+) -> Iterator[int]:
+    """dcmqrscp (fork mode, no reverse lookups (-dhl), data sets stored as
+    they came (+B)) on a free port, configured in ``tmp`` and filled with
+    ``images`` by our C-STOREs; yields its port."""
+    port = free_port()
+    (tmp / "dcmqrscp.cfg").write_text(dcmqrscp_config(port, tmp, destination_port))
+    command = [dcmtk_path("dcmqrscp"), "-c", str(tmp / "dcmqrscp.cfg"), "-dhl", "+B", str(port)]
+    with listening(command, port):
+        images = list(images)
+        if images:
+            with associate(port, [CT], calling="LOADER") as assoc:
+                statuses = [assoc.send_c_store(str(path)) for path in images]
+            assert [s.Status if s else None for s in statuses] == [0x0000] * len(images)
+        yield port
+
+
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
     """dcmqrscp on a free port, filled by our C-STOREs of ten CT images."""
@@ -175,27 +192,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
     )
     with contextlib.ExitStack() as stack:
         destination_port = stack.enter_context(serving(destination))
-        port = free_port()
-        config = tmp / "dcmqrscp.cfg"
-        config.write_text(dcmqrscp_config(port, tmp, destination_port))
-        log = tmp / "dcmqrscp.log"
-        proc = subprocess.Popen(
-            # -dhl: no reverse lookups; +B: store the data sets as they came.
-            [dcmtk_path("dcmqrscp"), "-c", str(config), "-dhl", "+B", str(port)],
-            stdout=stack.enter_context(log.open("w")),
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "TCP_NODELAY": "1"},
-        )
-
-        def stop() -> None:
-            proc.terminate()
-            proc.wait(timeout=10)
-
-        stack.callback(stop)
-        wait_listening(port)
-        with associate(port, [CT], calling="LOADER") as assoc:
-            statuses = [assoc.send_c_store(str(path)) for path in images]
-        assert [s.Status if s else None for s in statuses] == [0x0000] * len(images)
+        port = stack.enter_context(running_dcmqrscp(tmp, destination_port, images))
         yield Archive(port, images, destination, tmp / "archive")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import _cli
@@ -363,6 +364,27 @@ def retrieve_summary(what: str, status: Any, response: Dataset | None) -> str:
         f"{numbers['failed']} failed, {numbers['warning']} warning, "
         f"{numbers['remaining']} remaining"
     )
+
+
+def retrieve(
+    what: str,
+    assoc: Association,
+    responses: Iterable[tuple[Status, Dataset | None]],
+    log: logging.Logger,
+) -> int:
+    """Read a C-GET's or C-MOVE's responses to the final one, release, and
+    report (``what`` is "Get" or "Move"); the exit status."""
+    final = None
+    failed_list = None
+    for status, answer in responses:
+        if status != "Pending":
+            final, failed_list = status, answer
+    if final is None:
+        log.error("%s SCU Failed: the association ended before the final response", what)
+        return 1
+    response = assoc.last_response
+    assoc.release()
+    return report(what, final, response, failed_list, log)
 
 
 def report(

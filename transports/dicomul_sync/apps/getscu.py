@@ -63,17 +63,5 @@ def main(argv: Sequence[str]) -> int:
     assoc = _cli.associate(ae, args)
     if not _cli.accepted(assoc):
         return 1  # why is logged
-    final = None
-    failed_list = None
     _query.log_identifiers_when_sent(assoc, log, query, GET_MODELS[args.model])
-    responses = assoc.send_c_get(query, query_model=args.model)
-    for status, answer in responses:
-        if status != "Pending":
-            final = status
-            failed_list = answer
-    response = assoc.last_response
-    if final is None:
-        log.error("Get SCU Failed: the association ended before the final response")
-        return 1
-    assoc.release()
-    return _query.report("Get", final, response, failed_list, log)
+    return _query.retrieve("Get", assoc, assoc.send_c_get(query, query_model=args.model), log)

@@ -91,20 +91,9 @@ def move(args: argparse.Namespace, query: Dataset, move_aet: str, log: logging.L
     assoc = _cli.associate(ae, args)
     if not _cli.accepted(assoc):
         return 1  # why is logged
-    final = None
-    failed_list = None
     _query.log_identifiers_when_sent(assoc, log, query, MOVE_MODELS[args.model])
     responses = assoc.send_c_move(query, move_aet, query_model=args.model)
-    for status, answer in responses:
-        if status != "Pending":
-            final = status
-            failed_list = answer
-    response = assoc.last_response
-    if final is None:
-        log.error("Move SCU Failed: the association ended before the final response")
-        return 1
-    assoc.release()
-    return _query.report("Move", final, response, failed_list, log)
+    return _query.retrieve("Move", assoc, responses, log)
 
 
 def storage_scp(args: argparse.Namespace, ae_title: str) -> AE:
