@@ -11,7 +11,7 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 
 from dicomul._dataset import encode_dataset, transfer_syntax_encoding
-from dicomul._structure import DataSetStructureError, check_structure
+from dicomul._structure import DataSetStructureError, StructureWalker, check_structure
 
 NATIVE = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"]
 
@@ -96,3 +96,76 @@ def test_nesting_is_bounded() -> None:
     deep = (sequence + item) * 100
     with pytest.raises(DataSetStructureError, match="nested more than"):
         check_structure(deep, implicit_vr=False, little_endian=True)
+
+
+def _outcome(walker: StructureWalker, pieces: list[bytes]) -> str | None:
+    try:
+        for piece in pieces:
+            walker.feed(piece)
+        walker.finish()
+    except DataSetStructureError:
+        return "refused"
+    return None
+
+
+@given(st.data(), st.booleans(), st.sampled_from([*NATIVE, "1.2.840.10008.1.2.5"]))
+def test_any_chunking_gives_the_same_answer_as_the_whole(
+    data: st.DataObject, cut_short: bool, syntax: str
+) -> None:
+    """A data set fed in pieces cut anywhere (one byte, a header split) is
+    judged as it is whole; a cut one is refused however it is fed."""
+    ds = sample(data.draw(st.binary(min_size=2, max_size=40)).ljust(2, b"\0")[:2], nested=True)
+    encoded = encode_dataset(ds, syntax)
+    if cut_short:
+        encoded = encoded[: data.draw(st.integers(1, len(encoded) - 1))]
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(encoded)), max_size=12)))
+    pieces = [encoded[a:b] for a, b in zip([0, *cuts], [*cuts, len(encoded)], strict=True)]
+    implicit, little, _ = transfer_syntax_encoding(syntax)
+    whole = _outcome(StructureWalker(implicit_vr=implicit, little_endian=little), [encoded])
+    chunked = _outcome(StructureWalker(implicit_vr=implicit, little_endian=little), pieces)
+    assert chunked == whole
+    if not cut_short:
+        assert whole is None
+
+
+@given(st.binary(max_size=200), st.lists(st.integers(0, 200), max_size=8), st.booleans())
+def test_arbitrary_bytes_in_any_pieces_are_judged_as_whole(
+    data: bytes, cuts: list[int], implicit: bool
+) -> None:
+    cuts = sorted(min(c, len(data)) for c in cuts)
+    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+    whole = _outcome(StructureWalker(implicit_vr=implicit, little_endian=True), [data])
+    chunked = _outcome(StructureWalker(implicit_vr=implicit, little_endian=True), pieces)
+    assert chunked == whole
+
+
+@given(st.integers(1, 64), st.sampled_from(NATIVE))
+def test_kept_elements_are_their_exact_encoding(piece: int, syntax: str) -> None:
+    """Top-level elements asked for are kept as encoded, whatever the pieces;
+    the same tag nested in a sequence is not taken for them."""
+    ds = sample(b"\0\0", nested=True)
+    ds.SOPInstanceUID = "1.2.3.4"
+    ds.AnatomicRegionSequence[0].PatientID = "NESTED"
+    encoded = encode_dataset(ds, syntax)
+    implicit, little, _ = transfer_syntax_encoding(syntax)
+    walker = StructureWalker(
+        implicit_vr=implicit, little_endian=little, keep=[0x00080018, 0x00100020, 0x00100010]
+    )
+    for at in range(0, len(encoded), piece):
+        walker.feed(encoded[at : at + piece])
+    walker.finish()
+    single = Dataset()
+    single.SOPInstanceUID, single.PatientName, single.PatientID = "1.2.3.4", "DOE^JOHN", "ID1"
+    assert b"".join(walker.kept.values()) == encode_dataset(single, syntax)
+    assert walker.passed_kept
+
+
+def test_large_values_are_not_kept_and_are_skipped_without_being_held() -> None:
+    ds = sample(b"\0" * 1024, nested=False)
+    encoded = encode_dataset(ds, "1.2.840.10008.1.2.1")
+    walker = StructureWalker(
+        implicit_vr=False, little_endian=True, keep=[0x7FE00010], max_kept_value=1000
+    )
+    walker.feed(encoded)
+    walker.finish()
+    assert walker.kept == {}
