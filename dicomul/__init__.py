@@ -31,7 +31,12 @@ from ._acse import (
     negotiate,
     propose_contexts,
 )
-from ._buffer import DEFAULT_MAX_CONTROL_PDU_LENGTH, DEFAULT_MAX_PDATA_LENGTH, ReceiveBuffer
+from ._buffer import (
+    DEFAULT_MAX_CONTROL_PDU_LENGTH,
+    DEFAULT_MAX_PDATA_LENGTH,
+    STREAM_PDATA_ABOVE,
+    ReceiveBuffer,
+)
 from ._command import (
     NO_DATA_SET,
     Command,
@@ -95,14 +100,32 @@ from ._models import (
     requestor_proposal,
 )
 from ._rle import RLE_LOSSLESS, RLEDecodeError, decode_rle_frame, decompress_rle
+from ._scan import (
+    MAX_INFLATED_SIZE,
+    SOP_CLASS_UID,
+    SOP_INSTANCE_UID,
+    DataSetScanner,
+    Inflater,
+    StoreCheck,
+    StoreRefusal,
+)
 from ._status import (
     Status,
     StatusCategory,
+    StoreStatus,
     status_category,
     status_meaning,
     suboperations_status,
 )
+from ._structure import DataSetStructureError, StructureWalker, check_structure
 from ._suboperations import SubOperations
+from ._syntax import (
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    EXPLICIT_VR_BIG_ENDIAN,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    IMPLICIT_VR_LITTLE_ENDIAN,
+    transfer_syntax_encoding,
+)
 
 if TYPE_CHECKING:
     from ._dataset import decode_dataset, encode_dataset
@@ -120,6 +143,22 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN",
+    "EXPLICIT_VR_BIG_ENDIAN",
+    "EXPLICIT_VR_LITTLE_ENDIAN",
+    "IMPLICIT_VR_LITTLE_ENDIAN",
+    "MAX_INFLATED_SIZE",
+    "SOP_CLASS_UID",
+    "SOP_INSTANCE_UID",
+    "DataSetScanner",
+    "DataSetStructureError",
+    "Inflater",
+    "StoreCheck",
+    "StoreRefusal",
+    "StoreStatus",
+    "StructureWalker",
+    "check_structure",
+    "transfer_syntax_encoding",
     "RLE_LOSSLESS",
     "RLEDecodeError",
     "decode_rle_frame",
@@ -205,6 +244,7 @@ __all__ = [
     "PDUType",
     "ProtocolError",
     "ReceiveBuffer",
+    "STREAM_PDATA_ABOVE",
     "RejectReasonACSE",
     "RejectReasonPresentation",
     "RejectReasonUser",

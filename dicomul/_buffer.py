@@ -11,20 +11,31 @@ the whole PDU is in, :meth:`ReceiveBuffer.next_frame` hands it out: a
 zero-copy ``memoryview`` if it sits inside one chunk, else one join of the
 chunks.  The Python work per PDU is proportional to the number of reads that
 brought it, never to its number of bytes.
+
+A P-DATA-TF may be as long as the maximum length the receiver announced,
+and "no maximum" (0, PS3.8 D.1) lets a peer send one of 4 GiB.  Above
+``stream_pdata_above`` bytes, :meth:`ReceiveBuffer.next_pdu` does not wait
+for such a PDU to be whole: it hands out what has arrived of it as a
+P-DATA-TF of its own, each PDV cut where the bytes end (the pieces of a PDV
+but its last have the "last fragment" bit cleared, so a reassembler sees the
+same command or data set).  For a state machine this is what the peer would
+have caused with several smaller P-DATA-TFs (PS3.8 Table 9-10, Evt10), and
+memory stays bounded by what one read brings, whatever the PDU's length.
 """
 
 from __future__ import annotations
 
 from collections import deque
 
-from ._enums import PDUType
+from ._enums import MessageControlHeader, PDUType
 from ._errors import PDUTooLargeError
-from ._wire import PDU_HEADER, BytesLike
-from .pdu import PDU, decode
+from ._wire import PDU_HEADER, U32, BytesLike, fail
+from .pdu import PDU, PDataTF, PresentationDataValue, decode
 
 __all__ = [
     "DEFAULT_MAX_CONTROL_PDU_LENGTH",
     "DEFAULT_MAX_PDATA_LENGTH",
+    "STREAM_PDATA_ABOVE",
     "ReceiveBuffer",
 ]
 
@@ -35,6 +46,12 @@ DEFAULT_MAX_PDATA_LENGTH = 4 * 1024 * 1024
 #: with all 128 presentation contexts, each proposing a dozen transfer
 #: syntaxes, is about 120 KiB; 1 MiB leaves room for user identity tokens.
 DEFAULT_MAX_CONTROL_PDU_LENGTH = 1024 * 1024
+#: P-DATA-TFs longer than this are handed out as they arrive by the protocol
+#: engine's framer (:class:`dicomul.Connection`), not held until whole.
+STREAM_PDATA_ABOVE = 256 * 1024
+#: The PDV item header: Item-length (4 bytes), context ID, control header.
+_PDV_HEADER = 6
+_NOT_LAST = ~MessageControlHeader.LAST & 0xFF
 
 
 class ReceiveBuffer:
@@ -49,6 +66,10 @@ class ReceiveBuffer:
         Largest PDU-length accepted for any other PDU type.
     strict : bool
         Passed to :func:`dicomul.pdu.decode` by :meth:`next_pdu`.
+    stream_pdata_above : int or None
+        A P-DATA-TF longer than this is handed out by :meth:`next_pdu` in
+        pieces as it arrives (see the module's notes); None waits for every
+        PDU to be whole.
 
     Examples
     --------
@@ -67,10 +88,20 @@ class ReceiveBuffer:
         max_pdata_length: int | None = DEFAULT_MAX_PDATA_LENGTH,
         max_control_length: int | None = DEFAULT_MAX_CONTROL_PDU_LENGTH,
         strict: bool = False,
+        stream_pdata_above: int | None = None,
     ) -> None:
         self.max_pdata_length = max_pdata_length
         self.max_control_length = max_control_length
         self.strict = strict
+        self.stream_pdata_above = stream_pdata_above
+        # A long P-DATA-TF being handed out in pieces: the bytes of it still
+        # to come (its PDU offset follows from it), and the PDV being cut:
+        # its bytes still to come, context ID and control header.
+        self._stream_left = 0
+        self._stream_length = 0
+        self._pdv_left = 0
+        self._pdv_context = 0
+        self._pdv_control = 0
         self._chunks: deque[memoryview] = deque()
         self._size = 0
         # Whole length (header included) of the PDU being received, once known.
@@ -105,34 +136,114 @@ class ReceiveBuffer:
             drops what it holds and everything fed to it later.
         """
         if self._frame_size is None:
-            if self._size < PDU_HEADER.size:
+            header = self._header()
+            if header is None:
                 return None
-            first = self._chunks[0]
-            header = first if len(first) >= PDU_HEADER.size else self._peek_header()
-            pdu_type, _, length = PDU_HEADER.unpack_from(header)
-            limit = (
-                self.max_pdata_length if pdu_type == PDUType.P_DATA_TF else self.max_control_length
-            )
-            if limit is not None and length > limit:
-                self._broken = True
-                self._chunks.clear()
-                self._size = 0
-                raise PDUTooLargeError(pdu_type, length, limit)
-            self._frame_size = PDU_HEADER.size + length
+            self._frame_size = PDU_HEADER.size + header[1]
         if self._size < self._frame_size:
             return None
         frame = self._take(self._frame_size)
         self._frame_size = None
         return frame
 
+    def _header(self) -> tuple[int, int] | None:
+        """The next PDU's type and length once its header is in (not consumed);
+        PDUTooLargeError if the length passes the limit for its type."""
+        if self._size < PDU_HEADER.size:
+            return None
+        first = self._chunks[0]
+        header = first if len(first) >= PDU_HEADER.size else self._peek_header()
+        pdu_type, _, length = PDU_HEADER.unpack_from(header)
+        limit = self.max_pdata_length if pdu_type == PDUType.P_DATA_TF else self.max_control_length
+        if limit is not None and length > limit:
+            self._broken = True
+            self._chunks.clear()
+            self._size = 0
+            raise PDUTooLargeError(pdu_type, length, limit)
+        return pdu_type, length
+
     def next_pdu(self) -> PDU | None:
         """Return the next whole PDU decoded, or None until it is all in.
 
         A PDU that fails to decode is consumed, then its PDUDecodeError raised,
-        so that an analyser can go on with the next one.
+        so that an analyser can go on with the next one.  A P-DATA-TF longer
+        than ``stream_pdata_above`` comes out in pieces as it arrives.
         """
+        if self._stream_left:
+            return self._next_piece()
+        if self._frame_size is None and self.stream_pdata_above is not None:
+            header = self._header()
+            if header is None:
+                return None
+            pdu_type, length = header
+            if pdu_type == PDUType.P_DATA_TF and length > self.stream_pdata_above:
+                self._take(PDU_HEADER.size)
+                self._stream_left = self._stream_length = length
+                return self._next_piece()
         frame = self.next_frame()
         return None if frame is None else decode(frame, strict=self.strict)
+
+    def _next_piece(self) -> PDataTF | None:
+        """What has arrived of the long P-DATA-TF being received, as one
+        P-DATA-TF of the PDVs (or PDV pieces) in it; None if nothing has.
+
+        Its PDV items are checked as :func:`dicomul.pdu.decode` checks them
+        (PS3.8 9.3.5, Table 9-23), with offsets from the start of the PDU."""
+        pdvs: list[PresentationDataValue] = []
+        while self._stream_left:
+            if not self._pdv_left:
+                offset = PDU_HEADER.size + self._stream_length - self._stream_left
+                if self._stream_left < _PDV_HEADER:
+                    self._end_stream()
+                    raise fail(
+                        f"{self._stream_left} bytes left, too few for a PDV item header", offset
+                    )
+                if self._size < _PDV_HEADER:
+                    break
+                header = bytes(self._take(_PDV_HEADER))
+                (item_length,) = U32.unpack_from(header)
+                context_id, control = header[4], header[5]
+                problem = None
+                if item_length < 2:
+                    problem = f"PDV item-length {item_length} is less than 2"
+                elif item_length + 4 > self._stream_left:
+                    problem = f"PDV item-length {item_length} overruns the PDU"
+                elif self.strict and context_id % 2 == 0:
+                    problem, offset = (
+                        f"PDV presentation context ID {context_id} is even",
+                        offset + 4,
+                    )
+                if problem is not None:
+                    self._end_stream()
+                    raise fail(problem, offset)
+                self._stream_left -= _PDV_HEADER
+                self._pdv_left = item_length - 2
+                self._pdv_context, self._pdv_control = context_id, control
+                if not self._pdv_left:
+                    pdvs.append(_pdv(context_id, control, b""))
+                continue
+            if not self._size:
+                break
+            first = self._chunks[0]
+            size = min(self._pdv_left, len(first))
+            data = self._take(size)
+            self._pdv_left -= size
+            self._stream_left -= size
+            control = self._pdv_control
+            if self._pdv_left:
+                control &= _NOT_LAST
+            pdvs.append(_pdv(self._pdv_context, control, data))
+        if not pdvs:
+            return None
+        return PDataTF(pdvs=tuple(pdvs))
+
+    def _end_stream(self) -> None:
+        """A long P-DATA-TF that broke the rules: like a refused header, the
+        stream cannot be followed any further."""
+        self._stream_left = self._pdv_left = 0
+        self._broken = True
+        self._chunks.clear()
+        self._size = 0
 
     def _peek_header(self) -> bytes:
         """The first six bytes when they span several chunks."""
@@ -161,3 +272,7 @@ class ReceiveBuffer:
             parts.append(chunk)
             size -= len(chunk)
         return b"".join(parts)
+
+
+def _pdv(context_id: int, control: int, data: BytesLike) -> PresentationDataValue:
+    return PresentationDataValue(context_id=context_id, control_header=control, data=data)

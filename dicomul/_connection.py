@@ -42,7 +42,7 @@ from ._acse import (
     interpret_ac,
     negotiate,
 )
-from ._buffer import ReceiveBuffer
+from ._buffer import STREAM_PDATA_ABOVE, ReceiveBuffer
 from ._command import Command, CommandField
 from ._dimse import CommandReceived, DataSetSource, Reassembler, fragment
 from ._enums import (
@@ -177,7 +177,7 @@ class Connection:
         self._invoked: dict[int, tuple[int, int]] = {}
         self._performing: dict[int, tuple[int, int]] = {}
         self._state = State.STA1
-        self._buffer = ReceiveBuffer(strict=strict)
+        self._buffer = ReceiveBuffer(strict=strict, stream_pdata_above=STREAM_PDATA_ABOVE)
         self._events: deque[object] = deque()
         self._outbox: list[bytes] = []
         self._eof = False

@@ -187,3 +187,97 @@ def test_after_a_refused_header_the_stream_is_dropped() -> None:
     assert len(buf) == 0
     buf.feed(pdu.encode(ReleaseRQ()))
     assert buf.next_frame() is None
+
+
+# ------------------------------------------------- long P-DATA-TFs, streamed
+
+
+pdv_lists = st.lists(
+    st.builds(
+        PresentationDataValue,
+        context_id=st.sampled_from([1, 3, 5]),
+        control_header=st.sampled_from([0, 1, 2, 3]),
+        data=st.binary(max_size=300),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@given(pdv_lists, st.lists(st.integers(0, 2000), max_size=20), st.integers(0, 100))
+def test_a_long_p_data_tf_comes_out_in_pieces_with_the_same_pdvs(
+    pdvs: list[PresentationDataValue], cuts: list[int], threshold: int
+) -> None:
+    """Streamed (above ``stream_pdata_above``), a P-DATA-TF comes out as the
+    bytes arrive; joining each PDV's pieces gives the PDU's PDVs, and only a
+    PDV's final piece carries its "last" bit."""
+    encoded = PDataTF(pdvs=tuple(pdvs)).encode() + ReleaseRQ().encode()
+    cuts = [min(c, len(encoded)) for c in cuts]
+    whole = feed_in_pieces(encoded, [])
+    pieces = feed_in_pieces(encoded, cuts, stream_pdata_above=threshold)
+    assert pieces[-1] == ReleaseRQ()
+    assert isinstance(whole[0], PDataTF)
+    expected = [(p.context_id, p.control_header, bytes(p.data)) for p in whole[0].pdvs]
+    rebuilt: list[tuple[int, int, bytes]] = []
+    want = iter(expected)
+    current: tuple[int, int, bytes] | None = None
+    for item in pieces[:-1]:
+        assert isinstance(item, PDataTF)
+        for piece in item.pdvs:
+            if current is None:
+                current = next(want)
+                collected = b""
+            collected += bytes(piece.data)
+            assert piece.context_id == current[0]
+            assert piece.is_command == bool(current[1] & 1)
+            if len(collected) == len(current[2]):
+                assert piece.control_header == current[1]  # the final piece: as sent
+                rebuilt.append((piece.context_id, piece.control_header, collected))
+                current = None
+            else:
+                assert not piece.is_last  # a piece with more to come
+    assert rebuilt == expected
+
+
+def test_a_streamed_p_data_tf_holds_no_more_than_one_read() -> None:
+    """300 MiB announced, 64 KiB arriving at a time: each piece is handed out
+    as it comes, and the buffer is empty between reads."""
+    length = 300 << 20
+    buf = ReceiveBuffer(max_pdata_length=None, stream_pdata_above=1 << 20)
+    buf.feed(struct.pack(">BBL", 4, 0, length) + struct.pack(">LBB", length - 4, 1, 0x02))
+    assert buf.next_pdu() is None
+    chunk = bytes(65536)
+    for _ in range(16):
+        buf.feed(chunk)
+        piece = buf.next_pdu()
+        assert isinstance(piece, PDataTF)
+        assert [len(p.data) for p in piece.pdvs] == [65536]
+        assert not piece.pdvs[0].is_last
+        assert len(buf) == 0
+        assert buf.next_pdu() is None
+
+
+def _drain_all(buf: ReceiveBuffer) -> None:
+    while buf.next_pdu() is not None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("body", "message", "offset"),
+    [
+        (struct.pack(">LBB", 1, 1, 0) + bytes(2000), "less than 2", 6),
+        (struct.pack(">LBB", 5000, 1, 0) + bytes(2000), "overruns the PDU", 6),
+        (struct.pack(">LBB", 1996, 1, 0) + bytes(1994) + bytes(3), "too few for a PDV", 2006),
+    ],
+)
+def test_a_malformed_streamed_p_data_tf_is_refused_at_its_offset(
+    body: bytes, message: str, offset: int
+) -> None:
+    encoded = struct.pack(">BBL", 4, 0, len(body)) + body
+    buf = ReceiveBuffer(stream_pdata_above=100)
+    buf.feed(encoded)
+    with pytest.raises(PDUDecodeError, match=message) as raised:
+        _drain_all(buf)
+    assert raised.value.offset == offset
+    buf.feed(ReleaseRQ().encode())  # the stream cannot be followed any more
+    assert buf.next_pdu() is None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import struct
 import tracemalloc
 
 import pytest
 
 from dicomul import LocalProtocolError, pdu
 from dicomul._acse import AcceptorConfig, AssociationRequest, SupportedContext, propose_contexts
-from dicomul._command import Command, CommandField
+from dicomul._command import Command, CommandField, encode_command
 from dicomul._connection import Connection, Role
 from dicomul._dimse import CommandReceived, DataSetFragment
 from dicomul._events import (
@@ -649,3 +650,49 @@ def test_can_send_messages_and_association_over_follow_the_states() -> None:
     pair.pump()
     assert pair.requestor.association_over
     assert not pair.requestor.can_send_messages
+
+
+def test_a_p_data_tf_of_unlimited_length_streams_with_bounded_memory() -> None:
+    """An acceptor announcing no maximum PDU length (0, PS3.8 D.1) gets a
+    256 MiB P-DATA-TF: its data set comes out fragment by fragment as the
+    bytes arrive, never held whole (before: 256 MiB buffered, then decoded)."""
+    config = dataclasses.replace(CONFIG, max_pdu_length=0)
+    pair = ConnectionPair()
+    pair.send(REQUESTOR, RequestAssociation(request=REQUEST))
+    pair.connect()
+    pair.pump()
+    pair.send(ACCEPTOR, AcceptAssociation(config=config))
+    pair.pump()
+    store = Command(
+        command_field=CommandField.C_STORE_RQ,
+        message_id=2,
+        affected_sop_class_uid=CT,
+        affected_sop_instance_uid="1.2.3",
+        priority=0,
+        command_data_set_type=0,
+    )
+    acceptor = pair.acceptor
+    command = pdu.PresentationDataValue(context_id=3, control_header=3, data=encode_command(store))
+    acceptor.receive_data(pdu.PDataTF(pdvs=(command,)).encode())
+    assert isinstance(acceptor.next_event(), CommandReceived)
+    size = 256 << 20
+    chunk = bytes(range(256)) * 256
+    received = 0
+    tracemalloc.start()
+    try:
+        acceptor.receive_data(struct.pack(">BBLLBB", 4, 0, size + 6, size + 2, 3, 0x02))
+        for _ in range(size // len(chunk)):
+            acceptor.receive_data(chunk)
+            while (event := acceptor.next_event()) is not NEED_DATA:
+                assert isinstance(event, DataSetFragment)
+                assert event.data == chunk
+                received += len(event.data)
+                last = event
+            assert received  # fragments come before the PDU is whole
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert received == size
+    assert last.is_last
+    assert acceptor.state is State.STA6
+    assert peak < 1024 * 1024
