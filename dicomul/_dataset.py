@@ -20,27 +20,11 @@ from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 
 from ._errors import LocalProtocolError, RemoteProtocolError
+from ._scan import MAX_INFLATED_SIZE, Inflater
+from ._structure import DataSetStructureError
+from ._syntax import transfer_syntax_encoding
 
 __all__ = ["decode_dataset", "encode_dataset", "swap_byte_order", "transfer_syntax_encoding"]
-
-IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
-EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
-EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
-DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
-_DEFLATED = frozenset({DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, "1.2.840.10008.1.2.8.1"})
-
-
-def transfer_syntax_encoding(transfer_syntax: str) -> tuple[bool, bool, bool]:
-    """(implicit VR, little endian, deflated) for a transfer syntax UID (PS3.5 10).
-
-    Every transfer syntax but the first three native ones is explicit VR
-    little endian (encapsulated pixel data, PS3.5 A.4), deflated or not.
-    """
-    if transfer_syntax == IMPLICIT_VR_LITTLE_ENDIAN:
-        return True, True, False
-    if transfer_syntax == EXPLICIT_VR_BIG_ENDIAN:
-        return False, False, False
-    return False, True, transfer_syntax in _DEFLATED
 
 
 def encode_dataset(dataset: Dataset, transfer_syntax: str) -> bytes:
@@ -73,36 +57,32 @@ def encode_dataset(dataset: Dataset, transfer_syntax: str) -> bytes:
     return data
 
 
-#: Largest size a deflated data set may inflate to before it is refused.
-MAX_INFLATED_SIZE = 1 << 30
-
-
 def decode_dataset(
     data: bytes | memoryview, transfer_syntax: str, *, max_inflated_size: int = MAX_INFLATED_SIZE
 ) -> Dataset:
     """Decode data-set bytes received in ``transfer_syntax`` into a pydicom Dataset.
 
+    A deflated data set is inflated in bounded steps and refused once it
+    passes ``max_inflated_size`` bytes (a deflate bomb costs no more).
     Raises RemoteProtocolError where pydicom cannot read the bytes as a data
     set in that syntax.  pydicom is lenient: a value cut short is read as far
     as it goes rather than refused.
     """
     implicit, little, deflated = transfer_syntax_encoding(transfer_syntax)
-    raw = bytes(data)
     try:
         if deflated:
-            inflater = zlib.decompressobj(wbits=-zlib.MAX_WBITS)
-            raw = inflater.decompress(raw, max_inflated_size)
-            if inflater.unconsumed_tail:
-                raise RemoteProtocolError(
-                    f"the deflated data set inflates past {max_inflated_size} bytes"
-                )
+            inflater = Inflater(max_inflated_size)
+            raw = b"".join(inflater.inflate(data))
+            inflater.finish()
+        else:
+            raw = bytes(data)
         dataset = read_dataset(cast(BinaryIO, DicomBytesIO(raw)), implicit, little)
         # Touch every element once so that a malformed value fails here, not later.
         for _ in dataset.iterall():
             pass
         dataset.set_original_encoding(implicit, little, dataset.original_character_set)
-    except RemoteProtocolError:
-        raise
+    except DataSetStructureError as exc:
+        raise RemoteProtocolError(str(exc)) from exc
     except Exception as exc:  # pydicom raises many exception types for bad input
         raise RemoteProtocolError(
             f"the data set is not valid {transfer_syntax} encoding: {exc}"

@@ -13,11 +13,12 @@ its category and meaning, and compares equal to its category's name, so that
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, IntEnum
 
 __all__ = [
     "Status",
     "StatusCategory",
+    "StoreStatus",
     "status_category",
     "status_meaning",
     "suboperations_status",
@@ -32,6 +33,23 @@ class StatusCategory(Enum):
     FAILURE = "Failure"
     CANCEL = "Cancel"
     PENDING = "Pending"
+
+
+class StoreStatus(IntEnum):
+    """The C-STORE statuses of PS3.4 B.2.3, Table B.2-1 (one code of each range)."""
+
+    SUCCESS = 0x0000
+    #: Refused: Out of Resources (A7xx): the data set could not be kept.
+    OUT_OF_RESOURCES = 0xA700
+    #: Error: Data Set does not match SOP Class (A9xx).
+    DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+    #: Error: Cannot understand (Cxxx).
+    CANNOT_UNDERSTAND = 0xC000
+    #: Warnings: Coercion of Data Elements, Elements Discarded, Data Set
+    #: does not match SOP Class.
+    COERCION_OF_DATA_ELEMENTS = 0xB000
+    ELEMENTS_DISCARDED = 0xB006
+    DATA_SET_DOES_NOT_MATCH_SOP_CLASS_WARNING = 0xB007
 
 
 _WARNING_CODES = frozenset({0x0001, 0x0107, 0x0116})

@@ -33,16 +33,16 @@ from collections.abc import Iterable
 
 from ._wire import BytesLike
 
-__all__ = ["MAX_DEPTH", "DataSetStructureError", "StructureWalker", "check_structure"]
+__all__ = ["LONG_VRS", "MAX_DEPTH", "DataSetStructureError", "StructureWalker", "check_structure"]
 
 #: Explicit VRs with a 2-byte reserved field and a 4-byte length (PS3.5 7.1.2).
-_LONG_VRS = frozenset(
+LONG_VRS = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 )
 #: VRs that may have an undefined length (PS3.5 7.1.2, 7.5, A.4; UN: 6.2.2).
 _UNDEFINED_LENGTH_VRS = frozenset({b"SQ", b"UN", b"OB", b"OW"})
 #: The same, as the integer ``first byte << 8 | second byte`` (the fast path's key).
-_LONG_VR_KEYS = frozenset(vr[0] << 8 | vr[1] for vr in _LONG_VRS)
+_LONG_VR_KEYS = frozenset(vr[0] << 8 | vr[1] for vr in LONG_VRS)
 _SQ_KEY = ord("S") << 8 | ord("Q")
 _UNDEFINED = 0xFFFFFFFF
 _ITEM = 0xFFFEE000
@@ -336,7 +336,7 @@ class StructureWalker:
             length, header = self._u32.unpack_from(data, at + 4)[0], 8
         else:
             vr = bytes(data[at + 4 : at + 6])
-            if vr in _LONG_VRS:
+            if vr in LONG_VRS:
                 if room is not None and room < 12:
                     self._cut_short(f"{_tag_name(tag)}'s header", 12)
                 if size - at < 12:

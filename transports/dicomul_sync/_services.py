@@ -27,6 +27,7 @@ from dicomul import (
     DataSetFragment,
     Negotiated,
     Status,
+    StoreCheck,
     SubOperations,
     association_batches,
     response_for,
@@ -34,6 +35,7 @@ from dicomul import (
 
 from ._outgoing import CannotSendError, Outgoing, store_request
 from ._sinks import (
+    MAX_REQUEST_DATA_SET,
     PROCESSING_FAILURE,
     UNABLE_TO_PROCESS,
     CollectedDataSet,
@@ -201,11 +203,12 @@ class Services:
         if request.command.command_field != CommandField.C_STORE_RQ:
             return GuardedSink(CollectedDataSet)
         ae = self.ae
+        check = StoreCheck(request.command, request.transfer_syntax)
         if ae.on_c_store_stream is not None:
-            return GuardedSink(ae.on_c_store_stream, request)
+            return GuardedSink(ae.on_c_store_stream, request, check=check)
         if ae.store_directory is not None:
-            return GuardedSink(DirectorySink, ae, request)
-        return GuardedSink(DatasetSink, ae, request)
+            return GuardedSink(DirectorySink, ae, request, check=check)
+        return GuardedSink(DatasetSink, ae, request, check=check)
 
     # ------------------------------------------------------------- serving
 
@@ -227,7 +230,9 @@ class Services:
                 self._respond(request, PROCESSING_FAILURE)
                 return
             try:
-                dataset = decode_data_set(data, request.transfer_syntax)
+                dataset = decode_data_set(
+                    data, request.transfer_syntax, max_inflated_size=MAX_REQUEST_DATA_SET
+                )
             except Exception:
                 LOGGER.exception("cannot decode the data set of a %s", field.name)
                 self._respond(request, _FAILURE[field])

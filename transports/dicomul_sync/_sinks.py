@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
     from pydicom.dataset import Dataset
 
+    from dicomul import StoreCheck, StoreRefusal
+
     from ._services import ServiceRequest
     from .ae import AE
 
@@ -82,19 +84,28 @@ def _as_status(result: object) -> int:
     return code
 
 
-def decode_data_set(data: bytes, transfer_syntax: str) -> Dataset:
+def decode_data_set(data: bytes, transfer_syntax: str, *, max_inflated_size: int) -> Dataset:
     from dicomul import decode_dataset  # noqa: PLC0415 - pydicom only when needed
 
-    return decode_dataset(data, transfer_syntax)
+    return decode_dataset(data, transfer_syntax, max_inflated_size=max_inflated_size)
 
 
 class GuardedSink:
     """A data set arriving into a sink; a sink that raises becomes a failure
-    status (OSError: 0xA700 out of resources; anything else: 0xC000)."""
+    status (OSError: 0xA700 out of resources; anything else: 0xC000).
 
-    def __init__(self, factory: Callable[..., object], *args: object) -> None:
+    With a :class:`dicomul.StoreCheck` (a C-STORE), every piece is followed
+    by it too, and a data set it refuses (not whole, not inflating within its
+    bound, not the instance the request names) is discarded and answered
+    with the check's status: Success only for the instance asked, whole.
+    """
+
+    def __init__(
+        self, factory: Callable[..., object], *args: object, check: StoreCheck | None = None
+    ) -> None:
         self.sink: StoreSink | None = None
         self.failure: int | None = None
+        self.check = check
         try:
             self.sink = factory(*args)  # type: ignore[assignment]
         except Exception as exc:
@@ -113,8 +124,20 @@ class GuardedSink:
             LOGGER.error("%s; answering 0x%04X", what, self.failure, exc_info=exc)
         self.discard()
 
+    def _refuse(self, refusal: StoreRefusal) -> None:
+        """The peer's data set is not to be kept: one line, no traceback."""
+        if self.failure is None:
+            self.failure = int(refusal.status)
+            LOGGER.error(
+                "refusing the data set: %s; answering 0x%04X", refusal.reason, self.failure
+            )
+        self.discard()
+
     def write(self, data: bytes | memoryview) -> None:
         if self.sink is None:
+            return
+        if self.check is not None and (refusal := self.check.feed(data)) is not None:
+            self._refuse(refusal)
             return
         try:
             self.sink.write(data)
@@ -123,6 +146,10 @@ class GuardedSink:
 
     def finish(self) -> int:
         """The status to answer: Success only for data the sink took safely."""
+        if self.sink is not None and self.check is not None:
+            refusal = self.check.finish()
+            if refusal is not None:
+                self._refuse(refusal)
         if self.sink is None:
             return self.failure if self.failure is not None else UNABLE_TO_PROCESS
         try:
@@ -188,7 +215,11 @@ class DatasetSink:
         self.parts.append(bytes(data))
 
     def commit(self) -> int | None:
-        dataset = decode_data_set(b"".join(self.parts), self.request.transfer_syntax)
+        from dicomul import MAX_INFLATED_SIZE  # noqa: PLC0415
+
+        dataset = decode_data_set(
+            b"".join(self.parts), self.request.transfer_syntax, max_inflated_size=MAX_INFLATED_SIZE
+        )
         self.parts = []
         return _as_status(self.ae.on_c_store(dataset))
 

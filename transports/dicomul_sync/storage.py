@@ -12,7 +12,6 @@ the final name.  The data set is written exactly as received, never decoded.
 from __future__ import annotations
 
 import logging
-import mmap
 import os
 import pathlib
 import re
@@ -86,7 +85,6 @@ class DurableFile:
         except BaseException:
             self.discard()
             raise
-        self._data_offset = len(meta)
 
     def write(self, data: bytes | memoryview) -> None:
         """Append data-set bytes as they arrive."""
@@ -118,7 +116,6 @@ class DurableFile:
                     fsync_directory(into.parent)
                 self.final_path = into / self.final_path.name
             self._file.flush()
-            self._check_whole()
             os.fsync(self._file.fileno())
             self._file.close()
             if self.final_path.exists():
@@ -129,29 +126,6 @@ class DurableFile:
             raise
         fsync_directory(self.final_path.parent)
         return self.final_path
-
-    def _check_whole(self) -> None:
-        """Raise DataSetStructureError if the data set written is not whole
-        (a stream that ended mid-element): never stored, never Success.
-        Only element headers are read, through a memory map."""
-        from dicomul._dataset import transfer_syntax_encoding  # noqa: PLC0415
-        from dicomul._structure import check_structure  # noqa: PLC0415
-
-        implicit, little, deflated = transfer_syntax_encoding(self.transfer_syntax)
-        size = os.fstat(self._file.fileno()).st_size
-        if deflated or size <= self._data_offset:
-            return  # a deflated stream is checked by inflating it, not here
-        with (
-            self._temp_path.open("rb") as reader,
-            mmap.mmap(reader.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
-        ):
-            view = memoryview(mapped)
-            part = view[self._data_offset :]
-            try:
-                check_structure(part, implicit_vr=implicit, little_endian=little)
-            finally:
-                part.release()
-                view.release()
 
     def discard(self) -> None:
         """Drop the partial file (a failed or interrupted transfer).
