@@ -147,16 +147,23 @@ class RawPeer:
         self.sock = socket.create_connection((HOST, port), timeout=10)
         self.conn = Connection(Role.REQUESTOR)
 
-    def request(self, called: str = "ANY-SCP", sop_classes: Sequence[str] = ()) -> object:
-        """Send an A-ASSOCIATE-RQ (Verification and CT storage unless told);
-        return the answer's event."""
+    def request(
+        self,
+        called: str = "ANY-SCP",
+        sop_classes: Sequence[str] = (),
+        transfer_syntaxes: Sequence[str] = ("1.2.840.10008.1.2",),
+        max_pdu_length: int | None = None,
+    ) -> object:
+        """Send an A-ASSOCIATE-RQ (Verification and CT storage in Implicit VR
+        Little Endian unless told); return the answer's event."""
         from dicomul import AssociationRequest, RequestAssociation, propose_contexts
 
         classes = list(sop_classes) or ["1.2.840.10008.1.1", "1.2.840.10008.5.1.4.1.1.2"]
         request = AssociationRequest(
             calling_ae_title="RAW",
             called_ae_title=called,
-            contexts=propose_contexts(classes, ["1.2.840.10008.1.2"]),
+            contexts=propose_contexts(classes, list(transfer_syntaxes)),
+            **({} if max_pdu_length is None else {"max_pdu_length": max_pdu_length}),
         )
         self.conn.send(RequestAssociation(request=request))
         self.sock.sendall(self.conn.transport_connected())

@@ -16,15 +16,19 @@ import os
 import pathlib
 import re
 import secrets
+from collections.abc import Iterable
 
-from pydicom.dataset import FileMetaDataset
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import UID
 
-from dicomul import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from dicomul import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, DataSetScanner
 
-__all__ = ["DurableFile", "file_name_for", "fsync_directory"]
+from ._outgoing import read_part10_meta
+
+__all__ = ["DurableFile", "file_name_for", "fsync_directory", "read_attributes"]
 
 LOGGER = logging.getLogger("dicomul.sync.storage")
 
@@ -140,6 +144,39 @@ class DurableFile:
             pass
         finally:
             self._temp_path.unlink(missing_ok=True)
+
+
+#: Bytes read from a file at a time by :func:`read_attributes`.
+_READ_CHUNK = 64 * 1024
+
+
+def read_attributes(
+    path: str | os.PathLike[str], keywords: Iterable[str], *, max_value: int = 64 * 1024
+) -> Dataset:
+    """The named top-level attributes of a Part 10 file, and its Specific
+    Character Set, as a small Dataset, read as a stream.
+
+    Unlike ``dcmread(..., stop_before_pixels=True)``, it never holds a value
+    longer than ``max_value`` bytes (a 300 MB private element before the
+    patient's name is skipped, not read) and stops as soon as the last
+    attribute asked for has gone by; a deflated data set is inflated in
+    bounded steps only that far (a deflate bomb costs no memory).  ValueError
+    (or DataSetStructureError, a ValueError) for a file that is not Part 10
+    or whose data set ends before the attributes are passed, cut short.
+    """
+    meta, offset = read_part10_meta(pathlib.Path(path))
+    tags = [tag_for_keyword(keyword) for keyword in keywords]
+    keep = [int(tag) for tag in tags if tag is not None] + [0x00080005]
+    scanner = DataSetScanner(str(meta.TransferSyntaxUID), keep=keep, max_kept_value=max_value)
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while chunk := f.read(_READ_CHUNK):
+            scanner.feed(chunk)
+            if scanner.passed_kept:
+                break
+        else:
+            scanner.finish()
+    return scanner.kept_dataset()
 
 
 def fsync_directory(path: pathlib.Path) -> None:

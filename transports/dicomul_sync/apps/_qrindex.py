@@ -181,13 +181,10 @@ class Index:
         one instance, the last written is the one served); False if it is
         not a DICOM Part 10 file (PS3.10 7.1: what C-GET and C-MOVE can send
         as it is) with a SOP Instance UID."""
-        from pydicom import dcmread  # noqa: PLC0415
+        from dicomul_sync.storage import read_attributes  # noqa: PLC0415
 
-        from dicomul_sync._outgoing import read_part10_meta  # noqa: PLC0415
-
-        try:
-            read_part10_meta(pathlib.Path(path))
-            ds = dcmread(path, stop_before_pixels=True)
+        try:  # (as a stream, no large value read: a deflate bomb costs nothing)
+            ds = read_attributes(path, COLUMNS)
         except Exception:  # not DICOM, no file meta, unreadable: not indexed
             return False
         row = {kw: _text(ds, kw) for kw in COLUMNS}

@@ -80,14 +80,13 @@ def study_sorted_sink(
     directory: pathlib.Path, log: logging.Logger
 ) -> Callable[[ServiceRequest], StoreSink]:
     """An ``on_c_store_stream`` handler writing ``directory/<Study UID>/<SOP UID>.dcm``."""
-    from dicomul_sync.storage import DurableFile  # noqa: PLC0415 - pydicom only when serving
+    from dicomul_sync.storage import DurableFile, read_attributes  # noqa: PLC0415
 
     def study_folder(file: DurableFile) -> pathlib.Path:
-        """The folder of the instance's study, read back from what was written."""
-        from pydicom import dcmread  # noqa: PLC0415
-
+        """The folder of the instance's study, read back from what was written
+        (as a stream, up to the Study Instance UID: no large value is read)."""
         file.flush()
-        ds = dcmread(file.temporary_path, stop_before_pixels=True, specific_tags=[0x0020000D])
+        ds = read_attributes(file.temporary_path, ["StudyInstanceUID"])
         study = str(ds.get("StudyInstanceUID", "")).strip("\0 ")
         if not _UID.match(study) or len(study) > 64:
             log.warning("no usable Study Instance UID (%r): storing at the top", study)

@@ -1,0 +1,282 @@
+"""Hostile C-STOREs into ``dicomul storescp`` and ``dicomul qrscp``: Success
+only for what is kept, and bounded memory whatever the peer sends.
+
+Each test sends, by hand (:class:`peers.RawPeer`), what a careless or hostile
+peer sends: deflated data sets that are not (random bytes, cut short, sent
+uncompressed), data sets that are not the instance the request names, a
+deflate bomb, one P-DATA-TF of 300 MB to a server announcing no maximum PDU
+length.  Before these fixes each was answered Success (or cost gigabytes).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import zlib
+from collections.abc import Iterator
+
+import pytest
+from corpus import image
+from peers import RawPeer
+from pydicom.dataset import Dataset
+from test_apps_echo import Server, app_server
+
+from dicomul import (
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    EXPLICIT_VR_LITTLE_ENDIAN,
+    AssociationAccepted,
+    Command,
+    CommandField,
+    CommandReceived,
+    encode_command,
+    encode_dataset,
+    pdu,
+)
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
+MR = "1.2.840.10008.5.1.4.1.1.4"
+STUDY = "1.2.826.0.1.3680043.10.1437.77"
+#: Peak resident memory allowed to a server that took a hostile data set.
+MEMORY_BOUND = 100 << 20
+
+
+def store_rq(uid: str, sop_class: str = CT, message_id: int = 1) -> Command:
+    return Command(
+        command_field=CommandField.C_STORE_RQ,
+        message_id=message_id,
+        affected_sop_class_uid=sop_class,
+        affected_sop_instance_uid=uid,
+        priority=0,
+        command_data_set_type=0,
+    )
+
+
+def connect(server: Server, syntax: str, *, max_pdu_length: int | None = None) -> RawPeer:
+    peer = RawPeer(server.port)
+    accepted = peer.request(transfer_syntaxes=[syntax], max_pdu_length=max_pdu_length)
+    assert isinstance(accepted, AssociationAccepted), accepted
+    return peer
+
+
+def status_of(event: object) -> int:
+    assert isinstance(event, CommandReceived), event
+    assert event.command.status is not None
+    return event.command.status
+
+
+def instance(uid: str, *, name: str = "HOSTILE^TEST") -> Dataset:
+    ds = image(rows=8, columns=8, name=name)
+    ds.SOPInstanceUID = uid
+    ds.PatientID = "HOSTILE"
+    ds.StudyInstanceUID = STUDY
+    ds.SeriesInstanceUID = STUDY + ".1"
+    return ds
+
+
+def kept_files(directory: pathlib.Path) -> list[str]:
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+
+
+def find_uids(server: Server) -> set[str]:
+    """The SOP Instance UIDs qrscp's index answers for the test's study."""
+    from dicomul_sync import AE
+
+    query = Dataset()
+    query.QueryRetrieveLevel = "IMAGE"
+    query.PatientID = "HOSTILE"
+    query.StudyInstanceUID = STUDY
+    query.SeriesInstanceUID = STUDY + ".1"
+    query.SOPInstanceUID = ""
+    ae = AE(ae_title="FINDSCU", port=0, scu_sop_class=["1.2.840.10008.5.1.4.1.2.1.1"])
+    assoc = ae.associate("127.0.0.1", server.port)
+    assert assoc.is_established
+    try:
+        return {
+            str(match.SOPInstanceUID)
+            for status, match in assoc.send_c_find(query, query_model="P")
+            if status == "Pending" and match is not None
+        }
+    finally:
+        assoc.release()
+
+
+def peak_rss(server: Server) -> int:
+    """The server process's peak resident set size (VmHWM), in bytes."""
+    status = pathlib.Path(f"/proc/{server.proc.pid}/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
+@pytest.fixture(params=["storescp", "qrscp"])
+def server(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[Server]:
+    """Each storage server, storing under ``tmp_path / "out"``."""
+    out = tmp_path / "out"
+    out.mkdir()
+    options = ["-od", str(out)] if request.param == "storescp" else ["--database", str(out)]
+    with app_server(request.param, "-v", *options) as running:
+        yield running
+
+
+def test_a_deflated_store_is_answered_success_only_for_a_whole_data_set(
+    server: Server, tmp_path: pathlib.Path
+) -> None:
+    """Random bytes, a deflated data set cut in half, and a data set sent
+    uncompressed on a Deflated context (as one peer in the wild does) were
+    stored as ``<uid>.dcm`` with Success (and never indexed).  Now each is
+    answered 0xC000, Cannot understand, and nothing is kept; a whole
+    deflated data set is stored, and qrscp finds it."""
+    whole = encode_dataset(instance("1.2.3.100"), DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
+    hostile = {
+        "1.2.3.101": os.urandom(4096),
+        "1.2.3.102": whole[: len(whole) // 2 & ~1],
+        "1.2.3.103": encode_dataset(instance("1.2.3.103"), EXPLICIT_VR_LITTLE_ENDIAN),
+    }
+    peer = connect(server, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
+    statuses = {}
+    for n, (uid, data) in enumerate(hostile.items(), start=1):
+        peer.send(3, store_rq(uid, message_id=n), data)
+        statuses[uid] = status_of(peer.next_event())
+    peer.send(3, store_rq("1.2.3.100", message_id=9), whole)
+    assert status_of(peer.next_event()) == 0x0000
+    peer.sock.close()
+    assert statuses == dict.fromkeys(hostile, 0xC000)
+    out = tmp_path / "out"
+    assert [name for name in kept_files(out) if "1.2.3." in name] == ["1.2.3.100.dcm"]
+    if "qrscp" in server.proc.args[1]:
+        assert find_uids(server) == {"1.2.3.100"}
+
+
+def test_a_data_set_that_is_not_the_instance_asked_is_refused(
+    server: Server, tmp_path: pathlib.Path
+) -> None:
+    """A C-STORE-RQ naming one instance with the data set of another was
+    stored with Success (and replaced that other instance in qrscp's index).
+    Now, as DCMTK's storescp answers: 0xA900 when the SOP Instance or Class
+    UID differs, 0xC000 when the data set has none; nothing kept."""
+    peer = connect(server, EXPLICIT_VR_LITTLE_ENDIAN)
+    first = encode_dataset(instance("1.2.3.200"), EXPLICIT_VR_LITTLE_ENDIAN)
+    peer.send(3, store_rq("1.2.3.200"), first)
+    assert status_of(peer.next_event()) == 0x0000
+    other = instance("1.2.3.200", name="IMPOSTOR^ONE")  # the first's UID...
+    peer.send(
+        3, store_rq("1.2.3.201", message_id=2), encode_dataset(other, EXPLICIT_VR_LITTLE_ENDIAN)
+    )
+    wrong_instance = status_of(peer.next_event())  # ... under another name
+    mr = instance("1.2.3.200")
+    mr.SOPClassUID = MR  # the request says CT
+    peer.send(
+        3, store_rq("1.2.3.200", message_id=3), encode_dataset(mr, EXPLICIT_VR_LITTLE_ENDIAN)
+    )
+    wrong_class = status_of(peer.next_event())
+    anonymous = instance("1.2.3.202")
+    del anonymous.SOPInstanceUID
+    peer.send(
+        3,
+        store_rq("1.2.3.202", message_id=4),
+        encode_dataset(anonymous, EXPLICIT_VR_LITTLE_ENDIAN),
+    )
+    no_uid = status_of(peer.next_event())
+    peer.sock.close()
+    assert (wrong_instance, wrong_class, no_uid) == (0xA900, 0xA900, 0xC000)
+    out = tmp_path / "out"
+    assert [name for name in kept_files(out) if "1.2.3." in name] == ["1.2.3.200.dcm"]
+    assert (out / "1.2.3.200.dcm").read_bytes().endswith(first)
+    if "qrscp" in server.proc.args[1]:
+        assert find_uids(server) == {"1.2.3.200"}
+
+
+def big_instance(uid: str, value_size: int) -> tuple[bytes, bytes, bytes]:
+    """A data set with a ``value_size``-byte private OB value between its SOP
+    UIDs and its patient, study and series attributes (so that an index
+    reading it must pass the value): (before, the value's header, after)."""
+    ds = instance(uid)
+    del ds.PixelData
+    head, tail = Dataset(), Dataset()
+    for element in ds:
+        (head if element.tag < 0x00090000 else tail).add(element)
+    head.add_new(0x00090010, "LO", "DICOMUL HOSTILE")
+    header = b"\x09\x00\x10\x10OB\0\0" + value_size.to_bytes(4, "little")
+    return (
+        encode_dataset(head, EXPLICIT_VR_LITTLE_ENDIAN),
+        header,
+        encode_dataset(tail, EXPLICIT_VR_LITTLE_ENDIAN),
+    )
+
+
+def deflate_bomb(uid: str, inflated: int) -> bytes:
+    """A whole deflated data set of ``inflated`` bytes, about a thousandth of
+    that on the wire.  Built in milliseconds: after a full flush a deflate
+    stream is byte-aligned with no history, so the block deflating 1 MiB of
+    zeros can be repeated as it is."""
+    before, header, after = big_instance(uid, inflated)
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    start = packer.compress(before + header) + packer.flush(zlib.Z_FULL_FLUSH)
+    block = packer.compress(bytes(1 << 20)) + packer.flush(zlib.Z_FULL_FLUSH)
+    packed = start + block * (inflated >> 20) + packer.compress(after) + packer.flush()
+    return packed + b"\0" * (len(packed) % 2)
+
+
+@pytest.fixture
+def qrscp_unlimited(tmp_path: pathlib.Path) -> Iterator[Server]:
+    out = tmp_path / "out"
+    out.mkdir()
+    with app_server("qrscp", "--database", str(out), "-pdu", "0") as running:
+        yield running
+
+
+def test_a_deflate_bomb_costs_qrscp_no_memory(qrscp_unlimited: Server) -> None:
+    """Before: indexing read the stored file with pydicom, which inflates a
+    deflated data set whole: 1 MB on the wire cost 2 GB.  Now the data set is
+    inflated as a stream while it arrives and while it is indexed, and
+    refused past 1 GiB: a bomb within the bound is stored and indexed, one
+    past it (2 GB, as in the report) is refused (0xC000) once 1 GiB is
+    inflated, and qrscp's peak memory stays bounded."""
+    server = qrscp_unlimited
+    within, beyond = deflate_bomb("1.2.3.300", 256 << 20), deflate_bomb("1.2.3.301", 2 << 30)
+    assert len(beyond) < 3 << 20
+    peer = connect(server, DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
+    peer.sock.settimeout(120)  # inflating 1 GiB takes seconds of CPU
+    peer.send(3, store_rq("1.2.3.300"), within)
+    assert status_of(peer.next_event()) == 0x0000
+    peer.send(3, store_rq("1.2.3.301", message_id=2), beyond)
+    assert status_of(peer.next_event()) == 0xC000
+    peer.sock.close()
+    assert find_uids(server) == {"1.2.3.300"}
+    assert peak_rss(server) < MEMORY_BOUND
+
+
+def test_one_p_data_tf_of_300_mb_into_qrscp_announcing_no_maximum(
+    qrscp_unlimited: Server, tmp_path: pathlib.Path
+) -> None:
+    """Before: with ``-pdu 0`` a peer's single 300 MB P-DATA-TF was buffered
+    whole (635 MB resident), and indexing read the 300 MB value.  Now the
+    PDU's data set streams to disk as it arrives and the index skips the
+    value: stored, indexed, and qrscp's peak memory stays bounded."""
+    server = qrscp_unlimited
+    size = 300 << 20
+    before, header, after = big_instance("1.2.3.400", size)
+    total = len(before) + len(header) + size + len(after)
+    peer = connect(server, EXPLICIT_VR_LITTLE_ENDIAN, max_pdu_length=0)
+    peer.sock.settimeout(120)  # 300 MB written and fsynced
+    command = pdu.PresentationDataValue(
+        context_id=3, control_header=3, data=encode_command(store_rq("1.2.3.400"))
+    )
+    peer.sock.sendall(pdu.PDataTF(pdvs=(command,)).encode())
+    # One P-DATA-TF holding one PDV: the whole data set.
+    peer.sock.sendall(
+        bytes([4, 0])
+        + (total + 6).to_bytes(4, "big")
+        + (total + 2).to_bytes(4, "big")
+        + b"\x03\x02"
+    )
+    peer.sock.sendall(before + header)
+    zeros = bytes(1 << 20)
+    for _ in range(size >> 20):
+        peer.sock.sendall(zeros)
+    peer.sock.sendall(after)
+    assert status_of(peer.next_event()) == 0x0000
+    peer.sock.close()
+    stored = tmp_path / "out" / "1.2.3.400.dcm"
+    assert stored.stat().st_size > size
+    assert find_uids(server) == {"1.2.3.400"}
+    assert peak_rss(server) < MEMORY_BOUND
