@@ -280,3 +280,24 @@ def test_one_p_data_tf_of_300_mb_into_qrscp_announcing_no_maximum(
     assert stored.stat().st_size > size
     assert find_uids(server) == {"1.2.3.400"}
     assert peak_rss(server) < MEMORY_BOUND
+
+
+def test_a_sequence_of_two_million_empty_items_costs_qrscp_no_memory(
+    qrscp_unlimited: Server,
+) -> None:
+    """16 MB of empty items in a sequence before the patient's attributes:
+    pydicom read them as two million Datasets when indexing.  Now the check
+    and the index walk their headers only, in constant memory."""
+    server = qrscp_unlimited
+    before, _, after = big_instance("1.2.3.500", 0)
+    items = b"\xfe\xff\x00\xe0\x00\x00\x00\x00" * (2 << 20)
+    # (0009,1011): a private sequence after its creator (0009,0010).
+    opening = b"\x09\x00\x11\x10SQ\0\0\xff\xff\xff\xff"
+    sequence = opening + items + b"\xfe\xff\xdd\xe0\0\0\0\0"
+    peer = connect(server, EXPLICIT_VR_LITTLE_ENDIAN)
+    peer.sock.settimeout(120)  # two million headers walked twice: seconds of CPU
+    peer.send(3, store_rq("1.2.3.500"), before + sequence + after)
+    assert status_of(peer.next_event()) == 0x0000
+    peer.sock.close()
+    assert find_uids(server) == {"1.2.3.500"}
+    assert peak_rss(server) < MEMORY_BOUND
