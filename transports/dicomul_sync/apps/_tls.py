@@ -6,14 +6,13 @@ Trust is explicit: only the certificates named by ``+cf`` (files) and
 with ``--add-system-certs``.  What is done with the peer's certificate is
 one of DCMTK's three choices, the same on every app:
 
-=====  =========================================  ==========================
-option a client, of the server's certificate      a server, of the client's
-=====  =========================================  ==========================
--rc    verify it, and the host name or IP address  require one and verify it
-       connected to (default)                      (default)
--vc    the same as -rc (a server always sends one) verify it if sent
--ic    do not verify it (a warning says so)        do not ask for one
-=====  =========================================  ==========================
+- ``-rc`` (default): a client verifies the server's certificate, and that it
+  is for the host name or IP address connected to; a server requires a
+  client certificate and verifies it.
+- ``-vc``: a server verifies a client certificate if one is presented; a
+  client does as with ``-rc`` (a TLS server always presents one).
+- ``-ic``: no verification; a server does not ask for a certificate, a
+  client warns that anyone on the way can pose as the server.
 
 These are the apps' defaults only: the library takes whatever
 :class:`ssl.SSLContext` it is given.  ``ssl`` itself is imported only when a
@@ -232,7 +231,7 @@ def incoming_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
 @functools.cache
 def _context(options: TlsOptions, *, server: bool) -> ssl.SSLContext:
     """The context ``options`` ask for, the server's or the client's side of
-    the handshake; TLS 1.2 at least (BCP 195, PS3.15 B.9)."""
+    the handshake; TLS 1.2 at least (the BCP 195 profiles of PS3.15 Annex B)."""
     import ssl  # noqa: PLC0415 - only for TLS
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
@@ -247,9 +246,10 @@ def _context(options: TlsOptions, *, server: bool) -> ssl.SSLContext:
     context.verify_mode = _verify_mode(mode, server=server)
     if context.verify_mode == ssl.CERT_REQUIRED and not options.trusts_something:
         fail(
-            f"-rc (the default) verifies the {'client' if server else 'server'}'s "
-            "certificate, but no certificate is trusted: add +cf FILE, +cd DIRECTORY "
-            "or --add-system-certs, or -ic to not verify it"
+            f"{'-vc' if mode == VERIFY else '-rc (the default)'} verifies the "
+            f"{'client' if server else 'server'}'s certificate, but no certificate is "
+            "trusted: add +cf FILE, +cd DIRECTORY or --add-system-certs, or -ic to not "
+            "verify it"
         )
     if not server and mode == IGNORE:
         LOGGER.warning(
