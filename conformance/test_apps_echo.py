@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import pytest
 from dcmtk_tools import dcmtk_path
@@ -26,9 +26,11 @@ DICOMUL = str(pathlib.Path(sys.executable).with_name("dicomul"))
 ENV = {**os.environ, "TCP_NODELAY": "1"}
 
 
-def dicomul(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def dicomul(
+    *args: str, timeout: float = 30, env: Mapping[str, str] = ENV
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [DICOMUL, *args], capture_output=True, text=True, timeout=timeout, check=False, env=ENV
+        [DICOMUL, *args], capture_output=True, text=True, timeout=timeout, check=False, env=env
     )
 
 
@@ -49,16 +51,17 @@ class Server:
 
 
 @contextlib.contextmanager
-def app_server(app: str, *options: str) -> Iterator[Server]:
-    """``dicomul <app> <options> <port>`` on a free port; on exit SIGINT, which
-    must stop it cleanly, and its output (stdout and stderr) is kept."""
+def app_server(app: str, *options: str, env: Mapping[str, str] = ENV) -> Iterator[Server]:
+    """``dicomul <app> <options> <port>`` on a free port (in ``env``); on exit
+    SIGINT, which must stop it cleanly, and its output (stdout and stderr) is
+    kept."""
     port = free_port()
     proc = subprocess.Popen(
         [DICOMUL, app, *options, str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=ENV,
+        env=env,
     )
     server = Server(proc, port)
     try:
@@ -70,8 +73,10 @@ def app_server(app: str, *options: str) -> Iterator[Server]:
     assert proc.returncode == 0, server.output  # SIGINT is a clean stop
 
 
-def echoscp(*options: str) -> contextlib.AbstractContextManager[Server]:
-    return app_server("echoscp", *options)
+def echoscp(
+    *options: str, env: Mapping[str, str] = ENV
+) -> contextlib.AbstractContextManager[Server]:
+    return app_server("echoscp", *options, env=env)
 
 
 # ------------------------------------------------------------------ echoscu

@@ -351,7 +351,9 @@ def test_tls_between_our_apps(corpus_dir: pathlib.Path, tmp_path: pathlib.Path) 
     server_tls = ["+tls", str(pki.server_key), str(pki.server_cert), "+cf", str(pki.ca)]
     client_tls = ["+tls", str(pki.client_key), str(pki.client_cert), "+cf", str(pki.ca)]
     with our_storescp("-od", str(out), *server_tls, "--require-peer-cert") as server:
-        done = dicomul("storescu", *client_tls, HOST, str(server.port), str(corpus_dir))
+        done = dicomul(
+            "storescu", *client_tls, "--require-peer-cert", HOST, str(server.port), str(corpus_dir)
+        )
         assert done.returncode == 0, done.stderr
     assert_received(out, corpus_dir)
 
@@ -591,7 +593,7 @@ def test_health_checks_on_a_tls_port_are_silent(tmp_path: pathlib.Path) -> None:
     from tls_certs import make_pki
 
     pki = make_pki(tmp_path)
-    tls = ["+tls", str(pki.server_key), str(pki.server_cert)]
+    tls = ["+tls", str(pki.server_key), str(pki.server_cert), "-ic"]  # anyone may connect
     with our_storescp("-v", *tls, "-od", str(tmp_path)) as server:
         for _ in range(3):
             socket.create_connection((HOST, server.port), timeout=5).close()

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 if TYPE_CHECKING:
-    import ssl
     from collections.abc import Sequence
 
     from dicomul import ProposedContext
@@ -181,122 +180,6 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
-def add_tls_options(p: argparse.ArgumentParser, *, server: bool) -> None:
-    """DCMTK's TLS switches: ``+tls KEY CERT``, ``+tla``, ``+cf FILE``, and
-    for servers ``--require-peer-cert``."""
-    group = p.add_argument_group("transport layer security (TLS)")
-    group.add_argument(
-        "+tls",
-        "--enable-tls",
-        nargs=2,
-        metavar=("[p]rivate-key", "[c]ertificate"),
-        help="use TLS with this PEM private key and certificate",
-    )
-    if not server:
-        group.add_argument(
-            "+tla",
-            "--anonymous-tls",
-            action="store_true",
-            help="use TLS without a certificate of our own",
-        )
-    group.add_argument(
-        "+cf",
-        "--add-cert-file",
-        action="append",
-        default=[],
-        metavar="[f]ilename",
-        help="add a trusted certificate (PEM); may be repeated",
-    )
-    if server:
-        group.add_argument(
-            "--require-peer-cert",
-            action="store_true",
-            help="require and verify the client's certificate",
-        )
-    else:
-        group.add_argument(
-            "-ic",
-            "--ignore-peer-cert",
-            action="store_true",
-            help="do not verify the server's certificate",
-        )
-
-
-def client_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
-    """The client-side TLS context the options ask for, or None."""
-    if not (args.enable_tls or args.anonymous_tls):
-        return None
-    import ssl  # noqa: PLC0415 - only for TLS
-
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    context.check_hostname = False  # DCMTK checks the chain, not the host name
-    _load_trusted(context, args.add_cert_file)
-    if args.ignore_peer_cert:
-        context.verify_mode = ssl.CERT_NONE
-    if args.enable_tls:
-        _load_own(context, *args.enable_tls)
-    return context
-
-
-def outgoing_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
-    """For a server app's own outgoing associations (qrscp's C-MOVE
-    sub-operations): TLS if it serves TLS, with its key and certificate,
-    trusting the ``+cf`` certificates."""
-    if not args.enable_tls:
-        return None
-    import ssl  # noqa: PLC0415 - only for TLS
-
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    context.check_hostname = False  # DCMTK checks the chain, not the host name
-    _load_trusted(context, args.add_cert_file)
-    _load_own(context, *args.enable_tls)
-    return context
-
-
-def incoming_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
-    """For a client app's own listener (movescu +P): TLS if it connects with
-    TLS and a certificate of its own (``+tls``), which it then serves with;
-    the peers that connect back are not asked for one."""
-    if not args.enable_tls:
-        if args.anonymous_tls:
-            fail("receiving over TLS (+P) needs a certificate of our own: +tls KEY CERT")
-        return None
-    import ssl  # noqa: PLC0415 - only for TLS
-
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    _load_own(context, *args.enable_tls)
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def _load_own(context: ssl.SSLContext, key: str, cert: str) -> None:
-    try:
-        context.load_cert_chain(cert, key)
-    except OSError as exc:  # ssl.SSLError is one
-        fail(f"cannot load TLS private key {key} and certificate {cert}: {exc}")
-
-
-def _load_trusted(context: ssl.SSLContext, files: list[str]) -> None:
-    for cafile in files:
-        try:
-            context.load_verify_locations(cafile)
-        except OSError as exc:
-            fail(f"cannot load trusted certificate file {cafile}: {exc}")
-
-
-def server_tls(args: argparse.Namespace) -> ssl.SSLContext | None:
-    """The server-side TLS context the options ask for, or None."""
-    if not args.enable_tls:
-        return None
-    import ssl  # noqa: PLC0415 - only for TLS
-
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    _load_own(context, *args.enable_tls)
-    _load_trusted(context, args.add_cert_file)
-    context.verify_mode = ssl.CERT_REQUIRED if args.require_peer_cert else ssl.CERT_NONE
-    return context
-
-
 def add_timeout_options(p: argparse.ArgumentParser, *, connecting: bool) -> None:
     group = p.add_argument_group("miscellaneous DICOM")
     group.add_argument(
@@ -375,6 +258,8 @@ def associate(
     ae.connection_timeout = args.timeout
     ae.acse_timeout = args.acse_timeout
     ae.dimse_timeout = args.dimse_timeout
+    from ._tls import client_tls  # noqa: PLC0415 - import cycle (it reports with fail)
+
     return ae.associate(
         args.peer,
         args.port,

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from . import _cli
+from . import _cli, _tls
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -73,7 +73,7 @@ def build_parser(prog: str, description: str, *, models: str, aet: str) -> argpa
         "may be repeated",
     )
     _cli.add_timeout_options(p, connecting=True)
-    _cli.add_tls_options(p, server=False)
+    _tls.add_tls_options(p, server=False)
     return p
 
 

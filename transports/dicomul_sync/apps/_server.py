@@ -8,7 +8,7 @@ import logging
 import signal
 from typing import TYPE_CHECKING
 
-from . import _cli
+from . import _cli, _tls
 
 if TYPE_CHECKING:
     from dicomul_sync.ae import AE
@@ -85,7 +85,7 @@ def add_server_options(p: argparse.ArgumentParser, *, aetitle: str) -> None:
         metavar="[n]umber",
         help="serve at most n associations at once (default: 10)",
     )
-    _cli.add_tls_options(p, server=True)
+    _tls.add_tls_options(p, server=True)
 
 
 def configure(ae: AE, args: argparse.Namespace) -> None:
@@ -107,7 +107,7 @@ def serve(ae: AE, args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop)
     try:
-        ae.start(ssl_context=_cli.server_tls(args))
+        ae.start(ssl_context=_tls.server_tls(args))
     except OSError as exc:
         logging.getLogger("dicomul.app").error("Cannot listen on port %s: %s", ae.port, exc)
         return 1

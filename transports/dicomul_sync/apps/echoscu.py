@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from . import _cli
+from . import _cli, _tls
 
 VERIFICATION = "1.2.840.10008.1.1"
 #: What --propose-ts n takes the first n of (PS3.5 A.1, A.2, A.3... in this order).
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     misc.add_argument(
         "--abort", action="store_true", help="abort association instead of releasing it"
     )
-    _cli.add_tls_options(p, server=False)
+    _tls.add_tls_options(p, server=False)
     return p
 
 

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from . import _cli, _query
+from . import _cli, _query, _tls
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -108,7 +108,7 @@ def storage_scp(args: argparse.Namespace, ae_title: str) -> AE:
         transfer_syntax=STORE_TRANSFER_SYNTAXES,
     )
     scp.store_directory = args.output_directory
-    scp.ssl_context = _cli.incoming_tls(args)  # TLS out, TLS in
+    scp.ssl_context = _tls.incoming_tls(args)  # TLS out, TLS in
     scp.acse_timeout = args.acse_timeout
     scp.dimse_timeout = args.dimse_timeout
     if args.max_pdu:

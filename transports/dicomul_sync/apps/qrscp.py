@@ -16,7 +16,7 @@ import pathlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from . import _cli, _server
+from . import _cli, _server, _tls
 from ._server import PREFERENCES, VERIFICATION
 from .storescp import COMPRESSED
 
@@ -161,7 +161,9 @@ def main(argv: Sequence[str]) -> int:
     )
     _server.configure(ae, args)
     ae.move_destinations = {title: (host, port) for title, host, port in args.known_ae}
-    ae.move_ssl_context = _cli.outgoing_tls(args)  # served over TLS: moves go over TLS too
+    # Served over TLS, moves go over TLS too, the destination authenticated as
+    # -rc/-vc/-ic say (and only if there is one: with none, nothing to trust).
+    ae.move_ssl_context = _tls.client_tls(args) if args.known_ae else None
     ae.store_directory = str(directory)
 
     def stored(path: pathlib.Path) -> None:

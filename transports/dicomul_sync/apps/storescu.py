@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from . import _cli
+from . import _cli, _tls
 
 if TYPE_CHECKING:
     import logging
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="use one association: files needing contexts past the first 128 fail",
     )
     p.set_defaults(multiple=True)
-    _cli.add_tls_options(p, server=False)
+    _tls.add_tls_options(p, server=False)
     return p
 
 
