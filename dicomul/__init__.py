@@ -103,6 +103,7 @@ from ._status import (
     suboperations_status,
 )
 from ._suboperations import SubOperations
+from ._wire import AE_TITLE_RULE, ae_title_problem, check_ae_title
 
 if TYPE_CHECKING:
     from ._dataset import decode_dataset, encode_dataset
@@ -120,6 +121,9 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "AE_TITLE_RULE",
+    "ae_title_problem",
+    "check_ae_title",
     "RLE_LOSSLESS",
     "RLEDecodeError",
     "decode_rle_frame",

@@ -153,14 +153,14 @@ def pdu_length(text: str) -> int:
 
 
 def ae_title(text: str) -> str:
-    """An AE title: 1 to 16 characters of the default repertoire, no
-    backslash or control character, not only spaces (PS3.5 6.2, AE)."""
-    if not text.strip(" "):
-        raise argparse.ArgumentTypeError("an AE title cannot be empty")
-    if len(text) > 16:
-        raise argparse.ArgumentTypeError(f"{text!r} is longer than 16 characters")
-    if not text.isascii() or "\\" in text or any(ord(c) < 32 for c in text):
-        raise argparse.ArgumentTypeError(f"{text!r}: an AE title is ASCII, no backslash")
+    """An AE title, by the library's rule (:func:`dicomul.ae_title_problem`:
+    1 to 16 characters of the default repertoire, no backslash or control
+    character, not only spaces; PS3.5 6.2, VR AE)."""
+    from dicomul import AE_TITLE_RULE, ae_title_problem  # noqa: PLC0415 - fast --help
+
+    problem = ae_title_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text!r} {problem}: {AE_TITLE_RULE}")
     return text
 
 
