@@ -5,9 +5,12 @@ failed before its fix; each runs real associations."""
 from __future__ import annotations
 
 import logging
+import pathlib
 
+import pydicom
 import pytest
-from dicomul_sync import AE
+from corpus import CT, image
+from dicomul_sync import AE, ServiceRequest, current_request
 from dicomul_sync.association import Association
 from peers import HOST, serving
 
@@ -74,3 +77,54 @@ def test_a_setting_broken_while_serving_rejects_cleanly(caplog: pytest.LogCaptur
     assert "The AE's settings are unusable" in errors[0].getMessage()
     assert "holds 'Ä'" in errors[0].getMessage()
     assert errors[0].exc_info is None  # one line, no traceback
+
+
+def test_current_request_inside_every_storage_handler(tmp_path: pathlib.Path) -> None:
+    """README: current_request() works in every handler.  Before: inside
+    on_c_store (and on_c_stored, on_c_store_stream and its sink) it raised
+    LookupError, as the data set's handler ran before the request was
+    recorded."""
+    seen: dict[str, tuple[str, str | None]] = {}
+
+    def note(where: str) -> None:
+        request = current_request()
+        seen[where] = (request.calling_ae_title, request.sop_instance_uid)
+
+    def on_c_store(dataset: pydicom.Dataset) -> int:
+        note("on_c_store")
+        return 0
+
+    class Sink:
+        def write(self, data: bytes | memoryview) -> None:
+            note("write")
+
+        def commit(self) -> None:
+            note("commit")
+
+    def on_c_store_stream(request: ServiceRequest) -> Sink:
+        note("on_c_store_stream")
+        return Sink()
+
+    ds = image(rows=8, columns=8)
+    uid = str(ds.SOPInstanceUID)
+    for setting, handlers in [
+        ("on_c_store", ["on_c_store"]),
+        ("store_directory", ["on_c_stored"]),
+        ("on_c_store_stream", ["on_c_store_stream", "write", "commit"]),
+    ]:
+        seen.clear()
+        ae = AE(ae_title="SCP", scp_sop_class=[CT])
+        ae.on_c_store = on_c_store  # type: ignore[method-assign]
+        ae.on_c_stored = lambda path: note("on_c_stored")  # type: ignore[method-assign]
+        if setting == "store_directory":
+            ae.store_directory = str(tmp_path)
+        elif setting == "on_c_store_stream":
+            ae.on_c_store_stream = on_c_store_stream
+        with serving(ae) as port:
+            scu = AE(ae_title="STORE-SCU", scu_sop_class=[CT])
+            assoc = scu.associate(HOST, port, "SCP")
+            response = assoc.send_c_store(ds)
+            assoc.release()
+        assert response is not None
+        assert response.Status == 0, setting
+        assert seen == dict.fromkeys(handlers, ("STORE-SCU", uid)), setting
