@@ -94,6 +94,7 @@ from ._models import (
     model_sop_class,
     requestor_proposal,
 )
+from ._part10 import part10_data_set_offset
 from ._rle import RLE_LOSSLESS, RLEDecodeError, decode_rle_frame, decompress_rle
 from ._status import (
     Status,
@@ -124,6 +125,7 @@ __all__ = [
     "AE_TITLE_RULE",
     "ae_title_problem",
     "check_ae_title",
+    "part10_data_set_offset",
     "RLE_LOSSLESS",
     "RLEDecodeError",
     "decode_rle_frame",
