@@ -315,12 +315,20 @@ def add_timeout_options(p: argparse.ArgumentParser, *, connecting: bool) -> None
         metavar="[s]econds",
         help="timeout for ACSE messages (default: 30)",
     )
+    if connecting:
+        _add_socket_timeout(group)
     group.add_argument(
         "-td",
         "--dimse-timeout",
         type=seconds,
         metavar="[s]econds",
-        help="timeout for DIMSE messages (default: unlimited)",
+        help="timeout for DIMSE messages (default: unlimited)"
+        + (
+            ": a response is waited for until -ts, or for ever with -ts 0; "
+            "a response to no request of ours aborts at once"
+            if connecting
+            else ""
+        ),
     )
     group.add_argument(
         "-pdu",
@@ -331,6 +339,35 @@ def add_timeout_options(p: argparse.ArgumentParser, *, connecting: bool) -> None
         help="set maximum receive PDU bytes to n bytes (default: 16384; 0: no limit; "
         "else 4096 or more)",
     )
+
+
+#: DCMTK's clients give up on a peer silent for this long (their -ts default).
+SOCKET_TIMEOUT = 60.0
+
+
+def _add_socket_timeout(group: argparse._ArgumentGroup) -> None:
+    """``-ts/--socket-timeout``: how long a client waits on a silent peer.
+
+    DCMTK's -td is unlimited by default, but its socket timeout (60 s) ends
+    an association whose peer sends nothing, so that a peer that never
+    answers cannot hang its clients for ever; the library's default
+    (dimse_timeout and network_timeout None) would.  The clients do as
+    DCMTK's do: 60 s of silence from the peer aborts the association.
+    """
+    group.add_argument(
+        "-ts",
+        "--socket-timeout",
+        type=_seconds_or_none,
+        default=SOCKET_TIMEOUT,
+        metavar="[s]econds",
+        help=f"give up on a peer that sends nothing for s seconds, the association "
+        f"aborted (default: {SOCKET_TIMEOUT:g}, as DCMTK; 0 for none: wait for ever)",
+    )
+
+
+def _seconds_or_none(text: str) -> float | None:
+    """A timeout of ``seconds``, or 0 for none (None)."""
+    return None if _number(text, float) == 0 else seconds(text)
 
 
 def add_calling_titles(p: argparse.ArgumentParser, *, aetitle: str) -> None:
@@ -375,6 +412,7 @@ def associate(
     ae.connection_timeout = args.timeout
     ae.acse_timeout = args.acse_timeout
     ae.dimse_timeout = args.dimse_timeout
+    ae.network_timeout = args.socket_timeout
     return ae.associate(
         args.peer,
         args.port,
