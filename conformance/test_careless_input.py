@@ -260,4 +260,4 @@ def test_help_states_the_timeout_defaults(app: str) -> None:
         "-td [s]econds, --dimse-timeout [s]econds timeout for DIMSE messages (default: unlimited)"
         in shown
     )
-    assert "(default: 60, as DCMTK; 0 for none: wait for ever)" in shown
+    assert "(default: 60, DCMTK's socket timeout; 0 for none: wait for ever)" in shown

@@ -349,10 +349,11 @@ def _add_socket_timeout(group: argparse._ArgumentGroup) -> None:
     """``-ts/--socket-timeout``: how long a client waits on a silent peer.
 
     DCMTK's -td is unlimited by default, but its socket timeout (60 s) ends
-    an association whose peer sends nothing, so that a peer that never
-    answers cannot hang its clients for ever; the library's default
-    (dimse_timeout and network_timeout None) would.  The clients do as
-    DCMTK's do: 60 s of silence from the peer aborts the association.
+    the association of echoscu, storescu, findscu and getscu when the peer
+    sends nothing (its movescu waits for ever); the library's default
+    (dimse_timeout and network_timeout None) would wait for ever.  All five
+    apps here give up after 60 s of silence from the peer, so that none
+    hangs by default.
     """
     group.add_argument(
         "-ts",
@@ -361,7 +362,8 @@ def _add_socket_timeout(group: argparse._ArgumentGroup) -> None:
         default=SOCKET_TIMEOUT,
         metavar="[s]econds",
         help=f"give up on a peer that sends nothing for s seconds, the association "
-        f"aborted (default: {SOCKET_TIMEOUT:g}, as DCMTK; 0 for none: wait for ever)",
+        f"aborted (default: {SOCKET_TIMEOUT:g}, DCMTK's socket timeout; 0 for none: "
+        "wait for ever)",
     )
 
 
