@@ -82,8 +82,8 @@ class AE:
         self.scu_sop_class = [str(uid) for uid in scu_sop_class]
         self.scp_sop_class = [str(uid) for uid in scp_sop_class]
         self.transfer_syntax = [str(uid) for uid in transfer_syntax]
-        self.require_calling_aet: str | list[str] = ""
-        self.require_called_aet: str | bool | list[str] = ""
+        self.require_calling_aet = ""
+        self.require_called_aet = ""
         self.maximum_associations = 10
         self.acse_timeout: float | None = 60.0
         self.dimse_timeout: float | None = None
