@@ -10,13 +10,14 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from dcmtk_tools import dcmtk_path
 from dicomul_sync import AE
 
 __all__ = [
+    "RawAcceptor",
     "RawPeer",
     "free_port",
     "pynetdicom_scp",
@@ -211,3 +212,81 @@ class RawPeer:
         while self.sock.recv(65536):
             pass
         return time.monotonic() - started
+
+
+class RawAcceptor:
+    """An acceptor driven by hand over a socket (the dicomul engine without
+    any of dicomul_sync), to misbehave at a chosen point: it accepts one
+    association with every context proposed, and answers each request with
+    what ``answer(command)`` returns: a response command to send (made up
+    freely, a wrong message ID included), or None to say nothing, ever.
+    Use it as a context manager; ``port`` is where it listens."""
+
+    def __init__(self, answer: Callable[[Any], Any | None]) -> None:
+        self.answer = answer
+        self.listener = socket.create_server((HOST, 0))
+        self.port = int(self.listener.getsockname()[1])
+        #: The names of the events the acceptor saw (AssociationRequested...).
+        self.seen: list[str] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> RawAcceptor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.listener.close()
+        self._thread.join(10)
+
+    def _serve(self) -> None:
+        from dicomul import NEED_DATA, Connection, Role
+
+        try:
+            sock, _ = self.listener.accept()
+        except OSError:
+            return  # closed before anyone came
+        conn = Connection(Role.ACCEPTOR)
+        conn.transport_connected()
+        with sock:
+            try:
+                while data := sock.recv(65536):
+                    conn.receive_data(data)
+                    while (event := conn.next_event()) is not NEED_DATA:
+                        self.seen.append(type(event).__name__)
+                        sock.sendall(self._react(conn, event) + conn.data_to_send())
+                    sock.sendall(conn.data_to_send())
+                    if conn.should_close:  # released or aborted
+                        return
+            except OSError:
+                pass  # the peer went away
+
+    def _react(self, conn: Any, event: object) -> bytes:
+        from dicomul import (
+            AcceptAssociation,
+            AcceptorConfig,
+            AssociationRequested,
+            CommandReceived,
+            ReleaseRequested,
+            RespondRelease,
+            SupportedContext,
+            fragment,
+            pdu,
+        )
+
+        if isinstance(event, AssociationRequested):
+            supported = {
+                pc.abstract_syntax_uid: SupportedContext(transfer_syntaxes=pc.transfer_syntax_uids)
+                for pc in event.request.presentation_contexts
+            }
+            config = AcceptorConfig(ae_title="RAW", supported=supported)
+            return conn.send(AcceptAssociation(config=config))
+        if isinstance(event, ReleaseRequested):
+            return conn.send(RespondRelease())
+        if isinstance(event, CommandReceived) and not event.command.is_response:
+            response = self.answer(event.command)
+            if response is not None:
+                # Encoded by hand, past the engine, which would refuse a
+                # response that answers no request: misbehaving is the point.
+                pdus = fragment(event.context_id, response, max_pdu_length=0)
+                return b"".join(pdu.encode(p) for p in pdus)
+        return b""

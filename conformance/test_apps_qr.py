@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import os
 import pathlib
+import socket
 import subprocess
 from collections.abc import Iterator
 
@@ -267,6 +268,22 @@ def test_nobody_listening(app: str, tmp_path: pathlib.Path) -> None:
         "E: Peer aborted Association (or never connected)",
         "E: TCP Initialisation Error: (Connection refused)",
     ]
+
+
+@pytest.mark.parametrize("app", ["findscu", "getscu", "movescu"])
+def test_no_query_is_a_usage_error_before_connecting(app: str) -> None:
+    """Neither -k nor a query file: DCMTK's three apps refuse at the command
+    line.  Before: ours connected and sent an empty identifier."""
+    with socket.create_server((HOST, 0)) as listener:
+        port = listener.getsockname()[1]
+        done = dicomul(app, HOST, str(port))
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody connected
+    assert done.returncode == 2
+    assert done.stderr.endswith(
+        f"dicomul {app}: error: no query given: name a query file, -k keys, or both\n"
+    )
 
 
 SHARED = (

@@ -205,8 +205,8 @@ def test_our_storescu_to_our_storescp(corpus_dir: pathlib.Path, tmp_path: pathli
     # stderr is not a terminal here: no progress bar, only the skipped file's warning.
     assert done.stderr.splitlines() == [
         f"W: {corpus_dir / 'sub' / 'notes.txt'} is not a DICOM file "
-        "(" + f"{corpus_dir / 'sub' / 'notes.txt'} is not a DICOM Part 10 file "
-        "with a group length); skipping it"
+        "(" + f"{corpus_dir / 'sub' / 'notes.txt'} is not a DICOM Part 10 file: "
+        "it is shorter than the 128-byte preamble and 'DICM'); skipping it"
     ]
 
 
@@ -649,3 +649,38 @@ def test_storescp_accepts_retired_storage_classes(tmp_path: pathlib.Path) -> Non
         done = dicomul("storescu", HOST, str(server.port), str(files))
     assert done.returncode == 0, done.stderr
     assert_received(out, files)
+
+
+def test_a_file_without_a_meta_group_length_is_sent_as_it_is(tmp_path: pathlib.Path) -> None:
+    """PS3.10 7.1 requires (0002,0000), but files without it exist and DCMTK
+    and pynetdicom send them.  Before: send_c_store(path) refused such a
+    file and storescu skipped it as "not a DICOM file".  Now both send its
+    data set from disk, and each storescp stores it byte for byte."""
+    from dicomul_sync import AE
+
+    source = write(image(rows=16, columns=16), tmp_path / "source.dcm", "1.2.840.10008.1.2")
+    whole = source.read_bytes()
+    assert whole[132:140] == b"\x02\x00\x00\x00UL\x04\x00"  # the group length, dropped:
+    files = tmp_path / "files"
+    files.mkdir()
+    crafted = files / "no-group-length.dcm"
+    crafted.write_bytes(whole[:132] + whole[144:])
+    expected = data_set_bytes(source)
+    by_library, by_app = tmp_path / "dcmtk", tmp_path / "ours"
+    by_library.mkdir()
+    by_app.mkdir()
+    with storescp("+B", "-od", str(by_library)) as port:
+        # Only the file's own syntax: its data set goes as it is on disk.
+        scu = AE(scu_sop_class=[CT], transfer_syntax=["1.2.840.10008.1.2"])
+        assoc = scu.associate(HOST, port)
+        response = assoc.send_c_store(crafted)
+        assoc.release()
+    assert response is not None
+    assert response.Status == 0
+    with our_storescp("-od", str(by_app)) as server:
+        done = dicomul("storescu", HOST, str(server.port), str(files))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    for out in (by_library, by_app):
+        (stored,) = out.iterdir()
+        assert data_set_bytes(stored) == expected, out

@@ -99,6 +99,7 @@ from ._models import (
     model_sop_class,
     requestor_proposal,
 )
+from ._part10 import part10_data_set_offset
 from ._rle import RLE_LOSSLESS, RLEDecodeError, decode_rle_frame, decompress_rle
 from ._scan import (
     MAX_INFLATED_SIZE,
@@ -126,6 +127,7 @@ from ._syntax import (
     IMPLICIT_VR_LITTLE_ENDIAN,
     transfer_syntax_encoding,
 )
+from ._wire import AE_TITLE_RULE, ae_title_problem, check_ae_title
 
 if TYPE_CHECKING:
     from ._dataset import decode_dataset, encode_dataset
@@ -159,6 +161,10 @@ __all__ = [
     "StructureWalker",
     "check_structure",
     "transfer_syntax_encoding",
+    "AE_TITLE_RULE",
+    "ae_title_problem",
+    "check_ae_title",
+    "part10_data_set_offset",
     "RLE_LOSSLESS",
     "RLEDecodeError",
     "decode_rle_frame",

@@ -34,7 +34,7 @@ from ._enums import (
     UserIdentityType,
 )
 from ._errors import LocalProtocolError, RemoteProtocolError
-from ._wire import ae_title, uid
+from ._wire import ae_title, check_ae_title, uid
 from .pdu import (
     DICOM_APPLICATION_CONTEXT,
     AbstractSyntaxItem,
@@ -417,8 +417,11 @@ class AcceptorConfig:
     ae_title: str
     #: Abstract syntax UID -> what is supported for it.
     supported: Mapping[str, SupportedContext]
-    #: Reject an RQ whose called AE title is not ``ae_title`` (RJ 1/1/7).
+    #: Reject an RQ whose called AE title is not ``ae_title``, or not one of
+    #: ``called_ae_titles`` when they are given (RJ 1/1/7).
     require_called_aet: bool = False
+    #: The called AE titles answered to, if not only ``ae_title``.
+    called_ae_titles: tuple[str, ...] = ()
     #: If not empty, reject calling AE titles not listed (RJ 1/1/3).
     require_calling_aet: tuple[str, ...] = ()
     #: Concurrent associations; one more is rejected 2/3/2 (local limit exceeded).
@@ -433,6 +436,21 @@ class AcceptorConfig:
     #: requestor's application information, return the reply, or None to
     #: leave it unanswered (not supported).  Default: unanswered.
     extended_negotiation: Callable[[str, bytes], bytes | None] | None = None
+    #: Reject every request, rejected-transient by the service user with no
+    #: reason given (RJ 2/1/1): this acceptor cannot serve now, for instance
+    #: because its configuration is unusable.
+    out_of_service: bool = False
+
+    def __post_init__(self) -> None:
+        """Check the AE titles (PS3.5 6.2): ValueError names a bad one, so a
+        configuration mistake shows here rather than mid-negotiation."""
+        for name in ("called_ae_titles", "require_calling_aet"):
+            titles = getattr(self, name)
+            if not isinstance(titles, tuple):
+                raise TypeError(f"{name} is a tuple of AE titles, not {type(titles).__name__}")
+            for title in titles:
+                check_ae_title(title)
+        check_ae_title(self.ae_title)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -594,7 +612,14 @@ def negotiate(
             RejectSource.SERVICE_USER,
             RejectReasonUser.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED,
         )
-    if config.require_called_aet and rq.called_aet != config.ae_title.strip():
+    if config.out_of_service:
+        return _reject(
+            RejectResult.REJECTED_TRANSIENT,
+            RejectSource.SERVICE_USER,
+            RejectReasonUser.NO_REASON_GIVEN,
+        )
+    called = config.called_ae_titles or (config.ae_title,)
+    if config.require_called_aet and rq.called_aet not in {t.strip() for t in called}:
         return _reject(
             RejectResult.REJECTED_PERMANENT,
             RejectSource.SERVICE_USER,

@@ -516,10 +516,11 @@ class Connection:
         if command.command_field == CommandField.C_CANCEL_RQ:
             return command.message_id_being_responded_to in self._performing
         if command.is_response:
+            answered = self._answered_request(command)
             if command.status is None or status_category(command.status) is not (
                 StatusCategory.PENDING
             ):
-                self._invoked.pop(command.message_id_being_responded_to, None)  # type: ignore[arg-type]
+                del self._invoked[answered]
             return True
         if command.message_id is not None:
             if command.message_id in self._performing:
@@ -530,6 +531,31 @@ class Connection:
                 )
             self._performing[command.message_id] = (event.context_id, command.command_field)
         return True
+
+    def _answered_request(self, response: Command) -> int:
+        """The message ID of this side's outstanding request that ``response``
+        answers.  A response answers the request whose Message ID it carries
+        in Message ID Being Responded To (PS3.7 9.1.x.1.2, 10.1.x.1.2), with
+        the response to that request's command field; one that answers no
+        outstanding request cannot be matched to anything, and waiting on
+        would wait for ever: RemoteProtocolError, so the association is
+        aborted (as DCMTK's SCUs abort on an unexpected message ID)."""
+        answered = response.message_id_being_responded_to
+        name = CommandField(response.command_field).name
+        request = None if answered is None else self._invoked.get(answered)
+        if answered is None or request is None:
+            raise RemoteProtocolError(
+                f"the peer sent a {name} to message ID {answered}, which is not an "
+                f"outstanding request (outstanding: {sorted(self._invoked) or 'none'})",
+                abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+            )
+        if response.command_field != request[1] | _RESPONSE_BIT:
+            raise RemoteProtocolError(
+                f"the peer answered the {CommandField(request[1]).name} of message ID "
+                f"{answered} with a {name}",
+                abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+            )
+        return answered
 
     # --------------------------------------------------------------- engine
 

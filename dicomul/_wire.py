@@ -30,7 +30,10 @@ __all__ = [
     "check_uint",
     "check_uints",
     "fail",
+    "AE_TITLE_RULE",
     "ae_title",
+    "ae_title_problem",
+    "check_ae_title",
     "is_valid_ae_title",
     "is_valid_uid",
     "text",
@@ -49,7 +52,18 @@ U32: Final = struct.Struct(">L")
 BytesLike = bytes | memoryview
 
 _UID_RE: Final = re.compile(rb"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*\Z")
-_AE_RE: Final = re.compile(rb"[\x20-\x5b\x5d-\x7e]{16}\Z")
+#: PS3.5 6.2, VR AE: the characters an AE title may hold, the Default
+#: Character Repertoire's graphic characters and space (ISO 646, 20H to 7EH)
+#: less the backslash (5CH); no control character.
+_AE_CHARACTERS: Final = frozenset(map(chr, range(0x20, 0x7F))) - {"\\"}
+#: The maximum length of an AE title (PS3.5 6.2: 16 bytes, one per character).
+AE_TITLE_LENGTH: Final = 16
+#: The rule, as error messages state it.
+AE_TITLE_RULE: Final = (
+    "an AE title is 1 to 16 characters of the DICOM default character repertoire "
+    "(ISO 646: letters, digits, space and punctuation) without backslash or "
+    "control characters, and not only spaces (PS3.5 6.2, VR AE)"
+)
 
 
 def check_uint(name: str, value: int, bits: int) -> None:
@@ -99,13 +113,51 @@ def is_valid_uid(raw: bytes) -> bool:
     return 0 < len(raw) <= 64 and _UID_RE.match(raw) is not None
 
 
-def is_valid_ae_title(raw: bytes) -> bool:
-    """True if ``raw`` is a 16-byte AE title field as PS3.8 Table 9-11 requires.
+def ae_title_problem(title: str) -> str | None:
+    """What makes ``title`` no AE title, or None if it is one (PS3.5 6.2, VR AE).
 
-    ISO 646 G0 characters without backslash or control characters, and not
-    sixteen spaces (which would mean "no name").
+    Leading and trailing spaces are not significant but count towards the
+    16 characters, as they take bytes of the PDU field (PS3.8 Table 9-11).
+
+    >>> ae_title_problem("STORESCP") is None
+    True
+    >>> ae_title_problem("ÄÖÜ")
+    "holds 'Ä', which is not allowed"
     """
-    return _AE_RE.match(raw) is not None and raw.strip(b" ") != b""
+    if len(title) > AE_TITLE_LENGTH:
+        return f"is longer than {AE_TITLE_LENGTH} characters ({len(title)})"
+    if not title.strip(" "):
+        return "is empty or only spaces"
+    for character in title:
+        if character not in _AE_CHARACTERS:
+            return f"holds {character!r}, which is not allowed"
+    return None
+
+
+def check_ae_title(title: str) -> str:
+    """Return ``title`` if it is a valid AE title; else raise ValueError
+    naming what is wrong and the rule (PS3.5 6.2, VR AE).
+
+    For values a local user gives (an AE's own title, the title it calls,
+    the titles it requires); a peer's titles are read leniently instead.
+
+    >>> check_ae_title("MUCH-TOO-LONG-AE-TITLE")
+    Traceback (most recent call last):
+    ...
+    ValueError: AE title 'MUCH-TOO-LONG-AE-TITLE' is longer than 16 characters (22): ...
+    """
+    if not isinstance(title, str):
+        raise TypeError(f"an AE title is a str, not {type(title).__name__} ({title!r})")
+    problem = ae_title_problem(title)
+    if problem is not None:
+        raise ValueError(f"AE title {title!r} {problem}: {AE_TITLE_RULE}")
+    return title
+
+
+def is_valid_ae_title(raw: bytes) -> bool:
+    """True if ``raw`` is a 16-byte AE title field as PS3.8 Table 9-11 requires:
+    the rule of :func:`ae_title_problem`, space padded."""
+    return len(raw) == AE_TITLE_LENGTH and ae_title_problem(raw.decode("latin-1")) is None
 
 
 def uid(value: str) -> bytes:
@@ -122,13 +174,12 @@ def uid(value: str) -> bytes:
 def ae_title(value: str) -> bytes:
     """Encode an AE title for the 16-byte field of an A-ASSOCIATE PDU.
 
-    Pads with trailing spaces (PS3.8 Table 9-11); raises LocalProtocolError if
-    the title is empty, longer than 16 characters or not ISO 646 text.
+    Pads with trailing spaces (PS3.8 Table 9-11); raises LocalProtocolError
+    if the title breaks the rule of :func:`check_ae_title` (never replaces a
+    character it cannot encode).
     """
-    raw = value.encode("ascii", "replace")
-    if len(raw) > 16:
-        raise LocalProtocolError(f"AE title {value!r} is longer than 16 characters")
-    raw = raw.ljust(16, b" ")
-    if not is_valid_ae_title(raw):
-        raise LocalProtocolError(f"AE title {value!r} is empty or holds characters not allowed")
-    return raw
+    try:
+        check_ae_title(value)
+    except (TypeError, ValueError) as exc:
+        raise LocalProtocolError(str(exc)) from None
+    return value.encode("ascii").ljust(AE_TITLE_LENGTH, b" ")

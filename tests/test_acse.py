@@ -108,6 +108,8 @@ def test_no_common_transfer_syntax() -> None:
         ("limit", {"active_associations": 10}, (2, 3, 2)),
         # PS3.7 D.3.3.7.3: authorisation failure is rejected-permanent, source 2
         ("identity", {"user_identity_result": (False, None)}, (1, 2, 1)),
+        ("called list", {}, (1, 1, 7)),
+        ("out of service", {}, (2, 1, 1)),
     ],
 )
 def test_association_rejections(
@@ -124,6 +126,12 @@ def test_association_rejections(
         config = dataclasses.replace(CONFIG, require_called_aet=True)
     elif change == "calling":
         config = dataclasses.replace(CONFIG, require_calling_aet=("TRUSTED",))
+    elif change == "called list":
+        config = dataclasses.replace(
+            CONFIG, require_called_aet=True, called_ae_titles=("ONE", "TWO")
+        )
+    elif change == "out of service":
+        config = dataclasses.replace(CONFIG, out_of_service=True)
     answer, negotiated = negotiate(rq, config, **kwargs)  # type: ignore[arg-type]
     assert isinstance(answer, AssociateRJ)
     assert negotiated is None
@@ -134,7 +142,31 @@ def test_title_requirements_pass_when_met() -> None:
     rq = build_associate_rq(request())
     config = dataclasses.replace(CONFIG, require_called_aet=True, require_calling_aet=("ECHOSCU",))
     assert isinstance(negotiate(rq, config)[0], AssociateAC)
+    # Any of several titles matches, padding aside (PS3.5 6.2: not significant).
+    several = dataclasses.replace(
+        config,
+        called_ae_titles=("OTHER", " STORE-SCP "),
+        require_calling_aet=("SCU", "ECHOSCU"),
+    )
+    assert isinstance(negotiate(rq, several)[0], AssociateAC)
     assert isinstance(negotiate(rq, CONFIG, active_associations=9)[0], AssociateAC)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"ae_title": "ÄÖÜ"}, "holds 'Ä'"),
+        ({"require_calling_aet": ("SCU", "A" * 17)}, "longer than 16"),
+        ({"called_ae_titles": ("  ",)}, "only spaces"),
+        ({"require_calling_aet": ["SCU"]}, "tuple of AE titles"),
+        ({"require_calling_aet": (b"SCU",)}, "not bytes"),
+    ],
+)
+def test_a_config_with_a_bad_ae_title_is_refused(changes: dict[str, object], message: str) -> None:
+    """Before: a list of titles or a bad one passed, and negotiating the next
+    association raised an AttributeError or never matched."""
+    with pytest.raises((ValueError, TypeError), match=message):
+        dataclasses.replace(CONFIG, **changes)  # type: ignore[arg-type]
 
 
 def test_bad_context_ids_are_rejected_without_reason() -> None:

@@ -13,7 +13,7 @@ from dicomul import LocalProtocolError, pdu
 from dicomul._acse import AcceptorConfig, AssociationRequest, SupportedContext, propose_contexts
 from dicomul._command import Command, CommandField, encode_command
 from dicomul._connection import Connection, Role
-from dicomul._dimse import CommandReceived, DataSetFragment
+from dicomul._dimse import CommandReceived, DataSetFragment, fragment
 from dicomul._events import (
     NEED_DATA,
     Abort,
@@ -393,6 +393,46 @@ def test_window_of_one_allows_one_outstanding_request() -> None:
         pair.requestor.send_message(
             1, Command(command_field=CommandField.C_CANCEL_RQ, message_id_being_responded_to=9)
         )
+
+
+@pytest.mark.parametrize(
+    ("response", "says"),
+    [
+        (
+            dataclasses.replace(ECHO_RSP, message_id_being_responded_to=2),
+            "C_ECHO_RSP to message ID 2, which is not an outstanding request (outstanding: [1])",
+        ),
+        (
+            Command(
+                command_field=CommandField.C_STORE_RSP,
+                message_id_being_responded_to=1,
+                affected_sop_class_uid=CT,
+                affected_sop_instance_uid="1.2.3",
+                status=0,
+            ),
+            "answered the C_ECHO_RQ of message ID 1 with a C_STORE_RSP",
+        ),
+    ],
+)
+def test_a_response_that_answers_no_request_aborts(response: Command, says: str) -> None:
+    """PS3.7 9.1.x.1.2: a response carries the Message ID of the request it
+    answers.  Before: one with another ID was passed up, and an SCU waiting
+    for its response waited for ever.  Now the association is aborted
+    (invalid PDU parameter value), as DCMTK's SCUs abort on it."""
+    pair = ConnectionPair()
+    associate(pair)
+    send_message(pair, REQUESTOR, ECHO_RQ)
+    pair.pump()
+    # Written past the acceptor's engine, which refuses to send such a response.
+    for pdata in fragment(1, response, max_pdu_length=0):
+        pair.write(ACCEPTOR, pdu.encode(pdata))
+    events = pair.pump()
+    aborted = events[REQUESTOR][0]
+    assert isinstance(aborted, Aborted)
+    assert says in aborted.message
+    assert pair.requestor.state is State.STA1
+    (peer_saw,) = [e for e in events[ACCEPTOR] if isinstance(e, Aborted)]
+    assert peer_saw.by_peer
 
 
 def test_asynchronous_window_responses_in_any_order() -> None:

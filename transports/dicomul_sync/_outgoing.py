@@ -14,7 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dicomul import RLE_LOSSLESS, Command, CommandField, Negotiated, Priority
+from dicomul import (
+    RLE_LOSSLESS,
+    Command,
+    CommandField,
+    Negotiated,
+    Priority,
+    part10_data_set_offset,
+)
 from dicomul._dimse import DataSetSource
 
 if TYPE_CHECKING:
@@ -132,17 +139,39 @@ def store_request(
 def read_part10_meta(path: pathlib.Path) -> tuple[FileMetaDataset, int]:
     """A Part 10 file's meta information, and the offset where its data set starts.
 
-    PS3.10 7.1: a 128-byte preamble, "DICM", then group 0002 headed by its
-    group length (0002,0000), explicit VR little endian.
+    PS3.10 7.1: a 128-byte preamble, "DICM", then group 0002 in explicit VR
+    little endian; a file whose group lacks its group length (0002,0000) is
+    read too, as DCMTK and pynetdicom read it (the group ends at the first
+    element of another).  ValueError if it is not a Part 10 file.
     """
     from pydicom.filereader import read_file_meta_info  # noqa: PLC0415
 
+    offset = _data_set_offset(path)
+    return read_file_meta_info(path), offset
+
+
+#: The most of a file read to find its data set: a File Meta Information
+#: group larger than this (kilobytes in practice) is refused.
+MAX_FILE_META = 1024 * 1024
+
+
+def _data_set_offset(path: pathlib.Path) -> int:
+    """Where the data set of the Part 10 file at ``path`` starts, reading as
+    little of the file as :func:`dicomul.part10_data_set_offset` needs."""
+    wanted = 4096
     with path.open("rb") as f:
-        head = f.read(144)
-    if len(head) < 144 or head[128:132] != b"DICM" or head[132:136] != b"\x02\x00\x00\x00":
-        raise ValueError(f"{path} is not a DICOM Part 10 file with a group length")
-    group_length = int.from_bytes(head[140:144], "little")
-    return read_file_meta_info(path), 144 + group_length
+        head = f.read(wanted)
+        while True:
+            try:
+                offset = part10_data_set_offset(head, complete=len(head) < wanted)
+            except ValueError as exc:
+                raise ValueError(f"{path} is not a DICOM Part 10 file: {exc}") from None
+            if offset is not None:
+                return offset
+            if wanted >= MAX_FILE_META:
+                raise ValueError(f"{path}: File Meta Information over {MAX_FILE_META} bytes")
+            head += f.read(wanted)
+            wanted *= 2
 
 
 def _check_whole(path: pathlib.Path, offset: int, transfer_syntax: str) -> None:

@@ -11,10 +11,11 @@ operation" (0x0211, PS3.7 C.4.x).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -90,8 +91,9 @@ def service_name(command_field: int) -> str:
 class ServiceRequest:
     """A request the peer made of this AE, as handlers see it.
 
-    ``dataset`` is the request's data set, decoded (None if it has none or,
-    for a C-STORE taken as a stream, it is not decoded).
+    ``dataset`` is the request's data set, decoded (None if it has none,
+    and for a C-STORE, whose data set goes to its sink: ``on_c_store``
+    gets it decoded as its argument).
     """
 
     command: Command
@@ -122,11 +124,23 @@ _CURRENT: contextvars.ContextVar[ServiceRequest] = contextvars.ContextVar("dicom
 
 
 def current_request() -> ServiceRequest:
-    """Inside an SCP handler (``on_c_find``, ``on_c_get``, ``on_n_get``...): the
-    request being served, for what the seed-style arguments leave out (its
-    SOP class, hence the query/retrieve model; the calling AE title; the
-    command).  Raises LookupError outside a handler."""
+    """Inside an SCP handler (``on_c_store``, ``on_c_stored``,
+    ``on_c_store_stream`` and its sink's methods, ``on_c_find``,
+    ``on_c_get``, ``on_n_get``...): the request being served, for what the
+    seed-style arguments leave out (its SOP class, hence the query/retrieve
+    model; the calling AE title; the command).  Raises LookupError outside
+    a handler."""
     return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def _serving(request: ServiceRequest) -> Iterator[None]:
+    """Make ``request`` what current_request() gives while handlers run for it."""
+    token = _CURRENT.set(request)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
 
 
 class Services:
@@ -167,11 +181,12 @@ class Services:
                 LOGGER.warning("Refusing it on context %s: 0x%04X", request.context_id, refusal)
                 self._refused[command.message_id or 0] = refusal
             if command.has_data_set:
-                sink = (
-                    GuardedSink(CollectedDataSet)
-                    if refusal is not None
-                    else self._sink_for(request)
-                )
+                with _serving(request):  # on_c_store_stream(request) runs here
+                    sink = (
+                        GuardedSink(CollectedDataSet)
+                        if refusal is not None
+                        else self._sink_for(request)
+                    )
                 self._incoming = (request, sink)
             else:
                 self._serve(request, None)
@@ -179,7 +194,8 @@ class Services:
         if isinstance(event, DataSetFragment) and self._incoming is not None:
             request, sink = self._incoming
             if request.command.message_id not in self._refused:
-                sink.write(event.data)
+                with _serving(request):  # a user's StoreSink.write
+                    sink.write(event.data)
             if event.is_last:
                 self._incoming = None
                 self._serve(request, sink)
@@ -189,7 +205,9 @@ class Services:
     def close(self) -> None:
         """The connection is gone: keep nothing partial (PS3.4 B.2.3)."""
         if self._incoming is not None:
-            self._incoming[1].discard()
+            request, sink = self._incoming
+            with _serving(request):  # a user's StoreSink.discard
+                sink.discard()
             self._incoming = None
 
     def _request(self, context_id: int, command: Command) -> ServiceRequest | None:
@@ -213,6 +231,12 @@ class Services:
     # ------------------------------------------------------------- serving
 
     def _serve(self, request: ServiceRequest, sink: GuardedSink | None) -> None:
+        """Answer ``request``, its data set (if any) arrived into ``sink``;
+        the handlers it calls see it as current_request()."""
+        with _serving(request):
+            self._serve_current(request, sink)
+
+    def _serve_current(self, request: ServiceRequest, sink: GuardedSink | None) -> None:
         refusal = self._refused.pop(request.command.message_id or 0, None)
         if refusal is not None:
             if sink is not None:
@@ -238,11 +262,8 @@ class Services:
                 self._respond(request, _FAILURE[field])
                 return
             request = dataclasses.replace(request, dataset=dataset)
-        token = _CURRENT.set(request)
-        try:
+        with _serving(request):  # now with its data set decoded
             _SERVERS[field](self, request)
-        finally:
-            _CURRENT.reset(token)
 
     def _respond(
         self, request: ServiceRequest, status: int, data_set: bytes | None = None, **fields: object

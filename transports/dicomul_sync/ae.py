@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from dicomul import DEFAULT_MAX_PDU_LENGTH, Negotiated, ProposedContext
+from dicomul import DEFAULT_MAX_PDU_LENGTH, Negotiated, ProposedContext, check_ae_title
 
 from .association import Association
 from .server import Server
@@ -37,7 +37,9 @@ class AE:
     Parameters
     ----------
     ae_title : str
-        This AE's title (1 to 16 characters).
+        This AE's title: 1 to 16 characters of the DICOM default repertoire,
+        no backslash or control character, not only spaces (PS3.5 6.2, VR
+        AE); anything else raises ValueError, here and when it is assigned.
     port : int
         The port :meth:`start` listens on (0: none).
     scu_sop_class, scp_sop_class : sequence of str
@@ -47,13 +49,22 @@ class AE:
 
     Attributes
     ----------
-    require_calling_aet, require_called_aet : str
-        AE titles an association request must carry ('' checks nothing).
+    require_calling_aet, require_called_aet : str or iterable of str
+        AE titles an association request must carry: one title, or several
+        of which any matches ('' or an empty list checks nothing);
+        ``require_called_aet = True`` asks for this AE's own title.  Each is
+        checked as an AE title when assigned (ValueError).
     maximum_associations : int
         Concurrent associations served; one more is rejected (local limit exceeded).
     acse_timeout, dimse_timeout, network_timeout : float or None
         Seconds to wait for ACSE messages, DIMSE messages, and any network
-        activity; None waits for ever.
+        activity; None waits for ever.  ``dimse_timeout`` is None by default
+        (the seed's default, and DCMTK's "unlimited"): an SCU then waits for
+        ever for a peer that accepted a request and never answers it; set it
+        to bound the wait for each response (the association is aborted when
+        it expires).  A response that answers no outstanding request aborts
+        the association whatever the timeout (PS3.7 9.1: a response carries
+        the Message ID of the request it answers).
     maximum_pdu_size : int or None
         Maximum PDU length this AE receives as SCP; None means no limit.
     """
@@ -101,6 +112,34 @@ class AE:
         #: port the system chose): wait on it before connecting to this AE.
         self.listening = threading.Event()
         self._server: Server | None = None
+
+    @property
+    def ae_title(self) -> str:
+        """This AE's title; assigning one that is not an AE title raises ValueError."""
+        return self._ae_title
+
+    @ae_title.setter
+    def ae_title(self, value: str) -> None:
+        self._ae_title = check_ae_title(value)
+
+    @property
+    def require_calling_aet(self) -> str | list[str]:
+        """The calling AE titles accepted: one, a list (any matches), or '' (any)."""
+        return self._require_calling_aet
+
+    @require_calling_aet.setter
+    def require_calling_aet(self, value: str | Iterable[str] | None) -> None:
+        self._require_calling_aet = _title_setting(value)
+
+    @property
+    def require_called_aet(self) -> str | bool | list[str]:
+        """The called AE titles answered to: one, a list (any matches), True
+        (this AE's own title), or '' (any)."""
+        return self._require_called_aet
+
+    @require_called_aet.setter
+    def require_called_aet(self, value: str | bool | Iterable[str] | None) -> None:
+        self._require_called_aet = value if isinstance(value, bool) else _title_setting(value)
 
     # ------------------------------------------------------------- SCP side
 
@@ -230,7 +269,11 @@ class AE:
 
         Always returns an :class:`Association`; check ``is_established``,
         ``is_rejected`` or ``is_aborted`` (a peer that cannot be reached
-        counts as aborted, as in the seed documentation).  ``max_pdu`` is the
+        counts as aborted, as in the seed documentation).  ``ae_title`` is
+        the called AE title; one that is not an AE title raises ValueError
+        before anything is sent.  The association keeps the AE's timeouts:
+        with the default ``dimse_timeout`` of None, each request waits for
+        its response for ever.  ``max_pdu`` is the
         largest PDU this side receives (None: no limit).  ``contexts``
         proposes exactly these presentation contexts instead of one per SCU
         SOP class with all of ``transfer_syntax``.  With
@@ -242,7 +285,7 @@ class AE:
             self,
             addr,
             port,
-            called_ae_title=ae_title,
+            called_ae_title=check_ae_title(ae_title),
             max_pdu=max_pdu,
             contexts=contexts,
             ssl_context=ssl_context,
@@ -250,3 +293,16 @@ class AE:
         )
         association._connect()
         return association
+
+
+def _title_setting(value: str | Iterable[str] | None) -> str | list[str]:
+    """An AE title requirement as assigned: a str stays one ('' or None:
+    none), any other iterable becomes a list; every title is checked
+    (ValueError, TypeError for bytes), so a mistake shows where it is made."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return check_ae_title(value) if value else ""
+    if not isinstance(value, Iterable) or isinstance(value, bytes | bytearray):
+        raise TypeError(f"an AE title requirement is a str or an iterable of str, not {value!r}")
+    return [check_ae_title(title) for title in value]

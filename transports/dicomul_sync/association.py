@@ -74,6 +74,15 @@ MAX_RESPONSE_DATA_SET = 64 * 1024 * 1024
 class Association:
     """One association this AE requested (the SCU side).
 
+    Each request (``send_c_echo``, ``send_c_store``, ``send_c_find``...)
+    waits for its response as long as the AE's ``dimse_timeout`` says: by
+    default (None, the seed's default) for ever, so a peer that accepts a
+    request and never answers holds the caller until the connection drops;
+    set ``dimse_timeout`` (or ``network_timeout``) to bound it, the
+    association being aborted when it expires.  A response to no request
+    of ours (another Message ID) aborts the association at once (PS3.7
+    9.1.x.1.2), and the request returns None.
+
     Attributes
     ----------
     is_established, is_rejected, is_aborted, is_released : bool

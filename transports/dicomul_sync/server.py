@@ -53,6 +53,9 @@ __all__ = ["Server"]
 
 LOGGER = logging.getLogger("dicomul.sync.server")
 
+#: What an AE whose settings describe no usable configuration answers.
+OUT_OF_SERVICE = AcceptorConfig(ae_title="DICOMUL", supported={}, out_of_service=True)
+
 
 class Server:
     """Serve one AE's SCP side until :meth:`stop`."""
@@ -72,10 +75,30 @@ class Server:
         # The sockets of the associations workers serve (for stop(abort=True)).
         self._active_sockets: set[socket.socket] = set()
         self._aborting = False
+        # The last error building the acceptor configuration (logged once).
+        self._config_problem: str | None = None
 
     def config(self) -> AcceptorConfig:
-        """The acceptor configuration the AE's attributes describe."""
-        return acceptor_config(self.ae)
+        """The acceptor configuration the AE's attributes describe.
+
+        If they describe none (a setting changed after it was checked, such
+        as a list of required titles appended to), every request is rejected
+        (RJ 2/1/1, :data:`OUT_OF_SERVICE`) and the error logged once, not a
+        traceback per peer: the server goes on, and serves again once the
+        setting is fixed.
+        """
+        try:
+            config = acceptor_config(self.ae)
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+            if problem != self._config_problem:
+                self._config_problem = problem
+                LOGGER.error("The AE's settings are unusable, rejecting associations: %s", problem)
+            return OUT_OF_SERVICE
+        if self._config_problem is not None:
+            self._config_problem = None
+            LOGGER.info("The AE's settings are usable again")
+        return config
 
     def bind(self) -> int:
         """Open the listening socket; return the port (useful with port 0)."""
@@ -285,11 +308,22 @@ def acceptor_config(ae: AE) -> AcceptorConfig:
         supported[uid] = SupportedContext(
             transfer_syntaxes=syntaxes, scu_role=True, scp_role=uid in supported
         )
+    called = _required_titles(ae.require_called_aet, ae.ae_title)
     return AcceptorConfig(
-        ae_title=ae.require_called_aet or ae.ae_title,
+        ae_title=ae.ae_title,
         supported=supported,
-        require_called_aet=bool(ae.require_called_aet),
-        require_calling_aet=(ae.require_calling_aet,) if ae.require_calling_aet else (),
+        require_called_aet=bool(called),
+        called_ae_titles=called,
+        require_calling_aet=_required_titles(ae.require_calling_aet, ae.ae_title),
         maximum_associations=ae.maximum_associations,
         max_pdu_length=0 if ae.maximum_pdu_size is None else ae.maximum_pdu_size,
     )
+
+
+def _required_titles(setting: str | bool | list[str], own: str) -> tuple[str, ...]:
+    """The AE titles a requirement setting lists (none: no requirement)."""
+    if setting is True:
+        return (own,)
+    if not setting:
+        return ()
+    return (setting,) if isinstance(setting, str) else tuple(setting)

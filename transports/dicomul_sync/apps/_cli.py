@@ -152,14 +152,14 @@ def pdu_length(text: str) -> int:
 
 
 def ae_title(text: str) -> str:
-    """An AE title: 1 to 16 characters of the default repertoire, no
-    backslash or control character, not only spaces (PS3.5 6.2, AE)."""
-    if not text.strip(" "):
-        raise argparse.ArgumentTypeError("an AE title cannot be empty")
-    if len(text) > 16:
-        raise argparse.ArgumentTypeError(f"{text!r} is longer than 16 characters")
-    if not text.isascii() or "\\" in text or any(ord(c) < 32 for c in text):
-        raise argparse.ArgumentTypeError(f"{text!r}: an AE title is ASCII, no backslash")
+    """An AE title, by the library's rule (:func:`dicomul.ae_title_problem`:
+    1 to 16 characters of the default repertoire, no backslash or control
+    character, not only spaces; PS3.5 6.2, VR AE)."""
+    from dicomul import AE_TITLE_RULE, ae_title_problem  # noqa: PLC0415 - fast --help
+
+    problem = ae_title_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text!r} {problem}: {AE_TITLE_RULE}")
     return text
 
 
@@ -198,12 +198,20 @@ def add_timeout_options(p: argparse.ArgumentParser, *, connecting: bool) -> None
         metavar="[s]econds",
         help="timeout for ACSE messages (default: 30)",
     )
+    if connecting:
+        _add_socket_timeout(group)
     group.add_argument(
         "-td",
         "--dimse-timeout",
         type=seconds,
         metavar="[s]econds",
-        help="timeout for DIMSE messages (default: unlimited)",
+        help="timeout for DIMSE messages (default: unlimited)"
+        + (
+            ": a response is waited for until -ts, or for ever with -ts 0; "
+            "a response to no request of ours aborts at once"
+            if connecting
+            else ""
+        ),
     )
     group.add_argument(
         "-pdu",
@@ -214,6 +222,37 @@ def add_timeout_options(p: argparse.ArgumentParser, *, connecting: bool) -> None
         help="set maximum receive PDU bytes to n bytes (default: 16384; 0: no limit; "
         "else 4096 or more)",
     )
+
+
+#: DCMTK's clients give up on a peer silent for this long (their -ts default).
+SOCKET_TIMEOUT = 60.0
+
+
+def _add_socket_timeout(group: argparse._ArgumentGroup) -> None:
+    """``-ts/--socket-timeout``: how long a client waits on a silent peer.
+
+    DCMTK's -td is unlimited by default, but its socket timeout (60 s) ends
+    the association of echoscu, storescu, findscu and getscu when the peer
+    sends nothing (its movescu waits for ever); the library's default
+    (dimse_timeout and network_timeout None) would wait for ever.  All five
+    apps here give up after 60 s of silence from the peer, so that none
+    hangs by default.
+    """
+    group.add_argument(
+        "-ts",
+        "--socket-timeout",
+        type=_seconds_or_none,
+        default=SOCKET_TIMEOUT,
+        metavar="[s]econds",
+        help=f"give up on a peer that sends nothing for s seconds, the association "
+        f"aborted (default: {SOCKET_TIMEOUT:g}, DCMTK's socket timeout; 0 for none: "
+        "wait for ever)",
+    )
+
+
+def _seconds_or_none(text: str) -> float | None:
+    """A timeout of ``seconds``, or 0 for none (None)."""
+    return None if _number(text, float) == 0 else seconds(text)
 
 
 def add_calling_titles(p: argparse.ArgumentParser, *, aetitle: str) -> None:
@@ -258,6 +297,7 @@ def associate(
     ae.connection_timeout = args.timeout
     ae.acse_timeout = args.acse_timeout
     ae.dimse_timeout = args.dimse_timeout
+    ae.network_timeout = args.socket_timeout
     from ._tls import client_tls  # noqa: PLC0415 - import cycle (it reports with fail)
 
     return ae.associate(

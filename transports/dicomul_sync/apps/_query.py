@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _cli, _tls
@@ -75,6 +75,17 @@ def build_parser(prog: str, description: str, *, models: str, aet: str) -> argpa
     _cli.add_timeout_options(p, connecting=True)
     _tls.add_tls_options(p, server=False)
     return p
+
+
+def parse_args(p: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """The options, which must name a query: -k keys, a query file, or both.
+    Without either, a usage error (exit 2) before anything connects, as
+    DCMTK's findscu, getscu and movescu refuse (an empty identifier would
+    ask for everything, or nothing, by accident)."""
+    args = p.parse_args(argv)
+    if not args.key and not args.dcmfile:
+        p.error("no query given: name a query file, -k keys, or both")
+    return args
 
 
 # ------------------------------------------------------------------- keys

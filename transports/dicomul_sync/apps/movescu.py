@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args = _query.parse_args(build_parser(), argv)
     log = _cli.setup_logging(args, "movescu")
     if args.listen_port is not None and not os.path.isdir(args.output_directory):
         log.error("no such output directory: %s", args.output_directory)

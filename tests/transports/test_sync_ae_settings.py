@@ -1,0 +1,132 @@
+"""The AE's settings are checked where they are made: AE titles (PS3.5 6.2,
+VR AE) and the title requirements, as a pynetdicom3 or pynetdicom 2 user
+writes them; and the acceptor configuration they become."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from dicomul_sync import AE
+from dicomul_sync.server import OUT_OF_SERVICE, Server, acceptor_config
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dicomul import ae_title_problem, check_ae_title, pdu
+
+BAD_TITLES = [
+    ("ÄÖÜ", "holds 'Ä', which is not allowed"),  # before: sent as '???'
+    ("A" * 17, "longer than 16 characters (17)"),  # before: accepted until associate()
+    ("", "empty or only spaces"),
+    (" " * 16, "empty or only spaces"),
+    ("BACK\\SLASH", "holds '\\\\'"),
+    ("TAB\tHERE", "holds '\\t'"),
+    ("DEL\x7f", "holds '\\x7f'"),
+]
+
+
+@pytest.mark.parametrize(("title", "problem"), BAD_TITLES)
+def test_a_bad_title_is_refused_at_construction_and_assignment(title: str, problem: str) -> None:
+    problem = re.escape(problem)
+    with pytest.raises(ValueError, match=problem + ".*" + re.escape("(PS3.5 6.2, VR AE)")):
+        AE(ae_title=title)
+    ae = AE(ae_title="GOOD")
+    with pytest.raises(ValueError, match=problem):
+        ae.ae_title = title
+    assert ae.ae_title == "GOOD"
+    with pytest.raises(ValueError, match=problem):
+        ae.associate("127.0.0.1", 1, ae_title=title)  # nothing is sent: no connection tried
+
+
+def test_titles_at_the_limits_are_kept_as_given() -> None:
+    assert AE(ae_title="A" * 16).ae_title == "A" * 16
+    assert AE(ae_title=" PADDED ").ae_title == " PADDED "
+    assert AE(ae_title="~!#$%&'()*+,-./:").ae_title == "~!#$%&'()*+,-./:"
+
+
+@given(st.text(max_size=20))
+def test_one_rule_for_the_api_and_the_wire(title: str) -> None:
+    """The API refuses exactly what the PDU field cannot carry: a title it
+    accepts goes on the wire as it is, never with characters replaced."""
+    problem = ae_title_problem(title)
+    if problem is None:
+        assert check_ae_title(title) == title
+        raw = pdu.ae_title(title)
+        assert pdu.is_valid_ae_title(raw)
+        assert raw.decode("ascii").rstrip(" ") == title.rstrip(" ")
+    else:
+        with pytest.raises(ValueError, match=re.escape("(PS3.5 6.2, VR AE)")):
+            check_ae_title(title)
+
+
+def test_bytes_are_not_a_title() -> None:
+    with pytest.raises(TypeError, match="not bytes"):
+        AE(ae_title=b"SCU")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("setting", "calling"),
+    [
+        ("", ()),
+        (None, ()),
+        ([], ()),
+        ("SCU", ("SCU",)),
+        (["SCU", "OTHER"], ("SCU", "OTHER")),  # pynetdicom 2's way
+        (("SCU",), ("SCU",)),
+        ({"SCU": 1}.keys(), ("SCU",)),
+    ],
+)
+def test_calling_title_requirements_as_written(setting: object, calling: tuple[str, ...]) -> None:
+    ae = AE(ae_title="SCP")
+    ae.require_calling_aet = setting  # type: ignore[assignment]
+    config = acceptor_config(ae)
+    assert config.require_calling_aet == calling
+
+
+@pytest.mark.parametrize(
+    ("setting", "called"),
+    [
+        ("", ()),
+        (False, ()),
+        ("CALLED", ("CALLED",)),
+        (["ONE", "TWO"], ("ONE", "TWO")),
+        (True, ("SCP",)),  # pynetdicom 2's way: this AE's own title
+    ],
+)
+def test_called_title_requirements_as_written(setting: object, called: tuple[str, ...]) -> None:
+    ae = AE(ae_title="SCP")
+    ae.require_called_aet = setting  # type: ignore[assignment]
+    config = acceptor_config(ae)
+    assert config.require_called_aet is bool(called)
+    assert config.called_ae_titles == called
+
+
+@pytest.mark.parametrize(
+    ("setting", "error"),
+    [
+        (["SCU", "ÄÖÜ"], ValueError),
+        ("A" * 17, ValueError),
+        (b"SCU", TypeError),
+        ([b"SCU"], TypeError),
+        (True, TypeError),
+        (7, TypeError),
+    ],
+)
+def test_a_bad_requirement_is_refused_when_assigned(
+    setting: object, error: type[Exception]
+) -> None:
+    ae = AE(ae_title="SCP")
+    with pytest.raises(error):
+        ae.require_calling_aet = setting  # type: ignore[assignment]
+    assert ae.require_calling_aet == ""
+
+
+def test_a_setting_broken_after_it_was_checked_puts_the_server_out_of_service() -> None:
+    """A list appended to after assignment is caught when the configuration
+    is built: every association is rejected, the error is logged once."""
+    ae = AE(ae_title="SCP")
+    ae.require_calling_aet = ["SCU"]
+    server = Server(ae)
+    assert server.config().require_calling_aet == ("SCU",)
+    ae.require_calling_aet.append("ÄÖÜ")  # type: ignore[union-attr]
+    assert server.config() is OUT_OF_SERVICE
