@@ -85,6 +85,15 @@ from ._events import (
     RespondRelease,
 )
 from ._fsm import Action, Event, State
+from ._matching import (
+    RANGE_VRS,
+    WILDCARD_VRS,
+    InvalidKeyError,
+    KeyMatcher,
+    WildcardPattern,
+    compile_key,
+    match_attribute,
+)
 from ._models import (
     FIND_MODELS,
     GET_MODELS,
@@ -94,8 +103,17 @@ from ._models import (
     model_sop_class,
     requestor_proposal,
 )
+from ._qr import (
+    CHARACTER_SET_VRS,
+    QUERY_RETRIEVE_LEVELS,
+    UNIQUE_KEYS,
+    model_levels,
+    response_character_set,
+    retrieve_identifier_problem,
+)
 from ._rle import RLE_LOSSLESS, RLEDecodeError, decode_rle_frame, decompress_rle
 from ._status import (
+    QueryRetrieveStatus,
     Status,
     StatusCategory,
     status_category,
@@ -120,6 +138,20 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "CHARACTER_SET_VRS",
+    "QUERY_RETRIEVE_LEVELS",
+    "RANGE_VRS",
+    "UNIQUE_KEYS",
+    "WILDCARD_VRS",
+    "InvalidKeyError",
+    "KeyMatcher",
+    "QueryRetrieveStatus",
+    "WildcardPattern",
+    "compile_key",
+    "match_attribute",
+    "model_levels",
+    "response_character_set",
+    "retrieve_identifier_problem",
     "RLE_LOSSLESS",
     "RLEDecodeError",
     "decode_rle_frame",
