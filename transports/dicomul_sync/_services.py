@@ -314,13 +314,20 @@ class Services:
     def _matches(
         self, request: ServiceRequest, handler: Callable[[], Iterable[object]]
     ) -> list[Outgoing] | None:
-        """The handler's matches, described; None (and 0xC000 answered) if it fails."""
+        """The handler's matches, described; None if it refused the request
+        (a ``(status, None)`` pair among its items, as ``on_c_find`` yields:
+        that status answered, before any sub-operation) or failed (0xC000)."""
         try:
-            return [Outgoing.of(item) for item in handler()]  # type: ignore[arg-type]
+            items = list(handler())
+            refusal = next((item for item in items if isinstance(item, tuple)), None)
+            if refusal is None:
+                return [Outgoing.of(item) for item in items]  # type: ignore[arg-type]
         except Exception:
             LOGGER.exception("retrieve handler failed; answering 0x%04X", UNABLE_TO_PROCESS)
             self._respond(request, UNABLE_TO_PROCESS)
             return None
+        self._respond(request, int(refusal[0]))
+        return None
 
     def _suboperations(
         self,
