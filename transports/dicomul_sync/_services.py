@@ -198,8 +198,10 @@ class Services:
         return ServiceRequest(command, context_id, transfer_syntax, negotiated)
 
     def _sink_for(self, request: ServiceRequest) -> GuardedSink:
-        if request.command.command_field != CommandField.C_STORE_RQ:
-            return GuardedSink(CollectedDataSet)
+        field = CommandField(request.command.command_field)
+        if field != CommandField.C_STORE_RQ:
+            # A data set that cannot be kept fails with the service's own status.
+            return GuardedSink(CollectedDataSet, failure=_FAILURE.get(field, PROCESSING_FAILURE))
         ae = self.ae
         if ae.on_c_store_stream is not None:
             return GuardedSink(ae.on_c_store_stream, request)
@@ -223,8 +225,8 @@ class Services:
             return
         if sink is not None:
             data = sink.collected()
-            if data is None:
-                self._respond(request, PROCESSING_FAILURE)
+            if data is None:  # the failure the sink logged, and no other
+                self._respond(request, sink.failure or PROCESSING_FAILURE)
                 return
             try:
                 dataset = decode_data_set(data, request.transfer_syntax)

@@ -90,11 +90,16 @@ def decode_data_set(data: bytes, transfer_syntax: str) -> Dataset:
 
 class GuardedSink:
     """A data set arriving into a sink; a sink that raises becomes a failure
-    status (OSError: 0xA700 out of resources; anything else: 0xC000)."""
+    status (OSError: 0xA700 out of resources; anything else: ``failure``,
+    0xC000 unless told).  :attr:`failure` is the status logged, and the one
+    to answer."""
 
-    def __init__(self, factory: Callable[..., object], *args: object) -> None:
+    def __init__(
+        self, factory: Callable[..., object], *args: object, failure: int = UNABLE_TO_PROCESS
+    ) -> None:
         self.sink: StoreSink | None = None
         self.failure: int | None = None
+        self._failure_status = failure
         try:
             self.sink = factory(*args)  # type: ignore[assignment]
         except Exception as exc:
@@ -105,8 +110,8 @@ class GuardedSink:
 
         from .storage import NotAFileNameError  # noqa: PLC0415 - pydicom only when storing
 
-        self.failure = OUT_OF_RESOURCES if isinstance(exc, OSError) else UNABLE_TO_PROCESS
-        if isinstance(exc, NotAFileNameError | DataSetStructureError):
+        self.failure = OUT_OF_RESOURCES if isinstance(exc, OSError) else self._failure_status
+        if isinstance(exc, NotAFileNameError | DataSetStructureError | DataSetTooLargeError):
             # The peer's data: one line, no traceback.
             LOGGER.error("%s: %s; answering 0x%04X", what, exc, self.failure)
         else:
@@ -151,6 +156,10 @@ class GuardedSink:
 MAX_REQUEST_DATA_SET = 64 * 1024 * 1024
 
 
+class DataSetTooLargeError(ValueError):
+    """A request's data set over :data:`MAX_REQUEST_DATA_SET` bytes."""
+
+
 class CollectedDataSet:
     """The data set of a request other than C-STORE, kept whole in memory."""
 
@@ -161,7 +170,7 @@ class CollectedDataSet:
     def write(self, data: bytes | memoryview) -> None:
         self.size += len(data)
         if self.size > MAX_REQUEST_DATA_SET:
-            raise ValueError(
+            raise DataSetTooLargeError(
                 f"a request's data set over {MAX_REQUEST_DATA_SET} bytes (MAX_REQUEST_DATA_SET)"
             )
         self.parts.append(bytes(data))
