@@ -434,18 +434,24 @@ KEYWORDS = {
 def two_associations(archive: Archive) -> Iterator[tuple[Association, Association]]:
     """Two associations with the archive, for the whole property test."""
     with (
-        associated(archive.server.port, FIND["P"]) as querying,
+        # Explicit VR only: the keys' raw bytes are sent as they are (add_raw).
+        associated(
+            archive.server.port, FIND["P"], transfer_syntax=[str(ExplicitVRLittleEndian)]
+        ) as querying,
         associated(archive.server.port, VERIFICATION) as other,
     ):
         yield querying, other
 
 
 def add_raw(ds: Dataset, keyword: str, value: bytes) -> None:
-    """Add ``value`` as the bytes of ``keyword``, sent as they are whatever
-    its VR allows (pydicom would refuse or change some of them)."""
+    """Add ``value`` as the bytes of ``keyword``, to be sent as they are in
+    Explicit VR Little Endian whatever its VR allows (pydicom would refuse
+    or change some of them)."""
     tag = Tag(tag_for_keyword(keyword))
     value += b" " * (len(value) % 2)
     ds[tag] = RawDataElement(tag, dictionary_VR(tag), len(value), value, 0, False, True)
+    # Encoded as it "was read": pydicom then writes the raw bytes unchanged.
+    ds.set_original_encoding(False, True, ds._character_set)
 
 
 @settings(max_examples=40)

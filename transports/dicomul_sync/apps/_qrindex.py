@@ -57,6 +57,10 @@ VRS: dict[str, str] = {kw: vr for level in LEVELS.values() for kw, vr in level.i
 COLUMNS = [kw for kw in VRS if kw not in DERIVED]
 UNIQUE = {level: next(iter(attrs)) for level, attrs in LEVELS.items()}
 INDEX_NAME = ".dicomul-index.sqlite"  # reserved: never indexed as a DICOM file
+#: Rows copied out of the index at a time for a query.
+_BATCH = 500
+_STUDY = COLUMNS.index("StudyInstanceUID")
+_SELECT = "SELECT path, " + ", ".join(f'"{c}"' for c in COLUMNS) + " FROM instances"
 #: At most this many UIDs of list keys go into the SQL that narrows the
 #: candidates (SQLite's limit on parameters is 32766, 999 before 3.32).
 _MAX_SQL_UIDS = 900
@@ -137,34 +141,45 @@ class Index:
             (n,) = self._db.execute("SELECT count(*) FROM instances").fetchone()
         return int(n)
 
-    def _candidates(self, matchers: dict[str, KeyMatcher]) -> list[dict[str, str]]:
-        """A copy of the rows that may match, ModalitiesInStudy added: all of
-        them, or those with the UIDs a list key names (exact matching, so
-        SQL may narrow by it).  The only work done under the lock."""
-        where: list[str] = []
+    def _candidates(self, matchers: dict[str, KeyMatcher]) -> Iterator[dict[str, str]]:
+        """The rows that may match, ModalitiesInStudy added, in path order:
+        all of them, or those with the UIDs a list key names (exact matching,
+        so SQL may narrow by it).  Copied out :data:`_BATCH` rows at a time,
+        the only work done under the lock; a query holds one batch in memory
+        however large the archive."""
+        where = ["path > ?"]
         params: list[str] = []
         for kw, matcher in matchers.items():
             narrows = VRS[kw] == "UI" and matcher.exact_only
             if narrows and len(params) + len(matcher.exact) <= _MAX_SQL_UIDS:
                 where.append(f'"{kw}" IN ({", ".join("?" for _ in matcher.exact)})')
                 params += sorted(matcher.exact)
-        sql = "SELECT path, " + ", ".join(f'"{c}"' for c in COLUMNS) + " FROM instances"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY path"
-        with self._lock:
-            rows = self._db.execute(sql, params).fetchall()
-            modalities = dict(
-                self._db.execute(
-                    'SELECT "StudyInstanceUID", group_concat(DISTINCT "Modality") '
-                    'FROM instances GROUP BY "StudyInstanceUID"'
-                ).fetchall()
-            )
-        candidates = [dict(zip(["path", *COLUMNS], row, strict=True)) for row in rows]
-        for row in candidates:
-            found = modalities.get(row["StudyInstanceUID"]) or ""
-            row["ModalitiesInStudy"] = "\\".join(sorted(filter(None, found.split(","))))
-        return candidates
+        sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY path LIMIT {_BATCH}"
+        modalities: dict[str, str] | None = None
+        after = ""
+        while True:
+            with self._lock:
+                rows = self._db.execute(sql, [after, *params]).fetchall()
+                if modalities is None:  # once per query: studies are fewer than rows
+                    modalities = self._modalities()
+            for row in rows:
+                candidate = dict(zip(["path", *COLUMNS], row, strict=True))
+                candidate["ModalitiesInStudy"] = modalities.get(row[1 + _STUDY], "")
+                yield candidate
+            if len(rows) < _BATCH:
+                return
+            after = rows[-1][0]
+
+    def _modalities(self) -> dict[str, str]:
+        """ModalitiesInStudy of each study: its series' modalities (the lock held)."""
+        found = self._db.execute(
+            'SELECT "StudyInstanceUID", group_concat(DISTINCT "Modality") '
+            'FROM instances GROUP BY "StudyInstanceUID"'
+        )
+        return {
+            study: "\\".join(sorted(filter(None, (names or "").split(","))))
+            for study, names in found
+        }
 
     def _rows(self, keys: dict[str, str]) -> Iterator[dict[str, str]]:
         """The rows (instances) whose values match ``keys`` (keyword ->
@@ -176,10 +191,9 @@ class Index:
             for kw, pattern in keys.items()
             if kw in VRS and not (matcher := compile_key(pattern, VRS[kw])).universal
         }
-        candidates = self._candidates(matchers)
         return (
             row
-            for row in candidates
+            for row in self._candidates(matchers)
             if all(matcher.matches(row[kw]) for kw, matcher in matchers.items())
         )
 
