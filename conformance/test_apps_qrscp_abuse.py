@@ -264,6 +264,26 @@ ACCEPTED = {
 }
 
 
+def test_the_index_copies_its_rows_out_in_batches(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A query reads the index a batch at a time (the lock held for each):
+    with batches of two rows, every row is still seen once, in order."""
+    from dicomul_sync.apps import _qrindex
+
+    files = make_archive(tmp_path)
+    index = _qrindex.Index(tmp_path)
+    index.scan()
+    whole = index.paths({})
+    studies = list(index.find("STUDY", {"PatientID": "PID1"}))
+    monkeypatch.setattr(_qrindex, "_BATCH", 2)
+    assert index.paths({}) == whole == sorted(whole)
+    assert sorted(whole) == sorted(str(path) for path in files.values())
+    assert list(index.find("STUDY", {"PatientID": "PID1"})) == studies
+    assert {s["StudyInstanceUID"] for s in studies} == {A, B}
+    assert {s["ModalitiesInStudy"] for s in studies} == {"CT", "MR"}
+
+
 @pytest.mark.parametrize(("model", "keys", "wanted"), ACCEPTED.values(), ids=ACCEPTED.keys())
 def test_c_get_by_unique_keys(
     archive: Archive,
