@@ -7,6 +7,18 @@ C-FIND, C-GET and C-MOVE of the Patient Root, Study Root and Patient/Study
 Only models at the PATIENT, STUDY, SERIES and IMAGE levels;
 ``--known-ae AE=host:port`` names the move destinations.  Serves until
 interrupted (SIGINT or SIGTERM).
+
+What a peer may ask (PS3.4 C.4): keys are matched in time linear in their
+length and the values', outside the index's lock (:mod:`dicomul._matching`);
+a date or time key that is neither a value of its VR nor a range of them,
+or a level outside the model, is refused with 0xA900 ("Identifier does not
+match SOP Class").  A C-GET or C-MOVE selects by the unique keys of its
+level and the levels above alone, and must carry them as baseline
+retrieve says (a single value above the level; at it, a single Patient ID
+or one or more UIDs): an empty or missing one, or a list with an empty
+element, is refused with 0xA900 rather than taken as "everything".  A
+C-FIND response declares its Specific Character Set when a value needs one:
+the request's if it holds them all, else ISO_IR 192 (UTF-8).
 """
 
 from __future__ import annotations
@@ -136,18 +148,18 @@ def find(index: Index, identifier: Dataset) -> Iterator[Dataset | tuple[int, Dat
         yield _refusal(problem), Dataset()
         return
     entities = index.find(level, identifier_keys(identifier))
-    above = [UNIQUE_KEYS[lv] for lv in levels[: levels.index(level) + 1]]
+    uniques = [UNIQUE_KEYS[lv] for lv in levels[: levels.index(level) + 1]]
     for values in entities:
-        yield _response(identifier, values, above, level)
+        yield _response(identifier, values, uniques, level)
 
 
 def _response(
-    identifier: Dataset, values: dict[str, str], above: list[str], level: str
+    identifier: Dataset, values: dict[str, str], uniques: list[str], level: str
 ) -> Dataset:
     """One C-FIND response identifier (PS3.4 C.4.1.1.3.2): each requested
     key with the entity's value (empty if not indexed), the unique keys of
-    the levels above, the level, and the Specific Character Set that its
-    values need (:func:`dicomul.response_character_set`)."""
+    the level and those above it, the level, and the Specific Character Set
+    that its values need (:func:`dicomul.response_character_set`)."""
     from pydicom.dataelem import DataElement  # noqa: PLC0415
     from pydicom.dataset import Dataset  # noqa: PLC0415
 
@@ -159,7 +171,7 @@ def _response(
             ds.add(DataElement(elem.tag, elem.VR, values[elem.keyword] or None))
         else:  # asked for but not indexed (or of a lower level): empty
             ds.add(DataElement(elem.tag, elem.VR, [] if elem.VR == "SQ" else None))
-    for keyword in above:
+    for keyword in uniques:
         if keyword not in ds:
             setattr(ds, keyword, values[keyword])
     ds.QueryRetrieveLevel = level
