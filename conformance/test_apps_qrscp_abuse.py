@@ -40,6 +40,10 @@ from pydicom.uid import ExplicitVRLittleEndian
 from test_apps_echo import Server
 from test_apps_qrscp import Archive, findscu, make_archive, qrscp, series_uid, study_uid
 
+#: The identifiers here break the rules on purpose: pydicom, building them,
+#: says so.
+pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR:UserWarning")
+
 VERIFICATION = "1.2.840.10008.1.1"
 FIND = {"P": "1.2.840.10008.5.1.4.1.2.1.1", "S": "1.2.840.10008.5.1.4.1.2.2.1"}
 GET = {"P": "1.2.840.10008.5.1.4.1.2.1.3", "S": "1.2.840.10008.5.1.4.1.2.2.3"}
