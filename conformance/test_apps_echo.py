@@ -64,12 +64,20 @@ def app_server(app: str, *options: str, env: Mapping[str, str] = ENV) -> Iterato
         env=env,
     )
     server = Server(proc, port)
+    # Read as it comes: a server logging more than a pipe holds (64 kB)
+    # would otherwise block on its next line, and stop serving.
+    lines: list[str] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+    reader.start()
     try:
         wait_listening(port)
         yield server
     finally:
         proc.send_signal(signal.SIGINT)
-        server.output, _ = proc.communicate(timeout=10)
+        proc.wait(timeout=10)
+        reader.join(10)
+        server.output = "".join(lines)
     assert proc.returncode == 0, server.output  # SIGINT is a clean stop
 
 

@@ -554,3 +554,39 @@ def test_release_then_abort_during_a_c_get_ends_quietly(
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], [r.getMessage() for r in errors]
     assert "release request of an association since aborted: ignored" in caplog.text
+
+
+MPPS = "1.2.840.10008.3.1.2.3.3"
+
+
+@pytest.mark.parametrize(("service", "expected"), [("C-FIND", 0xC000), ("N-SET", 0x0110)])
+def test_a_data_set_too_large_is_answered_with_the_status_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, service: str, expected: int
+) -> None:
+    """Before: an identifier over MAX_REQUEST_DATA_SET (64 MB) logged
+    "answering 0xC000" and sent 0x0110.  Now the sink's failure is both
+    logged and sent, the service's own: "Unable to process" for C-FIND
+    (PS3.4 C.4.1.1.4), "Processing failure" for N-SET (PS3.7 10.1.3.1.10).
+    The limit is lowered here so that a 70 kB data set passes it as a
+    70 MB one would."""
+    from dicomul_sync import _sinks
+
+    monkeypatch.setattr(_sinks, "MAX_REQUEST_DATA_SET", 64 * 1024)
+    ae = AE(scp_sop_class=[PATIENT_ROOT_FIND, MPPS])
+    ae.on_n_set = lambda request: 0  # type: ignore[method-assign]
+    big = pydicom.Dataset()
+    big.QueryRetrieveLevel = "PATIENT"
+    big.TextValue = "x" * 70 * 1024  # UT: no maximum length
+    with serving(ae) as port, caplog.at_level(logging.ERROR, logger="dicomul"):
+        assoc = AE(scu_sop_class=[PATIENT_ROOT_FIND, MPPS]).associate(HOST, port)
+        if service == "C-FIND":
+            sent = [int(status) for status, _ in assoc.send_c_find(big)]
+        else:
+            status, _ = assoc.send_n_set(big, MPPS, "1.2.3")
+            sent = [] if status is None else [int(status.Status)]
+        assoc.release()
+    logged = [r.getMessage() for r in caplog.records if "answering" in r.getMessage()]
+    assert sent == [expected]
+    assert len(logged) == 1, logged
+    assert logged[0].endswith(f"answering 0x{expected:04X}")
+    assert "MAX_REQUEST_DATA_SET" in logged[0]

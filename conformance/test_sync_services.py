@@ -585,3 +585,39 @@ def test_pynetdicom_scu_gets_and_moves_from_our_scp(
     assert sorted(received) == sorted(expected)
     assert moves == [0xFF00] * 2 + [0x0000]
     assert_same_files(moved, ct_files, as_is=False)
+
+
+def test_a_retrieve_handler_refuses_with_a_status_pair(
+    ct_files: list[pathlib.Path], tmp_path: pathlib.Path
+) -> None:
+    """An ``on_c_get`` or ``on_c_move`` that yields a (status, None) pair,
+    as ``on_c_find`` does, ends the request with that status before any
+    sub-operation (qrscp refuses identifiers without their unique keys so,
+    0xA900); the association goes on."""
+
+    def refuse(identifier: pydicom.Dataset, *_: object) -> Iterator[object]:
+        if identifier.PatientID != "ALL":
+            yield 0xA900, None
+            return
+        yield from ct_files
+
+    scp, _ = retrieve_scp(ct_files)
+    scp.on_c_get = refuse  # type: ignore[method-assign]
+    scp.on_c_move = refuse  # type: ignore[method-assign]
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    destination = AE(ae_title="DEST", scp_sop_class=[CT])
+    destination.store_directory = str(moved)
+    scu = AE(scu_sop_class=[PATIENT_ROOT_GET, PATIENT_ROOT_MOVE], scp_sop_class=[CT])
+    scu.store_directory = str(tmp_path)
+    with serving(destination) as dest_port, serving(scp) as port:
+        scp.move_destinations = {"DEST": (HOST, dest_port)}
+        assoc = scu.associate(HOST, port, ae_title="QRSCP")
+        get = [int(status) for status, _ in assoc.send_c_get(query(""))]
+        move = [int(status) for status, _ in assoc.send_c_move(query(""), "DEST")]
+        after = [int(status) for status, _ in assoc.send_c_get(query("ALL"))]
+        assoc.release()
+    assert (get, move) == ([0xA900], [0xA900])
+    assert list(moved.iterdir()) == []
+    assert after[-1] == 0x0000
+    assert len([p for p in tmp_path.iterdir() if p.suffix == ".dcm"]) == len(ct_files)

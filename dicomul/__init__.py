@@ -90,6 +90,15 @@ from ._events import (
     RespondRelease,
 )
 from ._fsm import Action, Event, State
+from ._matching import (
+    RANGE_VRS,
+    WILDCARD_VRS,
+    InvalidKeyError,
+    KeyMatcher,
+    WildcardPattern,
+    compile_key,
+    match_attribute,
+)
 from ._models import (
     FIND_MODELS,
     GET_MODELS,
@@ -100,6 +109,14 @@ from ._models import (
     requestor_proposal,
 )
 from ._part10 import part10_data_set_offset
+from ._qr import (
+    CHARACTER_SET_VRS,
+    QUERY_RETRIEVE_LEVELS,
+    UNIQUE_KEYS,
+    model_levels,
+    response_character_set,
+    retrieve_identifier_problem,
+)
 from ._rle import RLE_LOSSLESS, RLEDecodeError, decode_rle_frame, decompress_rle
 from ._scan import (
     MAX_INFLATED_SIZE,
@@ -111,6 +128,7 @@ from ._scan import (
     StoreRefusal,
 )
 from ._status import (
+    QueryRetrieveStatus,
     Status,
     StatusCategory,
     StoreStatus,
@@ -165,6 +183,20 @@ __all__ = [
     "ae_title_problem",
     "check_ae_title",
     "part10_data_set_offset",
+    "CHARACTER_SET_VRS",
+    "QUERY_RETRIEVE_LEVELS",
+    "RANGE_VRS",
+    "UNIQUE_KEYS",
+    "WILDCARD_VRS",
+    "InvalidKeyError",
+    "KeyMatcher",
+    "QueryRetrieveStatus",
+    "WildcardPattern",
+    "compile_key",
+    "match_attribute",
+    "model_levels",
+    "response_character_set",
+    "retrieve_identifier_problem",
     "RLE_LOSSLESS",
     "RLEDecodeError",
     "decode_rle_frame",

@@ -16,6 +16,7 @@ from __future__ import annotations
 from enum import Enum, IntEnum
 
 __all__ = [
+    "QueryRetrieveStatus",
     "Status",
     "StatusCategory",
     "StoreStatus",
@@ -117,6 +118,18 @@ _SERVICE: dict[str, tuple[tuple[int, int, str], ...]] = {
         (0xB000, 0xB000, "Sub-operations complete, one or more failures or warnings"),
     ),
 }
+
+
+class QueryRetrieveStatus(IntEnum):
+    """Failure statuses of the Query/Retrieve service class that an SCP
+    chooses among (PS3.4 C.4.1.1.4, C.4.2.1.5, C.4.3.1.4)."""
+
+    #: The identifier is not one the SOP class allows: a Query/Retrieve
+    #: Level outside the model, a key that is no value of its VR, a
+    #: retrieve without the unique keys it must carry.
+    IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+    #: The SCP failed (0xC000 to 0xCFFF: "Unable to process").
+    UNABLE_TO_PROCESS = 0xC000
 
 
 def status_category(code: int) -> StatusCategory:

@@ -218,8 +218,10 @@ class Services:
         return ServiceRequest(command, context_id, transfer_syntax, negotiated)
 
     def _sink_for(self, request: ServiceRequest) -> GuardedSink:
-        if request.command.command_field != CommandField.C_STORE_RQ:
-            return GuardedSink(CollectedDataSet)
+        field = CommandField(request.command.command_field)
+        if field != CommandField.C_STORE_RQ:
+            # A data set that cannot be kept fails with the service's own status.
+            return GuardedSink(CollectedDataSet, failure=_FAILURE.get(field, PROCESSING_FAILURE))
         ae = self.ae
         check = StoreCheck(request.command, request.transfer_syntax)
         if ae.on_c_store_stream is not None:
@@ -250,8 +252,8 @@ class Services:
             return
         if sink is not None:
             data = sink.collected()
-            if data is None:
-                self._respond(request, PROCESSING_FAILURE)
+            if data is None:  # the failure the sink logged, and no other
+                self._respond(request, sink.failure or PROCESSING_FAILURE)
                 return
             try:
                 dataset = decode_data_set(
@@ -340,13 +342,20 @@ class Services:
     def _matches(
         self, request: ServiceRequest, handler: Callable[[], Iterable[object]]
     ) -> list[Outgoing] | None:
-        """The handler's matches, described; None (and 0xC000 answered) if it fails."""
+        """The handler's matches, described; None if it refused the request
+        (a ``(status, None)`` pair among its items, as ``on_c_find`` yields:
+        that status answered, before any sub-operation) or failed (0xC000)."""
         try:
-            return [Outgoing.of(item) for item in handler()]  # type: ignore[arg-type]
+            items = list(handler())
+            refusal = next((item for item in items if isinstance(item, tuple)), None)
+            if refusal is None:
+                return [Outgoing.of(item) for item in items]  # type: ignore[arg-type]
         except Exception:
             LOGGER.exception("retrieve handler failed; answering 0x%04X", UNABLE_TO_PROCESS)
             self._respond(request, UNABLE_TO_PROCESS)
             return None
+        self._respond(request, int(refusal[0]))
+        return None
 
     def _suboperations(
         self,

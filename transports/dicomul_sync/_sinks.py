@@ -92,7 +92,9 @@ def decode_data_set(data: bytes, transfer_syntax: str, *, max_inflated_size: int
 
 class GuardedSink:
     """A data set arriving into a sink; a sink that raises becomes a failure
-    status (OSError: 0xA700 out of resources; anything else: 0xC000).
+    status (OSError: 0xA700 out of resources; anything else: ``failure``,
+    0xC000 unless told).  :attr:`failure` is the status logged, and the one
+    to answer.
 
     With a :class:`dicomul.StoreCheck` (a C-STORE), every piece is followed
     by it too, and a data set it refuses (not whole, not inflating within its
@@ -101,10 +103,15 @@ class GuardedSink:
     """
 
     def __init__(
-        self, factory: Callable[..., object], *args: object, check: StoreCheck | None = None
+        self,
+        factory: Callable[..., object],
+        *args: object,
+        failure: int = UNABLE_TO_PROCESS,
+        check: StoreCheck | None = None,
     ) -> None:
         self.sink: StoreSink | None = None
         self.failure: int | None = None
+        self._failure_status = failure
         self.check = check
         try:
             self.sink = factory(*args)  # type: ignore[assignment]
@@ -112,12 +119,12 @@ class GuardedSink:
             self._fail(exc, "cannot receive the data set")
 
     def _fail(self, exc: Exception, what: str) -> None:
-        from dicomul._structure import DataSetStructureError  # noqa: PLC0415
+        from dicomul import DataSetStructureError  # noqa: PLC0415
 
         from .storage import NotAFileNameError  # noqa: PLC0415 - pydicom only when storing
 
-        self.failure = OUT_OF_RESOURCES if isinstance(exc, OSError) else UNABLE_TO_PROCESS
-        if isinstance(exc, NotAFileNameError | DataSetStructureError):
+        self.failure = OUT_OF_RESOURCES if isinstance(exc, OSError) else self._failure_status
+        if isinstance(exc, NotAFileNameError | DataSetStructureError | DataSetTooLargeError):
             # The peer's data: one line, no traceback.
             LOGGER.error("%s: %s; answering 0x%04X", what, exc, self.failure)
         else:
@@ -178,6 +185,10 @@ class GuardedSink:
 MAX_REQUEST_DATA_SET = 64 * 1024 * 1024
 
 
+class DataSetTooLargeError(ValueError):
+    """A request's data set over :data:`MAX_REQUEST_DATA_SET` bytes."""
+
+
 class CollectedDataSet:
     """The data set of a request other than C-STORE, kept whole in memory."""
 
@@ -188,7 +199,7 @@ class CollectedDataSet:
     def write(self, data: bytes | memoryview) -> None:
         self.size += len(data)
         if self.size > MAX_REQUEST_DATA_SET:
-            raise ValueError(
+            raise DataSetTooLargeError(
                 f"a request's data set over {MAX_REQUEST_DATA_SET} bytes (MAX_REQUEST_DATA_SET)"
             )
         self.parts.append(bytes(data))

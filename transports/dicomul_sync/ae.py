@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
     from ._services import ServiceRequest, StoreSink
 
+    #: What a C-GET or C-MOVE handler yields: an instance (a Dataset or the
+    #: path of a Part 10 file), or a ``(status, None)`` refusal.
+    RetrieveItem = Dataset | str | os.PathLike[str] | tuple[int, None]
+
 __all__ = ["AE", "DEFAULT_TRANSFER_SYNTAXES"]
 
 #: Implicit VR Little Endian, Explicit VR Little Endian, Explicit VR Big Endian.
@@ -164,24 +168,27 @@ class AE:
         """
         return iter(())
 
-    def on_c_get(self, identifier: Dataset) -> Iterable[Dataset | str | os.PathLike[str]]:
+    def on_c_get(self, identifier: Dataset) -> Iterable[RetrieveItem]:
         """The instances a C-GET identifier matches: Datasets or Part 10 file paths.
 
         Each is sent back to the requestor as a C-STORE sub-operation on the
         same association (files from disk, undecoded), with a pending
-        response after each (PS3.4 C.4.3).  The default matches nothing.
+        response after each (PS3.4 C.4.3).  A ``(status, None)`` pair
+        yielded before any instance refuses the retrieve with that status
+        (0xA900 for an identifier without its unique keys, say), as
+        ``on_c_find`` may.  The default matches nothing.
         """
         return ()
 
-    def on_c_move(
-        self, identifier: Dataset, move_aet: str
-    ) -> Iterable[Dataset | str | os.PathLike[str]]:
+    def on_c_move(self, identifier: Dataset, move_aet: str) -> Iterable[RetrieveItem]:
         """The instances a C-MOVE identifier matches, to send to ``move_aet``.
 
         The destination's address comes from :attr:`move_destinations`
         (an unknown one is refused, 0xA801); each instance goes there as a
-        C-STORE sub-operation over a new association (PS3.4 C.4.2).  The
-        default matches nothing.
+        C-STORE sub-operation over a new association (PS3.4 C.4.2).  A
+        ``(status, None)`` pair yielded before any instance refuses the
+        retrieve with that status, as in :meth:`on_c_get`.  The default
+        matches nothing.
         """
         return ()
 

@@ -2,38 +2,34 @@
 
 One row per file (its path, and the PATIENT, STUDY, SERIES and IMAGE
 attributes qrscp matches and returns); ModalitiesInStudy is derived from the
-series of each study.  Matching follows PS3.4 C.2.2.2: single value,
-wildcard (``*`` and ``?``), range (``A-B``, ``A-``, ``-B``, for DA, TM and
-DT), list of values (backslash-separated; list of UID matching), universal
-(an empty value).
-
-Person names (PN), whose single value and wild card matching PS3.4
-C.2.2.2.1 and C.2.2.2.4 leave to the implementation: matching ignores case
-and trailing empty components (``DOE^JOHN^^`` is ``DOE^JOHN``), and goes
-component group by component group: a key without ``=`` matches the
-alphabetic group alone, so ``DOE^JOHN`` and ``DOE*`` find
-``Doe^John=山田^太郎=やまだ^たろう``; a key with groups matches each group it
-gives (an empty group matches any).
+series of each study.  Keys are matched by :func:`dicomul.compile_key` (PS3.4
+C.2.2.2: universal, single value, list, range, wild card; person names
+ignoring case, group by group).
 
 The index is rebuilt at each start (it lives in memory, nothing is written to
-the archive directory besides the received files); it is thread-safe (one
-lock around the connection), for associations served in parallel.
+the archive directory besides the received files); it is thread-safe, for
+associations served in parallel.  Its lock is held only to write a row, or
+to copy out the candidate rows of a query (narrowed in SQL by the UIDs the
+query names, if any): the keys are matched after, in the querying thread,
+so no key, however costly, stops the other associations, their queries or
+their C-STOREs.
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
-import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from dicomul import KeyMatcher, compile_key
+
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-__all__ = ["LEVELS", "Index", "match", "matches_value"]
+__all__ = ["LEVELS", "Index", "identifier_keys"]
 
 #: Each level's attributes (keyword -> VR), its unique key first.
 LEVELS: dict[str, dict[str, str]] = {
@@ -61,80 +57,13 @@ VRS: dict[str, str] = {kw: vr for level in LEVELS.values() for kw, vr in level.i
 COLUMNS = [kw for kw in VRS if kw not in DERIVED]
 UNIQUE = {level: next(iter(attrs)) for level, attrs in LEVELS.items()}
 INDEX_NAME = ".dicomul-index.sqlite"  # reserved: never indexed as a DICOM file
-_NO_WILDCARD = {"DA", "TM", "DT", "UI", "IS", "DS", "SQ"}
-
-
-# ----------------------------------------------------------------- matching
-
-
-def _wildcard(pattern: str, flags: int) -> re.Pattern[str]:
-    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile("".join(parts) + r"\Z", flags | re.DOTALL)
-
-
-def _in_range(value: str, pattern: str, vr: str) -> bool:
-    low, _, high = pattern.partition("-")
-    low, high = low.strip().replace(":", ""), high.strip().replace(":", "")
-    value = value.replace(":", "")
-    if not value:
-        return False
-    # The upper bound compares to its own precision: "1030-12" includes 12:59:59.
-    return (not low or value >= low) and (not high or value[: len(high)] <= high)
-
-
-def _name_groups(name: str) -> list[str]:
-    """A person name's component groups (alphabetic, ideographic, phonetic;
-    PS3.5 6.2.1), each without trailing empty components."""
-    return [group.rstrip("^ ") for group in name.split("=")]
-
-
-def _matches_name(value: str, pattern: str) -> bool:
-    """PN matching, case-insensitive, component group by component group."""
-    values = _name_groups(value)
-    for n, key in enumerate(_name_groups(pattern)):
-        if key in ("", "*"):
-            continue  # nothing asked of this group
-        stored = values[n] if n < len(values) else ""
-        if "*" in key or "?" in key:
-            if _wildcard(key, re.IGNORECASE).match(stored) is None:
-                return False
-        elif stored.casefold() != key.casefold():
-            return False
-    return True
-
-
-def matches_value(value: str, pattern: str, vr: str) -> bool:
-    """Whether one stored ``value`` matches one ``pattern`` element (no backslash)."""
-    value, pattern = value.strip(" \0"), pattern.strip(" \0")
-    if pattern in ("", "*"):
-        return True
-    if vr in ("DA", "TM", "DT") and "-" in pattern:
-        return _in_range(value, pattern, vr)
-    if vr == "PN":
-        return _matches_name(value, pattern)
-    if vr not in _NO_WILDCARD and ("*" in pattern or "?" in pattern):
-        return _wildcard(pattern, 0).match(value) is not None
-    if vr in ("IS", "DS"):
-        try:
-            return float(value) == float(pattern)
-        except ValueError:
-            return value == pattern
-    return value == pattern
-
-
-def match(value: str | None, pattern: str | None, vr: str) -> bool:
-    """PS3.4 C.2.2.2 matching of a stored (possibly multi-valued) value.
-
-    An empty pattern is universal matching; a backslash-separated pattern is
-    a list (of UIDs, C.2.2.2.2, or of values): any element may match any
-    value.  A value that is empty matches only universal matching (and a
-    wildcard of ``*`` alone).
-    """
-    pattern = (pattern or "").strip(" \0")
-    if pattern == "" or (pattern.strip("*") == "" and vr not in _NO_WILDCARD):
-        return True
-    values = (value or "").split("\\")
-    return any(matches_value(v, p, vr) for p in pattern.split("\\") for v in values)
+#: Rows copied out of the index at a time for a query.
+_BATCH = 500
+_STUDY = COLUMNS.index("StudyInstanceUID")
+_SELECT = "SELECT path, " + ", ".join(f'"{c}"' for c in COLUMNS) + " FROM instances"
+#: At most this many UIDs of list keys go into the SQL that narrows the
+#: candidates (SQLite's limit on parameters is 32766, 999 before 3.32).
+_MAX_SQL_UIDS = 900
 
 
 # -------------------------------------------------------------------- index
@@ -158,7 +87,6 @@ class Index:
         self.root = pathlib.Path(root)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
-        self._db.create_function("dicom_match", 3, match, deterministic=True)
         columns = ", ".join(f'"{c}" TEXT' for c in COLUMNS)
         self._db.execute(f"CREATE TABLE instances (path TEXT PRIMARY KEY, {columns})")
         # One row per instance: a file holding an instance already indexed
@@ -210,47 +138,80 @@ class Index:
             (n,) = self._db.execute("SELECT count(*) FROM instances").fetchone()
         return int(n)
 
-    def _rows(self, keys: dict[str, str]) -> list[dict[str, str]]:
-        """The rows (instances) whose columns match ``keys``, with
-        ModalitiesInStudy added and matched."""
-        where, params = [], []
-        for kw, pattern in keys.items():
-            if kw in COLUMNS and pattern.strip(" \0"):
-                where.append(f'dicom_match("{kw}", ?, ?)')
-                params += [pattern, VRS[kw]]
-        sql = "SELECT path, " + ", ".join(f'"{c}"' for c in COLUMNS) + " FROM instances"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY path"
-        with self._lock:
-            rows = [
-                dict(zip(["path", *COLUMNS], r, strict=True))
-                for r in self._db.execute(sql, params)
-            ]
-            modalities = {
-                study: "\\".join(sorted(filter(None, (m or "").split(","))))
-                for study, m in self._db.execute(
-                    'SELECT "StudyInstanceUID", group_concat(DISTINCT "Modality") '
-                    'FROM instances GROUP BY "StudyInstanceUID"'
-                )
-            }
-        for row in rows:
-            row["ModalitiesInStudy"] = modalities.get(row["StudyInstanceUID"], "")
-        pattern = keys.get("ModalitiesInStudy", "")
-        return [r for r in rows if match(r["ModalitiesInStudy"], pattern, "CS")]
+    def _candidates(self, matchers: dict[str, KeyMatcher]) -> Iterator[dict[str, str]]:
+        """The rows that may match, ModalitiesInStudy added, in path order:
+        all of them, or those with the UIDs a list key names (exact matching,
+        so SQL may narrow by it).  Copied out :data:`_BATCH` rows at a time,
+        the only work done under the lock; a query holds one batch in memory
+        however large the archive."""
+        where = ["path > ?"]
+        params: list[str] = []
+        for kw, matcher in matchers.items():
+            narrows = VRS[kw] == "UI" and matcher.exact_only
+            if narrows and len(params) + len(matcher.exact) <= _MAX_SQL_UIDS:
+                where.append(f'"{kw}" IN ({", ".join("?" for _ in matcher.exact)})')
+                params += sorted(matcher.exact)
+        sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY path LIMIT {_BATCH}"
+        modalities: dict[str, str] | None = None
+        after = ""
+        while True:
+            with self._lock:
+                rows = self._db.execute(sql, [after, *params]).fetchall()
+                if modalities is None:  # once per query: studies are fewer than rows
+                    modalities = self._modalities()
+            for row in rows:
+                candidate = dict(zip(["path", *COLUMNS], row, strict=True))
+                candidate["ModalitiesInStudy"] = modalities.get(row[1 + _STUDY], "")
+                yield candidate
+            if len(rows) < _BATCH:
+                return
+            after = rows[-1][0]
+
+    def _modalities(self) -> dict[str, str]:
+        """ModalitiesInStudy of each study: its series' modalities (the lock held)."""
+        found = self._db.execute(
+            'SELECT "StudyInstanceUID", group_concat(DISTINCT "Modality") '
+            'FROM instances GROUP BY "StudyInstanceUID"'
+        )
+        return {
+            study: "\\".join(sorted(filter(None, (names or "").split(","))))
+            for study, names in found
+        }
+
+    def _rows(self, keys: dict[str, str]) -> Iterator[dict[str, str]]:
+        """The rows (instances) whose values match ``keys`` (keyword ->
+        pattern; other keywords are ignored).  The keys are checked now
+        (:class:`dicomul.InvalidKeyError`), the rows matched as iterated,
+        outside the lock."""
+        matchers = {
+            kw: matcher
+            for kw, pattern in keys.items()
+            if kw in VRS and not (matcher := compile_key(pattern, VRS[kw])).universal
+        }
+        return (
+            row
+            for row in self._candidates(matchers)
+            if all(matcher.matches(row[kw]) for kw, matcher in matchers.items())
+        )
 
     def find(self, level: str, keys: dict[str, str]) -> Iterator[dict[str, str]]:
         """One value dict per distinct entity at ``level`` matching ``keys``
-        (keyword -> pattern), with the attributes of that level and above."""
+        (keyword -> pattern), with the attributes of that level and above.
+        Raises :class:`dicomul.InvalidKeyError` at once for an invalid key."""
+        rows = self._rows(keys)
         depth = ORDER.index(level)
-        seen: set[tuple[str, ...]] = set()
         uniques = [UNIQUE[lv] for lv in ORDER[: depth + 1]]
-        for row in self._rows(keys):
-            key = tuple(row[u] for u in uniques)
-            if key in seen:
-                continue
-            seen.add(key)
-            yield {kw: row[kw] for lv in ORDER[: depth + 1] for kw in LEVELS[lv]}
+        attributes = [kw for lv in ORDER[: depth + 1] for kw in LEVELS[lv]]
+
+        def entities() -> Iterator[dict[str, str]]:
+            seen: set[tuple[str, ...]] = set()
+            for row in rows:
+                key = tuple(row[u] for u in uniques)
+                if key not in seen:
+                    seen.add(key)
+                    yield {kw: row[kw] for kw in attributes}
+
+        return entities()
 
     def paths(self, keys: dict[str, str]) -> list[str]:
         """The files of the instances matching ``keys``."""
@@ -265,11 +226,7 @@ def _newer(first: str | os.PathLike[str], second: str | os.PathLike[str]) -> boo
         return False
 
 
-def identifier_keys(identifier: Dataset) -> dict[str, str]:
-    """keyword -> pattern of the identifier's indexed keys."""
-    return {kw: _text(identifier, kw) for kw in VRS if kw in identifier}
-
-
-def unique_keys_above(level: str) -> Iterable[str]:
-    """The unique keys of the levels above and at ``level`` (PATIENT -> PatientID...)."""
-    return [UNIQUE[lv] for lv in ORDER[: ORDER.index(level) + 1]]
+def identifier_keys(identifier: Dataset, keywords: Iterable[str] = tuple(VRS)) -> dict[str, str]:
+    """keyword -> key (backslash-separated if multi-valued) of the
+    identifier's elements among ``keywords`` (the indexed ones unless told)."""
+    return {kw: _text(identifier, kw) for kw in keywords if kw in identifier}

@@ -7,14 +7,40 @@ C-FIND, C-GET and C-MOVE of the Patient Root, Study Root and Patient/Study
 Only models at the PATIENT, STUDY, SERIES and IMAGE levels;
 ``--known-ae AE=host:port`` names the move destinations.  Serves until
 interrupted (SIGINT or SIGTERM).
+
+What a peer may ask (PS3.4 C.4): keys are matched in time linear in their
+length and the values', outside the index's lock (:mod:`dicomul._matching`);
+a date or time key that is neither a value of its VR nor a range of them,
+or a level outside the model, is refused with 0xA900 ("Identifier does not
+match SOP Class").  A C-GET or C-MOVE selects by the unique keys of its
+level and the levels above alone, and must carry them as baseline
+retrieve says (a single value above the level; at it, a single Patient ID
+or one or more UIDs): an empty or missing one, or a list with an empty
+element, is refused with 0xA900 rather than taken as "everything".  A
+C-FIND response declares its Specific Character Set when a value needs one:
+the request's if it holds them all, else ISO_IR 192 (UTF-8).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import pathlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
+
+from dicomul import (
+    CHARACTER_SET_VRS,
+    QUERY_RETRIEVE_LEVELS,
+    RANGE_VRS,
+    UNIQUE_KEYS,
+    InvalidKeyError,
+    QueryRetrieveStatus,
+    compile_key,
+    model_levels,
+    response_character_set,
+    retrieve_identifier_problem,
+)
 
 from . import _cli, _server, _tls
 from ._server import PREFERENCES, VERIFICATION
@@ -29,7 +55,7 @@ if TYPE_CHECKING:
 QUERY_RETRIEVE = tuple(
     f"1.2.840.10008.5.1.4.1.2.{model}.{service}" for model in (1, 2, 3) for service in (1, 2, 3)
 )
-IDENTIFIER_DOES_NOT_MATCH = 0xA900
+LOGGER = logging.getLogger("dicomul.app.qrscp")
 
 
 def known_ae(text: str) -> tuple[str, str, int]:
@@ -66,70 +92,118 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-#: The levels of each information model by its SOP class UID's model digit
-#: (PS3.4 C.6.1-C.6.3: Patient Root, Study Root, Patient/Study Only).
-_MODEL_LEVELS = {
-    "1": ("PATIENT", "STUDY", "SERIES", "IMAGE"),
-    "2": ("STUDY", "SERIES", "IMAGE"),
-    "3": ("PATIENT", "STUDY"),
-}
-
-
-def _model() -> str:
-    """The information model of the request being served ('1', '2' or '3')."""
+def _levels() -> tuple[str, ...]:
+    """The levels of the information model of the request being served."""
     from dicomul_sync import current_request  # noqa: PLC0415
 
     try:
-        model = current_request().sop_class_uid.split(".")[-2]
+        levels = model_levels(current_request().sop_class_uid)
     except LookupError:  # called outside a request (tests): Patient Root
-        return "1"
-    return model if model in _MODEL_LEVELS else "1"
+        levels = None
+    return levels or QUERY_RETRIEVE_LEVELS["P"]
 
 
 def _level(identifier: Dataset) -> str:
     return str(identifier.get("QueryRetrieveLevel", "")).strip().upper()
 
 
+def _refusal(problem: str) -> int:
+    """Log why an identifier is refused, and the status that says so."""
+    status = QueryRetrieveStatus.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS
+    LOGGER.warning("Identifier does not match SOP Class (%s): answering 0x%04X", problem, status)
+    return status
+
+
+def _date_time_problem(identifier: Dataset) -> str | None:
+    """The first date, time or date-time key, indexed or not, that is
+    neither a value of its VR nor a range of them (PS3.5 6.2, PS3.4
+    C.2.2.2.5), or None."""
+    from ._qrindex import identifier_keys  # noqa: PLC0415
+
+    vrs = {elem.keyword: elem.VR for elem in identifier if elem.VR in RANGE_VRS and elem.keyword}
+    for keyword, key in identifier_keys(identifier, vrs).items():
+        try:
+            compile_key(key, vrs[keyword])
+        except InvalidKeyError as exc:
+            return f"{keyword}: {exc}"
+    return None
+
+
 def find(index: Index, identifier: Dataset) -> Iterator[Dataset | tuple[int, Dataset]]:
     """The C-FIND responses: the requested keys with the index's values, the
-    QueryRetrieveLevel, and the unique keys of the levels above."""
+    QueryRetrieveLevel, and the unique keys of the levels above; refused
+    (0xA900, PS3.4 C.4.1.1.4) for a level outside the model or a date or
+    time key that is no value nor range."""
+    from pydicom.dataset import Dataset  # noqa: PLC0415
+
+    from ._qrindex import identifier_keys  # noqa: PLC0415
+
+    level, levels = _level(identifier), _levels()
+    problem = (
+        f"no Query/Retrieve Level {level!r} in this model"
+        if level not in levels
+        else _date_time_problem(identifier)
+    )
+    if problem is not None:
+        yield _refusal(problem), Dataset()
+        return
+    entities = index.find(level, identifier_keys(identifier))
+    uniques = [UNIQUE_KEYS[lv] for lv in levels[: levels.index(level) + 1]]
+    for values in entities:
+        yield _response(identifier, values, uniques, level)
+
+
+def _response(
+    identifier: Dataset, values: dict[str, str], uniques: list[str], level: str
+) -> Dataset:
+    """One C-FIND response identifier (PS3.4 C.4.1.1.3.2): each requested
+    key with the entity's value (empty if not indexed), the unique keys of
+    the level and those above it, the level, and the Specific Character Set
+    that its values need (:func:`dicomul.response_character_set`)."""
     from pydicom.dataelem import DataElement  # noqa: PLC0415
     from pydicom.dataset import Dataset  # noqa: PLC0415
 
-    from ._qrindex import identifier_keys, unique_keys_above  # noqa: PLC0415
-
-    level = _level(identifier)
-    model = _model()
-    if level not in _MODEL_LEVELS[model]:
-        yield IDENTIFIER_DOES_NOT_MATCH, Dataset()  # PS3.4 C.4.1.1.4
-        return
-    for values in index.find(level, identifier_keys(identifier)):
-        ds = Dataset()
-        if "SpecificCharacterSet" in identifier:
-            ds.SpecificCharacterSet = identifier.SpecificCharacterSet
-        for elem in identifier:
-            if elem.keyword in ("QueryRetrieveLevel", "SpecificCharacterSet"):
-                continue
-            if elem.keyword in values:
-                ds.add(DataElement(elem.tag, elem.VR, values[elem.keyword] or None))
-            else:  # asked for but not indexed (or of a lower level): empty
-                ds.add(DataElement(elem.tag, elem.VR, [] if elem.VR == "SQ" else None))
-        for keyword in unique_keys_above(level):
-            if model == "2" and keyword == "PatientID":
-                continue  # Study Root: no patient level above the study
-            if keyword not in ds:
-                setattr(ds, keyword, values[keyword])
-        ds.QueryRetrieveLevel = level
-        yield ds
+    ds = Dataset()
+    for elem in identifier:
+        if elem.keyword in ("QueryRetrieveLevel", "SpecificCharacterSet"):
+            continue
+        if elem.keyword in values:
+            ds.add(DataElement(elem.tag, elem.VR, values[elem.keyword] or None))
+        else:  # asked for but not indexed (or of a lower level): empty
+            ds.add(DataElement(elem.tag, elem.VR, [] if elem.VR == "SQ" else None))
+    for keyword in uniques:
+        if keyword not in ds:
+            setattr(ds, keyword, values[keyword])
+    ds.QueryRetrieveLevel = level
+    texts = [str(e.value) for e in ds if e.VR in CHARACTER_SET_VRS and e.value]
+    charset = response_character_set(texts, _character_sets(identifier))
+    if charset is not None:
+        ds.SpecificCharacterSet = charset
+    return ds
 
 
-def retrieve(index: Index, identifier: Dataset) -> list[str]:
-    """The files of the instances a C-GET or C-MOVE identifier matches."""
+def _character_sets(identifier: Dataset) -> list[str]:
+    """The request's Specific Character Set values (none: the default)."""
+    value = identifier.get("SpecificCharacterSet")
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def retrieve(index: Index, identifier: Dataset) -> list[str | tuple[int, None]]:
+    """The files of the instances a C-GET or C-MOVE identifier names by its
+    unique keys; or, if it lacks one it must carry (baseline retrieve, PS3.4
+    C.4.2.2.1, C.4.3.2.1: an empty or missing unique key, a list with an
+    empty element), 0xA900 and nothing sent."""
     from ._qrindex import identifier_keys  # noqa: PLC0415
 
-    if _level(identifier) not in _MODEL_LEVELS[_model()]:
-        raise ValueError(f"no Query/Retrieve Level {_level(identifier)!r} in this model")
-    return index.paths(identifier_keys(identifier))
+    level, levels = _level(identifier), _levels()
+    keys = identifier_keys(identifier)
+    problem = retrieve_identifier_problem(levels, level, keys)
+    if problem is not None:
+        return [(_refusal(problem), None)]
+    unique = [UNIQUE_KEYS[lv] for lv in levels[: levels.index(level) + 1]]
+    return list(index.paths({keyword: keys[keyword] for keyword in unique}))
 
 
 def main(argv: Sequence[str]) -> int:
@@ -173,14 +247,15 @@ def main(argv: Sequence[str]) -> int:
     def on_find(identifier: Dataset) -> Iterator[Dataset | tuple[int, Dataset]]:
         return find(index, identifier)
 
-    def on_get(identifier: Dataset) -> list[str]:
+    def on_get(identifier: Dataset) -> list[str | tuple[int, None]]:
         return retrieve(index, identifier)
 
-    def on_move(identifier: Dataset, move_aet: str) -> list[str]:
+    def on_move(identifier: Dataset, move_aet: str) -> list[str | tuple[int, None]]:
         return retrieve(index, identifier)
 
     ae.on_c_stored = stored  # type: ignore[method-assign]
     ae.on_c_find = on_find  # type: ignore[method-assign]
+    # A (status, None) item refuses the retrieve (see Services._matches).
     ae.on_c_get = on_get  # type: ignore[method-assign]
     ae.on_c_move = on_move  # type: ignore[method-assign]
     return _server.serve(ae, args)
