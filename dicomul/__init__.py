@@ -85,6 +85,13 @@ from ._events import (
     RespondRelease,
 )
 from ._fsm import Action, Event, State
+from ._idle import (
+    DEFAULT_DISPLACE_IDLE_AFTER,
+    PROGRESS_BYTES,
+    Progress,
+    longest_idle,
+    only_the_limit_refuses,
+)
 from ._models import (
     FIND_MODELS,
     GET_MODELS,
@@ -120,6 +127,11 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "DEFAULT_DISPLACE_IDLE_AFTER",
+    "PROGRESS_BYTES",
+    "Progress",
+    "longest_idle",
+    "only_the_limit_refuses",
     "RLE_LOSSLESS",
     "RLEDecodeError",
     "decode_rle_frame",
