@@ -215,7 +215,14 @@ class Server:
         """A worker: serve one accepted association (it holds a slot) until it
         ends; a connection left waiting for the peer to close (Sta13) goes
         back to the accept loop, so no worker waits out ARTIM."""
-        handler = _Handler(self, sock, conn, trace)
+        try:
+            handler = _Handler(self, sock, conn, trace)
+        except Exception:  # out of descriptors for its Waker, say
+            LOGGER.exception("cannot serve an accepted association")
+            self._active_sockets.discard(sock)
+            sock.close()
+            self.release_association()
+            return
         if self._aborting:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
