@@ -61,7 +61,11 @@ class AE:
         activity; None waits for ever.  The DIMSE and network timeouts are
         a minimum rate, not reset by every byte: the peer must send 4096
         bytes, or a whole command or data set, within each (see
-        :mod:`dicomul._idle`).
+        :mod:`dicomul._idle`).  ``dimse_timeout`` is None by default, as the
+        seed documents: an SCU whose peer never answers a request, or
+        answers only with another message ID (such responses are logged and
+        ignored), then waits until the peer closes the association; set it
+        to bound the wait.
     displace_idle_after : float or None
         At the association limit, a new peer takes the slot of the
         association idle longest if it has been idle this many seconds (5 by
