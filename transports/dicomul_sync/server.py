@@ -318,8 +318,11 @@ class _Handler:
 
     def idle_for(self, now: float) -> float | None:
         """Seconds idle (see :meth:`dicomul.Connection.idle_for`); None if not
-        idle or displaced already.  Call with :attr:`waker`'s lock held."""
-        return None if self.displaced_after is not None else self.conn.idle_for(now)
+        idle, displaced already, or holding no slot (ended: displacing it
+        would free nothing).  Call with :attr:`waker`'s lock held."""
+        if self.displaced_after is not None or not self.counted:
+            return None
+        return self.conn.idle_for(now)
 
     def displace(self, idle_for: float) -> None:
         """From the accept loop, :attr:`waker`'s lock held: give this
@@ -366,9 +369,9 @@ class _Handler:
 def _peer_name(sock: socket.socket | None) -> str:
     """``host:port`` of the peer, for the log."""
     try:
-        host, port, *_ = sock.getpeername() if sock is not None else ("?", "?")
+        host, port = sock.getpeername()[:2] if sock is not None else ("?", "?")
     except OSError:
-        return "a peer gone"
+        return "?"
     return f"{host}:{port}"
 
 
