@@ -266,5 +266,7 @@ def test_a_trickled_association_request_is_closed_at_artim() -> None:
             if select.select([sock], [], [], 1)[0]:
                 break
             assert time.monotonic() - began < 15, "never closed"
-        assert sock.recv(100) == b""
+        # Closed: a FIN, or a reset if the last byte arrived unread.
+        with contextlib.suppress(ConnectionResetError):
+            assert sock.recv(100) == b""
     assert 2 <= sent < len(rq)
