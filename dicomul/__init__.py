@@ -90,6 +90,13 @@ from ._events import (
     RespondRelease,
 )
 from ._fsm import Action, Event, State
+from ._idle import (
+    DEFAULT_DISPLACE_IDLE_AFTER,
+    PROGRESS_BYTES,
+    Progress,
+    longest_idle,
+    only_the_limit_refuses,
+)
 from ._matching import (
     RANGE_VRS,
     WILDCARD_VRS,
@@ -197,6 +204,11 @@ __all__ = [
     "model_levels",
     "response_character_set",
     "retrieve_identifier_problem",
+    "DEFAULT_DISPLACE_IDLE_AFTER",
+    "PROGRESS_BYTES",
+    "Progress",
+    "longest_idle",
+    "only_the_limit_refuses",
     "RLE_LOSSLESS",
     "RLEDecodeError",
     "decode_rle_frame",

@@ -44,7 +44,7 @@ from ._acse import (
 )
 from ._buffer import STREAM_PDATA_ABOVE, ReceiveBuffer
 from ._command import Command, CommandField
-from ._dimse import CommandReceived, DataSetSource, Reassembler, fragment
+from ._dimse import CommandReceived, DataSetFragment, DataSetSource, Reassembler, fragment
 from ._enums import (
     AbortReason,
     AbortSource,
@@ -70,6 +70,7 @@ from ._events import (
     RespondRelease,
 )
 from ._fsm import TRANSITIONS, Action, Event, State, transition
+from ._idle import Progress
 from ._status import StatusCategory, status_category
 from .pdu import (
     AbortRQ,
@@ -145,13 +146,15 @@ class Connection:
         Seconds to wait for the peer's A-ASSOCIATE-AC/RJ or A-RELEASE-RP
         before aborting; None waits for ever.
     network_timeout : float or None
-        Seconds an established association may pass with nothing received or
-        sent before it is aborted; None waits for ever.
+        Seconds an established association may pass without progress (see
+        :mod:`dicomul._idle`: a byte is not progress; 4096 bytes, a whole
+        message, or anything sent is) before it is aborted; None waits for ever.
     dimse_timeout : float or None
-        Seconds without any bytes from the peer, while a request this side
+        Seconds without progress from the peer, while a request this side
         sent is outstanding or a message the peer began is incomplete,
-        before aborting; None waits for ever.  (A peer that keeps trickling
-        bytes, however slowly, is not timed out by it.)
+        before aborting; None waits for ever.  A peer trickling bytes more
+        slowly than 4096 every ``dimse_timeout`` seconds is timed out: the
+        timeout is a minimum rate, not reset by each byte.
     strict : bool
         Decode received PDUs strictly (see :func:`dicomul.pdu.decode`).
     """
@@ -185,7 +188,10 @@ class Connection:
         self._connected = False
         self._now = 0.0
         self._artim: float | None = None
-        self._last_activity = 0.0
+        # The peer's last progress (PS3.8 has no such notion: see _idle).
+        self._progress = Progress()
+        # The message ID of the peer's request whose data set is arriving.
+        self._receiving_data_set_of: int | None = None
         self._acse_since = 0.0
         self._last_message_id = 0
         # True while a send_message generator has PDUs left to produce.
@@ -252,12 +258,37 @@ class Connection:
             return None
         if not (self._invoked or partial):
             return None
-        return self._last_activity + self.dimse_timeout
+        return self._progress.since + self.dimse_timeout
 
     def _idle_deadline(self) -> float | None:
         if self.network_timeout is None or self._state is not State.STA6:
             return None
-        return self._last_activity + self.network_timeout
+        return self._progress.since + self.network_timeout
+
+    def idle_for(self, now: float) -> float | None:
+        """Seconds the association has been idle at ``now``, or None if it is not idle.
+
+        Idle (see :mod:`dicomul._idle`): established (Sta6), nothing in this
+        side's hands, and no progress from the peer since.  A message the
+        peer sends one byte at a time leaves the association idle; a message
+        arriving at a real rate, or a request this side is answering, does
+        not.  An acceptor at its association limit may abort the
+        association idle longest (:meth:`provider_abort`) for a new peer.
+        """
+        if self._state is not State.STA6 or self._in_hand():
+            return None
+        return max(0.0, now - self._progress.since)
+
+    def _in_hand(self) -> bool:
+        """True while the next move is this side's: a message is being sent,
+        or a request of the peer's arrived whole and awaits an answer (unless
+        this side waits for the peer meanwhile, as a C-GET SCP waits for the
+        responses to its C-STORE sub-operations)."""
+        if self._sending:
+            return True
+        if self._invoked:
+            return False
+        return any(mid != self._receiving_data_set_of for mid in self._performing)
 
     # --------------------------------------------------------------- inputs
 
@@ -271,7 +302,7 @@ class Connection:
         Returns the bytes to write (the A-ASSOCIATE-RQ for a requestor).
         """
         self._tick(now)
-        self._last_activity = self._now
+        self._progress.mark(self._now)
         self._connected = True
         return self._input(Event.EVT2 if self.is_requestor else Event.EVT5)
 
@@ -288,7 +319,7 @@ class Connection:
                 raise LocalProtocolError("no transport connection to receive data on (Sta1)")
             return
         if data:
-            self._last_activity = self._now
+            self._progress.received(len(data), self._now)
             self._buffer.feed(data)
         else:
             self._eof = True
@@ -337,6 +368,46 @@ class Connection:
                 )
                 return
 
+    def wrote(self, *, now: float) -> None:
+        """The adapter finished writing bytes this side produced, at ``now``.
+
+        Sending is progress (see :mod:`dicomul._idle`); the PDUs of
+        :meth:`send_message` are produced before they are written, and a
+        large message takes a while to write, so the timers that then wait
+        for the peer start from here rather than from when it was produced.
+        """
+        self._tick(now)
+        self._progress.mark(now)
+
+    def provider_abort(self, *, message: str, now: float | None = None) -> None:
+        """Abort the association on the service provider's own account (A-P-ABORT).
+
+        For a decision of the local provider that is no protocol error, such
+        as an acceptor at its association limit giving the slot of the
+        association idle longest to a new peer (see :mod:`dicomul._idle`).
+        The A-ABORT PDU, queued in :meth:`data_to_send`, carries source 2,
+        "DICOM UL service-provider", and reason 0, "reason-not-specified"
+        (PS3.8 Table 9-26; 7.4: A-P-ABORT is the provider-initiated abort),
+        and an :class:`Aborted` event with ``message`` follows.  Table 9-10
+        has no event of its own for it: the transition is the local abort's
+        (Evt15, AA-1: Sta13, ARTIM started), only the PDU's source differs.
+
+        Raises
+        ------
+        LocalProtocolError
+            Where Table 9-10 has no cell for Evt15 (no association, Sta1).
+        """
+        self._tick(now)
+        self._outbox.append(self._input(Event.EVT15, source=AbortSource.SERVICE_PROVIDER))
+        self._events.append(
+            Aborted(
+                source=AbortSource.SERVICE_PROVIDER,
+                reason=AbortReason.NOT_SPECIFIED,
+                by_peer=False,
+                message=message,
+            )
+        )
+
     # ----------------------------------------------------------- local events
 
     def send(self, event: object, *, now: float | None = None) -> bytes:
@@ -349,7 +420,7 @@ class Connection:
             PS3.8 Table 9-10) or not a local event.
         """
         self._tick(now)
-        self._last_activity = self._now
+        self._progress.mark(self._now)
         handler = _LOCAL_REQUESTS.get(type(event))
         if handler is None:
             raise LocalProtocolError(
@@ -461,7 +532,7 @@ class Connection:
                 if self._state not in _SENDING_STATES:
                     return  # the association ended under us (aborted): stop quietly
                 data = self._input(Event.EVT9, pdu=pdata)
-                self._last_activity = self._now
+                self._progress.mark(self._now)
                 yield data
         finally:
             self._sending = False
@@ -593,6 +664,8 @@ class Connection:
         )
         previous = self._state
         self._state = next_state
+        if next_state is not previous:
+            self._progress.mark(self._now)
         if next_state in (State.STA5, State.STA7) and previous not in (State.STA5, State.STA7):
             self._acse_since = self._now
         if next_state in (State.STA1, State.STA13):
@@ -730,9 +803,12 @@ class Connection:
     def _aa_1_abort(self, event: Event, context: dict[str, object]) -> bytes:
         """AA-1: send an A-ABORT with the service user as source (PS3.8 Table 9-9),
         whether the local user asked (Evt15) or a PDU arrived in Sta2; its reason
-        is not significant.  Start ARTIM."""
+        is not significant.  Start ARTIM.  (:meth:`provider_abort` names the
+        service provider as the source instead, with reason-not-specified.)"""
         self._start_artim()
-        return encode(AbortRQ(source=AbortSource.SERVICE_USER, reason=AbortReason.NOT_SPECIFIED))
+        source = context.get("source", AbortSource.SERVICE_USER)
+        assert isinstance(source, AbortSource)
+        return encode(AbortRQ(source=source, reason=AbortReason.NOT_SPECIFIED))
 
     def _aa_3_peer_abort(self, event: Event, context: dict[str, object]) -> bytes:
         """AA-3: A-ABORT (or A-P-ABORT) indication; the transport closes."""
@@ -790,6 +866,7 @@ class Connection:
             for pdv in pdata.pdvs:
                 event = self._reassembler.feed(pdv)
                 if event is not None:
+                    self._note_received(event)
                     if isinstance(event, CommandReceived) and not self._track_incoming(event):
                         continue
                     self._events.append(event)
@@ -797,6 +874,18 @@ class Connection:
             # A PDV that breaks PS3.7/PS3.8 rules is an invalid PDU (Evt19).
             return self._input(Event.EVT19, error=exc)
         return b""
+
+    def _note_received(self, event: CommandReceived | DataSetFragment) -> None:
+        """A command set or a data set received whole is progress (see _idle);
+        keep which request's data set is still arriving."""
+        if isinstance(event, CommandReceived):
+            command = event.command
+            self._progress.mark(self._now)
+            if command.has_data_set and not command.is_response:
+                self._receiving_data_set_of = command.message_id
+        elif event.is_last:
+            self._progress.mark(self._now)
+            self._receiving_data_set_of = None
 
 
 def _abort_reason(event: Event, context: dict[str, object]) -> tuple[int, str]:

@@ -53,10 +53,12 @@ class ConnectionPair:
         return ACCEPTOR if name == REQUESTOR else REQUESTOR
 
     def write(self, writer: str, data: bytes) -> None:
-        """Send ``data`` from ``writer`` towards the other side."""
+        """Send ``data`` from ``writer`` towards the other side, and tell the
+        writer it is written (:meth:`Connection.wrote`), as an adapter does."""
         if data:
             self.transcript.append((writer, bytes(data)))
             self._in_flight[self.other(writer)] += data
+            self.side(writer).wrote(now=self.now)
 
     def connect(self) -> None:
         """Open the transport: the acceptor's Evt5, then the requestor's Evt2.

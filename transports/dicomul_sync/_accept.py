@@ -8,7 +8,10 @@ its socket and live :class:`dicomul.Connection`, to a worker thread.  So a
 peer that connects and says nothing, trickles its request, is rejected and
 lingers, or fails its handshake, holds a file descriptor until ARTIM and
 never a worker (bench/README.md, "Concurrency model", has the figures that
-led here).
+led here).  ARTIM runs from the connection to the whole A-ASSOCIATE-RQ
+(PS3.8 9.1.5): bytes trickling in do not restart it.  At the association
+limit, a request that only the limit refuses may displace the association
+idle longest (``displace``, see :mod:`.server`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from dicomul import (
     AssociationRequested,
     Connection,
     State,
+    only_the_limit_refuses,
 )
+from dicomul.pdu import AssociateRQ
 
 from ._socket_io import RECEIVE_SIZE
 from ._trace import PduTrace, trace_if_debugging
@@ -101,6 +106,7 @@ class AcceptLoop:
         config: Callable[[], AcceptorConfig],
         claim: Callable[[], int],
         release: Callable[[], None],
+        displace: Callable[[], bool],
         hand_off: HandOff,
         ssl_context: ssl.SSLContext | None,
     ) -> None:
@@ -110,6 +116,9 @@ class AcceptLoop:
         self.config = config
         self.claim = claim
         self.release = release
+        #: At the limit: frees the slot of an association idle long enough
+        #: (True), or finds none (False).
+        self.displace = displace
         self.hand_off = hand_off
         self.ssl_context = ssl_context
         self.selector = selectors.DefaultSelector()
@@ -304,7 +313,7 @@ class AcceptLoop:
         conn = pending.conn
         while (event := conn.next_event()) is not NEED_DATA:
             if isinstance(event, AssociationRequested):
-                self._negotiate(pending)
+                self._negotiate(pending, event.request)
                 if conn.negotiated is not None:
                     # Write the AC here; the worker starts once it is out.
                     pending.accepted = True
@@ -318,12 +327,19 @@ class AcceptLoop:
         if pending.sock in self.pending and conn.state is State.STA1:
             self._drop(pending)  # closed, timed out, or done after a rejection
 
-    def _negotiate(self, pending: _Pending) -> None:
+    def _negotiate(self, pending: _Pending, request: AssociateRQ) -> None:
         LOGGER.info("Association Received")
         others = self.claim()
         try:
+            config = self.config()
+            if (
+                others >= config.maximum_associations
+                and only_the_limit_refuses(request, config)
+                and self.displace()
+            ):
+                others -= 1  # the displaced association's slot is free
             pending.out += pending.conn.send(
-                AcceptAssociation(config=self.config(), active_associations=others),
+                AcceptAssociation(config=config, active_associations=others),
                 now=time.monotonic(),
             )
         except BaseException:

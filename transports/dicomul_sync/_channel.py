@@ -1,23 +1,22 @@
 """One connection's socket and engine: the loop both sides of the transport run.
 
 Write what the engine says to write, read when it needs data (the read
-waits no longer than the engine's next deadline), and hand its events out.
+waits no longer than the engine's next deadline, or until a
+:class:`~._socket_io.Waker` interrupts it), and hand its events out.
 Events taken early (while a service waits for a particular message, or
 looks for a C-CANCEL without blocking) can be put back for the main loop.
 """
 
 from __future__ import annotations
 
-import select
 import socket
-import ssl
 from collections import deque
 from collections.abc import Callable
 
 from dicomul import NEED_DATA, Command, Connection
 from dicomul._dimse import DataSetSource
 
-from ._socket_io import read_into, write_to
+from ._socket_io import Waker, read_into, write_to
 from ._trace import PduTrace, trace_if_debugging
 
 __all__ = ["Channel"]
@@ -33,9 +32,13 @@ class Channel:
         *,
         before_write: Callable[[], None] | None = None,
         trace: PduTrace | None = None,
+        waker: Waker | None = None,
     ) -> None:
         self.conn = conn
         self.sock = sock
+        #: Lets another thread look at the engine while this side waits for
+        #: the peer, and interrupt the wait (the server's displacement).
+        self.waker = waker
         #: Logs every PDU both ways when PDU debugging is on (see _trace).
         self.trace = trace if trace is not None else trace_if_debugging()
         #: Called before each write (the server frees an association slot
@@ -59,7 +62,7 @@ class Channel:
 
     def poll(self) -> list[object]:
         """The events that arrive without waiting (read once if data is there)."""
-        if self.sock is not None and _readable(self.sock):
+        if self.sock is not None:
             self._read(wait=False)
         events = []
         while (event := self.conn.next_event()) is not NEED_DATA:
@@ -70,7 +73,7 @@ class Channel:
 
     def _read(self, *, wait: bool = True) -> None:
         assert self.sock is not None
-        data = read_into(self.conn, self.sock, wait=wait)
+        data = read_into(self.conn, self.sock, wait=wait, waker=self.waker)
         if self.trace is not None and data:
             self.trace.received(data)
 
@@ -104,15 +107,3 @@ class Channel:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
-
-
-def _readable(sock: socket.socket) -> bool:
-    """True if a read would not block (TLS may hold decrypted bytes already).
-
-    ``poll``, not ``select``: a busy process has descriptors above 1024.
-    """
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
-        return True
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))

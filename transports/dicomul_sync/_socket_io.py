@@ -1,20 +1,30 @@
-"""The two socket operations both sides of the blocking transport need.
+"""The socket operations both sides of the blocking transport need.
 
-Reading waits no longer than the engine's next deadline, then lets its
-timers fire; a failed read or write is the peer closing the connection
-(Evt17) as far as the engine is concerned.
+Reading waits (``poll``) no longer than the engine's next deadline, then
+lets its timers fire; bytes already waiting are read first, so a timer
+never fires while the peer's data sit unread behind a slow handler.  A
+failed read or write is the peer closing the connection (Evt17) as far as
+the engine is concerned.  On the acceptor side a :class:`Waker` lets the
+accept loop look at an association while its worker waits for the peer,
+and interrupt that wait.
 """
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import logging
+import math
+import select
 import socket
 import ssl
+import threading
 import time
+from collections.abc import Callable
 
 from dicomul import Connection
 
-__all__ = ["RECEIVE_SIZE", "read_into", "write_to"]
+__all__ = ["RECEIVE_SIZE", "Waker", "read_into", "write_to"]
 
 LOGGER = logging.getLogger("dicomul.sync")
 
@@ -26,36 +36,135 @@ RECEIVE_SIZE = 65536
 WRITE_TIMEOUT = 60.0
 
 
-def read_into(conn: Connection, sock: socket.socket, *, wait: bool = True) -> bytes:
-    """Read once from ``sock`` into ``conn`` and return what was read, or fire
-    its timers if a deadline passes first (then return nothing).
+class Waker:
+    """Another thread's way into one association's worker.
 
-    With ``wait`` false, take only what is there: a TLS record half arrived
-    (the socket readable, the record not whole) returns nothing at once
-    instead of blocking until the rest comes."""
+    The worker holds :attr:`lock` at all times except while it waits for
+    the peer.  So another thread that takes the lock (never blocking: if it
+    cannot, the worker is busy) sees the engine at rest, waiting for the
+    peer; :meth:`wake`, called with the lock held, makes the worker run
+    ``on_wake`` before it reads anything more.
+    """
+
+    def __init__(self, on_wake: Callable[[], None]) -> None:
+        self.lock = threading.Lock()
+        self.on_wake = on_wake
+        self._requested = False
+        self._reader, self._writer = socket.socketpair()
+        self._reader.setblocking(False)
+        self._writer.setblocking(False)
+
+    def fileno(self) -> int:
+        return self._reader.fileno()
+
+    def wake(self) -> None:
+        """With :attr:`lock` held: have the worker run ``on_wake`` next."""
+        self._requested = True
+        with contextlib.suppress(OSError):  # full of wake-ups already, or closed
+            self._writer.send(b"\0")
+
+    def take(self) -> bool:
+        """In the worker, lock held: True (once) if :meth:`wake` was called."""
+        if not self._requested:
+            return False
+        self._requested = False
+        with contextlib.suppress(OSError):
+            self._reader.recv(64)
+        return True
+
+    def close(self) -> None:
+        self._reader.close()
+        self._writer.close()
+
+
+class _Ready(enum.Enum):
+    DATA = "data"
+    TIMEOUT = "timeout"
+    WOKEN = "woken"
+
+
+def read_into(
+    conn: Connection, sock: socket.socket, *, wait: bool = True, waker: Waker | None = None
+) -> bytes:
+    """Read once from ``sock`` into ``conn`` and return what was read.
+
+    If the engine's next deadline passes first with nothing to read, fire
+    its timers and return nothing.  With ``wait`` false, take only what is
+    there (a TLS record half arrived returns nothing at once).  With a
+    ``waker``, its lock is released while waiting, and a wake-up runs its
+    ``on_wake`` instead of reading.
+    """
+    while True:
+        ready = _wait(sock, _wait_time(conn) if wait else 0.0, waker)
+        if ready is _Ready.WOKEN:
+            assert waker is not None
+            waker.on_wake()
+            return b""
+        if ready is _Ready.TIMEOUT:
+            if wait:
+                conn.handle_timeout(now=time.monotonic())
+            return b""
+        data = _receive(sock)
+        if data is None:  # readable, but no whole TLS record yet
+            if wait:
+                continue
+            return b""
+        conn.receive_data(data, now=time.monotonic())
+        return data
+
+
+def _wait_time(conn: Connection) -> float | None:
     deadline = conn.next_deadline
-    if deadline is not None and deadline <= time.monotonic():
-        conn.handle_timeout(now=time.monotonic())  # due already: no read at all
-        return b""
-    if wait:
-        sock.settimeout(None if deadline is None else deadline - time.monotonic())
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _wait(sock: socket.socket, timeout: float | None, waker: Waker | None) -> _Ready:
+    """Wait until ``sock`` is readable, ``timeout`` seconds pass, or ``waker`` wakes.
+
+    ``poll``, not ``select``: a busy process has descriptors above 1024.
+    """
+    if waker is not None and waker.take():
+        return _Ready.WOKEN
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return _Ready.DATA  # decrypted already
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    if waker is None:
+        ready = poller.poll(_milliseconds(timeout))
     else:
-        sock.settimeout(0.0)
+        poller.register(waker.fileno(), select.POLLIN)
+        waker.lock.release()
+        try:
+            ready = poller.poll(_milliseconds(timeout))
+        finally:
+            waker.lock.acquire()
+        if waker.take():
+            # Checked with the lock held again: what another thread decided
+            # with the lock held is carried out before anything more is read.
+            return _Ready.WOKEN
+    return _Ready.DATA if any(fd == sock.fileno() for fd, _ in ready) else _Ready.TIMEOUT
+
+
+def _milliseconds(timeout: float | None) -> int | None:
+    """poll()'s timeout, rounded up: waking a little early would only wait again."""
+    return None if timeout is None else math.ceil(timeout * 1000)
+
+
+def _receive(sock: socket.socket) -> bytes | None:
+    """One recv() that does not block; b"" if the connection is gone, None
+    if nothing could be read after all."""
+    sock.settimeout(0.0)
     try:
-        data = sock.recv(RECEIVE_SIZE)
-    except (TimeoutError, BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-        if wait:
-            conn.handle_timeout(now=time.monotonic())
-        return b""
+        return sock.recv(RECEIVE_SIZE)
+    except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        return None
     except ssl.SSLError as exc:
         # A TLS alert (a refused certificate, say): the engine sees the
         # connection close; the reason is only here, so it is logged.
         LOGGER.error("TLS error: %s", exc.reason or exc)
-        data = b""
+        return b""
     except OSError:
-        data = b""
-    conn.receive_data(data, now=time.monotonic())
-    return data
+        return b""
 
 
 def write_to(
@@ -63,7 +172,8 @@ def write_to(
 ) -> bool:
     """Write ``data`` within ``timeout`` seconds; False (and the connection
     closed, as far as the engine is concerned) if the write fails, as when
-    a peer stops reading for that long."""
+    a peer stops reading for that long.  A write done is progress for the
+    engine's timers (:meth:`dicomul.Connection.wrote`)."""
     if not data:
         return True
     sock.settimeout(timeout)
@@ -72,4 +182,5 @@ def write_to(
     except OSError:
         conn.receive_data(b"", now=time.monotonic())
         return False
+    conn.wrote(now=time.monotonic())
     return True

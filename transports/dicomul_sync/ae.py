@@ -12,7 +12,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from dicomul import DEFAULT_MAX_PDU_LENGTH, Negotiated, ProposedContext, check_ae_title
+from dicomul import (
+    DEFAULT_DISPLACE_IDLE_AFTER,
+    DEFAULT_MAX_PDU_LENGTH,
+    Negotiated,
+    ProposedContext,
+    check_ae_title,
+)
 
 from .association import Association
 from .server import Server
@@ -62,13 +68,24 @@ class AE:
         Concurrent associations served; one more is rejected (local limit exceeded).
     acse_timeout, dimse_timeout, network_timeout : float or None
         Seconds to wait for ACSE messages, DIMSE messages, and any network
-        activity; None waits for ever.  ``dimse_timeout`` is None by default
-        (the seed's default, and DCMTK's "unlimited"): an SCU then waits for
-        ever for a peer that accepted a request and never answers it; set it
-        to bound the wait for each response (the association is aborted when
-        it expires).  A response that answers no outstanding request aborts
-        the association whatever the timeout (PS3.7 9.1: a response carries
-        the Message ID of the request it answers).
+        activity; None waits for ever.  The DIMSE and network timeouts are
+        a minimum rate, not reset by every byte: the peer must send 4096
+        bytes, or a whole command or data set, within each (see
+        :mod:`dicomul._idle`).  ``dimse_timeout`` is None by default (the
+        seed's default, and DCMTK's "unlimited"): an SCU then waits for ever
+        for a peer that accepted a request and never answers it; set it to
+        bound the wait for each response (the association is aborted when it
+        expires).  A response that answers no outstanding request aborts the
+        association whatever the timeout (PS3.7 9.1: a response carries the
+        Message ID of the request it answers).
+    displace_idle_after : float or None
+        At the association limit, a new peer takes the slot of the
+        association idle longest if it has been idle this many seconds (5 by
+        default): established, no operation in this AE's hands, and no
+        progress from the peer (one sending a message a byte at a time is
+        idle; one making progress never is).  That association gets an
+        A-P-ABORT.  None never displaces: the new peer is rejected
+        (local-limit-exceeded).
     maximum_pdu_size : int or None
         Maximum PDU length this AE receives as SCP; None means no limit.
     """
@@ -92,6 +109,7 @@ class AE:
         self.acse_timeout: float | None = 60.0
         self.dimse_timeout: float | None = None
         self.network_timeout: float | None = None
+        self.displace_idle_after: float | None = DEFAULT_DISPLACE_IDLE_AFTER
         self.maximum_pdu_size: int | None = DEFAULT_MAX_PDU_LENGTH
         #: Seconds associate() waits for the TCP connection (None: the
         #: network or ACSE timeout, whichever is set).

@@ -10,6 +10,18 @@ around its :class:`dicomul.Connection`.  The engine decides everything,
 including rejecting an association over the limit (A-ASSOCIATE-RJ 2/3/2,
 local limit exceeded).  A handler that raises becomes a failure status to
 the peer and a logged traceback; the server goes on.
+
+Association slots: at the limit, a new peer whose request would otherwise
+be accepted takes the slot of the association idle longest, if idle at
+least ``AE.displace_idle_after`` seconds (:mod:`dicomul._idle` defines idle:
+no operation in this side's hands and no progress from the peer, so a peer
+trickling a message a byte at a time is idle, one making progress never
+is).  That association gets an A-P-ABORT (source service-provider, reason
+not specified, PS3.8 Table 9-26), logged as a warning.  Each worker holds
+its association's lock (:class:`._socket_io.Waker`) except while it waits
+for the peer: the accept loop looks at an association only with that lock
+taken, so it sees the engine at rest and the worker aborts in exactly the
+state that was judged idle.
 """
 
 from __future__ import annotations
@@ -39,11 +51,13 @@ from dicomul import (
     Role,
     State,
     SupportedContext,
+    longest_idle,
 )
 
 from ._accept import AcceptLoop
 from ._channel import Channel
 from ._services import Services
+from ._socket_io import Waker
 from ._trace import PduTrace
 
 if TYPE_CHECKING:
@@ -77,6 +91,8 @@ class Server:
         self._aborting = False
         # The last error building the acceptor configuration (logged once).
         self._config_problem: str | None = None
+        # The associations workers serve (for displacement), under _lock.
+        self._handlers: set[_Handler] = set()
 
     def config(self) -> AcceptorConfig:
         """The acceptor configuration the AE's attributes describe.
@@ -132,6 +148,7 @@ class Server:
                 config=self.config,
                 claim=self.claim_association,
                 release=self.release_association,
+                displace=self.displace_idle,
                 hand_off=hand_off,
                 ssl_context=self.ssl_context,
             )
@@ -168,6 +185,41 @@ class Server:
         with self._lock:
             self._active -= 1
 
+    def release_slot(self, handler: _Handler) -> None:
+        """Free ``handler``'s slot, once: from its worker, or from the accept
+        loop displacing it (hence the check under the lock)."""
+        with self._lock:
+            if handler.counted:
+                handler.counted = False
+                self._active -= 1
+
+    def displace_idle(self) -> bool:
+        """At the association limit: abort the association idle longest, if
+        idle at least ``AE.displace_idle_after`` seconds, and free its slot.
+
+        True if one was displaced.  Called by the accept loop; an association
+        whose worker is busy (its lock taken) is not idle.
+        """
+        after = self.ae.displace_idle_after
+        if after is None:
+            return False
+        with self._lock:
+            handlers = list(self._handlers)
+        now = time.monotonic()
+        with contextlib.ExitStack() as held:
+            idle: dict[_Handler, float | None] = {}
+            for handler in handlers:
+                if handler.waker.lock.acquire(blocking=False):
+                    held.callback(handler.waker.lock.release)
+                    idle[handler] = handler.idle_for(now)
+            chosen = longest_idle(idle, at_least=after)
+            if chosen is None:
+                return False
+            idle_for = idle[chosen]
+            assert idle_for is not None
+            chosen.displace(idle_for)
+        return True
+
     def _new_connection(self) -> Connection:
         ae = self.ae
         return Connection(
@@ -186,25 +238,38 @@ class Server:
         """A worker: serve one accepted association (it holds a slot) until it
         ends; a connection left waiting for the peer to close (Sta13) goes
         back to the accept loop, so no worker waits out ARTIM."""
-        handler = _Handler(self, sock, conn, trace)
+        try:
+            handler = _Handler(self, sock, conn, trace)
+        except Exception:  # out of descriptors for its Waker, say
+            LOGGER.exception("cannot serve an accepted association")
+            self._active_sockets.discard(sock)
+            sock.close()
+            self.release_association()
+            return
         if self._aborting:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-        try:
-            handler.channel.write(out)
-            handler.run()
-        except Exception:  # a failure in one association must not reach the pool
-            LOGGER.exception("association ended by an error")
-            handler.abort()
-        finally:
-            self._active_sockets.discard(sock)
-            handler.finish()
-            loop = self._loop
-            if conn.state is State.STA13 and handler.channel.sock is not None and loop:
-                loop.give_back(handler.channel.sock, conn, handler.channel.trace)
-                self._wake()
-            else:
-                handler.channel.close()
+        with handler.waker.lock:  # released only while waiting for the peer
+            with self._lock:
+                self._handlers.add(handler)
+            try:
+                handler.channel.write(out)
+                handler.run()
+            except Exception:  # a failure in one association must not reach the pool
+                LOGGER.exception("association ended by an error")
+                handler.abort()
+            finally:
+                with self._lock:
+                    self._handlers.discard(handler)
+                self._active_sockets.discard(sock)
+                handler.finish()
+                loop = self._loop
+                if conn.state is State.STA13 and handler.channel.sock is not None and loop:
+                    loop.give_back(handler.channel.sock, conn, handler.channel.trace)
+                    self._wake()
+                else:
+                    handler.channel.close()
+        handler.waker.close()
 
     def _wake(self) -> None:
         # OSError: the loop has ended and closed the pair, or the pipe is
@@ -226,7 +291,12 @@ class _Handler:
         # (the accept loop claimed it when it accepted the association).
         self.counted = True
         self.conn = conn
-        self.channel = Channel(conn, sock, before_write=self._before_write, trace=trace)
+        #: Set by displace(): the seconds the association had been idle.
+        self.displaced_after: float | None = None
+        self.waker = Waker(self._displaced)
+        self.channel = Channel(
+            conn, sock, before_write=self._before_write, trace=trace, waker=self.waker
+        )
         self.services = Services(self.ae, self.channel)
 
     def run(self) -> None:
@@ -261,10 +331,39 @@ class _Handler:
             self.channel.write(self.conn.send(RespondRelease(), now=time.monotonic()))
             self._notify(self.ae.on_association_released, self.conn.negotiated)
         elif isinstance(event, Aborted):
-            LOGGER.info("Association Aborted")
+            if event.by_peer or event.connection_lost:
+                LOGGER.info("Association Aborted")
+            else:  # this side aborted: a timeout, a protocol error, a displacement
+                LOGGER.warning("Association Aborted: %s", event.message)
             self._notify(self.ae.on_association_aborted, self.conn.negotiated)
         elif isinstance(event, CommandReceived | DataSetFragment):
             LOGGER.warning("Ignoring %r: no request of ours is outstanding", event)
+
+    def idle_for(self, now: float) -> float | None:
+        """Seconds idle (see :meth:`dicomul.Connection.idle_for`); None if not
+        idle, displaced already, or holding no slot (ended: displacing it
+        would free nothing).  Call with :attr:`waker`'s lock held."""
+        if self.displaced_after is not None or not self.counted:
+            return None
+        return self.conn.idle_for(now)
+
+    def displace(self, idle_for: float) -> None:
+        """From the accept loop, :attr:`waker`'s lock held: give this
+        association's slot to a new peer now; the worker sends the A-P-ABORT
+        as soon as it runs (before it reads anything more)."""
+        self.displaced_after = idle_for
+        self._release_slot()
+        self.waker.wake()
+
+    def _displaced(self) -> None:
+        """In the worker, woken by :meth:`displace`: the A-P-ABORT (PS3.8 7.4),
+        logged as a warning when its Aborted event is handled."""
+        self.conn.provider_abort(
+            message=f"displaced at the association limit ({self.ae.maximum_associations}) "
+            f"by a new peer, after {self.displaced_after:.0f} s idle "
+            f"({_peer_name(self.channel.sock)})",
+            now=time.monotonic(),
+        )
 
     def abort(self) -> None:
         """After an unexpected error: A-ABORT the association if it still exists."""
@@ -274,9 +373,7 @@ class _Handler:
             LOGGER.debug("no A-ABORT could be sent", exc_info=True)
 
     def _release_slot(self) -> None:
-        if self.counted:
-            self.counted = False
-            self.server.release_association()
+        self.server.release_slot(self)
 
     def finish(self) -> None:
         """The connection is gone: free its slot; keep nothing partial (PS3.4 B.2.3)."""
@@ -290,6 +387,15 @@ class _Handler:
             handler(negotiated)
         except Exception:
             LOGGER.exception("notification handler failed")
+
+
+def _peer_name(sock: socket.socket | None) -> str:
+    """``host:port`` of the peer, for the log."""
+    try:
+        host, port = sock.getpeername()[:2] if sock is not None else ("?", "?")
+    except OSError:
+        return "?"
+    return f"{host}:{port}"
 
 
 def acceptor_config(ae: AE) -> AcceptorConfig:

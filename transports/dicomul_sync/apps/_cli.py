@@ -15,6 +15,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
+from dicomul import PROGRESS_BYTES
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -188,7 +190,12 @@ def add_timeout_options(p: argparse.ArgumentParser, *, connecting: bool) -> None
         type=seconds,
         metavar="[s]econds",
         help="timeout for connection requests (default: unlimited)"
-        + ("" if connecting else "; an association idle this long is aborted"),
+        + (
+            ""
+            if connecting
+            else f"; an association without progress ({PROGRESS_BYTES} bytes or a whole "
+            "message) this long is aborted"
+        ),
     )
     group.add_argument(
         "-ta",
@@ -211,7 +218,9 @@ def add_timeout_options(p: argparse.ArgumentParser, *, connecting: bool) -> None
             "a response to no request of ours aborts at once"
             if connecting
             else ""
-        ),
+        )
+        + f"; a minimum rate, not reset by every byte: {PROGRESS_BYTES} bytes or a whole "
+        "message must arrive within s seconds",
     )
     group.add_argument(
         "-pdu",

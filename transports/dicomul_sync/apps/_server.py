@@ -8,6 +8,8 @@ import logging
 import signal
 from typing import TYPE_CHECKING
 
+from dicomul import DEFAULT_DISPLACE_IDLE_AFTER
+
 from . import _cli, _tls
 
 if TYPE_CHECKING:
@@ -83,7 +85,9 @@ def add_server_options(p: argparse.ArgumentParser, *, aetitle: str) -> None:
         type=_cli.positive_int,
         default=10,
         metavar="[n]umber",
-        help="serve at most n associations at once (default: 10)",
+        help="serve at most n associations at once (default: 10); at the limit, a new "
+        "peer displaces the association idle longest (no operation in progress, no "
+        f"progress from its peer) if idle {DEFAULT_DISPLACE_IDLE_AFTER:g} s or more",
     )
     _tls.add_tls_options(p, server=True)
 
