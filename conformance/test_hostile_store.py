@@ -16,10 +16,10 @@ import zlib
 from collections.abc import Iterator
 
 import pytest
-from corpus import image
+from corpus import image, write
 from peers import RawPeer
 from pydicom.dataset import Dataset
-from test_apps_echo import Server, app_server
+from test_apps_echo import Server, app_server, dicomul
 
 from dicomul import (
     DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
@@ -318,3 +318,29 @@ def test_a_sequence_of_two_million_empty_items_costs_qrscp_no_memory(
     peer.sock.close()
     assert find_uids(server) == {"1.2.3.500"}
     assert peak_rss(server) < MEMORY_BOUND
+
+
+def test_storescu_sends_no_deflated_file_that_does_not_inflate_whole(
+    tmp_path: pathlib.Path,
+) -> None:
+    """storescu checked a file's data set before sending it, but skipped
+    deflated ones: a deflated file cut short, or holding garbage, went out
+    as it was.  Now it is inflated (in bounded steps) and walked first; the
+    whole one goes, the others fail alone."""
+    files = tmp_path / "files"
+    files.mkdir()
+    whole = write(instance("1.2.3.600"), files / "whole.dcm", DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
+    data = whole.read_bytes()
+    (files / "cut.dcm").write_bytes(data[:-40])
+    meta_end = len(data) - len(
+        encode_dataset(instance("1.2.3.600"), DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
+    )
+    (files / "garbage.dcm").write_bytes(data[:meta_end] + os.urandom(len(data) - meta_end))
+    out = tmp_path / "out"
+    out.mkdir()
+    with app_server("storescp", "-od", str(out)) as server:
+        done = dicomul("storescu", "127.0.0.1", str(server.port), str(files))
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith("sent 1, warnings 0, failures 2 "), done.stdout
+    assert done.stderr.count("is not a whole DICOM file") == 2, done.stderr
+    assert kept_files(out) == ["1.2.3.600.dcm"]

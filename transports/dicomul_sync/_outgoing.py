@@ -107,12 +107,10 @@ def store_request(
         # A syntax the peer did not accept: re-encode into a native one it
         # did (lossless between the native syntaxes, PS3.5 A.1, A.2, A.5;
         # RLE Lossless decoded first, Annex G).
-        from pydicom import dcmread  # noqa: PLC0415 - pydicom only when storing
-
         from dicomul import decompress_rle, encode_dataset  # noqa: PLC0415
 
         try:
-            dataset = item.dataset if item.path is None else dcmread(item.path)
+            dataset = item.dataset if item.path is None else _read_dataset(item)
             assert dataset is not None
             if item.transfer_syntax == RLE_LOSSLESS and context.transfer_syntax != RLE_LOSSLESS:
                 dataset = decompress_rle(dataset)
@@ -176,14 +174,12 @@ def _data_set_offset(path: pathlib.Path) -> int:
 
 def _check_whole(path: pathlib.Path, offset: int, transfer_syntax: str) -> None:
     """Raise CannotSendError if the file's data set is not whole (a file cut
-    short): a peer would store it and answer Success.  Element headers only,
-    through a memory map."""
-    from dicomul._dataset import transfer_syntax_encoding  # noqa: PLC0415
-    from dicomul._structure import DataSetStructureError, check_structure  # noqa: PLC0415
+    short, a deflated one that does not inflate or inflates past
+    MAX_INFLATED_SIZE): a peer would store it and answer Success.  Element
+    headers only, through a memory map; a deflated data set is inflated in
+    bounded steps, never held."""
+    from dicomul import DataSetScanner, DataSetStructureError  # noqa: PLC0415
 
-    implicit, little, deflated = transfer_syntax_encoding(transfer_syntax)
-    if deflated:
-        return  # checked by whoever inflates it
     with path.open("rb") as f:
         if os.fstat(f.fileno()).st_size <= offset:
             return  # an empty data set is whole
@@ -192,7 +188,9 @@ def _check_whole(path: pathlib.Path, offset: int, transfer_syntax: str) -> None:
             view = memoryview(mapped)
             part = view[offset:]
             try:
-                check_structure(part, implicit_vr=implicit, little_endian=little)
+                scanner = DataSetScanner(transfer_syntax)
+                scanner.feed(part)
+                scanner.finish()
             except DataSetStructureError as exc:
                 problem = str(exc)  # not the exception: its frames would pin the map
             finally:
@@ -200,6 +198,22 @@ def _check_whole(path: pathlib.Path, offset: int, transfer_syntax: str) -> None:
                 view.release()
     if problem is not None:
         raise CannotSendError(f"{path} is not a whole DICOM file: {problem}")
+
+
+def _read_dataset(item: Outgoing) -> Dataset:
+    """The data set of a file to re-encode, decoded: a deflated one through
+    the core's bounded inflater (pydicom would inflate it whole, unbounded),
+    any other with pydicom."""
+    from pydicom import dcmread  # noqa: PLC0415 - pydicom only when storing
+
+    from dicomul import decode_dataset, transfer_syntax_encoding  # noqa: PLC0415
+
+    assert item.path is not None
+    if item.transfer_syntax and transfer_syntax_encoding(item.transfer_syntax)[2]:
+        with item.path.open("rb") as f:
+            f.seek(item.offset)
+            return decode_dataset(f.read(), item.transfer_syntax)
+    return dcmread(item.path)
 
 
 def _file_chunks(path: pathlib.Path, offset: int) -> Iterator[bytes]:
