@@ -180,6 +180,7 @@ class ReceiveBuffer:
                 self._take(PDU_HEADER.size)
                 self._stream_left = self._stream_length = length
                 return self._next_piece()
+            self._frame_size = PDU_HEADER.size + length  # (next_frame need not read it again)
         frame = self.next_frame()
         return None if frame is None else decode(frame, strict=self.strict)
 
