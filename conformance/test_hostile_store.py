@@ -26,9 +26,9 @@ from dicomul import (
     EXPLICIT_VR_LITTLE_ENDIAN,
     AssociationAccepted,
     Command,
-    CommandField,
     CommandReceived,
     ReceiveBuffer,
+    c_store_rq,
     decode_command,
     encode_command,
     encode_dataset,
@@ -43,14 +43,7 @@ MEMORY_BOUND = 100 << 20
 
 
 def store_rq(uid: str, sop_class: str = CT, message_id: int = 1) -> Command:
-    return Command(
-        command_field=CommandField.C_STORE_RQ,
-        message_id=message_id,
-        affected_sop_class_uid=sop_class,
-        affected_sop_instance_uid=uid,
-        priority=0,
-        command_data_set_type=0,
-    )
+    return c_store_rq(message_id, sop_class, uid)
 
 
 def connect(server: Server, syntax: str, *, max_pdu_length: int | None = None) -> RawPeer:

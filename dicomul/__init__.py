@@ -124,6 +124,20 @@ from ._qr import (
     response_character_set,
     retrieve_identifier_problem,
 )
+from ._requests import (
+    c_cancel_rq,
+    c_echo_rq,
+    c_find_rq,
+    c_get_rq,
+    c_move_rq,
+    c_store_rq,
+    n_action_rq,
+    n_create_rq,
+    n_delete_rq,
+    n_event_report_rq,
+    n_get_rq,
+    n_set_rq,
+)
 from ._rle import RLE_LOSSLESS, RLEDecodeError, decode_rle_frame, decompress_rle
 from ._scan import (
     MAX_INFLATED_SIZE,
@@ -170,6 +184,18 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "c_cancel_rq",
+    "c_echo_rq",
+    "c_find_rq",
+    "c_get_rq",
+    "c_move_rq",
+    "c_store_rq",
+    "n_action_rq",
+    "n_create_rq",
+    "n_delete_rq",
+    "n_event_report_rq",
+    "n_get_rq",
+    "n_set_rq",
     "DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN",
     "EXPLICIT_VR_BIG_ENDIAN",
     "EXPLICIT_VR_LITTLE_ENDIAN",

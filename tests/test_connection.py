@@ -9,7 +9,7 @@ import tracemalloc
 
 import pytest
 
-from dicomul import LocalProtocolError, pdu
+from dicomul import LocalProtocolError, c_store_rq, pdu
 from dicomul._acse import AcceptorConfig, AssociationRequest, SupportedContext, propose_contexts
 from dicomul._command import Command, CommandField, encode_command
 from dicomul._connection import Connection, Role
@@ -132,14 +132,7 @@ def test_store_of_50_mib_streams_with_bounded_memory() -> None:
     associate(pair)
     chunk = bytes(range(256)) * 256
     total = 800 * len(chunk)
-    store = Command(
-        command_field=CommandField.C_STORE_RQ,
-        message_id=2,
-        affected_sop_class_uid=CT,
-        affected_sop_instance_uid="1.2.3",
-        priority=0,
-        command_data_set_type=0,
-    )
+    store = c_store_rq(2, CT, "1.2.3")
     digest = hashlib.sha256()
     received = 0
     acceptor = pair.acceptor
@@ -515,14 +508,7 @@ def test_dimse_timeout_aborts_a_message_the_peer_left_half_sent() -> None:
     pair = ConnectionPair(acceptor=Connection(Role.ACCEPTOR, dimse_timeout=10))
     associate(pair)
     assert pair.acceptor.next_deadline is None  # between messages: no DIMSE wait
-    store = Command(
-        command_field=CommandField.C_STORE_RQ,
-        message_id=2,
-        affected_sop_class_uid=CT,
-        affected_sop_instance_uid="1.2.3",
-        priority=0,
-        command_data_set_type=0,
-    )
+    store = c_store_rq(2, CT, "1.2.3")
     pdus = pair.requestor.send_message(3, store, bytes(100_000))
     pair.write(REQUESTOR, next(pdus))  # the command only
     pair.pump()
@@ -599,14 +585,7 @@ def test_trickling_bytes_do_not_extend_the_acse_timeout() -> None:
 def test_peer_abort_mid_send_ends_the_generator_quietly() -> None:
     pair = ConnectionPair()
     associate(pair)
-    store = Command(
-        command_field=CommandField.C_STORE_RQ,
-        message_id=2,
-        affected_sop_class_uid=CT,
-        affected_sop_instance_uid="1.2.3",
-        priority=0,
-        command_data_set_type=0,
-    )
+    store = c_store_rq(2, CT, "1.2.3")
     pdus = pair.requestor.send_message(3, store, bytes(100_000))
     pair.write(REQUESTOR, next(pdus))
     pair.send(ACCEPTOR, Abort())
@@ -703,14 +682,7 @@ def test_a_p_data_tf_of_unlimited_length_streams_with_bounded_memory() -> None:
     pair.pump()
     pair.send(ACCEPTOR, AcceptAssociation(config=config))
     pair.pump()
-    store = Command(
-        command_field=CommandField.C_STORE_RQ,
-        message_id=2,
-        affected_sop_class_uid=CT,
-        affected_sop_instance_uid="1.2.3",
-        priority=0,
-        command_data_set_type=0,
-    )
+    store = c_store_rq(2, CT, "1.2.3")
     acceptor = pair.acceptor
     command = pdu.PresentationDataValue(context_id=3, control_header=3, data=encode_command(store))
     acceptor.receive_data(pdu.PDataTF(pdvs=(command,)).encode())

@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING
 from dicomul import (
     RLE_LOSSLESS,
     Command,
-    CommandField,
     Negotiated,
-    Priority,
+    c_store_rq,
     part10_data_set_offset,
 )
 from dicomul._dimse import DataSetSource
@@ -121,15 +120,8 @@ def store_request(
             raise CannotSendError(
                 f"cannot re-encode it into {context.transfer_syntax}: {type(exc).__name__}: {exc}"
             ) from exc
-    command = Command(
-        command_field=CommandField.C_STORE_RQ,
-        message_id=message_id,
-        affected_sop_class_uid=item.sop_class_uid,
-        affected_sop_instance_uid=item.sop_instance_uid,
-        priority=Priority.MEDIUM,
-        command_data_set_type=0,
-        move_originator_application_entity_title=None if originator is None else originator[0],
-        move_originator_message_id=None if originator is None else originator[1],
+    command = c_store_rq(
+        message_id, item.sop_class_uid, item.sop_instance_uid, move_originator=originator
     )
     return context.context_id, command, body
 

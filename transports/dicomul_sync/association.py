@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from dicomul import (
-    NO_DATA_SET,
     Abort,
     Aborted,
     AssociationAccepted,
@@ -31,7 +30,6 @@ from dicomul import (
     ConnectionClosed,
     DataSetFragment,
     Negotiated,
-    Priority,
     ProposedContext,
     Released,
     ReleaseRequested,
@@ -40,6 +38,17 @@ from dicomul import (
     RespondRelease,
     Role,
     Status,
+    c_cancel_rq,
+    c_echo_rq,
+    c_find_rq,
+    c_get_rq,
+    c_move_rq,
+    n_action_rq,
+    n_create_rq,
+    n_delete_rq,
+    n_event_report_rq,
+    n_get_rq,
+    n_set_rq,
 )
 from dicomul._acse import MAX_CONTEXTS
 from dicomul._dimse import DataSetSource
@@ -370,11 +379,7 @@ class Association:
         if found is None:
             return None
         _, context_id = found
-        request = Command(
-            command_field=CommandField.C_ECHO_RQ,
-            message_id=self._conn.new_message_id() if msg_id is None else msg_id,
-            affected_sop_class_uid=VERIFICATION_SOP_CLASS,
-        )
+        request = c_echo_rq(self._conn.new_message_id() if msg_id is None else msg_id)
         return self._final_response(context_id, request)
 
     def send_c_store(
@@ -467,10 +472,7 @@ class Association:
         context_id = self._conn.request_context(msg_id)
         if context_id is None:
             raise ValueError(f"message {msg_id} is not an outstanding request")
-        cancel = Command(
-            command_field=CommandField.C_CANCEL_RQ, message_id_being_responded_to=msg_id
-        )
-        self._send_request(context_id, cancel)
+        self._send_request(context_id, c_cancel_rq(msg_id))
 
     def send_c_move(
         self, dataset: Dataset, move_aet: str, query_model: str = "P", msg_id: int | None = None
@@ -518,14 +520,14 @@ class Association:
         from dicomul import decode_dataset, encode_dataset  # noqa: PLC0415
 
         transfer_syntax = negotiated.contexts[context_id].transfer_syntax
-        request = Command(
-            command_field=field,
-            message_id=self._conn.new_message_id() if msg_id is None else msg_id,
-            affected_sop_class_uid=sop_class,
-            priority=Priority.MEDIUM,
-            move_destination=move_destination,
-            command_data_set_type=0,
-        )
+        message_id = self._conn.new_message_id() if msg_id is None else msg_id
+        if field == CommandField.C_MOVE_RQ:
+            assert move_destination is not None
+            request = c_move_rq(message_id, sop_class, move_destination)
+        else:
+            request = (c_get_rq if field == CommandField.C_GET_RQ else c_find_rq)(
+                message_id, sop_class
+            )
         assert request.message_id is not None
         self._send_request(context_id, request, encode_dataset(dataset, transfer_syntax))
         finished = False
@@ -564,9 +566,9 @@ class Association:
             meta_uid or class_uid,
             dataset,
             msg_id,
-            affected_sop_class_uid=class_uid,
-            affected_sop_instance_uid=instance_uid,
-            event_type_id=event_type,
+            lambda message_id, with_data_set: n_event_report_rq(
+                message_id, class_uid, instance_uid, event_type, with_data_set=with_data_set
+            ),
         )
 
     def send_n_get(
@@ -584,9 +586,12 @@ class Association:
             meta_uid or class_uid,
             None,
             msg_id,
-            requested_sop_class_uid=class_uid,
-            requested_sop_instance_uid=instance_uid,
-            attribute_identifier_list=tuple(int(tag) for tag in identifier_list) or None,
+            lambda message_id, _: n_get_rq(
+                message_id,
+                class_uid,
+                instance_uid,
+                attributes=[int(tag) for tag in identifier_list] or None,
+            ),
         )
 
     def send_n_set(
@@ -603,8 +608,7 @@ class Association:
             meta_uid or class_uid,
             modification_list,
             msg_id,
-            requested_sop_class_uid=class_uid,
-            requested_sop_instance_uid=instance_uid,
+            lambda message_id, _: n_set_rq(message_id, class_uid, instance_uid),
         )
 
     def send_n_action(  # noqa: PLR0917 - pynetdicom's positional order
@@ -622,9 +626,9 @@ class Association:
             meta_uid or class_uid,
             dataset,
             msg_id,
-            requested_sop_class_uid=class_uid,
-            requested_sop_instance_uid=instance_uid,
-            action_type_id=action_type,
+            lambda message_id, with_data_set: n_action_rq(
+                message_id, class_uid, instance_uid, action_type, with_data_set=with_data_set
+            ),
         )
 
     def send_n_create(
@@ -643,8 +647,9 @@ class Association:
             meta_uid or class_uid,
             dataset,
             msg_id,
-            affected_sop_class_uid=class_uid,
-            affected_sop_instance_uid=instance_uid,
+            lambda message_id, with_data_set: n_create_rq(
+                message_id, class_uid, instance_uid, with_data_set=with_data_set
+            ),
         )
 
     def send_n_delete(
@@ -660,8 +665,7 @@ class Association:
             meta_uid or class_uid,
             None,
             msg_id,
-            requested_sop_class_uid=class_uid,
-            requested_sop_instance_uid=instance_uid,
+            lambda message_id, _: n_delete_rq(message_id, class_uid, instance_uid),
         )
 
     def _normalized(
@@ -670,7 +674,7 @@ class Association:
         abstract_syntax: str,
         dataset: Dataset | None,
         msg_id: int | None,
-        **fields: object,
+        build: Callable[[int, bool], Command],
     ) -> tuple[Dataset | None, Dataset | None]:
         found = self._established_context(abstract_syntax, CommandField(field).name)
         if found is None:
@@ -681,12 +685,7 @@ class Association:
         transfer_syntax = negotiated.contexts[context_id].transfer_syntax
         body = None if dataset is None else encode_dataset(dataset, transfer_syntax)
         message_id = self._conn.new_message_id() if msg_id is None else msg_id
-        request = Command(
-            command_field=field,
-            message_id=message_id,
-            command_data_set_type=NO_DATA_SET if body is None else 0,
-            **fields,  # type: ignore[arg-type]
-        )
+        request = build(message_id, body is not None)
         self._send_request(context_id, request, body)
         final: tuple[Command, bytes | None] | None = None
         for final in self._responses(message_id):  # noqa: B007 - the last one
