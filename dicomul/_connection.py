@@ -252,11 +252,14 @@ class Connection:
 
     def _dimse_deadline(self) -> float | None:
         # Waiting for a response to a request this side sent, or for the
-        # rest of a message the peer has begun to send.
+        # rest of a message the peer has begun to send.  The wait for a
+        # response begins once this side's message is written: while it is
+        # being sent the peer is reading it, not late (issue 15).
         partial = self._reassembler is not None and not self._reassembler.idle
         if self.dimse_timeout is None or self._state not in _DATA_STATES:
             return None
-        if not (self._invoked or partial):
+        awaiting_response = bool(self._invoked) and not self._sending
+        if not (awaiting_response or partial):
             return None
         return self._progress.since + self.dimse_timeout
 
@@ -491,6 +494,8 @@ class Connection:
         context_id: int,
         command: Command,
         data_set: DataSetSource | None = None,
+        *,
+        now: float | None = None,
     ) -> Iterator[bytes]:
         """Yield the P-DATA-TF PDUs of one DIMSE message, to write in order.
 
@@ -499,6 +504,12 @@ class Connection:
         counted against the negotiated asynchronous operations window (1 by
         default: one outstanding request at a time); a response must answer a
         request the peer sent, and a C-CANCEL a request this side sent.
+
+        Beginning a message at ``now`` is progress.  The PDUs are produced
+        later, as the adapter writes them, so producing one reads no clock:
+        the adapter reports each write with :meth:`wrote`, and the wait for
+        the peer's response (the DIMSE timeout) begins once the last PDU is
+        produced and written.
 
         Raises
         ------
@@ -516,6 +527,8 @@ class Connection:
                 "(PS3.7 6.3: messages are not interleaved)"
             )
         self._track_outgoing(context_id, command)
+        self._tick(now)
+        self._progress.mark(self._now)
         peer_max = (
             negotiated.acceptor_max_pdu_length
             if self.is_requestor
@@ -531,9 +544,7 @@ class Connection:
             for pdata in fragment(context_id, command, data_set, max_pdu_length=peer_max):
                 if self._state not in _SENDING_STATES:
                     return  # the association ended under us (aborted): stop quietly
-                data = self._input(Event.EVT9, pdu=pdata)
-                self._progress.mark(self._now)
-                yield data
+                yield self._input(Event.EVT9, pdu=pdata)
         finally:
             self._sending = False
 

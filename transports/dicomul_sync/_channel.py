@@ -10,6 +10,7 @@ looks for a C-CANCEL without blocking) can be put back for the main loop.
 from __future__ import annotations
 
 import socket
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -98,7 +99,7 @@ class Channel:
         self, context_id: int, command: Command, data_set: DataSetSource | None = None
     ) -> None:
         """Send one DIMSE message, fragmented as the peer's maximum PDU length allows."""
-        for data in self.conn.send_message(context_id, command, data_set):
+        for data in self.conn.send_message(context_id, command, data_set, now=time.monotonic()):
             self.write(data)
             if self.sock is None:
                 return  # the connection failed: stop reading the data set
