@@ -14,8 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from dicomul import NEED_DATA, Command, Connection
-from dicomul._dimse import DataSetSource
+from dicomul import NEED_DATA, Command, Connection, DataSetSource
 
 from ._socket_io import Waker, read_into, write_to
 from ._trace import PduTrace, trace_if_debugging

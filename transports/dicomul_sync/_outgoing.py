@@ -18,11 +18,11 @@ from dicomul import (
     RLE_LOSSLESS,
     Command,
     CommandField,
+    DataSetSource,
     Negotiated,
     Priority,
     part10_data_set_offset,
 )
-from dicomul._dimse import DataSetSource
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset, FileMetaDataset

@@ -19,17 +19,21 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from dicomul import (
+    MAX_CONTEXTS,
     NO_DATA_SET,
+    VERIFICATION_SOP_CLASS,
     Abort,
     Aborted,
     AssociationAccepted,
     AssociationRejected,
+    BytesLike,
     Command,
     CommandField,
     CommandReceived,
     Connection,
     ConnectionClosed,
     DataSetFragment,
+    DataSetSource,
     Negotiated,
     Priority,
     ProposedContext,
@@ -40,15 +44,9 @@ from dicomul import (
     RespondRelease,
     Role,
     Status,
-)
-from dicomul._acse import MAX_CONTEXTS
-from dicomul._dimse import DataSetSource
-from dicomul._models import (
-    VERIFICATION_SOP_CLASS,
     model_sop_class,
     requestor_proposal,
 )
-from dicomul._wire import BytesLike
 
 from ._channel import Channel
 from ._outgoing import CannotSendError, Outgoing, read_part10_meta, store_request
