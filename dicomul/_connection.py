@@ -15,8 +15,11 @@ h11's ``Connection``.  It never touches a socket or a clock:
 * The protocol's own answers to what was received (an A-ABORT for a
   malformed PDU, an A-ASSOCIATE-RJ from the service provider) wait in
   :meth:`Connection.data_to_send`; the adapter writes them after each event.
-* Time is a number the caller passes (``now=``); :attr:`next_deadline` says
-  when :meth:`handle_timeout` must next be called.
+* Time is a number the caller passes (``now=``) to every call that can move
+  a timer; the engine never reuses an earlier time for a later moment: the
+  adapter reports each write it finishes with :meth:`Connection.wrote`, as
+  the PDUs of a message are produced long before the last is written.
+  :attr:`next_deadline` says when :meth:`handle_timeout` must next be called.
 * :attr:`should_close` tells the adapter to close the transport connection.
 
 Every input is one event of PS3.8 Table 9-10 (Evt1 to Evt19); the table in
@@ -154,7 +157,9 @@ class Connection:
         sent is outstanding or a message the peer began is incomplete,
         before aborting; None waits for ever.  A peer trickling bytes more
         slowly than 4096 every ``dimse_timeout`` seconds is timed out: the
-        timeout is a minimum rate, not reset by each byte.
+        timeout is a minimum rate, not reset by each byte.  The wait for a
+        response begins when this side's request is written whole: a data
+        set slow to send does not count against it.
     strict : bool
         Decode received PDUs strictly (see :func:`dicomul.pdu.decode`).
     """
