@@ -219,12 +219,24 @@ class RawAcceptor:
     any of dicomul_sync), to misbehave at a chosen point: it accepts one
     association with every context proposed, and answers each request with
     what ``answer(command)`` returns: a response command to send (made up
-    freely, a wrong message ID included), or None to say nothing, ever.
-    Use it as a context manager; ``port`` is where it listens."""
+    freely, a wrong message ID included), or None to say nothing, ever; a
+    request with a data set is answered once its data set is whole.  With
+    ``read_rate``, it reads no faster than that many bytes a second (a slow
+    link, or a slow disk).  Use it as a context manager; ``port`` is where
+    it listens."""
 
-    def __init__(self, answer: Callable[[Any], Any | None]) -> None:
+    def __init__(
+        self, answer: Callable[[Any], Any | None], *, read_rate: float | None = None
+    ) -> None:
         self.answer = answer
+        self.read_rate = read_rate
         self.listener = socket.create_server((HOST, 0))
+        if read_rate is not None:
+            # A small window, so that the kernel's buffers do not hide the
+            # slow reader from the sender for long (inherited on accept).
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        # The request whose data set is arriving: (context ID, command).
+        self._asked: tuple[int, Any] | None = None
         self.port = int(self.listener.getsockname()[1])
         #: The names of the events the acceptor saw (AssociationRequested...).
         self.seen: list[str] = []
@@ -250,6 +262,8 @@ class RawAcceptor:
         with sock:
             try:
                 while data := sock.recv(65536):
+                    if self.read_rate is not None:
+                        time.sleep(len(data) / self.read_rate)
                     conn.receive_data(data)
                     while (event := conn.next_event()) is not NEED_DATA:
                         self.seen.append(type(event).__name__)
@@ -266,6 +280,7 @@ class RawAcceptor:
             AcceptorConfig,
             AssociationRequested,
             CommandReceived,
+            DataSetFragment,
             ReleaseRequested,
             RespondRelease,
             SupportedContext,
@@ -283,10 +298,19 @@ class RawAcceptor:
         if isinstance(event, ReleaseRequested):
             return conn.send(RespondRelease())
         if isinstance(event, CommandReceived) and not event.command.is_response:
-            response = self.answer(event.command)
-            if response is not None:
-                # Encoded by hand, past the engine, which would refuse a
-                # response that answers no request: misbehaving is the point.
-                pdus = fragment(event.context_id, response, max_pdu_length=0)
-                return b"".join(pdu.encode(p) for p in pdus)
-        return b""
+            self._asked = (event.context_id, event.command)
+            if event.command.has_data_set:
+                return b""  # answered once the data set is whole
+        elif not (isinstance(event, DataSetFragment) and event.is_last):
+            return b""
+        if self._asked is None:
+            return b""
+        context_id, command = self._asked
+        self._asked = None
+        response = self.answer(command)
+        if response is None:
+            return b""
+        # Encoded by hand, past the engine, which would refuse a response
+        # that answers no request: misbehaving is the point.
+        pdus = fragment(context_id, response, max_pdu_length=0)
+        return b"".join(pdu.encode(p) for p in pdus)

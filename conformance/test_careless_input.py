@@ -187,6 +187,30 @@ def test_a_dimse_timeout_bounds_the_wait_for_a_silent_peer() -> None:
         assert assoc.is_aborted
 
 
+def success(command: Command) -> Command:
+    """A peer that answers each request with Success."""
+    return response_for(command, 0x0000)
+
+
+@pytest.mark.parametrize("timeout", ["dimse_timeout", "network_timeout"])
+def test_a_store_longer_than_the_timeout_is_not_aborted_by_its_sender(timeout: str) -> None:
+    """Issue 15: a data set that takes longer to send than the DIMSE or network
+    timeout made the SCU abort itself right after its last PDU, although the
+    peer read it all along.  6 MB to a peer reading 3 MB a second (2 seconds),
+    1-second timeout: the peer's Success arrives and the association stays."""
+    with RawAcceptor(success, read_rate=3_000_000) as peer:
+        scu = AE(scu_sop_class=[CT])
+        setattr(scu, timeout, 1)
+        assoc = scu.associate(HOST, peer.port)
+        started = time.monotonic()
+        status = assoc.send_c_store(image(rows=1024, columns=1024, frames=3))
+        assert status is not None
+        assert status.Status == 0
+        assert assoc.is_established
+        assert time.monotonic() - started > 1.5  # longer than the timeout
+        assoc.release()
+
+
 @pytest.fixture
 def scu_commands(tmp_path: pathlib.Path) -> dict[str, list[str]]:
     """Each SCU app and the arguments of one request (before peer and port)."""

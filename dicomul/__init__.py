@@ -16,6 +16,7 @@ from ._acse import (
     DEFAULT_MAX_PDU_LENGTH,
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,
+    MAX_CONTEXTS,
     AcceptedContext,
     AcceptorConfig,
     AssociationRequest,
@@ -48,7 +49,14 @@ from ._command import (
 )
 from ._connection import DEFAULT_ARTIM_TIMEOUT, Connection, Role
 from ._describe import describe_association, describe_frame, hex_dump
-from ._dimse import CommandReceived, DataSetFragment, Reassembler, fragment, join_data_set
+from ._dimse import (
+    CommandReceived,
+    DataSetFragment,
+    DataSetSource,
+    Reassembler,
+    fragment,
+    join_data_set,
+)
 from ._enums import (
     AbortReason,
     AbortSource,
@@ -166,7 +174,7 @@ from ._syntax import (
     IMPLICIT_VR_LITTLE_ENDIAN,
     transfer_syntax_encoding,
 )
-from ._wire import AE_TITLE_RULE, ae_title_problem, check_ae_title
+from ._wire import AE_TITLE_RULE, BytesLike, ae_title_problem, check_ae_title
 
 if TYPE_CHECKING:
     from ._dataset import decode_dataset, encode_dataset
@@ -213,6 +221,7 @@ __all__ = [
     "check_structure",
     "transfer_syntax_encoding",
     "AE_TITLE_RULE",
+    "BytesLike",
     "ae_title_problem",
     "check_ae_title",
     "part10_data_set_offset",
@@ -253,6 +262,7 @@ __all__ = [
     "DEFAULT_MAX_PDU_LENGTH",
     "IMPLEMENTATION_CLASS_UID",
     "IMPLEMENTATION_VERSION_NAME",
+    "MAX_CONTEXTS",
     "NEED_DATA",
     "NO_DATA_SET",
     "Abort",
@@ -274,6 +284,7 @@ __all__ = [
     "ConnectionClosed",
     "ContextResult",
     "DataSetFragment",
+    "DataSetSource",
     "Event",
     "Negotiated",
     "NeedData",

@@ -15,8 +15,11 @@ h11's ``Connection``.  It never touches a socket or a clock:
 * The protocol's own answers to what was received (an A-ABORT for a
   malformed PDU, an A-ASSOCIATE-RJ from the service provider) wait in
   :meth:`Connection.data_to_send`; the adapter writes them after each event.
-* Time is a number the caller passes (``now=``); :attr:`next_deadline` says
-  when :meth:`handle_timeout` must next be called.
+* Time is a number the caller passes (``now=``) to every call that can move
+  a timer; the engine never reuses an earlier time for a later moment: the
+  adapter reports each write it finishes with :meth:`Connection.wrote`, as
+  the PDUs of a message are produced long before the last is written.
+  :attr:`next_deadline` says when :meth:`handle_timeout` must next be called.
 * :attr:`should_close` tells the adapter to close the transport connection.
 
 Every input is one event of PS3.8 Table 9-10 (Evt1 to Evt19); the table in
@@ -154,7 +157,9 @@ class Connection:
         sent is outstanding or a message the peer began is incomplete,
         before aborting; None waits for ever.  A peer trickling bytes more
         slowly than 4096 every ``dimse_timeout`` seconds is timed out: the
-        timeout is a minimum rate, not reset by each byte.
+        timeout is a minimum rate, not reset by each byte.  The wait for a
+        response begins when this side's request is written whole: a data
+        set slow to send does not count against it.
     strict : bool
         Decode received PDUs strictly (see :func:`dicomul.pdu.decode`).
     """
@@ -252,11 +257,14 @@ class Connection:
 
     def _dimse_deadline(self) -> float | None:
         # Waiting for a response to a request this side sent, or for the
-        # rest of a message the peer has begun to send.
+        # rest of a message the peer has begun to send.  The wait for a
+        # response begins once this side's message is written: while it is
+        # being sent the peer is reading it, not late (issue 15).
         partial = self._reassembler is not None and not self._reassembler.idle
         if self.dimse_timeout is None or self._state not in _DATA_STATES:
             return None
-        if not (self._invoked or partial):
+        awaiting_response = bool(self._invoked) and not self._sending
+        if not (awaiting_response or partial):
             return None
         return self._progress.since + self.dimse_timeout
 
@@ -491,6 +499,8 @@ class Connection:
         context_id: int,
         command: Command,
         data_set: DataSetSource | None = None,
+        *,
+        now: float | None = None,
     ) -> Iterator[bytes]:
         """Yield the P-DATA-TF PDUs of one DIMSE message, to write in order.
 
@@ -499,6 +509,12 @@ class Connection:
         counted against the negotiated asynchronous operations window (1 by
         default: one outstanding request at a time); a response must answer a
         request the peer sent, and a C-CANCEL a request this side sent.
+
+        Beginning a message at ``now`` is progress.  The PDUs are produced
+        later, as the adapter writes them, so producing one reads no clock:
+        the adapter reports each write with :meth:`wrote`, and the wait for
+        the peer's response (the DIMSE timeout) begins once the last PDU is
+        produced and written.
 
         Raises
         ------
@@ -516,6 +532,8 @@ class Connection:
                 "(PS3.7 6.3: messages are not interleaved)"
             )
         self._track_outgoing(context_id, command)
+        self._tick(now)
+        self._progress.mark(self._now)
         peer_max = (
             negotiated.acceptor_max_pdu_length
             if self.is_requestor
@@ -531,9 +549,7 @@ class Connection:
             for pdata in fragment(context_id, command, data_set, max_pdu_length=peer_max):
                 if self._state not in _SENDING_STATES:
                     return  # the association ended under us (aborted): stop quietly
-                data = self._input(Event.EVT9, pdu=pdata)
-                self._progress.mark(self._now)
-                yield data
+                yield self._input(Event.EVT9, pdu=pdata)
         finally:
             self._sending = False
 

@@ -42,6 +42,7 @@ __all__ = [
     "UNLIMITED_PDU_CAP",
     "CommandReceived",
     "DataSetFragment",
+    "DataSetSource",
     "Reassembler",
     "fragment",
     "fragment_size",
@@ -59,6 +60,8 @@ _PDV_OVERHEAD = 6
 _COMMAND = MessageControlHeader.COMMAND
 _LAST = MessageControlHeader.LAST
 
+#: An outgoing data set: encoded whole, or as chunks produced as they are
+#: sent (read from a file, say), so that it is never held whole.
 DataSetSource = BytesLike | Iterable[BytesLike]
 
 

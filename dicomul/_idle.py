@@ -10,7 +10,8 @@ last progress; the engine counts as progress:
 
 * :data:`PROGRESS_BYTES` bytes received since the last progress,
 * a DIMSE message's command set, or its data set, received whole,
-* anything this side sends (the peer's turn begins anew),
+* anything this side writes (the peer's turn begins anew), as the adapter
+  reports it with :meth:`Connection.wrote`,
 * a change of PS3.8 state (the association established, a release begun).
 
 The DIMSE and network timeouts (``dimse_timeout``, ``network_timeout`` of
@@ -18,7 +19,10 @@ The DIMSE and network timeouts (``dimse_timeout``, ``network_timeout`` of
 ``T`` seconds therefore asks for a minimum rate: at least
 :data:`PROGRESS_BYTES` bytes, or a whole message, every ``T`` seconds (4096
 bytes in 30 seconds is 137 bytes a second; a link slower than that carries
-no DICOM).  The ACSE timeout and ARTIM were never restarted by bytes: they
+no DICOM).  The DIMSE timeout waits for the peer: it does not run while
+this side is still sending a message (the peer is reading it), and starts
+anew when the last PDU is written, however long the message took to send.
+The ACSE timeout and ARTIM were never restarted by bytes: they
 bound the whole A-ASSOCIATE-RQ, AC or release exchange (PS3.8 9.1.5).
 
 Rule 2: at the association limit, the idlest association gives way.  The

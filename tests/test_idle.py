@@ -137,6 +137,55 @@ def test_a_large_message_written_slowly_starts_the_timer_when_written() -> None:
     assert pair.requestor.next_deadline == 70
 
 
+# Issue 15: a data set that takes longer to send than the timeout made its
+# sender abort itself right after its last PDU, although bytes flowed all
+# along (the wait for the peer was timed from a clock read before the send).
+
+
+def send_slowly(pair: ConnectionPair, size: int, *, seconds_per_pdu: float) -> list[Aborted]:
+    """The requestor sends a C-STORE of ``size`` bytes, each PDU taking
+    ``seconds_per_pdu`` of the virtual clock to write (a slow link, the peer
+    reading all along), due timers firing between PDUs; the aborts the
+    requestor reported."""
+    found: list[Aborted] = []
+    for data in pair.requestor.send_message(3, STORE_RQ, bytes(size)):
+        found += aborts(pair.advance(seconds_per_pdu)[REQUESTOR])
+        pair.write(REQUESTOR, data)
+        pair.pump()
+    return found
+
+
+@pytest.mark.parametrize("timeout", ["dimse_timeout", "network_timeout"])
+def test_a_send_longer_than_the_timeout_does_not_time_out_its_sender(timeout: str) -> None:
+    """40 PDUs half a second apart (20 seconds) against a 1-second timeout:
+    no abort while sending; then, the peer never answering, the abort comes
+    one timeout after the last PDU was written, not at once."""
+    pair = ConnectionPair(requestor=Connection(Role.REQUESTOR, **{timeout: 1}))  # type: ignore[arg-type]
+    associate(pair)
+    began = pair.now
+    assert send_slowly(pair, 40 * 16_000, seconds_per_pdu=0.5) == []
+    assert pair.now - began >= 20
+    written = pair.now
+    assert pair.requestor.next_deadline == written + 1
+    assert aborts(pair.advance(0.9)[REQUESTOR]) == []
+    (abort,) = aborts(pair.advance(0.1)[REQUESTOR])
+    assert "timeout" in abort.message
+    assert pair.requestor.state in (State.STA13, State.STA1)
+
+
+def test_the_dimse_timeout_waits_for_the_peer_only_once_the_message_is_written() -> None:
+    """The DIMSE timeout bounds the wait for the peer's answer: a PDU that
+    takes longer than it to write (a slow link) does not time the sender out
+    mid-send; the wait starts when the last PDU is written."""
+    pair = ConnectionPair(requestor=Connection(Role.REQUESTOR, dimse_timeout=1))
+    associate(pair)
+    assert send_slowly(pair, 10 * 16_000, seconds_per_pdu=3) == []
+    assert pair.requestor.next_deadline == pair.now + 1
+    send_message(pair, ACCEPTOR, STORE_RSP, context=3)
+    pair.pump()
+    assert pair.requestor.state is State.STA6
+
+
 # --------------------------------------------------------------- idleness
 
 

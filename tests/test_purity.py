@@ -121,3 +121,98 @@ def test_only_the_strategies_module_imports_hypothesis() -> None:
             if any(name.split(".")[0] == "hypothesis" for name in names):
                 importers.add(path.relative_to(CORE).as_posix())
     assert importers == {"testing/strategies.py"}
+
+
+# Adapters and apps see the core only through its public names (issue 15):
+# what an adapter needs is exported from dicomul/__init__.py, so that another
+# adapter (asyncio, trio, one of a user's own) can need no more.
+
+TRANSPORTS = CORE.parent / "transports"
+
+
+def _is_private(name: str) -> bool:
+    """``_x`` is private; a dunder such as ``__version__`` is not."""
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _private_core_module(dotted: str) -> bool:
+    """True for ``dicomul._x`` or any module below a private part of dicomul."""
+    parts = dotted.split(".")
+    return parts[0] == "dicomul" and any(_is_private(part) for part in parts[1:])
+
+
+def private_core_uses(source: str, filename: str = "<string>") -> list[str]:
+    """One line per use of a private name of dicomul in ``source``: importing
+    a module ``dicomul._x``, importing ``_x`` from a dicomul module, or the
+    attribute ``dicomul._x``."""
+    found = []
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.Import):
+            used = [alias.name for alias in node.names if _private_core_module(alias.name)]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            from_core = node.module.split(".")[0] == "dicomul"
+            used = [
+                f"{node.module}.{alias.name}"
+                for alias in node.names
+                if from_core and (_private_core_module(node.module) or _is_private(alias.name))
+            ]
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "dicomul"
+            and _is_private(node.attr)
+        ):
+            used = [f"dicomul.{node.attr}"]
+        else:
+            used = []
+        found += [f"{filename}:{node.lineno} uses {name}" for name in used]
+    return found
+
+
+def test_adapters_and_apps_use_only_public_names_of_the_core() -> None:
+    files = sorted(TRANSPORTS.rglob("*.py"))
+    assert any(f.parent.name == "apps" for f in files)  # the scan sees the apps too
+    problems = [
+        use
+        for f in files
+        for use in private_core_uses(f.read_text(), str(f.relative_to(TRANSPORTS)))
+    ]
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import dicomul._acse",
+        "import dicomul._dimse as dimse",
+        "from dicomul._dimse import DataSetSource",
+        "from dicomul import Connection, _dataset",
+        "from dicomul.testing import _helpers",
+        "import dicomul\nconnection = dicomul._connection",
+    ],
+)
+def test_private_use_checker_catches(source: str) -> None:
+    assert private_core_uses(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from dicomul import Connection, DataSetSource",
+        "import dicomul.pdu",
+        "from dicomul.testing.pair import ConnectionPair",
+        "import dicomul\nversion = dicomul.__version__",
+        "from ._channel import Channel",
+        "from other._private import thing",
+    ],
+)
+def test_private_use_checker_allows_public_names(source: str) -> None:
+    assert private_core_uses(source) == []
+
+
+def test_every_public_name_exists() -> None:
+    """Each name in dicomul.__all__ resolves (the lazy pydicom helpers included)."""
+    import dicomul
+
+    assert [name for name in dicomul.__all__ if not hasattr(dicomul, name)] == []
+    assert len(set(dicomul.__all__)) == len(dicomul.__all__)

@@ -360,6 +360,7 @@ class AcceptLoop:
                 if pending.trace is not None:
                     pending.trace.sent(bytes(pending.out[:sent]))
                 del pending.out[:sent]
+                pending.conn.wrote(now=time.monotonic())  # a write done is progress
         except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
             pass
         except OSError:

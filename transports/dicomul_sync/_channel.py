@@ -10,11 +10,11 @@ looks for a C-CANCEL without blocking) can be put back for the main loop.
 from __future__ import annotations
 
 import socket
+import time
 from collections import deque
 from collections.abc import Callable
 
-from dicomul import NEED_DATA, Command, Connection
-from dicomul._dimse import DataSetSource
+from dicomul import NEED_DATA, Command, Connection, DataSetSource
 
 from ._socket_io import Waker, read_into, write_to
 from ._trace import PduTrace, trace_if_debugging
@@ -98,7 +98,7 @@ class Channel:
         self, context_id: int, command: Command, data_set: DataSetSource | None = None
     ) -> None:
         """Send one DIMSE message, fragmented as the peer's maximum PDU length allows."""
-        for data in self.conn.send_message(context_id, command, data_set):
+        for data in self.conn.send_message(context_id, command, data_set, now=time.monotonic()):
             self.write(data)
             if self.sock is None:
                 return  # the connection failed: stop reading the data set

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 from dicomul import (
     RLE_LOSSLESS,
     Command,
+    DataSetSource,
     Negotiated,
     c_store_rq,
     part10_data_set_offset,
 )
-from dicomul._dimse import DataSetSource
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset, FileMetaDataset

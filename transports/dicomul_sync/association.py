@@ -19,16 +19,20 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from dicomul import (
+    MAX_CONTEXTS,
+    VERIFICATION_SOP_CLASS,
     Abort,
     Aborted,
     AssociationAccepted,
     AssociationRejected,
+    BytesLike,
     Command,
     CommandField,
     CommandReceived,
     Connection,
     ConnectionClosed,
     DataSetFragment,
+    DataSetSource,
     Negotiated,
     ProposedContext,
     Released,
@@ -43,21 +47,15 @@ from dicomul import (
     c_find_rq,
     c_get_rq,
     c_move_rq,
+    model_sop_class,
     n_action_rq,
     n_create_rq,
     n_delete_rq,
     n_event_report_rq,
     n_get_rq,
     n_set_rq,
-)
-from dicomul._acse import MAX_CONTEXTS
-from dicomul._dimse import DataSetSource
-from dicomul._models import (
-    VERIFICATION_SOP_CLASS,
-    model_sop_class,
     requestor_proposal,
 )
-from dicomul._wire import BytesLike
 
 from ._channel import Channel
 from ._outgoing import CannotSendError, Outgoing, read_part10_meta, store_request
