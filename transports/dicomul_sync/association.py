@@ -30,6 +30,7 @@ from dicomul import (
     Connection,
     ConnectionClosed,
     DataSetFragment,
+    GeneralStatus,
     Negotiated,
     Priority,
     ProposedContext,
@@ -40,6 +41,7 @@ from dicomul import (
     RespondRelease,
     Role,
     Status,
+    service_name,
 )
 from dicomul._acse import MAX_CONTEXTS
 from dicomul._dimse import DataSetSource
@@ -52,7 +54,7 @@ from dicomul._wire import BytesLike
 
 from ._channel import Channel
 from ._outgoing import CannotSendError, Outgoing, read_part10_meta, store_request
-from ._services import Services, service_name
+from ._services import Services
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -534,7 +536,7 @@ class Association:
                 finished = not _is_pending(command)
                 self.last_response = _command_dataset(command)
                 identifier = None if body is None else decode_dataset(body, transfer_syntax)
-                yield Status(command.status or 0), identifier
+                yield Status(command.status or GeneralStatus.SUCCESS), identifier
             finished = True
         finally:
             if not finished:
@@ -737,7 +739,7 @@ def _establishment_failure(event: Aborted) -> str:
 def _log_response(command: Command) -> None:
     """``Received Final Find Response (Success)``...; pending ones at DEBUG
     (the apps show each match their own way, as DCMTK's do)."""
-    status = Status(command.status or 0)
+    status = Status(command.status or GeneralStatus.SUCCESS)
     final = "" if status == "Pending" else "Final "
     LOGGER.log(
         logging.DEBUG if status == "Pending" else logging.INFO,
