@@ -9,6 +9,11 @@ Pending); PS3.4 gives the meanings of the service-specific ranges (0xA000 to
 its category and meaning, and compares equal to its category's name, so that
 ``status == 'Pending'`` works as the pynetdicom3 documentation shows while
 ``status == 0xFF00`` still does.
+
+The codes a program sends are named by IntEnums, never written bare:
+:class:`GeneralStatus` (PS3.7 Annex C, every service), :class:`StoreStatus`
+(PS3.4 B.2.3) and :class:`QueryRetrieveStatus` (PS3.4 C.4).  The meaning
+tables behind :func:`status_meaning` are built on those members.
 """
 
 from __future__ import annotations
@@ -35,23 +40,6 @@ class StatusCategory(Enum):
     FAILURE = "Failure"
     CANCEL = "Cancel"
     PENDING = "Pending"
-
-
-class StoreStatus(IntEnum):
-    """The C-STORE statuses of PS3.4 B.2.3, Table B.2-1 (one code of each range)."""
-
-    SUCCESS = 0x0000
-    #: Refused: Out of Resources (A7xx): the data set could not be kept.
-    OUT_OF_RESOURCES = 0xA700
-    #: Error: Data Set does not match SOP Class (A9xx).
-    DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
-    #: Error: Cannot understand (Cxxx).
-    CANNOT_UNDERSTAND = 0xC000
-    #: Warnings: Coercion of Data Elements, Elements Discarded, Data Set
-    #: does not match SOP Class.
-    COERCION_OF_DATA_ELEMENTS = 0xB000
-    ELEMENTS_DISCARDED = 0xB006
-    DATA_SET_DOES_NOT_MATCH_SOP_CLASS_WARNING = 0xB007
 
 
 class GeneralStatus(IntEnum):
@@ -149,6 +137,23 @@ _WARNING_CODES = frozenset(
 _PENDING_CODES = frozenset({GeneralStatus.PENDING, GeneralStatus.PENDING_WARNING})
 
 
+class StoreStatus(IntEnum):
+    """The C-STORE statuses of PS3.4 B.2.3, Table B.2-1 (one code of each range)."""
+
+    SUCCESS = 0x0000
+    #: Refused: Out of Resources (A7xx): the data set could not be kept.
+    OUT_OF_RESOURCES = 0xA700
+    #: Error: Data Set does not match SOP Class (A9xx).
+    DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+    #: Error: Cannot understand (Cxxx).
+    CANNOT_UNDERSTAND = 0xC000
+    #: Warnings: Coercion of Data Elements, Elements Discarded, Data Set
+    #: does not match SOP Class.
+    COERCION_OF_DATA_ELEMENTS = 0xB000
+    ELEMENTS_DISCARDED = 0xB006
+    DATA_SET_DOES_NOT_MATCH_SOP_CLASS_WARNING = 0xB007
+
+
 class QueryRetrieveStatus(IntEnum):
     """The statuses the Query/Retrieve service class gives its own meanings:
     C-FIND (PS3.4 C.4.1.1.4), C-MOVE (C.4.2.1.5) and C-GET (C.4.3.1.4).
@@ -175,66 +180,52 @@ class QueryRetrieveStatus(IntEnum):
     SUBOPERATIONS_WITH_FAILURES = 0xB000
 
 
+def _one(code: int, meaning: str) -> tuple[int, int, str]:
+    """A range of meanings that holds one code."""
+    return (code, code, meaning)
+
+
 _S = StoreStatus
 _Q = QueryRetrieveStatus
+#: C-MOVE and C-GET share these (PS3.4 C.4.2.1.5, C.4.3.1.4).
 _RETRIEVE_REFUSALS = (
-    (
+    _one(
         _Q.OUT_OF_RESOURCES_MATCHES,
-        _Q.OUT_OF_RESOURCES_MATCHES,
-        ("Refused: out of resources, unable to calculate number of matches"),
+        "Refused: out of resources, unable to calculate number of matches",
     ),
-    (
+    _one(
         _Q.OUT_OF_RESOURCES_SUBOPERATIONS,
-        _Q.OUT_OF_RESOURCES_SUBOPERATIONS,
-        ("Refused: out of resources, unable to perform sub-operations"),
+        "Refused: out of resources, unable to perform sub-operations",
     ),
 )
 _RETRIEVE_ERRORS = (
-    (
-        _Q.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
-        _Q.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
-        ("Identifier does not match SOP Class"),
-    ),
+    _one(_Q.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, "Identifier does not match SOP Class"),
     (_Q.UNABLE_TO_PROCESS, 0xCFFF, "Unable to process"),
-    (
-        _Q.SUBOPERATIONS_WITH_FAILURES,
-        _Q.SUBOPERATIONS_WITH_FAILURES,
-        ("Sub-operations complete, one or more failures or warnings"),
+    _one(
+        _Q.SUBOPERATIONS_WITH_FAILURES, "Sub-operations complete, one or more failures or warnings"
     ),
 )
 
 #: Service-specific statuses of PS3.4, by service ("store", "find", "get",
 #: "move"), as (low, high, meaning) ranges checked in order: each range
-#: starts at a member of the service's enum (a test checks both agree).
+#: starts at a member of the service's enum (a test checks that they agree).
 _SERVICE: dict[str, tuple[tuple[int, int, str], ...]] = {
-    "store": (  # PS3.4 B.2.3, Table B.2-1: A7xx, A9xx, Cxxx
+    "store": (  # PS3.4 B.2.3, Table B.2-1: A7xx, A9xx, Cxxx and three warnings
         (_S.OUT_OF_RESOURCES, 0xA7FF, "Refused: out of resources"),
         (_S.DATA_SET_DOES_NOT_MATCH_SOP_CLASS, 0xA9FF, "Error: data set does not match SOP Class"),
         (_S.CANNOT_UNDERSTAND, 0xCFFF, "Error: cannot understand"),
-        (_S.COERCION_OF_DATA_ELEMENTS, _S.COERCION_OF_DATA_ELEMENTS, "Coercion of data elements"),
-        (_S.ELEMENTS_DISCARDED, _S.ELEMENTS_DISCARDED, "Elements discarded"),
-        (
-            _S.DATA_SET_DOES_NOT_MATCH_SOP_CLASS_WARNING,
-            _S.DATA_SET_DOES_NOT_MATCH_SOP_CLASS_WARNING,
-            "Data set does not match SOP Class",
-        ),
+        _one(_S.COERCION_OF_DATA_ELEMENTS, "Coercion of data elements"),
+        _one(_S.ELEMENTS_DISCARDED, "Elements discarded"),
+        _one(_S.DATA_SET_DOES_NOT_MATCH_SOP_CLASS_WARNING, "Data set does not match SOP Class"),
     ),
     "find": (  # PS3.4 C.4.1.1.4
-        (_Q.OUT_OF_RESOURCES, _Q.OUT_OF_RESOURCES, "Refused: out of resources"),
-        (
-            _Q.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
-            _Q.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS,
-            ("Identifier does not match SOP Class"),
-        ),
+        _one(_Q.OUT_OF_RESOURCES, "Refused: out of resources"),
+        _one(_Q.IDENTIFIER_DOES_NOT_MATCH_SOP_CLASS, "Identifier does not match SOP Class"),
         (_Q.UNABLE_TO_PROCESS, 0xCFFF, "Unable to process"),
     ),
     "move": (  # PS3.4 C.4.2.1.5
         *_RETRIEVE_REFUSALS,
-        (
-            _Q.MOVE_DESTINATION_UNKNOWN,
-            _Q.MOVE_DESTINATION_UNKNOWN,
-            ("Refused: move destination unknown"),
-        ),
+        _one(_Q.MOVE_DESTINATION_UNKNOWN, "Refused: move destination unknown"),
         *_RETRIEVE_ERRORS,
     ),
     "get": (*_RETRIEVE_REFUSALS, *_RETRIEVE_ERRORS),  # PS3.4 C.4.3.1.4
