@@ -156,7 +156,15 @@ from ._scan import (
     StoreCheck,
     StoreRefusal,
 )
+from ._services import (
+    OUTCOME_STATUSES,
+    HandlerOutcome,
+    answer_status,
+    outcome_status,
+    service_name,
+)
 from ._status import (
+    GeneralStatus,
     QueryRetrieveStatus,
     Status,
     StatusCategory,
@@ -323,6 +331,12 @@ __all__ = [
     "status_category",
     "status_meaning",
     "suboperations_status",
+    "GeneralStatus",
+    "HandlerOutcome",
+    "OUTCOME_STATUSES",
+    "answer_status",
+    "outcome_status",
+    "service_name",
     "ItemType",
     "LocalProtocolError",
     "MessageControlHeader",

@@ -34,6 +34,7 @@ from ._enums import (
     UserIdentityType,
 )
 from ._errors import LocalProtocolError, RemoteProtocolError
+from ._status import GeneralStatus
 from ._wire import ae_title, check_ae_title, uid
 from .pdu import (
     DICOM_APPLICATION_CONTEXT,
@@ -104,8 +105,8 @@ _RE_ENCODABLE = frozenset({*NATIVE_TRANSFER_SYNTAXES, "1.2.840.10008.1.2.5"})
 #: The Verification SOP Class (PS3.4 A), whose one operation is C-ECHO.
 VERIFICATION = "1.2.840.10008.1.1"
 #: PS3.7 C.5: "Refused: SOP Class not supported"; "Unrecognized operation".
-SOP_CLASS_NOT_SUPPORTED = 0x0122
-UNRECOGNIZED_OPERATION = 0x0211
+SOP_CLASS_NOT_SUPPORTED = GeneralStatus.SOP_CLASS_NOT_SUPPORTED
+UNRECOGNIZED_OPERATION = GeneralStatus.UNRECOGNIZED_OPERATION
 _DIMSE_C_REQUESTS = frozenset(
     {
         CommandField.C_STORE_RQ,

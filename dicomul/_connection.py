@@ -229,6 +229,15 @@ class Connection:
         return self._connected and self._state in (State.STA1, State.STA13)
 
     @property
+    def awaiting_transport_close(self) -> bool:
+        """True once the association has ended but the transport connection
+        is still open, for the peer to close it first (Sta13, PS3.8 Table 9-1:
+        "awaiting transport connection close indication"; ARTIM bounds the
+        wait).  An adapter may park such a connection instead of closing it
+        at once."""
+        return self._state is State.STA13
+
+    @property
     def should_close(self) -> bool:
         """True when the adapter must close (or has seen close) the transport connection."""
         return self._connected and self._state is State.STA1

@@ -671,6 +671,26 @@ def test_can_send_messages_and_association_over_follow_the_states() -> None:
     assert not pair.requestor.can_send_messages
 
 
+def test_awaiting_transport_close_is_the_wait_for_the_peers_close() -> None:
+    """Sta13 as a predicate, for adapters that park a connection whose
+    association has ended until the peer closes it (instead of testing
+    State.STA13 themselves)."""
+    pair = ConnectionPair()
+    assert not pair.requestor.awaiting_transport_close
+    associate(pair)
+    assert not pair.acceptor.awaiting_transport_close  # Sta6
+    pair.send(REQUESTOR, RequestRelease())
+    pair.pump()
+    assert not pair.acceptor.awaiting_transport_close  # Sta8: still answering
+    pair.send(ACCEPTOR, RespondRelease())
+    assert pair.acceptor.state is State.STA13
+    assert pair.acceptor.awaiting_transport_close
+    assert not pair.acceptor.should_close  # the peer closes first
+    pair.pump()
+    assert pair.requestor.should_close  # Sta1: the requestor closes
+    assert not pair.requestor.awaiting_transport_close
+
+
 def test_a_p_data_tf_of_unlimited_length_streams_with_bounded_memory() -> None:
     """An acceptor announcing no maximum PDU length (0, PS3.8 D.1) gets a
     256 MiB P-DATA-TF: its data set comes out fragment by fragment as the

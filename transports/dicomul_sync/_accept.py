@@ -31,7 +31,6 @@ from dicomul import (
     AcceptorConfig,
     AssociationRequested,
     Connection,
-    State,
     only_the_limit_refuses,
 )
 from dicomul.pdu import AssociateRQ
@@ -324,7 +323,7 @@ class AcceptLoop:
                     return
         pending.out += conn.data_to_send()
         self._flush(pending)
-        if pending.sock in self.pending and conn.state is State.STA1:
+        if pending.sock in self.pending and conn.should_close:
             self._drop(pending)  # closed, timed out, or done after a rejection
 
     def _negotiate(self, pending: _Pending, request: AssociateRQ) -> None:

@@ -6,7 +6,7 @@ feed the events of their association to one :class:`Services`, which takes
 the requests (and their data sets) and answers them through the AE's
 handlers.  A handler that raises becomes the standard's failure status and a
 logged traceback; one that is not implemented answers "unrecognized
-operation" (0x0211, PS3.7 C.4.x).
+operation" (the core's :func:`dicomul.outcome_status` gives each service's).
 """
 
 from __future__ import annotations
@@ -26,19 +26,22 @@ from dicomul import (
     CommandReceived,
     ConnectionClosed,
     DataSetFragment,
+    GeneralStatus,
+    HandlerOutcome,
     Negotiated,
+    QueryRetrieveStatus,
     Status,
     StoreCheck,
     SubOperations,
     association_batches,
+    outcome_status,
     response_for,
+    service_name,
 )
 
 from ._outgoing import CannotSendError, Outgoing, store_request
 from ._sinks import (
     MAX_REQUEST_DATA_SET,
-    PROCESSING_FAILURE,
-    UNABLE_TO_PROCESS,
     CollectedDataSet,
     DatasetSink,
     DirectorySink,
@@ -58,33 +61,6 @@ if TYPE_CHECKING:
 __all__ = ["ServiceRequest", "Services", "StoreSink", "current_request"]
 
 LOGGER = logging.getLogger("dicomul.sync.services")
-
-#: PS3.4 C.4.2.1.5 / C.4.3.1.4: Refused: Out of resources - unable to
-#: perform sub-operations; Refused: Move destination unknown.
-MOVE_DESTINATION_UNKNOWN = 0xA801
-CANCEL = 0xFE00
-PENDING = 0xFF00
-
-#: Each service by the name DCMTK's log lines give it ("Received Echo Request").
-_SERVICE_NAMES = {
-    CommandField.C_ECHO_RQ: "Echo",
-    CommandField.C_STORE_RQ: "Store",
-    CommandField.C_FIND_RQ: "Find",
-    CommandField.C_GET_RQ: "Get",
-    CommandField.C_MOVE_RQ: "Move",
-    CommandField.C_CANCEL_RQ: "Cancel",
-    CommandField.N_EVENT_REPORT_RQ: "Event Report",
-    CommandField.N_GET_RQ: "N-GET",
-    CommandField.N_SET_RQ: "N-SET",
-    CommandField.N_ACTION_RQ: "N-ACTION",
-    CommandField.N_CREATE_RQ: "N-CREATE",
-    CommandField.N_DELETE_RQ: "N-DELETE",
-}
-
-
-def service_name(command_field: int) -> str:
-    """The service of a request or response, as DCMTK's log lines name it."""
-    return _SERVICE_NAMES.get(CommandField(command_field & 0x7FFF), hex(command_field))
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +159,7 @@ class Services:
             if command.has_data_set:
                 with _serving(request):  # on_c_store_stream(request) runs here
                     sink = (
-                        GuardedSink(CollectedDataSet)
+                        GuardedSink(CollectedDataSet, command_field=command.command_field)
                         if refusal is not None
                         else self._sink_for(request)
                     )
@@ -221,14 +197,14 @@ class Services:
         field = CommandField(request.command.command_field)
         if field != CommandField.C_STORE_RQ:
             # A data set that cannot be kept fails with the service's own status.
-            return GuardedSink(CollectedDataSet, failure=_FAILURE.get(field, PROCESSING_FAILURE))
+            return GuardedSink(CollectedDataSet, command_field=field)
         ae = self.ae
         check = StoreCheck(request.command, request.transfer_syntax)
         if ae.on_c_store_stream is not None:
-            return GuardedSink(ae.on_c_store_stream, request, check=check)
+            return GuardedSink(ae.on_c_store_stream, request, command_field=field, check=check)
         if ae.store_directory is not None:
-            return GuardedSink(DirectorySink, ae, request, check=check)
-        return GuardedSink(DatasetSink, ae, request, check=check)
+            return GuardedSink(DirectorySink, ae, request, command_field=field, check=check)
+        return GuardedSink(DatasetSink, ae, request, command_field=field, check=check)
 
     # ------------------------------------------------------------- serving
 
@@ -253,7 +229,7 @@ class Services:
         if sink is not None:
             data = sink.collected()
             if data is None:  # the failure the sink logged, and no other
-                self._respond(request, sink.failure or PROCESSING_FAILURE)
+                self._respond(request, sink.failure or _failure(field))
                 return
             try:
                 dataset = decode_data_set(
@@ -261,7 +237,7 @@ class Services:
                 )
             except Exception:
                 LOGGER.exception("cannot decode the data set of a %s", field.name)
-                self._respond(request, _FAILURE[field])
+                self._respond(request, _failure(field))
                 return
             request = dataclasses.replace(request, dataset=dataset)
         with _serving(request):  # now with its data set decoded
@@ -273,12 +249,13 @@ class Services:
         if not self.channel.conn.can_send_messages:
             return
         response = response_for(
-            request.command, status, with_data_set=data_set is not None, **fields
+            request.command, int(status), with_data_set=data_set is not None, **fields
         )
         self.channel.send(request.context_id, response, data_set)
 
     def _echo(self, request: ServiceRequest) -> None:
-        self._respond(request, call_handler(self.ae.on_c_echo, (), PROCESSING_FAILURE)[0])
+        echo = request.command.command_field
+        self._respond(request, call_handler(self.ae.on_c_echo, (), echo)[0])
 
     def _find(self, request: ServiceRequest) -> None:
         """C-FIND (PS3.4 C.4.1.3): a pending response per match the handler
@@ -287,20 +264,20 @@ class Services:
         from dicomul import encode_dataset  # noqa: PLC0415
 
         message_id = request.command.message_id or 0
-        final = 0x0000
+        final: int = GeneralStatus.SUCCESS
         try:
             for item in self.ae.on_c_find(_identifier(request)):
-                status, match = item if isinstance(item, tuple) else (PENDING, item)
+                status, match = item if isinstance(item, tuple) else (GeneralStatus.PENDING, item)
                 if self._cancel_requested(message_id):
-                    final = CANCEL
+                    final = GeneralStatus.CANCEL
                     break
                 if Status(int(status)) != "Pending":
                     final = int(status)
                     break
                 self._respond(request, int(status), encode_dataset(match, request.transfer_syntax))
         except Exception:
-            LOGGER.exception("on_c_find failed; answering 0x%04X", UNABLE_TO_PROCESS)
-            final = UNABLE_TO_PROCESS
+            final = _failure(CommandField.C_FIND_RQ)
+            LOGGER.exception("on_c_find failed; answering 0x%04X", final)
         self._cancelled.discard(message_id)
         self._respond(request, final)
 
@@ -318,7 +295,7 @@ class Services:
         address = self.ae.move_destinations.get(destination)
         if address is None:
             LOGGER.error("Move destination %r is unknown", destination)
-            self._respond(request, MOVE_DESTINATION_UNKNOWN)
+            self._respond(request, QueryRetrieveStatus.MOVE_DESTINATION_UNKNOWN)
             return
         items = self._matches(
             request, lambda: self.ae.on_c_move(_identifier(request), destination)
@@ -351,8 +328,9 @@ class Services:
             if refusal is None:
                 return [Outgoing.of(item) for item in items]  # type: ignore[arg-type]
         except Exception:
-            LOGGER.exception("retrieve handler failed; answering 0x%04X", UNABLE_TO_PROCESS)
-            self._respond(request, UNABLE_TO_PROCESS)
+            failure = _failure(request.command.command_field)
+            LOGGER.exception("retrieve handler failed; answering 0x%04X", failure)
+            self._respond(request, failure)
             return None
         self._respond(request, int(refusal[0]))
         return None
@@ -379,7 +357,7 @@ class Services:
                 status = None
             books.record(item.sop_instance_uid, status)
             if books.remaining:
-                self._respond(request, PENDING, None, **books.pending_counts())
+                self._respond(request, GeneralStatus.PENDING, None, **books.pending_counts())
         self._cancelled.discard(message_id)
         final, counts = books.final()
         identifier = None
@@ -443,7 +421,7 @@ class Services:
             request = dataclasses.replace(request, command=command)
             assigned = True
         handler = getattr(self.ae, _N_HANDLERS[field])
-        status, reply = call_handler(handler, (request,), PROCESSING_FAILURE)
+        status, reply = call_handler(handler, (request,), field)
         body = None
         if reply is not None:
             from dicomul import encode_dataset  # noqa: PLC0415
@@ -496,12 +474,10 @@ _N_HANDLERS = {
     CommandField.N_DELETE_RQ: "on_n_delete",
 }
 
-#: The failure status for a request whose data set cannot be decoded.
-_FAILURE = {
-    CommandField.C_FIND_RQ: UNABLE_TO_PROCESS,
-    CommandField.C_GET_RQ: UNABLE_TO_PROCESS,
-    CommandField.C_MOVE_RQ: UNABLE_TO_PROCESS,
-} | dict.fromkeys(_N_HANDLERS, PROCESSING_FAILURE)
+
+def _failure(command_field: int) -> int:
+    """The service's status for a handler, or a data set, that failed."""
+    return outcome_status(command_field, HandlerOutcome.FAILED)
 
 
 def _identifier(request: ServiceRequest) -> Dataset:

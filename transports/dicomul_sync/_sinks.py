@@ -1,9 +1,11 @@
-"""Where received data sets go, and how a user handler's answer becomes a status.
+"""Where received data sets go, and how a user handler is called.
 
 A C-STORE's data set flows into a sink as it arrives (:class:`StoreSink`:
 the user's stream, the durable directory, or a buffer decoded for
 ``on_c_store``); other requests' data sets are collected, within a limit.
-Whatever a sink or handler raises becomes the standard's failure status.
+Whatever a sink or handler raises becomes the standard's failure status:
+the core's :func:`dicomul.outcome_status` says which; here are only the
+calls, and the log lines.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import logging
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
+
+from dicomul import HandlerOutcome, answer_status, outcome_status
 
 if TYPE_CHECKING:
     import pathlib
@@ -26,15 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["MAX_REQUEST_DATA_SET", "StoreSink", "call_handler"]
 
 LOGGER = logging.getLogger("dicomul.sync.services")
-
-#: PS3.7 C.4.x: a failure the handler raised, and an operation not served.
-PROCESSING_FAILURE = 0x0110
-UNRECOGNIZED_OPERATION = 0x0211
-#: PS3.4 B.2.3 (C-STORE) and C.4.1.1.4 / C.4.2.1.5 / C.4.3.1.4 (C-FIND,
-#: C-MOVE, C-GET): "Error: Cannot understand" / "Failed: Unable to process".
-UNABLE_TO_PROCESS = 0xC000
-#: PS3.4 B.2.3: Refused, out of resources (the data set could not be written).
-OUT_OF_RESOURCES = 0xA700
 
 
 class StoreSink(Protocol):
@@ -55,33 +50,37 @@ class StoreSink(Protocol):
 
 
 def call_handler(
-    handler: Callable[..., object], args: tuple[object, ...], failure: int
+    handler: Callable[..., object], args: tuple[object, ...], command_field: int
 ) -> tuple[int, Dataset | None]:
-    """Run a user handler: the status it gives and the data set it returns
-    with it, if any (a handler returns a status, a Dataset with ``Status``,
-    or a (status, data set) pair).  A raise becomes ``failure`` and a logged
-    traceback; NotImplementedError becomes 0x0211, unrecognized operation."""
+    """Run a user handler for a request of ``command_field``: the status it
+    gives and the data set it returns with it, if any (a handler returns a
+    status, a Dataset with ``Status``, or a (status, data set) pair; see
+    :func:`dicomul.answer_status`).  NotImplementedError is a service not
+    served, any other raise a failure (and a logged traceback): the status
+    :func:`dicomul.outcome_status` gives the service for each."""
     try:
         result = handler(*args)
         if isinstance(result, tuple):
             status, data = result
-            return _as_status(status), data
-        return _as_status(result), None
+            return answer_status(status), data
+        return answer_status(result), None
     except NotImplementedError as exc:
-        LOGGER.warning("no handler: answering 0x%04X (%s)", UNRECOGNIZED_OPERATION, exc)
-        return UNRECOGNIZED_OPERATION, None
+        status = outcome_status(command_field, HandlerOutcome.NOT_IMPLEMENTED)
+        LOGGER.warning("no handler: answering 0x%04X (%s)", status, exc)
+        return status, None
     except Exception:
-        LOGGER.exception("handler failed (or returned no status); answering 0x%04X", failure)
-        return failure, None
+        status = outcome_status(command_field, HandlerOutcome.FAILED)
+        LOGGER.exception("handler failed (or returned no status); answering 0x%04X", status)
+        return status, None
 
 
-def _as_status(result: object) -> int:
-    """A handler's answer as a status: an int, a Dataset with Status, or None (Success)."""
-    status = getattr(result, "Status", result)
-    code = 0 if status is None else int(status)  # type: ignore[call-overload]
-    if not 0 <= code <= 0xFFFF:
-        raise ValueError(f"status {code:#x} does not fit the 16-bit Status field")
-    return code
+def notify_handler(handler: Callable[..., object], *args: object) -> None:
+    """Run a notification handler (``on_c_stored``): what it returns is
+    ignored, a raise is logged and changes nothing (the answer is decided)."""
+    try:
+        handler(*args)
+    except Exception:
+        LOGGER.exception("notification handler failed")
 
 
 def decode_data_set(data: bytes, transfer_syntax: str, *, max_inflated_size: int) -> Dataset:
@@ -91,10 +90,11 @@ def decode_data_set(data: bytes, transfer_syntax: str, *, max_inflated_size: int
 
 
 class GuardedSink:
-    """A data set arriving into a sink; a sink that raises becomes a failure
-    status (OSError: 0xA700 out of resources; anything else: ``failure``,
-    0xC000 unless told).  :attr:`failure` is the status logged, and the one
-    to answer.
+    """A data set of a ``command_field`` request arriving into a sink; a sink
+    that raises becomes the service's failure status (OSError: out of
+    resources, 0xA700 for C-STORE; anything else: a failure, 0xC000 for
+    C-STORE; :func:`dicomul.outcome_status`).  :attr:`failure` is the status
+    logged, and the one to answer.
 
     With a :class:`dicomul.StoreCheck` (a C-STORE), every piece is followed
     by it too, and a data set it refuses (not whole, not inflating within its
@@ -106,12 +106,12 @@ class GuardedSink:
         self,
         factory: Callable[..., object],
         *args: object,
-        failure: int = UNABLE_TO_PROCESS,
+        command_field: int,
         check: StoreCheck | None = None,
     ) -> None:
         self.sink: StoreSink | None = None
         self.failure: int | None = None
-        self._failure_status = failure
+        self._command_field = command_field
         self.check = check
         try:
             self.sink = factory(*args)  # type: ignore[assignment]
@@ -123,7 +123,10 @@ class GuardedSink:
 
         from .storage import NotAFileNameError  # noqa: PLC0415 - pydicom only when storing
 
-        self.failure = OUT_OF_RESOURCES if isinstance(exc, OSError) else self._failure_status
+        outcome = (
+            HandlerOutcome.OUT_OF_RESOURCES if isinstance(exc, OSError) else HandlerOutcome.FAILED
+        )
+        self.failure = outcome_status(self._command_field, outcome)
         if isinstance(exc, NotAFileNameError | DataSetStructureError | DataSetTooLargeError):
             # The peer's data: one line, no traceback.
             LOGGER.error("%s: %s; answering 0x%04X", what, exc, self.failure)
@@ -158,9 +161,11 @@ class GuardedSink:
             if refusal is not None:
                 self._refuse(refusal)
         if self.sink is None:
-            return self.failure if self.failure is not None else UNABLE_TO_PROCESS
+            if self.failure is not None:
+                return self.failure
+            return outcome_status(self._command_field, HandlerOutcome.FAILED)
         try:
-            return _as_status(self.sink.commit())
+            return answer_status(self.sink.commit())
         except Exception as exc:
             self._fail(exc, "storing the data set failed")
             assert self.failure is not None
@@ -232,7 +237,7 @@ class DatasetSink:
             b"".join(self.parts), self.request.transfer_syntax, max_inflated_size=MAX_INFLATED_SIZE
         )
         self.parts = []
-        return _as_status(self.ae.on_c_store(dataset))
+        return answer_status(self.ae.on_c_store(dataset))
 
     def discard(self) -> None:
         self.parts = []
@@ -257,7 +262,7 @@ class DirectorySink:
 
     def commit(self) -> int | None:
         path: pathlib.Path = self.file.commit()
-        call_handler(self.ae.on_c_stored, (path,), 0)  # the data is safe whatever it does
+        notify_handler(self.ae.on_c_stored, path)  # the data is safe whatever it does
         return None
 
     def discard(self) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from dicomul import (
     DEFAULT_DISPLACE_IDLE_AFTER,
     DEFAULT_MAX_PDU_LENGTH,
+    GeneralStatus,
     Negotiated,
     ProposedContext,
     check_ae_title,
@@ -167,7 +168,7 @@ class AE:
 
     def on_c_echo(self) -> int:
         """Answer a C-ECHO: the status to send (replace to customise)."""
-        return 0x0000
+        return GeneralStatus.SUCCESS
 
     def on_c_store(self, dataset: Dataset) -> int:
         """Store a received data set and return the status to send.

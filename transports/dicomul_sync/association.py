@@ -33,6 +33,7 @@ from dicomul import (
     ConnectionClosed,
     DataSetFragment,
     DataSetSource,
+    GeneralStatus,
     Negotiated,
     ProposedContext,
     Released,
@@ -55,11 +56,12 @@ from dicomul import (
     n_get_rq,
     n_set_rq,
     requestor_proposal,
+    service_name,
 )
 
 from ._channel import Channel
 from ._outgoing import CannotSendError, Outgoing, read_part10_meta, store_request
-from ._services import Services, service_name
+from ._services import Services
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -534,7 +536,7 @@ class Association:
                 finished = not _is_pending(command)
                 self.last_response = _command_dataset(command)
                 identifier = None if body is None else decode_dataset(body, transfer_syntax)
-                yield Status(command.status or 0), identifier
+                yield Status(command.status or GeneralStatus.SUCCESS), identifier
             finished = True
         finally:
             if not finished:
@@ -734,7 +736,7 @@ def _establishment_failure(event: Aborted) -> str:
 def _log_response(command: Command) -> None:
     """``Received Final Find Response (Success)``...; pending ones at DEBUG
     (the apps show each match their own way, as DCMTK's do)."""
-    status = Status(command.status or 0)
+    status = Status(command.status or GeneralStatus.SUCCESS)
     final = "" if status == "Pending" else "Final "
     LOGGER.log(
         logging.DEBUG if status == "Pending" else logging.INFO,

@@ -49,7 +49,6 @@ from dicomul import (
     ReleaseRequested,
     RespondRelease,
     Role,
-    State,
     SupportedContext,
     longest_idle,
 )
@@ -264,7 +263,7 @@ class Server:
                 self._active_sockets.discard(sock)
                 handler.finish()
                 loop = self._loop
-                if conn.state is State.STA13 and handler.channel.sock is not None and loop:
+                if conn.awaiting_transport_close and handler.channel.sock is not None and loop:
                     loop.give_back(handler.channel.sock, conn, handler.channel.trace)
                     self._wake()
                 else:
@@ -310,7 +309,7 @@ class _Handler:
             self._handle(event)
             if conn.association_over:
                 self._release_slot()  # the association no longer exists
-                if conn.state is State.STA13:
+                if conn.awaiting_transport_close:
                     return  # the loop waits for the peer to close
 
     def _before_write(self) -> None:

@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from dicomul import GeneralStatus
+
 from . import _cli, _tls
 
 if TYPE_CHECKING:
@@ -361,11 +363,15 @@ def counts(response: Dataset | None) -> dict[str, int]:
     return result
 
 
+#: The statuses a summary names by their category alone.
+_PLAIN = frozenset({GeneralStatus.SUCCESS, GeneralStatus.PENDING})
+
+
 def status_text(status: Any) -> str:
     """``Success`` or ``Failure 0xA702``: a status's category, and its code
     unless it is plain Success or Pending."""
     name: str = status.category.value
-    return name if int(status) in {0x0000, 0xFF00} else f"{name} 0x{int(status):04X}"
+    return name if int(status) in _PLAIN else f"{name} 0x{int(status):04X}"
 
 
 def retrieve_summary(what: str, status: Any, response: Dataset | None) -> str:

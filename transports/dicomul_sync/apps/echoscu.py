@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from dicomul import GeneralStatus
+
 from . import _cli, _tls
 
 VERIFICATION = "1.2.840.10008.1.1"
@@ -82,7 +84,7 @@ def main(argv: Sequence[str]) -> int:
         response = assoc.echo()  # a Command: no pydicom import, a faster start
         if response is None:
             return 1  # the association ended: logged
-        if response.status != 0x0000:
+        if response.status != GeneralStatus.SUCCESS:
             log.error("Echo Failed: status 0x%04X", response.status or 0)
             failed = True
     if args.abort:
