@@ -146,6 +146,7 @@ from ._requests import (
     n_get_rq,
     n_set_rq,
 )
+from ._responses import MAX_RESPONSE_DATA_SET, Response, ResponseCollector, is_final_response
 from ._rle import RLE_LOSSLESS, RLEDecodeError, decode_rle_frame, decompress_rle
 from ._scan import (
     MAX_INFLATED_SIZE,
@@ -200,6 +201,10 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "MAX_RESPONSE_DATA_SET",
+    "Response",
+    "ResponseCollector",
+    "is_final_response",
     "c_cancel_rq",
     "c_echo_rq",
     "c_find_rq",

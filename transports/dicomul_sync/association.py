@@ -28,19 +28,19 @@ from dicomul import (
     BytesLike,
     Command,
     CommandField,
-    CommandReceived,
     Connection,
     ConnectionClosed,
-    DataSetFragment,
     DataSetSource,
     GeneralStatus,
     Negotiated,
     ProposedContext,
     Released,
     ReleaseRequested,
+    RemoteProtocolError,
     RequestAssociation,
     RequestRelease,
     RespondRelease,
+    ResponseCollector,
     Role,
     Status,
     c_cancel_rq,
@@ -48,6 +48,7 @@ from dicomul import (
     c_find_rq,
     c_get_rq,
     c_move_rq,
+    is_final_response,
     model_sop_class,
     n_action_rq,
     n_create_rq,
@@ -75,9 +76,6 @@ LOGGER = logging.getLogger("dicomul.sync")
 #: DCMTK logs the most it sends per PDV as the peer's maximum PDU length less
 #: 12 ("Max Send PDV"); the same figure is logged here, for comparison.
 PDV_OVERHEAD = 12
-#: The largest data set of a response kept in memory (a C-FIND match, an
-#: N-GET reply); a peer sending more is aborted rather than let exhaust memory.
-MAX_RESPONSE_DATA_SET = 64 * 1024 * 1024
 
 
 class Association:
@@ -139,6 +137,7 @@ class Association:
         # Requests the peer sends meanwhile (C-GET's C-STORE sub-operations,
         # N-EVENT-REPORTs) are served as an SCP would.
         self._services = Services(ae, self._channel)
+        self._collector = ResponseCollector()
         proposal = requestor_proposal(
             calling_ae_title=ae.ae_title,
             called_ae_title=called_ae_title,
@@ -277,45 +276,30 @@ class Association:
         """Each response to request ``message_id``, with its data set's bytes
         (or None), up to and including the final one; stops early if the
         association ends.  Requests the peer sends meanwhile (C-GET's C-STORE
-        sub-operations, PS3.4 C.4.3) are served as they come."""
-        pending: Command | None = None
-        parts: list[bytes] = []
-        received = 0
+        sub-operations, PS3.4 C.4.3) are served as they come; the core's
+        ResponseCollector puts the responses together."""
+        collector = self._collector
         while True:
+            while (response := collector.next_response()) is not None:
+                if response.message_id != message_id:
+                    LOGGER.warning("Ignoring a response to message %s", response.message_id)
+                    continue
+                _log_response(response.command)
+                yield response.command, response.data_set
+                if response.is_final:
+                    return
             event = self._next_event()
             if event is None or isinstance(event, Aborted | ConnectionClosed):
                 return
             if self._services.handle(event):
                 continue
-            if isinstance(event, DataSetFragment) and pending is not None:
-                received += len(event.data)
-                if received > MAX_RESPONSE_DATA_SET:
-                    LOGGER.error(
-                        "A response's data set is over %d bytes: aborting", MAX_RESPONSE_DATA_SET
-                    )
-                    self.abort()
-                    return
-                parts.append(bytes(event.data))
-                if event.is_last:
-                    command, pending = pending, None
-                    _log_response(command)
-                    yield command, b"".join(parts)
-                    parts = []
-                    received = 0
-                    if not _is_pending(command):
-                        return
-            elif (
-                isinstance(event, CommandReceived)
-                and event.command.message_id_being_responded_to == message_id
-            ):
-                if event.command.has_data_set:
-                    pending = event.command
-                    continue
-                _log_response(event.command)
-                yield event.command, None
-                if not _is_pending(event.command):
-                    return
-            else:
+            try:
+                taken = collector.take(event)
+            except RemoteProtocolError as exc:
+                LOGGER.error("%s: aborting", exc)
+                self.abort()
+                return
+            if not taken:
                 LOGGER.warning("Ignoring %r while waiting for a response", event)
 
     def _abandon(self, message_id: int) -> None:
@@ -533,7 +517,7 @@ class Association:
         finished = False
         try:
             for command, body in self._responses(request.message_id):
-                finished = not _is_pending(command)
+                finished = is_final_response(command)
                 self.last_response = _command_dataset(command)
                 identifier = None if body is None else decode_dataset(body, transfer_syntax)
                 yield Status(command.status or GeneralStatus.SUCCESS), identifier
@@ -751,10 +735,6 @@ def _log_response(command: Command) -> None:
 _MULTIPLE_RESPONSES = frozenset(
     {CommandField.C_FIND_RSP, CommandField.C_GET_RSP, CommandField.C_MOVE_RSP}
 )
-
-
-def _is_pending(command: Command) -> bool:
-    return command.status is not None and Status(command.status) == "Pending"
 
 
 def _command_dataset(command: Command) -> Dataset:
