@@ -1,7 +1,25 @@
-"""dicomul_asyncio: the asyncio adapter for the dicomul Sans-IO core.
+"""dicomul_asyncio: dicomul on asyncio.
 
-Empty until its issue lands; it will only move bytes and keep time around
-:mod:dicomul's protocol objects, holding no protocol rule of its own.
+The SCU side so far: ``async with dicomul_asyncio.connect(host, port) as assoc``,
+then ``await assoc.c_echo()``, ``await assoc.c_store(dataset_or_path)``,
+``async for status, match in assoc.c_find(query)``; leaving the block
+releases the association, an exception aborts it.  One implementation,
+written on anyio (:mod:`dicomul_anyio`), runs natively on asyncio and on
+trio; it holds no protocol rule of its own.
 """
 
-__all__: list[str] = []
+from dicomul_anyio import (
+    AssociationAbortedError,
+    AssociationRejectedError,
+    AsyncAssociation,
+    NoAcceptedContextError,
+    connect,
+)
+
+__all__ = [
+    "AssociationAbortedError",
+    "AssociationRejectedError",
+    "AsyncAssociation",
+    "NoAcceptedContextError",
+    "connect",
+]
