@@ -123,6 +123,7 @@ from ._models import (
     model_sop_class,
     requestor_proposal,
 )
+from ._operations import FindOperation, Reply, RetrieveOperation, handler_refusal
 from ._part10 import part10_data_set_offset
 from ._qr import (
     CHARACTER_SET_VRS,
@@ -262,6 +263,10 @@ __all__ = [
     "decode_rle_frame",
     "decompress_rle",
     "SubOperations",
+    "FindOperation",
+    "Reply",
+    "RetrieveOperation",
+    "handler_refusal",
     "FIND_MODELS",
     "GET_MODELS",
     "MOVE_MODELS",

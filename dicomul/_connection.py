@@ -184,6 +184,8 @@ class Connection:
         # (presentation context, command field) (PS3.7 9.1.1, D.3.3.3).
         self._invoked: dict[int, tuple[int, int]] = {}
         self._performing: dict[int, tuple[int, int]] = {}
+        # Those of them the peer has cancelled (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3).
+        self._cancelled: set[int] = set()
         self._state = State.STA1
         self._buffer = ReceiveBuffer(strict=strict, stream_pdata_above=STREAM_PDATA_ABOVE)
         self._events: deque[object] = deque()
@@ -494,6 +496,11 @@ class Connection:
         """Message IDs of the peer's requests this side has not finally answered."""
         return frozenset(self._performing)
 
+    def cancel_requested(self, message_id: int) -> bool:
+        """Whether the peer sent a C-CANCEL for its request ``message_id``,
+        which this side has not finally answered yet (PS3.7 9.3.2.3)."""
+        return message_id in self._cancelled and message_id in self._performing
+
     def _window(self, *, ours: bool) -> int:
         """How many operations a side may have outstanding (0: unlimited, PS3.7 D.3.3.3)."""
         negotiated = self.negotiated
@@ -589,6 +596,7 @@ class Connection:
             assert command.status is not None
             if status_category(command.status) is not StatusCategory.PENDING:
                 del self._performing[answered]  # type: ignore[arg-type]
+                self._cancelled.discard(answered)
             return
         assert command.message_id is not None
         if command.message_id in self._invoked:
@@ -610,7 +618,10 @@ class Connection:
         9.3.2.3: it concerns an outstanding operation)."""
         command = event.command
         if command.command_field == CommandField.C_CANCEL_RQ:
-            return command.message_id_being_responded_to in self._performing
+            if command.message_id_being_responded_to not in self._performing:
+                return False
+            self._cancelled.add(command.message_id_being_responded_to)
+            return True
         if command.is_response:
             answered = self._answered_request(command)
             if command.status is None or status_category(command.status) is not (

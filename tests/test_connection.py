@@ -462,12 +462,21 @@ def test_c_cancel_reaches_the_scp_and_the_operation_stays_open() -> None:
     pair.pump()
     cancel = Command(command_field=CommandField.C_CANCEL_RQ, message_id_being_responded_to=5)
     send_message(pair, REQUESTOR, cancel, context=3)
+    assert not pair.acceptor.cancel_requested(5)
     (received,) = pair.pump()[ACCEPTOR]
     assert received == CommandReceived(context_id=3, command=cancel)
     assert pair.acceptor.requests_to_answer == {5}  # the SCP still owes its final response
+    assert pair.acceptor.cancel_requested(5)
+    assert not pair.acceptor.cancel_requested(6)
+    send_message(pair, ACCEPTOR, find_rsp(5, 0xFF00), b"", context=3)  # crossed the C-CANCEL
+    assert pair.acceptor.cancel_requested(5)
     send_message(pair, ACCEPTOR, find_rsp(5, 0xFE00), context=3)
+    assert not pair.acceptor.cancel_requested(5)  # answered: the C-CANCEL is spent
     pair.pump()
     assert pair.requestor.outstanding_requests == frozenset()
+    send_message(pair, REQUESTOR, find_rq(5), b"")  # the message ID, reused
+    pair.pump()
+    assert not pair.acceptor.cancel_requested(5)
 
 
 def test_a_c_cancel_that_crosses_the_final_response_is_dropped() -> None:
@@ -486,6 +495,7 @@ def test_a_c_cancel_that_crosses_the_final_response_is_dropped() -> None:
     send_message(pair, REQUESTOR, find_rq(5), b"")
     received = pair.pump()[ACCEPTOR]
     assert [type(e).__name__ for e in received] == ["CommandReceived", "DataSetFragment"]
+    assert not pair.acceptor.cancel_requested(5)
 
 
 def test_dimse_timeout_aborts_when_no_response_comes() -> None:

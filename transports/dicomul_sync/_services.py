@@ -26,14 +26,15 @@ from dicomul import (
     CommandReceived,
     ConnectionClosed,
     DataSetFragment,
-    GeneralStatus,
+    FindOperation,
     HandlerOutcome,
     Negotiated,
-    QueryRetrieveStatus,
+    Reply,
+    RetrieveOperation,
     Status,
     StoreCheck,
-    SubOperations,
     association_batches,
+    handler_refusal,
     outcome_status,
     response_for,
     service_name,
@@ -127,8 +128,6 @@ class Services:
         self.channel = channel
         # A request whose data set is arriving, and where it goes.
         self._incoming: tuple[ServiceRequest, GuardedSink] | None = None
-        # Message IDs the peer has cancelled (PS3.7 9.3.2.3).
-        self._cancelled: set[int] = set()
         # Requests refused for their context (Negotiated.refusal_for), by message ID.
         self._refused: dict[int, int] = {}
 
@@ -143,8 +142,7 @@ class Services:
                 service_name(command.command_field),
                 command.message_id or command.message_id_being_responded_to,
             )
-            if command.command_field == CommandField.C_CANCEL_RQ:
-                self._cancelled.add(command.message_id_being_responded_to or 0)
+            if _is_cancel(event):  # the connection notes it: conn.cancel_requested
                 return True
             request = self._request(event.context_id, command)
             if request is None:
@@ -258,28 +256,28 @@ class Services:
         self._respond(request, call_handler(self.ae.on_c_echo, (), echo)[0])
 
     def _find(self, request: ServiceRequest) -> None:
-        """C-FIND (PS3.4 C.4.1.3): a pending response per match the handler
-        yields, then Success; Cancel if the peer cancels meanwhile; 0xC000
-        (unable to process) if the handler fails."""
-        from dicomul import encode_dataset  # noqa: PLC0415
-
+        """C-FIND (PS3.4 C.4.1.2): the core's :class:`dicomul.FindOperation`
+        says what to answer to each item the handler yields, to the peer's
+        C-CANCEL (checked between matches) and to a handler that fails."""
         message_id = request.command.message_id or 0
-        final: int = GeneralStatus.SUCCESS
+        query = FindOperation(request.transfer_syntax)
         try:
             for item in self.ae.on_c_find(_identifier(request)):
-                status, match = item if isinstance(item, tuple) else (GeneralStatus.PENDING, item)
-                if self._cancel_requested(message_id):
-                    final = GeneralStatus.CANCEL
-                    break
-                if Status(int(status)) != "Pending":
-                    final = int(status)
-                    break
-                self._respond(request, int(status), encode_dataset(match, request.transfer_syntax))
+                cancelled = self._cancel_requested(message_id)
+                self._reply(request, query.match(item, cancelled=cancelled))
+                if query.done:
+                    return
+            reply = query.exhausted()
         except Exception:
-            final = _failure(CommandField.C_FIND_RQ)
-            LOGGER.exception("on_c_find failed; answering 0x%04X", final)
-        self._cancelled.discard(message_id)
-        self._respond(request, final)
+            if query.done:  # the final response was given: nothing left to answer
+                raise
+            reply = query.failed()
+            LOGGER.exception("on_c_find failed; answering 0x%04X", reply.status)
+        self._reply(request, reply)
+
+    def _reply(self, request: ServiceRequest, reply: Reply) -> None:
+        """Send one of the core operation's replies to ``request``."""
+        self._respond(request, reply.status, reply.data_set, **reply.counts)
 
     def _get(self, request: ServiceRequest) -> None:
         """C-GET (PS3.4 C.4.3.3): each match goes back over this association
@@ -295,7 +293,7 @@ class Services:
         address = self.ae.move_destinations.get(destination)
         if address is None:
             LOGGER.error("Move destination %r is unknown", destination)
-            self._respond(request, QueryRetrieveStatus.MOVE_DESTINATION_UNKNOWN)
+            self._reply(request, RetrieveOperation.destination_unknown())
             return
         items = self._matches(
             request, lambda: self.ae.on_c_move(_identifier(request), destination)
@@ -320,19 +318,19 @@ class Services:
         self, request: ServiceRequest, handler: Callable[[], Iterable[object]]
     ) -> list[Outgoing] | None:
         """The handler's matches, described; None if it refused the request
-        (a ``(status, None)`` pair among its items, as ``on_c_find`` yields:
-        that status answered, before any sub-operation) or failed (0xC000)."""
+        (:func:`dicomul.handler_refusal`: that status answered, before any
+        sub-operation) or failed (0xC000)."""
         try:
             items = list(handler())
-            refusal = next((item for item in items if isinstance(item, tuple)), None)
+            refusal = handler_refusal(items)
             if refusal is None:
                 return [Outgoing.of(item) for item in items]  # type: ignore[arg-type]
         except Exception:
-            failure = _failure(request.command.command_field)
-            LOGGER.exception("retrieve handler failed; answering 0x%04X", failure)
-            self._respond(request, failure)
+            reply = RetrieveOperation.failed(request.command.command_field)
+            LOGGER.exception("retrieve handler failed; answering 0x%04X", reply.status)
+            self._reply(request, reply)
             return None
-        self._respond(request, int(refusal[0]))
+        self._reply(request, RetrieveOperation.refused(refusal))
         return None
 
     def _suboperations(
@@ -341,29 +339,26 @@ class Services:
         items: list[Outgoing],
         send: Callable[[Outgoing], int | None],
     ) -> None:
-        """Run one C-STORE sub-operation per item with a pending response after
-        each, then the final response (PS3.4 C.4.2.1.5, C.4.3.1.4; the books
-        kept by :class:`dicomul.SubOperations`)."""
+        """Run one C-STORE sub-operation per item, as the core's
+        :class:`dicomul.RetrieveOperation` says: a C-CANCEL checked before
+        each, a pending response after each but the last, then the final
+        response (PS3.4 C.4.2.2, C.4.3.2)."""
         message_id = request.command.message_id or 0
-        books = SubOperations(remaining=len(items))
+        uids = [item.sop_instance_uid for item in items]
+        retrieve = RetrieveOperation(request.command.command_field, request.transfer_syntax, uids)
         for item in items:
-            if self._cancel_requested(message_id) or not self.channel.conn.can_send_messages:
-                books.cancel()
+            stop = self._cancel_requested(message_id) or not self.channel.conn.can_send_messages
+            if not retrieve.proceed(cancelled=stop):
                 break
             try:
                 status = send(item)
             except Exception:  # a file that cannot be read, a data set that cannot be encoded
                 LOGGER.exception("sub-operation for %s failed", item.sop_instance_uid)
                 status = None
-            books.record(item.sop_instance_uid, status)
-            if books.remaining:
-                self._respond(request, GeneralStatus.PENDING, None, **books.pending_counts())
-        self._cancelled.discard(message_id)
-        final, counts = books.final()
-        identifier = None
-        if books.failed_uids:  # PS3.4 C.4.2.1.4.1: the Failed SOP Instance UID List
-            identifier = _failed_list(books.failed_uids, request.transfer_syntax)
-        self._respond(request, final, identifier, **counts)
+            pending = retrieve.performed(status)
+            if pending is not None:
+                self._reply(request, pending)
+        self._reply(request, retrieve.final())
 
     def _store_here(self, item: Outgoing) -> int | None:
         """A C-GET sub-operation: C-STORE ``item`` to the peer on this
@@ -400,7 +395,7 @@ class Services:
                     and event.command.message_id_being_responded_to == message_id
                 ):
                     return event.command
-                if not self._note_cancel(event):
+                if not _is_cancel(event):  # the connection noted a C-CANCEL
                     held.append(event)
         finally:
             for event in held:
@@ -437,18 +432,12 @@ class Services:
 
     def _cancel_requested(self, message_id: int) -> bool:
         """Look at what the peer has sent, without waiting: True if it cancelled
-        ``message_id``; every other event is kept for the main loop."""
+        ``message_id`` (the connection keeps that: PS3.7 9.3.2.3); every event
+        but a C-CANCEL is kept for the main loop."""
         for event in self.channel.poll():
-            if not self._note_cancel(event):
+            if not _is_cancel(event):
                 self.channel.defer(event)
-        return message_id in self._cancelled
-
-    def _note_cancel(self, event: object) -> bool:
-        command = event.command if isinstance(event, CommandReceived) else None
-        if command is not None and command.command_field == CommandField.C_CANCEL_RQ:
-            self._cancelled.add(command.message_id_being_responded_to or 0)
-            return True
-        return False
+        return self.channel.conn.cancel_requested(message_id)
 
 
 _SERVERS: dict[CommandField, Callable[[Services, ServiceRequest], None]] = {
@@ -480,6 +469,14 @@ def _failure(command_field: int) -> int:
     return outcome_status(command_field, HandlerOutcome.FAILED)
 
 
+def _is_cancel(event: object) -> bool:
+    """Whether ``event`` is a C-CANCEL (the connection has noted it)."""
+    return (
+        isinstance(event, CommandReceived)
+        and event.command.command_field == CommandField.C_CANCEL_RQ
+    )
+
+
 def _identifier(request: ServiceRequest) -> Dataset:
     assert request.dataset is not None  # C-FIND/GET/MOVE always carry one (PS3.7 9.3)
     return request.dataset
@@ -487,16 +484,6 @@ def _identifier(request: ServiceRequest) -> Dataset:
 
 def _status_of(response: Dataset | None) -> int | None:
     return None if response is None else int(response.Status)
-
-
-def _failed_list(uids: list[str], transfer_syntax: str) -> bytes:
-    from pydicom.dataset import Dataset  # noqa: PLC0415
-
-    from dicomul import encode_dataset  # noqa: PLC0415
-
-    identifier = Dataset()
-    identifier.FailedSOPInstanceUIDList = uids
-    return encode_dataset(identifier, transfer_syntax)
 
 
 class _MoveRelay:
