@@ -192,17 +192,9 @@ class RawPeer:
     def store(self, sop_instance_uid: str, data: bytes, *, context_id: int = 3) -> object:
         """A C-STORE-RQ of CT Image Storage (context 3 of :meth:`associate`)
         with ``data`` as its data set, sent as it is; the response's event."""
-        from dicomul import Command, CommandField
+        from dicomul import c_store_rq
 
-        store = Command(
-            command_field=CommandField.C_STORE_RQ,
-            message_id=1,
-            affected_sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
-            affected_sop_instance_uid=sop_instance_uid,
-            priority=0,
-            command_data_set_type=0,
-        )
-        self.send(context_id, store, data)
+        self.send(context_id, c_store_rq(1, "1.2.840.10008.5.1.4.1.1.2", sop_instance_uid), data)
         return self.next_event()
 
     def closed_within(self, seconds: float) -> float:

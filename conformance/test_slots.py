@@ -37,6 +37,7 @@ from dicomul import (
     Command,
     CommandField,
     build_associate_rq,
+    c_store_rq,
     pdu,
     propose_contexts,
 )
@@ -46,14 +47,7 @@ CT = "1.2.840.10008.5.1.4.1.1.2"
 #: The seed's default maximum number of associations.
 LIMIT = 10
 UID = "1.2.826.0.1.3680043.2.1143.99"
-STORE_RQ = Command(
-    command_field=CommandField.C_STORE_RQ,
-    message_id=1,
-    affected_sop_class_uid=CT,
-    affected_sop_instance_uid=UID,
-    priority=0,
-    command_data_set_type=0,
-)
+STORE_RQ = c_store_rq(1, CT, UID)
 
 
 def associated(port: int, count: int) -> list[RawPeer]:

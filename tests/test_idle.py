@@ -7,6 +7,8 @@ its slot to a new peer, one making progress never does.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -27,20 +29,14 @@ from dicomul import (
     Role,
     State,
     build_associate_rq,
+    c_store_rq,
     longest_idle,
     only_the_limit_refuses,
     pdu,
 )
 from dicomul.testing.pair import ACCEPTOR, REQUESTOR, ConnectionPair
 
-STORE_RQ = Command(
-    command_field=CommandField.C_STORE_RQ,
-    message_id=2,
-    affected_sop_class_uid=CT,
-    affected_sop_instance_uid="1.2.3",
-    priority=0,
-    command_data_set_type=0,
-)
+STORE_RQ = c_store_rq(2, CT, "1.2.3")
 STORE_RSP = Command(
     command_field=CommandField.C_STORE_RSP,
     message_id_being_responded_to=2,
@@ -240,15 +236,7 @@ def test_a_c_get_scp_waiting_for_its_sub_operation_counts_as_idle() -> None:
     pair.pump()
     assert pair.acceptor.idle_for(5) is None
     pair.now = 5
-    sub = Command(
-        command_field=CommandField.C_STORE_RQ,
-        message_id=8,
-        affected_sop_class_uid=CT,
-        affected_sop_instance_uid="1.2.4",
-        priority=0,
-        command_data_set_type=0,
-        move_originator_message_id=7,
-    )
+    sub = dataclasses.replace(c_store_rq(8, CT, "1.2.4"), move_originator_message_id=7)
     send_message(pair, ACCEPTOR, sub, b"\0\0")
     pair.pump()
     assert pair.acceptor.idle_for(25) == 20

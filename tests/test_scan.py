@@ -20,12 +20,12 @@ from dicomul import (
     SOP_CLASS_UID,
     SOP_INSTANCE_UID,
     Command,
-    CommandField,
     DataSetScanner,
     DataSetStructureError,
     Inflater,
     StoreCheck,
     StoreStatus,
+    c_store_rq,
     encode_dataset,
 )
 
@@ -58,14 +58,7 @@ def pieces(data: bytes, cuts: list[int]) -> list[bytes]:
 
 
 def store_request(uid: str = "1.2.3.4", sop_class: str = CT) -> Command:
-    return Command(
-        command_field=CommandField.C_STORE_RQ,
-        message_id=1,
-        affected_sop_class_uid=sop_class,
-        affected_sop_instance_uid=uid,
-        priority=0,
-        command_data_set_type=0,
-    )
+    return c_store_rq(1, sop_class, uid)
 
 
 def deflate(data: bytes) -> bytes:
