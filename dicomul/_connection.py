@@ -116,6 +116,10 @@ _DATA_STATES = frozenset(
 #: States in which this side may send P-DATA (Evt9: DT-1 in Sta6, AR-7 in Sta8).
 _SENDING_STATES = frozenset({State.STA6, State.STA8})
 
+#: States awaiting this side's A-RELEASE response primitive, Evt14 (PS3.8
+#: Table 9-10: Sta8, AR-4; collision: Sta9, AR-9, requestor; Sta12, AR-4, acceptor).
+_RELEASE_ANSWER_STATES = frozenset(state for state, event in TRANSITIONS if event is Event.EVT14)
+
 #: The requests C-CANCEL applies to (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3).
 _CANCELLABLE = frozenset({CommandField.C_FIND_RQ, CommandField.C_GET_RQ, CommandField.C_MOVE_RQ})
 #: Bit 15 of the Command Field: set in a response (PS3.7 Table E.1-1).
@@ -236,6 +240,31 @@ class Connection:
         wait).  An adapter may park such a connection instead of closing it
         at once."""
         return self._state is State.STA13
+
+    @property
+    def release_to_answer(self) -> bool:
+        """True when this side must now answer the peer's A-RELEASE-RQ:
+        send :class:`RespondRelease` (the only release rule an adapter needs).
+
+        The peer's request was indicated (:class:`ReleaseRequested`) and still
+        awaits this side's A-RELEASE response primitive, Evt14 (PS3.8 Table
+        9-10: Sta8, AR-4; in a release collision Sta9 on the requestor side,
+        AR-9, and Sta12 on the acceptor side, AR-4, once this side's own
+        request is confirmed, AR-10), and nothing of this side's is left
+        half done: A-RELEASE is an orderly release (PS3.8 7.2) and in Sta8
+        this side may still send P-DATA (AR-7), so a request of the peer's
+        that arrived whole is answered first, and a message being sent is
+        finished first.  The peer cannot send once it has asked to release
+        (Evt9 is blank in Sta7), so this side's own outstanding requests are
+        not waited for.  False once the association has ended (a release
+        held back by an operation and then aborted is not answered).
+
+        An adapter checks it after each event and after sending each final
+        response: the answer is due as soon as the last of those is done.
+        """
+        if self._state not in _RELEASE_ANSWER_STATES or self._sending:
+            return False
+        return all(mid == self._receiving_data_set_of for mid in self._performing)
 
     @property
     def should_close(self) -> bool:

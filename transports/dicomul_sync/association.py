@@ -37,10 +37,8 @@ from dicomul import (
     Negotiated,
     ProposedContext,
     Released,
-    ReleaseRequested,
     RequestAssociation,
     RequestRelease,
-    RespondRelease,
     Role,
     Status,
     c_cancel_rq,
@@ -203,13 +201,11 @@ class Association:
         event = self._channel.next_event()
         if event is not None:
             self._note(event)
-            if isinstance(event, ReleaseRequested) and not self._conn.association_over:
-                # The peer releases (or both sides do at once, PS3.8 9.2.9):
-                # answer; the engine decides what the collision order needs.
-                # (One held back and since followed by an A-ABORT is not.)
+            # The peer releases (or both sides do at once, PS3.8 9.2.9): the
+            # engine says when the answer is due (release_to_answer).
+            if self._channel.answer_release():
                 LOGGER.info("Association Release Requested by the peer")
-                self._write(self._conn.send(RespondRelease(), now=time.monotonic()))
-                if not event.collision:
+                if self._conn.association_over:  # not a collision: released
                     self.is_established = False
                     self.is_released = True
             if self._conn.should_close:  # e.g. after a rejection or a release (PS3.8 AE-4, AR-3)

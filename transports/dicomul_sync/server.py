@@ -47,7 +47,6 @@ from dicomul import (
     DataSetFragment,
     Negotiated,
     ReleaseRequested,
-    RespondRelease,
     Role,
     SupportedContext,
     longest_idle,
@@ -307,6 +306,9 @@ class _Handler:
             if event is None or isinstance(event, ConnectionClosed):
                 return
             self._handle(event)
+            if self.channel.answer_release():  # due now (see release_to_answer)
+                LOGGER.info("Association Released")
+                self._notify(self.ae.on_association_released, conn.negotiated)
             if conn.association_over:
                 self._release_slot()  # the association no longer exists
                 if conn.awaiting_transport_close:
@@ -320,15 +322,10 @@ class _Handler:
     def _handle(self, event: object) -> None:
         if self.services.handle(event):
             return
-        if isinstance(event, ReleaseRequested):
-            if self.conn.association_over:
-                # Held while a C-GET waited for a sub-operation's response,
-                # and an A-ABORT came after it: there is nothing to answer.
-                LOGGER.debug("release request of an association since aborted: ignored")
-                return
-            LOGGER.info("Association Released")
-            self.channel.write(self.conn.send(RespondRelease(), now=time.monotonic()))
-            self._notify(self.ae.on_association_released, self.conn.negotiated)
+        if isinstance(event, ReleaseRequested) and self.conn.association_over:
+            # Held while a C-GET waited for a sub-operation's response, and
+            # an A-ABORT came after it: the engine leaves nothing to answer.
+            LOGGER.debug("release request of an association since aborted: ignored")
         elif isinstance(event, Aborted):
             if event.by_peer or event.connection_lost:
                 LOGGER.info("Association Aborted")
