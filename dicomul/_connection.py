@@ -147,8 +147,12 @@ class Connection:
     ----------
     role : Role
         Requestor (calls) or acceptor (answers).
-    artim_timeout : float
-        Seconds the ARTIM timer runs (PS3.8 9.1.5).
+    artim_timeout : float or None
+        Seconds the ARTIM timer runs (PS3.8 9.1.5: a local, configurable
+        value).  None (the default): the ACSE timeout, or
+        :data:`DEFAULT_ARTIM_TIMEOUT` without one, since ARTIM bounds ACSE
+        waits too (for the A-ASSOCIATE-RQ after a connection, and for the
+        peer to close after a rejection, a release or an abort).
     acse_timeout : float or None
         Seconds to wait for the peer's A-ASSOCIATE-AC/RJ or A-RELEASE-RP
         before aborting; None waits for ever.
@@ -172,14 +176,16 @@ class Connection:
         self,
         role: Role,
         *,
-        artim_timeout: float = DEFAULT_ARTIM_TIMEOUT,
+        artim_timeout: float | None = None,
         acse_timeout: float | None = 30.0,
         network_timeout: float | None = None,
         dimse_timeout: float | None = None,
         strict: bool = False,
     ) -> None:
         self.role = role
-        self.artim_timeout = artim_timeout
+        self.artim_timeout = (
+            artim_timeout if artim_timeout is not None else acse_timeout or DEFAULT_ARTIM_TIMEOUT
+        )
         self.acse_timeout = acse_timeout
         self.network_timeout = network_timeout
         self.dimse_timeout = dimse_timeout

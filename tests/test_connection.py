@@ -9,7 +9,7 @@ import tracemalloc
 
 import pytest
 
-from dicomul import LocalProtocolError, c_find_rq, c_store_rq, pdu
+from dicomul import DEFAULT_ARTIM_TIMEOUT, LocalProtocolError, c_find_rq, c_store_rq, pdu
 from dicomul._acse import AcceptorConfig, AssociationRequest, SupportedContext, propose_contexts
 from dicomul._command import NO_DATA_SET, Command, CommandField, encode_command
 from dicomul._connection import Connection, Role
@@ -255,6 +255,21 @@ def test_artim_expiry_closes_an_idle_connection() -> None:
     events = pair.advance(0.2)
     assert [type(e) for e in events[ACCEPTOR]] == [ConnectionClosed]
     assert pair.acceptor.should_close
+
+
+@pytest.mark.parametrize(
+    ("acse_timeout", "artim_timeout", "expected"),
+    [(7.0, None, 7.0), (None, None, DEFAULT_ARTIM_TIMEOUT), (7.0, 2.0, 2.0)],
+)
+def test_artim_falls_back_to_the_acse_timeout(
+    acse_timeout: float | None, artim_timeout: float | None, expected: float
+) -> None:
+    """The timer policy is the core's: ARTIM is the ACSE timeout unless given
+    (PS3.8 9.1.5 leaves its value local), the default without either."""
+    conn = Connection(Role.ACCEPTOR, acse_timeout=acse_timeout, artim_timeout=artim_timeout)
+    assert conn.artim_timeout == expected
+    conn.transport_connected(now=100.0)
+    assert conn.next_deadline == 100.0 + expected  # Evt5, AE-5: ARTIM started
 
 
 def test_acse_timeout_aborts_a_silent_acceptor() -> None:

@@ -37,7 +37,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from dicomul import (
-    DEFAULT_ARTIM_TIMEOUT,
     Abort,
     Aborted,
     AcceptorConfig,
@@ -222,9 +221,6 @@ class Server:
         ae = self.ae
         return Connection(
             Role.ACCEPTOR,
-            # ARTIM (PS3.8 9.1.5) bounds the wait for the A-ASSOCIATE-RQ and
-            # for the close after a rejection or release: the ACSE timeout.
-            artim_timeout=ae.acse_timeout or DEFAULT_ARTIM_TIMEOUT,
             acse_timeout=ae.acse_timeout,
             dimse_timeout=ae.dimse_timeout,
             network_timeout=ae.network_timeout,
