@@ -203,6 +203,8 @@ class Connection:
         self._connected = False
         self._now = 0.0
         self._artim: float | None = None
+        # True once this side sent an A-ABORT (AA-1, AA-8): see should_close.
+        self._aborted_by_us = False
         # The peer's last progress (PS3.8 has no such notion: see _idle).
         self._progress = Progress()
         # The message ID of the peer's request whose data set is arriving.
@@ -274,8 +276,24 @@ class Connection:
 
     @property
     def should_close(self) -> bool:
-        """True when the adapter must close (or has seen close) the transport connection."""
-        return self._connected and self._state is State.STA1
+        """True when the adapter must close (or has seen close) the transport connection.
+
+        In Sta1 after a connection: the table's actions close it (PS3.8
+        AE-4, AR-3, AA-2 to AA-5).  And on the requestor side, at once after
+        this side's own A-ABORT (AA-1, AA-8: Sta13): PS3.8 9.1.4 d) lets the
+        sender wait for the peer to close until ARTIM expires, but a
+        requestor aborts mostly because the peer stopped answering (a
+        timeout), and its user's call should not then wait out ARTIM for
+        that same peer; the A-ABORT is written first, and a peer reading it
+        closes anyway (AA-3).  An acceptor waits in Sta13 as the table says
+        (:attr:`awaiting_transport_close`), as does a requestor that
+        answered a release (AR-4).
+        """
+        if not self._connected:
+            return False
+        if self._state is State.STA13:
+            return self.is_requestor and self._aborted_by_us
+        return self._state is State.STA1
 
     @property
     def next_deadline(self) -> float | None:
@@ -866,6 +884,7 @@ class Connection:
         is not significant.  Start ARTIM.  (:meth:`provider_abort` names the
         service provider as the source instead, with reason-not-specified.)"""
         self._start_artim()
+        self._aborted_by_us = True
         source = context.get("source", AbortSource.SERVICE_USER)
         assert isinstance(source, AbortSource)
         return encode(AbortRQ(source=source, reason=AbortReason.NOT_SPECIFIED))
@@ -903,6 +922,7 @@ class Connection:
         """AA-8: send an A-ABORT (service-provider source), A-P-ABORT indication, ARTIM."""
         reason, message = _abort_reason(event, context)
         self._start_artim()
+        self._aborted_by_us = True
         self._events.append(
             Aborted(
                 source=AbortSource.SERVICE_PROVIDER, reason=reason, by_peer=False, message=message

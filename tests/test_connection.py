@@ -194,6 +194,41 @@ def test_user_abort() -> None:
     assert [type(e) for e in events[REQUESTOR]] == [ConnectionClosed]
 
 
+@pytest.mark.parametrize("side", [REQUESTOR, ACCEPTOR])
+def test_after_its_own_abort_only_a_requestor_closes_at_once(side: str) -> None:
+    """The close policy is the core's (PS3.8 9.1.4 d): a requestor closes
+    after its own A-ABORT without waiting out ARTIM for the peer; an
+    acceptor waits in Sta13 for the peer to close, ARTIM bounding it."""
+    pair = ConnectionPair()
+    associate(pair)
+    pair.send(side, Abort())
+    conn = pair.side(side)
+    assert conn.awaiting_transport_close
+    assert conn.should_close is (side == REQUESTOR)
+
+
+def test_a_requestor_that_timed_out_closes_at_once() -> None:
+    """A timer's A-ABORT (AA-1) is this side's own too."""
+    pair = ConnectionPair(requestor=Connection(Role.REQUESTOR, dimse_timeout=5))
+    associate(pair)
+    send_message(pair, REQUESTOR, ECHO_RQ)
+    pair.requestor.handle_timeout(now=5)
+    assert pair.requestor.state is State.STA13
+    assert pair.requestor.should_close
+
+
+def test_a_requestor_that_answered_a_release_waits_for_the_close() -> None:
+    """AR-4 on the requestor side (the acceptor asked to release): Sta13,
+    the peer closes first; only an own A-ABORT closes at once."""
+    pair = ConnectionPair()
+    associate(pair)
+    pair.send(ACCEPTOR, RequestRelease())
+    pair.pump()
+    answer_release(pair, REQUESTOR)
+    assert pair.requestor.awaiting_transport_close
+    assert not pair.requestor.should_close
+
+
 def test_malformed_pdu_in_sta6_is_aa8_with_the_decoders_reason() -> None:
     pair = ConnectionPair()
     associate(pair)

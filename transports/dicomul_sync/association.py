@@ -208,7 +208,9 @@ class Association:
                 if self._conn.association_over:  # not a collision: released
                     self.is_established = False
                     self.is_released = True
-            if self._conn.should_close:  # e.g. after a rejection or a release (PS3.8 AE-4, AR-3)
+            # After a rejection or a release (PS3.8 AE-4, AR-3), or our own
+            # A-ABORT (a timeout): the engine says when to close.
+            if self._conn.should_close:
                 self._close()
         return event
 
@@ -241,10 +243,6 @@ class Association:
                 LOGGER.error("Association Aborted: %s", event.message)
             self.is_established = False
             self.is_aborted = True
-            if not event.by_peer:
-                # Our A-ABORT (a timeout) is written: nothing more to wait
-                # for from the peer, so close now rather than after ARTIM.
-                self._close()
         elif isinstance(event, Released):
             self.is_established = False
             self.is_released = True

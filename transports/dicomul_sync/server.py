@@ -258,7 +258,8 @@ class Server:
                 self._active_sockets.discard(sock)
                 handler.finish()
                 loop = self._loop
-                if conn.awaiting_transport_close and handler.channel.sock is not None and loop:
+                parked = conn.awaiting_transport_close and not conn.should_close
+                if parked and handler.channel.sock is not None and loop:
                     loop.give_back(handler.channel.sock, conn, handler.channel.trace)
                     self._wake()
                 else:
