@@ -20,7 +20,10 @@ h11's ``Connection``.  It never touches a socket or a clock:
   adapter reports each write it finishes with :meth:`Connection.wrote`, as
   the PDUs of a message are produced long before the last is written.
   :attr:`next_deadline` says when :meth:`handle_timeout` must next be called.
-* :attr:`should_close` tells the adapter to close the transport connection.
+* :attr:`should_close` tells the adapter to close the transport connection;
+  :attr:`release_to_answer` when to answer the peer's A-RELEASE-RQ.  Both
+  are the core's policy (PS3.8 7.2, 9.1.4, Table 9-10), so every adapter
+  checks them after each event rather than deciding for itself.
 
 Every input is one event of PS3.8 Table 9-10 (Evt1 to Evt19); the table in
 :mod:`dicomul._fsm` names the action, and :meth:`Connection._perform` carries
