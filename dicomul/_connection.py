@@ -20,7 +20,10 @@ h11's ``Connection``.  It never touches a socket or a clock:
   adapter reports each write it finishes with :meth:`Connection.wrote`, as
   the PDUs of a message are produced long before the last is written.
   :attr:`next_deadline` says when :meth:`handle_timeout` must next be called.
-* :attr:`should_close` tells the adapter to close the transport connection.
+* :attr:`should_close` tells the adapter to close the transport connection;
+  :attr:`release_to_answer` when to answer the peer's A-RELEASE-RQ.  Both
+  are the core's policy (PS3.8 7.2, 9.1.4, Table 9-10), so every adapter
+  checks them after each event rather than deciding for itself.
 
 Every input is one event of PS3.8 Table 9-10 (Evt1 to Evt19); the table in
 :mod:`dicomul._fsm` names the action, and :meth:`Connection._perform` carries
@@ -116,6 +119,10 @@ _DATA_STATES = frozenset(
 #: States in which this side may send P-DATA (Evt9: DT-1 in Sta6, AR-7 in Sta8).
 _SENDING_STATES = frozenset({State.STA6, State.STA8})
 
+#: States awaiting this side's A-RELEASE response primitive, Evt14 (PS3.8
+#: Table 9-10: Sta8, AR-4; collision: Sta9, AR-9, requestor; Sta12, AR-4, acceptor).
+_RELEASE_ANSWER_STATES = frozenset(state for state, event in TRANSITIONS if event is Event.EVT14)
+
 #: The requests C-CANCEL applies to (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3).
 _CANCELLABLE = frozenset({CommandField.C_FIND_RQ, CommandField.C_GET_RQ, CommandField.C_MOVE_RQ})
 #: Bit 15 of the Command Field: set in a response (PS3.7 Table E.1-1).
@@ -143,8 +150,12 @@ class Connection:
     ----------
     role : Role
         Requestor (calls) or acceptor (answers).
-    artim_timeout : float
-        Seconds the ARTIM timer runs (PS3.8 9.1.5).
+    artim_timeout : float or None
+        Seconds the ARTIM timer runs (PS3.8 9.1.5: a local, configurable
+        value).  None (the default): the ACSE timeout, or
+        :data:`DEFAULT_ARTIM_TIMEOUT` without one, since ARTIM bounds ACSE
+        waits too (for the A-ASSOCIATE-RQ after a connection, and for the
+        peer to close after a rejection, a release or an abort).
     acse_timeout : float or None
         Seconds to wait for the peer's A-ASSOCIATE-AC/RJ or A-RELEASE-RP
         before aborting; None waits for ever.
@@ -168,14 +179,16 @@ class Connection:
         self,
         role: Role,
         *,
-        artim_timeout: float = DEFAULT_ARTIM_TIMEOUT,
+        artim_timeout: float | None = None,
         acse_timeout: float | None = 30.0,
         network_timeout: float | None = None,
         dimse_timeout: float | None = None,
         strict: bool = False,
     ) -> None:
         self.role = role
-        self.artim_timeout = artim_timeout
+        self.artim_timeout = (
+            artim_timeout if artim_timeout is not None else acse_timeout or DEFAULT_ARTIM_TIMEOUT
+        )
         self.acse_timeout = acse_timeout
         self.network_timeout = network_timeout
         self.dimse_timeout = dimse_timeout
@@ -195,6 +208,8 @@ class Connection:
         self._connected = False
         self._now = 0.0
         self._artim: float | None = None
+        # True once this side sent an A-ABORT (AA-1, AA-8): see should_close.
+        self._aborted_by_us = False
         # The peer's last progress (PS3.8 has no such notion: see _idle).
         self._progress = Progress()
         # The message ID of the peer's request whose data set is arriving.
@@ -240,9 +255,50 @@ class Connection:
         return self._state is State.STA13
 
     @property
+    def release_to_answer(self) -> bool:
+        """True when this side must now answer the peer's A-RELEASE-RQ:
+        send :class:`RespondRelease` (the only release rule an adapter needs).
+
+        The peer's request was indicated (:class:`ReleaseRequested`) and still
+        awaits this side's A-RELEASE response primitive, Evt14 (PS3.8 Table
+        9-10: Sta8, AR-4; in a release collision Sta9 on the requestor side,
+        AR-9, and Sta12 on the acceptor side, AR-4, once this side's own
+        request is confirmed, AR-10), and nothing of this side's is left
+        half done: A-RELEASE is an orderly release (PS3.8 7.2) and in Sta8
+        this side may still send P-DATA (AR-7), so a request of the peer's
+        that arrived whole is answered first, and a message being sent is
+        finished first.  The peer cannot send once it has asked to release
+        (Evt9 is blank in Sta7), so this side's own outstanding requests are
+        not waited for.  False once the association has ended (a release
+        held back by an operation and then aborted is not answered).
+
+        An adapter checks it after each event and after sending each final
+        response: the answer is due as soon as the last of those is done.
+        """
+        if self._state not in _RELEASE_ANSWER_STATES or self._sending:
+            return False
+        return all(mid == self._receiving_data_set_of for mid in self._performing)
+
+    @property
     def should_close(self) -> bool:
-        """True when the adapter must close (or has seen close) the transport connection."""
-        return self._connected and self._state is State.STA1
+        """True when the adapter must close (or has seen close) the transport connection.
+
+        In Sta1 after a connection: the table's actions close it (PS3.8
+        AE-4, AR-3, AA-2 to AA-5).  And on the requestor side, at once after
+        this side's own A-ABORT (AA-1, AA-8: Sta13): PS3.8 9.1.4 d) lets the
+        sender wait for the peer to close until ARTIM expires, but a
+        requestor aborts mostly because the peer stopped answering (a
+        timeout), and its user's call should not then wait out ARTIM for
+        that same peer; the A-ABORT is written first, and a peer reading it
+        closes anyway (AA-3).  An acceptor waits in Sta13 as the table says
+        (:attr:`awaiting_transport_close`), as does a requestor that
+        answered a release (AR-4).
+        """
+        if not self._connected:
+            return False
+        if self._state is State.STA13:
+            return self.is_requestor and self._aborted_by_us
+        return self._state is State.STA1
 
     @property
     def next_deadline(self) -> float | None:
@@ -842,6 +898,7 @@ class Connection:
         is not significant.  Start ARTIM.  (:meth:`provider_abort` names the
         service provider as the source instead, with reason-not-specified.)"""
         self._start_artim()
+        self._aborted_by_us = True
         source = context.get("source", AbortSource.SERVICE_USER)
         assert isinstance(source, AbortSource)
         return encode(AbortRQ(source=source, reason=AbortReason.NOT_SPECIFIED))
@@ -879,6 +936,7 @@ class Connection:
         """AA-8: send an A-ABORT (service-provider source), A-P-ABORT indication, ARTIM."""
         reason, message = _abort_reason(event, context)
         self._start_artim()
+        self._aborted_by_us = True
         self._events.append(
             Aborted(
                 source=AbortSource.SERVICE_PROVIDER, reason=reason, by_peer=False, message=message

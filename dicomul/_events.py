@@ -95,7 +95,10 @@ class AssociationRejected:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReleaseRequested:
-    """The peer asks to release (A-RELEASE indication); answer with :class:`RespondRelease`.
+    """The peer asks to release (A-RELEASE indication); answer with :class:`RespondRelease`
+    when :attr:`~dicomul.Connection.release_to_answer` says the answer is due
+    (after the peer's requests in hand are answered; in a collision, in the
+    order PS3.8 Table 9-10 gives).
 
     ``collision`` is True when both sides asked at once (PS3.8 9.2, Sta9 to Sta12).
     """

@@ -9,9 +9,9 @@ import tracemalloc
 
 import pytest
 
-from dicomul import LocalProtocolError, c_store_rq, pdu
+from dicomul import DEFAULT_ARTIM_TIMEOUT, LocalProtocolError, c_find_rq, c_store_rq, pdu
 from dicomul._acse import AcceptorConfig, AssociationRequest, SupportedContext, propose_contexts
-from dicomul._command import Command, CommandField, encode_command
+from dicomul._command import NO_DATA_SET, Command, CommandField, encode_command
 from dicomul._connection import Connection, Role
 from dicomul._dimse import CommandReceived, DataSetFragment, fragment
 from dicomul._events import (
@@ -194,6 +194,41 @@ def test_user_abort() -> None:
     assert [type(e) for e in events[REQUESTOR]] == [ConnectionClosed]
 
 
+@pytest.mark.parametrize("side", [REQUESTOR, ACCEPTOR])
+def test_after_its_own_abort_only_a_requestor_closes_at_once(side: str) -> None:
+    """The close policy is the core's (PS3.8 9.1.4 d): a requestor closes
+    after its own A-ABORT without waiting out ARTIM for the peer; an
+    acceptor waits in Sta13 for the peer to close, ARTIM bounding it."""
+    pair = ConnectionPair()
+    associate(pair)
+    pair.send(side, Abort())
+    conn = pair.side(side)
+    assert conn.awaiting_transport_close
+    assert conn.should_close is (side == REQUESTOR)
+
+
+def test_a_requestor_that_timed_out_closes_at_once() -> None:
+    """A timer's A-ABORT (AA-1) is this side's own too."""
+    pair = ConnectionPair(requestor=Connection(Role.REQUESTOR, dimse_timeout=5))
+    associate(pair)
+    send_message(pair, REQUESTOR, ECHO_RQ)
+    pair.requestor.handle_timeout(now=5)
+    assert pair.requestor.state is State.STA13
+    assert pair.requestor.should_close
+
+
+def test_a_requestor_that_answered_a_release_waits_for_the_close() -> None:
+    """AR-4 on the requestor side (the acceptor asked to release): Sta13,
+    the peer closes first; only an own A-ABORT closes at once."""
+    pair = ConnectionPair()
+    associate(pair)
+    pair.send(ACCEPTOR, RequestRelease())
+    pair.pump()
+    answer_release(pair, REQUESTOR)
+    assert pair.requestor.awaiting_transport_close
+    assert not pair.requestor.should_close
+
+
 def test_malformed_pdu_in_sta6_is_aa8_with_the_decoders_reason() -> None:
     pair = ConnectionPair()
     associate(pair)
@@ -257,6 +292,21 @@ def test_artim_expiry_closes_an_idle_connection() -> None:
     assert pair.acceptor.should_close
 
 
+@pytest.mark.parametrize(
+    ("acse_timeout", "artim_timeout", "expected"),
+    [(7.0, None, 7.0), (None, None, DEFAULT_ARTIM_TIMEOUT), (7.0, 2.0, 2.0)],
+)
+def test_artim_falls_back_to_the_acse_timeout(
+    acse_timeout: float | None, artim_timeout: float | None, expected: float
+) -> None:
+    """The timer policy is the core's: ARTIM is the ACSE timeout unless given
+    (PS3.8 9.1.5 leaves its value local), the default without either."""
+    conn = Connection(Role.ACCEPTOR, acse_timeout=acse_timeout, artim_timeout=artim_timeout)
+    assert conn.artim_timeout == expected
+    conn.transport_connected(now=100.0)
+    assert conn.next_deadline == 100.0 + expected  # Evt5, AE-5: ARTIM started
+
+
 def test_acse_timeout_aborts_a_silent_acceptor() -> None:
     pair = ConnectionPair(requestor=Connection(Role.REQUESTOR, acse_timeout=5))
     pair.send(REQUESTOR, RequestAssociation(request=REQUEST))
@@ -287,6 +337,125 @@ def test_release_collision() -> None:
     events = pair.pump()
     assert [type(e) for e in events[REQUESTOR]] == [Released, ConnectionClosed]
     assert [type(e) for e in events[ACCEPTOR]] == [ConnectionClosed]
+
+
+# --------------------------------------------- release_to_answer (PS3.8 7.2)
+
+PATIENT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
+FIND_RQ = c_find_rq(1, PATIENT_FIND)
+FIND_PENDING, FIND_DONE = (
+    Command(
+        command_field=CommandField.C_FIND_RSP,
+        message_id_being_responded_to=1,
+        affected_sop_class_uid=PATIENT_FIND,
+        status=status,
+        command_data_set_type=data_set_type,
+    )
+    for status, data_set_type in ((0xFF00, 0x0000), (0x0000, NO_DATA_SET))
+)
+
+
+def associate_for_find(pair: ConnectionPair) -> None:
+    """Associate on one presentation context (ID 1): Patient Root C-FIND."""
+    request = dataclasses.replace(REQUEST, contexts=propose_contexts([PATIENT_FIND], [IMPLICIT]))
+    config = dataclasses.replace(
+        CONFIG, supported={PATIENT_FIND: SupportedContext(transfer_syntaxes=(IMPLICIT,))}
+    )
+    pair.send(REQUESTOR, RequestAssociation(request=request))
+    pair.connect()
+    pair.pump()
+    pair.send(ACCEPTOR, AcceptAssociation(config=config))
+    pair.pump()
+    assert pair.requestor.state is pair.acceptor.state is State.STA6
+
+
+def answer_release(pair: ConnectionPair, side: str) -> None:
+    """What an adapter does: answer the peer's release when the core says so."""
+    assert pair.side(side).release_to_answer
+    pair.send(side, RespondRelease())
+    assert not pair.side(side).release_to_answer
+
+
+def test_a_release_while_idle_is_to_be_answered() -> None:
+    """Sta8 with nothing in hand: answer at once (AR-4)."""
+    pair = ConnectionPair()
+    associate(pair)
+    assert not pair.acceptor.release_to_answer  # Sta6: nothing asked
+    pair.send(REQUESTOR, RequestRelease())
+    assert not pair.requestor.release_to_answer  # Sta7: the asker waits
+    assert pair.pump()[ACCEPTOR] == [ReleaseRequested()]
+    answer_release(pair, ACCEPTOR)
+    assert [type(e) for e in pair.pump()[REQUESTOR]] == [Released, ConnectionClosed]
+
+
+def test_a_release_during_an_operation_waits_for_its_final_response() -> None:
+    """A release asked while a C-FIND is being served (the peer may ask: it
+    only awaits responses) is answered after the final response, not after
+    a pending one; the requestor gets every response, then the release."""
+    pair = ConnectionPair()
+    associate_for_find(pair)
+    send_message(pair, REQUESTOR, FIND_RQ, b"", context=1)
+    pair.send(REQUESTOR, RequestRelease())
+    assert [type(e) for e in pair.pump()[ACCEPTOR]] == [
+        CommandReceived,
+        DataSetFragment,
+        ReleaseRequested,
+    ]
+    assert not pair.acceptor.release_to_answer  # the query is being served
+    send_message(pair, ACCEPTOR, FIND_PENDING, b"", context=1)
+    assert not pair.acceptor.release_to_answer  # pending: not over yet
+    send_message(pair, ACCEPTOR, FIND_DONE, context=1)
+    answer_release(pair, ACCEPTOR)
+    events = pair.pump()[REQUESTOR]
+    assert [e.command.status for e in events if isinstance(e, CommandReceived)] == [0xFF00, 0]
+    assert [type(e) for e in events][-2:] == [Released, ConnectionClosed]
+
+
+def test_a_release_is_not_answered_in_the_middle_of_a_message() -> None:
+    """A message of this side's half sent is finished before the A-RELEASE-RP."""
+    pair = ConnectionPair()
+    associate(pair)
+    store = c_store_rq(2, CT, "1.2.3")
+    pair.send(REQUESTOR, RequestRelease())
+    pair.pump()
+    pdus = pair.acceptor.send_message(3, store, b"x" * 100_000)
+    pair.write(ACCEPTOR, next(pdus))
+    assert not pair.acceptor.release_to_answer
+    for data in pdus:
+        pair.write(ACCEPTOR, data)
+    assert pair.acceptor.release_to_answer
+
+
+def test_release_collision_is_answered_by_the_requestor_then_the_acceptor() -> None:
+    """PS3.8 9.2.9 collision: the requestor answers first (Sta9, AR-9); the
+    acceptor answers once its own request is confirmed (Sta10 -> Sta12, AR-4)."""
+    pair = ConnectionPair()
+    associate(pair)
+    pair.send(REQUESTOR, RequestRelease())
+    pair.send(ACCEPTOR, RequestRelease())
+    pair.pump()
+    assert (pair.requestor.state, pair.acceptor.state) == (State.STA9, State.STA10)
+    assert not pair.acceptor.release_to_answer
+    answer_release(pair, REQUESTOR)
+    assert pair.pump()[ACCEPTOR] == [Released()]
+    answer_release(pair, ACCEPTOR)
+    assert [type(e) for e in pair.pump()[REQUESTOR]] == [Released, ConnectionClosed]
+
+
+def test_a_release_held_by_an_operation_then_aborted_is_not_answered() -> None:
+    """The peer aborts while its release waits for an operation: nothing is
+    left to answer (and RespondRelease would now be a local misuse)."""
+    pair = ConnectionPair()
+    associate(pair)
+    send_message(pair, REQUESTOR, ECHO_RQ)
+    pair.send(REQUESTOR, RequestRelease())
+    pair.pump()
+    assert not pair.acceptor.release_to_answer
+    pair.send(REQUESTOR, Abort())
+    assert [type(e) for e in pair.pump()[ACCEPTOR]] == [Aborted, ConnectionClosed]
+    assert not pair.acceptor.release_to_answer
+    with pytest.raises(LocalProtocolError):
+        pair.acceptor.send(RespondRelease())
 
 
 def test_local_misuse_changes_nothing() -> None:

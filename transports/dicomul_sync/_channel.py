@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from dicomul import NEED_DATA, Command, Connection, DataSetSource
+from dicomul import NEED_DATA, Command, Connection, DataSetSource, RespondRelease
 
 from ._socket_io import Waker, read_into, write_to
 from ._trace import PduTrace, trace_if_debugging
@@ -80,6 +80,16 @@ class Channel:
     def defer(self, event: object) -> None:
         """Keep an event taken early for :meth:`next_event` to return, in order."""
         self._deferred.append(event)
+
+    def answer_release(self) -> bool:
+        """Answer the peer's A-RELEASE-RQ if the engine says it is due now
+        (:attr:`dicomul.Connection.release_to_answer`: after the operations
+        being served, and in a collision in the order PS3.8 Table 9-10
+        gives); True if answered.  Called after each event handled."""
+        if not self.conn.release_to_answer:
+            return False
+        self.write(self.conn.send(RespondRelease(), now=time.monotonic()))
+        return True
 
     def write(self, data: bytes) -> None:
         if not data:

@@ -35,11 +35,9 @@ from dicomul import (
     Negotiated,
     ProposedContext,
     Released,
-    ReleaseRequested,
     RemoteProtocolError,
     RequestAssociation,
     RequestRelease,
-    RespondRelease,
     ResponseCollector,
     Role,
     Status,
@@ -202,16 +200,16 @@ class Association:
         event = self._channel.next_event()
         if event is not None:
             self._note(event)
-            if isinstance(event, ReleaseRequested) and not self._conn.association_over:
-                # The peer releases (or both sides do at once, PS3.8 9.2.9):
-                # answer; the engine decides what the collision order needs.
-                # (One held back and since followed by an A-ABORT is not.)
+            # The peer releases (or both sides do at once, PS3.8 9.2.9): the
+            # engine says when the answer is due (release_to_answer).
+            if self._channel.answer_release():
                 LOGGER.info("Association Release Requested by the peer")
-                self._write(self._conn.send(RespondRelease(), now=time.monotonic()))
-                if not event.collision:
+                if self._conn.association_over:  # not a collision: released
                     self.is_established = False
                     self.is_released = True
-            if self._conn.should_close:  # e.g. after a rejection or a release (PS3.8 AE-4, AR-3)
+            # After a rejection or a release (PS3.8 AE-4, AR-3), or our own
+            # A-ABORT (a timeout): the engine says when to close.
+            if self._conn.should_close:
                 self._close()
         return event
 
@@ -244,10 +242,6 @@ class Association:
                 LOGGER.error("Association Aborted: %s", event.message)
             self.is_established = False
             self.is_aborted = True
-            if not event.by_peer:
-                # Our A-ABORT (a timeout) is written: nothing more to wait
-                # for from the peer, so close now rather than after ARTIM.
-                self._close()
         elif isinstance(event, Released):
             self.is_established = False
             self.is_released = True

@@ -37,7 +37,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from dicomul import (
-    DEFAULT_ARTIM_TIMEOUT,
     Abort,
     Aborted,
     AcceptorConfig,
@@ -47,7 +46,6 @@ from dicomul import (
     DataSetFragment,
     Negotiated,
     ReleaseRequested,
-    RespondRelease,
     Role,
     SupportedContext,
     longest_idle,
@@ -223,9 +221,6 @@ class Server:
         ae = self.ae
         return Connection(
             Role.ACCEPTOR,
-            # ARTIM (PS3.8 9.1.5) bounds the wait for the A-ASSOCIATE-RQ and
-            # for the close after a rejection or release: the ACSE timeout.
-            artim_timeout=ae.acse_timeout or DEFAULT_ARTIM_TIMEOUT,
             acse_timeout=ae.acse_timeout,
             dimse_timeout=ae.dimse_timeout,
             network_timeout=ae.network_timeout,
@@ -263,7 +258,8 @@ class Server:
                 self._active_sockets.discard(sock)
                 handler.finish()
                 loop = self._loop
-                if conn.awaiting_transport_close and handler.channel.sock is not None and loop:
+                parked = conn.awaiting_transport_close and not conn.should_close
+                if parked and handler.channel.sock is not None and loop:
                     loop.give_back(handler.channel.sock, conn, handler.channel.trace)
                     self._wake()
                 else:
@@ -307,6 +303,9 @@ class _Handler:
             if event is None or isinstance(event, ConnectionClosed):
                 return
             self._handle(event)
+            if self.channel.answer_release():  # due now (see release_to_answer)
+                LOGGER.info("Association Released")
+                self._notify(self.ae.on_association_released, conn.negotiated)
             if conn.association_over:
                 self._release_slot()  # the association no longer exists
                 if conn.awaiting_transport_close:
@@ -320,15 +319,10 @@ class _Handler:
     def _handle(self, event: object) -> None:
         if self.services.handle(event):
             return
-        if isinstance(event, ReleaseRequested):
-            if self.conn.association_over:
-                # Held while a C-GET waited for a sub-operation's response,
-                # and an A-ABORT came after it: there is nothing to answer.
-                LOGGER.debug("release request of an association since aborted: ignored")
-                return
-            LOGGER.info("Association Released")
-            self.channel.write(self.conn.send(RespondRelease(), now=time.monotonic()))
-            self._notify(self.ae.on_association_released, self.conn.negotiated)
+        if isinstance(event, ReleaseRequested) and self.conn.association_over:
+            # Held while a C-GET waited for a sub-operation's response, and
+            # an A-ABORT came after it: the engine leaves nothing to answer.
+            LOGGER.debug("release request of an association since aborted: ignored")
         elif isinstance(event, Aborted):
             if event.by_peer or event.connection_lost:
                 LOGGER.info("Association Aborted")
