@@ -39,6 +39,7 @@ from dicomul import (
     RemoteProtocolError,
     RequestAssociation,
     RequestRelease,
+    RespondRelease,
     Response,
     ResponseCollector,
     Role,
@@ -237,6 +238,8 @@ class AsyncAssociation:
         while True:
             event = self._conn.next_event()
             await self._flush()
+            if self._conn.release_to_answer:  # the peer asked (or a collision): PS3.8 7.2
+                await self._write(self._conn.send(RespondRelease(), now=anyio.current_time()))
             if event is not NEED_DATA:
                 if isinstance(event, Aborted | ConnectionClosed):
                     self._closed = True
