@@ -337,3 +337,36 @@ def test_storescu_sends_no_deflated_file_that_does_not_inflate_whole(
     assert done.stdout.startswith("sent 1, warnings 0, failures 2 "), done.stdout
     assert done.stderr.count("is not a whole DICOM file") == 2, done.stderr
     assert kept_files(out) == ["1.2.3.600.dcm"]
+
+
+def test_a_deflated_query_identifier_bomb_is_refused_without_inflating_it_whole() -> None:
+    """A C-FIND identifier is decoded whole for the handler: deflated, it
+    is inflated within MAX_REQUEST_DATA_SET (64 MiB), and a bomb past it is
+    answered with the C-FIND failure status, the handler never called."""
+    from dicomul_sync import AE
+    from peers import serving
+
+    from dicomul import c_find_rq
+
+    find = "1.2.840.10008.5.1.4.1.2.1.1"
+    scp = AE(
+        ae_title="SCP",
+        port=0,
+        scp_sop_class=[find],
+        transfer_syntax=[DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN],
+    )
+    called: list[object] = []
+    scp.on_c_find = lambda identifier: called.append(identifier) or []  # type: ignore[method-assign]
+    bomb = deflate_bomb("1.2.3.700", 128 << 20)
+    with serving(scp) as port:
+        peer = RawPeer(port)
+        accepted = peer.request(
+            sop_classes=[find], transfer_syntaxes=[DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN]
+        )
+        assert isinstance(accepted, AssociationAccepted)
+        peer.sock.settimeout(60)
+        peer.send(1, c_find_rq(1, find), bomb)
+        status = status_of(peer.next_event())
+        peer.sock.close()
+    assert status == 0xC000
+    assert called == []
