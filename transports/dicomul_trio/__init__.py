@@ -8,18 +8,6 @@ written on anyio (:mod:`dicomul_anyio`), runs natively on asyncio and on
 trio; it holds no protocol rule of its own.
 """
 
-from dicomul_anyio import (
-    AssociationAbortedError,
-    AssociationRejectedError,
-    AsyncAssociation,
-    NoAcceptedContextError,
-    connect,
-)
-
-__all__ = [
-    "AssociationAbortedError",
-    "AssociationRejectedError",
-    "AsyncAssociation",
-    "NoAcceptedContextError",
-    "connect",
-]
+# The same names as dicomul_anyio, whose one implementation runs on both.
+from dicomul_anyio import *  # noqa: F403
+from dicomul_anyio import __all__ as __all__
