@@ -17,9 +17,9 @@ from collections.abc import Iterator
 
 import pydicom
 import pytest
+from dicomul_common.storage import DurableFile
 from dicomul_sync import AE
 from dicomul_sync.association import Association
-from dicomul_sync.storage import DurableFile
 from peers import HOST, RawPeer, serving
 from test_sync_services import retrieve_scp
 

@@ -180,7 +180,7 @@ def test_peer_vanishing_mid_store_leaves_no_file(tmp_path: pathlib.Path) -> None
 
 
 def test_hostile_instance_uid_is_not_a_file_name(tmp_path: pathlib.Path) -> None:
-    from dicomul_sync.storage import file_name_for
+    from dicomul_common.storage import file_name_for
 
     assert file_name_for("1.2.3") == "1.2.3.dcm"
     for hostile in ("../../etc/passwd", "1.2/3", "", "1." * 40):

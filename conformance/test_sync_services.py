@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pydicom
 import pytest
 from dcmtk_tools import dcmtk_path
+from dicomul_common.outgoing import read_part10_meta
 from dicomul_sync import AE
-from dicomul_sync._outgoing import read_part10_meta
 from dicomul_sync._services import ServiceRequest
 from peers import HOST, free_port, pynetdicom_scp, pynetdicom_scu, serving
 from test_sync_seed_examples import ct_file

@@ -287,7 +287,7 @@ async def connect(
     if the peer does not answer within ``acse_timeout``.
     """
     if sop_classes is None:
-        from dicomul_sync.sop_classes import StorageSOPClassList  # noqa: PLC0415
+        from dicomul_common.sop_classes import StorageSOPClassList  # noqa: PLC0415
 
         sop_classes = [VERIFICATION_SOP_CLASS, *StorageSOPClassList][:127]
     request = AssociationRequest(

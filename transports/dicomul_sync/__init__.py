@@ -19,7 +19,7 @@ from .ae import AE
 from .association import Association
 
 if TYPE_CHECKING:
-    from .sop_classes import QueryRetrieveSOPClassList, StorageSOPClassList
+    from dicomul_common.sop_classes import QueryRetrieveSOPClassList, StorageSOPClassList
 
 #: The Verification SOP Class (PS3.4 Annex A).
 VerificationSOPClass = "1.2.840.10008.1.1"
@@ -40,7 +40,7 @@ def __getattr__(name: str) -> object:
     """The SOP class lists and ``<Keyword>SOPClass`` constants, built from
     pydicom's UID dictionary on first use (importing pydicom is slow)."""
     if name in ("StorageSOPClassList", "QueryRetrieveSOPClassList") or name.endswith("SOPClass"):
-        from . import sop_classes  # noqa: PLC0415
+        from dicomul_common import sop_classes  # noqa: PLC0415
 
         if name in ("StorageSOPClassList", "QueryRetrieveSOPClassList"):
             return getattr(sop_classes, name)

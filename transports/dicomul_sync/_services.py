@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from dicomul_common.outgoing import CannotSendError, Outgoing, store_request
+
 from dicomul import (
     Aborted,
     Command,
@@ -40,7 +42,6 @@ from dicomul import (
     service_name,
 )
 
-from ._outgoing import CannotSendError, Outgoing, store_request
 from ._sinks import (
     MAX_REQUEST_DATA_SET,
     CollectedDataSet,

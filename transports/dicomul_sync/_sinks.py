@@ -119,9 +119,9 @@ class GuardedSink:
             self._fail(exc, "cannot receive the data set")
 
     def _fail(self, exc: Exception, what: str) -> None:
-        from dicomul import DataSetStructureError  # noqa: PLC0415
+        from dicomul_common.storage import NotAFileNameError  # noqa: PLC0415 - pydicom only when storing
 
-        from .storage import NotAFileNameError  # noqa: PLC0415 - pydicom only when storing
+        from dicomul import DataSetStructureError  # noqa: PLC0415
 
         outcome = (
             HandlerOutcome.OUT_OF_RESOURCES if isinstance(exc, OSError) else HandlerOutcome.FAILED
@@ -247,7 +247,7 @@ class DirectorySink:
     """Write the data set durably to ``ae.store_directory`` as a Part 10 file."""
 
     def __init__(self, ae: AE, request: ServiceRequest) -> None:
-        from .storage import DurableFile  # noqa: PLC0415 - pydicom only when storing
+        from dicomul_common.storage import DurableFile  # noqa: PLC0415 - pydicom only when storing
 
         self.ae = ae
         self.file = DurableFile(

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from dicomul_common.outgoing import CannotSendError, Outgoing, read_part10_meta, store_request
+
 from dicomul import (
     MAX_CONTEXTS,
     VERIFICATION_SOP_CLASS,
@@ -59,7 +61,6 @@ from dicomul import (
 )
 
 from ._channel import Channel
-from ._outgoing import CannotSendError, Outgoing, read_part10_meta, store_request
 from ._services import Services
 
 if TYPE_CHECKING:

@@ -1,148 +1,25 @@
-"""SOP class constants and lists, generated from pydicom's UID dictionary.
+"""The SOP class lists and constants, where pynetdicom3 users look for them.
 
-``StorageSOPClassList`` holds the standard, non-retired SOP classes of the
-Storage Service Class (PS3.4 Annex B.5): the "... Storage" SOP classes under
-the Storage root 1.2.840.10008.5.1.4.1.1 and the RT delivery instruction
-ones (1.2.840.10008.5.1.4.34), without those of the Non-Patient Object
-Storage Service Class (PS3.4 Annex GG: hanging protocols, colour palettes,
-implant templates, defined procedure protocols, protocol approvals) and
-without the DICOMDIR's Media Storage Directory Storage.
-``QueryRetrieveSOPClassList`` holds the Query/Retrieve information models of
-PS3.4 Annex C.6 (including the retired Patient/Study Only model, which the
-seed's ``query_model='O'`` names) and Modality Worklist FIND (``'W'``).
-
-Every SOP class of the dictionary is also a module constant named after its
-keyword with ``SOPClass`` appended (``CTImageStorageSOPClass``).
+They live in :mod:`dicomul_common.sop_classes`, shared by every adapter;
+this module keeps ``dicomul_sync.sop_classes`` importing as before.
 """
 
 from __future__ import annotations
 
-from pydicom._uid_dict import UID_dictionary
+from dicomul_common.sop_classes import (
+    QueryRetrieveSOPClassList,
+    StorageSOPClassList,
+    VerificationSOPClass,
+    sop_class_constants,
+    storage_classes_for_retrieve,
+    storage_classes_to_accept,
+)
 
 __all__ = [
     "QueryRetrieveSOPClassList",
     "StorageSOPClassList",
-    "storage_classes_for_retrieve",
-    "storage_classes_to_accept",
     "VerificationSOPClass",
     "sop_class_constants",
+    "storage_classes_for_retrieve",
+    "storage_classes_to_accept",
 ]
-
-_STORAGE_ROOTS = ("1.2.840.10008.5.1.4.1.1.", "1.2.840.10008.5.1.4.34.")
-#: Non-patient objects under the Storage root (PS3.4 Annex GG, not B.5).
-_NON_PATIENT = frozenset(
-    {
-        "1.2.840.10008.5.1.4.1.1.200.1",  # CT Defined Procedure Protocol Storage
-        "1.2.840.10008.5.1.4.1.1.200.3",  # Protocol Approval Storage
-        "1.2.840.10008.5.1.4.1.1.200.7",  # XA Defined Procedure Protocol Storage
-    }
-)
-_QUERY_RETRIEVE_ROOT = "1.2.840.10008.5.1.4.1.2."
-#: The retired hardcopy and stored print storage classes (PS3.4 H, retired).
-_PRINT_STORAGE_ROOT = "1.2.840.10008.5.1.1."
-_MODALITY_WORKLIST_FIND = "1.2.840.10008.5.1.4.31"
-
-
-def _sop_classes() -> dict[str, tuple[str, str, bool]]:
-    """UID -> (name, keyword, retired) for every SOP class pydicom knows."""
-    return {
-        uid: (name, keyword, retired == "Retired")
-        for uid, (name, kind, _, retired, keyword) in UID_dictionary.items()
-        if kind == "SOP Class"
-    }
-
-
-def _storage(*, retired_too: bool = False) -> list[str]:
-    roots = (*_STORAGE_ROOTS, _PRINT_STORAGE_ROOT) if retired_too else _STORAGE_ROOTS
-    return [
-        uid
-        for uid, (name, _, retired) in _sop_classes().items()
-        if (retired_too or not retired)
-        and "Storage" in name
-        and uid.startswith(roots)
-        and uid not in _NON_PATIENT
-    ]
-
-
-def storage_classes_to_accept() -> list[str]:
-    """What a storage SCP accepts: :data:`StorageSOPClassList`, then the
-    retired storage classes, print ones included (old modalities still send
-    them; DCMTK's storescp accepts them too).  An acceptor is not bound by the 128
-    contexts a request may carry."""
-    retired = [uid for uid in _storage(retired_too=True) if uid not in StorageSOPClassList]
-    return [*StorageSOPClassList, *retired]
-
-
-def _query_retrieve() -> list[str]:
-    return [
-        uid
-        for uid in _sop_classes()
-        if uid.startswith(_QUERY_RETRIEVE_ROOT) or uid == _MODALITY_WORKLIST_FIND
-    ]
-
-
-def sop_class_constants() -> dict[str, str]:
-    """``<Keyword>SOPClass`` -> UID for every SOP class in pydicom's dictionary."""
-    return {
-        f"{keyword}SOPClass": uid for uid, (_, keyword, _) in _sop_classes().items() if keyword
-    }
-
-
-#: The Verification SOP Class (PS3.4 Annex A).
-VerificationSOPClass = "1.2.840.10008.1.1"
-#: Every standard SOP class of the Storage Service Class (PS3.4 Annex B.5).
-StorageSOPClassList: list[str] = _storage()
-#: The Query/Retrieve models (PS3.4 Annex C.6) and Modality Worklist FIND.
-QueryRetrieveSOPClassList: list[str] = _query_retrieve()
-
-
-#: Storage classes an archive rarely returns, proposed last by a C-GET SCU,
-#: which can name only 127 of the 176 (one context is the C-GET model's):
-#: security screening (DICOS), eddy current, ophthalmic measurements and
-#: maps, the rarer waveforms, volumetric presentation states, the second
-#: generation RT objects and delivery instructions, procedure protocols,
-#: inventories and 3D model encapsulations.  Branches of the UID tree...
-_RARE_BRANCHES = (
-    "1.2.840.10008.5.1.4.1.1.501.",  # DICOS
-    "1.2.840.10008.5.1.4.1.1.601.",  # eddy current
-    "1.2.840.10008.5.1.4.1.1.78.",  # ophthalmic measurements
-    "1.2.840.10008.5.1.4.1.1.79.",
-    "1.2.840.10008.5.1.4.1.1.80.",
-    "1.2.840.10008.5.1.4.1.1.81.",
-    "1.2.840.10008.5.1.4.1.1.82.",
-    "1.2.840.10008.5.1.4.1.1.9.",  # waveforms, but for _COMMON_WAVEFORMS
-    "1.2.840.10008.5.1.4.1.1.200.",  # performed procedure protocols
-    "1.2.840.10008.5.1.4.1.1.201.",  # inventory
-    "1.2.840.10008.5.1.4.34.",  # RT delivery instructions
-)
-#: ... and single classes: volumetric presentation states, 3D models, and
-#: the second generation RT objects (481.10 to 481.25).
-_RARE_CLASSES = frozenset(
-    [f"1.2.840.10008.5.1.4.1.1.11.{n}" for n in range(6, 12)]
-    + [f"1.2.840.10008.5.1.4.1.1.104.{n}" for n in (3, 4, 5)]
-    + [f"1.2.840.10008.5.1.4.1.1.481.{n}" for n in range(10, 26)]
-)
-_COMMON_WAVEFORMS = frozenset(
-    {
-        "1.2.840.10008.5.1.4.1.1.9.1.1",  # 12-lead ECG
-        "1.2.840.10008.5.1.4.1.1.9.1.2",  # general ECG
-        "1.2.840.10008.5.1.4.1.1.9.2.1",  # hemodynamic
-        "1.2.840.10008.5.1.4.1.1.9.4.1",  # basic voice audio
-    }
-)
-
-
-def _rarely_retrieved(uid: str) -> bool:
-    if uid in _RARE_CLASSES:
-        return True
-    return uid.startswith(_RARE_BRANCHES) and uid not in _COMMON_WAVEFORMS
-
-
-def storage_classes_for_retrieve(limit: int = 127) -> list[str]:
-    """The ``limit`` storage SOP classes a C-GET SCU proposes to receive
-    (with the SCP role, PS3.7 D.3.3.4): :data:`StorageSOPClassList` with the
-    rarely retrieved ones last, so that what an archive holds (CT, MR, PET,
-    US, XA, CR/DX/MG, NM, SC, SR, RT, PDF, presentation states...) fits in
-    one association's 128 contexts."""
-    ordered = sorted(StorageSOPClassList, key=_rarely_retrieved)  # stable: order kept
-    return ordered[:limit]

@@ -109,7 +109,7 @@ class Index:
         one instance, the last written is the one served); False if it is
         not a DICOM Part 10 file (PS3.10 7.1: what C-GET and C-MOVE can send
         as it is) with a SOP Instance UID."""
-        from dicomul_sync.storage import read_attributes  # noqa: PLC0415
+        from dicomul_common.storage import read_attributes  # noqa: PLC0415
 
         try:  # (as a stream, no large value read: a deflate bomb costs nothing)
             ds = read_attributes(path, COLUMNS)

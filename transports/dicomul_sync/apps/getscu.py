@@ -47,9 +47,10 @@ def main(argv: Sequence[str]) -> int:
         return 1
 
     # After parsing: --help stays fast.
+    from dicomul_common.sop_classes import storage_classes_for_retrieve  # noqa: PLC0415
+
     from dicomul import GET_MODELS  # noqa: PLC0415
     from dicomul_sync.ae import AE  # noqa: PLC0415
-    from dicomul_sync.sop_classes import storage_classes_for_retrieve  # noqa: PLC0415
 
     query = _query.identifier(args, log)
     if query is None:

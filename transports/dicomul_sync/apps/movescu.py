@@ -98,8 +98,9 @@ def move(args: argparse.Namespace, query: Dataset, move_aet: str, log: logging.L
 
 def storage_scp(args: argparse.Namespace, ae_title: str) -> AE:
     """Our own storage SCP for the sub-operations (every storage SOP class)."""
+    from dicomul_common.sop_classes import storage_classes_to_accept  # noqa: PLC0415
+
     from dicomul_sync.ae import AE  # noqa: PLC0415
-    from dicomul_sync.sop_classes import storage_classes_to_accept  # noqa: PLC0415
 
     scp = AE(
         ae_title=ae_title,

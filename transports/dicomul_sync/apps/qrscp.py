@@ -214,9 +214,10 @@ def main(argv: Sequence[str]) -> int:
         log.error("database directory does not exist: %s", directory)
         return 1
 
+    from dicomul_common.sop_classes import storage_classes_to_accept  # noqa: PLC0415
+
     from dicomul_sync import StorageSOPClassList  # noqa: PLC0415 - after parsing: fast --help
     from dicomul_sync.ae import AE  # noqa: PLC0415
-    from dicomul_sync.sop_classes import storage_classes_to_accept  # noqa: PLC0415
 
     from ._qrindex import Index  # noqa: PLC0415
 

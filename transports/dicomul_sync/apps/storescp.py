@@ -80,7 +80,7 @@ def study_sorted_sink(
     directory: pathlib.Path, log: logging.Logger
 ) -> Callable[[ServiceRequest], StoreSink]:
     """An ``on_c_store_stream`` handler writing ``directory/<Study UID>/<SOP UID>.dcm``."""
-    from dicomul_sync.storage import DurableFile, read_attributes  # noqa: PLC0415
+    from dicomul_common.storage import DurableFile, read_attributes  # noqa: PLC0415
 
     def study_folder(file: DurableFile) -> pathlib.Path:
         """The folder of the instance's study, read back from what was written
@@ -128,8 +128,9 @@ def main(argv: Sequence[str]) -> int:
         log.error("output directory does not exist: %s", directory)
         return 1
 
+    from dicomul_common.sop_classes import storage_classes_to_accept  # noqa: PLC0415 - fast --help
+
     from dicomul_sync.ae import AE  # noqa: PLC0415
-    from dicomul_sync.sop_classes import storage_classes_to_accept  # noqa: PLC0415 - fast --help
 
     syntaxes = PREFERENCES[args.preference]
     if args.preference != "implicit":

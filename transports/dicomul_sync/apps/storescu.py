@@ -29,8 +29,9 @@ from . import _cli, _tls
 if TYPE_CHECKING:
     import logging
 
+    from dicomul_common.outgoing import Outgoing
+
     from dicomul import ProposedContext
-    from dicomul_sync._outgoing import Outgoing
     from dicomul_sync.association import Association
 
 
@@ -130,7 +131,7 @@ def find_files(paths: Sequence[str], log: logging.Logger) -> Iterator[pathlib.Pa
 
 def describe(paths: Sequence[str], log: logging.Logger) -> list[Outgoing]:
     """The DICOM Part 10 files among ``paths``; the others are skipped with a warning."""
-    from dicomul_sync._outgoing import Outgoing  # noqa: PLC0415 - after parsing
+    from dicomul_common.outgoing import Outgoing  # noqa: PLC0415 - after parsing
 
     items = []
     for path in find_files(paths, log):
