@@ -1,12 +1,9 @@
 """The SCU side on anyio: ``async with connect(...) as assoc``.
 
-One task drives one association: it writes what the core's
-:class:`dicomul.Connection` returns, reads when the core needs data, and
-fires the core's timers on the event loop's clock (``anyio.current_time``),
-through :meth:`~dicomul.Connection.handle_timeout` at
-:attr:`~dicomul.Connection.next_deadline`.  Responses are put together by
-the core's :class:`dicomul.ResponseCollector`, requests built by its
-builders (:func:`dicomul.c_echo_rq`...): nothing here is a DICOM rule.
+One task drives one association through a :class:`~._driver.Driver`,
+which moves bytes and keeps the core's timers on the event loop's clock.
+Responses are put together by the core's :class:`dicomul.ResponseCollector`,
+requests built by its builders (:func:`dicomul.c_echo_rq`...): nothing here is a DICOM rule.
 
 Leaving the ``async with`` block releases the association; an exception
 (cancellation included) inside it aborts it.
@@ -25,9 +22,7 @@ import anyio.abc
 
 from dicomul import (
     DEFAULT_MAX_PDU_LENGTH,
-    NEED_DATA,
     VERIFICATION_SOP_CLASS,
-    Abort,
     Aborted,
     AssociationAccepted,
     AssociationRejected,
@@ -39,7 +34,6 @@ from dicomul import (
     RemoteProtocolError,
     RequestAssociation,
     RequestRelease,
-    RespondRelease,
     Response,
     ResponseCollector,
     Role,
@@ -49,6 +43,8 @@ from dicomul import (
     c_store_rq,
     propose_contexts,
 )
+
+from ._driver import Driver
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -61,10 +57,6 @@ __all__ = [
     "connect",
 ]
 
-#: What a stream raises when the peer or the connection is gone.
-_GONE = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
-#: Bytes asked of the stream per read.
-RECEIVE_SIZE = 65536
 #: The transfer syntaxes proposed for every SOP class unless told:
 #: Explicit VR Little Endian, Implicit VR Little Endian.
 DEFAULT_TRANSFER_SYNTAXES = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
@@ -95,11 +87,10 @@ class NoAcceptedContextError(Exception):
 class AsyncAssociation:
     """An established association, driven by the task that awaits on it."""
 
-    def __init__(self, stream: anyio.abc.ByteStream, conn: Connection) -> None:
-        self._stream = stream
-        self._conn = conn
+    def __init__(self, driver: Driver) -> None:
+        self._driver = driver
+        self._conn = driver.conn
         self._collector = ResponseCollector()
-        self._closed = False
 
     @property
     def negotiated(self) -> Negotiated:
@@ -109,7 +100,7 @@ class AsyncAssociation:
 
     @property
     def is_established(self) -> bool:
-        return self._conn.can_send_messages and not self._closed
+        return self._conn.can_send_messages and not self._driver.closed
 
     # ----------------------------------------------------------- services
 
@@ -171,26 +162,15 @@ class AsyncAssociation:
     async def release(self) -> None:
         """Release the association (A-RELEASE) and close the connection."""
         if self.is_established:
-            await self._write(self._conn.send(RequestRelease(), now=anyio.current_time()))
+            await self._driver.send(RequestRelease())
             with contextlib.suppress(AssociationAbortedError):
                 while not self._conn.association_over:
-                    await self._next_event()
-        await self._close()
+                    await self._driver.next_event()
+        await self._driver.close()
 
     async def abort(self) -> None:
         """Abort the association (A-ABORT) and close the connection."""
-        if self.is_established:
-            self._conn.send(Abort(), now=anyio.current_time())
-            with contextlib.suppress(
-                OSError, anyio.BrokenResourceError, anyio.ClosedResourceError
-            ):
-                await self._flush()
-        await self._close()
-
-    async def _close(self) -> None:
-        self._closed = True
-        with contextlib.suppress(*_GONE):
-            await self._stream.aclose()
+        await self._driver.abort()
 
     # --------------------------------------------------------- the engine
 
@@ -201,8 +181,7 @@ class AsyncAssociation:
         return context.context_id
 
     async def _send(self, context_id: int, request: Command, data: bytes | None = None) -> None:
-        for chunk in self._conn.send_message(context_id, request, data, now=anyio.current_time()):
-            await self._write(chunk)
+        await self._driver.send_message(context_id, request, data)
 
     async def _final(self, request: Command) -> Response:
         while True:
@@ -216,7 +195,7 @@ class AsyncAssociation:
             response = self._collector.next_response()
             if response is not None and response.message_id == request.message_id:
                 return response
-            event = await self._next_event()
+            event = await self._driver.next_event()
             try:
                 taken = self._collector.take(event)
             except RemoteProtocolError:
@@ -224,40 +203,6 @@ class AsyncAssociation:
                 raise
             if not taken and isinstance(event, Aborted | ConnectionClosed):
                 raise AssociationAbortedError(event)
-
-    async def _flush(self) -> None:
-        await self._write(self._conn.data_to_send())
-
-    async def _write(self, data: bytes) -> None:
-        if data:
-            await self._stream.send(data)
-            self._conn.wrote(now=anyio.current_time())
-
-    async def _next_event(self) -> object:
-        """The engine's next event, reading and keeping its timers as needed."""
-        while True:
-            event = self._conn.next_event()
-            await self._flush()
-            if self._conn.release_to_answer:  # the peer asked (or a collision): PS3.8 7.2
-                await self._write(self._conn.send(RespondRelease(), now=anyio.current_time()))
-            if event is not NEED_DATA:
-                if isinstance(event, Aborted | ConnectionClosed):
-                    self._closed = True
-                return event
-            if self._closed or self._conn.should_close:
-                return ConnectionClosed()
-            deadline = self._conn.next_deadline
-            timeout = None if deadline is None else max(0.0, deadline - anyio.current_time())
-            data = b""
-            with anyio.move_on_after(timeout) as waiting:
-                try:
-                    data = await self._stream.receive(RECEIVE_SIZE)
-                except (anyio.EndOfStream, *_GONE):
-                    data = b""
-            if waiting.cancelled_caught:
-                self._conn.handle_timeout(now=anyio.current_time())
-                continue
-            self._conn.receive_data(data, now=anyio.current_time())
 
 
 @contextlib.asynccontextmanager
@@ -310,23 +255,22 @@ async def connect(
         dimse_timeout=dimse_timeout,
         network_timeout=network_timeout,
     )
-    assoc = AsyncAssociation(stream, conn)
+    driver = Driver(stream, conn)
     try:
-        await assoc._write(
-            conn.send(RequestAssociation(request=request), now=anyio.current_time())
-        )
-        await assoc._write(conn.transport_connected(now=anyio.current_time()))
-        answer = await assoc._next_event()
+        await driver.send(RequestAssociation(request=request))
+        await driver.write(conn.transport_connected(now=anyio.current_time()))
+        answer = await driver.next_event()
     except BaseException:
-        await assoc._close()
+        await driver.close()
         raise
     if isinstance(answer, AssociationRejected):
-        await assoc._close()
+        await driver.close()
         raise AssociationRejectedError(answer)
     if not isinstance(answer, AssociationAccepted):
-        await assoc._close()
+        await driver.close()
         assert isinstance(answer, Aborted | ConnectionClosed), answer
         raise AssociationAbortedError(answer)
+    assoc = AsyncAssociation(driver)
     try:
         yield assoc
     except BaseException:

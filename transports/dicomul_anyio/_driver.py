@@ -1,0 +1,113 @@
+"""One association's byte mover on anyio: the loop every async role shares.
+
+A :class:`Driver` owns a byte stream and the core's
+:class:`dicomul.Connection`: it writes what the core returns, reads when the
+core needs data, fires the core's timers on the event loop's clock
+(``anyio.current_time``) through :meth:`~dicomul.Connection.handle_timeout`
+at :attr:`~dicomul.Connection.next_deadline`, and answers a peer's
+A-RELEASE-RQ when the core says so (:attr:`~dicomul.Connection.release_to_answer`).
+The SCU side (``_client``) and the SCP side both drive their association
+through it; neither holds a protocol rule.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import anyio
+import anyio.abc
+
+from dicomul import (
+    NEED_DATA,
+    Abort,
+    Aborted,
+    Command,
+    Connection,
+    ConnectionClosed,
+    DataSetSource,
+    RespondRelease,
+)
+
+__all__ = ["GONE", "RECEIVE_SIZE", "Driver"]
+
+#: What a stream raises when the peer or the connection is gone.
+GONE = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
+#: Bytes asked of the stream per read.
+RECEIVE_SIZE = 65536
+
+
+class Driver:
+    """Moves one association's bytes between ``stream`` and ``conn``."""
+
+    def __init__(self, stream: anyio.abc.ByteStream, conn: Connection) -> None:
+        self.stream = stream
+        self.conn = conn
+        #: The connection is closed (or known gone): nothing more is read.
+        self.closed = False
+
+    async def write(self, data: bytes) -> None:
+        """Write ``data`` (what the core returned) and tell the core it went."""
+        if data:
+            await self.stream.send(data)
+            self.conn.wrote(now=anyio.current_time())
+
+    async def flush(self) -> None:
+        """Write whatever the core has queued (an A-ABORT of a timer...)."""
+        await self.write(self.conn.data_to_send())
+
+    async def send(self, event: object) -> None:
+        """Hand ``event`` (RequestRelease, AcceptAssociation...) to the core and
+        write what it gives."""
+        await self.write(self.conn.send(event, now=anyio.current_time()))
+
+    async def send_message(
+        self, context_id: int, command: Command, data: DataSetSource | None = None
+    ) -> None:
+        """Send one DIMSE message, each PDU written as the core produces it."""
+        for chunk in self.conn.send_message(context_id, command, data, now=anyio.current_time()):
+            await self.write(chunk)
+
+    async def next_event(self) -> object:
+        """The core's next event, reading and keeping its timers as needed;
+        a gone connection gives :class:`dicomul.ConnectionClosed`."""
+        while True:
+            event = self.conn.next_event()
+            await self.flush()
+            if self.conn.release_to_answer:  # the peer asked (or a collision): PS3.8 7.2
+                await self.send(RespondRelease())
+            if event is not NEED_DATA:
+                if isinstance(event, Aborted | ConnectionClosed):
+                    self.closed = True
+                return event
+            if self.closed or self.conn.should_close:
+                return ConnectionClosed()
+            await self._read()
+
+    async def _read(self) -> None:
+        """Read once, or fire the core's timer if its deadline comes first."""
+        deadline = self.conn.next_deadline
+        timeout = None if deadline is None else max(0.0, deadline - anyio.current_time())
+        data = b""
+        with anyio.move_on_after(timeout) as waiting:
+            try:
+                data = await self.stream.receive(RECEIVE_SIZE)
+            except (anyio.EndOfStream, *GONE):
+                data = b""
+        if waiting.cancelled_caught:
+            self.conn.handle_timeout(now=anyio.current_time())
+        else:
+            self.conn.receive_data(data, now=anyio.current_time())
+
+    async def abort(self) -> None:
+        """Send an A-ABORT if the association still stands, then close."""
+        if self.conn.can_send_messages and not self.closed:
+            self.conn.send(Abort(), now=anyio.current_time())
+            with contextlib.suppress(*GONE):
+                await self.flush()
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the stream (once the core is done with it, or on abort)."""
+        self.closed = True
+        with contextlib.suppress(*GONE):
+            await self.stream.aclose()
