@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from ._command import Command, CommandField
 from ._enums import (
@@ -452,6 +453,56 @@ class AcceptorConfig:
             for title in titles:
                 check_ae_title(title)
         check_ae_title(self.ae_title)
+
+    @classmethod
+    def for_sop_classes(
+        cls,
+        *,
+        ae_title: str,
+        scp_sop_classes: Iterable[str],
+        scu_sop_classes: Iterable[str] = (),
+        transfer_syntaxes: Iterable[str],
+        require_called_aet: str | bool | Sequence[str] = False,
+        require_calling_aet: str | bool | Sequence[str] = False,
+        **settings: Any,
+    ) -> AcceptorConfig:
+        """The configuration of an AE that serves ``scp_sop_classes`` and uses
+        ``scu_sop_classes``, in the AE settings' own terms (pynetdicom3's).
+
+        Roles (PS3.7 D.3.3.4): an SCP SOP class is accepted with the
+        requestor as SCU; an SCU SOP class (a storage class a C-GET sends
+        back) with the requestor as SCP, when it proposes that role; a class
+        in both lists allows both.  A title requirement is True (this AE's
+        own title), False (none), a title, or a list of titles.  Other
+        ``settings`` are fields of :class:`AcceptorConfig` as they are.
+        """
+        syntaxes = tuple(transfer_syntaxes)
+        supported = {
+            sop_class: SupportedContext(transfer_syntaxes=syntaxes, scu_role=False, scp_role=True)
+            for sop_class in scu_sop_classes
+        }
+        for sop_class in scp_sop_classes:
+            supported[sop_class] = SupportedContext(
+                transfer_syntaxes=syntaxes, scu_role=True, scp_role=sop_class in supported
+            )
+        called = _required_titles(require_called_aet, ae_title)
+        return cls(
+            ae_title=ae_title,
+            supported=supported,
+            require_called_aet=bool(called),
+            called_ae_titles=called,
+            require_calling_aet=_required_titles(require_calling_aet, ae_title),
+            **settings,
+        )
+
+
+def _required_titles(setting: str | bool | Sequence[str], own: str) -> tuple[str, ...]:
+    """The AE titles a requirement setting lists (none: no requirement)."""
+    if setting is True:
+        return (own,)
+    if not setting:
+        return ()
+    return (setting,) if isinstance(setting, str) else tuple(setting)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -593,3 +593,29 @@ def test_association_batches_split_only_past_128_contexts() -> None:
     two = association_batches([(f"1.2.{n}", IMPLICIT) for n in range(100)])
     assert [run for _, run in two] == [range(64), range(64, 100)]
     assert [len(contexts) for contexts, _ in two] == [128, 72]
+
+
+def test_acceptor_config_for_sop_classes_sets_roles_and_titles() -> None:
+    """PS3.7 D.3.3.4: an SCP class lets the requestor be SCU; an SCU class
+    (what a C-GET sends back) lets it be SCP; a class in both allows both."""
+    from dicomul import AcceptorConfig
+
+    config = AcceptorConfig.for_sop_classes(
+        ae_title="SCP",
+        scp_sop_classes=["1.2.840.10008.1.1", "1.2.840.10008.5.1.4.1.1.2"],
+        scu_sop_classes=["1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"],
+        transfer_syntaxes=["1.2.840.10008.1.2.1"],
+        require_called_aet=True,
+        require_calling_aet=["A", "B"],
+        maximum_associations=3,
+    )
+    roles = {uid: (c.scu_role, c.scp_role) for uid, c in config.supported.items()}
+    assert roles == {
+        "1.2.840.10008.1.1": (True, False),
+        "1.2.840.10008.5.1.4.1.1.2": (True, True),
+        "1.2.840.10008.5.1.4.1.1.4": (False, True),
+    }
+    assert config.called_ae_titles == ("SCP",)
+    assert config.require_called_aet
+    assert config.require_calling_aet == ("A", "B")
+    assert config.maximum_associations == 3

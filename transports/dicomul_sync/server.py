@@ -47,7 +47,6 @@ from dicomul import (
     Negotiated,
     ReleaseRequested,
     Role,
-    SupportedContext,
     longest_idle,
 )
 
@@ -392,37 +391,15 @@ def _peer_name(sock: socket.socket | None) -> str:
 
 
 def acceptor_config(ae: AE) -> AcceptorConfig:
-    """The acceptor configuration an AE's attributes describe.
-
-    The AE's SCP SOP classes are accepted with the requestor as SCU; its
-    SCU SOP classes (storage classes a C-GET sends back) with the
-    requestor as SCP when it proposes that role (PS3.7 D.3.3.4).
-    """
-    syntaxes = tuple(ae.transfer_syntax)
-    supported = {
-        uid: SupportedContext(transfer_syntaxes=syntaxes, scu_role=False, scp_role=True)
-        for uid in ae.scu_sop_class
-    }
-    for uid in ae.scp_sop_class:
-        supported[uid] = SupportedContext(
-            transfer_syntaxes=syntaxes, scu_role=True, scp_role=uid in supported
-        )
-    called = _required_titles(ae.require_called_aet, ae.ae_title)
-    return AcceptorConfig(
+    """The acceptor configuration an AE's attributes describe (the rules,
+    roles included, are the core's :meth:`dicomul.AcceptorConfig.for_sop_classes`)."""
+    return AcceptorConfig.for_sop_classes(
         ae_title=ae.ae_title,
-        supported=supported,
-        require_called_aet=bool(called),
-        called_ae_titles=called,
-        require_calling_aet=_required_titles(ae.require_calling_aet, ae.ae_title),
+        scp_sop_classes=ae.scp_sop_class,
+        scu_sop_classes=ae.scu_sop_class,
+        transfer_syntaxes=ae.transfer_syntax,
+        require_called_aet=ae.require_called_aet,
+        require_calling_aet=ae.require_calling_aet,
         maximum_associations=ae.maximum_associations,
         max_pdu_length=0 if ae.maximum_pdu_size is None else ae.maximum_pdu_size,
     )
-
-
-def _required_titles(setting: str | bool | list[str], own: str) -> tuple[str, ...]:
-    """The AE titles a requirement setting lists (none: no requirement)."""
-    if setting is True:
-        return (own,)
-    if not setting:
-        return ()
-    return (setting,) if isinstance(setting, str) else tuple(setting)
