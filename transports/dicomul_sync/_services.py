@@ -30,10 +30,10 @@ from dicomul import (
     DataSetFragment,
     FindOperation,
     HandlerOutcome,
+    InstanceCreation,
     Negotiated,
     Reply,
     RetrieveOperation,
-    Status,
     StoreCheck,
     association_batches,
     handler_refusal,
@@ -285,7 +285,7 @@ class Services:
         as a C-STORE sub-operation, a pending response after each."""
         items = self._matches(request, lambda: self.ae.on_c_get(_identifier(request)))
         if items is not None:
-            self._suboperations(request, items, self._store_here)
+            self._suboperations(request, _retrieve(request, items), items, self._store_here)
 
     def _move(self, request: ServiceRequest) -> None:
         """C-MOVE (PS3.4 C.4.2.3): each match goes to the move destination
@@ -301,8 +301,9 @@ class Services:
         )
         if items is None:
             return
-        if not items:  # nothing matched: Success, and no association to open
-            self._suboperations(request, items, lambda item: None)
+        retrieve = _retrieve(request, items)
+        if not retrieve.has_suboperations:  # nothing to send: no association to open
+            self._reply(request, retrieve.final())
             return
         originator = (request.calling_ae_title, request.command.message_id or 0)
         relay = _MoveRelay(self.ae, items, destination, address, originator)
@@ -311,7 +312,7 @@ class Services:
         # all failed, PS3.4 C.4.2.1.5), as DCMTK's dcmqrscp answers.
         relay.connect(0)
         try:
-            self._suboperations(request, items, relay.send)
+            self._suboperations(request, retrieve, items, relay.send)
         finally:
             relay.close()
 
@@ -337,16 +338,14 @@ class Services:
     def _suboperations(
         self,
         request: ServiceRequest,
+        retrieve: RetrieveOperation,
         items: list[Outgoing],
         send: Callable[[Outgoing], int | None],
     ) -> None:
-        """Run one C-STORE sub-operation per item, as the core's
-        :class:`dicomul.RetrieveOperation` says: a C-CANCEL checked before
-        each, a pending response after each but the last, then the final
-        response (PS3.4 C.4.2.2, C.4.3.2)."""
+        """Run one C-STORE sub-operation per item, as the core's ``retrieve``
+        says: a C-CANCEL checked before each, a pending response after each
+        but the last, then the final response (PS3.4 C.4.2.2, C.4.3.2)."""
         message_id = request.command.message_id or 0
-        uids = [item.sop_instance_uid for item in items]
-        retrieve = RetrieveOperation(request.command.command_field, request.transfer_syntax, uids)
         for item in items:
             stop = self._cancel_requested(message_id) or not self.channel.conn.can_send_messages
             if not retrieve.proceed(cancelled=stop):
@@ -405,17 +404,16 @@ class Services:
     def _normalized(self, request: ServiceRequest) -> None:
         """The DIMSE-N services (PS3.7 10): the AE's ``on_n_...`` handler
         returns a status, or (status, data set); the data set goes back with
-        the response."""
-        command = request.command
-        field = CommandField(command.command_field)
-        assigned = False
-        if field == CommandField.N_CREATE_RQ and not command.affected_sop_instance_uid:
-            # PS3.7 10.1.5.1.4: the SCP assigns the instance UID if the SCU did not.
-            from pydicom.uid import generate_uid  # noqa: PLC0415
+        the response.  An N-CREATE's instance UID is the core's
+        :class:`dicomul.InstanceCreation` (assigned if the requestor gave
+        none, answered only if the instance was created)."""
+        field = CommandField(request.command.command_field)
+        creation = None
+        if field == CommandField.N_CREATE_RQ:
+            from pydicom.uid import generate_uid  # noqa: PLC0415 - pydicom only when needed
 
-            command = dataclasses.replace(command, affected_sop_instance_uid=generate_uid())
-            request = dataclasses.replace(request, command=command)
-            assigned = True
+            creation = InstanceCreation.of(request.command, new_uid=generate_uid)
+            request = dataclasses.replace(request, command=creation.request)
         handler = getattr(self.ae, _N_HANDLERS[field])
         status, reply = call_handler(handler, (request,), field)
         body = None
@@ -423,11 +421,11 @@ class Services:
             from dicomul import encode_dataset  # noqa: PLC0415
 
             body = encode_dataset(reply, request.transfer_syntax)
-        if assigned and Status(status) != "Success" and Status(status) != "Warning":
-            # The assigned UID names an instance only if it was created.
-            self._respond(request, status, body, affected_sop_instance_uid=None)
-        else:
+        if creation is None:
             self._respond(request, status, body)
+        else:
+            uid = creation.response_uid(status)
+            self._respond(request, status, body, affected_sop_instance_uid=uid)
 
     # -------------------------------------------------------------- cancel
 
@@ -476,6 +474,12 @@ def _is_cancel(event: object) -> bool:
         isinstance(event, CommandReceived)
         and event.command.command_field == CommandField.C_CANCEL_RQ
     )
+
+
+def _retrieve(request: ServiceRequest, items: Sequence[Outgoing]) -> RetrieveOperation:
+    """The core's operation for a C-GET or C-MOVE ``request`` whose handler matched ``items``."""
+    uids = [item.sop_instance_uid for item in items]
+    return RetrieveOperation(request.command.command_field, request.transfer_syntax, uids)
 
 
 def _identifier(request: ServiceRequest) -> Dataset:
