@@ -270,7 +270,9 @@ class Server:
                 self._active_sockets.discard(sock)
                 handler.finish()
                 loop = self._loop
-                parked = conn.awaiting_transport_close and not conn.should_close
+                # An acceptor's Sta13 is the wait for the peer's close (never
+                # one to close at once: see dicomul.Connection): the loop waits.
+                parked = conn.awaiting_transport_close
                 if parked and handler.channel.sock is not None and loop:
                     loop.give_back(handler.channel.sock, conn, handler.channel.trace)
                     self._wake()
