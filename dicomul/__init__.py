@@ -48,6 +48,7 @@ from ._command import (
     response_for,
 )
 from ._connection import DEFAULT_ARTIM_TIMEOUT, Connection, Role
+from ._create import InstanceCreation
 from ._describe import describe_association, describe_frame, hex_dump
 from ._dimse import (
     CommandReceived,
@@ -244,6 +245,7 @@ __all__ = [
     "RANGE_VRS",
     "UNIQUE_KEYS",
     "WILDCARD_VRS",
+    "InstanceCreation",
     "InvalidKeyError",
     "KeyMatcher",
     "QueryRetrieveStatus",

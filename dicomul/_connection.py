@@ -173,6 +173,46 @@ class Connection:
         set slow to send does not count against it.
     strict : bool
         Decode received PDUs strictly (see :func:`dicomul.pdu.decode`).
+
+    Notes
+    -----
+    Where an association stands is the core's to say, never an adapter's
+    (no adapter tests :attr:`state`).  Each question an adapter has is
+    answered by one predicate, checked after each event it handles and
+    each message it sends:
+
+    ================================  =========================================
+    :attr:`can_send_messages`         May a DIMSE message go out now (a
+                                      response, a sub-operation, a request)?
+                                      False once the association cannot carry
+                                      one: drop the response, stop the
+                                      sub-operations.
+    :attr:`release_to_answer`         Send :class:`RespondRelease` now (the
+                                      peer's A-RELEASE-RQ, collisions
+                                      included).
+    :attr:`association_over`          The association has ended (released,
+                                      aborted, rejected), the transport maybe
+                                      still open: free what it held (an
+                                      acceptor's association slot), serve no
+                                      more requests, report how it ended.
+    :attr:`should_close`              Close the transport connection now.
+    :attr:`awaiting_transport_close`  The association has ended and the peer
+                                      is to close the transport (Sta13): when
+                                      :attr:`should_close` is False, keep
+                                      reading (or park the connection) until
+                                      it does; ARTIM bounds the wait, and
+                                      then :attr:`should_close` turns True.
+    ================================  =========================================
+
+    They nest: :attr:`should_close` and :attr:`awaiting_transport_close`
+    each imply :attr:`association_over`, which implies not
+    :attr:`can_send_messages`.  Both closing predicates are True at once
+    only for a requestor after its own A-ABORT, and then closing wins: an
+    acceptor is never told to close in Sta13, so for it
+    :attr:`awaiting_transport_close` alone means "wait for the peer".
+    When the engine ends the connection itself (Sta1 after a connection:
+    the peer closed, a rejection or a release done, ARTIM expired),
+    :meth:`next_event` gives one :class:`ConnectionClosed`, its last event.
     """
 
     def __init__(

@@ -139,8 +139,9 @@ class RetrieveOperation(_Operation):
     the peer cancelled, or the association can carry no more; stop), then
     performs it and reports its C-STORE status to :meth:`performed`, which
     gives the pending reply (None after the last); then it sends
-    :meth:`final`.  With no match there is no sub-operation: :attr:`remaining`
-    is 0, and a C-MOVE opens no association.
+    :meth:`final`.  With no match there is no sub-operation
+    (:attr:`has_suboperations` is False): :meth:`final` at once, and a
+    C-MOVE opens no association.
 
     >>> retrieve = RetrieveOperation(CommandField.C_GET_RQ, "1.2.840.10008.1.2", ["1.1", "1.2"])
     >>> retrieve.proceed(cancelled=False)
@@ -162,6 +163,16 @@ class RetrieveOperation(_Operation):
     def remaining(self) -> int:
         """How many sub-operations are still to be performed."""
         return self._books.remaining
+
+    @property
+    def has_suboperations(self) -> bool:
+        """Whether the handler named any match, so that there are
+        sub-operations to perform at all (whether or not they were done
+        since).  False: the final reply (Success, all counts zero, PS3.4
+        C.4.2.1.5, C.4.3.1.4) is the only response, and a C-MOVE opens no
+        association to its Move Destination, having nothing to send there
+        (PS3.4 C.4.2.3.1 opens associations for the sub-operations)."""
+        return bool(self._uids)
 
     @staticmethod
     def failed(command_field: int) -> Reply:

@@ -200,6 +200,21 @@ def test_retrieve_without_matches_is_success_with_no_suboperation(field: int) ->
     ]
 
 
+@given(st.lists(st.sampled_from([0x0000, 0xA700, None]), max_size=4), st.booleans())
+def test_has_suboperations_is_whether_anything_matched(
+    statuses: list[int | None], cancel_first: bool
+) -> None:
+    """The adapter's question before a C-MOVE opens an association: the
+    answer depends on the matches only, not on what was done since (unlike
+    :attr:`RetrieveOperation.remaining`, 0 after the last sub-operation too)."""
+    uids = [f"1.2.{n}" for n in range(len(statuses))]
+    retrieve = RetrieveOperation(CommandField.C_MOVE_RQ, TS, uids)
+    assert retrieve.has_suboperations is bool(statuses)
+    drive = drive_retrieve(statuses, cancel_at=0 if cancel_first else None)[0]
+    assert drive.has_suboperations is bool(statuses)
+    assert drive.remaining == (len(statuses) if cancel_first else 0)
+
+
 @pytest.mark.parametrize(
     ("statuses", "pending_counts", "final_status", "final_counts", "failed"),
     [

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._services import ServiceRequest, StoreSink, current_request
+from ._handlers import ServiceRequest, StoreSink, current_request
 from .ae import AE
 from .association import Association
 

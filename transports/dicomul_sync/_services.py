@@ -11,12 +11,9 @@ operation" (the core's :func:`dicomul.outcome_status` gives each service's).
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from dicomul_common.outgoing import CannotSendError, Outgoing, store_request
@@ -30,10 +27,9 @@ from dicomul import (
     DataSetFragment,
     FindOperation,
     HandlerOutcome,
-    Negotiated,
+    InstanceCreation,
     Reply,
     RetrieveOperation,
-    Status,
     StoreCheck,
     association_batches,
     handler_refusal,
@@ -42,13 +38,13 @@ from dicomul import (
     service_name,
 )
 
+from ._handlers import ServiceRequest, serving
 from ._sinks import (
     MAX_REQUEST_DATA_SET,
     CollectedDataSet,
     DatasetSink,
     DirectorySink,
     GuardedSink,
-    StoreSink,
     call_handler,
     decode_data_set,
 )
@@ -57,76 +53,33 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
     from ._channel import Channel
-    from .ae import AE
-    from .association import Association
+    from ._handlers import OpenAssociation, ServiceHandlers, StoreAssociation
 
-__all__ = ["ServiceRequest", "Services", "StoreSink", "current_request"]
+__all__ = ["ServiceRequest", "Services"]
 
 LOGGER = logging.getLogger("dicomul.sync.services")
 
 
-@dataclass(frozen=True, slots=True)
-class ServiceRequest:
-    """A request the peer made of this AE, as handlers see it.
+class Services:
+    """Serve the requests arriving on one association through ``ae``'s handlers.
 
-    ``dataset`` is the request's data set, decoded (None if it has none,
-    and for a C-STORE, whose data set goes to its sink: ``on_c_store``
-    gets it decoded as its argument).
+    ``ae`` is seen only through the handlers and settings the services use
+    (:class:`._handlers.ServiceHandlers`).  A C-MOVE's sub-operations go to
+    its destination over associations ``open_association`` requests (the
+    AE's; without one, every sub-operation of a C-MOVE fails, as with a
+    destination that cannot be reached).
     """
 
-    command: Command
-    context_id: int
-    transfer_syntax: str
-    negotiated: Negotiated
-    dataset: Dataset | None = None
-
-    @property
-    def sop_class_uid(self) -> str:
-        """The affected or requested SOP class UID."""
-        return self.command.affected_sop_class_uid or self.command.requested_sop_class_uid or ""
-
-    @property
-    def sop_instance_uid(self) -> str | None:
-        """The affected or requested SOP instance UID, if any."""
-        command = self.command
-        return command.affected_sop_instance_uid or command.requested_sop_instance_uid
-
-    @property
-    def calling_ae_title(self) -> str:
-        """The AE title of the association requestor."""
-        return self.negotiated.calling_ae_title
-
-
-#: The request being served in this thread (for handlers: current_request()).
-_CURRENT: contextvars.ContextVar[ServiceRequest] = contextvars.ContextVar("dicomul_request")
-
-
-def current_request() -> ServiceRequest:
-    """Inside an SCP handler (``on_c_store``, ``on_c_stored``,
-    ``on_c_store_stream`` and its sink's methods, ``on_c_find``,
-    ``on_c_get``, ``on_n_get``...): the request being served, for what the
-    seed-style arguments leave out (its SOP class, hence the query/retrieve
-    model; the calling AE title; the command).  Raises LookupError outside
-    a handler."""
-    return _CURRENT.get()
-
-
-@contextlib.contextmanager
-def _serving(request: ServiceRequest) -> Iterator[None]:
-    """Make ``request`` what current_request() gives while handlers run for it."""
-    token = _CURRENT.set(request)
-    try:
-        yield
-    finally:
-        _CURRENT.reset(token)
-
-
-class Services:
-    """Serve the requests arriving on one association through ``ae``'s handlers."""
-
-    def __init__(self, ae: AE, channel: Channel) -> None:
+    def __init__(
+        self,
+        ae: ServiceHandlers,
+        channel: Channel,
+        *,
+        open_association: OpenAssociation | None = None,
+    ) -> None:
         self.ae = ae
         self.channel = channel
+        self.open_association = open_association
         # A request whose data set is arriving, and where it goes.
         self._incoming: tuple[ServiceRequest, GuardedSink] | None = None
         # Requests refused for their context (Negotiated.refusal_for), by message ID.
@@ -156,7 +109,7 @@ class Services:
                 LOGGER.warning("Refusing it on context %s: 0x%04X", request.context_id, refusal)
                 self._refused[command.message_id or 0] = refusal
             if command.has_data_set:
-                with _serving(request):  # on_c_store_stream(request) runs here
+                with serving(request):  # on_c_store_stream(request) runs here
                     sink = (
                         GuardedSink(CollectedDataSet, command_field=command.command_field)
                         if refusal is not None
@@ -169,7 +122,7 @@ class Services:
         if isinstance(event, DataSetFragment) and self._incoming is not None:
             request, sink = self._incoming
             if request.command.message_id not in self._refused:
-                with _serving(request):  # a user's StoreSink.write
+                with serving(request):  # a user's StoreSink.write
                     sink.write(event.data)
             if event.is_last:
                 self._incoming = None
@@ -181,7 +134,7 @@ class Services:
         """The connection is gone: keep nothing partial (PS3.4 B.2.3)."""
         if self._incoming is not None:
             request, sink = self._incoming
-            with _serving(request):  # a user's StoreSink.discard
+            with serving(request):  # a user's StoreSink.discard
                 sink.discard()
             self._incoming = None
 
@@ -210,7 +163,7 @@ class Services:
     def _serve(self, request: ServiceRequest, sink: GuardedSink | None) -> None:
         """Answer ``request``, its data set (if any) arrived into ``sink``;
         the handlers it calls see it as current_request()."""
-        with _serving(request):
+        with serving(request):
             self._serve_current(request, sink)
 
     def _serve_current(self, request: ServiceRequest, sink: GuardedSink | None) -> None:
@@ -239,7 +192,7 @@ class Services:
                 self._respond(request, _failure(field))
                 return
             request = dataclasses.replace(request, dataset=dataset)
-        with _serving(request):  # now with its data set decoded
+        with serving(request):  # now with its data set decoded
             _SERVERS[field](self, request)
 
     def _respond(
@@ -285,7 +238,7 @@ class Services:
         as a C-STORE sub-operation, a pending response after each."""
         items = self._matches(request, lambda: self.ae.on_c_get(_identifier(request)))
         if items is not None:
-            self._suboperations(request, items, self._store_here)
+            self._suboperations(request, _retrieve(request, items), items, self._store_here)
 
     def _move(self, request: ServiceRequest) -> None:
         """C-MOVE (PS3.4 C.4.2.3): each match goes to the move destination
@@ -301,17 +254,18 @@ class Services:
         )
         if items is None:
             return
-        if not items:  # nothing matched: Success, and no association to open
-            self._suboperations(request, items, lambda item: None)
+        retrieve = _retrieve(request, items)
+        if not retrieve.has_suboperations:  # nothing to send: no association to open
+            self._reply(request, retrieve.final())
             return
         originator = (request.calling_ae_title, request.command.message_id or 0)
-        relay = _MoveRelay(self.ae, items, destination, address, originator)
+        relay = _MoveRelay(self.open_association, items, destination, address, originator)
         # A destination that cannot be reached fails each sub-operation of
         # its associations: the final response then lists them (0xA702 when
         # all failed, PS3.4 C.4.2.1.5), as DCMTK's dcmqrscp answers.
         relay.connect(0)
         try:
-            self._suboperations(request, items, relay.send)
+            self._suboperations(request, retrieve, items, relay.send)
         finally:
             relay.close()
 
@@ -337,16 +291,14 @@ class Services:
     def _suboperations(
         self,
         request: ServiceRequest,
+        retrieve: RetrieveOperation,
         items: list[Outgoing],
         send: Callable[[Outgoing], int | None],
     ) -> None:
-        """Run one C-STORE sub-operation per item, as the core's
-        :class:`dicomul.RetrieveOperation` says: a C-CANCEL checked before
-        each, a pending response after each but the last, then the final
-        response (PS3.4 C.4.2.2, C.4.3.2)."""
+        """Run one C-STORE sub-operation per item, as the core's ``retrieve``
+        says: a C-CANCEL checked before each, a pending response after each
+        but the last, then the final response (PS3.4 C.4.2.2, C.4.3.2)."""
         message_id = request.command.message_id or 0
-        uids = [item.sop_instance_uid for item in items]
-        retrieve = RetrieveOperation(request.command.command_field, request.transfer_syntax, uids)
         for item in items:
             stop = self._cancel_requested(message_id) or not self.channel.conn.can_send_messages
             if not retrieve.proceed(cancelled=stop):
@@ -405,17 +357,16 @@ class Services:
     def _normalized(self, request: ServiceRequest) -> None:
         """The DIMSE-N services (PS3.7 10): the AE's ``on_n_...`` handler
         returns a status, or (status, data set); the data set goes back with
-        the response."""
-        command = request.command
-        field = CommandField(command.command_field)
-        assigned = False
-        if field == CommandField.N_CREATE_RQ and not command.affected_sop_instance_uid:
-            # PS3.7 10.1.5.1.4: the SCP assigns the instance UID if the SCU did not.
-            from pydicom.uid import generate_uid  # noqa: PLC0415
+        the response.  An N-CREATE's instance UID is the core's
+        :class:`dicomul.InstanceCreation` (assigned if the requestor gave
+        none, answered only if the instance was created)."""
+        field = CommandField(request.command.command_field)
+        creation = None
+        if field == CommandField.N_CREATE_RQ:
+            from pydicom.uid import generate_uid  # noqa: PLC0415 - pydicom only when needed
 
-            command = dataclasses.replace(command, affected_sop_instance_uid=generate_uid())
-            request = dataclasses.replace(request, command=command)
-            assigned = True
+            creation = InstanceCreation.of(request.command, new_uid=generate_uid)
+            request = dataclasses.replace(request, command=creation.request)
         handler = getattr(self.ae, _N_HANDLERS[field])
         status, reply = call_handler(handler, (request,), field)
         body = None
@@ -423,11 +374,11 @@ class Services:
             from dicomul import encode_dataset  # noqa: PLC0415
 
             body = encode_dataset(reply, request.transfer_syntax)
-        if assigned and Status(status) != "Success" and Status(status) != "Warning":
-            # The assigned UID names an instance only if it was created.
-            self._respond(request, status, body, affected_sop_instance_uid=None)
-        else:
+        if creation is None:
             self._respond(request, status, body)
+        else:
+            uid = creation.response_uid(status)
+            self._respond(request, status, body, affected_sop_instance_uid=uid)
 
     # -------------------------------------------------------------- cancel
 
@@ -478,6 +429,12 @@ def _is_cancel(event: object) -> bool:
     )
 
 
+def _retrieve(request: ServiceRequest, items: Sequence[Outgoing]) -> RetrieveOperation:
+    """The core's operation for a C-GET or C-MOVE ``request`` whose handler matched ``items``."""
+    uids = [item.sop_instance_uid for item in items]
+    return RetrieveOperation(request.command.command_field, request.transfer_syntax, uids)
+
+
 def _identifier(request: ServiceRequest) -> Dataset:
     assert request.dataset is not None  # C-FIND/GET/MOVE always carry one (PS3.7 9.3)
     return request.dataset
@@ -491,43 +448,36 @@ class _MoveRelay:
     """The C-STORE sub-operations of one C-MOVE, sent to its destination over
     as many associations, one after the other, as the matches' presentation
     contexts need (PS3.4 C.4.2.3.1 "one or more"; the core's
-    :func:`dicomul.association_batches`).  :meth:`send` is called for each
-    match in order and opens the next association when a run ends."""
+    :func:`dicomul.association_batches`), each requested by ``open_association``.
+    :meth:`send` is called for each match in order and opens the next
+    association when a run ends."""
 
     def __init__(
         self,
-        ae: AE,
+        open_association: OpenAssociation | None,
         items: Sequence[Outgoing],
         destination: str,
         address: tuple[str, int],
         originator: tuple[str, int],
     ) -> None:
-        self.ae = ae
+        self.open_association = open_association
         self.destination = destination
         self.address = address
         self.originator = originator
         self.batches = association_batches([(i.sop_class_uid, i.transfer_syntax) for i in items])
         self.batch = -1  # the run whose association is open (or failed to open)
-        self.association: Association | None = None
+        self.association: StoreAssociation | None = None
         self.sent = 0
 
     def connect(self, batch: int) -> bool:
         """Release the open association and request the one for run ``batch``."""
-        from .association import Association  # noqa: PLC0415 - import cycle
-
         self.close()
         self.batch = batch
         contexts, _ = self.batches[batch]
-        association = Association(
-            self.ae,
-            self.address[0],
-            self.address[1],
-            called_ae_title=self.destination,
-            max_pdu=self.ae.maximum_pdu_size,
-            contexts=contexts,
-            ssl_context=self.ae.move_ssl_context,
-        )
-        association._connect()
+        if self.open_association is None:
+            LOGGER.error("No association can be opened for C-MOVE here (no factory given)")
+            return False
+        association = self.open_association(self.destination, self.address, contexts)
         if not association.is_established:
             LOGGER.error(
                 "Cannot associate with move destination %s at %s", self.destination, self.address

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from dicomul import HandlerOutcome, answer_status, outcome_status
 
@@ -24,29 +24,11 @@ if TYPE_CHECKING:
 
     from dicomul import StoreCheck, StoreRefusal
 
-    from ._services import ServiceRequest
-    from .ae import AE
+    from ._handlers import ServiceRequest, StoreHandlers, StoreSink
 
-__all__ = ["MAX_REQUEST_DATA_SET", "StoreSink", "call_handler"]
+__all__ = ["MAX_REQUEST_DATA_SET", "call_handler"]
 
 LOGGER = logging.getLogger("dicomul.sync.services")
-
-
-class StoreSink(Protocol):
-    """Where a C-STORE's data set goes, byte by byte, as it arrives.
-
-    ``write`` gets the data set's bytes (as received, in the negotiated
-    transfer syntax, never decoded) fragment by fragment; ``commit`` runs
-    after the last one and returns the status to answer (None: Success), so
-    it must only return once the data is safe; ``discard`` runs instead if
-    the transfer fails or the peer goes away.
-    """
-
-    def write(self, data: bytes | memoryview) -> None: ...
-
-    def commit(self) -> int | None: ...
-
-    def discard(self) -> None: ...
 
 
 def call_handler(
@@ -222,7 +204,7 @@ class CollectedDataSet:
 class DatasetSink:
     """Collect the data set, decode it, and hand it to ``ae.on_c_store``."""
 
-    def __init__(self, ae: AE, request: ServiceRequest) -> None:
+    def __init__(self, ae: StoreHandlers, request: ServiceRequest) -> None:
         self.ae = ae
         self.request = request
         self.parts: list[bytes] = []
@@ -246,7 +228,7 @@ class DatasetSink:
 class DirectorySink:
     """Write the data set durably to ``ae.store_directory`` as a Part 10 file."""
 
-    def __init__(self, ae: AE, request: ServiceRequest) -> None:
+    def __init__(self, ae: StoreHandlers, request: ServiceRequest) -> None:
         from dicomul_common.storage import DurableFile  # noqa: PLC0415 - pydicom only when storing
 
         self.ae = ae

@@ -7,7 +7,6 @@ The SCU side is :meth:`AE.associate`; the SCP side :meth:`AE.start`.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -30,11 +29,7 @@ if TYPE_CHECKING:
 
     from pydicom.dataset import Dataset
 
-    from ._services import ServiceRequest, StoreSink
-
-    #: What a C-GET or C-MOVE handler yields: an instance (a Dataset or the
-    #: path of a Part 10 file), or a ``(status, None)`` refusal.
-    RetrieveItem = Dataset | str | os.PathLike[str] | tuple[int, None]
+    from ._handlers import RetrieveItem, ServiceRequest, StoreSink
 
 __all__ = ["AE", "DEFAULT_TRANSFER_SYNTAXES"]
 
@@ -260,7 +255,9 @@ class AE:
         the AE's :attr:`ssl_context`), every connection is TLS (PS3.15 B.1);
         require client certificates by setting its ``verify_mode``.
         """
-        server = Server(self, ssl_context or self.ssl_context)
+        server = Server(
+            self, ssl_context or self.ssl_context, open_association=self._open_for_move
+        )
         self._server = server
         try:
             self.port = server.bind()
@@ -316,6 +313,28 @@ class AE:
             contexts=contexts,
             ssl_context=ssl_context,
             server_hostname=server_hostname,
+            open_association=self._open_for_move,
+        )
+        association._connect()
+        return association
+
+    def _open_for_move(
+        self, called_ae_title: str, address: tuple[str, int], contexts: Sequence[ProposedContext]
+    ) -> Association:
+        """Request an association with a C-MOVE destination for the
+        sub-operations of a C-MOVE this AE serves (the service layer's
+        :data:`._handlers.OpenAssociation`): this AE's settings,
+        :attr:`move_ssl_context`, and the presentation contexts the
+        sub-operations need.  Returned whether established or not."""
+        association = Association(
+            self,
+            address[0],
+            address[1],
+            called_ae_title=called_ae_title,
+            max_pdu=self.maximum_pdu_size,
+            contexts=contexts,
+            ssl_context=self.move_ssl_context,
+            open_association=self._open_for_move,
         )
         association._connect()
         return association

@@ -66,7 +66,7 @@ from ._services import Services
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-    from .ae import AE
+    from ._handlers import OpenAssociation, RequestorSettings
 
 __all__ = ["Association", "read_part10_meta"]
 
@@ -95,11 +95,16 @@ class Association:
         Where the association stands, as the seed documentation uses them.
     negotiated : dicomul.Negotiated or None
         What was agreed, once established.
+
+    ``ae`` is the requesting AE, as far as an association uses it
+    (:class:`._handlers.RequestorSettings`); ``open_association`` requests
+    the associations to a move destination should the peer send a C-MOVE
+    here (see :class:`._services.Services`).
     """
 
     def __init__(
         self,
-        ae: AE,
+        ae: RequestorSettings,
         address: str,
         port: int,
         *,
@@ -108,6 +113,7 @@ class Association:
         contexts: Sequence[ProposedContext] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        open_association: OpenAssociation | None = None,
     ) -> None:
         self.ae = ae
         self.address = address
@@ -135,7 +141,7 @@ class Association:
         self._channel = Channel(self._conn, None)
         # Requests the peer sends meanwhile (C-GET's C-STORE sub-operations,
         # N-EVENT-REPORTs) are served as an SCP would.
-        self._services = Services(ae, self._channel)
+        self._services = Services(ae, self._channel, open_association=open_association)
         self._collector = ResponseCollector()
         proposal = requestor_proposal(
             calling_ae_title=ae.ae_title,

@@ -57,7 +57,7 @@ from ._socket_io import Waker
 from ._trace import PduTrace
 
 if TYPE_CHECKING:
-    from .ae import AE
+    from ._handlers import AcceptorSettings, OpenAssociation
 
 __all__ = ["Server"]
 
@@ -68,10 +68,23 @@ OUT_OF_SERVICE = AcceptorConfig(ae_title="DICOMUL", supported={}, out_of_service
 
 
 class Server:
-    """Serve one AE's SCP side until :meth:`stop`."""
+    """Serve one AE's SCP side until :meth:`stop`.
 
-    def __init__(self, ae: AE, ssl_context: ssl.SSLContext | None = None) -> None:
+    ``ae`` is the AE as far as its SCP side uses it
+    (:class:`._handlers.AcceptorSettings`); ``open_association`` requests
+    the associations a C-MOVE's sub-operations go over (the AE's: see
+    :class:`._services.Services`, which fails them without one).
+    """
+
+    def __init__(
+        self,
+        ae: AcceptorSettings,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        open_association: OpenAssociation | None = None,
+    ) -> None:
         self.ae = ae
+        self.open_association = open_association
         #: With a context, every connection is TLS (PS3.15 B.1): the accept
         #: loop runs the handshake, bounded by ARTIM like the request.
         self.ssl_context = ssl_context
@@ -257,7 +270,9 @@ class Server:
                 self._active_sockets.discard(sock)
                 handler.finish()
                 loop = self._loop
-                parked = conn.awaiting_transport_close and not conn.should_close
+                # An acceptor's Sta13 is the wait for the peer's close (never
+                # one to close at once: see dicomul.Connection): the loop waits.
+                parked = conn.awaiting_transport_close
                 if parked and handler.channel.sock is not None and loop:
                     loop.give_back(handler.channel.sock, conn, handler.channel.trace)
                     self._wake()
@@ -291,7 +306,7 @@ class _Handler:
         self.channel = Channel(
             conn, sock, before_write=self._before_write, trace=trace, waker=self.waker
         )
-        self.services = Services(self.ae, self.channel)
+        self.services = Services(self.ae, self.channel, open_association=server.open_association)
 
     def run(self) -> None:
         conn = self.conn
@@ -373,7 +388,7 @@ class _Handler:
         self.services.close()
 
     @staticmethod
-    def _notify(handler: Callable[..., None], negotiated: Negotiated | None) -> None:
+    def _notify(handler: Callable[..., object], negotiated: Negotiated | None) -> None:
         """Run a notification handler; a raise is logged and changes nothing."""
         try:
             handler(negotiated)
@@ -390,7 +405,7 @@ def _peer_name(sock: socket.socket | None) -> str:
     return f"{host}:{port}"
 
 
-def acceptor_config(ae: AE) -> AcceptorConfig:
+def acceptor_config(ae: AcceptorSettings) -> AcceptorConfig:
     """The acceptor configuration an AE's attributes describe (the rules,
     roles included, are the core's :meth:`dicomul.AcceptorConfig.for_sop_classes`)."""
     return AcceptorConfig.for_sop_classes(

@@ -13,9 +13,12 @@ import logging
 import logging.config
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from dicomul import PROGRESS_BYTES
+
+from ._exit import fail
+from ._tls import client_tls
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -175,13 +178,6 @@ def _number(text: str, kind: Callable[[str], _N]) -> _N:
 _N = TypeVar("_N", int, float)
 
 
-def fail(message: str) -> NoReturn:
-    """An ``E:`` line on stderr and exit status 1: for what the options name
-    but cannot be used (a missing file, a bad certificate)."""
-    print(f"E: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(1)
-
-
 def add_timeout_options(p: argparse.ArgumentParser, *, connecting: bool) -> None:
     group = p.add_argument_group("miscellaneous DICOM")
     group.add_argument(
@@ -307,7 +303,6 @@ def associate(
     ae.acse_timeout = args.acse_timeout
     ae.dimse_timeout = args.dimse_timeout
     ae.network_timeout = args.socket_timeout
-    from ._tls import client_tls  # noqa: PLC0415 - import cycle (it reports with fail)
 
     return ae.associate(
         args.peer,

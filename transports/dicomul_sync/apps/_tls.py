@@ -28,7 +28,7 @@ import logging
 import pathlib
 from typing import TYPE_CHECKING
 
-from ._cli import fail
+from ._exit import fail
 
 if TYPE_CHECKING:
     import ssl

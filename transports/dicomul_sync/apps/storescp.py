@@ -22,7 +22,7 @@ from ._server import PREFERENCES, VERIFICATION
 if TYPE_CHECKING:
     import logging
 
-    from dicomul_sync._services import ServiceRequest, StoreSink
+    from dicomul_sync import ServiceRequest, StoreSink
 
 #: Accepted beside the native syntaxes unless -xi: Deflated, RLE Lossless and
 #: the common JPEG, JPEG-LS and JPEG 2000 syntaxes (PS3.5 A.4-A.6, PS3.6 A).

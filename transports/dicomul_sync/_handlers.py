@@ -1,0 +1,266 @@
+"""The leaf types of dicomul_sync: what a handler gets, and what each part
+of the package uses of the AE.
+
+Every other module of the package may import this one; it imports none of
+them.  The service layer (:mod:`._services`, :mod:`._sinks`) sees the AE
+only through the narrow protocols here, :class:`StoreHandlers` and
+:class:`ServiceHandlers`, and the SCU and SCP sides through
+:class:`RequestorSettings` and :class:`AcceptorSettings`; the
+:class:`dicomul_sync.AE` satisfies all of them.  The C-MOVE relay opens its
+associations to the move destination through an :data:`OpenAssociation`
+it is given (the AE's), so the SCP side never imports the SCU side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import os
+    import pathlib
+
+    from dicomul_common.outgoing import Outgoing
+    from pydicom.dataset import Dataset
+
+    from dicomul import Command, Negotiated, ProposedContext
+
+    #: What a C-GET or C-MOVE handler yields: an instance (a Dataset or the
+    #: path of a Part 10 file), or a ``(status, None)`` refusal.
+    RetrieveItem = Dataset | str | os.PathLike[str] | tuple[int, None]
+
+__all__ = [
+    "AcceptorSettings",
+    "OpenAssociation",
+    "RequestorSettings",
+    "ServiceHandlers",
+    "ServiceRequest",
+    "StoreAssociation",
+    "StoreHandlers",
+    "StoreSink",
+    "current_request",
+    "serving",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRequest:
+    """A request the peer made of this AE, as handlers see it.
+
+    ``dataset`` is the request's data set, decoded (None if it has none,
+    and for a C-STORE, whose data set goes to its sink: ``on_c_store``
+    gets it decoded as its argument).
+    """
+
+    command: Command
+    context_id: int
+    transfer_syntax: str
+    negotiated: Negotiated
+    dataset: Dataset | None = None
+
+    @property
+    def sop_class_uid(self) -> str:
+        """The affected or requested SOP class UID."""
+        return self.command.affected_sop_class_uid or self.command.requested_sop_class_uid or ""
+
+    @property
+    def sop_instance_uid(self) -> str | None:
+        """The affected or requested SOP instance UID, if any."""
+        command = self.command
+        return command.affected_sop_instance_uid or command.requested_sop_instance_uid
+
+    @property
+    def calling_ae_title(self) -> str:
+        """The AE title of the association requestor."""
+        return self.negotiated.calling_ae_title
+
+
+#: The request being served in this thread (for handlers: current_request()).
+_CURRENT: contextvars.ContextVar[ServiceRequest] = contextvars.ContextVar("dicomul_request")
+
+
+def current_request() -> ServiceRequest:
+    """Inside an SCP handler (``on_c_store``, ``on_c_stored``,
+    ``on_c_store_stream`` and its sink's methods, ``on_c_find``,
+    ``on_c_get``, ``on_n_get``...): the request being served, for what the
+    seed-style arguments leave out (its SOP class, hence the query/retrieve
+    model; the calling AE title; the command).  Raises LookupError outside
+    a handler."""
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def serving(request: ServiceRequest) -> Iterator[None]:
+    """Make ``request`` what current_request() gives while handlers run for it."""
+    token = _CURRENT.set(request)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+class StoreSink(Protocol):
+    """Where a C-STORE's data set goes, byte by byte, as it arrives.
+
+    ``write`` gets the data set's bytes (as received, in the negotiated
+    transfer syntax, never decoded) fragment by fragment; ``commit`` runs
+    after the last one and returns the status to answer (None: Success), so
+    it must only return once the data is safe; ``discard`` runs instead if
+    the transfer fails or the peer goes away.
+    """
+
+    def write(self, data: bytes | memoryview) -> None: ...
+
+    def commit(self) -> int | None: ...
+
+    def discard(self) -> None: ...
+
+
+class StoreHandlers(Protocol):
+    """What the C-STORE sinks (:mod:`._sinks`) use of the AE."""
+
+    @property
+    def store_directory(self) -> str | None:
+        """Where received data sets are stored durably, if anywhere."""
+
+    def on_c_store(self, dataset: Dataset) -> object:
+        """Take a received data set; the status to answer."""
+
+    def on_c_stored(self, path: pathlib.Path) -> object:
+        """Notification: a data set is safe under :attr:`store_directory`."""
+
+
+class ServiceHandlers(StoreHandlers, Protocol):
+    """What the service layer (:class:`._services.Services`) uses of the AE:
+    its handlers, and the move destinations it knows."""
+
+    @property
+    def on_c_store_stream(self) -> Callable[[ServiceRequest], StoreSink] | None:
+        """The streaming C-STORE handler, if any."""
+
+    @property
+    def move_destinations(self) -> Mapping[str, tuple[str, int]]:
+        """Move destinations by AE title: (host, port)."""
+
+    def on_c_echo(self) -> object:
+        """The status of a C-ECHO."""
+
+    def on_c_find(self, identifier: Dataset) -> Iterable[object]:
+        """The matches of a C-FIND."""
+
+    def on_c_get(self, identifier: Dataset) -> Iterable[RetrieveItem]:
+        """The instances a C-GET retrieves."""
+
+    def on_c_move(self, identifier: Dataset, move_aet: str) -> Iterable[RetrieveItem]:
+        """The instances a C-MOVE sends to ``move_aet``."""
+
+    def on_n_event_report(self, request: ServiceRequest) -> object:
+        """Serve an N-EVENT-REPORT."""
+
+    def on_n_get(self, request: ServiceRequest) -> object:
+        """Serve an N-GET."""
+
+    def on_n_set(self, request: ServiceRequest) -> object:
+        """Serve an N-SET."""
+
+    def on_n_action(self, request: ServiceRequest) -> object:
+        """Serve an N-ACTION."""
+
+    def on_n_create(self, request: ServiceRequest) -> object:
+        """Serve an N-CREATE."""
+
+    def on_n_delete(self, request: ServiceRequest) -> object:
+        """Serve an N-DELETE."""
+
+
+class _Timeouts(Protocol):
+    """The timeouts every association of the AE keeps."""
+
+    @property
+    def acse_timeout(self) -> float | None: ...
+
+    @property
+    def dimse_timeout(self) -> float | None: ...
+
+    @property
+    def network_timeout(self) -> float | None: ...
+
+
+class _Contexts(Protocol):
+    """What the AE proposes or accepts."""
+
+    @property
+    def ae_title(self) -> str: ...
+
+    @property
+    def scu_sop_class(self) -> Sequence[str]: ...
+
+    @property
+    def scp_sop_class(self) -> Sequence[str]: ...
+
+    @property
+    def transfer_syntax(self) -> Sequence[str]: ...
+
+
+class RequestorSettings(ServiceHandlers, _Timeouts, _Contexts, Protocol):
+    """What an association this AE requests (:class:`.association.Association`)
+    uses of it: its proposal, its timeouts, and its handlers for the
+    requests the peer sends meanwhile (a C-GET's C-STORE sub-operations)."""
+
+    @property
+    def connection_timeout(self) -> float | None: ...
+
+
+class AcceptorSettings(ServiceHandlers, _Timeouts, _Contexts, Protocol):
+    """What the SCP side (:class:`.server.Server`) uses of the AE."""
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def require_calling_aet(self) -> str | list[str]: ...
+
+    @property
+    def require_called_aet(self) -> str | bool | list[str]: ...
+
+    @property
+    def maximum_associations(self) -> int: ...
+
+    @property
+    def maximum_pdu_size(self) -> int | None: ...
+
+    @property
+    def displace_idle_after(self) -> float | None: ...
+
+    def on_association_accepted(self, negotiated: Negotiated) -> object:
+        """Notification: an association was accepted."""
+
+    def on_association_released(self, negotiated: Negotiated) -> object:
+        """Notification: an association was released."""
+
+    def on_association_aborted(self, negotiated: Negotiated | None) -> object:
+        """Notification: an association was aborted."""
+
+
+class StoreAssociation(Protocol):
+    """What the C-MOVE relay uses of an association it opened to the move
+    destination: whether it was established, its C-STORE, its release."""
+
+    @property
+    def is_established(self) -> bool: ...
+
+    def send_c_store(
+        self, dataset: Outgoing, *, originator: tuple[str, int] | None = None
+    ) -> Dataset | None: ...
+
+    def release(self) -> None: ...
+
+
+#: Requests an association with a C-MOVE destination: its AE title, its
+#: (host, port), and the presentation contexts to propose.  The association
+#: is returned established or not (see ``is_established``); the AE's
+#: settings (its title, TLS for moves, maximum PDU) are the factory's.
+OpenAssociation = Callable[[str, tuple[str, int], Sequence["ProposedContext"]], StoreAssociation]
