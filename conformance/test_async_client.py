@@ -107,6 +107,18 @@ async def test_an_exception_in_the_block_aborts_the_association(anyio_backend: s
         assert aborted.wait(5)
 
 
+async def test_abort_sends_an_a_abort_pdu_before_closing(anyio_backend: str) -> None:
+    # The peer must see the A-ABORT itself (PS3.8 7.3), not only a closed
+    # connection: the Driver once dropped the PDU that Connection.send returned.
+    with RawAcceptor(lambda command: None) as peer:
+        async with package(anyio_backend).connect(
+            "127.0.0.1", peer.port, sop_classes=["1.2.840.10008.1.1"]
+        ) as assoc:
+            await assoc.abort()
+            assert not assoc.is_established
+    assert peer.seen[:2] == ["AssociationRequested", "Aborted"]
+
+
 async def test_a_peer_that_never_answers_is_given_up_at_the_dimse_timeout(
     anyio_backend: str,
 ) -> None:

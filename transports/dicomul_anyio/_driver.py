@@ -101,8 +101,9 @@ class Driver:
     async def abort(self) -> None:
         """Send an A-ABORT if the association still stands, then close."""
         if self.conn.can_send_messages and not self.closed:
-            self.conn.send(Abort(), now=anyio.current_time())
             with contextlib.suppress(*GONE):
+                # send() returns the A-ABORT PDU; it is not queued (PS3.8 9.3.8)
+                await self.write(self.conn.send(Abort(), now=anyio.current_time()))
                 await self.flush()
         await self.close()
 
