@@ -163,6 +163,7 @@ from ._services import (
     OUTCOME_STATUSES,
     HandlerOutcome,
     answer_status,
+    is_cancel_request,
     outcome_status,
     service_name,
 )
@@ -347,6 +348,7 @@ __all__ = [
     "HandlerOutcome",
     "OUTCOME_STATUSES",
     "answer_status",
+    "is_cancel_request",
     "outcome_status",
     "service_name",
     "ItemType",
