@@ -17,11 +17,19 @@ import dicomul_trio
 import pytest
 from corpus import assert_same_data_set, image, write
 from dcmtk_tools import dcmtk_path
-from dicomul_anyio import Handlers
+from dicomul_anyio import Handlers, ServiceRequest, current_request
+from dicomul_sync import AE
+from peers import pynetdicom_scu, storescp
+from pydicom import dcmread
+from pydicom.dataset import Dataset
+
+from dicomul import service_name
 
 HOST = "127.0.0.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
 EXPLICIT = "1.2.840.10008.1.2.1"
+VERIFICATION = "1.2.840.10008.1.1"
+PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
 
 pytestmark = pytest.mark.anyio
 
@@ -78,8 +86,210 @@ async def test_storescu_files_stored_byte_for_byte(
     assert done.returncode == 0, done.stderr
     assert sorted(stored) == sorted(store.iterdir())
     for source in sources:
-        from pydicom import dcmread
-
         uid = dcmread(source).SOPInstanceUID
         assert_same_data_set(store / f"{uid}.dcm", source)
     assert not list(store.glob(".incoming-*"))
+
+
+# ------------------------------------------------------------ query/retrieve
+
+PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
+
+
+def patient(name: str, patient_id: str) -> Dataset:
+    match = Dataset()
+    match.QueryRetrieveLevel = "PATIENT"
+    match.PatientName, match.PatientID = name, patient_id
+    return match
+
+
+async def test_findscu_gets_the_matches(anyio_backend: str, tmp_path: pathlib.Path) -> None:
+    queries: list[str] = []
+
+    async def on_c_find(identifier: Dataset) -> AsyncIterator[Dataset]:
+        queries.append(str(identifier.PatientName))
+        assert current_request().calling_ae_title == "FINDSCU"
+        for name, pid in (("DOE^JOHN", "P1"), ("DOE^JANE", "P2")):
+            await anyio.sleep(0)
+            yield patient(name, pid)
+
+    async with running(anyio_backend, Handlers(on_c_find=on_c_find)) as port:
+        done = await dcmtk(
+            "findscu", "-P", "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientName=DOE*",
+            "-k", "PatientID", "-X", "-od", str(tmp_path), HOST, str(port),
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert queries == ["DOE*"]
+    answers = sorted(dcmread(p).PatientID for p in tmp_path.glob("rsp*.dcm"))
+    assert answers == ["P1", "P2"]
+
+
+def stored_files(tmp_path: pathlib.Path, count: int) -> list[pathlib.Path]:
+    return [
+        write(image(rows=16, columns=16, seed=n), tmp_path / f"source{n}.dcm", EXPLICIT)
+        for n in range(count)
+    ]
+
+
+def assert_received(directory: pathlib.Path, sources: list[pathlib.Path]) -> None:
+    """Every source is in ``directory``, the same data set (DCMTK's getscu and
+    storescp write what they receive through their own encoder, which
+    gives sequences another length encoding: equal once decoded)."""
+    got = {str(dcmread(p).SOPInstanceUID): dcmread(p) for p in directory.iterdir()}
+    assert len(got) == len(sources), sorted(got)
+    for source in sources:
+        want = dcmread(source)
+        assert got[str(want.SOPInstanceUID)] == want
+
+
+async def test_getscu_retrieves_the_files(anyio_backend: str, tmp_path: pathlib.Path) -> None:
+    sources = stored_files(tmp_path, 3)
+    out = tmp_path / "got"
+    out.mkdir()
+
+    async def on_c_get(identifier: Dataset) -> AsyncIterator[pathlib.Path]:
+        assert identifier.PatientID == "P1"
+        for source in sources:
+            yield source
+
+    async with running(anyio_backend, Handlers(on_c_get=on_c_get)) as port:
+        done = await dcmtk(
+            "getscu", "-P", "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID=P1",
+            "-od", str(out), HOST, str(port),
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert_received(out, sources)
+
+
+async def test_movescu_to_a_dcmtk_storescp(anyio_backend: str, tmp_path: pathlib.Path) -> None:
+    sources = stored_files(tmp_path, 3)
+    out = tmp_path / "moved"
+    out.mkdir()
+
+    def on_c_move(identifier: Dataset, move_aet: str) -> list[pathlib.Path]:
+        assert move_aet == "STORESCP"
+        return sources  # a plain function returning a list serves too
+
+    with storescp("-od", str(out)) as destination:
+        handlers = Handlers(
+            on_c_move=on_c_move, move_destinations={"STORESCP": (HOST, destination)}
+        )
+        async with running(anyio_backend, handlers) as port:
+            done = await dcmtk(
+                "movescu", "-P", "-aem", "STORESCP", "-k", "QueryRetrieveLevel=PATIENT",
+                "-k", "PatientID=P1", HOST, str(port),
+            )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert_received(out, sources)
+
+
+# ------------------------------------------------- dicomul_sync and pynetdicom
+
+
+async def test_our_sync_ae_as_scu_every_service(
+    anyio_backend: str, tmp_path: pathlib.Path
+) -> None:
+    """dicomul_sync's AE against the async server: echo, store, find with a
+    C-CANCEL, a move to an unknown destination, and every DIMSE-N service."""
+    printer = "1.2.840.10008.5.1.1.16"  # Printer SOP Class: N-GET
+    film_box = "1.2.840.10008.5.1.1.2"  # Basic Film Session: N-CREATE/SET/ACTION/DELETE
+    seen: list[tuple[str, str | None]] = []
+
+    async def normalized(request: ServiceRequest) -> tuple[int, Dataset | None]:
+        seen.append((service_name(request.command.command_field), request.sop_instance_uid))
+        reply = Dataset()
+        reply.PatientID = "ANSWER"
+        return 0x0000, reply
+
+    many = [patient(f"DOE^{n}", f"P{n}") for n in range(200)]
+
+    async def on_c_find(identifier: Dataset) -> AsyncIterator[Dataset]:
+        for match in many:
+            await anyio.sleep(0.001)
+            yield match
+
+    store = tmp_path / "store"
+    store.mkdir()
+    handlers = Handlers(
+        store_directory=store,
+        on_c_find=on_c_find,
+        on_c_move=lambda identifier, aet: [],
+        on_n_get=normalized,
+        on_n_set=normalized,
+        on_n_action=normalized,
+        on_n_create=normalized,
+        on_n_delete=normalized,
+        on_n_event_report=normalized,
+    )
+    classes = [VERIFICATION, CT, PATIENT_ROOT_FIND, PATIENT_ROOT_MOVE, printer, film_box]
+    scu = AE(ae_title="SYNCSCU", scu_sop_class=classes)
+    ds = image(rows=8, columns=8)
+
+    def session(port: int) -> dict[str, Any]:
+        assoc = scu.associate(HOST, port, ae_title="ASYNCSCP")
+        assert assoc.is_established
+        results: dict[str, Any] = {"echo": int(assoc.send_c_echo().Status)}
+        results["store"] = int(assoc.send_c_store(ds).Status)
+        statuses = []
+        for status, _ in assoc.send_c_find(patient("*", ""), query_model="P"):
+            statuses.append(int(status))
+            if len(statuses) == 3:
+                assoc.send_c_cancel()
+        results["find"] = statuses
+        results["move"] = [int(s) for s, _ in assoc.send_c_move(patient("*", ""), "NOWHERE")]
+        status, reply = assoc.send_n_create(Dataset(), film_box)
+        results["create"] = (int(status.Status), status.get("AffectedSOPInstanceUID"))
+        results["create_reply"] = reply.PatientID
+        results["get"] = int(assoc.send_n_get([0x00100020], printer, "1.2.3")[0].Status)
+        results["set"] = int(assoc.send_n_set(Dataset(), film_box, "1.2.3")[0].Status)
+        results["action"] = int(assoc.send_n_action(None, 1, film_box, "1.2.3")[0].Status)
+        results["delete"] = int(assoc.send_n_delete(film_box, "1.2.3")[0].Status)
+        results["echo_after"] = int(assoc.send_c_echo().Status)
+        assoc.release()
+        return results
+
+    async with running(anyio_backend, handlers, scp_sop_classes=classes) as port:
+        results = await anyio.to_thread.run_sync(session, port)
+    assert results["echo"] == results["store"] == 0x0000
+    assert (store / f"{ds.SOPInstanceUID}.dcm").is_file()
+    find = results["find"]
+    assert find[:3] == [0xFF00] * 3, find
+    assert find[-1] == 0xFE00  # cancelled (PS3.4 C.4.1.2.3)
+    assert len(find) < 200
+    assert results["move"] == [0xA801]  # move destination unknown
+    status, uid = results["create"]
+    assert status == 0x0000
+    assert uid  # the server assigned the instance UID
+    assert results["create_reply"] == "ANSWER"
+    assert [results[k] for k in ("get", "set", "action", "delete", "echo_after")] == [0] * 5
+    assert [name for name, _ in seen] == [
+        "N-CREATE", "N-GET", "N-SET", "N-ACTION", "N-DELETE",
+    ]  # fmt: skip
+    assert seen[0][1] == uid  # the handler saw the assigned UID
+
+
+async def test_pynetdicom_scu_echo_and_store(anyio_backend: str, tmp_path: pathlib.Path) -> None:
+    stored: list[Dataset] = []
+
+    async def on_c_store(dataset: Dataset) -> int:
+        stored.append(dataset)
+        return 0x0000
+
+    ds = image(rows=8, columns=8)
+    source = write(ds, tmp_path / "in.dcm", EXPLICIT)
+
+    def session(port: int) -> tuple[int, int]:
+        peer = pynetdicom_scu("PYNETDICOM", {VERIFICATION: None, CT: [EXPLICIT]})
+        assoc = peer.associate(HOST, port, ae_title="ASYNCSCP")
+        assert assoc.is_established
+        try:
+            return int(assoc.send_c_echo().Status), int(assoc.send_c_store(source).Status)
+        finally:
+            assoc.release()
+
+    async with running(anyio_backend, Handlers(on_c_store=on_c_store)) as port:
+        echo, store = await anyio.to_thread.run_sync(session, port)
+    assert (echo, store) == (0x0000, 0x0000)
+    (got,) = stored
+    assert got.SOPInstanceUID == ds.SOPInstanceUID
+    assert got.PixelData == ds.PixelData

@@ -155,7 +155,7 @@ def _config(
             (handlers.on_c_move, MOVE_MODELS),
         ):
             if handler is not None:
-                scp_sop_classes += list(models)
+                scp_sop_classes += list(models.values())
     if scu_sop_classes is None:
         scu_sop_classes = list(StorageSOPClassList) if handlers.on_c_get is not None else []
     return AcceptorConfig.for_sop_classes(
