@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import pathlib
+import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,15 +16,16 @@ import anyio
 import dicomul_asyncio
 import dicomul_trio
 import pytest
-from corpus import assert_same_data_set, image, write
+from corpus import assert_same_data_set, data_set_bytes, image, write
 from dcmtk_tools import dcmtk_path
 from dicomul_anyio import Handlers, ServiceRequest, current_request
 from dicomul_sync import AE
-from peers import pynetdicom_scu, storescp
+from peers import RawPeer, pynetdicom_scu, storescp
 from pydicom import dcmread
 from pydicom.dataset import Dataset
+from tls_certs import make_pki
 
-from dicomul import service_name
+from dicomul import PDUType, c_store_rq, encode_dataset, service_name
 
 HOST = "127.0.0.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -293,3 +295,245 @@ async def test_pynetdicom_scu_echo_and_store(anyio_backend: str, tmp_path: pathl
     (got,) = stored
     assert got.SOPInstanceUID == ds.SOPInstanceUID
     assert got.PixelData == ds.PixelData
+
+
+# ---------------------------------------------------------------- rejection
+
+
+async def test_wrong_called_ae_title_is_rejected(anyio_backend: str) -> None:
+    async with running(anyio_backend, Handlers(), require_called_aet=True) as port:
+        with pytest.raises(dicomul_asyncio.AssociationRejectedError) as rejected:
+            async with package(anyio_backend).connect(HOST, port, called_ae_title="WRONG"):
+                pass
+        # PS3.8 Table 9-21: rejected-permanent, service-user, called AE title not recognized
+        pdu = rejected.value.event.pdu
+        assert (pdu.result, pdu.source, pdu.reason) == (1, 1, 7)
+        async with package(anyio_backend).connect(HOST, port, called_ae_title="ASYNCSCP") as a:
+            assert await a.c_echo() == 0x0000
+
+
+async def test_over_the_association_limit_is_rejected(anyio_backend: str) -> None:
+    pkg = package(anyio_backend)
+    async with running(anyio_backend, Handlers(), maximum_associations=1) as port:
+        async with pkg.connect(HOST, port) as first:
+            with pytest.raises(pkg.AssociationRejectedError) as rejected:
+                async with pkg.connect(HOST, port):
+                    pass
+            # PS3.8 Table 9-21: rejected-transient, service-provider (presentation),
+            # local limit exceeded
+            pdu = rejected.value.event.pdu
+            assert (pdu.result, pdu.source, pdu.reason) == (2, 3, 2)
+            assert await first.c_echo() == 0x0000
+        # released: its slot is free again
+        async with pkg.connect(HOST, port) as second:
+            assert await second.c_echo() == 0x0000
+
+
+# ------------------------------------------------------- misbehaving handlers
+
+
+async def test_a_handler_that_raises_gives_the_failure_status(anyio_backend: str) -> None:
+    async def on_c_echo() -> int:
+        raise RuntimeError("broken handler")
+
+    async def on_c_store(dataset: Dataset) -> int:
+        raise OSError(28, "No space left on device")
+
+    async def on_c_find(identifier: Dataset) -> AsyncIterator[Dataset]:
+        yield patient("DOE^JOHN", "P1")
+        raise RuntimeError("the database went away")
+
+    handlers = Handlers(on_c_echo=on_c_echo, on_c_store=on_c_store, on_c_find=on_c_find)
+    query = patient("*", "")
+    pkg = package(anyio_backend)
+    async with running(anyio_backend, handlers) as port:
+        for _ in range(2):  # the server goes on serving
+            async with pkg.connect(
+                HOST, port, sop_classes=[VERIFICATION, CT, PATIENT_ROOT_FIND]
+            ) as a:
+                assert await a.c_echo() == 0x0110  # processing failure (PS3.7 C.5)
+                # an OSError while storing: Refused, out of resources (PS3.4 B.2.3)
+                assert await a.c_store(image(rows=8, columns=8)) == 0xA700
+                answers = [int(status) async for status, _ in a.c_find(query)]
+                assert answers == [0xFF00, 0xC000]  # a match, then unable to process
+
+
+# ---------------------------------------------------------- misbehaving peers
+
+
+def partial_store(port: int, pdus: int, *, then_close: bool = True) -> RawPeer:
+    """A raw peer that associates and sends the first ``pdus`` PDUs of a
+    C-STORE (a 256 KiB data set in PDUs of at most 4 KiB) and, unless told,
+    vanishes (closes its socket without an A-ABORT)."""
+    peer = RawPeer(port)
+    peer.request(called="ASYNCSCP", transfer_syntaxes=(EXPLICIT,))
+    ds = image(rows=256, columns=512)
+    body = encode_dataset(ds, EXPLICIT)
+    command = c_store_rq(1, CT, str(ds.SOPInstanceUID))
+    for n, chunk in enumerate(peer.conn.send_message(3, command, body)):
+        if n == pdus:
+            break
+        peer.sock.sendall(chunk)
+    if then_close:
+        peer.sock.close()
+    return peer
+
+
+async def wait_until(predicate: Any, seconds: float = 5.0) -> None:
+    with anyio.fail_after(seconds):
+        while not predicate():
+            await anyio.sleep(0.01)
+
+
+async def test_a_peer_that_vanishes_mid_store_frees_its_slot_and_leaves_no_file(
+    anyio_backend: str, tmp_path: pathlib.Path
+) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    handlers = Handlers(store_directory=store)
+    pkg = package(anyio_backend)
+    options = {"maximum_associations": 1, "max_pdu_length": 4096}
+    async with running(anyio_backend, handlers, **options) as port:
+        # mid-PDU: a PDU header promising more than comes
+        peer = await anyio.to_thread.run_sync(
+            functools.partial(partial_store, port, 5, then_close=False)
+        )
+        await wait_until(lambda: list(store.glob(".incoming-*")))  # a store under way
+        peer.sock.sendall(b"\x04\x00\x00\x00\x10\x00" + b"\0" * 100)
+        peer.sock.close()
+        await wait_until(lambda: not list(store.iterdir()))  # nothing partial kept
+        async with pkg.connect(HOST, port) as assoc:  # its slot is free at once
+            assert await assoc.c_echo() == 0x0000
+
+
+async def test_a_peer_that_never_sends_a_pdu_is_closed_by_artim(anyio_backend: str) -> None:
+    async with running(anyio_backend, Handlers(), acse_timeout=0.5) as port:
+        started = anyio.current_time()
+        async with await anyio.connect_tcp(HOST, port) as silent:
+            with anyio.fail_after(5):
+                with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+                    await silent.receive()
+        waited = anyio.current_time() - started
+        assert 0.4 < waited < 3, waited
+        async with package(anyio_backend).connect(HOST, port) as assoc:
+            assert await assoc.c_echo() == 0x0000
+
+
+async def test_cancelling_serve_mid_store_aborts_and_keeps_nothing(
+    anyio_backend: str, tmp_path: pathlib.Path
+) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    handlers = Handlers(store_directory=store)
+    async with running(anyio_backend, handlers, max_pdu_length=4096) as port:
+        peer = await anyio.to_thread.run_sync(
+            functools.partial(partial_store, port, 5, then_close=False)
+        )
+        await wait_until(lambda: list(store.glob(".incoming-*")))
+    # serve was cancelled with a data set half received
+    assert not list(store.iterdir())
+    # What the server sent last: an A-ABORT PDU (PS3.8 9.3.8, type 07), not
+    # just a closed connection (the server closes unread data: a reset follows).
+    received = await anyio.to_thread.run_sync(peer.sock.recv, 65536)
+    peer.sock.close()
+    assert received[:1] == bytes([PDUType.A_ABORT])
+
+
+# ----------------------------------------------------------- streaming sinks
+
+
+class Collecting:
+    """A streaming store sink keeping what it was given."""
+
+    def __init__(self, request: ServiceRequest, done: dict[str, bytes]) -> None:
+        self.uid = request.sop_instance_uid or ""
+        self.parts: list[bytes] = []
+        self.done = done
+
+    async def write(self, data: bytes) -> None:
+        await anyio.sleep(0)
+        self.parts.append(data)
+
+    async def commit(self) -> int | None:
+        self.done[self.uid] = b"".join(self.parts)
+        return None
+
+    async def discard(self) -> None:
+        self.parts = []
+
+
+async def test_a_streaming_store_sink(anyio_backend: str, tmp_path: pathlib.Path) -> None:
+    done: dict[str, bytes] = {}
+    source = write(image(rows=64, columns=64), tmp_path / "in.dcm", EXPLICIT)
+    handlers = Handlers(on_c_store_stream=lambda request: Collecting(request, done))
+    async with running(anyio_backend, handlers, max_pdu_length=4096) as port:
+        result = await dcmtk("storescu", "-xe", HOST, str(port), str(source))
+    assert result.returncode == 0, result.stderr
+    (got,) = done.values()
+    assert got == data_set_bytes(source)
+
+
+# -------------------------------------------------------------------- TLS
+
+
+async def test_tls(anyio_backend: str, tmp_path: pathlib.Path) -> None:
+    pki = make_pki(tmp_path)
+    stored: list[str] = []
+
+    async def on_c_store(dataset: Dataset) -> int:
+        stored.append(str(dataset.SOPInstanceUID))
+        return 0x0000
+
+    ds = image(rows=8, columns=8)
+    pkg = package(anyio_backend)
+    handlers = Handlers(on_c_store=on_c_store)
+    async with running(anyio_backend, handlers, ssl_context=pki.server_context()) as port:
+        async with pkg.connect(HOST, port, ssl_context=pki.client_context()) as assoc:
+            assert await assoc.c_echo() == 0x0000
+            assert await assoc.c_store(ds) == 0x0000
+        # a client without a certificate fails the handshake; the server goes on
+        with pytest.raises(Exception):  # noqa: B017, PT011 - the TLS stack's own error
+            async with pkg.connect(
+                HOST, port, ssl_context=pki.client_context(with_certificate=False)
+            ) as refused:
+                await refused.c_echo()
+        async with pkg.connect(HOST, port, ssl_context=pki.client_context()) as assoc:
+            assert await assoc.c_echo() == 0x0000
+    assert stored == [str(ds.SOPInstanceUID)]
+
+
+# ------------------------------------------------------------------- load
+
+
+async def test_a_hundred_concurrent_associations_each_storing(
+    anyio_backend: str, tmp_path: pathlib.Path
+) -> None:
+    """100 associations at once, each storing a file: all stored, none lost,
+    memory bounded (the peak traced allocation stays well below what holding
+    every association's data would take)."""
+    store = tmp_path / "store"
+    store.mkdir()
+    datasets = [image(rows=64, columns=64, seed=n) for n in range(100)]
+    pkg = package(anyio_backend)
+    statuses: list[int] = []
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        async with running(
+            anyio_backend, Handlers(store_directory=store), maximum_associations=100
+        ) as port:
+
+            async def one(ds: Dataset) -> None:
+                async with pkg.connect(HOST, port, sop_classes=[CT]) as assoc:
+                    statuses.append(int(await assoc.c_store(ds)))
+
+            async with anyio.create_task_group() as group:
+                for ds in datasets:
+                    group.start_soon(one, ds)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert statuses == [0x0000] * 100
+    names = sorted(p.name for p in store.iterdir())
+    assert names == sorted(f"{ds.SOPInstanceUID}.dcm" for ds in datasets)
+    assert peak - base < 16 * 1024 * 1024, (peak - base) / 1e6
