@@ -4,28 +4,41 @@ peer sent without waiting (a C-CANCEL between C-FIND matches, PS3.7
 
 The :class:`~._driver.Driver` reads from it as from any stream; the
 service layer takes what is already there with :meth:`PumpedStream.receive_nowait`.
-At most :data:`AHEAD` chunks are read ahead: a peer that sends faster than
-the server serves is held back by TCP, not buffered here.
+One chunk at most is read ahead (the one the pump holds until it is
+taken, plus :data:`AHEAD` queued): a peer that sends faster than the
+server serves is held back by TCP, not buffered here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 import anyio.abc
 
-from ._driver import GONE, RECEIVE_SIZE
+from ._driver import GONE
 
-__all__ = ["AHEAD", "PumpedStream"]
+__all__ = ["AHEAD", "READ_SIZE", "PumpedStream"]
 
-#: Chunks (of RECEIVE_SIZE bytes at most) read ahead of the association.
-AHEAD = 2
+#: Chunks queued besides the one the pump holds.
+AHEAD = 0
+#: Bytes asked of the socket per read: a PDU of the default maximum length
+#: (16 KiB).  A pending read holds a buffer of this size, so it is what an
+#: idle association costs; a server with many associations stays small.
+READ_SIZE = 16 * 1024
 
 
 class PumpedStream(anyio.abc.ByteStream):
-    """``stream``, whose reads :meth:`pump` (run in a task) makes ahead."""
+    """``stream``, whose reads :meth:`pump` (run in a task) makes ahead;
+    ``before_send`` runs before each write (the server frees an ended
+    association's slot there, before the peer can read our A-RELEASE-RP
+    or A-ABORT and try again)."""
 
-    def __init__(self, stream: anyio.abc.ByteStream) -> None:
+    def __init__(
+        self, stream: anyio.abc.ByteStream, before_send: Callable[[], None] | None = None
+    ) -> None:
         self.stream = stream
+        self.before_send = before_send
         self._in, self._out = anyio.create_memory_object_stream[bytes](AHEAD)
 
     async def pump(self) -> None:
@@ -33,7 +46,7 @@ class PumpedStream(anyio.abc.ByteStream):
         with self._in:
             while True:
                 try:
-                    data = await self.stream.receive(RECEIVE_SIZE)
+                    data = await self.stream.receive(READ_SIZE)
                 except (anyio.EndOfStream, *GONE):
                     return
                 try:
@@ -41,7 +54,7 @@ class PumpedStream(anyio.abc.ByteStream):
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     return
 
-    async def receive(self, max_bytes: int = RECEIVE_SIZE) -> bytes:
+    async def receive(self, max_bytes: int = READ_SIZE) -> bytes:
         try:
             return await self._out.receive()
         except anyio.ClosedResourceError:
@@ -57,6 +70,8 @@ class PumpedStream(anyio.abc.ByteStream):
                 return b"".join(chunks)
 
     async def send(self, item: bytes) -> None:
+        if self.before_send is not None:
+            self.before_send()
         await self.stream.send(item)
 
     async def send_eof(self) -> None:

@@ -221,7 +221,7 @@ class _Association:
 
     def __init__(self, server: _Server, stream: anyio.abc.ByteStream) -> None:
         self.server = server
-        self.pumped = PumpedStream(stream)
+        self.pumped = PumpedStream(stream, before_send=self._before_send)
         self.conn = Connection(
             Role.ACCEPTOR,
             acse_timeout=server.acse_timeout,
@@ -294,6 +294,10 @@ class _Association:
                 LOGGER.warning("Association Aborted: %s", event.message)
         elif isinstance(event, CommandReceived | DataSetFragment):
             LOGGER.warning("Ignoring %r: no request of ours is outstanding", event)
+
+    def _before_send(self) -> None:
+        if self.conn.association_over:
+            self._free_slot()  # before the peer can read our RP/A-ABORT and retry
 
     def _free_slot(self) -> None:
         if self.counted:
