@@ -32,6 +32,7 @@ CT = "1.2.840.10008.5.1.4.1.1.2"
 EXPLICIT = "1.2.840.10008.1.2.1"
 VERIFICATION = "1.2.840.10008.1.1"
 PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
+PATIENT_ROOT_GET = "1.2.840.10008.5.1.4.1.2.1.3"
 
 pytestmark = pytest.mark.anyio
 
@@ -563,3 +564,42 @@ async def test_a_hundred_concurrent_associations_each_storing(
     names = sorted(p.name for p in store.iterdir())
     assert names == sorted(f"{uid}.dcm" for uid, _ in bodies)
     assert peak - base < 16 * 1024 * 1024, f"{(peak - base) / 2**20:.1f} MiB"
+
+
+async def test_c_get_to_our_sync_ae_sends_files_as_they_are(
+    anyio_backend: str, tmp_path: pathlib.Path
+) -> None:
+    """C-GET sub-operations carry a file's data set as it is on disk (its own
+    syntax accepted): dicomul_sync's AE stores them byte for byte; a file
+    that cannot be sent fails its sub-operation alone (Failed SOP Instance
+    UID List, PS3.4 C.4.3.1.3.1)."""
+    sources = stored_files(tmp_path, 2)
+    broken = tmp_path / "broken.dcm"
+    broken.write_bytes(sources[0].read_bytes()[:-100])  # cut short: not whole
+    out = tmp_path / "got"
+    out.mkdir()
+
+    async def on_c_get(identifier: Dataset) -> AsyncIterator[pathlib.Path]:
+        for source in (sources[0], broken, sources[1]):
+            yield source
+
+    scu = AE(ae_title="GETSCU", scu_sop_class=[PATIENT_ROOT_GET], scp_sop_class=[CT])
+    scu.store_directory = str(out)
+
+    def session(port: int) -> list[tuple[int, Dataset | None]]:
+        assoc = scu.associate(HOST, port, ae_title="ASYNCSCP")
+        assert assoc.is_established
+        try:
+            return [(int(s), i) for s, i in assoc.send_c_get(patient("*", "P1"), "P")]
+        finally:
+            assoc.release()
+
+    async with running(anyio_backend, Handlers(on_c_get=on_c_get)) as port:
+        answers = await anyio.to_thread.run_sync(session, port)
+    assert [status for status, _ in answers] == [0xFF00, 0xFF00, 0xB000]  # warning: one failed
+    failed = answers[-1][1]
+    assert failed is not None
+    assert failed.FailedSOPInstanceUIDList == str(dcmread(broken).SOPInstanceUID)
+    for source in sources:  # (the broken copy of the first left it as it was)
+        uid = dcmread(source).SOPInstanceUID
+        assert_same_data_set(out / f"{uid}.dcm", source)

@@ -276,7 +276,7 @@ class AsyncServices:
         query = FindOperation(request.transfer_syntax)
         items = _each(handler(_identifier(request)))
         try:
-            while not query.done:
+            while not query.done and self.conn.can_send_messages:
                 try:
                     item = await items.__anext__()
                     reply = query.match(item, cancelled=self._cancel_requested(message_id))
