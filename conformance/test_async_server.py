@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import pathlib
+import time
 import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any
@@ -25,7 +26,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from tls_certs import make_pki
 
-from dicomul import NEED_DATA, PDUType, c_store_rq, encode_dataset, service_name
+from dicomul import NEED_DATA, Aborted, PDUType, c_store_rq, encode_dataset, service_name
 
 HOST = "127.0.0.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -603,3 +604,40 @@ async def test_c_get_to_our_sync_ae_sends_files_as_they_are(
     for source in sources:  # (the broken copy of the first left it as it was)
         uid = dcmread(source).SOPInstanceUID
         assert_same_data_set(out / f"{uid}.dcm", source)
+
+
+async def test_an_idle_association_is_aborted_after_the_network_timeout(
+    anyio_backend: str,
+) -> None:
+    async with running(anyio_backend, Handlers(), network_timeout=0.5) as port:
+
+        def idle() -> tuple[object, float]:
+            peer = RawPeer(port)
+            try:
+                peer.associate()
+                started = time.monotonic()
+                return peer.next_event(), time.monotonic() - started  # says nothing meanwhile
+            finally:
+                peer.sock.close()
+
+        event, waited = await anyio.to_thread.run_sync(idle)
+    assert isinstance(event, Aborted)
+    assert 0.4 < waited < 3, waited
+
+
+async def test_a_peer_stalling_mid_message_is_aborted_after_the_dimse_timeout(
+    anyio_backend: str, tmp_path: pathlib.Path
+) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    handlers = Handlers(store_directory=store)
+    async with running(anyio_backend, handlers, dimse_timeout=0.5, max_pdu_length=4096) as port:
+        peer = await anyio.to_thread.run_sync(
+            functools.partial(partial_store, port, 5, then_close=False)
+        )
+        try:
+            waited = await anyio.to_thread.run_sync(peer.closed_within, 3.0)
+        finally:
+            peer.sock.close()
+        assert waited < 3
+        await wait_until(lambda: not list(store.iterdir()))  # nothing partial kept

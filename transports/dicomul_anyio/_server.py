@@ -61,6 +61,9 @@ __all__ = ["serve"]
 
 LOGGER = logging.getLogger("dicomul.anyio.server")
 
+#: Seconds given to discarding a partial data set and sending the A-ABORT
+#: when an association ends early (the server cancelled, an error).
+CLOSING_TIME = 5.0
 #: accept() failing for want of resources (descriptors, memory): accepting
 #: pauses this long, instead of ending the server.
 ACCEPT_PAUSE = 0.1
@@ -244,7 +247,9 @@ class _Association:
                     group.cancel_scope.cancel()
         finally:
             self._free_slot()
-            with anyio.CancelScope(shield=True):
+            # Shielded from the cancellation that may have brought us here,
+            # but bounded: a peer that reads nothing cannot hold it open.
+            with anyio.move_on_after(CLOSING_TIME, shield=True):
                 await self.services.close()  # nothing partial is kept
                 if self.conn.association_over or self.driver.closed:
                     await self.driver.close()
