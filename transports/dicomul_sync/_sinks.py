@@ -15,9 +15,9 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from dicomul_common import handling
 from dicomul_common.handling import (
     MAX_REQUEST_DATA_SET,
-    CollectedDataSet,
     DataSetTooLargeError,
     answer_of,
     decode_data_set,
@@ -162,6 +162,15 @@ class GuardedSink:
                 sink.discard()
             except Exception:
                 LOGGER.exception("discarding a partial data set failed")
+
+
+class CollectedDataSet(handling.CollectedDataSet):
+    """The data set of a request other than C-STORE, kept whole in memory up
+    to this module's :data:`MAX_REQUEST_DATA_SET`, read at each request (so
+    that it can be lowered, as the tests do)."""
+
+    def __init__(self) -> None:
+        super().__init__(MAX_REQUEST_DATA_SET)
 
 
 class DatasetSink:
