@@ -345,10 +345,25 @@ async def test_a_handler_that_raises_gives_the_failure_status(anyio_backend: str
         yield patient("DOE^JOHN", "P1")
         raise RuntimeError("the database went away")
 
-    handlers = Handlers(on_c_echo=on_c_echo, on_c_store=on_c_store, on_c_find=on_c_find)
+    def on_c_get(identifier: Dataset) -> list[Dataset]:
+        raise RuntimeError("no such study")  # at once, from a plain function
+
+    handlers = Handlers(
+        on_c_echo=on_c_echo, on_c_store=on_c_store, on_c_find=on_c_find, on_c_get=on_c_get
+    )
     query = patient("*", "")
     pkg = package(anyio_backend)
     async with running(anyio_backend, handlers) as port:
+        scu = AE(ae_title="SYNCSCU", scu_sop_class=[PATIENT_ROOT_GET])
+
+        def get() -> list[int]:
+            assoc = scu.associate(HOST, port, ae_title="ASYNCSCP")
+            try:
+                return [int(status) for status, _ in assoc.send_c_get(query, "P")]
+            finally:
+                assoc.release()
+
+        assert await anyio.to_thread.run_sync(get) == [0xC000]  # unable to process
         for _ in range(2):  # the server goes on serving
             async with pkg.connect(
                 HOST, port, sop_classes=[VERIFICATION, CT, PATIENT_ROOT_FIND]

@@ -89,9 +89,11 @@ async def call(handler: Callable[..., Any], *args: object) -> Any:
     return result
 
 
-async def _each(result: Any) -> AsyncIterator[object]:
-    """The items of a handler's result: an async iterable, an iterable, or
-    an awaitable giving either."""
+async def _each(handler: Callable[..., Any], *args: object) -> AsyncIterator[object]:
+    """The items ``handler(*args)`` gives: an async iterable, an iterable,
+    or an awaitable giving either.  The handler is called on the first
+    item asked, so that whatever it raises, even at once, comes from there."""
+    result = handler(*args)
     if inspect.isawaitable(result):
         result = await result
     if hasattr(result, "__aiter__"):
@@ -274,7 +276,7 @@ class AsyncServices:
             await self._respond(request, _not_served(request))
             return
         query = FindOperation(request.transfer_syntax)
-        items = _each(handler(_identifier(request)))
+        items = _each(handler, _identifier(request))
         try:
             while not query.done and self.conn.can_send_messages:
                 try:
@@ -331,7 +333,7 @@ class AsyncServices:
         """The handler's matches, described; None if it refused the request
         (:func:`dicomul.handler_refusal`) or failed (its reply sent)."""
         try:
-            items = [item async for item in _each(handler())]
+            items = [item async for item in _each(handler)]
             refusal = handler_refusal(items)
             if refusal is None:
                 return await anyio.to_thread.run_sync(_describe, items)  # reads file metas
