@@ -21,7 +21,7 @@ from corpus import assert_same_data_set, data_set_bytes, image, write
 from dcmtk_tools import dcmtk_path
 from dicomul_anyio import Handlers, ServiceRequest, current_request
 from dicomul_sync import AE
-from peers import RawPeer, pynetdicom_scu, storescp
+from peers import RawPeer, free_port, pynetdicom_scu, storescp
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from tls_certs import make_pki
@@ -656,3 +656,32 @@ async def test_a_peer_stalling_mid_message_is_aborted_after_the_dimse_timeout(
             peer.sock.close()
         assert waited < 3
         await wait_until(lambda: not list(store.iterdir()))  # nothing partial kept
+
+
+async def test_a_move_destination_that_cannot_be_reached_fails_each_sub_operation(
+    anyio_backend: str, tmp_path: pathlib.Path
+) -> None:
+    """PS3.4 C.4.2.1.5: every sub-operation failed gives 0xA702, and the
+    final response lists the instances (Failed SOP Instance UID List)."""
+    sources = stored_files(tmp_path, 2)
+    handlers = Handlers(
+        on_c_move=lambda identifier, aet: sources,
+        move_destinations={"NOWHERE": (HOST, free_port())},  # nothing listens there
+    )
+    scu = AE(ae_title="SYNCSCU", scu_sop_class=[PATIENT_ROOT_MOVE])
+
+    def move(port: int) -> list[tuple[int, Dataset | None]]:
+        assoc = scu.associate(HOST, port, ae_title="ASYNCSCP")
+        try:
+            return [(int(s), i) for s, i in assoc.send_c_move(patient("*", "P1"), "NOWHERE")]
+        finally:
+            assoc.release()
+
+    async with running(anyio_backend, handlers) as port:
+        answers = await anyio.to_thread.run_sync(move, port)
+    assert [status for status, _ in answers] == [0xFF00, 0xA702]
+    failed = answers[-1][1]
+    assert failed is not None
+    assert list(failed.FailedSOPInstanceUIDList) == [
+        str(dcmread(source).SOPInstanceUID) for source in sources
+    ]
