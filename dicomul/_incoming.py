@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from ._command import CommandField
 from ._dimse import CommandReceived, DataSetFragment
+from ._events import Aborted, ConnectionClosed, Released
 from ._services import HandlerOutcome, outcome_status
 from ._status import GeneralStatus
 
@@ -62,8 +63,8 @@ class IncomingRequests:
                 self.in_hand = None
                 return request
             return None
-        # Anything else ends the association or comes before it: nothing is in hand.
-        self.in_hand = None
+        if isinstance(event, Aborted | Released | ConnectionClosed):
+            self.in_hand = None  # the association is over: the rest never comes
         return None
 
 

@@ -15,6 +15,7 @@ from dicomul import (
     DataSetFragment,
     GeneralStatus,
     IncomingRequests,
+    ReleaseRequested,
     RequestAssociation,
     c_cancel_rq,
     c_echo_rq,
@@ -67,7 +68,10 @@ def test_a_cancel_and_a_response_are_no_requests_to_answer() -> None:
 
 def test_an_abort_drops_the_request_in_hand() -> None:
     requests = IncomingRequests()
-    requests.follow(CommandReceived(context_id=3, command=c_store_rq(2, CT, "1.2.3")))
+    store = CommandReceived(context_id=3, command=c_store_rq(2, CT, "1.2.3"))
+    requests.follow(store)
+    assert requests.follow(ReleaseRequested()) is None
+    assert requests.in_hand is store  # a release waits for the request (PS3.8 7.2)
     requests.follow(Aborted(source=0, reason=0, by_peer=True))
     assert requests.in_hand is None
     assert requests.follow(fragment(b"late", last=True)) is None
