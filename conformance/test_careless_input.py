@@ -196,18 +196,22 @@ def success(command: Command) -> Command:
 def test_a_store_longer_than_the_timeout_is_not_aborted_by_its_sender(timeout: str) -> None:
     """Issue 15: a data set that takes longer to send than the DIMSE or network
     timeout made the SCU abort itself right after its last PDU, although the
-    peer read it all along.  6 MB to a peer reading 3 MB a second (2 seconds),
-    1-second timeout: the peer's Success arrives and the association stays."""
+    peer read it all along.  16 MB to a peer reading 3 MB a second (over 5
+    seconds), 2.5-second timeout: the peer's Success arrives and the
+    association stays.  The timeout must exceed the time the peer needs to
+    drain what the kernel buffered once our last write returned (a send
+    buffer grows to 4 MiB on loopback, about 1.4 s at this rate): the DIMSE
+    timeout rightly counts from there."""
     with RawAcceptor(success, read_rate=3_000_000) as peer:
         scu = AE(scu_sop_class=[CT])
-        setattr(scu, timeout, 1)
+        setattr(scu, timeout, 2.5)
         assoc = scu.associate(HOST, peer.port)
         started = time.monotonic()
-        status = assoc.send_c_store(image(rows=1024, columns=1024, frames=3))
+        status = assoc.send_c_store(image(rows=1024, columns=1024, frames=8))
         assert status is not None
         assert status.Status == 0
         assert assoc.is_established
-        assert time.monotonic() - started > 1.5  # longer than the timeout
+        assert time.monotonic() - started > 5  # twice the timeout
         assoc.release()
 
 

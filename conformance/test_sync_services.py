@@ -163,6 +163,10 @@ def test_unset_and_raising_n_handlers_answer_failures(caplog: pytest.LogCaptureF
         assert status is not None
         assert status.Status == 0x0211
         assert "AffectedSOPInstanceUID" not in status  # ... and no instance was created
+        status, _ = assoc.send_n_create(pydicom.Dataset(), MPPS, "1.2.3.98")
+        assert status is not None
+        assert status.Status == 0x0211
+        assert "AffectedSOPInstanceUID" not in status  # not even the one proposed
         status, _ = assoc.send_n_delete(MPPS, "1.2.3")  # the association goes on
         assert status is not None
         assert status.Status == 0x0211

@@ -90,6 +90,7 @@ from ._events import (
     AssociationRejected,
     AssociationRequested,
     ConnectionClosed,
+    ConnectionEvent,
     NeedData,
     RejectAssociation,
     Released,
@@ -106,6 +107,7 @@ from ._idle import (
     longest_idle,
     only_the_limit_refuses,
 )
+from ._incoming import IncomingRequests, unhandled_status
 from ._matching import (
     RANGE_VRS,
     WILDCARD_VRS,
@@ -246,6 +248,8 @@ __all__ = [
     "RANGE_VRS",
     "UNIQUE_KEYS",
     "WILDCARD_VRS",
+    "IncomingRequests",
+    "unhandled_status",
     "InstanceCreation",
     "InvalidKeyError",
     "KeyMatcher",
@@ -303,6 +307,7 @@ __all__ = [
     "CommandReceived",
     "Connection",
     "ConnectionClosed",
+    "ConnectionEvent",
     "ContextResult",
     "DataSetFragment",
     "DataSetSource",

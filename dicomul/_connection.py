@@ -68,6 +68,8 @@ from ._events import (
     AssociationRejected,
     AssociationRequested,
     ConnectionClosed,
+    ConnectionEvent,
+    NeedData,
     RejectAssociation,
     Released,
     ReleaseRequested,
@@ -241,7 +243,7 @@ class Connection:
         self._cancelled: set[int] = set()
         self._state = State.STA1
         self._buffer = ReceiveBuffer(strict=strict, stream_pdata_above=STREAM_PDATA_ABOVE)
-        self._events: deque[object] = deque()
+        self._events: deque[ConnectionEvent] = deque()
         self._outbox: list[bytes] = []
         self._eof = False
         self._closed_reported = False
@@ -439,8 +441,12 @@ class Connection:
         else:
             self._eof = True
 
-    def next_event(self) -> object:
-        """The next event, or :data:`NEED_DATA` when more bytes are needed."""
+    def next_event(self) -> ConnectionEvent | NeedData:
+        """The next event, or :data:`NEED_DATA` when more bytes are needed.
+
+        Typed as the union of the event classes (:data:`~dicomul.ConnectionEvent`),
+        so that a type checker tells an adapter which events it leaves unhandled.
+        """
         while not self._events:
             if self._state is State.STA1:
                 if self.should_close and not self._closed_reported:

@@ -3,10 +3,13 @@
 PS3.7 10.1.5.1.4 (Affected SOP Instance UID): the invoking side may leave
 the instance UID out of its N-CREATE request; the performing side then
 assigns one, and its response "shall" carry it.  The same paragraph lets
-the response carry the UID "only" in a success response: an instance that
-was not created has no UID to report.  :class:`InstanceCreation` says which
-UID the request carries when the handler sees it, and which the response
-carries for the status the handler gave.
+the response carry the UID "only" in a success response, whoever chose it:
+an instance that was not created has no UID to report, not even the one the
+requestor proposed.  (This differs from the other DIMSE-N responses, which
+echo their request's instance whatever the status: :func:`response_for`.)
+:class:`InstanceCreation` says which UID the request carries when the
+handler sees it, and which the response carries for the status the handler
+gave.
 
 The core generates no UID itself: a UID made here would need a source of
 randomness or time (pydicom's ``generate_uid`` reads both), and the core
@@ -78,13 +81,11 @@ class InstanceCreation:
         return cls(assigned, assigned=True)
 
     def response_uid(self, status: int) -> str | None:
-        """The Affected SOP Instance UID the response with ``status`` carries.
-
-        The requestor's own UID is echoed whatever the status, as every
-        DIMSE-N response echoes its request's instance (:func:`response_for`);
-        an assigned UID only when the instance was created (Success or
-        Warning), None otherwise.
+        """The Affected SOP Instance UID the response with ``status`` carries:
+        the instance's UID (the requestor's or the assigned one) when the
+        instance was created (Success or Warning), None otherwise
+        (PS3.7 10.1.5.1.4: "may only be included in the success response").
         """
-        if self.assigned and status_category(status) not in _CREATED:
+        if status_category(status) not in _CREATED:
             return None
         return self.request.affected_sop_instance_uid

@@ -4,7 +4,11 @@ Received (from :meth:`Connection.next_event`): :class:`AssociationRequested`,
 :class:`AssociationAccepted`, :class:`AssociationRejected`,
 :class:`~dicomul.CommandReceived`, :class:`~dicomul.DataSetFragment`,
 :class:`ReleaseRequested`, :class:`Released`, :class:`Aborted`,
-:class:`ConnectionClosed`, or :data:`NEED_DATA`.
+:class:`ConnectionClosed` (together :data:`ConnectionEvent`), or
+:data:`NEED_DATA`.  ``next_event`` is typed ``ConnectionEvent | NeedData``,
+so an adapter under mypy that ends a ``match`` over them with
+``assert_never`` is told when it leaves an event unhandled, and
+``event is not NEED_DATA`` narrows to :data:`ConnectionEvent`.
 
 Sent (to :meth:`Connection.send`): :class:`RequestAssociation`,
 :class:`AcceptAssociation`, :class:`RejectAssociation`,
@@ -17,9 +21,11 @@ Every event is a frozen, slotted, keyword-only dataclass.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from enum import Enum
+from typing import Final, TypeAlias
 
 from ._acse import AcceptorConfig, AssociationRequest, Negotiated
+from ._dimse import CommandReceived, DataSetFragment
 from ._enums import reject_reason_name
 from .pdu import AssociateAC, AssociateRJ, AssociateRQ
 
@@ -32,6 +38,7 @@ __all__ = [
     "AssociationRejected",
     "AssociationRequested",
     "ConnectionClosed",
+    "ConnectionEvent",
     "NeedData",
     "RejectAssociation",
     "ReleaseRequested",
@@ -42,22 +49,22 @@ __all__ = [
 ]
 
 
-class NeedData:
-    """Sentinel type: no event until more bytes are received."""
+class NeedData(Enum):
+    """Sentinel type: no event until more bytes are received.
 
-    _instance: NeedData | None = None
+    An enumeration of one member, :data:`NEED_DATA`, so that a type checker
+    narrows on identity: after ``if event is NEED_DATA: ...`` (or in a
+    ``while ... is not NEED_DATA`` loop) the event is a :data:`ConnectionEvent`.
+    """
 
-    def __new__(cls) -> NeedData:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
+    NEED_DATA = "NEED_DATA"
 
     def __repr__(self) -> str:
         return "NEED_DATA"
 
 
 #: Returned by :meth:`Connection.next_event` when it needs more bytes.
-NEED_DATA: Final = NeedData()
+NEED_DATA: Final = NeedData.NEED_DATA
 
 
 # ------------------------------------------------------------- received events
@@ -131,6 +138,20 @@ class Aborted:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionClosed:
     """The transport connection is closed, or must now be closed; nothing follows."""
+
+
+#: Every event :meth:`Connection.next_event` returns, besides :data:`NEED_DATA`.
+ConnectionEvent: TypeAlias = (
+    AssociationRequested
+    | AssociationAccepted
+    | AssociationRejected
+    | CommandReceived
+    | DataSetFragment
+    | ReleaseRequested
+    | Released
+    | Aborted
+    | ConnectionClosed
+)
 
 
 # ------------------------------------------------------------------ local events

@@ -109,9 +109,9 @@ def main() -> int:
     finally:
         for server in servers:
             server.send_signal(signal.SIGINT)
-        for server in servers:
+        for app, server in zip(("storescp", "echoscp"), servers, strict=True):
             _, log = server.communicate(timeout=10)
-            print(f"--- {server.args[1]} -v said:\n{log.rstrip()}")
+            print(f"--- {app} -v said:\n{log.rstrip()}")
     stored = {p.name: p for p in received.iterdir()}
     intact = all(data_set(stored[f"{_uid(path)}.dcm"]) == data_set(path) for path in sent)
     print(f"{len(stored)} files stored durably, data sets byte for byte: {intact}")

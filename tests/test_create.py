@@ -74,11 +74,17 @@ def test_an_assigned_uid_is_answered_only_when_the_instance_was_created(status: 
 
 
 @given(STATUSES)
-def test_the_requestors_uid_is_echoed_whatever_the_status(status: int) -> None:
-    """As every DIMSE-N response echoes its request's instance (response_for)."""
+def test_the_requestors_uid_is_answered_only_when_the_instance_was_created(status: int) -> None:
+    """PS3.7 10.1.5.1.4: "only ... in the success response", even when the
+    requestor chose the UID (unlike the other DIMSE-N responses, which
+    response_for makes echo their request's instance)."""
     creation = InstanceCreation.of(n_create_rq(1, MPPS, "1.2.3.99"), new_uid=Generator())
-    assert creation.response_uid(status) == "1.2.3.99"
-    assert response_for(creation.request, status).affected_sop_instance_uid == "1.2.3.99"
+    created = status_category(status).name in ("SUCCESS", "WARNING")
+    assert creation.response_uid(status) == ("1.2.3.99" if created else None)
+    response = response_for(
+        creation.request, status, affected_sop_instance_uid=creation.response_uid(status)
+    )
+    assert response.affected_sop_instance_uid == ("1.2.3.99" if created else None)
 
 
 @pytest.mark.parametrize("bad", ["", "1.2.x", "1." * 40 + "1", "1.2.\u00e9"])

@@ -216,3 +216,19 @@ def test_every_public_name_exists() -> None:
 
     assert [name for name in dicomul.__all__ if not hasattr(dicomul, name)] == []
     assert len(set(dicomul.__all__)) == len(dicomul.__all__)
+
+
+EXAMPLES = CORE.parent / "examples"
+
+
+def test_examples_use_only_public_names_of_the_core() -> None:
+    """The examples show what any adapter can do: with public names only
+    (examples/selectors_scp.py drives the core directly)."""
+    files = sorted(EXAMPLES.glob("*.py"))
+    assert EXAMPLES / "selectors_scp.py" in files
+    problems = [
+        use
+        for f in files
+        for use in private_core_uses(f.read_text(), str(f.relative_to(EXAMPLES)))
+    ]
+    assert problems == []

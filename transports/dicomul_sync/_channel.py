@@ -64,7 +64,7 @@ class Channel:
         """The events that arrive without waiting (read once if data is there)."""
         if self.sock is not None:
             self._read(wait=False)
-        events = []
+        events: list[object] = []
         while (event := self.conn.next_event()) is not NEED_DATA:
             self.write(self.conn.data_to_send())
             events.append(event)
