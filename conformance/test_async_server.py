@@ -26,7 +26,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from tls_certs import make_pki
 
-from dicomul import NEED_DATA, Aborted, PDUType, c_store_rq, encode_dataset, service_name
+from dicomul import NEED_DATA, Aborted, PDUType, Status, c_store_rq, encode_dataset, service_name
 
 HOST = "127.0.0.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -685,3 +685,31 @@ async def test_a_move_destination_that_cannot_be_reached_fails_each_sub_operatio
     assert list(failed.FailedSOPInstanceUIDList) == [
         str(dcmread(source).SOPInstanceUID) for source in sources
     ]
+
+
+async def test_the_directory_store_keeps_only_the_instance_asked_whole(
+    anyio_backend: str, tmp_path: pathlib.Path
+) -> None:
+    """PS3.4 B.2.3: a data set naming another instance than its request, or
+    cut short, is not stored (a failure status, no file); a whole one is."""
+    store = tmp_path / "store"
+    store.mkdir()
+    ds = image(rows=16, columns=16)
+    body = encode_dataset(ds, EXPLICIT)
+
+    def session(port: int) -> list[int]:
+        peer = RawPeer(port)
+        try:
+            peer.request(called="ASYNCSCP", transfer_syntaxes=(EXPLICIT,))
+            answers = [peer.store("1.2.3.4", body), peer.store(str(ds.SOPInstanceUID), body[:-7])]
+            answers.append(peer.store(str(ds.SOPInstanceUID), body))
+            return [answer.command.status for answer in answers]  # type: ignore[attr-defined]
+        finally:
+            peer.sock.close()
+
+    async with running(anyio_backend, Handlers(store_directory=store)) as port:
+        wrong, cut, whole = await anyio.to_thread.run_sync(session, port)
+    assert Status(wrong) == "Failure"
+    assert Status(cut) == "Failure"
+    assert whole == 0x0000
+    assert [p.name for p in store.iterdir()] == [f"{ds.SOPInstanceUID}.dcm"]

@@ -23,7 +23,6 @@ import dataclasses
 import inspect
 import logging
 import os
-import pathlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -204,7 +203,8 @@ class AsyncServices:
             return lambda: _checked(call(stream, request), check)
         directory = handlers.store_directory
         if directory is not None:
-            return lambda: _checked(_DirectorySink.open(directory, request, handlers), check)
+            # the check is CheckedStore's own, with the file work
+            return lambda: _DirectorySink.open(directory, request, handlers)
         if handlers.on_c_store is not None:
             on_c_store = handlers.on_c_store
             return lambda: _checked(_dataset_sink(on_c_store, request), check)
@@ -673,42 +673,43 @@ class _DatasetSink:
 
 
 class _DirectorySink:
-    """Write the data set durably under ``store_directory`` as a Part 10 file
-    (:class:`dicomul_common.storage.DurableFile`, its file work in worker
-    threads); Success only once it is fsynced under its final name."""
+    """Store the data set durably under ``store_directory`` as a Part 10 file:
+    :class:`dicomul_common.store_sink.CheckedStore` (the data set checked
+    whole and naming the instance asked; Success only once it is fsynced
+    under its final name), its work in worker threads."""
 
-    def __init__(self, file: Any, handlers: Handlers) -> None:
-        self.file = file
+    def __init__(self, store: Any, handlers: Handlers) -> None:
+        self.store = store
         self.handlers = handlers
 
     @classmethod
     async def open(
         cls, directory: str | os.PathLike[str], request: ServiceRequest, handlers: Handlers
     ) -> _DirectorySink:
-        from dicomul_common.storage import DurableFile  # noqa: PLC0415 - pydicom only when storing
+        from dicomul_common.store_sink import CheckedStore  # noqa: PLC0415 - pydicom only when storing
 
-        file = await anyio.to_thread.run_sync(
-            lambda: DurableFile(
-                directory,
-                sop_class_uid=request.sop_class_uid,
-                sop_instance_uid=request.sop_instance_uid or "",
-                transfer_syntax=request.transfer_syntax,
-            )
+        store = await anyio.to_thread.run_sync(
+            CheckedStore, request.command, request.transfer_syntax, directory
         )
-        return cls(file, handlers)
+        return cls(store, handlers)
 
     async def write(self, data: bytes) -> None:
-        await anyio.to_thread.run_sync(self.file.write, data)
+        await anyio.to_thread.run_sync(self.store.write, data)
 
     async def commit(self) -> int | None:
-        path: pathlib.Path = await anyio.to_thread.run_sync(self.file.commit)
+        status: int = await anyio.to_thread.run_sync(self.store.finish)
+        if self.store.failure is not None:
+            LOGGER.error(
+                "not storing the data set: %s; answering 0x%04X", self.store.reason, status
+            )
+            return status
         on_c_stored = self.handlers.on_c_stored
         if on_c_stored is not None:
             try:  # the data is safe whatever it does
-                await call(on_c_stored, path)
+                await call(on_c_stored, self.store.path)
             except Exception:
                 LOGGER.exception("on_c_stored failed")
-        return None
+        return status
 
     async def discard(self) -> None:
-        await anyio.to_thread.run_sync(self.file.discard)
+        await anyio.to_thread.run_sync(self.store.discard)
