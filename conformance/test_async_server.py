@@ -713,3 +713,28 @@ async def test_the_directory_store_keeps_only_the_instance_asked_whole(
     assert Status(cut) == "Failure"
     assert whole == 0x0000
     assert [p.name for p in store.iterdir()] == [f"{ds.SOPInstanceUID}.dcm"]
+
+
+async def test_a_service_without_a_handler_is_an_unrecognized_operation(
+    anyio_backend: str,
+) -> None:
+    """PS3.7 C.5: 0x0211 for a request no handler serves (C-ECHO excepted:
+    answering it is the whole service)."""
+    printer = "1.2.840.10008.5.1.1.16"
+    classes = [VERIFICATION, CT, PATIENT_ROOT_FIND, printer]
+    scu = AE(ae_title="SYNCSCU", scu_sop_class=classes)
+
+    def session(port: int) -> list[int]:
+        assoc = scu.associate(HOST, port, ae_title="ASYNCSCP")
+        try:
+            return [
+                int(assoc.send_c_echo().Status),
+                int(assoc.send_c_store(image(rows=8, columns=8)).Status),
+                *[int(s) for s, _ in assoc.send_c_find(patient("*", ""), "P")],
+                int(assoc.send_n_get([0x00100010], printer, "1.2.3")[0].Status),
+            ]
+        finally:
+            assoc.release()
+
+    async with running(anyio_backend, Handlers(), scp_sop_classes=classes) as port:
+        assert await anyio.to_thread.run_sync(session, port) == [0x0000, 0x0211, 0x0211, 0x0211]

@@ -49,7 +49,6 @@ from dicomul import (
     ConnectionClosed,
     DataSetFragment,
     FindOperation,
-    GeneralStatus,
     HandlerOutcome,
     InstanceCreation,
     Reply,
@@ -61,6 +60,7 @@ from dicomul import (
     outcome_status,
     response_for,
     service_name,
+    unhandled_status,
 )
 
 if TYPE_CHECKING:
@@ -261,8 +261,9 @@ class AsyncServices:
 
     async def _echo(self, request: ServiceRequest) -> None:
         handler = self.handlers.on_c_echo
-        status: int = GeneralStatus.SUCCESS
-        if handler is not None:
+        if handler is None:  # answering is the whole service (dicomul.unhandled_status)
+            status = unhandled_status(request.command.command_field)
+        else:
             status = (await _answer(handler, (), request.command.command_field))[0]
         await self._respond(request, status)
 
@@ -499,7 +500,7 @@ def _failure(command_field: int) -> int:
 def _not_served(request: ServiceRequest) -> int:
     """The status of a request no handler serves ("unrecognized operation")."""
     LOGGER.warning("no handler for %s", service_name(request.command.command_field))
-    return outcome_status(request.command.command_field, HandlerOutcome.NOT_IMPLEMENTED)
+    return unhandled_status(request.command.command_field)
 
 
 def _retrieve(request: ServiceRequest, items: list[Outgoing]) -> RetrieveOperation:
