@@ -165,6 +165,7 @@ from ._services import (
     OUTCOME_STATUSES,
     HandlerOutcome,
     answer_status,
+    is_cancel_request,
     outcome_status,
     service_name,
 )
@@ -352,6 +353,7 @@ __all__ = [
     "HandlerOutcome",
     "OUTCOME_STATUSES",
     "answer_status",
+    "is_cancel_request",
     "outcome_status",
     "service_name",
     "ItemType",

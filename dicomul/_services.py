@@ -36,6 +36,7 @@ __all__ = [
     "OUTCOME_STATUSES",
     "HandlerOutcome",
     "answer_status",
+    "is_cancel_request",
     "outcome_status",
     "service_name",
 ]
@@ -173,3 +174,19 @@ def _request_field(command_field: int) -> CommandField:
     """The request's command field for a request's or a response's
     (PS3.7 E.1: a response sets bit 15 of its request's)."""
     return CommandField(command_field & ~_RESPONSE_BIT)
+
+
+def is_cancel_request(event: object) -> bool:
+    """Whether ``event`` is a received C-CANCEL-RQ (PS3.7 9.3.2.3).
+
+    The connection notes a cancel as it delivers it (see
+    :meth:`dicomul.Connection.cancel_requested`); an SCP that looks at
+    what the peer sent while it performs a C-FIND, C-GET or C-MOVE takes
+    this event as handled and keeps every other one for later.
+    """
+    from ._dimse import CommandReceived  # noqa: PLC0415 - _dimse is a leaf below this module
+
+    return (
+        isinstance(event, CommandReceived)
+        and event.command.command_field == CommandField.C_CANCEL_RQ
+    )

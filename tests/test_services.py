@@ -11,6 +11,7 @@ from dicomul import (
     HandlerOutcome,
     Status,
     answer_status,
+    is_cancel_request,
     outcome_status,
     service_name,
 )
@@ -130,3 +131,15 @@ def test_service_names_as_dcmtk_logs_them(field: CommandField, name: str) -> Non
 @pytest.mark.parametrize("field", [0x0999, 0x8999, 0x0000])
 def test_a_command_field_of_no_service_is_named_in_hex(field: int) -> None:
     assert service_name(field) == hex(field)
+
+
+def test_is_cancel_request_recognises_only_a_c_cancel() -> None:
+    """PS3.7 9.3.2.3: the C-CANCEL-RQ is told apart by its command field alone."""
+    from dicomul import CommandReceived, c_cancel_rq, c_echo_rq
+
+    cancel = CommandReceived(context_id=1, command=c_cancel_rq(7))
+    echo = CommandReceived(context_id=1, command=c_echo_rq(7))
+    assert is_cancel_request(cancel)
+    assert not is_cancel_request(echo)
+    assert not is_cancel_request(c_cancel_rq(7))  # a command, not a received event
+    assert not is_cancel_request(None)

@@ -5,11 +5,17 @@ two framework packages re-export it.  Like every adapter it holds no protocol
 rule: the core (:mod:`dicomul`) decides, this package moves bytes, keeps
 time on the event loop's clock and awaits.
 
-So far: the SCU side, :func:`connect` (C-ECHO, C-STORE, C-FIND, release,
-abort); the server side and the other services come next (issue 15).
+The SCU side: :func:`connect` (C-ECHO, C-STORE, C-FIND, release, abort).
+The SCP side: :func:`serve` with :class:`Handlers` (async handlers for
+every DIMSE service, a streaming :class:`AsyncStoreSink` or the durable
+directory store), a task per association, the association limit, every
+timer on the event loop's clock; cancelling it aborts what is open.
 """
 
 from __future__ import annotations
+
+# Inside a handler: the request being served (as in dicomul_sync).
+from dicomul_common.requests import ServiceRequest, current_request
 
 from ._client import (
     AssociationAbortedError,
@@ -18,11 +24,18 @@ from ._client import (
     NoAcceptedContextError,
     connect,
 )
+from ._handlers import AsyncStoreSink, Handlers
+from ._server import serve
 
 __all__ = [
     "AssociationAbortedError",
     "AssociationRejectedError",
     "AsyncAssociation",
+    "AsyncStoreSink",
+    "Handlers",
     "NoAcceptedContextError",
+    "ServiceRequest",
     "connect",
+    "current_request",
+    "serve",
 ]

@@ -13,7 +13,13 @@ thread):
   a few attributes of a stored file as a stream;
 - :mod:`dicomul_common.outgoing`: turning a Dataset or a Part 10 file into
   a C-STORE request on an accepted context (a file sent as it is on disk
-  when its syntax was accepted, re-encoded otherwise).
+  when its syntax was accepted, re-encoded otherwise);
+- :mod:`dicomul_common.requests`: the request an SCP handler serves
+  (:class:`ServiceRequest`, :func:`current_request`), the same in every
+  adapter;
+- :mod:`dicomul_common.handling`: what a handler's answer, or its raise,
+  becomes (through the core's status tables), which errors are the
+  peer's data, and a request's data set collected within a bound.
 
 Nothing is imported here, so importing one module stays cheap.
 """

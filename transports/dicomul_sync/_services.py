@@ -33,6 +33,7 @@ from dicomul import (
     StoreCheck,
     association_batches,
     handler_refusal,
+    is_cancel_request,
     outcome_status,
     response_for,
     service_name,
@@ -96,7 +97,7 @@ class Services:
                 service_name(command.command_field),
                 command.message_id or command.message_id_being_responded_to,
             )
-            if _is_cancel(event):  # the connection notes it: conn.cancel_requested
+            if is_cancel_request(event):  # the connection notes it: conn.cancel_requested
                 return True
             request = self._request(event.context_id, command)
             if request is None:
@@ -348,7 +349,7 @@ class Services:
                     and event.command.message_id_being_responded_to == message_id
                 ):
                     return event.command
-                if not _is_cancel(event):  # the connection noted a C-CANCEL
+                if not is_cancel_request(event):  # the connection noted a C-CANCEL
                     held.append(event)
         finally:
             for event in held:
@@ -387,7 +388,7 @@ class Services:
         ``message_id`` (the connection keeps that: PS3.7 9.3.2.3); every event
         but a C-CANCEL is kept for the main loop."""
         for event in self.channel.poll():
-            if not _is_cancel(event):
+            if not is_cancel_request(event):
                 self.channel.defer(event)
         return self.channel.conn.cancel_requested(message_id)
 
@@ -419,14 +420,6 @@ _N_HANDLERS = {
 def _failure(command_field: int) -> int:
     """The service's status for a handler, or a data set, that failed."""
     return outcome_status(command_field, HandlerOutcome.FAILED)
-
-
-def _is_cancel(event: object) -> bool:
-    """Whether ``event`` is a C-CANCEL (the connection has noted it)."""
-    return (
-        isinstance(event, CommandReceived)
-        and event.command.command_field == CommandField.C_CANCEL_RQ
-    )
 
 
 def _retrieve(request: ServiceRequest, items: Sequence[Outgoing]) -> RetrieveOperation:

@@ -15,6 +15,17 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from dicomul_common import handling
+from dicomul_common.handling import (
+    MAX_REQUEST_DATA_SET,
+    DataSetTooLargeError,
+    answer_of,
+    decode_data_set,
+    handler_failure_status,
+    is_peer_data_error,
+    storage_failure_status,
+)
+
 from dicomul import HandlerOutcome, answer_status, outcome_status
 
 if TYPE_CHECKING:
@@ -26,7 +37,13 @@ if TYPE_CHECKING:
 
     from ._handlers import ServiceRequest, StoreHandlers, StoreSink
 
-__all__ = ["MAX_REQUEST_DATA_SET", "call_handler"]
+__all__ = [
+    "MAX_REQUEST_DATA_SET",
+    "CollectedDataSet",
+    "DataSetTooLargeError",
+    "call_handler",
+    "decode_data_set",
+]
 
 LOGGER = logging.getLogger("dicomul.sync.services")
 
@@ -41,18 +58,13 @@ def call_handler(
     served, any other raise a failure (and a logged traceback): the status
     :func:`dicomul.outcome_status` gives the service for each."""
     try:
-        result = handler(*args)
-        if isinstance(result, tuple):
-            status, data = result
-            return answer_status(status), data
-        return answer_status(result), None
-    except NotImplementedError as exc:
-        status = outcome_status(command_field, HandlerOutcome.NOT_IMPLEMENTED)
-        LOGGER.warning("no handler: answering 0x%04X (%s)", status, exc)
-        return status, None
-    except Exception:
-        status = outcome_status(command_field, HandlerOutcome.FAILED)
-        LOGGER.exception("handler failed (or returned no status); answering 0x%04X", status)
+        return answer_of(handler(*args))
+    except Exception as exc:
+        status = handler_failure_status(command_field, exc)
+        if isinstance(exc, NotImplementedError):
+            LOGGER.warning("no handler: answering 0x%04X (%s)", status, exc)
+        else:
+            LOGGER.exception("handler failed (or returned no status); answering 0x%04X", status)
         return status, None
 
 
@@ -63,12 +75,6 @@ def notify_handler(handler: Callable[..., object], *args: object) -> None:
         handler(*args)
     except Exception:
         LOGGER.exception("notification handler failed")
-
-
-def decode_data_set(data: bytes, transfer_syntax: str, *, max_inflated_size: int) -> Dataset:
-    from dicomul import decode_dataset  # noqa: PLC0415 - pydicom only when needed
-
-    return decode_dataset(data, transfer_syntax, max_inflated_size=max_inflated_size)
 
 
 class GuardedSink:
@@ -101,16 +107,8 @@ class GuardedSink:
             self._fail(exc, "cannot receive the data set")
 
     def _fail(self, exc: Exception, what: str) -> None:
-        from dicomul_common.storage import NotAFileNameError  # noqa: PLC0415 - pydicom only when storing
-
-        from dicomul import DataSetStructureError  # noqa: PLC0415
-
-        outcome = (
-            HandlerOutcome.OUT_OF_RESOURCES if isinstance(exc, OSError) else HandlerOutcome.FAILED
-        )
-        self.failure = outcome_status(self._command_field, outcome)
-        if isinstance(exc, NotAFileNameError | DataSetStructureError | DataSetTooLargeError):
-            # The peer's data: one line, no traceback.
+        self.failure = storage_failure_status(self._command_field, exc)
+        if is_peer_data_error(exc):  # the peer's data: one line, no traceback
             LOGGER.error("%s: %s; answering 0x%04X", what, exc, self.failure)
         else:
             LOGGER.error("%s; answering 0x%04X", what, self.failure, exc_info=exc)
@@ -166,39 +164,13 @@ class GuardedSink:
                 LOGGER.exception("discarding a partial data set failed")
 
 
-#: The largest data set kept in memory for a request other than C-STORE (a
-#: query identifier, an N-SET modification list): beyond it the request is
-#: answered with a failure instead of exhausting memory for a hostile peer.
-MAX_REQUEST_DATA_SET = 64 * 1024 * 1024
-
-
-class DataSetTooLargeError(ValueError):
-    """A request's data set over :data:`MAX_REQUEST_DATA_SET` bytes."""
-
-
-class CollectedDataSet:
-    """The data set of a request other than C-STORE, kept whole in memory."""
+class CollectedDataSet(handling.CollectedDataSet):
+    """The data set of a request other than C-STORE, kept whole in memory up
+    to this module's :data:`MAX_REQUEST_DATA_SET`, read at each request (so
+    that it can be lowered, as the tests do)."""
 
     def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.size = 0
-
-    def write(self, data: bytes | memoryview) -> None:
-        self.size += len(data)
-        if self.size > MAX_REQUEST_DATA_SET:
-            raise DataSetTooLargeError(
-                f"a request's data set over {MAX_REQUEST_DATA_SET} bytes (MAX_REQUEST_DATA_SET)"
-            )
-        self.parts.append(bytes(data))
-
-    def commit(self) -> int | None:
-        return None
-
-    def data(self) -> bytes:
-        return b"".join(self.parts)
-
-    def discard(self) -> None:
-        self.parts = []
+        super().__init__(MAX_REQUEST_DATA_SET)
 
 
 class DatasetSink:

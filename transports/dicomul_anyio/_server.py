@@ -1,0 +1,365 @@
+"""The SCP side on anyio: ``await serve(handlers, port=...)``.
+
+One task accepts connections; each connection gets a task (in the
+server's task group) that negotiates its association, serves its requests
+through :class:`~._services.AsyncServices` and moves its bytes through the
+same :class:`~._driver.Driver` as the SCU side, every timer on the event
+loop's clock.  The core decides everything: the association limit is the
+``active_associations`` given to :class:`dicomul.AcceptAssociation` (over
+it the core rejects, A-ASSOCIATE-RJ 2/3/2, local limit exceeded, PS3.8
+9.3.4), ARTIM and the other timers are its :attr:`~dicomul.Connection.next_deadline`.
+
+A handler that raises becomes the service's failure status and a logged
+traceback; an association that fails, or whose peer vanishes, ends alone
+and frees its slot at once; the server goes on.  Cancelling :func:`serve`
+(leaving the task group that runs it) aborts the associations still open
+(A-ABORT) and discards any data set half received: nothing partial is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+from anyio.streams.tls import TLSStream
+
+from dicomul import (
+    DEFAULT_MAX_PDU_LENGTH,
+    FIND_MODELS,
+    GET_MODELS,
+    MOVE_MODELS,
+    VERIFICATION_SOP_CLASS,
+    Aborted,
+    AcceptAssociation,
+    AcceptorConfig,
+    AssociationRequested,
+    CommandReceived,
+    Connection,
+    ConnectionClosed,
+    DataSetFragment,
+    ReleaseRequested,
+    Role,
+)
+
+from ._client import DEFAULT_TRANSFER_SYNTAXES, connect
+from ._driver import GONE, Driver
+from ._pump import PumpedStream
+from ._services import AsyncServices
+
+if TYPE_CHECKING:
+    from dicomul_common.outgoing import Outgoing
+
+    from ._handlers import Handlers
+
+__all__ = ["serve"]
+
+LOGGER = logging.getLogger("dicomul.anyio.server")
+
+#: Seconds given to discarding a partial data set and sending the A-ABORT
+#: when an association ends early (the server cancelled, an error).
+CLOSING_TIME = 5.0
+#: accept() failing for want of resources (descriptors, memory): accepting
+#: pauses this long, instead of ending the server.
+ACCEPT_PAUSE = 0.1
+
+
+class _Slots:
+    """How many associations hold one of the server's slots."""
+
+    def __init__(self) -> None:
+        self.active = 0
+
+
+async def serve(
+    handlers: Handlers,
+    *,
+    port: int,
+    host: str | None = None,
+    ae_title: str = "DICOMUL",
+    scp_sop_classes: Sequence[str] | None = None,
+    scu_sop_classes: Sequence[str] | None = None,
+    transfer_syntaxes: Sequence[str] = DEFAULT_TRANSFER_SYNTAXES,
+    require_called_aet: str | bool | Sequence[str] = False,
+    require_calling_aet: str | bool | Sequence[str] = False,
+    maximum_associations: int = 10,
+    max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
+    acse_timeout: float | None = 30.0,
+    dimse_timeout: float | None = None,
+    network_timeout: float | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve associations on ``host``:``port`` (every interface unless told)
+    with ``handlers``, until cancelled.
+
+    ``scp_sop_classes`` are accepted with the requestor as SCU; without
+    them, Verification, the storage SOP classes, and the query/retrieve
+    models of the handlers given (``on_c_find``, ``on_c_get``,
+    ``on_c_move``).  ``scu_sop_classes`` are accepted with the requestor as
+    SCP (the storage classes a C-GET sends back: by default the storage
+    classes when ``on_c_get`` is given).  Each with ``transfer_syntaxes``.
+    ``require_called_aet``/``require_calling_aet``: True (``ae_title``), a
+    title, a list, or False.  Over ``maximum_associations`` an association
+    is rejected (local limit exceeded).  ``max_pdu_length`` is the largest
+    PDU received (0: no limit).  The timeouts are seconds on the event
+    loop's clock (None: none); ``acse_timeout`` also bounds the TLS
+    handshake and the wait for the association request (ARTIM).
+
+    With ``ssl_context`` (a server-side context) every connection is TLS
+    (PS3.15 B.1).  Started with ``await task_group.start(serve, ...)``, it
+    reports the port it listens on (useful with ``port=0``).
+    """
+    config = _config(
+        handlers,
+        ae_title=ae_title,
+        scp_sop_classes=scp_sop_classes,
+        scu_sop_classes=scu_sop_classes,
+        transfer_syntaxes=transfer_syntaxes,
+        require_called_aet=require_called_aet,
+        require_calling_aet=require_calling_aet,
+        maximum_associations=maximum_associations,
+        max_pdu_length=max_pdu_length,
+    )
+    server = _Server(
+        handlers,
+        config,
+        ssl_context=ssl_context,
+        timeouts=(acse_timeout, dimse_timeout, network_timeout),
+    )
+    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    async with listener, anyio.create_task_group() as group:
+        for one in listener.listeners:
+            assert isinstance(one, anyio.abc.SocketListener)
+            group.start_soon(server.accept, one, group)
+        task_status.started(int(listener.extra(anyio.abc.SocketAttribute.local_port)))
+
+
+def _config(
+    handlers: Handlers,
+    *,
+    scp_sop_classes: Sequence[str] | None,
+    scu_sop_classes: Sequence[str] | None,
+    **settings: object,
+) -> AcceptorConfig:
+    """The acceptor configuration (the core's rules: roles, titles, limits)."""
+    from dicomul_common.sop_classes import StorageSOPClassList  # noqa: PLC0415
+
+    if scp_sop_classes is None:
+        scp_sop_classes = [VERIFICATION_SOP_CLASS, *StorageSOPClassList]
+        for handler, models in (
+            (handlers.on_c_find, FIND_MODELS),
+            (handlers.on_c_get, GET_MODELS),
+            (handlers.on_c_move, MOVE_MODELS),
+        ):
+            if handler is not None:
+                scp_sop_classes += list(models.values())
+    if scu_sop_classes is None:
+        scu_sop_classes = list(StorageSOPClassList) if handlers.on_c_get is not None else []
+    return AcceptorConfig.for_sop_classes(
+        scp_sop_classes=[str(uid) for uid in scp_sop_classes],
+        scu_sop_classes=[str(uid) for uid in scu_sop_classes],
+        **settings,  # type: ignore[arg-type]
+    )
+
+
+class _Server:
+    """What every association of one :func:`serve` shares."""
+
+    def __init__(
+        self,
+        handlers: Handlers,
+        config: AcceptorConfig,
+        *,
+        ssl_context: ssl.SSLContext | None,
+        timeouts: tuple[float | None, float | None, float | None],
+    ) -> None:
+        self.handlers = handlers
+        self.config = config
+        self.ssl_context = ssl_context
+        self.acse_timeout, self.dimse_timeout, self.network_timeout = timeouts
+        self.slots = _Slots()
+
+    async def accept(self, listener: anyio.abc.SocketListener, group: anyio.abc.TaskGroup) -> None:
+        """Accept connections for ever, a task each; a failing accept pauses."""
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                if exc.errno in (errno.ECONNABORTED, errno.EINTR, errno.EPROTO):
+                    continue  # that connection failed on its own (accept(2))
+                LOGGER.error("Cannot accept a connection (%s); pausing", exc.strerror or exc)
+                await anyio.sleep(ACCEPT_PAUSE)
+                continue
+            group.start_soon(self.connection, stream)
+
+    async def connection(self, stream: anyio.abc.ByteStream) -> None:
+        """One connection, to its end; nothing it raises reaches the server."""
+        try:
+            if self.ssl_context is not None:
+                try:
+                    with anyio.fail_after(self.acse_timeout):
+                        stream = await TLSStream.wrap(
+                            stream,
+                            server_side=True,
+                            ssl_context=self.ssl_context,
+                            standard_compatible=False,
+                        )
+                except (TimeoutError, ssl.SSLError, anyio.EndOfStream, *GONE) as exc:
+                    LOGGER.error("TLS handshake with a peer failed: %r", exc)
+                    await _close(stream)
+                    return
+            await _Association(self, stream).run()
+        except Exception:
+            LOGGER.exception("association ended by an error")
+
+
+class _Association:
+    """One connection in the acceptor role, from ARTIM to its close."""
+
+    def __init__(self, server: _Server, stream: anyio.abc.ByteStream) -> None:
+        self.server = server
+        self.pumped = PumpedStream(stream, before_send=self._before_send)
+        self.conn = Connection(
+            Role.ACCEPTOR,
+            acse_timeout=server.acse_timeout,
+            dimse_timeout=server.dimse_timeout,
+            network_timeout=server.network_timeout,
+        )
+        self.driver = Driver(self.pumped, self.conn)
+        self.services = AsyncServices(
+            server.handlers, self.driver, self.pumped, move_relay=self._move_relay
+        )
+        self.counted = False  # holds one of the server's slots
+
+    async def run(self) -> None:
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self.pumped.pump)
+                try:
+                    await self._serve()
+                finally:
+                    group.cancel_scope.cancel()
+        finally:
+            self._free_slot()
+            # Shielded from the cancellation that may have brought us here,
+            # but bounded: a peer that reads nothing cannot hold it open.
+            with anyio.move_on_after(CLOSING_TIME, shield=True):
+                await self.services.close()  # nothing partial is kept
+                if self.conn.association_over or self.driver.closed:
+                    await self.driver.close()
+                else:  # cancelled, or failed: the peer learns at once
+                    await self.driver.abort()
+
+    async def _serve(self) -> None:
+        conn, driver = self.conn, self.driver
+        try:
+            await driver.write(conn.transport_connected(now=anyio.current_time()))  # ARTIM
+            while True:
+                held = self.services.held
+                event = held.popleft() if held else await driver.next_event()
+                if isinstance(event, ConnectionClosed):
+                    return
+                if isinstance(event, AssociationRequested):
+                    await self._negotiate()
+                elif not await self.services.handle(event):
+                    self._other(event)
+                if conn.association_over:
+                    self._free_slot()  # the association no longer exists
+        except GONE:
+            LOGGER.info("Association Aborted: the connection was lost")
+
+    async def _negotiate(self) -> None:
+        LOGGER.info("Association Received")
+        slots = self.server.slots
+        others = slots.active
+        slots.active += 1
+        self.counted = True
+        await self.driver.send(
+            AcceptAssociation(config=self.server.config, active_associations=others)
+        )
+        if self.conn.negotiated is None:
+            self._free_slot()  # rejected: holds no slot (PS3.8 9.3.4)
+            LOGGER.info("Association Rejected")
+        else:
+            LOGGER.info("Association Acknowledged")
+
+    def _other(self, event: object) -> None:
+        if isinstance(event, ReleaseRequested):
+            LOGGER.info("Association Released")
+        elif isinstance(event, Aborted):
+            if event.by_peer or event.connection_lost:
+                LOGGER.info("Association Aborted")
+            else:  # this side aborted: a timeout, a protocol error
+                LOGGER.warning("Association Aborted: %s", event.message)
+        elif isinstance(event, CommandReceived | DataSetFragment):
+            LOGGER.warning("Ignoring %r: no request of ours is outstanding", event)
+
+    def _before_send(self) -> None:
+        if self.conn.association_over:
+            self._free_slot()  # before the peer can read our RP/A-ABORT and retry
+
+    def _free_slot(self) -> None:
+        if self.counted:
+            self.counted = False
+            self.server.slots.active -= 1
+
+    @contextlib.asynccontextmanager
+    async def _move_relay(
+        self, destination: str, address: tuple[str, int], items: list[Outgoing]
+    ) -> AsyncIterator[object]:
+        """The association to a C-MOVE's destination (PS3.4 C.4.2.3.1), as
+        a callable that C-STOREs one match; if it cannot be established, every
+        sub-operation fails (the final response lists them, as dcmqrscp does)."""
+        config = self.server.config
+        sop_classes = list(dict.fromkeys(item.sop_class_uid for item in items))[:127]
+        syntaxes = list(
+            dict.fromkeys(
+                [
+                    *DEFAULT_TRANSFER_SYNTAXES,
+                    *(i.transfer_syntax for i in items if i.transfer_syntax),
+                ]
+            )
+        )
+        async with contextlib.AsyncExitStack() as stack:
+            assoc = None
+            try:
+                assoc = await stack.enter_async_context(
+                    connect(
+                        address[0],
+                        address[1],
+                        ae_title=config.ae_title,
+                        called_ae_title=destination,
+                        sop_classes=sop_classes,
+                        transfer_syntaxes=syntaxes,
+                        acse_timeout=self.server.acse_timeout,
+                        dimse_timeout=self.server.dimse_timeout,
+                        network_timeout=self.server.network_timeout,
+                    )
+                )
+            except Exception as exc:
+                LOGGER.error(
+                    "Cannot associate with move destination %s at %s: %s",
+                    destination,
+                    address,
+                    exc,
+                )
+
+            async def send(item: Outgoing) -> int | None:
+                if assoc is None or not assoc.is_established:
+                    return None
+                source = item.dataset if item.dataset is not None else item.path
+                assert source is not None
+                return int(await assoc.c_store(source))
+
+            yield send
+
+
+async def _close(stream: anyio.abc.ByteStream) -> None:
+    with contextlib.suppress(*GONE):
+        await stream.aclose()

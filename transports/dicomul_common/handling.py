@@ -1,0 +1,118 @@
+"""What becomes of an SCP handler's answer, or of what it raised: the
+plumbing both servers share (the blocking ``dicomul_sync`` and the async
+``dicomul_anyio``), so that each only calls and awaits.
+
+The statuses are the core's (:func:`dicomul.answer_status`,
+:func:`dicomul.outcome_status`); here is only which Python exception is
+which :class:`dicomul.HandlerOutcome`, which errors are the peer's data
+(one log line, no traceback), and the bounded collection of a request's
+data set other than a C-STORE's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dicomul import HandlerOutcome, answer_status, outcome_status
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+__all__ = [
+    "MAX_REQUEST_DATA_SET",
+    "CollectedDataSet",
+    "DataSetTooLargeError",
+    "answer_of",
+    "decode_data_set",
+    "handler_failure_status",
+    "is_peer_data_error",
+    "storage_failure_status",
+]
+
+#: The largest data set kept in memory for a request other than C-STORE (a
+#: query identifier, an N-SET modification list): beyond it the request is
+#: answered with a failure instead of exhausting memory for a hostile peer.
+MAX_REQUEST_DATA_SET = 64 * 1024 * 1024
+
+
+class DataSetTooLargeError(ValueError):
+    """A request's data set over :data:`MAX_REQUEST_DATA_SET` bytes."""
+
+
+def answer_of(result: object) -> tuple[int, Dataset | None]:
+    """A handler's answer as (status, data set to send back): a handler
+    returns a status, a Dataset with ``Status``, None (Success), or a
+    ``(status, data set)`` pair (:func:`dicomul.answer_status`).  Raises
+    what :func:`dicomul.answer_status` raises for an answer that is none."""
+    if isinstance(result, tuple):
+        status, data = result
+        return answer_status(status), data
+    return answer_status(result), None
+
+
+def handler_failure_status(command_field: int, exc: BaseException) -> int:
+    """The status for a handler of a ``command_field`` request that raised
+    ``exc``: NotImplementedError means no handler serves the service
+    ("unrecognized operation"), anything else a failure (PS3.7 C.5; each
+    service's own status: :func:`dicomul.outcome_status`)."""
+    outcome = (
+        HandlerOutcome.NOT_IMPLEMENTED
+        if isinstance(exc, NotImplementedError)
+        else HandlerOutcome.FAILED
+    )
+    return outcome_status(command_field, outcome)
+
+
+def storage_failure_status(command_field: int, exc: BaseException) -> int:
+    """The status for a request's data set that could not be kept because
+    ``exc`` was raised while taking it: an OSError (a full disk, too many
+    open files) is out of resources (0xA7xx for a C-STORE, PS3.4 B.2.3),
+    anything else a failure."""
+    outcome = (
+        HandlerOutcome.OUT_OF_RESOURCES if isinstance(exc, OSError) else HandlerOutcome.FAILED
+    )
+    return outcome_status(command_field, outcome)
+
+
+def is_peer_data_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says the peer's data is wrong (a SOP Instance UID that
+    cannot name a file, a data set whose structure is broken or too large),
+    which is logged in one line: no fault of ours, no traceback."""
+    from dicomul import DataSetStructureError  # noqa: PLC0415
+    from dicomul_common.storage import NotAFileNameError  # noqa: PLC0415 - pydicom only when storing
+
+    return isinstance(exc, NotAFileNameError | DataSetStructureError | DataSetTooLargeError)
+
+
+def decode_data_set(data: bytes, transfer_syntax: str, *, max_inflated_size: int) -> Dataset:
+    """Decode a request's data set (pydicom imported only when needed)."""
+    from dicomul import decode_dataset  # noqa: PLC0415 - pydicom only when needed
+
+    return decode_dataset(data, transfer_syntax, max_inflated_size=max_inflated_size)
+
+
+class CollectedDataSet:
+    """The data set of a request other than C-STORE, kept whole in memory,
+    up to :data:`MAX_REQUEST_DATA_SET` bytes (DataSetTooLargeError past it)."""
+
+    def __init__(self, limit: int = MAX_REQUEST_DATA_SET) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.limit = limit
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.size += len(data)
+        if self.size > self.limit:
+            raise DataSetTooLargeError(
+                f"a request's data set over {self.limit} bytes (MAX_REQUEST_DATA_SET)"
+            )
+        self.parts.append(bytes(data))
+
+    def commit(self) -> int | None:
+        return None
+
+    def data(self) -> bytes:
+        return b"".join(self.parts)
+
+    def discard(self) -> None:
+        self.parts = []
