@@ -41,8 +41,8 @@ async def test_echo_and_store_to_dcmtk_storescp(
         async with package(anyio_backend).connect(
             "127.0.0.1", port, called_ae_title="STORESCP"
         ) as assoc:
-            assert await assoc.c_echo() == 0x0000
-            assert await assoc.c_store(ds) == 0x0000
+            assert (await assoc.c_echo()).Status == 0x0000
+            assert (await assoc.c_store(ds)).Status == 0x0000
             assert assoc.is_established
     (stored,) = out.iterdir()
     assert stored.name.endswith(str(ds.SOPInstanceUID))
@@ -71,7 +71,7 @@ async def test_store_a_file_and_find_on_our_scp(
         async with package(anyio_backend).connect(
             "127.0.0.1", port, sop_classes=[CT, PATIENT_ROOT_FIND]
         ) as assoc:
-            assert await assoc.c_store(source) == 0x0000
+            assert (await assoc.c_store(source)).Status == 0x0000
             answers = [(int(status), match) async for status, match in assoc.c_find(query)]
         assert released.wait(5)  # leaving the block released it
     assert [status for status, _ in answers] == [0xFF00, 0xFF00, 0x0000]
@@ -98,7 +98,7 @@ async def test_an_exception_in_the_block_aborts_the_association(anyio_backend: s
 
     async def fail_inside(port: int) -> None:
         async with package(anyio_backend).connect("127.0.0.1", port) as assoc:
-            assert await assoc.c_echo() == 0x0000
+            assert (await assoc.c_echo()).Status == 0x0000
             raise KeyError("the caller's own failure")
 
     with serving(scp) as port:

@@ -44,11 +44,15 @@ class Driver:
         self.conn = conn
         #: The connection is closed (or known gone): nothing more is read.
         self.closed = False
+        # One write at a time: tasks sharing an association (a pipelining
+        # SCU's senders and its reader) never mix their bytes mid-PDU.
+        self._write_lock = anyio.Lock()
 
     async def write(self, data: bytes) -> None:
         """Write ``data`` (what the core returned) and tell the core it went."""
         if data:
-            await self.stream.send(data)
+            async with self._write_lock:
+                await self.stream.send(data)
             self.conn.wrote(now=anyio.current_time())
 
     async def flush(self) -> None:
