@@ -148,6 +148,11 @@ class AsyncAssociation:
     def is_established(self) -> bool:
         return self._conn.can_send_messages and not self._driver.closed
 
+    @property
+    def outstanding_requests(self) -> frozenset[int]:
+        """Message IDs of this side's requests awaiting their final response."""
+        return self._conn.outstanding_requests
+
     # ----------------------------------------------------- DIMSE-C services
 
     async def c_echo(self) -> Dataset:
@@ -315,7 +320,9 @@ class AsyncAssociation:
                 while message_id in self._conn.outstanding_requests or self._dispatcher.queued(
                     message_id
                 ):
-                    if (await self._dispatcher.response(message_id)).is_final:
+                    response = await self._dispatcher.response(message_id)
+                    self.last_response = command_dataset(response.command)
+                    if response.is_final:
                         break
         if waiting.cancelled_caught:
             await self.abort()
@@ -479,6 +486,7 @@ class AsyncAssociation:
     # --------------------------------------------------------- the engine
 
     def _context(self, sop_class: str) -> AcceptedContext:
+        self._check_standing()
         context = self.negotiated.context_for(sop_class)
         if context is None:
             raise NoAcceptedContextError(f"no accepted presentation context for {sop_class}")
