@@ -514,3 +514,66 @@ async def test_every_n_service_against_our_sync_scp(anyio_backend: str) -> None:
     fields = [r.command.command_field for r in recorder.requests]
     assert fields == [0x0140, 0x0120, 0x0110, 0x0130, 0x0100, 0x0150]
     assert recorder.requests[2].command.attribute_identifier_list == (0x00100010, 0x00100020)
+
+
+async def test_a_wait_for_a_response_starts_its_timer_when_another_task_finishes_sending(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One task waits for its C-ECHO response while another streams a C-STORE
+    (window of 2): no DIMSE timer runs while a message goes out, and the one
+    that starts when it is finished must reach the task already reading."""
+    from dicomul_sync import server
+
+    plain = server.acceptor_config
+    monkeypatch.setattr(
+        server,
+        "acceptor_config",
+        lambda ae: dataclasses.replace(plain(ae), asynchronous_operations=(1, 2)),
+    )
+
+    def on_c_echo() -> int:
+        time.sleep(3)  # far past the DIMSE timeout
+        return 0x0000
+
+    scp = AE(ae_title="SCP", port=0, scp_sop_class=[VERIFICATION, CT])
+    scp.on_c_echo = on_c_echo  # type: ignore[method-assign]
+    scp.on_c_store = lambda dataset, *_: 0x0000  # type: ignore[method-assign]
+
+    async def slow_source() -> AsyncIterator[bytes]:
+        yield b"\0" * 1000
+        await anyio.sleep(1)  # the message stays open a second
+        yield b"\0" * 1000
+
+    outcome: list[str] = []
+    with serving(scp) as port:
+        async with package(anyio_backend).connect(
+            "127.0.0.1",
+            port,
+            sop_classes=[VERIFICATION, CT],
+            transfer_syntaxes=[EXPLICIT],
+            max_operations=2,
+            dimse_timeout=0.5,
+        ) as assoc:
+            started = anyio.current_time()
+
+            async def echo() -> None:
+                with pytest.raises(dicomul_asyncio.AssociationAbortedError, match="DIMSE"):
+                    await assoc.c_echo()
+                outcome.append("echo gave up")
+
+            async def store() -> None:
+                await anyio.sleep(0.1)
+                with contextlib.suppress(dicomul_asyncio.AssociationAbortedError):
+                    await assoc.c_store(
+                        slow_source(),
+                        sop_class_uid=CT,
+                        sop_instance_uid="1.2.3",
+                        transfer_syntax=EXPLICIT,
+                    )
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(echo)
+                tasks.start_soon(store)
+            elapsed = anyio.current_time() - started
+    assert outcome == ["echo gave up"]
+    assert 1.1 < elapsed < 2.5  # the store's end, plus the timeout; not the 3 s answer

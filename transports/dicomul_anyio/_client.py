@@ -543,6 +543,7 @@ class AsyncAssociation:
                     if not message.open:  # the association ended under it
                         break
             await self._write_whole(message.finish(now=anyio.current_time()))
+            self._driver.deadline_changed()  # the wait for its response begins
         except BaseException:
             with anyio.CancelScope(shield=True):
                 abort = message.abandon(now=anyio.current_time())
