@@ -9,9 +9,11 @@ import dataclasses
 import pathlib
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 import anyio
+import anyio.abc
 import dicomul_asyncio
 import dicomul_trio
 import pytest
@@ -577,3 +579,78 @@ async def test_a_wait_for_a_response_starts_its_timer_when_another_task_finishes
             elapsed = anyio.current_time() - started
     assert outcome == ["echo gave up"]
     assert 1.1 < elapsed < 2.5  # the store's end, plus the timeout; not the 3 s answer
+
+
+# ---------------------------------------------------------------- proposing
+
+
+async def proposal_sent(connecting: Callable[[int], Awaitable[object]]) -> Any:
+    """The A-ASSOCIATE-RQ that ``connecting(port)`` sends to a listener that
+    reads it and hangs up (so the connection is never established)."""
+    from dicomul import pdu
+
+    received = bytearray()
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+
+        async def take_one(stream: anyio.abc.SocketStream) -> None:
+            async with stream:
+                while len(received) < 6 or len(received) < 6 + int.from_bytes(received[2:6]):
+                    received.extend(await stream.receive())
+            tasks.cancel_scope.cancel()
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(listener.serve, take_one)
+            with pytest.raises(dicomul_asyncio.AssociationAbortedError):
+                await connecting(port)
+    return pdu.decode(bytes(received))
+
+
+async def test_connect_proposes_verification_and_storage_by_default(anyio_backend: str) -> None:
+    async def connecting(port: int) -> None:
+        async with package(anyio_backend).connect("127.0.0.1", port):
+            pass  # pragma: no cover - never established
+
+    rq = await proposal_sent(connecting)
+    proposed = [pc.abstract_syntax.uid for pc in rq.presentation_contexts]
+    assert len(proposed) == 128  # as many as an association carries (PS3.8 9.3.2.2)
+    assert proposed[0] == VERIFICATION
+    assert CT in proposed
+    assert rq.user_information.asynchronous_operations_window is None  # synchronous
+
+
+async def test_connect_proposes_identity_window_and_the_c_get_storage_roles(
+    anyio_backend: str,
+) -> None:
+    from dicomul import UserIdentity, UserIdentityType
+
+    identity = UserIdentity(
+        identity_type=UserIdentityType.USERNAME_AND_PASSCODE,
+        primary_field=b"alice",
+        secondary_field=b"secret",
+    )
+
+    async def connecting(port: int) -> None:
+        async with package(anyio_backend).connect(
+            "127.0.0.1",
+            port,
+            ae_title="ASYNCSCU",
+            called_ae_title="ARCHIVE",
+            sop_classes=[PATIENT_ROOT_GET],
+            scp_sop_classes=[CT],
+            max_pdu_length=32768,
+            max_operations=4,
+            user_identity=identity,
+        ):
+            pass  # pragma: no cover - never established
+
+    rq = await proposal_sent(connecting)
+    info = rq.user_information
+    assert (rq.calling_ae_title.strip(), rq.called_ae_title.strip()) == (b"ASYNCSCU", b"ARCHIVE")
+    assert info.maximum_length == 32768
+    window = info.asynchronous_operations_window
+    assert (window.max_operations_invoked, window.max_operations_performed) == (4, 1)
+    (role,) = info.role_selections  # PS3.7 D.3.3.4: SCP of CT storage, for C-GET
+    assert (role.sop_class_uid.rstrip(b"\0"), role.scu_role, role.scp_role) == (CT.encode(), 0, 1)
+    (user,) = [s for s in info.sub_items if type(s).__name__ == "UserIdentityRQSubItem"]
+    assert (user.primary_field, user.secondary_field) == (b"alice", b"secret")

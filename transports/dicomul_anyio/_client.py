@@ -42,7 +42,6 @@ from dicomul_common.responses import command_dataset
 
 from dicomul import (
     DEFAULT_MAX_PDU_LENGTH,
-    MAX_CONTEXTS,
     VERIFICATION_SOP_CLASS,
     Aborted,
     AbortReason,
@@ -654,7 +653,7 @@ async def connect(
     from dicomul_common.sop_classes import StorageSOPClassList  # noqa: PLC0415
 
     if sop_classes is None:
-        sop_classes = [VERIFICATION_SOP_CLASS, *StorageSOPClassList][: MAX_CONTEXTS - 1]
+        sop_classes = [VERIFICATION_SOP_CLASS, *StorageSOPClassList]  # cut at MAX_CONTEXTS
     proposal = requestor_proposal(
         calling_ae_title=ae_title,
         called_ae_title=called_ae_title,
