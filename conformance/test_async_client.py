@@ -41,6 +41,7 @@ from test_sync_services import (
     query,
     retrieve_scp,
 )
+from tls_certs import Pki, make_pki
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
@@ -654,3 +655,56 @@ async def test_connect_proposes_identity_window_and_the_c_get_storage_roles(
     assert (role.sop_class_uid.rstrip(b"\0"), role.scu_role, role.scp_role) == (CT.encode(), 0, 1)
     (user,) = [s for s in info.sub_items if type(s).__name__ == "UserIdentityRQSubItem"]
     assert (user.primary_field, user.secondary_field) == (b"alice", b"secret")
+
+
+# ---------------------------------------------------------------------- TLS
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+async def test_stores_pipelined_over_mutual_tls(
+    anyio_backend: str, pki: Pki, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reading and writing at once on one TLS stream (PS3.15 B.1), from
+    # several tasks: the window of 4 keeps requests and responses crossing.
+    from dicomul_sync import server
+
+    plain = server.acceptor_config
+    monkeypatch.setattr(
+        server,
+        "acceptor_config",
+        lambda ae: dataclasses.replace(plain(ae), asynchronous_operations=(1, 4)),
+    )
+    scp = AE(ae_title="TLSSCP", scp_sop_class=[VERIFICATION, CT])
+    scp.ssl_context = pki.server_context(require_client=True)
+    scp.store_directory = str(tmp_path)
+    files = [
+        write(image(rows=128, columns=128, seed=n), tmp_path / f"{n}.src", EXPLICIT)
+        for n in range(6)
+    ]
+    statuses: list[int] = []
+    with serving(scp) as port:
+        async with package(anyio_backend).connect(
+            "localhost",
+            port,
+            called_ae_title="TLSSCP",
+            sop_classes=[VERIFICATION, CT],
+            ssl_context=pki.client_context(),
+            transfer_syntaxes=[EXPLICIT],  # the files' own: sent as they are
+            max_operations=4,
+        ) as assoc:
+            assert (await assoc.c_echo()).Status == 0x0000
+
+            async def store(path: pathlib.Path) -> None:
+                statuses.append(int((await assoc.c_store(path)).Status))
+
+            async with anyio.create_task_group() as tasks:
+                for path in files:
+                    tasks.start_soon(store, path)
+    assert statuses == [0x0000] * len(files)
+    for path in files:
+        uid = dcmread(path, stop_before_pixels=True).SOPInstanceUID
+        assert_same_data_set(tmp_path / f"{uid}.dcm", path)

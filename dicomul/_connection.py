@@ -11,7 +11,12 @@ h11's ``Connection``.  It never touches a socket or a clock:
 * Local requests (associate, accept, release, abort) go in through
   :meth:`Connection.send`, which returns the bytes to write; DIMSE messages
   through :meth:`Connection.send_message`, which yields one P-DATA-TF at a
-  time so a large data set is never held whole.
+  time so a large data set is never held whole, or, for a data set read
+  from an async source, :meth:`Connection.start_message`, whose
+  :class:`OutgoingMessage` takes the data set chunk by chunk (``push``,
+  ``finish``) and returns the PDUs of each; both cut PDUs with the one
+  :class:`~dicomul.Fragmenter`.  A message abandoned midway aborts the
+  association (:meth:`OutgoingMessage.abandon`).
 * The protocol's own answers to what was received (an A-ABORT for a
   malformed PDU, an A-ASSOCIATE-RJ from the service provider) wait in
   :meth:`Connection.data_to_send`; the adapter writes them after each event.
