@@ -708,3 +708,57 @@ async def test_stores_pipelined_over_mutual_tls(
     for path in files:
         uid = dcmread(path, stop_before_pixels=True).SOPInstanceUID
         assert_same_data_set(tmp_path / f"{uid}.dcm", path)
+
+
+# ------------------------------------------------------------ vanishing peers
+
+
+async def test_a_peer_that_vanishes_mid_store_gives_association_aborted(
+    anyio_backend: str,
+) -> None:
+    """An acceptor that takes part of a data set and hangs up: the C-STORE
+    raises AssociationAbortedError (not a stream error), nothing hangs."""
+    from dicomul import (
+        NEED_DATA,
+        AcceptAssociation,
+        AcceptorConfig,
+        AssociationRequested,
+        Connection,
+        Role,
+        SupportedContext,
+    )
+
+    async def vanish(stream: anyio.abc.SocketStream) -> None:
+        conn = Connection(Role.ACCEPTOR)
+        conn.transport_connected()
+        taken = 0
+        async with stream:
+            while taken < 200_000:
+                data = await stream.receive()
+                taken += len(data)
+                conn.receive_data(data)
+                while (event := conn.next_event()) is not NEED_DATA:
+                    if isinstance(event, AssociationRequested):
+                        config = AcceptorConfig(
+                            ae_title="VANISH",
+                            supported={CT: SupportedContext(transfer_syntaxes=(EXPLICIT,))},
+                        )
+                        await stream.send(conn.send(AcceptAssociation(config=config)))
+
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(listener.serve, vanish)
+            with anyio.fail_after(10):
+                async with package(anyio_backend).connect(
+                    "127.0.0.1", port, sop_classes=[CT], transfer_syntaxes=[EXPLICIT]
+                ) as assoc:
+                    with pytest.raises(dicomul_asyncio.AssociationAbortedError):
+                        await assoc.c_store(
+                            chunks_of(bytes(20_000_000), size=1 << 20),
+                            sop_class_uid=CT,
+                            sop_instance_uid="1.2.3",
+                            transfer_syntax=EXPLICIT,
+                        )
+                    assert not assoc.is_established
+            tasks.cancel_scope.cancel()

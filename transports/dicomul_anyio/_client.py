@@ -56,6 +56,7 @@ from dicomul import (
     ConnectionClosed,
     GeneralStatus,
     Negotiated,
+    OutgoingMessage,
     ProposedContext,
     RequestAssociation,
     RequestRelease,
@@ -79,7 +80,7 @@ from dicomul import (
 )
 
 from ._dispatch import AssociationAbortedError, Dispatcher
-from ._driver import Driver
+from ._driver import GONE, Driver
 from ._scu_services import OnCStore, StoreTarget, SubOperationServer
 
 if TYPE_CHECKING:
@@ -467,7 +468,8 @@ class AsyncAssociation:
         if self.is_established:
             async with self._message_lock:
                 now = anyio.current_time()
-                await self._driver.write(self._conn.send(RequestRelease(), now=now))
+                with contextlib.suppress(*GONE):
+                    await self._driver.write(self._conn.send(RequestRelease(), now=now))
             with contextlib.suppress(AssociationAbortedError):
                 await self._dispatcher.wait_for(lambda: self._conn.association_over)
         await self._closed()
@@ -543,23 +545,32 @@ class AsyncAssociation:
                         break
             await self._write_whole(message.finish(now=anyio.current_time()))
             self._driver.deadline_changed()  # the wait for its response begins
+        except GONE as exc:  # the peer went away mid-message
+            self._dispatcher.end(ConnectionClosed())
+            await self._abandon(message)
+            raise AssociationAbortedError(self._dispatcher.ended or ConnectionClosed()) from exc
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                abort = message.abandon(now=anyio.current_time())
-                if abort:
-                    with anyio.move_on_after(GRACE), contextlib.suppress(Exception):
-                        await self._driver.write(abort)
-                    self._dispatcher.end(
-                        Aborted(
-                            source=AbortSource.SERVICE_USER,
-                            reason=AbortReason.NOT_SPECIFIED,
-                            by_peer=False,
-                            message="a DIMSE message was abandoned midway",
-                        )
-                    )
-                    await self._closed()
+            await self._abandon(message)
             raise
         self._check_standing()
+
+    async def _abandon(self, message: OutgoingMessage) -> None:
+        """A message given up midway: the core aborts the association (or
+        withdraws the message if none of it went out)."""
+        with anyio.CancelScope(shield=True):
+            abort = message.abandon(now=anyio.current_time())
+            if abort:
+                with anyio.move_on_after(GRACE), contextlib.suppress(Exception):
+                    await self._driver.write(abort)
+                self._dispatcher.end(
+                    Aborted(
+                        source=AbortSource.SERVICE_USER,
+                        reason=AbortReason.NOT_SPECIFIED,
+                        by_peer=False,
+                        message="a DIMSE message was abandoned midway",
+                    )
+                )
+                await self._closed()
 
     async def _write_whole(self, data: bytes) -> None:
         """Write one push's PDUs whole even if cancelled meanwhile (within
@@ -580,9 +591,15 @@ async def _pieces(body: _Body) -> AsyncIterator[BytesLike]:
         for piece in _slices(body):
             yield piece
     elif isinstance(body, AsyncIterable):
-        async for part in body:
-            for piece in _slices(part):
-                yield piece
+        try:
+            async for part in body:
+                for piece in _slices(part):
+                    yield piece
+        finally:
+            close = getattr(body, "aclose", None)
+            if close is not None:  # an async generator: let it clean up now
+                with anyio.CancelScope(shield=True):
+                    await close()
     else:
         chunks = iter(body)
 

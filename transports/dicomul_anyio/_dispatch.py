@@ -29,7 +29,7 @@ from dicomul import (
     ResponseCollector,
 )
 
-from ._driver import Driver
+from ._driver import GONE, Driver
 
 __all__ = ["AssociationAbortedError", "Dispatcher"]
 
@@ -87,7 +87,10 @@ class Dispatcher:
         return bool(self._queues.get(message_id))
 
     async def _read_one(self) -> None:
-        event = await self.driver.next_event()
+        try:
+            event: object = await self.driver.next_event()
+        except GONE:  # writing the core's answer failed: the peer is gone
+            event = ConnectionClosed()
         if isinstance(event, Aborted | ConnectionClosed):
             self.end(event)
             with anyio.CancelScope(shield=True):
