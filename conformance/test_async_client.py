@@ -762,3 +762,32 @@ async def test_a_peer_that_vanishes_mid_store_gives_association_aborted(
                         )
                     assert not assoc.is_established
             tasks.cancel_scope.cancel()
+
+
+async def test_a_query_whose_cancel_is_never_answered_ends_in_an_abort(
+    anyio_backend: str,
+) -> None:
+    """The drain after a C-CANCEL is bounded: a peer that keeps quiet after
+    one Pending match costs one DIMSE timeout, then the association is
+    aborted (PS3.8 7.3) rather than left with a request outstanding."""
+    from dicomul import CommandField, GeneralStatus, response_for
+
+    def one_pending(command: Any) -> Any:
+        if command.command_field == CommandField.C_FIND_RQ:
+            return response_for(command, GeneralStatus.PENDING, with_data_set=False)
+        return None  # the C-CANCEL: nothing, ever
+
+    query = Dataset()
+    query.QueryRetrieveLevel, query.PatientName = "PATIENT", "*"
+    with RawAcceptor(one_pending) as peer:
+        async with package(anyio_backend).connect(
+            "127.0.0.1", peer.port, sop_classes=[PATIENT_ROOT_FIND], dimse_timeout=0.5
+        ) as assoc:
+            started = anyio.current_time()
+            async with contextlib.aclosing(assoc.c_find(query)) as answers:
+                async for status, _ in answers:
+                    assert status == 0xFF00
+                    break
+            assert anyio.current_time() - started < 3
+            assert not assoc.is_established
+    assert "Aborted" in peer.seen
