@@ -127,7 +127,11 @@ async def test_an_exception_in_the_block_aborts_the_association(anyio_backend: s
 
     async def fail_inside(port: int) -> None:
         async with package(anyio_backend).connect("127.0.0.1", port) as assoc:
-            assert (await assoc.c_echo()).Status == 0x0000
+            echo = await assoc.c_echo()
+            assert echo.Status == 0x0000
+            assert echo == 0x0000  # compares as its status, too
+            assert echo != 0x0110
+            assert int(echo) == 0x0000
             raise KeyError("the caller's own failure")
 
     with serving(scp) as port:

@@ -447,7 +447,7 @@ class AsyncAssociation:
         )
         response = await self._final(message_id)
         reply = None if response.data_set is None else decode_dataset(response.data_set, syntax)
-        return command_dataset(response.command), reply
+        return command_dataset(response.command, comparable=True), reply
 
     # ------------------------------------------------------------ ending
 
@@ -497,7 +497,7 @@ class AsyncAssociation:
         self, context_id: int, build: Callable[[int], Command], body: _Body
     ) -> Dataset:
         message_id = await self._send_request(context_id, build, body)
-        return command_dataset((await self._final(message_id)).command)
+        return command_dataset((await self._final(message_id)).command, comparable=True)
 
     async def _final(self, message_id: int) -> Response:
         while True:
