@@ -5,9 +5,8 @@ two framework packages re-export it.  Like every adapter it holds no protocol
 rule: the core (:mod:`dicomul`) decides, this package moves bytes, keeps
 time on the event loop's clock and awaits.
 
-The SCU side: :func:`connect`, with every DIMSE-C and DIMSE-N service, a
-data set streamed from a file or an async source, and several tasks
-pipelining requests on one association (PS3.7 D.3.3.3).
+So far: the SCU side, :func:`connect` (C-ECHO, C-STORE, C-FIND, release,
+abort); the server side and the other services come next (issue 15).
 """
 
 from __future__ import annotations
