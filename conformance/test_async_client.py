@@ -4,20 +4,49 @@ on each backend (anyio's pytest plugin runs every test on asyncio and trio)."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import pathlib
 import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
+import anyio
+import anyio.abc
 import dicomul_asyncio
 import dicomul_trio
 import pytest
-from corpus import image, write
+from corpus import assert_same_data_set, data_set_bytes, image, write
 from dicomul_sync import AE
 from peers import RawAcceptor, serving, storescp
 from pydicom import dcmread
 from pydicom.dataset import Dataset
+from test_careless_input import success
+from test_sync_dcmqrscp import (
+    ARCHIVE,
+    DESTINATION,
+    STUDY_ROOT_GET,
+    STUDY_ROOT_MOVE,
+    make_images,
+    running_dcmqrscp,
+    study_uid,
+)
+from test_sync_services import (
+    COMMITMENT,
+    MPPS,
+    PATIENT_ROOT_GET,
+    NormalizedSCP,
+    assert_same_files,
+    query,
+    retrieve_scp,
+)
+from tls_certs import Pki, make_pki
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
+VERIFICATION = "1.2.840.10008.1.1"
+EXPLICIT = "1.2.840.10008.1.2.1"
 
 pytestmark = pytest.mark.anyio
 
@@ -41,8 +70,8 @@ async def test_echo_and_store_to_dcmtk_storescp(
         async with package(anyio_backend).connect(
             "127.0.0.1", port, called_ae_title="STORESCP"
         ) as assoc:
-            assert await assoc.c_echo() == 0x0000
-            assert await assoc.c_store(ds) == 0x0000
+            assert (await assoc.c_echo()).Status == 0x0000
+            assert (await assoc.c_store(ds)).Status == 0x0000
             assert assoc.is_established
     (stored,) = out.iterdir()
     assert stored.name.endswith(str(ds.SOPInstanceUID))
@@ -71,7 +100,7 @@ async def test_store_a_file_and_find_on_our_scp(
         async with package(anyio_backend).connect(
             "127.0.0.1", port, sop_classes=[CT, PATIENT_ROOT_FIND]
         ) as assoc:
-            assert await assoc.c_store(source) == 0x0000
+            assert (await assoc.c_store(source)).Status == 0x0000
             answers = [(int(status), match) async for status, match in assoc.c_find(query)]
         assert released.wait(5)  # leaving the block released it
     assert [status for status, _ in answers] == [0xFF00, 0xFF00, 0x0000]
@@ -98,7 +127,11 @@ async def test_an_exception_in_the_block_aborts_the_association(anyio_backend: s
 
     async def fail_inside(port: int) -> None:
         async with package(anyio_backend).connect("127.0.0.1", port) as assoc:
-            assert await assoc.c_echo() == 0x0000
+            echo = await assoc.c_echo()
+            assert echo.Status == 0x0000
+            assert echo == 0x0000  # compares as its status, too
+            assert echo != 0x0110
+            assert int(echo) == 0x0000
             raise KeyError("the caller's own failure")
 
     with serving(scp) as port:
@@ -128,3 +161,637 @@ async def test_a_peer_that_never_answers_is_given_up_at_the_dimse_timeout(
         ) as assoc:
             with pytest.raises(dicomul_asyncio.AssociationAbortedError, match="DIMSE timeout"):
                 await assoc.c_echo()
+
+
+# ------------------------------------------------------------------ C-STORE
+
+
+async def chunks_of(data: bytes, size: int = 7777) -> AsyncIterator[bytes]:
+    """``data`` as an async source, in uneven chunks, yielding to the loop."""
+    for at in range(0, len(data), size):
+        await anyio.sleep(0)
+        yield data[at : at + size]
+
+
+async def test_a_dataset_a_file_and_a_stream_reach_storescp_byte_for_byte(
+    anyio_backend: str, tmp_path: pathlib.Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    ds = image(rows=64, columns=64, seed=1)
+    as_file = write(image(rows=256, columns=256, seed=2), tmp_path / "a.dcm", EXPLICIT)
+    streamed = write(image(rows=128, columns=128, seed=3), tmp_path / "b.dcm", EXPLICIT)
+    meta = dcmread(streamed, stop_before_pixels=True)
+    with storescp("-od", str(out)) as port:
+        async with package(anyio_backend).connect(
+            "127.0.0.1", port, called_ae_title="STORESCP", transfer_syntaxes=[EXPLICIT]
+        ) as assoc:
+            assert (await assoc.c_store(ds)).Status == 0x0000
+            assert (await assoc.c_store(as_file)).Status == 0x0000
+            status = await assoc.c_store(
+                chunks_of(data_set_bytes(streamed)),
+                sop_class_uid=CT,
+                sop_instance_uid=str(meta.SOPInstanceUID),
+                transfer_syntax=EXPLICIT,
+            )
+            assert status.Status == 0x0000
+    stored = {path.name.split(".", 1)[1]: path for path in out.iterdir()}
+    assert_same_data_set(stored[str(meta.SOPInstanceUID)], streamed)
+    assert_same_data_set(stored[str(dcmread(as_file).SOPInstanceUID)], as_file)
+    assert dcmread(stored[str(ds.SOPInstanceUID)]).PixelData == ds.PixelData
+
+
+async def test_a_stream_in_an_unaccepted_syntax_is_refused_before_sending(
+    anyio_backend: str,
+) -> None:
+    scp = AE(ae_title="SCP", port=0, scp_sop_class=[CT])
+    scp.on_c_store = lambda dataset, *_: 0x0000  # type: ignore[method-assign]
+    with serving(scp) as port:
+        async with package(anyio_backend).connect(
+            "127.0.0.1", port, sop_classes=[CT], transfer_syntaxes=[EXPLICIT]
+        ) as assoc:
+            with pytest.raises(dicomul_asyncio.NoAcceptedContextError):
+                await assoc.c_store(
+                    chunks_of(b"\0" * 8),
+                    sop_class_uid=CT,
+                    sop_instance_uid="1.2.3",
+                    transfer_syntax="1.2.840.10008.1.2",
+                )
+            with pytest.raises(TypeError, match="sop_class_uid"):
+                await assoc.c_store(chunks_of(b""))
+            assert (await assoc.c_store(image(rows=8, columns=8))).Status == 0x0000
+
+
+async def test_a_stream_to_our_sync_scp_is_stored_as_sent(
+    anyio_backend: str, tmp_path: pathlib.Path
+) -> None:
+    source = write(image(rows=300, columns=300), tmp_path / "in.dcm", EXPLICIT)
+    (tmp_path / "out").mkdir()
+    scp = AE(ae_title="SCP", port=0, scp_sop_class=[CT], transfer_syntax=[EXPLICIT])
+    scp.store_directory = str(tmp_path / "out")
+    uid = str(dcmread(source, stop_before_pixels=True).SOPInstanceUID)
+    with serving(scp) as port:
+        async with package(anyio_backend).connect(
+            "127.0.0.1", port, sop_classes=[CT], max_pdu_length=4096
+        ) as assoc:
+            status = await assoc.c_store(
+                chunks_of(data_set_bytes(source), size=100_003),
+                sop_class_uid=CT,
+                sop_instance_uid=uid,
+                transfer_syntax=EXPLICIT,
+            )
+            assert status.Status == 0x0000
+    assert_same_data_set(tmp_path / "out" / f"{uid}.dcm", source)
+
+
+async def test_four_tasks_store_at_once_within_the_accepted_window(
+    anyio_backend: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # dicomul_sync's AE answers no asynchronous operations window (so far):
+    # its acceptor configuration is given one here; it serves requests in
+    # turn, and pipelined ones wait in its receive buffer (PS3.7 D.3.3.3).
+    from dicomul_sync import server
+
+    plain = server.acceptor_config
+    monkeypatch.setattr(
+        server,
+        "acceptor_config",
+        lambda ae: dataclasses.replace(plain(ae), asynchronous_operations=(1, 4)),
+    )
+    received: list[str] = []
+
+    def on_c_store(dataset: Dataset, *_: object) -> int:
+        time.sleep(0.1)  # a slow archive: requests pile up meanwhile
+        received.append(str(dataset.SOPInstanceUID))
+        return 0x0000
+
+    scp = AE(ae_title="SCP", port=0, scp_sop_class=[CT])
+    scp.on_c_store = on_c_store  # type: ignore[method-assign]
+    images = [image(rows=64, columns=64, seed=seed) for seed in range(8)]
+    statuses: list[int] = []
+    peak = 0
+    with serving(scp) as port:
+        async with package(anyio_backend).connect(
+            "127.0.0.1", port, sop_classes=[CT], max_operations=4
+        ) as assoc:
+            assert assoc.negotiated.requestor_max_invoked == 4
+
+            async def store(batch: list[Dataset]) -> None:
+                nonlocal peak
+                for ds in batch:
+                    statuses.append(int((await assoc.c_store(ds)).Status))
+                    peak = max(peak, len(assoc.outstanding_requests) + 1)
+
+            async def watch() -> None:
+                nonlocal peak
+                while len(statuses) < len(images):
+                    peak = max(peak, len(assoc.outstanding_requests))
+                    await anyio.sleep(0.01)
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(watch)
+                for n in range(4):
+                    tasks.start_soon(store, images[n::4])
+            assert assoc.is_established
+    assert statuses == [0x0000] * 8
+    assert sorted(received) == sorted(str(ds.SOPInstanceUID) for ds in images)
+    assert 2 <= peak <= 4  # pipelined, and never past the window
+
+
+async def test_a_task_cancelled_mid_store_aborts_the_association(anyio_backend: str) -> None:
+    big = bytes(6_000_000)  # to a 1 MB/s reader: cancelled well before its end
+    with RawAcceptor(success, read_rate=1_000_000) as peer:
+        async with package(anyio_backend).connect(
+            "127.0.0.1", peer.port, sop_classes=[CT], transfer_syntaxes=[EXPLICIT]
+        ) as assoc:
+            with anyio.move_on_after(0.5) as scope:
+                await assoc.c_store(
+                    chunks_of(big, size=65536),
+                    sop_class_uid=CT,
+                    sop_instance_uid="1.2.3",
+                    transfer_syntax=EXPLICIT,
+                )
+            assert scope.cancelled_caught
+            assert not assoc.is_established
+            with pytest.raises(dicomul_asyncio.AssociationAbortedError):
+                await assoc.c_echo()
+    assert peer.seen[0] == "AssociationRequested"
+    assert "Aborted" in peer.seen  # an A-ABORT after whole PDUs, not a torn one
+
+
+async def test_a_store_slower_than_the_dimse_timeout_is_not_aborted(anyio_backend: str) -> None:
+    # Issue 15: 12 MB to a peer reading 3 MB a second (4 seconds), a
+    # 2-second DIMSE timeout: the wait for the response begins once the data
+    # set is written.  (Written means handed to the kernel, whose send buffer
+    # grows to 4 MB here: the peer reads that tail, over a second, after the
+    # last write; the timeout is chosen above it.)
+    with RawAcceptor(success, read_rate=3_000_000) as peer:
+        async with package(anyio_backend).connect(
+            "127.0.0.1", peer.port, sop_classes=[CT], dimse_timeout=2
+        ) as assoc:
+            started = anyio.current_time()
+            status = await assoc.c_store(image(rows=1024, columns=1024, frames=6))
+            assert status.Status == 0x0000
+            assert anyio.current_time() - started > 3
+            assert assoc.is_established
+
+
+# --------------------------------------------------------- queries, C-GET
+
+
+async def test_leaving_a_find_early_cancels_it_and_the_association_goes_on(
+    anyio_backend: str,
+) -> None:
+    cancelled = threading.Event()
+
+    def on_c_find(identifier: Dataset):  # type: ignore[no-untyped-def]
+        for n in range(1000):
+            match = Dataset()
+            match.PatientName, match.QueryRetrieveLevel = f"DOE^{n}", "PATIENT"
+            time.sleep(0.01)
+            yield match
+        cancelled.set()  # pragma: no cover - the query is cancelled first
+
+    scp = AE(ae_title="SCP", port=0, scp_sop_class=[VERIFICATION, PATIENT_ROOT_FIND])
+    scp.on_c_find = on_c_find  # type: ignore[method-assign]
+    query = Dataset()
+    query.QueryRetrieveLevel, query.PatientName = "PATIENT", "DOE*"
+    with serving(scp) as port:
+        async with package(anyio_backend).connect(
+            "127.0.0.1", port, sop_classes=[VERIFICATION, PATIENT_ROOT_FIND], dimse_timeout=5
+        ) as assoc:
+            seen = 0
+            async with contextlib.aclosing(assoc.c_find(query)) as answers:
+                async for _status, _ in answers:
+                    seen += 1
+                    if seen == 3:
+                        break
+            assert not assoc.outstanding_requests  # cancelled and drained
+            assert assoc.last_response is not None
+            assert assoc.last_response.Status == 0xFE00  # Cancel (PS3.4 C.4.1.1.4)
+            # a plain break, left to the event loop to close
+            async for _status, _ in assoc.c_find(query):
+                break
+            assert (await assoc.c_echo()).Status == 0x0000
+            assert assoc.is_established
+    assert not cancelled.is_set()
+
+
+async def test_c_get_from_our_sync_scp_into_a_directory_and_a_handler(
+    anyio_backend: str, tmp_path: pathlib.Path
+) -> None:
+    files = [
+        write(image(rows=32, columns=32, seed=n), tmp_path / f"{n}.dcm", EXPLICIT)
+        for n in range(3)
+    ]
+    scp, _ = retrieve_scp(files)
+    out = tmp_path / "out"
+    out.mkdir()
+    handled: list[Dataset] = []
+
+    async def on_c_store(dataset: Dataset) -> int:
+        await anyio.sleep(0)
+        handled.append(dataset)
+        return 0x0000
+
+    with serving(scp) as port:
+        async with package(anyio_backend).connect(
+            "127.0.0.1",
+            port,
+            called_ae_title="QRSCP",
+            sop_classes=[PATIENT_ROOT_GET],
+            scp_sop_classes=[CT],
+            transfer_syntaxes=[EXPLICIT],
+        ) as assoc:
+            answers = [s async for s, _ in assoc.c_get(query("ALL"), store_directory=out)]
+            assert answers == [0xFF00, 0xFF00, 0x0000]  # Pending after each but the last
+            assert assoc.last_response is not None
+            assert assoc.last_response.NumberOfCompletedSuboperations == 3
+            answers = [s async for s, _ in assoc.c_get(query("ALL"), on_c_store=on_c_store)]
+            assert answers[-1] == 0x0000
+    assert_same_files(out, files)
+    assert sorted(str(ds.SOPInstanceUID) for ds in handled) == sorted(
+        str(dcmread(f).SOPInstanceUID) for f in files
+    )
+    assert handled[0].file_meta.TransferSyntaxUID == EXPLICIT
+
+
+# ---------------------------------------------- dcmqrscp, C-MOVE to storescp
+
+
+@pytest.fixture(scope="module")
+def dcmtk_archive(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[int, dict[pathlib.Path, Dataset], pathlib.Path]]:
+    """dcmqrscp filled with ten CT images, its move destination DCMTK's
+    storescp: (archive port, images, the storescp's output directory)."""
+    tmp = tmp_path_factory.mktemp("async-dcmqrscp")
+    images = make_images(tmp)
+    moved = tmp / "moved"
+    moved.mkdir()
+    with contextlib.ExitStack() as stack:
+        destination_port = stack.enter_context(storescp("-od", str(moved)))
+        port = stack.enter_context(running_dcmqrscp(tmp, destination_port, images))
+        yield port, images, moved
+
+
+def study_query(study: str) -> Dataset:
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "STUDY"
+    identifier.StudyInstanceUID = study_uid(study)
+    return identifier
+
+
+async def test_c_get_from_dcmqrscp(
+    anyio_backend: str,
+    tmp_path: pathlib.Path,
+    dcmtk_archive: tuple[int, dict[pathlib.Path, Dataset], pathlib.Path],
+) -> None:
+    port, images, _ = dcmtk_archive
+    wanted = {ds.SOPInstanceUID: path for path, ds in images.items() if ds.StudyID == "S11"}
+    async with package(anyio_backend).connect(
+        "127.0.0.1",
+        port,
+        called_ae_title=ARCHIVE,
+        sop_classes=[STUDY_ROOT_GET],
+        scp_sop_classes=[CT],
+        transfer_syntaxes=[EXPLICIT],
+        dimse_timeout=10,
+    ) as assoc:
+        answers = [
+            s async for s, _ in assoc.c_get(study_query("S11"), "S", store_directory=tmp_path)
+        ]
+    assert answers[-1] == 0x0000
+    assert len(answers) == len(wanted) + 1
+    assert {path.name for path in tmp_path.iterdir()} == {f"{sop}.dcm" for sop in wanted}
+    for sop, source in wanted.items():
+        assert_same_data_set(tmp_path / f"{sop}.dcm", source)
+
+
+async def test_c_move_from_dcmqrscp_to_storescp(
+    anyio_backend: str, dcmtk_archive: tuple[int, dict[pathlib.Path, Dataset], pathlib.Path]
+) -> None:
+    port, images, moved = dcmtk_archive
+    wanted = {ds.SOPInstanceUID: path for path, ds in images.items() if ds.StudyID == "S12"}
+    async with package(anyio_backend).connect(
+        "127.0.0.1", port, called_ae_title=ARCHIVE, sop_classes=[STUDY_ROOT_MOVE]
+    ) as assoc:
+        answers = [s async for s, _ in assoc.c_move(study_query("S12"), DESTINATION, "S")]
+        assert assoc.last_response is not None
+        assert assoc.last_response.NumberOfCompletedSuboperations == len(wanted)
+    assert answers[-1] == 0x0000
+    stored = {path.name.split(".", 1)[1]: path for path in moved.iterdir()}
+    for sop, source in wanted.items():
+        assert_same_data_set(stored[sop], source)
+
+
+# ------------------------------------------------------------------ DIMSE-N
+
+
+async def test_every_n_service_against_our_sync_scp(anyio_backend: str) -> None:
+    recorder = NormalizedSCP()
+    scp = AE(ae_title="NSCP", port=0, scp_sop_class=[MPPS, COMMITMENT])
+    recorder.install(scp)
+    attributes = Dataset()
+    attributes.PerformedProcedureStepStatus = "IN PROGRESS"
+    with serving(scp) as port:
+        async with package(anyio_backend).connect(
+            "127.0.0.1", port, called_ae_title="NSCP", sop_classes=[MPPS, COMMITMENT]
+        ) as assoc:
+            status, reply = await assoc.n_create(attributes, MPPS)
+            assert status.Status == 0x0000
+            assigned = status.AffectedSOPInstanceUID  # PS3.7 10.1.5.1.4
+            assert reply is not None
+            assert reply.PerformedProcedureStepStatus == "IN PROGRESS"
+            status, reply = await assoc.n_set(attributes, MPPS, assigned)
+            assert (status.Status, status.AffectedSOPInstanceUID) == (0, assigned)
+            assert reply is not None
+            assert reply.PerformedProcedureStepStatus == "COMPLETED"
+            status, reply = await assoc.n_get([0x00100010, 0x00100020], MPPS, assigned)
+            assert reply is not None
+            assert (reply.PatientName, reply.PatientID) == ("N^GET", "NG1")
+            status, reply = await assoc.n_action(attributes, 1, COMMITMENT, "1.2.3.9")
+            assert status.ActionTypeID == 1
+            assert reply is not None
+            assert reply.TransactionUID == "1.2.3.5"
+            status, reply = await assoc.n_event_report(None, 2, COMMITMENT, "1.2.3.9")
+            assert status.EventTypeID == 2
+            status, reply = await assoc.n_delete(MPPS, assigned)
+            assert (status.Status, reply) == (0, None)
+    fields = [r.command.command_field for r in recorder.requests]
+    assert fields == [0x0140, 0x0120, 0x0110, 0x0130, 0x0100, 0x0150]
+    assert recorder.requests[2].command.attribute_identifier_list == (0x00100010, 0x00100020)
+
+
+async def test_a_wait_for_a_response_starts_its_timer_when_another_task_finishes_sending(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One task waits for its C-ECHO response while another streams a C-STORE
+    (window of 2): no DIMSE timer runs while a message goes out, and the one
+    that starts when it is finished must reach the task already reading."""
+    from dicomul_sync import server
+
+    plain = server.acceptor_config
+    monkeypatch.setattr(
+        server,
+        "acceptor_config",
+        lambda ae: dataclasses.replace(plain(ae), asynchronous_operations=(1, 2)),
+    )
+
+    def on_c_echo() -> int:
+        time.sleep(3)  # far past the DIMSE timeout
+        return 0x0000
+
+    scp = AE(ae_title="SCP", port=0, scp_sop_class=[VERIFICATION, CT])
+    scp.on_c_echo = on_c_echo  # type: ignore[method-assign]
+    scp.on_c_store = lambda dataset, *_: 0x0000  # type: ignore[method-assign]
+
+    async def slow_source() -> AsyncIterator[bytes]:
+        yield b"\0" * 1000
+        await anyio.sleep(1)  # the message stays open a second
+        yield b"\0" * 1000
+
+    outcome: list[str] = []
+    with serving(scp) as port:
+        async with package(anyio_backend).connect(
+            "127.0.0.1",
+            port,
+            sop_classes=[VERIFICATION, CT],
+            transfer_syntaxes=[EXPLICIT],
+            max_operations=2,
+            dimse_timeout=0.5,
+        ) as assoc:
+            started = anyio.current_time()
+
+            async def echo() -> None:
+                with pytest.raises(dicomul_asyncio.AssociationAbortedError, match="DIMSE"):
+                    await assoc.c_echo()
+                outcome.append("echo gave up")
+
+            async def store() -> None:
+                await anyio.sleep(0.1)
+                with contextlib.suppress(dicomul_asyncio.AssociationAbortedError):
+                    await assoc.c_store(
+                        slow_source(),
+                        sop_class_uid=CT,
+                        sop_instance_uid="1.2.3",
+                        transfer_syntax=EXPLICIT,
+                    )
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(echo)
+                tasks.start_soon(store)
+            elapsed = anyio.current_time() - started
+    assert outcome == ["echo gave up"]
+    assert 1.1 < elapsed < 2.5  # the store's end, plus the timeout; not the 3 s answer
+
+
+# ---------------------------------------------------------------- proposing
+
+
+async def proposal_sent(connecting: Callable[[int], Awaitable[object]]) -> Any:
+    """The A-ASSOCIATE-RQ that ``connecting(port)`` sends to a listener that
+    reads it and hangs up (so the connection is never established)."""
+    from dicomul import pdu
+
+    received = bytearray()
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+
+        async def take_one(stream: anyio.abc.SocketStream) -> None:
+            async with stream:
+                while len(received) < 6 or len(received) < 6 + int.from_bytes(received[2:6]):
+                    received.extend(await stream.receive())
+            tasks.cancel_scope.cancel()
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(listener.serve, take_one)
+            with pytest.raises(dicomul_asyncio.AssociationAbortedError):
+                await connecting(port)
+    return pdu.decode(bytes(received))
+
+
+async def test_connect_proposes_verification_and_storage_by_default(anyio_backend: str) -> None:
+    async def connecting(port: int) -> None:
+        async with package(anyio_backend).connect("127.0.0.1", port):
+            pass  # pragma: no cover - never established
+
+    rq = await proposal_sent(connecting)
+    proposed = [pc.abstract_syntax.uid for pc in rq.presentation_contexts]
+    assert len(proposed) == 128  # as many as an association carries (PS3.8 9.3.2.2)
+    assert proposed[0] == VERIFICATION
+    assert CT in proposed
+    assert rq.user_information.asynchronous_operations_window is None  # synchronous
+
+
+async def test_connect_proposes_identity_window_and_the_c_get_storage_roles(
+    anyio_backend: str,
+) -> None:
+    from dicomul import UserIdentity, UserIdentityType
+
+    identity = UserIdentity(
+        identity_type=UserIdentityType.USERNAME_AND_PASSCODE,
+        primary_field=b"alice",
+        secondary_field=b"secret",
+    )
+
+    async def connecting(port: int) -> None:
+        async with package(anyio_backend).connect(
+            "127.0.0.1",
+            port,
+            ae_title="ASYNCSCU",
+            called_ae_title="ARCHIVE",
+            sop_classes=[PATIENT_ROOT_GET],
+            scp_sop_classes=[CT],
+            max_pdu_length=32768,
+            max_operations=4,
+            user_identity=identity,
+        ):
+            pass  # pragma: no cover - never established
+
+    rq = await proposal_sent(connecting)
+    info = rq.user_information
+    assert (rq.calling_ae_title.strip(), rq.called_ae_title.strip()) == (b"ASYNCSCU", b"ARCHIVE")
+    assert info.maximum_length == 32768
+    window = info.asynchronous_operations_window
+    assert (window.max_operations_invoked, window.max_operations_performed) == (4, 1)
+    (role,) = info.role_selections  # PS3.7 D.3.3.4: SCP of CT storage, for C-GET
+    assert (role.sop_class_uid.rstrip(b"\0"), role.scu_role, role.scp_role) == (CT.encode(), 0, 1)
+    (user,) = [s for s in info.sub_items if type(s).__name__ == "UserIdentityRQSubItem"]
+    assert (user.primary_field, user.secondary_field) == (b"alice", b"secret")
+
+
+# ---------------------------------------------------------------------- TLS
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+async def test_stores_pipelined_over_mutual_tls(
+    anyio_backend: str, pki: Pki, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reading and writing at once on one TLS stream (PS3.15 B.1), from
+    # several tasks: the window of 4 keeps requests and responses crossing.
+    from dicomul_sync import server
+
+    plain = server.acceptor_config
+    monkeypatch.setattr(
+        server,
+        "acceptor_config",
+        lambda ae: dataclasses.replace(plain(ae), asynchronous_operations=(1, 4)),
+    )
+    scp = AE(ae_title="TLSSCP", scp_sop_class=[VERIFICATION, CT])
+    scp.ssl_context = pki.server_context(require_client=True)
+    scp.store_directory = str(tmp_path)
+    files = [
+        write(image(rows=128, columns=128, seed=n), tmp_path / f"{n}.src", EXPLICIT)
+        for n in range(6)
+    ]
+    statuses: list[int] = []
+    with serving(scp) as port:
+        async with package(anyio_backend).connect(
+            "localhost",
+            port,
+            called_ae_title="TLSSCP",
+            sop_classes=[VERIFICATION, CT],
+            ssl_context=pki.client_context(),
+            transfer_syntaxes=[EXPLICIT],  # the files' own: sent as they are
+            max_operations=4,
+        ) as assoc:
+            assert (await assoc.c_echo()).Status == 0x0000
+
+            async def store(path: pathlib.Path) -> None:
+                statuses.append(int((await assoc.c_store(path)).Status))
+
+            async with anyio.create_task_group() as tasks:
+                for path in files:
+                    tasks.start_soon(store, path)
+    assert statuses == [0x0000] * len(files)
+    for path in files:
+        uid = dcmread(path, stop_before_pixels=True).SOPInstanceUID
+        assert_same_data_set(tmp_path / f"{uid}.dcm", path)
+
+
+# ------------------------------------------------------------ vanishing peers
+
+
+async def test_a_peer_that_vanishes_mid_store_gives_association_aborted(
+    anyio_backend: str,
+) -> None:
+    """An acceptor that takes part of a data set and hangs up: the C-STORE
+    raises AssociationAbortedError (not a stream error), nothing hangs."""
+    from dicomul import (
+        NEED_DATA,
+        AcceptAssociation,
+        AcceptorConfig,
+        AssociationRequested,
+        Connection,
+        Role,
+        SupportedContext,
+    )
+
+    async def vanish(stream: anyio.abc.SocketStream) -> None:
+        conn = Connection(Role.ACCEPTOR)
+        conn.transport_connected()
+        taken = 0
+        async with stream:
+            while taken < 200_000:
+                data = await stream.receive()
+                taken += len(data)
+                conn.receive_data(data)
+                while (event := conn.next_event()) is not NEED_DATA:
+                    if isinstance(event, AssociationRequested):
+                        config = AcceptorConfig(
+                            ae_title="VANISH",
+                            supported={CT: SupportedContext(transfer_syntaxes=(EXPLICIT,))},
+                        )
+                        await stream.send(conn.send(AcceptAssociation(config=config)))
+
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(listener.serve, vanish)
+            with anyio.fail_after(10):
+                async with package(anyio_backend).connect(
+                    "127.0.0.1", port, sop_classes=[CT], transfer_syntaxes=[EXPLICIT]
+                ) as assoc:
+                    with pytest.raises(dicomul_asyncio.AssociationAbortedError):
+                        await assoc.c_store(
+                            chunks_of(bytes(20_000_000), size=1 << 20),
+                            sop_class_uid=CT,
+                            sop_instance_uid="1.2.3",
+                            transfer_syntax=EXPLICIT,
+                        )
+                    assert not assoc.is_established
+            tasks.cancel_scope.cancel()
+
+
+async def test_a_query_whose_cancel_is_never_answered_ends_in_an_abort(
+    anyio_backend: str,
+) -> None:
+    """The drain after a C-CANCEL is bounded: a peer that keeps quiet after
+    one Pending match costs one DIMSE timeout, then the association is
+    aborted (PS3.8 7.3) rather than left with a request outstanding."""
+    from dicomul import CommandField, GeneralStatus, response_for
+
+    def one_pending(command: Any) -> Any:
+        if command.command_field == CommandField.C_FIND_RQ:
+            return response_for(command, GeneralStatus.PENDING, with_data_set=False)
+        return None  # the C-CANCEL: nothing, ever
+
+    query = Dataset()
+    query.QueryRetrieveLevel, query.PatientName = "PATIENT", "*"
+    with RawAcceptor(one_pending) as peer:
+        async with package(anyio_backend).connect(
+            "127.0.0.1", peer.port, sop_classes=[PATIENT_ROOT_FIND], dimse_timeout=0.5
+        ) as assoc:
+            started = anyio.current_time()
+            async with contextlib.aclosing(assoc.c_find(query)) as answers:
+                async for status, _ in answers:
+                    assert status == 0xFF00
+                    break
+            assert anyio.current_time() - started < 3
+            assert not assoc.is_established
+    assert "Aborted" in peer.seen

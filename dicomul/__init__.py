@@ -47,13 +47,14 @@ from ._command import (
     encode_command,
     response_for,
 )
-from ._connection import DEFAULT_ARTIM_TIMEOUT, Connection, Role
+from ._connection import DEFAULT_ARTIM_TIMEOUT, Connection, OutgoingMessage, Role
 from ._create import InstanceCreation
 from ._describe import describe_association, describe_frame, hex_dump
 from ._dimse import (
     CommandReceived,
     DataSetFragment,
     DataSetSource,
+    Fragmenter,
     Reassembler,
     fragment,
     join_data_set,
@@ -306,11 +307,13 @@ __all__ = [
     "CommandField",
     "CommandReceived",
     "Connection",
+    "OutgoingMessage",
     "ConnectionClosed",
     "ConnectionEvent",
     "ContextResult",
     "DataSetFragment",
     "DataSetSource",
+    "Fragmenter",
     "Event",
     "Negotiated",
     "NeedData",

@@ -11,7 +11,12 @@ h11's ``Connection``.  It never touches a socket or a clock:
 * Local requests (associate, accept, release, abort) go in through
   :meth:`Connection.send`, which returns the bytes to write; DIMSE messages
   through :meth:`Connection.send_message`, which yields one P-DATA-TF at a
-  time so a large data set is never held whole.
+  time so a large data set is never held whole, or, for a data set read
+  from an async source, :meth:`Connection.start_message`, whose
+  :class:`OutgoingMessage` takes the data set chunk by chunk (``push``,
+  ``finish``) and returns the PDUs of each; both cut PDUs with the one
+  :class:`~dicomul.Fragmenter`.  A message abandoned midway aborts the
+  association (:meth:`OutgoingMessage.abandon`).
 * The protocol's own answers to what was received (an A-ABORT for a
   malformed PDU, an A-ASSOCIATE-RJ from the service provider) wait in
   :meth:`Connection.data_to_send`; the adapter writes them after each event.
@@ -50,7 +55,15 @@ from ._acse import (
 )
 from ._buffer import STREAM_PDATA_ABOVE, ReceiveBuffer
 from ._command import Command, CommandField
-from ._dimse import CommandReceived, DataSetFragment, DataSetSource, Reassembler, fragment
+from ._dimse import (
+    CommandReceived,
+    DataSetFragment,
+    DataSetSource,
+    Fragmenter,
+    Reassembler,
+    check_data_set,
+    chunks_of,
+)
 from ._enums import (
     AbortReason,
     AbortSource,
@@ -79,7 +92,9 @@ from ._events import (
 )
 from ._fsm import TRANSITIONS, Action, Event, State, transition
 from ._idle import Progress
+from ._requests import c_cancel_rq
 from ._status import StatusCategory, status_category
+from ._wire import BytesLike
 from .pdu import (
     AbortRQ,
     AssociateAC,
@@ -143,6 +158,74 @@ def _same_context(context_id: int, expected: int, what: str) -> None:
 _CLOSING = frozenset(
     {Action.AE_4, Action.AR_3, Action.AR_5, Action.AA_2, Action.AA_3, Action.AA_4, Action.AA_5}
 )
+
+
+class OutgoingMessage:
+    """One DIMSE message being sent, its data set pushed chunk by chunk.
+
+    Made by :meth:`Connection.start_message`.  :meth:`push` and
+    :meth:`finish` return the P-DATA-TF PDUs to write (the command's go out
+    with the first of them), fragmented to the peer's maximum PDU length
+    (:class:`~dicomul.Fragmenter`); the adapter may await between chunks.
+    Once the association has ended under the message (an abort read
+    meanwhile) they return ``b""``.
+
+    A message given up midway cannot be taken back: the peer holds part of
+    it and DIMSE has no way to say "ignore that" (PS3.8 9.3.5), so
+    :meth:`abandon` aborts the association.  Caller errors (a chunk beyond
+    the announced length, :meth:`finish` too early, anything after
+    :meth:`finish`) raise :class:`~dicomul.LocalProtocolError` and change
+    nothing: the message stays open, to be completed or abandoned; nothing
+    else can be sent meanwhile.
+    """
+
+    def __init__(self, conn: Connection, fragmenter: Fragmenter) -> None:
+        self._conn = conn
+        self._fragmenter = fragmenter
+
+    @property
+    def command(self) -> Command:
+        return self._fragmenter.command
+
+    @property
+    def finished(self) -> bool:
+        """True once :meth:`finish` sent the last fragment."""
+        return self._fragmenter.finished
+
+    @property
+    def open(self) -> bool:
+        """True while the connection still waits for this message's end."""
+        return self._conn._outgoing is self
+
+    def push(self, chunk: BytesLike, *, now: float | None = None) -> bytes:
+        """The PDUs that the data set's next bytes, ``chunk``, complete."""
+        pdus = self._fragmenter.push(chunk)  # checks first: an error changes nothing
+        self._conn._tick(now)
+        if not self.open:
+            return b""
+        return b"".join(self._conn._emit(pdus))
+
+    def finish(self, *, now: float | None = None) -> bytes:
+        """The PDUs that end the message; the wait for a response starts once written."""
+        pdus = self._fragmenter.finish()
+        self._conn._tick(now)
+        if not self.open:
+            return b""
+        data = b"".join(self._conn._emit(pdus))
+        self._conn._message_done(self)
+        return data
+
+    def abandon(self, *, now: float | None = None) -> bytes:
+        """Give the message up (the adapter's task was cancelled, its source failed).
+
+        If any of it was sent, the association is aborted (PS3.8 7.3, Evt15:
+        AA-1) and an :class:`Aborted` event says why: returns the A-ABORT
+        PDU to write.  If nothing was sent yet, the request is withdrawn and
+        the association is untouched: returns ``b""``.  Does nothing once
+        the message is finished or the association ended.
+        """
+        self._conn._tick(now)
+        return self._conn._abandon(self)
 
 
 class Connection:
@@ -258,13 +341,18 @@ class Connection:
         self._receiving_data_set_of: int | None = None
         self._acse_since = 0.0
         self._last_message_id = 0
-        # True while a send_message generator has PDUs left to produce.
-        self._sending = False
+        # The DIMSE message being sent (start_message, send_message), if any.
+        self._outgoing: OutgoingMessage | None = None
         self._request: AssociateRQ | None = None
         self._reassembler: Reassembler | None = None
         self.negotiated: Negotiated | None = None
 
     # ----------------------------------------------------------- properties
+
+    @property
+    def _sending(self) -> bool:
+        """True while a DIMSE message is begun and not finished (or abandoned)."""
+        return self._outgoing is not None
 
     @property
     def state(self) -> State:
@@ -622,54 +710,153 @@ class Connection:
     ) -> Iterator[bytes]:
         """Yield the P-DATA-TF PDUs of one DIMSE message, to write in order.
 
+        The whole-message form of :meth:`start_message`, on the same
+        machinery (one way to fragment): checks happen at the call, the PDUs
+        are produced later, one at a time, as the adapter iterates, so
+        producing one reads no clock: the adapter reports each write with
+        :meth:`wrote`, and the wait for the peer's response (the DIMSE
+        timeout) begins once the last PDU is produced and written.  If the
+        association ends meanwhile (aborted) the PDUs stop quietly.  Closing
+        the iterator before its end (or an error from an iterable
+        ``data_set``) abandons the message: see :meth:`OutgoingMessage.abandon`
+        (the A-ABORT, if any, is then in :meth:`data_to_send`).
+
+        Raises
+        ------
+        LocalProtocolError
+            As :meth:`start_message`, and when the command's Command Data Set
+            Type disagrees with ``data_set``.
+        """
+        check_data_set(command, data_set)
+        message = self.start_message(context_id, command, now=now)
+        return self._send_whole(message, data_set)
+
+    def _send_whole(
+        self, message: OutgoingMessage, data_set: DataSetSource | None
+    ) -> Iterator[bytes]:
+        fragmenter = message._fragmenter
+        try:
+            for chunk in chunks_of(data_set):
+                yield from self._emit(fragmenter.push(chunk))
+            yield from self._emit(fragmenter.finish())
+            self._message_done(message)
+        finally:
+            if message is self._outgoing:
+                self._outbox.append(message.abandon())
+
+    def start_message(
+        self,
+        context_id: int,
+        command: Command,
+        *,
+        length: int | None = None,
+        now: float | None = None,
+    ) -> OutgoingMessage:
+        """Begin one DIMSE message whose data set the adapter pushes chunk by chunk.
+
+        For a data set read from an async source (a file, a stream already
+        encoded in the accepted transfer syntax): :meth:`OutgoingMessage.push`
+        each chunk as it is read, and :meth:`OutgoingMessage.finish`; each
+        returns the P-DATA-TF PDUs to write.  A message without a data set is
+        just finished (:meth:`~OutgoingMessage.finish`).  ``length``, when known,
+        is the data set's length in bytes, checked as chunks come.
+
         Each PDU is a P-DATA request (Evt9): valid in Sta6, and in Sta8 (data
         may still flow after the peer asked to release).  Requests are
-        counted against the negotiated asynchronous operations window (1 by
-        default: one outstanding request at a time); a response must answer a
-        request the peer sent, and a C-CANCEL a request this side sent.
-
-        Beginning a message at ``now`` is progress.  The PDUs are produced
-        later, as the adapter writes them, so producing one reads no clock:
-        the adapter reports each write with :meth:`wrote`, and the wait for
-        the peer's response (the DIMSE timeout) begins once the last PDU is
-        produced and written.
+        counted against the negotiated asynchronous operations window
+        (:attr:`may_invoke`; 1 by default: one outstanding request at a
+        time); a response must answer a request the peer sent, and a
+        C-CANCEL a request this side sent.  Messages are not interleaved
+        (PS3.8 9.3.5): one is finished (or abandoned) before the next begins.
+        Beginning a message at ``now`` is progress.
 
         Raises
         ------
         LocalProtocolError
             For an unaccepted context, a full window, a message ID already
-            outstanding, or a response or cancel that matches no request.
+            outstanding, a response or cancel that matches no request, or
+            another message still being sent; nothing is changed.
         """
         transition(self._state, Event.EVT9, is_requestor=self.is_requestor)  # blank cell: raises
         negotiated = self.negotiated
         if negotiated is None or context_id not in negotiated.contexts:
             raise LocalProtocolError(f"presentation context {context_id} was not accepted")
-        if self._sending:
+        if self._outgoing is not None:
             raise LocalProtocolError(
-                "another DIMSE message is still being sent: finish it first "
-                "(PS3.7 6.3: messages are not interleaved)"
+                "another DIMSE message is still being sent: finish or abandon it "
+                "first (PS3.8 9.3.5: messages are not interleaved)"
             )
-        self._track_outgoing(context_id, command)
-        self._tick(now)
-        self._progress.mark(self._now)
         peer_max = (
             negotiated.acceptor_max_pdu_length
             if self.is_requestor
             else negotiated.requestor_max_pdu_length
         )
-        return self._send_fragments(context_id, command, data_set, peer_max)
+        fragmenter = Fragmenter(context_id, command, max_pdu_length=peer_max, length=length)
+        self._track_outgoing(context_id, command)
+        self._tick(now)
+        self._progress.mark(self._now)
+        self._outgoing = OutgoingMessage(self, fragmenter)
+        return self._outgoing
 
-    def _send_fragments(
-        self, context_id: int, command: Command, data_set: DataSetSource | None, peer_max: int
-    ) -> Iterator[bytes]:
-        self._sending = True
-        try:
-            for pdata in fragment(context_id, command, data_set, max_pdu_length=peer_max):
-                if self._state not in _SENDING_STATES:
-                    return  # the association ended under us (aborted): stop quietly
-                yield self._input(Event.EVT9, pdu=pdata)
-        finally:
-            self._sending = False
+    @property
+    def may_invoke(self) -> bool:
+        """True if a new request fits the asynchronous operations window the
+        peer accepted now (PS3.7 D.3.3.3: this side's maximum number of
+        operations invoked; 0 is unlimited).  Cancels and responses are not
+        counted."""
+        if not self.can_send_messages or self.negotiated is None:
+            return False
+        window = self._window(ours=True)
+        return not window or len(self._invoked) < window
+
+    def cancel_for(self, message_id: int, *, now: float | None = None) -> bytes:
+        """The C-CANCEL-RQ of this side's outstanding C-FIND, C-GET or C-MOVE
+        ``message_id``, on that request's context (PS3.7 9.3.2.3): the PDU
+        to write.  Its final response still comes, and is to be read.
+
+        Raises LocalProtocolError if ``message_id`` is no such outstanding
+        request, or a message is being sent.
+        """
+        context_id = self.request_context(message_id)
+        if context_id is None:
+            raise LocalProtocolError(f"message {message_id} is not an outstanding request")
+        return self.start_message(context_id, c_cancel_rq(message_id), now=now).finish()
+
+    def _emit(self, pdus: Iterator[PDataTF]) -> Iterator[bytes]:
+        """Encode each PDU as a P-DATA request (Evt9), stopping quietly if the
+        association ended under the message (an abort read meanwhile)."""
+        for pdata in pdus:
+            if self._state not in _SENDING_STATES:
+                return
+            yield self._input(Event.EVT9, pdu=pdata)
+
+    def _message_done(self, message: OutgoingMessage) -> None:
+        if self._outgoing is message:
+            self._outgoing = None
+
+    def _abandon(self, message: OutgoingMessage) -> bytes:
+        """See :meth:`OutgoingMessage.abandon`."""
+        if self._outgoing is not message:
+            return b""
+        self._outgoing = None
+        fragmenter = message._fragmenter
+        if not fragmenter.started:
+            # Nothing of it left: withdraw it, the association is untouched.
+            withdrawn = fragmenter.command.message_id
+            if not fragmenter.command.is_response and withdrawn in self._invoked:
+                del self._invoked[withdrawn]
+            return b""
+        data = self._input(Event.EVT15)
+        self._events.append(
+            Aborted(
+                source=AbortSource.SERVICE_USER,
+                reason=AbortReason.NOT_SPECIFIED,
+                by_peer=False,
+                message="a DIMSE message was abandoned midway (PS3.8 9.3.5: the peer "
+                "holds a partial message, so the association was aborted)",
+            )
+        )
+        return data
 
     def _track_outgoing(self, context_id: int, command: Command) -> None:
         """Check and record an outgoing message against the message ID rules of PS3.7."""
@@ -809,6 +996,7 @@ class Connection:
         if next_state in (State.STA1, State.STA13):
             self._invoked.clear()
             self._performing.clear()
+            self._outgoing = None  # a message being sent dies with the association
         try:
             return self._perform(action, event, context)
         finally:

@@ -9,10 +9,12 @@ carries command or data-set bytes and whether it is the last fragment
 (PS3.8 Annex E.2).  The command's fragments come first, then the data set's;
 fragments of different messages are not interleaved.
 
-:func:`fragment` cuts a message into P-DATA-TF PDUs no larger than the peer's
-maximum PDU length.  Data-set bytes are sliced with ``memoryview``, never
-copied, unless a fragment has to span two chunks of an iterable data set
-(then only that fragment is joined).  A data set can be an iterable of chunks
+:class:`Fragmenter` cuts a message into P-DATA-TF PDUs no larger than the
+peer's maximum PDU length as its data set is pushed chunk by chunk (from an
+async source, say); :func:`fragment` feeds it a whole data set or an
+iterable of chunks.  Data-set bytes are sliced with ``memoryview``; only the
+fragment held back at the end of a chunk (it may be the last, which must be
+flagged so) is copied.  A data set can be an iterable of chunks
 read from a file, so a 2 GiB data set never has to be held whole: fragments
 are produced lazily, one PDU at a time.
 
@@ -43,6 +45,7 @@ __all__ = [
     "CommandReceived",
     "DataSetFragment",
     "DataSetSource",
+    "Fragmenter",
     "Reassembler",
     "fragment",
     "fragment_size",
@@ -91,31 +94,127 @@ def _slices(data: BytesLike, size: int) -> Iterator[memoryview]:
         yield view[start : start + size]
 
 
-def _rechunk(chunks: Iterable[BytesLike], size: int) -> Iterator[BytesLike]:
-    """Cut a stream of chunks into pieces of exactly ``size`` (the last one shorter).
+class Fragmenter:
+    """Cut one DIMSE message into P-DATA-TF PDUs as its data set is pushed.
 
-    Pieces inside one chunk are memoryview slices; only a piece that spans a
-    chunk boundary is joined.
+    The push side of fragmentation (PS3.8 9.3.5, Annex E), for a data set
+    that arrives in chunks of any size (read from a file or an async source):
+    :meth:`push` gives the PDUs each chunk completes, :meth:`finish` the rest,
+    the last data-set fragment flagged "last".  The command's fragments come
+    before the first data-set fragment.  A fragment is sent only once the
+    bytes that follow it exist (the last one must carry the "last" bit), so
+    up to one fragment's worth is held back and copied; every other fragment
+    is a ``memoryview`` into the pushed chunk, to be encoded before the
+    caller reuses that chunk's buffer.
+
+    Caller errors raise :class:`~dicomul.LocalProtocolError` and change
+    nothing (the message stays open): a chunk for a command that announces
+    no data set, a chunk or finish after :meth:`finish`, more bytes than the
+    announced ``length``, or :meth:`finish` before ``length`` bytes came.
+
+    >>> from dicomul import c_store_rq
+    >>> f = Fragmenter(1, c_store_rq(1, "1.2.840.10008.5.1.4.1.1.2", "1.2.3"),
+    ...                max_pdu_length=16)
+    >>> [len(p.pdvs[0].data) for p in f.push(b"x" * 25)][-2:]  # the command, then 10 + 10
+    [10, 10]
+    >>> [(len(p.pdvs[0].data), p.pdvs[0].is_last) for p in f.finish()]
+    [(5, True)]
     """
-    pending: list[memoryview] = []
-    pending_len = 0
-    for chunk in chunks:
-        view = memoryview(chunk)
-        if pending_len:
-            take = size - pending_len
-            pending.append(view[:take])
-            pending_len += len(pending[-1])
+
+    def __init__(
+        self,
+        context_id: int,
+        command: Command,
+        *,
+        max_pdu_length: int,
+        length: int | None = None,
+    ) -> None:
+        self.context_id = context_id
+        self.command = command
+        #: The data set's announced length in bytes, checked at finish (None: not known).
+        self.length = length
+        #: Data-set bytes pushed so far.
+        self.pushed = 0
+        #: True once :meth:`finish` produced the last fragment.
+        self.finished = False
+        self._size = fragment_size(max_pdu_length)
+        self._command_sent = False
+        # Data-set bytes not sent yet (1 to a fragment's worth once any came).
+        self._held: list[memoryview] = []
+        self._held_length = 0
+
+    @property
+    def started(self) -> bool:
+        """True once any of the message's PDUs was produced."""
+        return self._command_sent
+
+    def _command_pdus(self) -> Iterator[PDataTF]:
+        if self._command_sent:
+            return
+        self._command_sent = True
+        for piece, last in _with_last(_slices(encode_command(self.command), self._size)):
+            yield _pdu(self.context_id, _COMMAND | _LAST if last else _COMMAND, piece)
+
+    def push(self, chunk: BytesLike) -> Iterator[PDataTF]:
+        """The PDUs that ``chunk`` (the next data-set bytes) completes.
+
+        Checks happen at the call; the PDUs are produced as they are iterated.
+        """
+        if self.finished:
+            raise LocalProtocolError("the message is finished: no more data set bytes")
+        if not self.command.has_data_set:
+            raise LocalProtocolError(
+                "the command's Command Data Set Type (0000,0800) announces no data set"
+            )
+        view = memoryview(chunk).cast("B")
+        if self.length is not None and self.pushed + len(view) > self.length:
+            raise LocalProtocolError(
+                f"{self.pushed + len(view)} data set bytes pushed, more than the "
+                f"announced {self.length}"
+            )
+        self.pushed += len(view)
+        return self._push(view)
+
+    def _push(self, view: memoryview) -> Iterator[PDataTF]:
+        yield from self._command_pdus()
+        size = self._size
+        if self._held_length + len(view) <= size:
+            self._hold(view)
+            return
+        if self._held_length:
+            take = size - self._held_length
+            piece = b"".join((*self._held, view[:take]))
+            self._held, self._held_length = [], 0
             view = view[take:]
-            if pending_len < size:
-                continue
-            yield b"".join(pending)
-            pending, pending_len = [], 0
-        whole = len(view) - len(view) % size
-        yield from _slices(view[:whole], size)
-        if whole < len(view):
-            pending, pending_len = [view[whole:]], len(view) - whole
-    if pending_len:
-        yield b"".join(pending)
+            yield _pdu(self.context_id, 0, piece)
+        whole = (len(view) - 1) // size * size  # leave 1 to size bytes held back
+        for start in range(0, whole, size):
+            yield _pdu(self.context_id, 0, view[start : start + size])
+        self._hold(view[whole:])
+
+    def _hold(self, view: memoryview) -> None:
+        if len(view):
+            self._held.append(view)
+            self._held_length += len(view)
+
+    def finish(self) -> Iterator[PDataTF]:
+        """The PDUs that end the message: the command's if not yet sent, and
+        the data set's last fragment (an empty one for an empty data set)."""
+        if self.finished:
+            raise LocalProtocolError("the message is already finished")
+        if self.length is not None and self.pushed != self.length:
+            raise LocalProtocolError(
+                f"{self.pushed} data set bytes pushed, fewer than the announced {self.length}"
+            )
+        self.finished = True
+        return self._finish()
+
+    def _finish(self) -> Iterator[PDataTF]:
+        yield from self._command_pdus()
+        if self.command.has_data_set:
+            held, self._held, self._held_length = self._held, [], 0
+            piece: BytesLike = held[0] if len(held) == 1 else b"".join(held)
+            yield _pdu(self.context_id, _LAST, piece)
 
 
 def _with_last(pieces: Iterator[BytesLike]) -> Iterator[tuple[BytesLike, bool]]:
@@ -137,6 +236,9 @@ def fragment(
 ) -> Iterator[PDataTF]:
     """The P-DATA-TF PDUs that carry one DIMSE message, produced lazily.
 
+    A :class:`Fragmenter` fed the whole data set (or its chunks in turn), so
+    that there is one way to fragment.
+
     Parameters
     ----------
     context_id : int
@@ -149,23 +251,34 @@ def fragment(
         The peer's maximum PDU length (0: no limit, capped at
         :data:`UNLIMITED_PDU_CAP`).
     """
+    check_data_set(command, data_set)
+    fragmenter = Fragmenter(context_id, command, max_pdu_length=max_pdu_length)
+    return _fragments(fragmenter, data_set)
+
+
+def check_data_set(command: Command, data_set: object) -> None:
+    """Raise LocalProtocolError unless ``command`` announces a data set exactly
+    when one is given (Command Data Set Type (0000,0800), PS3.7 E.1)."""
     if command.has_data_set != (data_set is not None):
         given = "none was given" if data_set is None else "one was given"
         raise LocalProtocolError(
             f"the command's Command Data Set Type (0000,0800) disagrees: {given}"
         )
-    size = fragment_size(max_pdu_length)
-    for piece, last in _with_last(_slices(encode_command(command), size)):
-        yield _pdu(context_id, _COMMAND | _LAST if last else _COMMAND, piece)
+
+
+def _fragments(fragmenter: Fragmenter, data_set: DataSetSource | None) -> Iterator[PDataTF]:
+    for chunk in chunks_of(data_set):
+        yield from fragmenter.push(chunk)
+    yield from fragmenter.finish()
+
+
+def chunks_of(data_set: DataSetSource | None) -> Iterable[BytesLike]:
+    """``data_set`` as an iterable of chunks (none for no data set)."""
     if data_set is None:
-        return
-    pieces = (
-        _slices(data_set, size)
-        if isinstance(data_set, bytes | bytearray | memoryview)
-        else _rechunk(data_set, size)
-    )
-    for piece, last in _with_last(pieces):
-        yield _pdu(context_id, _LAST if last else 0, piece)
+        return ()
+    if isinstance(data_set, bytes | bytearray | memoryview):
+        return (data_set,)
+    return data_set
 
 
 # ------------------------------------------------------------------ reassembly

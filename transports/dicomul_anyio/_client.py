@@ -1,9 +1,26 @@
 """The SCU side on anyio: ``async with connect(...) as assoc``.
 
-One task drives one association through a :class:`~._driver.Driver`,
-which moves bytes and keeps the core's timers on the event loop's clock.
-Responses are put together by the core's :class:`dicomul.ResponseCollector`,
-requests built by its builders (:func:`dicomul.c_echo_rq`...): nothing here is a DICOM rule.
+An association is driven by a :class:`~._driver.Driver`, which moves bytes
+and keeps the core's timers on the event loop's clock.  Several tasks may
+use one association at once: with an asynchronous operations window above
+1 (PS3.7 D.3.3.3) their requests are outstanding together.  Three things
+keep them apart:
+
+* the window, which the core counts (:attr:`dicomul.Connection.may_invoke`):
+  a request waits for a free slot;
+* a message lock: one DIMSE message at a time goes out whole, its data set
+  streamed through the core's push API (:meth:`dicomul.Connection.start_message`),
+  so that a 2 GiB file never sits in memory (PS3.8 9.3.5: messages are not
+  interleaved);
+* the :class:`~._dispatch.Dispatcher`, which files each response under the
+  Message ID it answers, whichever task read it.
+
+A task cancelled while its message is half sent cannot leave the peer a
+partial message: the core says the association must be aborted
+(:meth:`dicomul.OutgoingMessage.abandon`), and it is (A-ABORT, connection
+closed).  Requests are built by the core's builders, responses put
+together by its :class:`~dicomul.ResponseCollector`: nothing here is a
+DICOM rule.
 
 Leaving the ``async with`` block releases the association; an exception
 (cancellation included) inside it aborts it.
@@ -12,39 +29,59 @@ Leaving the ``async with`` block releases the association; an exception
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import ssl
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
+from dicomul_common.outgoing import Outgoing, store_request
+from dicomul_common.responses import command_dataset
 
 from dicomul import (
     DEFAULT_MAX_PDU_LENGTH,
     VERIFICATION_SOP_CLASS,
     Aborted,
+    AbortReason,
+    AbortSource,
+    AcceptedContext,
     AssociationAccepted,
     AssociationRejected,
-    AssociationRequest,
+    BytesLike,
     Command,
+    CommandField,
     Connection,
     ConnectionClosed,
+    GeneralStatus,
     Negotiated,
-    RemoteProtocolError,
+    OutgoingMessage,
+    ProposedContext,
     RequestAssociation,
     RequestRelease,
     Response,
-    ResponseCollector,
     Role,
     Status,
+    UserIdentity,
     c_echo_rq,
     c_find_rq,
+    c_get_rq,
+    c_move_rq,
     c_store_rq,
-    propose_contexts,
+    model_sop_class,
+    n_action_rq,
+    n_create_rq,
+    n_delete_rq,
+    n_event_report_rq,
+    n_get_rq,
+    n_set_rq,
+    requestor_proposal,
 )
 
-from ._driver import Driver
+from ._dispatch import AssociationAbortedError, Dispatcher
+from ._driver import GONE, Driver
+from ._scu_services import OnCStore, StoreTarget, SubOperationServer
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -60,6 +97,13 @@ __all__ = [
 #: The transfer syntaxes proposed for every SOP class unless told:
 #: Explicit VR Little Endian, Implicit VR Little Endian.
 DEFAULT_TRANSFER_SYNTAXES = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
+#: Data-set bytes handed to the core per push: each push's PDUs are written
+#: whole even if the task is cancelled meanwhile (so that an A-ABORT, not a
+#: torn PDU, follows), so a push is kept small.
+PUSH_SIZE = 64 * 1024
+#: Longest wait to finish writing one push's PDUs once cancelled, and for a
+#: cancelled query's final response when no DIMSE timeout is set.
+GRACE = 10.0
 
 
 class AssociationRejectedError(Exception):
@@ -70,31 +114,33 @@ class AssociationRejectedError(Exception):
         self.event = event
 
 
-class AssociationAbortedError(Exception):
-    """The association was aborted (by the peer, a timeout, a protocol error,
-    or a lost connection) while a request waited; ``event`` says how."""
-
-    def __init__(self, event: Aborted | ConnectionClosed) -> None:
-        what = event.message if isinstance(event, Aborted) else "the connection closed"
-        super().__init__(f"association aborted: {what}")
-        self.event = event
-
-
 class NoAcceptedContextError(Exception):
     """No accepted presentation context carries the request."""
 
 
-class AsyncAssociation:
-    """An established association, driven by the task that awaits on it."""
+#: An outgoing data set: whole, or chunks read as they are sent.
+_Body = BytesLike | Iterable[BytesLike] | AsyncIterable[BytesLike] | None
 
-    def __init__(self, driver: Driver) -> None:
+
+class AsyncAssociation:
+    """An established association; any number of tasks may use it at once."""
+
+    def __init__(self, driver: Driver, *, drain_timeout: float) -> None:
         self._driver = driver
         self._conn = driver.conn
-        self._collector = ResponseCollector()
+        self._message_lock = anyio.Lock()
+        self._services = SubOperationServer(self.negotiated, self._respond)
+        self._dispatcher = Dispatcher(driver, self._services.serve)
+        self._drain_timeout = drain_timeout
+        # Outstanding C-FIND/C-GET/C-MOVE requests (cancelled at release).
+        self._queries: set[int] = set()
+        #: The command set of the last C-FIND/C-GET/C-MOVE response, as a
+        #: Dataset (sub-operation counts, error comment).
+        self.last_response: Dataset | None = None
 
     @property
     def negotiated(self) -> Negotiated:
-        """What the association agreed (contexts, maximum PDU lengths...)."""
+        """What the association agreed (contexts, maximum PDU lengths, window...)."""
         assert self._conn.negotiated is not None
         return self._conn.negotiated
 
@@ -102,107 +148,480 @@ class AsyncAssociation:
     def is_established(self) -> bool:
         return self._conn.can_send_messages and not self._driver.closed
 
-    # ----------------------------------------------------------- services
+    @property
+    def outstanding_requests(self) -> frozenset[int]:
+        """Message IDs of this side's requests awaiting their final response."""
+        return self._conn.outstanding_requests
 
-    async def c_echo(self) -> Status:
-        """C-ECHO (PS3.7 9.1.5): the response's status."""
-        context_id = self._context(VERIFICATION_SOP_CLASS)
-        request = c_echo_rq(self._conn.new_message_id())
-        await self._send(context_id, request)
-        return Status((await self._final(request)).command.status or 0)
+    # ----------------------------------------------------- DIMSE-C services
 
-    async def c_store(self, dataset: Dataset | str | os.PathLike[str]) -> Status:
-        """C-STORE (PS3.7 9.1.1) of a pydicom Dataset or a Part 10 file (read
-        in a worker thread), encoded in the accepted transfer syntax: the
-        response's status.  The data set is held whole in memory for now;
-        streaming a file undecoded from an async source is still to come."""
-        from dicomul import encode_dataset  # noqa: PLC0415 - pydicom only when storing
+    async def c_echo(self) -> Dataset:
+        """C-ECHO (PS3.7 9.1.5): the response's command set (``Status``...)."""
+        context = self._context(VERIFICATION_SOP_CLASS)
+        return await self._request_response(context.context_id, c_echo_rq, None)
 
-        if isinstance(dataset, str | os.PathLike):
-            from pydicom import dcmread  # noqa: PLC0415
+    async def c_store(
+        self,
+        dataset: Dataset | str | os.PathLike[str] | AsyncIterable[BytesLike],
+        *,
+        sop_class_uid: str | None = None,
+        sop_instance_uid: str | None = None,
+        transfer_syntax: str | None = None,
+    ) -> Dataset:
+        """C-STORE (PS3.7 9.1.1): the response's command set (``Status``...).
 
-            dataset = await anyio.to_thread.run_sync(dcmread, os.fspath(dataset))
-        sop_class, sop_instance = str(dataset.SOPClassUID), str(dataset.SOPInstanceUID)
-        context = self.negotiated.context_for(sop_class)
-        if context is None:
-            raise NoAcceptedContextError(f"no accepted presentation context for {sop_class}")
-        body = encode_dataset(dataset, context.transfer_syntax)
-        request = c_store_rq(self._conn.new_message_id(), sop_class, sop_instance)
-        await self._send(context.context_id, request, body)
-        return Status((await self._final(request)).command.status or 0)
+        ``dataset`` is a pydicom Dataset (encoded in the accepted transfer
+        syntax), the path of a Part 10 file (its data set streamed from disk
+        through worker threads as it is, never held whole, when its transfer
+        syntax was accepted, otherwise re-encoded), or an async iterable of
+        bytes: the data set already encoded in ``transfer_syntax``, which a
+        context must have accepted for ``sop_class_uid`` (both required
+        then, with ``sop_instance_uid``).
+        """
+        if isinstance(dataset, AsyncIterable):
+            if sop_class_uid is None or sop_instance_uid is None or transfer_syntax is None:
+                raise TypeError(
+                    "a streamed data set needs sop_class_uid, sop_instance_uid and transfer_syntax"
+                )
+            context = self.negotiated.context_to_send(sop_class_uid, transfer_syntax)
+            if context is None or context.transfer_syntax != transfer_syntax:
+                raise NoAcceptedContextError(
+                    f"no accepted presentation context for {sop_class_uid} in {transfer_syntax}"
+                )
+            stream = dataset
+            return await self._request_response(
+                context.context_id,
+                lambda mid: c_store_rq(mid, sop_class_uid, sop_instance_uid),
+                stream,
+            )
+        negotiated = self.negotiated
 
-    async def c_find(
-        self, identifier: Dataset, sop_class: str = "1.2.840.10008.5.1.4.1.2.1.1"
+        def prepare() -> tuple[int, Command, _Body]:
+            from dicomul_common.outgoing import CannotSendError  # noqa: PLC0415
+
+            try:
+                return store_request(negotiated, Outgoing.of(dataset), 0)
+            except CannotSendError as exc:
+                raise NoAcceptedContextError(str(exc)) from exc
+
+        context_id, command, body = await anyio.to_thread.run_sync(prepare)
+        return await self._request_response(
+            context_id, lambda mid: dataclasses.replace(command, message_id=mid), body
+        )
+
+    def c_find(
+        self, query: Dataset, model: str = "P"
     ) -> AsyncIterator[tuple[Status, Dataset | None]]:
-        """C-FIND (PS3.7 9.1.2) against the information model ``sop_class``
-        (Patient Root unless told): yields (status, identifier) for each
-        Pending match, then the final status with None."""
+        """C-FIND (PS3.4 C.4.1) against query/retrieve ``model``: 'P' (Patient
+        Root), 'S' (Study Root), 'O', 'W' (Modality Worklist), or a SOP class
+        UID.  Yields (status, identifier) per Pending match, then the final
+        status with None.
+
+        Leaving the loop early (closing the iterator: ``break`` lets the
+        event loop close it; ``contextlib.aclosing`` does so at once) sends a
+        C-CANCEL and reads up to the final response, within the DIMSE timeout
+        (or :data:`GRACE`), so that the association stays usable; past it,
+        the association is aborted.  So do :meth:`c_get` and :meth:`c_move`.
+        """
+        return self._query(CommandField.C_FIND_RQ, query, model)
+
+    def c_get(
+        self,
+        query: Dataset,
+        model: str = "P",
+        *,
+        on_c_store: OnCStore | None = None,
+        store_directory: str | os.PathLike[str] | None = None,
+    ) -> AsyncIterator[tuple[Status, Dataset | None]]:
+        """C-GET (PS3.4 C.4.3): the peer sends the matches on this association
+        as C-STORE sub-operations, which this side stores as their SCP: in
+        ``store_directory`` (durably, as Part 10 files) or through the
+        ``on_c_store`` coroutine (given each Dataset; its answer, None or a
+        status, is the sub-operation's status).  The storage classes must
+        have been proposed with the SCP role (``connect(scp_sop_classes=...)``).
+        Yields (status, identifier) per C-GET response; :attr:`last_response`
+        holds the sub-operation counts.  One C-GET at a time."""
+        if (on_c_store is None) == (store_directory is None):
+            raise TypeError("give exactly one of on_c_store and store_directory")
+        target = StoreTarget(on_c_store=on_c_store, store_directory=store_directory)
+        return self._query(CommandField.C_GET_RQ, query, model, target=target)
+
+    def c_move(
+        self, query: Dataset, destination: str, model: str = "P"
+    ) -> AsyncIterator[tuple[Status, Dataset | None]]:
+        """C-MOVE (PS3.4 C.4.2): the peer stores the matches on the AE titled
+        ``destination``.  Yields (status, identifier) per response;
+        :attr:`last_response` holds the sub-operation counts."""
+        return self._query(CommandField.C_MOVE_RQ, query, model, destination=destination)
+
+    async def _query(
+        self,
+        field: CommandField,
+        query: Dataset,
+        model: str,
+        *,
+        destination: str | None = None,
+        target: StoreTarget | None = None,
+    ) -> AsyncIterator[tuple[Status, Dataset | None]]:
         from dicomul import decode_dataset, encode_dataset  # noqa: PLC0415
 
-        context = self.negotiated.context_for(sop_class)
-        if context is None:
-            raise NoAcceptedContextError(f"no accepted presentation context for {sop_class}")
-        request = c_find_rq(self._conn.new_message_id(), sop_class)
-        await self._send(
-            context.context_id, request, encode_dataset(identifier, context.transfer_syntax)
-        )
-        while True:
-            response = await self._response(request)
-            found = (
-                None
-                if response.data_set is None
-                else decode_dataset(response.data_set, context.transfer_syntax)
+        sop_class = model if "." in model else model_sop_class(field, model)
+        context = self._context(sop_class)
+        syntax = context.transfer_syntax
+
+        def build(message_id: int) -> Command:
+            if field == CommandField.C_MOVE_RQ:
+                assert destination is not None
+                return c_move_rq(message_id, sop_class, destination)
+            return (c_get_rq if field == CommandField.C_GET_RQ else c_find_rq)(
+                message_id, sop_class
             )
-            yield Status(response.command.status or 0), found
-            if response.is_final:
-                return
+
+        if target is not None:
+            if self._services.target is not None:
+                raise RuntimeError("a C-GET is already in progress on this association")
+            self._services.target = target
+        finished = False
+        message_id: int | None = None
+        try:
+            message_id = await self._send_request(
+                context.context_id, build, encode_dataset(query, syntax)
+            )
+            self._queries.add(message_id)
+            while not finished:
+                response = await self._dispatcher.response(message_id)
+                finished = response.is_final
+                self.last_response = command_dataset(response.command)
+                found = (
+                    None
+                    if response.data_set is None
+                    else decode_dataset(response.data_set, syntax)
+                )
+                yield Status(response.command.status or GeneralStatus.SUCCESS), found
+        finally:
+            if message_id is not None:
+                if not finished:
+                    with anyio.CancelScope(shield=True):
+                        await self._cancel_and_drain(message_id)
+                self._queries.discard(message_id)
+            if target is not None:
+                self._services.target = None
+
+    async def _cancel_and_drain(self, message_id: int) -> None:
+        """C-CANCEL an abandoned query and read up to its final response
+        (PS3.7 9.3.2.3), within the drain time; past it, abort."""
+        with anyio.move_on_after(self._drain_timeout) as waiting:
+            with contextlib.suppress(AssociationAbortedError):
+                if message_id in self._conn.outstanding_requests and self.is_established:
+                    async with self._message_lock:
+                        if message_id in self._conn.outstanding_requests:
+                            now = anyio.current_time()
+                            await self._driver.write(self._conn.cancel_for(message_id, now=now))
+                while message_id in self._conn.outstanding_requests or self._dispatcher.queued(
+                    message_id
+                ):
+                    response = await self._dispatcher.response(message_id)
+                    self.last_response = command_dataset(response.command)
+                    if response.is_final:
+                        break
+        if waiting.cancelled_caught:
+            await self.abort()
+
+    # ----------------------------------------------------- DIMSE-N services
+
+    async def n_event_report(
+        self,
+        dataset: Dataset | None,
+        event_type: int,
+        class_uid: str,
+        instance_uid: str,
+        *,
+        meta_uid: str | None = None,
+    ) -> tuple[Dataset, Dataset | None]:
+        """Report an event on a SOP instance (N-EVENT-REPORT, PS3.7 10.1.1).
+
+        Every DIMSE-N method returns (status, reply): the response's command
+        set as a Dataset (``Status`` at least) and its data set, decoded, or
+        None.  ``meta_uid`` names the presentation context's abstract syntax
+        when it is a Meta SOP class rather than ``class_uid``.
+        """
+        return await self._normalized(
+            meta_uid or class_uid,
+            dataset,
+            lambda mid, with_data: n_event_report_rq(
+                mid, class_uid, instance_uid, event_type, with_data_set=with_data
+            ),
+        )
+
+    async def n_get(
+        self,
+        identifier_list: Sequence[int],
+        class_uid: str,
+        instance_uid: str,
+        *,
+        meta_uid: str | None = None,
+    ) -> tuple[Dataset, Dataset | None]:
+        """Get attribute values of a SOP instance (N-GET, PS3.7 10.1.2); an
+        empty ``identifier_list`` (of tags) asks for all of them."""
+        return await self._normalized(
+            meta_uid or class_uid,
+            None,
+            lambda mid, _: n_get_rq(
+                mid, class_uid, instance_uid, attributes=[int(t) for t in identifier_list] or None
+            ),
+        )
+
+    async def n_set(
+        self,
+        modification_list: Dataset,
+        class_uid: str,
+        instance_uid: str,
+        *,
+        meta_uid: str | None = None,
+    ) -> tuple[Dataset, Dataset | None]:
+        """Set attribute values of a SOP instance (N-SET, PS3.7 10.1.3)."""
+        return await self._normalized(
+            meta_uid or class_uid,
+            modification_list,
+            lambda mid, _: n_set_rq(mid, class_uid, instance_uid),
+        )
+
+    async def n_action(
+        self,
+        dataset: Dataset | None,
+        action_type: int,
+        class_uid: str,
+        instance_uid: str,
+        *,
+        meta_uid: str | None = None,
+    ) -> tuple[Dataset, Dataset | None]:
+        """Ask for an action on a SOP instance (N-ACTION, PS3.7 10.1.4)."""
+        return await self._normalized(
+            meta_uid or class_uid,
+            dataset,
+            lambda mid, with_data: n_action_rq(
+                mid, class_uid, instance_uid, action_type, with_data_set=with_data
+            ),
+        )
+
+    async def n_create(
+        self,
+        dataset: Dataset | None,
+        class_uid: str,
+        instance_uid: str | None = None,
+        *,
+        meta_uid: str | None = None,
+    ) -> tuple[Dataset, Dataset | None]:
+        """Create a SOP instance (N-CREATE, PS3.7 10.1.5); without
+        ``instance_uid`` the peer assigns one, returned in the status
+        Dataset's AffectedSOPInstanceUID."""
+        return await self._normalized(
+            meta_uid or class_uid,
+            dataset,
+            lambda mid, with_data: n_create_rq(
+                mid, class_uid, instance_uid, with_data_set=with_data
+            ),
+        )
+
+    async def n_delete(
+        self, class_uid: str, instance_uid: str, *, meta_uid: str | None = None
+    ) -> tuple[Dataset, Dataset | None]:
+        """Delete a SOP instance (N-DELETE, PS3.7 10.1.6)."""
+        return await self._normalized(
+            meta_uid or class_uid, None, lambda mid, _: n_delete_rq(mid, class_uid, instance_uid)
+        )
+
+    async def _normalized(
+        self,
+        abstract_syntax: str,
+        dataset: Dataset | None,
+        build: Callable[[int, bool], Command],
+    ) -> tuple[Dataset, Dataset | None]:
+        from dicomul import decode_dataset, encode_dataset  # noqa: PLC0415
+
+        context = self._context(abstract_syntax)
+        syntax = context.transfer_syntax
+        body = None if dataset is None else encode_dataset(dataset, syntax)
+        message_id = await self._send_request(
+            context.context_id, lambda mid: build(mid, body is not None), body
+        )
+        response = await self._final(message_id)
+        reply = None if response.data_set is None else decode_dataset(response.data_set, syntax)
+        return command_dataset(response.command, comparable=True), reply
 
     # ------------------------------------------------------------ ending
 
     async def release(self) -> None:
-        """Release the association (A-RELEASE) and close the connection."""
+        """Release the association (A-RELEASE) and close the connection.
+
+        Queries left unfinished are cancelled first, and the requests still
+        outstanding waited for (within the drain time); past it, abort."""
         if self.is_established:
-            await self._driver.send(RequestRelease())
+            for message_id in list(self._queries):
+                await self._cancel_and_drain(message_id)
+            with anyio.move_on_after(self._drain_timeout) as waiting:
+                with contextlib.suppress(AssociationAbortedError):
+                    await self._dispatcher.wait_for(lambda: not self._conn.outstanding_requests)
+            if waiting.cancelled_caught:
+                await self.abort()
+                return
+        if self.is_established:
+            async with self._message_lock:
+                now = anyio.current_time()
+                with contextlib.suppress(*GONE):
+                    await self._driver.write(self._conn.send(RequestRelease(), now=now))
             with contextlib.suppress(AssociationAbortedError):
-                while not self._conn.association_over:
-                    await self._driver.next_event()
-        await self._driver.close()
+                await self._dispatcher.wait_for(lambda: self._conn.association_over)
+        await self._closed()
 
     async def abort(self) -> None:
         """Abort the association (A-ABORT) and close the connection."""
         await self._driver.abort()
+        self._dispatcher.end(ConnectionClosed())
+        await self._closed()
+
+    async def _closed(self) -> None:
+        await self._driver.close()
+        await self._services.close()
 
     # --------------------------------------------------------- the engine
 
-    def _context(self, sop_class: str) -> int:
+    def _context(self, sop_class: str) -> AcceptedContext:
+        self._check_standing()
         context = self.negotiated.context_for(sop_class)
         if context is None:
             raise NoAcceptedContextError(f"no accepted presentation context for {sop_class}")
-        return context.context_id
+        return context
 
-    async def _send(self, context_id: int, request: Command, data: bytes | None = None) -> None:
-        await self._driver.send_message(context_id, request, data)
+    async def _request_response(
+        self, context_id: int, build: Callable[[int], Command], body: _Body
+    ) -> Dataset:
+        message_id = await self._send_request(context_id, build, body)
+        return command_dataset((await self._final(message_id)).command, comparable=True)
 
-    async def _final(self, request: Command) -> Response:
+    async def _final(self, message_id: int) -> Response:
         while True:
-            response = await self._response(request)
+            response = await self._dispatcher.response(message_id)
             if response.is_final:
                 return response
 
-    async def _response(self, request: Command) -> Response:
-        """The next response to ``request``."""
+    async def _send_request(
+        self, context_id: int, build: Callable[[int], Command], body: _Body
+    ) -> int:
+        """Send a request once the window has room: its message ID."""
         while True:
-            response = self._collector.next_response()
-            if response is not None and response.message_id == request.message_id:
-                return response
-            event = await self._driver.next_event()
-            try:
-                taken = self._collector.take(event)
-            except RemoteProtocolError:
-                await self.abort()
-                raise
-            if not taken and isinstance(event, Aborted | ConnectionClosed):
-                raise AssociationAbortedError(event)
+            await self._dispatcher.wait_for(
+                lambda: self._conn.may_invoke or not self._conn.can_send_messages
+            )
+            self._check_standing()
+            async with self._message_lock:
+                if not self._conn.may_invoke:
+                    continue  # another task took the slot meanwhile
+                command = build(self._conn.new_message_id())
+                await self._send_locked(context_id, command, body)
+            assert command.message_id is not None
+            return command.message_id
+
+    async def _respond(self, context_id: int, response: Command) -> None:
+        """Answer a request of the peer's (a C-GET's C-STORE sub-operation)."""
+        if not self._conn.can_send_messages:
+            return
+        async with self._message_lock:
+            if self._conn.can_send_messages:
+                await self._send_locked(context_id, response, None)
+
+    def _check_standing(self) -> None:
+        if not self.is_established:
+            raise AssociationAbortedError(self._dispatcher.ended or ConnectionClosed())
+
+    async def _send_locked(self, context_id: int, command: Command, body: _Body) -> None:
+        """Send one message under the message lock, its data set pushed as read."""
+        message = self._conn.start_message(context_id, command, now=anyio.current_time())
+        try:
+            if command.has_data_set:
+                async for piece in _pieces(body if body is not None else b""):
+                    await self._write_whole(message.push(piece, now=anyio.current_time()))
+                    if not message.open:  # the association ended under it
+                        break
+            await self._write_whole(message.finish(now=anyio.current_time()))
+            self._driver.deadline_changed()  # the wait for its response begins
+        except GONE as exc:  # the peer went away mid-message
+            self._dispatcher.end(ConnectionClosed())
+            await self._abandon(message)
+            raise AssociationAbortedError(self._dispatcher.ended or ConnectionClosed()) from exc
+        except BaseException:
+            await self._abandon(message)
+            raise
+        self._check_standing()
+
+    async def _abandon(self, message: OutgoingMessage) -> None:
+        """A message given up midway: the core aborts the association (or
+        withdraws the message if none of it went out)."""
+        with anyio.CancelScope(shield=True):
+            abort = message.abandon(now=anyio.current_time())
+            if abort:
+                with anyio.move_on_after(GRACE), contextlib.suppress(Exception):
+                    await self._driver.write(abort)
+                self._dispatcher.end(
+                    Aborted(
+                        source=AbortSource.SERVICE_USER,
+                        reason=AbortReason.NOT_SPECIFIED,
+                        by_peer=False,
+                        message="a DIMSE message was abandoned midway",
+                    )
+                )
+                await self._closed()
+
+    async def _write_whole(self, data: bytes) -> None:
+        """Write one push's PDUs whole even if cancelled meanwhile (within
+        :data:`GRACE`), so that the peer never sees a torn PDU."""
+        with anyio.CancelScope(shield=True) as scope:
+            scope.deadline = anyio.current_time() + GRACE
+            await self._driver.write(data)
+        if scope.cancelled_caught:
+            raise TimeoutError("the peer did not take the data in time")
+
+
+async def _pieces(body: _Body) -> AsyncIterator[BytesLike]:
+    """``body`` as pieces of at most :data:`PUSH_SIZE` bytes; a blocking
+    iterable (a file read from disk) is advanced in a worker thread."""
+    if body is None:
+        return
+    if isinstance(body, bytes | bytearray | memoryview):
+        for piece in _slices(body):
+            yield piece
+    elif isinstance(body, AsyncIterable):
+        try:
+            async for part in body:
+                for piece in _slices(part):
+                    yield piece
+        finally:
+            close = getattr(body, "aclose", None)
+            if close is not None:  # an async generator: let it clean up now
+                with anyio.CancelScope(shield=True):
+                    await close()
+    else:
+        chunks = iter(body)
+
+        def read() -> BytesLike | None:
+            return next(chunks, None)
+
+        try:
+            while True:
+                chunk: BytesLike | None = await anyio.to_thread.run_sync(read)
+                if chunk is None:
+                    break
+                for piece in _slices(chunk):
+                    yield piece
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+
+def _slices(chunk: BytesLike) -> Iterable[memoryview]:
+    view = memoryview(chunk).cast("B")
+    return (view[at : at + PUSH_SIZE] for at in range(0, len(view), PUSH_SIZE))
 
 
 @contextlib.asynccontextmanager
@@ -213,8 +632,12 @@ async def connect(
     ae_title: str = "DICOMUL",
     called_ae_title: str = "ANY-SCP",
     sop_classes: Sequence[str] | None = None,
+    scp_sop_classes: Sequence[str] | None = None,
+    contexts: Sequence[ProposedContext] | None = None,
     transfer_syntaxes: Iterable[str] = DEFAULT_TRANSFER_SYNTAXES,
     max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
+    max_operations: int = 1,
+    user_identity: UserIdentity | None = None,
     acse_timeout: float | None = 30.0,
     dimse_timeout: float | None = None,
     network_timeout: float | None = None,
@@ -227,19 +650,40 @@ async def connect(
     ``sop_classes`` are proposed as SCU, each with ``transfer_syntaxes``;
     without them, Verification and the storage SOP classes (as the blocking
     ``AE`` proposes ``StorageSOPClassList``), up to the 128 contexts an
-    association carries.  Raises :class:`AssociationRejectedError` or
-    :class:`AssociationAbortedError` if it is not established, TimeoutError
-    if the peer does not answer within ``acse_timeout``.
-    """
-    if sop_classes is None:
-        from dicomul_common.sop_classes import StorageSOPClassList  # noqa: PLC0415
+    association carries.  When a C-GET model is among them, the storage
+    classes ``scp_sop_classes`` (default: the storage SOP classes) are
+    proposed too, with the SCP role (PS3.7 D.3.3.4), for the C-GET's
+    C-STORE sub-operations.  ``contexts`` replaces the proposed contexts
+    outright.  ``max_operations`` above 1 proposes that many outstanding
+    requests (the asynchronous operations window, PS3.7 D.3.3.3: invoked;
+    one performed), so that tasks may pipeline requests; the window the
+    peer accepts is respected.  ``user_identity`` is asserted in the
+    A-ASSOCIATE-RQ (PS3.7 D.3.3.7).  ``acse_timeout`` bounds connecting
+    and each association negotiation step, ``dimse_timeout`` each wait for
+    a response (it starts once the request is written whole: a slow upload
+    is not a late peer), ``network_timeout`` an association idle.
 
-        sop_classes = [VERIFICATION_SOP_CLASS, *StorageSOPClassList][:127]
-    request = AssociationRequest(
+    Raises :class:`AssociationRejectedError` or :class:`AssociationAbortedError`
+    if it is not established, TimeoutError if the peer does not answer
+    within ``acse_timeout``.
+    """
+    from dicomul_common.sop_classes import StorageSOPClassList  # noqa: PLC0415
+
+    if sop_classes is None:
+        sop_classes = [VERIFICATION_SOP_CLASS, *StorageSOPClassList]  # cut at MAX_CONTEXTS
+    proposal = requestor_proposal(
         calling_ae_title=ae_title,
         called_ae_title=called_ae_title,
-        contexts=propose_contexts(list(sop_classes), list(transfer_syntaxes)),
+        scu_sop_classes=sop_classes,
+        scp_sop_classes=StorageSOPClassList if scp_sop_classes is None else scp_sop_classes,
+        transfer_syntaxes=list(transfer_syntaxes),
         max_pdu_length=max_pdu_length,
+        contexts=contexts,
+    )
+    request = dataclasses.replace(
+        proposal.request,
+        user_identity=user_identity,
+        asynchronous_operations=None if max_operations == 1 else (max_operations, 1),
     )
     stream: anyio.abc.ByteStream
     with anyio.fail_after(acse_timeout):
@@ -270,7 +714,7 @@ async def connect(
         await driver.close()
         assert isinstance(answer, Aborted | ConnectionClosed), answer
         raise AssociationAbortedError(answer)
-    assoc = AsyncAssociation(driver)
+    assoc = AsyncAssociation(driver, drain_timeout=dimse_timeout or GRACE)
     try:
         yield assoc
     except BaseException:

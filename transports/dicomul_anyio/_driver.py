@@ -44,11 +44,19 @@ class Driver:
         self.conn = conn
         #: The connection is closed (or known gone): nothing more is read.
         self.closed = False
+        # One write at a time: tasks sharing an association (a pipelining
+        # SCU's senders and its reader) never mix their bytes mid-PDU.
+        self._write_lock = anyio.Lock()
+        # The wait of a read in progress, and whether it was woken (see
+        # deadline_changed) rather than timed out.
+        self._waiting: anyio.CancelScope | None = None
+        self._woken = False
 
     async def write(self, data: bytes) -> None:
         """Write ``data`` (what the core returned) and tell the core it went."""
         if data:
-            await self.stream.send(data)
+            async with self._write_lock:
+                await self.stream.send(data)
             self.conn.wrote(now=anyio.current_time())
 
     async def flush(self) -> None:
@@ -88,15 +96,31 @@ class Driver:
         deadline = self.conn.next_deadline
         timeout = None if deadline is None else max(0.0, deadline - anyio.current_time())
         data = b""
+        received = False
         with anyio.move_on_after(timeout) as waiting:
+            self._waiting = waiting
             try:
                 data = await self.stream.receive(RECEIVE_SIZE)
             except (anyio.EndOfStream, *GONE):
                 data = b""
-        if waiting.cancelled_caught:
-            self.conn.handle_timeout(now=anyio.current_time())
-        else:
+            finally:
+                self._waiting = None
+            received = True
+        woken, self._woken = self._woken, False
+        if received:
             self.conn.receive_data(data, now=anyio.current_time())
+        elif not woken:  # (woken: the deadline moved, wait again on the new one)
+            self.conn.handle_timeout(now=anyio.current_time())
+
+    def deadline_changed(self) -> None:
+        """The core's :attr:`~dicomul.Connection.next_deadline` may have moved
+        under a read waiting in another task (a message this side finished
+        starts the wait for its response): wake that read, which then waits
+        on the new deadline.  A woken receive loses no data (an anyio stream
+        gives bytes only when the receive completes)."""
+        if self._waiting is not None:
+            self._woken = True
+            self._waiting.cancel()
 
     async def abort(self) -> None:
         """Send an A-ABORT if the association still stands, then close."""

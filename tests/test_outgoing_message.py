@@ -1,0 +1,211 @@
+"""Pushing a data set chunk by chunk (Connection.start_message, OutgoingMessage,
+Fragmenter): the same PDUs as the whole-message form, whatever the chunking;
+caller errors change nothing; an abandoned message aborts the association;
+C-CANCEL and the asynchronous operations window (PS3.7 D.3.3.3)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_connection import CONFIG, CT, REQUEST, associate
+
+from dicomul import (
+    Aborted,
+    AcceptAssociation,
+    CommandReceived,
+    Connection,
+    DataSetFragment,
+    Fragmenter,
+    LocalProtocolError,
+    RequestAssociation,
+    Role,
+    State,
+    c_echo_rq,
+    c_find_rq,
+    c_store_rq,
+    fragment,
+    pdu,
+)
+from dicomul.testing.pair import ACCEPTOR, REQUESTOR, ConnectionPair
+
+STORE = c_store_rq(1, CT, "1.2.3")
+
+
+def cut(data: bytes, sizes: list[int]) -> list[bytes]:
+    """``data`` cut at the given chunk sizes (the rest as the last chunk)."""
+    chunks, at = [], 0
+    for size in sizes:
+        chunks.append(data[at : at + size])
+        at += size
+    chunks.append(data[at:])
+    return chunks
+
+
+@given(
+    st.binary(max_size=3000),
+    st.lists(st.integers(0, 700), max_size=10),
+    st.integers(7, 600),
+)
+def test_any_chunking_gives_the_same_pdus_as_the_whole_data_set(
+    data: bytes, sizes: list[int], max_pdu_length: int
+) -> None:
+    whole = [pdu.encode(p) for p in fragment(3, STORE, data, max_pdu_length=max_pdu_length)]
+    fragmenter = Fragmenter(3, STORE, max_pdu_length=max_pdu_length, length=len(data))
+    pushed = [pdu.encode(p) for chunk in cut(data, sizes) for p in fragmenter.push(chunk)]
+    pushed += [pdu.encode(p) for p in fragmenter.finish()]
+    assert pushed == whole
+
+
+@given(st.binary(max_size=5000), st.lists(st.integers(0, 2000), max_size=6))
+def test_pushed_chunks_round_trip_through_a_receiving_connection(
+    data: bytes, sizes: list[int]
+) -> None:
+    whole_pair, pushed_pair = ConnectionPair(), ConnectionPair()
+    for pair in (whole_pair, pushed_pair):
+        associate(pair)
+    begun = len(whole_pair.transcript)
+    for chunk in whole_pair.requestor.send_message(3, STORE, data, now=0.0):
+        whole_pair.write(REQUESTOR, chunk)
+    message = pushed_pair.requestor.start_message(3, STORE, length=len(data), now=0.0)
+    for chunk in cut(data, sizes):
+        pushed_pair.write(REQUESTOR, message.push(chunk, now=0.0))
+    pushed_pair.write(REQUESTOR, message.finish(now=0.0))
+    assert not message.open
+    whole_bytes = b"".join(b for _, b in whole_pair.transcript[begun:])
+    pushed_bytes = b"".join(b for _, b in pushed_pair.transcript[begun:])
+    assert pushed_bytes == whole_bytes
+    assert len(whole_bytes) > len(data)
+    events = pushed_pair.pump()[ACCEPTOR]
+    (command,) = [e for e in events if isinstance(e, CommandReceived)]
+    assert command.command == STORE
+    fragments = [e for e in events if isinstance(e, DataSetFragment)]
+    assert b"".join(bytes(f.data) for f in fragments) == data
+    assert fragments[-1].is_last
+
+
+def established() -> ConnectionPair:
+    pair = ConnectionPair()
+    associate(pair)
+    return pair
+
+
+def test_a_message_without_data_set_is_just_finished() -> None:
+    pair = established()
+    message = pair.requestor.start_message(1, c_echo_rq(1), now=1.0)
+    with pytest.raises(LocalProtocolError, match="announces no data set"):
+        message.push(b"x")
+    pair.write(REQUESTOR, message.finish(now=1.0))
+    (event,) = pair.pump()[ACCEPTOR]
+    assert isinstance(event, CommandReceived)
+    assert event.command.message_id == 1
+
+
+def test_caller_errors_change_nothing_and_leave_the_message_open() -> None:
+    pair = established()
+    message = pair.requestor.start_message(3, STORE, length=4, now=0.0)
+    pair.write(REQUESTOR, message.push(b"ab"))
+    with pytest.raises(LocalProtocolError, match="more than the announced 4"):
+        message.push(b"xyz")
+    with pytest.raises(LocalProtocolError, match="fewer than the announced 4"):
+        message.finish()
+    assert message.open
+    with pytest.raises(LocalProtocolError, match="still being sent"):
+        pair.requestor.start_message(1, c_echo_rq(2))
+    assert not pair.requestor.release_to_answer
+    pair.write(REQUESTOR, message.push(b"cd"))
+    pair.write(REQUESTOR, message.finish())
+    with pytest.raises(LocalProtocolError, match="finished"):
+        message.push(b"e")
+    with pytest.raises(LocalProtocolError, match="already finished"):
+        message.finish()
+    events = pair.pump()[ACCEPTOR]
+    assert b"".join(bytes(e.data) for e in events if isinstance(e, DataSetFragment)) == b"abcd"
+    assert pair.requestor.state is State.STA6
+
+
+def test_a_message_abandoned_midway_aborts_the_association() -> None:
+    pair = established()
+    message = pair.requestor.start_message(3, STORE, now=0.0)
+    pair.write(REQUESTOR, message.push(bytes(40_000), now=1.0))
+    abort = message.abandon(now=2.0)
+    assert isinstance(pdu.decode(abort), pdu.AbortRQ)
+    assert pair.requestor.should_close
+    event = pair.requestor.next_event()
+    assert isinstance(event, Aborted)
+    assert "abandoned" in event.message
+    assert message.push(b"more") == b""  # the association is gone: nothing to write
+    pair.write(REQUESTOR, abort)
+    assert any(isinstance(e, Aborted) and e.by_peer for e in pair.pump()[ACCEPTOR])
+
+
+def test_a_message_abandoned_before_any_pdu_is_withdrawn_quietly() -> None:
+    pair = established()
+    message = pair.requestor.start_message(3, STORE, now=0.0)
+    assert pair.requestor.outstanding_requests == {1}
+    assert message.abandon(now=0.0) == b""
+    assert pair.requestor.outstanding_requests == frozenset()
+    assert pair.requestor.state is State.STA6
+    assert pair.requestor.may_invoke
+
+
+def test_closing_send_message_midway_abandons_the_message() -> None:
+    pair = established()
+    pdus = pair.requestor.send_message(3, STORE, [bytes(20_000), bytes(20_000)], now=0.0)
+    pair.write(REQUESTOR, next(pdus))
+    pdus.close()
+    assert pair.requestor.should_close
+    assert isinstance(pdu.decode(pair.requestor.data_to_send()), pdu.AbortRQ)
+
+
+def test_a_slow_push_does_not_start_the_dimse_timer() -> None:
+    # The wait for the response begins when the message is finished: a data
+    # set pushed for longer than dimse_timeout is not a late peer (issue 15).
+    pair = ConnectionPair(requestor=Connection(Role.REQUESTOR, dimse_timeout=1.0))
+    associate(pair)
+    message = pair.requestor.start_message(3, STORE, now=0.0)
+    for second in range(1, 10):
+        pair.write(REQUESTOR, message.push(bytes(5000), now=float(second)))
+        pair.requestor.wrote(now=float(second))
+        assert pair.requestor.next_deadline is None
+    pair.write(REQUESTOR, message.finish(now=10.0))
+    pair.requestor.wrote(now=10.0)
+    assert pair.requestor.next_deadline == 11.0
+
+
+def window_pair(window: int) -> ConnectionPair:
+    pair = ConnectionPair()
+    request = dataclasses.replace(REQUEST, asynchronous_operations=(window, 1))
+    config = dataclasses.replace(CONFIG, asynchronous_operations=(1, window))
+    pair.send(REQUESTOR, RequestAssociation(request=request))
+    pair.connect()
+    pair.pump()
+    pair.send(ACCEPTOR, AcceptAssociation(config=config))
+    pair.pump()
+    return pair
+
+
+def test_the_window_the_peer_accepted_bounds_outstanding_requests() -> None:
+    pair = window_pair(3)
+    for message_id in (1, 2, 3):
+        assert pair.requestor.may_invoke
+        rq = c_store_rq(message_id, CT, f"1.2.{message_id}")
+        pair.write(REQUESTOR, b"".join(pair.requestor.send_message(3, rq, b"\0\0")))
+    assert not pair.requestor.may_invoke
+    with pytest.raises(LocalProtocolError, match="window"):
+        pair.requestor.start_message(3, c_store_rq(4, CT, "1.2.4"))
+
+
+def test_cancel_for_builds_the_c_cancel_on_the_requests_context() -> None:
+    pair = established()
+    find = c_find_rq(5, CT)
+    pair.write(REQUESTOR, b"".join(pair.requestor.send_message(3, find, b"")))
+    pair.write(REQUESTOR, pair.requestor.cancel_for(5, now=1.0))
+    events = [e for e in pair.pump()[ACCEPTOR] if isinstance(e, CommandReceived)]
+    assert [e.context_id for e in events] == [3, 3]
+    assert events[1].command.message_id_being_responded_to == 5
+    assert pair.acceptor.cancel_requested(5)
+    with pytest.raises(LocalProtocolError, match="not an outstanding request"):
+        pair.requestor.cancel_for(6)

@@ -1,0 +1,194 @@
+"""Requests the peer sends on an SCU's association: a C-GET's C-STORE
+sub-operations (PS3.4 C.4.3.3: the SCU plays the storage SCP role on the
+same association), answered as a storage SCP would.
+
+The data set goes to ``store_directory`` through the adapter-neutral
+:class:`dicomul_common.storage.DurableFile` (blocking file work in anyio's
+worker threads; Success only once the file is durably in place), or, whole
+and decoded, to an ``on_c_store`` coroutine whose answer (None, a status,
+a Dataset with ``Status``) becomes the response's status.  Any other
+request (or a C-STORE with neither) is answered "not implemented"; the
+statuses are the core's (:func:`dicomul.outcome_status`).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from dicomul import (
+    Command,
+    CommandField,
+    CommandReceived,
+    DataSetFragment,
+    GeneralStatus,
+    HandlerOutcome,
+    Negotiated,
+    answer_status,
+    outcome_status,
+    response_for,
+)
+
+if TYPE_CHECKING:
+    from dicomul_common.storage import DurableFile
+    from pydicom.dataset import Dataset
+
+__all__ = ["OnCStore", "StoreTarget", "SubOperationServer"]
+
+#: An async C-STORE handler: the received data set in, an answer out.
+OnCStore = Callable[["Dataset"], Awaitable[Any]]
+
+
+@dataclass(slots=True)
+class StoreTarget:
+    """Where a C-GET's instances go: a directory, or a handler."""
+
+    on_c_store: OnCStore | None = None
+    store_directory: str | os.PathLike[str] | None = None
+
+
+@dataclass(slots=True)
+class _Incoming:
+    context_id: int
+    command: Command
+    transfer_syntax: str
+    file: DurableFile | None = None
+    parts: list[bytes] | None = None
+    failed: HandlerOutcome | None = None
+    written: list[int] = field(default_factory=list)
+
+
+class SubOperationServer:
+    """Serves the peer's requests on one SCU association; ``respond`` sends
+    a response command (on the association's message lock)."""
+
+    def __init__(
+        self, negotiated: Negotiated, respond: Callable[[int, Command], Awaitable[None]]
+    ) -> None:
+        self._negotiated = negotiated
+        self._respond = respond
+        self._incoming: _Incoming | None = None
+        #: Where C-STORE sub-operations go (set for the time of a C-GET).
+        self.target: StoreTarget | None = None
+
+    async def serve(self, event: object) -> None:
+        """Take one event that is not a response (others are ignored)."""
+        if isinstance(event, CommandReceived):
+            await self._begin(event)
+        elif isinstance(event, DataSetFragment) and self._incoming is not None:
+            await self._fragment(event)
+
+    async def _begin(self, event: CommandReceived) -> None:
+        command = event.command
+        if command.command_field == CommandField.C_CANCEL_RQ or command.is_response:
+            return
+        incoming = _Incoming(
+            event.context_id,
+            command,
+            self._negotiated.contexts[event.context_id].transfer_syntax,
+        )
+        target = self.target
+        if command.command_field != CommandField.C_STORE_RQ or target is None:
+            incoming.failed = HandlerOutcome.NOT_IMPLEMENTED
+        elif target.store_directory is not None:
+            try:
+                incoming.file = await anyio.to_thread.run_sync(self._open, incoming, target)
+            except OSError:
+                incoming.failed = HandlerOutcome.OUT_OF_RESOURCES
+            except Exception:  # a SOP Instance UID that is no file name...
+                incoming.failed = HandlerOutcome.FAILED
+        else:
+            incoming.parts = []
+        if command.has_data_set:
+            self._incoming = incoming
+        else:
+            await self._answer(incoming)
+
+    @staticmethod
+    def _open(incoming: _Incoming, target: StoreTarget) -> DurableFile:
+        from dicomul_common.storage import DurableFile  # noqa: PLC0415 - pydicom on use
+
+        assert target.store_directory is not None
+        return DurableFile(
+            pathlib.Path(target.store_directory),
+            sop_class_uid=incoming.command.affected_sop_class_uid or "",
+            sop_instance_uid=incoming.command.affected_sop_instance_uid or "",
+            transfer_syntax=incoming.transfer_syntax,
+        )
+
+    async def _fragment(self, event: DataSetFragment) -> None:
+        incoming = self._incoming
+        assert incoming is not None
+        data = bytes(event.data)
+        if incoming.failed is None and incoming.file is not None:
+            try:
+                await anyio.to_thread.run_sync(incoming.file.write, data)
+            except OSError:
+                incoming.failed = HandlerOutcome.OUT_OF_RESOURCES
+        elif incoming.parts is not None:
+            incoming.parts.append(data)
+        if event.is_last:
+            self._incoming = None
+            await self._answer(incoming)
+
+    async def _answer(self, incoming: _Incoming) -> None:
+        field_ = incoming.command.command_field
+        try:
+            try:
+                status = await self._outcome(incoming)
+            except OSError:
+                status = outcome_status(field_, HandlerOutcome.OUT_OF_RESOURCES)
+            except Exception:  # the handler failed: the service's failure status
+                status = outcome_status(field_, HandlerOutcome.FAILED)
+        finally:
+            await _discard(incoming)  # not committed: nothing partial stays
+        await self._respond(incoming.context_id, response_for(incoming.command, status))
+
+    async def close(self) -> None:
+        """The association ended: drop a data set left half received."""
+        incoming, self._incoming = self._incoming, None
+        if incoming is not None:
+            await _discard(incoming)
+
+    async def _outcome(self, incoming: _Incoming) -> int:
+        if incoming.failed is not None:
+            return outcome_status(incoming.command.command_field, incoming.failed)
+        if incoming.file is not None:
+            file, incoming.file = incoming.file, None
+            await anyio.to_thread.run_sync(file.commit)  # durable, or OSError (and discarded)
+            return GeneralStatus.SUCCESS
+        target = self.target
+        assert incoming.parts is not None
+        assert target is not None
+        assert target.on_c_store is not None
+        dataset = _decoded(incoming)
+        return answer_status(await target.on_c_store(dataset))
+
+
+async def _discard(incoming: _Incoming) -> None:
+    file, incoming.file = incoming.file, None
+    if file is not None:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(file.discard)
+
+
+def _decoded(incoming: _Incoming) -> Dataset:
+    """The received data set, with file meta so that it can be saved as it came."""
+    from pydicom.dataset import FileMetaDataset  # noqa: PLC0415
+    from pydicom.uid import UID  # noqa: PLC0415
+
+    from dicomul import decode_dataset  # noqa: PLC0415
+
+    assert incoming.parts is not None
+    dataset = decode_dataset(b"".join(incoming.parts), incoming.transfer_syntax)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(incoming.command.affected_sop_class_uid or "")
+    meta.MediaStorageSOPInstanceUID = UID(incoming.command.affected_sop_instance_uid or "")
+    meta.TransferSyntaxUID = UID(incoming.transfer_syntax)
+    dataset.file_meta = meta
+    return dataset
