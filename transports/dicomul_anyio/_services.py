@@ -698,11 +698,8 @@ class _DirectorySink:
         await anyio.to_thread.run_sync(self.store.write, data)
 
     async def commit(self) -> int | None:
-        status: int = await anyio.to_thread.run_sync(self.store.finish)
-        if self.store.failure is not None:
-            LOGGER.error(
-                "not storing the data set: %s; answering 0x%04X", self.store.reason, status
-            )
+        status: int = await anyio.to_thread.run_sync(self.store.finish)  # logs a failure
+        if self.store.path is None:
             return status
         on_c_stored = self.handlers.on_c_stored
         if on_c_stored is not None:
