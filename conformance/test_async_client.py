@@ -826,3 +826,61 @@ async def test_a_query_whose_cancel_is_never_answered_ends_in_an_abort(
             assert anyio.current_time() - started < 3
             assert not assoc.is_established
     assert "Aborted" in peer.seen
+
+
+async def test_c_store_carries_the_move_originator_fields(anyio_backend: str) -> None:
+    """``move_originator_ae_title`` / ``move_originator_message_id`` go into
+    the C-STORE-RQ (PS3.7 9.3.1.1, Table 9.3-1: (0000,1030), (0000,1031))
+    for a Dataset and a streamed data set alike; without them neither field
+    is sent; one without the other, or a bad value, is refused before
+    anything is sent."""
+    import dicomul_sync
+
+    from dicomul import encode_dataset
+
+    seen: list[tuple[str | None, int | None]] = []
+
+    def on_c_store(dataset: Dataset, *_: object) -> int:
+        command = dicomul_sync.current_request().command
+        seen.append(
+            (command.move_originator_application_entity_title, command.move_originator_message_id)
+        )
+        return 0x0000
+
+    scp = AE(ae_title="SCP", port=0, scp_sop_class=[CT])
+    scp.on_c_store = on_c_store  # type: ignore[method-assign]
+    ds = image(rows=8, columns=8, seed=3)
+
+    async def streamed() -> AsyncIterator[bytes]:
+        yield encode_dataset(ds, EXPLICIT)
+
+    with serving(scp) as port:
+        async with package(anyio_backend).connect(
+            "127.0.0.1", port, sop_classes=[CT], transfer_syntaxes=[EXPLICIT]
+        ) as assoc:
+            await assoc.c_store(ds, move_originator_ae_title="MOVER", move_originator_message_id=9)
+            await assoc.c_store(
+                streamed(),
+                sop_class_uid=CT,
+                sop_instance_uid=str(ds.SOPInstanceUID),
+                transfer_syntax=EXPLICIT,
+                move_originator_ae_title="OTHER",
+                move_originator_message_id=65535,
+            )
+            await assoc.c_store(ds)
+            for kwargs, error in [
+                ({"move_originator_ae_title": "MOVER"}, TypeError),
+                ({"move_originator_message_id": 1}, TypeError),
+                (
+                    {"move_originator_ae_title": "A" * 17, "move_originator_message_id": 1},
+                    ValueError,
+                ),
+                (
+                    {"move_originator_ae_title": "MOVER", "move_originator_message_id": 70000},
+                    ValueError,
+                ),
+            ]:
+                with pytest.raises(error, match=r"move_originator|AE"):
+                    await assoc.c_store(ds, **kwargs)  # type: ignore[arg-type]
+            assert (await assoc.c_store(ds)).Status == 0x0000  # nothing half sent
+    assert seen == [("MOVER", 9), ("OTHER", 65535), (None, None), (None, None)]
