@@ -5,7 +5,6 @@ on each backend (anyio's pytest plugin runs every test on asyncio and trio)."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import pathlib
 import threading
 import time
@@ -245,19 +244,10 @@ async def test_a_stream_to_our_sync_scp_is_stored_as_sent(
 
 
 async def test_four_tasks_store_at_once_within_the_accepted_window(
-    anyio_backend: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+    anyio_backend: str, tmp_path: pathlib.Path
 ) -> None:
-    # dicomul_sync's AE answers no asynchronous operations window (so far):
-    # its acceptor configuration is given one here; it serves requests in
-    # turn, and pipelined ones wait in its receive buffer (PS3.7 D.3.3.3).
-    from dicomul_sync import server
-
-    plain = server.acceptor_config
-    monkeypatch.setattr(
-        server,
-        "acceptor_config",
-        lambda ae: dataclasses.replace(plain(ae), asynchronous_operations=(1, 4)),
-    )
+    # dicomul_sync's AE offers a window of 4 (PS3.7 D.3.3.3): it performs
+    # requests in turn, and pipelined ones wait in its receive buffer.
     received: list[str] = []
 
     def on_c_store(dataset: Dataset, *_: object) -> int:
@@ -266,6 +256,7 @@ async def test_four_tasks_store_at_once_within_the_accepted_window(
         return 0x0000
 
     scp = AE(ae_title="SCP", port=0, scp_sop_class=[CT])
+    scp.maximum_operations_performed = 4
     scp.on_c_store = on_c_store  # type: ignore[method-assign]
     images = [image(rows=64, columns=64, seed=seed) for seed in range(8)]
     statuses: list[int] = []
@@ -523,26 +514,73 @@ async def test_every_n_service_against_our_sync_scp(anyio_backend: str) -> None:
     assert recorder.requests[2].command.attribute_identifier_list == (0x00100010, 0x00100020)
 
 
+async def test_pipelined_requests_to_the_sync_scp_are_each_answered_by_message_id(
+    anyio_backend: str,
+) -> None:
+    """Four tasks keep the sync SCP's window of 4 full (PS3.7 D.3.3.3); it
+    performs the requests one by one and answers each with its own Message
+    ID Being Responded To (PS3.7 9.3.1.2), so every task gets the status of
+    its own instance: a different one per instance here, some with a
+    warning, some refused, and a C-ECHO among them."""
+    seen: list[int] = []
+
+    def on_c_store(dataset: Dataset, *_: object) -> int:
+        time.sleep(0.05)  # the others arrive meanwhile
+        number = int(dataset.ImageComments)
+        seen.append(number)
+        return (0x0000, 0xB000, 0xA700)[number % 3]
+
+    scp = AE(ae_title="SCP", port=0, scp_sop_class=[VERIFICATION, CT])
+    scp.maximum_operations_performed = 4
+    scp.on_c_store = on_c_store  # type: ignore[method-assign]
+    outcome: dict[int, int] = {}
+    with serving(scp) as port:
+        async with package(anyio_backend).connect(
+            "127.0.0.1", port, sop_classes=[VERIFICATION, CT], max_operations=4
+        ) as assoc:
+            assert assoc.negotiated.requestor_max_invoked == 4
+            peak = 0
+
+            async def store(numbers: range) -> None:
+                for number in numbers:
+                    ds = image(rows=16, columns=16, seed=number)
+                    ds.ImageComments = str(number)
+                    outcome[number] = int((await assoc.c_store(ds)).Status)
+
+            async def echo() -> None:
+                outcome[-1] = int((await assoc.c_echo()).Status)
+
+            async def watch() -> None:
+                nonlocal peak
+                while len(outcome) < 13:
+                    peak = max(peak, len(assoc.outstanding_requests))
+                    await anyio.sleep(0.005)
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(watch)
+                for first in range(3):
+                    tasks.start_soon(store, range(first, 12, 3))
+                tasks.start_soon(echo)
+            assert assoc.is_established
+    assert outcome.pop(-1) == 0x0000
+    assert outcome == {n: (0x0000, 0xB000, 0xA700)[n % 3] for n in range(12)}
+    assert sorted(seen) == list(range(12))
+    assert 2 <= peak <= 4  # outstanding together, never past the window
+
+
 async def test_a_wait_for_a_response_starts_its_timer_when_another_task_finishes_sending(
-    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+    anyio_backend: str,
 ) -> None:
     """One task waits for its C-ECHO response while another streams a C-STORE
     (window of 2): no DIMSE timer runs while a message goes out, and the one
     that starts when it is finished must reach the task already reading."""
-    from dicomul_sync import server
-
-    plain = server.acceptor_config
-    monkeypatch.setattr(
-        server,
-        "acceptor_config",
-        lambda ae: dataclasses.replace(plain(ae), asynchronous_operations=(1, 2)),
-    )
 
     def on_c_echo() -> int:
         time.sleep(3)  # far past the DIMSE timeout
         return 0x0000
 
     scp = AE(ae_title="SCP", port=0, scp_sop_class=[VERIFICATION, CT])
+    scp.maximum_operations_performed = 2
     scp.on_c_echo = on_c_echo  # type: ignore[method-assign]
     scp.on_c_store = lambda dataset, *_: 0x0000  # type: ignore[method-assign]
 
@@ -670,19 +708,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 
 async def test_stores_pipelined_over_mutual_tls(
-    anyio_backend: str, pki: Pki, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+    anyio_backend: str, pki: Pki, tmp_path: pathlib.Path
 ) -> None:
     # Reading and writing at once on one TLS stream (PS3.15 B.1), from
     # several tasks: the window of 4 keeps requests and responses crossing.
-    from dicomul_sync import server
-
-    plain = server.acceptor_config
-    monkeypatch.setattr(
-        server,
-        "acceptor_config",
-        lambda ae: dataclasses.replace(plain(ae), asynchronous_operations=(1, 4)),
-    )
     scp = AE(ae_title="TLSSCP", scp_sop_class=[VERIFICATION, CT])
+    scp.maximum_operations_performed = 4
     scp.ssl_context = pki.server_context(require_client=True)
     scp.store_directory = str(tmp_path)
     files = [
@@ -795,3 +826,61 @@ async def test_a_query_whose_cancel_is_never_answered_ends_in_an_abort(
             assert anyio.current_time() - started < 3
             assert not assoc.is_established
     assert "Aborted" in peer.seen
+
+
+async def test_c_store_carries_the_move_originator_fields(anyio_backend: str) -> None:
+    """``move_originator_ae_title`` / ``move_originator_message_id`` go into
+    the C-STORE-RQ (PS3.7 9.3.1.1, Table 9.3-1: (0000,1030), (0000,1031))
+    for a Dataset and a streamed data set alike; without them neither field
+    is sent; one without the other, or a bad value, is refused before
+    anything is sent."""
+    import dicomul_sync
+
+    from dicomul import encode_dataset
+
+    seen: list[tuple[str | None, int | None]] = []
+
+    def on_c_store(dataset: Dataset, *_: object) -> int:
+        command = dicomul_sync.current_request().command
+        seen.append(
+            (command.move_originator_application_entity_title, command.move_originator_message_id)
+        )
+        return 0x0000
+
+    scp = AE(ae_title="SCP", port=0, scp_sop_class=[CT])
+    scp.on_c_store = on_c_store  # type: ignore[method-assign]
+    ds = image(rows=8, columns=8, seed=3)
+
+    async def streamed() -> AsyncIterator[bytes]:
+        yield encode_dataset(ds, EXPLICIT)
+
+    with serving(scp) as port:
+        async with package(anyio_backend).connect(
+            "127.0.0.1", port, sop_classes=[CT], transfer_syntaxes=[EXPLICIT]
+        ) as assoc:
+            await assoc.c_store(ds, move_originator_ae_title="MOVER", move_originator_message_id=9)
+            await assoc.c_store(
+                streamed(),
+                sop_class_uid=CT,
+                sop_instance_uid=str(ds.SOPInstanceUID),
+                transfer_syntax=EXPLICIT,
+                move_originator_ae_title="OTHER",
+                move_originator_message_id=65535,
+            )
+            await assoc.c_store(ds)
+            for kwargs, error in [
+                ({"move_originator_ae_title": "MOVER"}, TypeError),
+                ({"move_originator_message_id": 1}, TypeError),
+                (
+                    {"move_originator_ae_title": "A" * 17, "move_originator_message_id": 1},
+                    ValueError,
+                ),
+                (
+                    {"move_originator_ae_title": "MOVER", "move_originator_message_id": 70000},
+                    ValueError,
+                ),
+            ]:
+                with pytest.raises(error, match=r"move_originator|AE"):
+                    await assoc.c_store(ds, **kwargs)  # type: ignore[arg-type]
+            assert (await assoc.c_store(ds)).Status == 0x0000  # nothing half sent
+    assert seen == [("MOVER", 9), ("OTHER", 65535), (None, None), (None, None)]

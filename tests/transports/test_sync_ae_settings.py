@@ -130,3 +130,33 @@ def test_a_setting_broken_after_it_was_checked_puts_the_server_out_of_service() 
     assert server.config().require_calling_aet == ("SCU",)
     ae.require_calling_aet.append("ÄÖÜ")  # type: ignore[union-attr]
     assert server.config() is OUT_OF_SERVICE
+
+
+@pytest.mark.parametrize(("performed", "window"), [(1, None), (4, (1, 4)), (0, (1, 0))])
+def test_the_operations_window_the_acceptor_offers(
+    performed: int, window: tuple[int, int] | None
+) -> None:
+    """PS3.7 D.3.3.3: the AE performs ``maximum_operations_performed``
+    requests at a time (0: any number) and invokes one; 1 offers no window,
+    which is the default and means the same."""
+    ae = AE(ae_title="SCP")
+    assert ae.maximum_operations_performed == 1
+    ae.maximum_operations_performed = performed
+    assert acceptor_config(ae).asynchronous_operations == window
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (-1, ValueError),
+        (0x10000, ValueError),
+        (2.0, TypeError),
+        (True, TypeError),
+        ("4", TypeError),
+    ],
+)
+def test_a_bad_operations_window_is_refused_when_assigned(value: object, error: type) -> None:
+    ae = AE(ae_title="SCP")
+    with pytest.raises(error, match="maximum_operations_performed"):
+        ae.maximum_operations_performed = value  # type: ignore[assignment]
+    assert ae.maximum_operations_performed == 1

@@ -69,6 +69,7 @@ from dicomul import (
     c_get_rq,
     c_move_rq,
     c_store_rq,
+    check_ae_title,
     model_sop_class,
     n_action_rq,
     n_create_rq,
@@ -81,6 +82,7 @@ from dicomul import (
 
 from ._dispatch import AssociationAbortedError, Dispatcher
 from ._driver import GONE, Driver
+from ._push import GRACE, Body, push_data_set
 from ._scu_services import OnCStore, StoreTarget, SubOperationServer
 
 if TYPE_CHECKING:
@@ -97,13 +99,6 @@ __all__ = [
 #: The transfer syntaxes proposed for every SOP class unless told:
 #: Explicit VR Little Endian, Implicit VR Little Endian.
 DEFAULT_TRANSFER_SYNTAXES = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")
-#: Data-set bytes handed to the core per push: each push's PDUs are written
-#: whole even if the task is cancelled meanwhile (so that an A-ABORT, not a
-#: torn PDU, follows), so a push is kept small.
-PUSH_SIZE = 64 * 1024
-#: Longest wait to finish writing one push's PDUs once cancelled, and for a
-#: cancelled query's final response when no DIMSE timeout is set.
-GRACE = 10.0
 
 
 class AssociationRejectedError(Exception):
@@ -119,7 +114,7 @@ class NoAcceptedContextError(Exception):
 
 
 #: An outgoing data set: whole, or chunks read as they are sent.
-_Body = BytesLike | Iterable[BytesLike] | AsyncIterable[BytesLike] | None
+_Body = Body
 
 
 class AsyncAssociation:
@@ -167,6 +162,8 @@ class AsyncAssociation:
         sop_class_uid: str | None = None,
         sop_instance_uid: str | None = None,
         transfer_syntax: str | None = None,
+        move_originator_ae_title: str | None = None,
+        move_originator_message_id: int | None = None,
     ) -> Dataset:
         """C-STORE (PS3.7 9.1.1): the response's command set (``Status``...).
 
@@ -177,7 +174,15 @@ class AsyncAssociation:
         bytes: the data set already encoded in ``transfer_syntax``, which a
         context must have accepted for ``sop_class_uid`` (both required
         then, with ``sop_instance_uid``).
+
+        ``move_originator_ae_title`` and ``move_originator_message_id``, given
+        together, say that this C-STORE is a sub-operation of the C-MOVE
+        that AE requested with that message ID (PS3.7 9.3.1.1, Table 9.3-1,
+        (0000,1030) and (0000,1031)); a C-MOVE SCP relaying its matches sets
+        them.  One without the other raises TypeError, a bad AE title or a
+        message ID that is not 0 to 65535 ValueError.
         """
+        originator = _move_originator(move_originator_ae_title, move_originator_message_id)
         if isinstance(dataset, AsyncIterable):
             if sop_class_uid is None or sop_instance_uid is None or transfer_syntax is None:
                 raise TypeError(
@@ -191,7 +196,9 @@ class AsyncAssociation:
             stream = dataset
             return await self._request_response(
                 context.context_id,
-                lambda mid: c_store_rq(mid, sop_class_uid, sop_instance_uid),
+                lambda mid: c_store_rq(
+                    mid, sop_class_uid, sop_instance_uid, move_originator=originator
+                ),
                 stream,
             )
         negotiated = self.negotiated
@@ -200,7 +207,7 @@ class AsyncAssociation:
             from dicomul_common.outgoing import CannotSendError  # noqa: PLC0415
 
             try:
-                return store_request(negotiated, Outgoing.of(dataset), 0)
+                return store_request(negotiated, Outgoing.of(dataset), 0, originator=originator)
             except CannotSendError as exc:
                 raise NoAcceptedContextError(str(exc)) from exc
 
@@ -538,12 +545,7 @@ class AsyncAssociation:
         """Send one message under the message lock, its data set pushed as read."""
         message = self._conn.start_message(context_id, command, now=anyio.current_time())
         try:
-            if command.has_data_set:
-                async for piece in _pieces(body if body is not None else b""):
-                    await self._write_whole(message.push(piece, now=anyio.current_time()))
-                    if not message.open:  # the association ended under it
-                        break
-            await self._write_whole(message.finish(now=anyio.current_time()))
+            await push_data_set(self._driver, message, body)
             self._driver.deadline_changed()  # the wait for its response begins
         except GONE as exc:  # the peer went away mid-message
             self._dispatcher.end(ConnectionClosed())
@@ -572,56 +574,21 @@ class AsyncAssociation:
                 )
                 await self._closed()
 
-    async def _write_whole(self, data: bytes) -> None:
-        """Write one push's PDUs whole even if cancelled meanwhile (within
-        :data:`GRACE`), so that the peer never sees a torn PDU."""
-        with anyio.CancelScope(shield=True) as scope:
-            scope.deadline = anyio.current_time() + GRACE
-            await self._driver.write(data)
-        if scope.cancelled_caught:
-            raise TimeoutError("the peer did not take the data in time")
 
-
-async def _pieces(body: _Body) -> AsyncIterator[BytesLike]:
-    """``body`` as pieces of at most :data:`PUSH_SIZE` bytes; a blocking
-    iterable (a file read from disk) is advanced in a worker thread."""
-    if body is None:
-        return
-    if isinstance(body, bytes | bytearray | memoryview):
-        for piece in _slices(body):
-            yield piece
-    elif isinstance(body, AsyncIterable):
-        try:
-            async for part in body:
-                for piece in _slices(part):
-                    yield piece
-        finally:
-            close = getattr(body, "aclose", None)
-            if close is not None:  # an async generator: let it clean up now
-                with anyio.CancelScope(shield=True):
-                    await close()
-    else:
-        chunks = iter(body)
-
-        def read() -> BytesLike | None:
-            return next(chunks, None)
-
-        try:
-            while True:
-                chunk: BytesLike | None = await anyio.to_thread.run_sync(read)
-                if chunk is None:
-                    break
-                for piece in _slices(chunk):
-                    yield piece
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-
-
-def _slices(chunk: BytesLike) -> Iterable[memoryview]:
-    view = memoryview(chunk).cast("B")
-    return (view[at : at + PUSH_SIZE] for at in range(0, len(view), PUSH_SIZE))
+def _move_originator(ae_title: str | None, message_id: int | None) -> tuple[str, int] | None:
+    """The Move Originator fields of a C-STORE-RQ (PS3.7 9.3.1.1), checked."""
+    if ae_title is None and message_id is None:
+        return None
+    if ae_title is None or message_id is None:
+        raise TypeError(
+            "move_originator_ae_title and move_originator_message_id go together "
+            "(PS3.7 9.3.1.1: both name the C-MOVE a sub-operation belongs to)"
+        )
+    if not isinstance(message_id, int) or isinstance(message_id, bool):
+        raise TypeError(f"move_originator_message_id is an int, not {type(message_id).__name__}")
+    if not 0 <= message_id <= 0xFFFF:
+        raise ValueError(f"move_originator_message_id is 0 to 65535 (US), not {message_id}")
+    return check_ae_title(ae_title), message_id
 
 
 @contextlib.asynccontextmanager

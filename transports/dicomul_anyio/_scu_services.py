@@ -3,8 +3,10 @@ sub-operations (PS3.4 C.4.3.3: the SCU plays the storage SCP role on the
 same association), answered as a storage SCP would.
 
 The data set goes to ``store_directory`` through the adapter-neutral
-:class:`dicomul_common.storage.DurableFile` (blocking file work in anyio's
-worker threads; Success only once the file is durably in place), or, whole
+:class:`dicomul_common.store_sink.CheckedStore`, as on every storage SCP
+here (blocking file work in anyio's worker threads; the data set checked
+whole and naming the instance asked, Success only once the file is durably
+in place, the PS3.4 status otherwise, nothing partial kept), or, whole
 and decoded, to an ``on_c_store`` coroutine whose answer (None, a status,
 a Dataset with ``Status``) becomes the response's status.  Any other
 request (or a C-STORE with neither) is answered "not implemented"; the
@@ -14,7 +16,6 @@ statuses are the core's (:func:`dicomul.outcome_status`).
 from __future__ import annotations
 
 import os
-import pathlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,6 @@ from dicomul import (
     CommandField,
     CommandReceived,
     DataSetFragment,
-    GeneralStatus,
     HandlerOutcome,
     Negotiated,
     answer_status,
@@ -35,7 +35,7 @@ from dicomul import (
 )
 
 if TYPE_CHECKING:
-    from dicomul_common.storage import DurableFile
+    from dicomul_common.store_sink import CheckedStore
     from pydicom.dataset import Dataset
 
 __all__ = ["OnCStore", "StoreTarget", "SubOperationServer"]
@@ -57,7 +57,7 @@ class _Incoming:
     context_id: int
     command: Command
     transfer_syntax: str
-    file: DurableFile | None = None
+    store: CheckedStore | None = None
     parts: list[bytes] | None = None
     failed: HandlerOutcome | None = None
     written: list[int] = field(default_factory=list)
@@ -96,12 +96,9 @@ class SubOperationServer:
         if command.command_field != CommandField.C_STORE_RQ or target is None:
             incoming.failed = HandlerOutcome.NOT_IMPLEMENTED
         elif target.store_directory is not None:
-            try:
-                incoming.file = await anyio.to_thread.run_sync(self._open, incoming, target)
-            except OSError:
-                incoming.failed = HandlerOutcome.OUT_OF_RESOURCES
-            except Exception:  # a SOP Instance UID that is no file name...
-                incoming.failed = HandlerOutcome.FAILED
+            incoming.store = await anyio.to_thread.run_sync(
+                _checked_store, incoming, target.store_directory
+            )
         else:
             incoming.parts = []
         if command.has_data_set:
@@ -109,27 +106,12 @@ class SubOperationServer:
         else:
             await self._answer(incoming)
 
-    @staticmethod
-    def _open(incoming: _Incoming, target: StoreTarget) -> DurableFile:
-        from dicomul_common.storage import DurableFile  # noqa: PLC0415 - pydicom on use
-
-        assert target.store_directory is not None
-        return DurableFile(
-            pathlib.Path(target.store_directory),
-            sop_class_uid=incoming.command.affected_sop_class_uid or "",
-            sop_instance_uid=incoming.command.affected_sop_instance_uid or "",
-            transfer_syntax=incoming.transfer_syntax,
-        )
-
     async def _fragment(self, event: DataSetFragment) -> None:
         incoming = self._incoming
         assert incoming is not None
         data = bytes(event.data)
-        if incoming.failed is None and incoming.file is not None:
-            try:
-                await anyio.to_thread.run_sync(incoming.file.write, data)
-            except OSError:
-                incoming.failed = HandlerOutcome.OUT_OF_RESOURCES
+        if incoming.store is not None:
+            await anyio.to_thread.run_sync(incoming.store.write, data)
         elif incoming.parts is not None:
             incoming.parts.append(data)
         if event.is_last:
@@ -158,10 +140,9 @@ class SubOperationServer:
     async def _outcome(self, incoming: _Incoming) -> int:
         if incoming.failed is not None:
             return outcome_status(incoming.command.command_field, incoming.failed)
-        if incoming.file is not None:
-            file, incoming.file = incoming.file, None
-            await anyio.to_thread.run_sync(file.commit)  # durable, or OSError (and discarded)
-            return GeneralStatus.SUCCESS
+        if incoming.store is not None:  # Success only once durable; the reason logged
+            status: int = await anyio.to_thread.run_sync(incoming.store.finish)
+            return status
         target = self.target
         assert incoming.parts is not None
         assert target is not None
@@ -170,11 +151,18 @@ class SubOperationServer:
         return answer_status(await target.on_c_store(dataset))
 
 
+def _checked_store(incoming: _Incoming, directory: str | os.PathLike[str]) -> CheckedStore:
+    from dicomul_common.store_sink import CheckedStore  # noqa: PLC0415 - pydicom on use
+
+    return CheckedStore(incoming.command, incoming.transfer_syntax, directory)
+
+
 async def _discard(incoming: _Incoming) -> None:
-    file, incoming.file = incoming.file, None
-    if file is not None:
+    """Drop what was not stored (nothing once committed: discard is idempotent)."""
+    store, incoming.store = incoming.store, None
+    if store is not None:
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(file.discard)
+            await anyio.to_thread.run_sync(store.discard)
 
 
 def _decoded(incoming: _Incoming) -> Dataset:

@@ -311,11 +311,17 @@ class _Association:
 
     @contextlib.asynccontextmanager
     async def _move_relay(
-        self, destination: str, address: tuple[str, int], items: list[Outgoing]
+        self,
+        destination: str,
+        address: tuple[str, int],
+        items: list[Outgoing],
+        originator: tuple[str, int],
     ) -> AsyncIterator[object]:
         """The association to a C-MOVE's destination (PS3.4 C.4.2.3.1), as
-        a callable that C-STOREs one match; if it cannot be established, every
-        sub-operation fails (the final response lists them, as dcmqrscp does)."""
+        a callable that C-STOREs one match, naming ``originator`` (the C-MOVE's
+        requestor and message ID, PS3.7 9.3.1.1); if it cannot be established,
+        every sub-operation fails (the final response lists them, as dcmqrscp
+        does)."""
         config = self.server.config
         sop_classes = list(dict.fromkeys(item.sop_class_uid for item in items))[:127]
         syntaxes = list(
@@ -355,7 +361,12 @@ class _Association:
                     return None
                 source = item.dataset if item.dataset is not None else item.path
                 assert source is not None
-                return int(await assoc.c_store(source))
+                response = await assoc.c_store(
+                    source,
+                    move_originator_ae_title=originator[0],
+                    move_originator_message_id=originator[1],
+                )
+                return int(response.Status)
 
             yield send
 

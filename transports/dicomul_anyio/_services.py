@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 import logging
 import os
@@ -63,6 +64,9 @@ from dicomul import (
     unhandled_status,
 )
 
+from ._driver import GONE
+from ._push import GRACE, Body, push_data_set
+
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
@@ -75,9 +79,10 @@ __all__ = ["AsyncServices"]
 LOGGER = logging.getLogger("dicomul.anyio.services")
 
 #: Opens the association a C-MOVE's sub-operations go over: (destination
-#: AE title, (host, port), the instances to send) -> an async context
-#: manager giving a callable that C-STOREs one instance (its status).
-MoveRelay = Callable[[str, tuple[str, int], list[Outgoing]], Any]
+#: AE title, (host, port), the instances to send, the move originator's AE
+#: title and message ID) -> an async context manager giving a callable that
+#: C-STOREs one instance (its status).
+MoveRelay = Callable[[str, tuple[str, int], list[Outgoing], tuple[str, int]], Any]
 
 
 async def call(handler: Callable[..., Any], *args: object) -> Any:
@@ -325,7 +330,10 @@ class AsyncServices:
             # Nothing to send: no association to open (or none can be).
             await self._suboperations(request, retrieve, items, _cannot_send)
             return
-        async with self.move_relay(destination, address, items) as send:
+        # The sub-operations name this C-MOVE as their originator (PS3.7
+        # 9.3.1.1, Table 9.3-1: Move Originator AE Title and Message ID).
+        originator = (request.calling_ae_title, request.command.message_id or 0)
+        async with self.move_relay(destination, address, items, originator) as send:
             await self._suboperations(request, retrieve, items, send)
 
     async def _matches(
@@ -379,14 +387,33 @@ class AsyncServices:
         message_id = self.conn.new_message_id()
         try:
             context_id, command, body = await anyio.to_thread.run_sync(
-                _store_request, negotiated, item, message_id
+                functools.partial(
+                    store_request, negotiated, item, message_id, requestor_as_scp=True
+                )
             )
         except CannotSendError as exc:
             LOGGER.error("C-GET sub-operation for %s: %s", item.sop_instance_uid, exc)
             return None
-        await self.driver.send_message(context_id, command, body)
+        await self._push(context_id, command, body)
         response = await self._await_response(message_id)
         return None if response is None else response.status
+
+    async def _push(self, context_id: int, command: Command, body: Body) -> None:
+        """Send one message, its data set pushed into the core as it is read
+        (a file's chunks in worker threads: never whole in memory).  A send
+        given up midway (the peer gone, the server cancelled) is abandoned:
+        the core aborts the association, so the peer never takes a torn
+        message for a whole one (PS3.8 9.3.5)."""
+        message = self.conn.start_message(context_id, command, now=anyio.current_time())
+        try:
+            await push_data_set(self.driver, message, body)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                abort = message.abandon(now=anyio.current_time())
+                if abort:
+                    with anyio.move_on_after(GRACE), contextlib.suppress(*GONE):
+                        await self.driver.write(abort)
+            raise
 
     async def _await_response(self, message_id: int) -> Command | None:
         """Read until the response to ``message_id`` (None if the association
@@ -516,14 +543,6 @@ def _identifier(request: ServiceRequest) -> Dataset:
 def _describe(items: list[Any]) -> list[Outgoing]:
     """Describe a retrieve handler's matches (file work: in a worker thread)."""
     return [Outgoing.of(item) for item in items]
-
-
-def _store_request(negotiated: Any, item: Outgoing, message_id: int) -> tuple[int, Command, bytes]:
-    """The C-STORE of a C-GET sub-operation, its data set read (file work:
-    in a worker thread, so the event loop never reads a disk)."""
-    context_id, command, body = store_request(negotiated, item, message_id, requestor_as_scp=True)
-    data = body if isinstance(body, bytes) else b"".join(body)  # type: ignore[arg-type]
-    return context_id, command, data
 
 
 async def _cannot_send(item: Outgoing) -> int | None:
@@ -698,11 +717,8 @@ class _DirectorySink:
         await anyio.to_thread.run_sync(self.store.write, data)
 
     async def commit(self) -> int | None:
-        status: int = await anyio.to_thread.run_sync(self.store.finish)
-        if self.store.failure is not None:
-            LOGGER.error(
-                "not storing the data set: %s; answering 0x%04X", self.store.reason, status
-            )
+        status: int = await anyio.to_thread.run_sync(self.store.finish)  # logs a failure
+        if self.store.path is None:
             return status
         on_c_stored = self.handlers.on_c_stored
         if on_c_stored is not None:

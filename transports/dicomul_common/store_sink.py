@@ -9,11 +9,16 @@ commits the file and only then gives Success.  Whatever goes wrong becomes
 the status PS3.4 Table B.2-1 gives (through :func:`dicomul.outcome_status`):
 a full disk is "Refused: Out of Resources", a SOP Instance UID that cannot
 name a file "Error: Cannot understand", and the partial file is removed.
-Nothing is raised for a peer's data or a failing disk: a server answers.
+Nothing is raised for a peer's data or a failing disk: a server answers,
+and the reason is logged once (one line for the peer's data, a traceback
+for our own failure).  Every adapter's directory store is this one (the
+blocking SCP's, the async SCP's and the async SCU's C-GET store; the async
+ones call it in worker threads), so these rules are written once.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 
@@ -23,15 +28,16 @@ from dicomul import (
     CommandField,
     CommandReceived,
     GeneralStatus,
-    HandlerOutcome,
     Negotiated,
     StoreCheck,
-    outcome_status,
 )
 
+from .handling import is_peer_data_error, storage_failure_status
 from .storage import DurableFile
 
 __all__ = ["CheckedStore"]
+
+LOGGER = logging.getLogger("dicomul.storage")
 
 
 class CheckedStore:
@@ -66,7 +72,7 @@ class CheckedStore:
                     transfer_syntax=transfer_syntax,
                 )
             except (OSError, ValueError) as exc:  # no room; a UID that names no file
-                self._fail(exc)
+                self._fail(exc, "cannot receive the data set")
 
     @classmethod
     def for_request(
@@ -98,7 +104,7 @@ class CheckedStore:
             try:
                 self._file.write(data)
             except OSError as exc:
-                self._fail(exc)
+                self._fail(exc, "writing the data set failed")
 
     def finish(self) -> int:
         """The status to answer: Success only once the whole data set, naming
@@ -110,7 +116,7 @@ class CheckedStore:
             try:
                 self.path = self._file.commit()
             except OSError as exc:  # commit() removed the partial file
-                self._fail(exc)
+                self._fail(exc, "storing the data set failed")
         return GeneralStatus.SUCCESS if self.failure is None else self.failure
 
     def discard(self) -> None:
@@ -118,12 +124,16 @@ class CheckedStore:
         if self._file is not None and self.path is None:
             self._file.discard()
 
-    def _refuse(self, status: int, reason: str) -> None:
+    def _refuse(self, status: int, reason: str, *, what: str = "refusing the data set") -> None:
         self.failure, self.reason = int(status), reason
+        LOGGER.error("%s: %s; answering 0x%04X", what, reason, self.failure)
         self.discard()
 
-    def _fail(self, exc: OSError | ValueError) -> None:
-        outcome = (
-            HandlerOutcome.OUT_OF_RESOURCES if isinstance(exc, OSError) else HandlerOutcome.FAILED
-        )
-        self._refuse(outcome_status(CommandField.C_STORE_RQ, outcome), str(exc))
+    def _fail(self, exc: OSError | ValueError, what: str) -> None:
+        status = storage_failure_status(CommandField.C_STORE_RQ, exc)
+        if is_peer_data_error(exc):  # the peer's data: one line, no traceback
+            self._refuse(status, str(exc), what=what)
+            return
+        self.failure, self.reason = int(status), str(exc)
+        LOGGER.error("%s; answering 0x%04X", what, self.failure, exc_info=exc)
+        self.discard()

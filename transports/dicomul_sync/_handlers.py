@@ -177,6 +177,9 @@ class AcceptorSettings(ServiceHandlers, _Timeouts, _Contexts, Protocol):
     def maximum_pdu_size(self) -> int | None: ...
 
     @property
+    def maximum_operations_performed(self) -> int: ...
+
+    @property
     def displace_idle_after(self) -> float | None: ...
 
     def on_association_accepted(self, negotiated: Negotiated) -> object:

@@ -155,8 +155,8 @@ class Services:
         check = StoreCheck(request.command, request.transfer_syntax)
         if ae.on_c_store_stream is not None:
             return GuardedSink(ae.on_c_store_stream, request, command_field=field, check=check)
-        if ae.store_directory is not None:
-            return GuardedSink(DirectorySink, ae, request, command_field=field, check=check)
+        if ae.store_directory is not None:  # the check is CheckedStore's own
+            return GuardedSink(DirectorySink, ae, request, command_field=field)
         return GuardedSink(DatasetSink, ae, request, command_field=field, check=check)
 
     # ------------------------------------------------------------- serving

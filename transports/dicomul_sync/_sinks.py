@@ -29,8 +29,6 @@ from dicomul_common.handling import (
 from dicomul import HandlerOutcome, answer_status, outcome_status
 
 if TYPE_CHECKING:
-    import pathlib
-
     from pydicom.dataset import Dataset
 
     from dicomul import StoreCheck, StoreRefusal
@@ -198,26 +196,27 @@ class DatasetSink:
 
 
 class DirectorySink:
-    """Write the data set durably to ``ae.store_directory`` as a Part 10 file."""
+    """Store the data set durably under ``ae.store_directory`` as a Part 10
+    file: :class:`dicomul_common.store_sink.CheckedStore`, which checks it
+    (whole, naming the instance asked) and answers Success only once it is
+    fsynced under its final name, the PS3.4 status otherwise (logged there)."""
 
     def __init__(self, ae: StoreHandlers, request: ServiceRequest) -> None:
-        from dicomul_common.storage import DurableFile  # noqa: PLC0415 - pydicom only when storing
+        from dicomul_common.store_sink import CheckedStore  # noqa: PLC0415 - pydicom only when storing
 
         self.ae = ae
-        self.file = DurableFile(
-            ae.store_directory or os.curdir,
-            sop_class_uid=request.sop_class_uid,
-            sop_instance_uid=request.sop_instance_uid or "",
-            transfer_syntax=request.transfer_syntax,
+        self.store = CheckedStore(
+            request.command, request.transfer_syntax, ae.store_directory or os.curdir
         )
 
     def write(self, data: bytes | memoryview) -> None:
-        self.file.write(data)
+        self.store.write(data)
 
     def commit(self) -> int | None:
-        path: pathlib.Path = self.file.commit()
-        notify_handler(self.ae.on_c_stored, path)  # the data is safe whatever it does
-        return None
+        status = self.store.finish()
+        if self.store.path is not None:  # the data is safe whatever on_c_stored does
+            notify_handler(self.ae.on_c_stored, self.store.path)
+        return status
 
     def discard(self) -> None:
-        self.file.discard()
+        self.store.discard()

@@ -36,6 +36,10 @@ __all__ = ["AE", "DEFAULT_TRANSFER_SYNTAXES"]
 #: Implicit VR Little Endian, Explicit VR Little Endian, Explicit VR Big Endian.
 DEFAULT_TRANSFER_SYNTAXES = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2")
 
+#: The largest window the Asynchronous Operations Window sub-item carries
+#: (two-byte fields, PS3.7 D.3.3.3).
+MAX_OPERATIONS = 0xFFFF
+
 
 class AE:
     """A DICOM Application Entity (pynetdicom3's ``ApplicationEntity``).
@@ -84,6 +88,14 @@ class AE:
         (local-limit-exceeded).
     maximum_pdu_size : int or None
         Maximum PDU length this AE receives as SCP; None means no limit.
+    maximum_operations_performed : int
+        The asynchronous operations window this AE offers as SCP (PS3.7
+        D.3.3.3): how many requests a requestor may have outstanding on one
+        association (0: no limit).  1, the default, answers no window, which
+        keeps operations synchronous.  Requests are performed one after the
+        other in the order they arrive, each answered with its own Message
+        ID; the others wait meanwhile.  Anything but a whole number from 0
+        to 65535 raises ValueError (TypeError for a non-int) when assigned.
     """
 
     def __init__(
@@ -107,6 +119,7 @@ class AE:
         self.network_timeout: float | None = None
         self.displace_idle_after: float | None = DEFAULT_DISPLACE_IDLE_AFTER
         self.maximum_pdu_size: int | None = DEFAULT_MAX_PDU_LENGTH
+        self.maximum_operations_performed = 1
         #: Seconds associate() waits for the TCP connection (None: the
         #: network or ACSE timeout, whichever is set).
         self.connection_timeout: float | None = None
@@ -158,6 +171,22 @@ class AE:
     @require_called_aet.setter
     def require_called_aet(self, value: str | bool | Iterable[str] | None) -> None:
         self._require_called_aet = value if isinstance(value, bool) else _title_setting(value)
+
+    @property
+    def maximum_operations_performed(self) -> int:
+        """The requests a requestor may have outstanding (PS3.7 D.3.3.3; 0: any)."""
+        return self._maximum_operations_performed
+
+    @maximum_operations_performed.setter
+    def maximum_operations_performed(self, value: int) -> None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError(f"maximum_operations_performed is an int, not {type(value).__name__}")
+        if not 0 <= value <= MAX_OPERATIONS:
+            raise ValueError(
+                f"maximum_operations_performed is 0 (no limit) to {MAX_OPERATIONS}, "
+                f"not {value} (a 16-bit field, PS3.7 D.3.3.3)"
+            )
+        self._maximum_operations_performed = value
 
     # ------------------------------------------------------------- SCP side
 

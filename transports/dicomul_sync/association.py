@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from dicomul_common.outgoing import CannotSendError, Outgoing, read_part10_meta, store_request
+from dicomul_common.responses import command_dataset
 
 from dicomul import (
     MAX_CONTEXTS,
@@ -312,7 +313,7 @@ class Association:
         with contextlib.suppress(ValueError):
             self.send_c_cancel(message_id)
         for command, _ in self._responses(message_id):
-            self.last_response = _command_dataset(command)
+            self.last_response = command_dataset(command)
 
     def _send_request(
         self, context_id: int, request: Command, data_set: DataSetSource | None = None
@@ -332,7 +333,7 @@ class Association:
         """Send one request and wait for its final response; the response's
         command set as a Dataset, or None if the association ended first."""
         final = self._final_response(context_id, request, data_set)
-        return None if final is None else _command_dataset(final)
+        return None if final is None else command_dataset(final)
 
     def _final_response(
         self, context_id: int, request: Command, data_set: DataSetSource | None = None
@@ -355,7 +356,7 @@ class Association:
             accepted, or the association ended before the response came.
         """
         response = self.echo(msg_id)
-        return None if response is None else _command_dataset(response)
+        return None if response is None else command_dataset(response)
 
     def echo(self, msg_id: int | None = None) -> Command | None:
         """:meth:`send_c_echo`, returning the response as a :class:`dicomul.Command`
@@ -519,7 +520,7 @@ class Association:
         try:
             for command, body in self._responses(request.message_id):
                 finished = is_final_response(command)
-                self.last_response = _command_dataset(command)
+                self.last_response = command_dataset(command)
                 identifier = None if body is None else decode_dataset(body, transfer_syntax)
                 yield Status(command.status or GeneralStatus.SUCCESS), identifier
             finished = True
@@ -678,7 +679,7 @@ class Association:
         if final is None:
             return None, None
         command, reply = final
-        return _command_dataset(command), None if reply is None else decode_dataset(
+        return command_dataset(command), None if reply is None else decode_dataset(
             reply, transfer_syntax
         )
 
@@ -736,30 +737,3 @@ def _log_response(command: Command) -> None:
 _MULTIPLE_RESPONSES = frozenset(
     {CommandField.C_FIND_RSP, CommandField.C_GET_RSP, CommandField.C_MOVE_RSP}
 )
-
-
-def _command_dataset(command: Command) -> Dataset:
-    """A response command set as a pydicom Dataset, as the seed's API returns it."""
-    from pydicom.dataset import Dataset  # noqa: PLC0415 - keep start-up fast
-
-    response = Dataset()
-    response.Status = command.status
-    response.MessageIDBeingRespondedTo = command.message_id_being_responded_to
-    for keyword, value in (
-        ("AffectedSOPClassUID", command.affected_sop_class_uid),
-        ("AffectedSOPInstanceUID", command.affected_sop_instance_uid),
-        ("ErrorComment", command.error_comment),
-        ("EventTypeID", command.event_type_id),
-        ("ActionTypeID", command.action_type_id),
-    ):
-        if value:
-            setattr(response, keyword, value)
-    for keyword, count in (
-        ("NumberOfRemainingSuboperations", command.number_of_remaining_suboperations),
-        ("NumberOfCompletedSuboperations", command.number_of_completed_suboperations),
-        ("NumberOfFailedSuboperations", command.number_of_failed_suboperations),
-        ("NumberOfWarningSuboperations", command.number_of_warning_suboperations),
-    ):
-        if count is not None:
-            setattr(response, keyword, count)
-    return response

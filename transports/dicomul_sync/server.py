@@ -407,7 +407,14 @@ def _peer_name(sock: socket.socket | None) -> str:
 
 def acceptor_config(ae: AcceptorSettings) -> AcceptorConfig:
     """The acceptor configuration an AE's attributes describe (the rules,
-    roles included, are the core's :meth:`dicomul.AcceptorConfig.for_sop_classes`)."""
+    roles included, are the core's :meth:`dicomul.AcceptorConfig.for_sop_classes`).
+
+    ``maximum_operations_performed`` other than 1 offers that asynchronous
+    operations window (PS3.7 D.3.3.3: this side invokes one operation at a
+    time, and performs that many); 1 answers none, which means the same.
+    :class:`._services.Services` performs them in the order they arrive.
+    """
+    performed = ae.maximum_operations_performed
     return AcceptorConfig.for_sop_classes(
         ae_title=ae.ae_title,
         scp_sop_classes=ae.scp_sop_class,
@@ -417,4 +424,5 @@ def acceptor_config(ae: AcceptorSettings) -> AcceptorConfig:
         require_calling_aet=ae.require_calling_aet,
         maximum_associations=ae.maximum_associations,
         max_pdu_length=0 if ae.maximum_pdu_size is None else ae.maximum_pdu_size,
+        asynchronous_operations=None if performed == 1 else (1, performed),
     )

@@ -1,0 +1,100 @@
+"""A DIMSE message sent through the core's push API, its data set read as it goes.
+
+Both async roles send data sets this way (the SCU's C-STORE, the SCP's
+C-GET sub-operations): :meth:`dicomul.Connection.start_message`, then
+each piece :meth:`~dicomul.OutgoingMessage.push`\\ ed as it is read, then
+:meth:`~dicomul.OutgoingMessage.finish`.  A file's chunks are read in
+anyio's worker threads, so the event loop never reads a disk and no data
+set sits whole in memory; an async iterable is awaited between pushes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import TYPE_CHECKING
+
+import anyio
+
+from dicomul import BytesLike
+
+if TYPE_CHECKING:
+    from dicomul import OutgoingMessage
+
+    from ._driver import Driver
+
+__all__ = ["GRACE", "PUSH_SIZE", "Body", "pieces", "push_data_set", "write_whole"]
+
+#: Data-set bytes handed to the core per push: each push's PDUs are written
+#: whole even if the task is cancelled meanwhile (so that an A-ABORT, not a
+#: torn PDU, follows), so a push is kept small.
+PUSH_SIZE = 64 * 1024
+#: Longest wait to finish writing one push's PDUs once cancelled, and for a
+#: cancelled query's final response when no DIMSE timeout is set.
+GRACE = 10.0
+
+#: A data set to send: bytes, chunks read in worker threads, or an async source.
+Body = BytesLike | Iterable[BytesLike] | AsyncIterable[BytesLike] | None
+
+
+async def push_data_set(driver: Driver, message: OutgoingMessage, body: Body) -> None:
+    """Push ``body`` into ``message`` piece by piece, writing each push's
+    PDUs, then finish it.  Stops early if the association ends under it
+    (the message is then no longer open)."""
+    if message.command.has_data_set:
+        async for piece in pieces(body if body is not None else b""):
+            await write_whole(driver, message.push(piece, now=anyio.current_time()))
+            if not message.open:  # the association ended under it
+                break
+    await write_whole(driver, message.finish(now=anyio.current_time()))
+
+
+async def write_whole(driver: Driver, data: bytes) -> None:
+    """Write one push's PDUs whole even if cancelled meanwhile (within
+    :data:`GRACE`), so that the peer never sees a torn PDU."""
+    with anyio.CancelScope(shield=True) as scope:
+        scope.deadline = anyio.current_time() + GRACE
+        await driver.write(data)
+    if scope.cancelled_caught:
+        raise TimeoutError("the peer did not take the data in time")
+
+
+async def pieces(body: Body) -> AsyncIterator[BytesLike]:
+    """``body`` as pieces of at most :data:`PUSH_SIZE` bytes; a blocking
+    iterable (a file read from disk) is advanced in a worker thread."""
+    if body is None:
+        return
+    if isinstance(body, bytes | bytearray | memoryview):
+        for piece in _slices(body):
+            yield piece
+    elif isinstance(body, AsyncIterable):
+        try:
+            async for part in body:
+                for piece in _slices(part):
+                    yield piece
+        finally:
+            close = getattr(body, "aclose", None)
+            if close is not None:  # an async generator: let it clean up now
+                with anyio.CancelScope(shield=True):
+                    await close()
+    else:
+        chunks = iter(body)
+
+        def read() -> BytesLike | None:
+            return next(chunks, None)
+
+        try:
+            while True:
+                chunk: BytesLike | None = await anyio.to_thread.run_sync(read)
+                if chunk is None:
+                    break
+                for piece in _slices(chunk):
+                    yield piece
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:  # the file is closed now, not when collected
+                await anyio.to_thread.run_sync(close)
+
+
+def _slices(chunk: BytesLike) -> Iterable[memoryview]:
+    view = memoryview(chunk).cast("B")
+    return (view[at : at + PUSH_SIZE] for at in range(0, len(view), PUSH_SIZE))
