@@ -1,0 +1,1096 @@
+"""The peer-to-peer benchmark: peers, scenarios, verified and interleaved runs.
+
+An SCU process against an SCP process on 127.0.0.1.  Each side is one of
+the :data:`PEERS` (dicomul's blocking adapter and apps, its asyncio and trio
+adapters, DCMTK's tools, pynetdicom); a scenario runs a list of pairs,
+mixed pairs included, and every pair's runs are interleaved with the other
+pairs' (the order rotating each repetition) so that load from the rest of
+the machine falls on all of them alike.  ``run_peers.py`` is the command;
+this module is what it and ``test_peers.py`` share.
+
+What keeps the figures honest:
+
+* **Verified.**  A run counts only if every process exited 0, the SCU
+  reported as many final responses as requests it was asked to make and
+  every one of them Success (the JSON of ``_peer_scu.py``, or the
+  ``Received ... Response (Success)`` lines DCMTK's and pynetdicom's tools
+  print with ``-v``), and, when the SCP keeps what it receives, as many
+  files arrived as were sent.  A pair with a failed run gets no figure.
+* **Like with like.**  Protocol speed is measured against SCPs that discard
+  (dicomul's ``storescp --ignore``, DCMTK's ``storescp --ignore``, a
+  pynetdicom handler that returns Success without decoding); the durable
+  write mode is a separate scenario, beside a plain write+fsync loop over
+  the same files.  DCMTK pairs run with and without ``TCP_NODELAY=1`` (the
+  variable DCMTK reads) and keep the better median.
+* **Timed inside and outside.**  The Python SCUs time themselves
+  (``perf_counter`` from the first association request to the last
+  release); every run also has its wall-clock time, interpreter start
+  included.  DCMTK's tools have wall-clock only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import pathlib
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO
+
+import peer_data
+
+HOST = "127.0.0.1"
+BENCH = pathlib.Path(__file__).resolve().parent
+MIB = 1024 * 1024
+DCMTK_LARGEST_PDU = 131072  # DCMTK's -pdu range is 4096..131072
+
+
+def dcmtk(tool: str) -> str:
+    """The absolute path of DCMTK's ``tool`` (pynetdicom's console scripts
+    of the same names shadow them on a venv's PATH)."""
+    conformance = str(BENCH.parent / "conformance")
+    if conformance not in sys.path:
+        sys.path.append(conformance)
+    from dcmtk_tools import dcmtk_path
+
+    return dcmtk_path(tool)
+
+
+def dicomul_console_script() -> list[str]:
+    """The ``dicomul`` console script of this interpreter's environment
+    (``python -m dicomul_sync.apps`` where it is not installed)."""
+    script = pathlib.Path(sys.executable).parent / "dicomul"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "dicomul_sync.apps"]
+
+
+# --------------------------------------------------------------------------
+# Jobs: what one SCU or SCP process is asked to do
+
+
+@dataclasses.dataclass(frozen=True)
+class ScuJob:
+    """One SCU run: ``op`` is assoc, echo, store or process (a whole echoscu)."""
+
+    op: str
+    port: int
+    count: int = 1
+    paths: tuple[str, ...] = ()
+    max_pdu: int = 16384  # 0: no limit
+    window: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ScpJob:
+    """One SCP process: ``mode`` is discard, write or refuse."""
+
+    port: int
+    mode: str = "discard"
+    directory: str | None = None
+    max_pdu: int = 16384  # 0: no limit
+    fork: bool = False  # DCMTK storescp: a process per association
+    chunked: bool = False  # pynetdicom: receive data sets into a file
+
+
+def _python_scu(impl: str) -> Callable[[ScuJob], list[list[str]]]:
+    def commands(job: ScuJob) -> list[list[str]]:
+        if job.op == "process":
+            raise NotImplementedError
+        return [
+            [
+                sys.executable,
+                str(BENCH / "_peer_scu.py"),
+                f"--count={job.count}",
+                f"--max-pdu={job.max_pdu}",
+                f"--window={job.window}",
+                impl,
+                job.op,
+                HOST,
+                str(job.port),
+                *job.paths,
+            ]
+        ]
+
+    return commands
+
+
+def _dicomul_sync_scu(job: ScuJob) -> list[list[str]]:
+    if job.op == "process":
+        return [[*dicomul_console_script(), "echoscu", "-v", HOST, str(job.port)]] * job.count
+    return _python_scu("dicomul-sync")(job)
+
+
+def _pynetdicom_scu(job: ScuJob) -> list[list[str]]:
+    if job.op == "process":
+        echoscu = [sys.executable, "-m", "pynetdicom", "echoscu", "-v"]
+        return [[*echoscu, HOST, str(job.port)]] * job.count
+    return _python_scu("pynetdicom")(job)
+
+
+def _dcmtk_pdu(max_pdu: int) -> list[str]:
+    return ["--max-pdu", str(min(max_pdu or DCMTK_LARGEST_PDU, DCMTK_LARGEST_PDU))]
+
+
+def _dcmtk_scu(job: ScuJob) -> list[list[str]]:
+    address = [HOST, str(job.port)]
+    if job.op in ("assoc", "process"):  # one association per process
+        return [[dcmtk("echoscu"), "-v", *address]] * job.count
+    if job.op == "echo":
+        return [
+            [
+                dcmtk("echoscu"),
+                "-v",
+                "--repeat",
+                str(job.count),
+                *_dcmtk_pdu(job.max_pdu),
+                *address,
+            ]
+        ]
+    return [[dcmtk("storescu"), "-v", *_dcmtk_pdu(job.max_pdu), *address, *job.paths]]
+
+
+def _dicomul_sync_scp(job: ScpJob) -> list[str]:
+    if job.mode == "refuse":
+        return _python_scp("dicomul-sync")(job)
+    command = [*dicomul_console_script(), "storescp", f"--max-pdu={job.max_pdu}"]
+    command += ["--max-associations=64"]
+    if job.mode == "discard":
+        command.append("--ignore")
+    else:
+        command.append(f"--output-directory={job.directory}")
+    return [*command, str(job.port)]
+
+
+def _python_scp(impl: str) -> Callable[[ScpJob], list[str]]:
+    def command(job: ScpJob) -> list[str]:
+        line = [sys.executable, str(BENCH / "_peer_scp.py"), impl, str(job.port)]
+        line += [f"--mode={job.mode}", f"--max-pdu={job.max_pdu}"]
+        if job.directory:
+            line.append(f"--directory={job.directory}")
+        if job.chunked:
+            line.append("--chunked")
+        return line
+
+    return command
+
+
+def _dcmtk_scp(job: ScpJob) -> list[str]:
+    if job.mode == "refuse":
+        raise NotImplementedError("DCMTK's storescp cannot be told to refuse")
+    command = [dcmtk("storescp"), *_dcmtk_pdu(job.max_pdu)]
+    if job.fork:
+        command.append("--fork")
+    if job.mode == "discard":
+        command.append("--ignore")
+    else:
+        command += ["--output-directory", str(job.directory)]
+    return [*command, str(job.port)]
+
+
+def _async_serve_missing(backend: str) -> Callable[[], str | None]:
+    def missing() -> str | None:
+        try:
+            module = __import__(f"dicomul_{backend}")
+        except ImportError as exc:
+            return f"dicomul_{backend} cannot be imported ({exc})"
+        if not hasattr(module, "serve"):
+            return f"dicomul_{backend}.serve does not exist yet: no {backend} SCP"
+        return None
+
+    return missing
+
+
+def _nothing_missing() -> str | None:
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class Peer:
+    """One implementation, as SCU and as SCP (a table row: add one to bench another)."""
+
+    name: str
+    label: str
+    #: The largest PDU it receives (0: no limit): both ends of a "largest PDU" run.
+    largest_pdu: int
+    scu: Callable[[ScuJob], list[list[str]]]
+    scp: Callable[[ScpJob], list[str]]
+    #: Why it cannot serve as SCP on this machine now (None: it can).
+    scp_missing: Callable[[], str | None] = _nothing_missing
+    #: DCMTK: runs with and without TCP_NODELAY=1, keeping the better.
+    dcmtk: bool = False
+
+
+PEERS: dict[str, Peer] = {
+    peer.name: peer
+    for peer in (
+        Peer("dicomul-sync", "dicomul sync", 0, _dicomul_sync_scu, _dicomul_sync_scp),
+        Peer(
+            "dicomul-asyncio",
+            "dicomul asyncio",
+            0,
+            _python_scu("dicomul-asyncio"),
+            _python_scp("dicomul-asyncio"),
+            _async_serve_missing("asyncio"),
+        ),
+        Peer(
+            "dicomul-trio",
+            "dicomul trio",
+            0,
+            _python_scu("dicomul-trio"),
+            _python_scp("dicomul-trio"),
+            _async_serve_missing("trio"),
+        ),
+        Peer("dcmtk", "DCMTK", DCMTK_LARGEST_PDU, _dcmtk_scu, _dcmtk_scp, dcmtk=True),
+        Peer("pynetdicom", "pynetdicom", 0, _pynetdicom_scu, _python_scp("pynetdicom")),
+    )
+}
+
+
+# --------------------------------------------------------------------------
+# Processes
+
+
+@dataclasses.dataclass
+class Finished:
+    """A process that ran to its end (or was killed at its timeout)."""
+
+    command: list[str]
+    code: int
+    output: str  # stdout and stderr
+    wall: float
+    maxrss_kib: int
+    timed_out: bool = False
+
+
+def start(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
+    """Start ``command``, its stdout and stderr into one temporary file."""
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish() or Server.stop()
+    proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    return proc, out
+
+
+def finish(
+    proc: subprocess.Popen[bytes], out: IO[bytes], started: float, deadline: float
+) -> Finished:
+    """Wait for ``proc`` with ``os.wait4`` (its peak RSS comes with it);
+    kill it at ``deadline`` (a ``perf_counter`` time)."""
+    timer = threading.Timer(max(0.0, deadline - time.perf_counter()), proc.kill)
+    timer.start()
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out.seek(0)
+    text = out.read().decode(errors="replace")
+    out.close()
+    killed = proc.returncode == -signal.SIGKILL
+    return Finished(proc.args, proc.returncode, text, wall, usage.ru_maxrss, killed)  # type: ignore[arg-type]
+
+
+def run_one(command: list[str], env: dict[str, str], timeout: float) -> Finished:
+    started = time.perf_counter()
+    proc, out = start(command, env)
+    return finish(proc, out, started, started + timeout)
+
+
+def listening(port: int) -> bool:
+    """Whether something listens on TCP ``port`` (``/proc/net/tcp``: no probe
+    connection, which some SCPs would log as a failed association)."""
+    wanted = f":{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[1].endswith(wanted) and fields[3] == "0A":
+                    return True
+    return False
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Server:
+    """An SCP (or proxy) process, running until :meth:`stop`."""
+
+    def __init__(self, command: list[str], env: dict[str, str], port: int) -> None:
+        self.command = command
+        self.port = port
+        self.proc, self._out = start(command, env)
+        deadline = time.monotonic() + 30
+        while not listening(port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                output = self.output()
+                self.stop()
+                raise RuntimeError(f"{command} did not listen on {port}:\n{output}")
+            time.sleep(0.02)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def peak_rss_kib(self) -> int | None:
+        """VmHWM: the process's peak resident set so far."""
+        with contextlib.suppress(OSError), open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return None
+
+    def output(self) -> str:
+        self._out.seek(0)
+        text = self._out.read().decode(errors="replace")
+        return text[-2000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+
+
+# --------------------------------------------------------------------------
+# Verification
+
+
+_RESPONSE = re.compile(
+    r"Received (?:Echo|Store) Response \((?:Status: 0x[0-9A-Fa-f]{4} - )?([^)]*)\)"
+)
+
+
+@dataclasses.dataclass
+class Report:
+    """What one SCU process says it did."""
+
+    requests: int
+    successes: int
+    statuses: dict[str, int]
+    inproc: float | None  # seconds, timed inside the process
+    maxrss_kib: int
+    error: str | None = None
+
+
+def parse_report(finished: Finished) -> Report:
+    """The JSON line of ``_peer_scu.py``, or the ``-v`` lines of a tool."""
+    import json
+
+    lines = finished.output.strip().splitlines()
+    if lines and lines[-1].startswith("{"):
+        data = json.loads(lines[-1])
+        statuses = data["statuses"]
+        return Report(
+            data["requests"],
+            statuses.get("0x0000", 0),
+            statuses,
+            data["elapsed"],
+            data["maxrss_kib"],
+            data["error"],
+        )
+    found = _RESPONSE.findall(finished.output)
+    statuses: dict[str, int] = {}
+    for text in found:
+        statuses[text] = statuses.get(text, 0) + 1
+    return Report(len(found), statuses.get("Success", 0), statuses, None, finished.maxrss_kib)
+
+
+def problem_of(finished: Finished, report: Report, expected: int) -> str | None:
+    """Why this SCU run does not count (None: it does)."""
+    if finished.timed_out:
+        return f"timed out: {' '.join(finished.command[:3])}"
+    if finished.code != 0:
+        return f"exit {finished.code}: {finished.output.strip()[-300:]}"
+    if report.error:
+        return report.error
+    if report.requests != expected:
+        return f"{report.requests} responses for {expected} requests ({report.statuses})"
+    if report.successes != expected:
+        return f"{report.successes} of {expected} Success ({report.statuses})"
+    return None
+
+
+# --------------------------------------------------------------------------
+# Runs and results
+
+
+@dataclasses.dataclass
+class Outcome:
+    """One verified (or not) run of one entrant."""
+
+    wall: float
+    inproc: float | None = None
+    problem: str | None = None
+    scu_rss_kib: int | None = None
+    scp_rss_kib: int | None = None
+    extra: dict[str, object] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Entrant:
+    """A line of a scenario: a pair (SCU into SCP, a DCMTK variant) or a baseline."""
+
+    scu: str
+    scp: str
+    variant: str  # "", "TCP_NODELAY=1", "default", "window 8"...
+    run: Callable[[], Outcome]
+    outcomes: list[Outcome] = dataclasses.field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        tail = f" [{self.variant}]" if self.variant else ""
+        return f"{self.scu} -> {self.scp}{tail}"
+
+
+@dataclasses.dataclass
+class Scenario:
+    """What is measured, in what unit, and how much work one run is."""
+
+    key: str
+    title: str
+    unit: str
+    work: float  # units of work per run (operations, MB, processes)
+    lower_is_better: bool = False  # a time per unit (ms), not a rate
+
+
+@dataclasses.dataclass
+class ScenarioResult:
+    scenario: Scenario
+    entrants: list[Entrant]
+    notes: list[str]
+    seconds: float = 0.0
+
+
+def figure(scenario: Scenario, outcome: Outcome, *, wall: bool = False) -> float:
+    """The run's figure: work per second (in-process time where there is
+    one), or milliseconds per unit of work for a lower-is-better scenario."""
+    seconds = outcome.wall if wall or outcome.inproc is None else outcome.inproc
+    if scenario.lower_is_better:
+        return seconds / scenario.work * 1e3
+    return scenario.work / seconds
+
+
+def summary(scenario: Scenario, entrant: Entrant) -> dict[str, object]:
+    """Median and spread of the entrant's runs, or why it has no figure."""
+    failed = [o.problem for o in entrant.outcomes if o.problem]
+    base: dict[str, object] = {
+        "scu": entrant.scu,
+        "scp": entrant.scp,
+        "variant": entrant.variant,
+        "runs": [dataclasses.asdict(o) for o in entrant.outcomes],
+    }
+    if failed or not entrant.outcomes:
+        return {**base, "ok": False, "problem": failed[0] if failed else "no run"}
+    values = [figure(scenario, o) for o in entrant.outcomes]
+    walls = [figure(scenario, o, wall=True) for o in entrant.outcomes]
+    rss = {
+        side: max(v for o in entrant.outcomes if (v := getattr(o, f"{side}_rss_kib")) is not None)
+        for side in ("scu", "scp")
+        if any(getattr(o, f"{side}_rss_kib") is not None for o in entrant.outcomes)
+    }
+    return {
+        **base,
+        "ok": True,
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "median_wall": statistics.median(walls),
+        "timed_inside": all(o.inproc is not None for o in entrant.outcomes),
+        "peak_rss_kib": rss,
+    }
+
+
+def interleave(entrants: Sequence[Entrant], repeat: int, log: Callable[[str], None]) -> None:
+    """Run every entrant ``repeat`` times, taking turns in a rotating order."""
+    for i in range(repeat):
+        turn = i % len(entrants) if entrants else 0
+        for entrant in [*entrants[turn:], *entrants[:turn]]:
+            try:
+                outcome = entrant.run()
+            except Exception as exc:  # a peer that could not even start
+                outcome = Outcome(0.0, problem=f"{type(exc).__name__}: {exc}")
+            entrant.outcomes.append(outcome)
+            if outcome.problem:
+                log(f"    FAILED {entrant.key}: {outcome.problem}")
+
+
+# --------------------------------------------------------------------------
+# Pairs and the SCPs they need
+
+
+@dataclasses.dataclass(frozen=True)
+class Pair:
+    scu: str
+    scp: str
+    window: int = 1  # asynchronous operations window the SCU asks for
+
+
+def nodelay_variants(pair: Pair) -> list[bool]:
+    """DCMTK in the pair: both with and without TCP_NODELAY=1; else one run."""
+    if PEERS[pair.scu].dcmtk or PEERS[pair.scp].dcmtk:
+        return [True, False]
+    return [True]
+
+
+def env_for(nodelay: bool) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "TCP_NODELAY"}
+    if nodelay:
+        env["TCP_NODELAY"] = "1"
+    return env
+
+
+class Servers:
+    """The SCP processes of one scenario, one per distinct configuration,
+    started on first use and stopped together at the end."""
+
+    def __init__(self, workdir: pathlib.Path) -> None:
+        self.workdir = workdir
+        self._running: dict[tuple[object, ...], tuple[Server, Server, ScpJob]] = {}
+        self._stack = contextlib.ExitStack()
+
+    def get(
+        self, peer: str, nodelay: bool, *, latency: float = 0.0, **options: object
+    ) -> tuple[Server, Server, ScpJob]:
+        """(where to connect, the SCP, its job) for this peer and options;
+        with ``latency``, where to connect is a delaying proxy in front of it."""
+        key = (peer, nodelay, latency, tuple(sorted(options.items())))
+        if key not in self._running:
+            job = ScpJob(port=free_port(), **options)  # type: ignore[arg-type]
+            if job.mode == "write":
+                directory = self.workdir / f"received-{len(self._running)}"
+                directory.mkdir(parents=True, exist_ok=True)
+                peer_data.clear(directory)
+                job = dataclasses.replace(job, directory=str(directory))
+            scp = Server(PEERS[peer].scp(job), env_for(nodelay), job.port)
+            self._stack.callback(scp.stop)
+            front = scp
+            if latency:
+                port = free_port()
+                proxy = [sys.executable, str(BENCH / "_proxy.py"), str(port), str(job.port)]
+                front = Server([*proxy, f"--delay={latency}"], env_for(False), port)
+                self._stack.callback(front.stop)
+            self._running[key] = (front, scp, job)
+        return self._running[key]
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+def pdu_for(peer: str, largest: bool) -> int:
+    return PEERS[peer].largest_pdu if largest else 16384
+
+
+def scu_outcome(
+    scu: str, job: ScuJob, env: dict[str, str], expected: int, timeout: float
+) -> Outcome:
+    """Run the SCU's command(s) one after the other, verify, time."""
+    started = time.perf_counter()
+    inproc = 0.0
+    timed_inside = True
+    rss = 0
+    commands = PEERS[scu].scu(job)
+    per_process = expected if len(commands) == 1 else 1
+    for command in commands:
+        finished = run_one(command, env, max(1.0, started + timeout - time.perf_counter()))
+        report = parse_report(finished)
+        problem = problem_of(finished, report, per_process)
+        rss = max(rss, finished.maxrss_kib)
+        if problem:
+            return Outcome(time.perf_counter() - started, problem=problem, scu_rss_kib=rss)
+        if report.inproc is None:
+            timed_inside = False
+        else:
+            inproc += report.inproc
+    wall = time.perf_counter() - started
+    return Outcome(wall, inproc if timed_inside else None, scu_rss_kib=rss)
+
+
+def pair_entrants(
+    pairs: Sequence[Pair],
+    servers: Servers,
+    notes: list[str],
+    make_run: Callable[[Pair, bool], Callable[[], Outcome]],
+) -> list[Entrant]:
+    """An entrant per pair and DCMTK variant; pairs whose SCP cannot run
+    here are left out, with a note saying why."""
+    entrants = []
+    for pair in pairs:
+        missing = PEERS[pair.scp].scp_missing()
+        if missing:
+            note = f"{PEERS[pair.scu].label} -> {PEERS[pair.scp].label} skipped: {missing}"
+            if note not in notes:
+                notes.append(note)
+            continue
+        variants = nodelay_variants(pair)
+        for nodelay in variants:
+            variant = ""
+            if len(variants) > 1:
+                variant = "TCP_NODELAY=1" if nodelay else "default"
+            if pair.window > 1:
+                variant = ", ".join(filter(None, [f"window {pair.window}", variant]))
+            entrants.append(Entrant(pair.scu, pair.scp, variant, make_run(pair, nodelay)))
+    return entrants
+
+
+# --------------------------------------------------------------------------
+# Scenarios
+
+
+@dataclasses.dataclass
+class Sizes:
+    """The loads; :meth:`full` is the issue's, :meth:`quick` and :meth:`tiny` smaller."""
+
+    associations: int = 200
+    echoes: int = 2000
+    files_512k: int = 200
+    files_8m: int = 20
+    files_2k: int = 1000
+    concurrent_clients: int = 8
+    files_per_client: int = 25
+    processes: int = 10
+    latency_files: int = 200
+    large_bytes: int = 2 * 1024**3
+    latency: float = 0.005
+    window: int = 8
+    timeout: float = 600.0
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(50, 500, 40, 5, 200, 8, 5, 5, 50, 0, timeout=120.0)
+
+    @classmethod
+    def tiny(cls) -> Sizes:
+        return cls(3, 10, 3, 1, 5, 2, 2, 1, 4, 64 * MIB, latency=0.002, timeout=60.0)
+
+
+#: The pairs every scenario runs unless it says otherwise: each implementation
+#: against itself, the async SCUs into the blocking SCP too (while the async
+#: SCP is missing they have no other), and dicomul and DCMTK both ways.
+DEFAULT_PAIRS = (
+    Pair("dicomul-sync", "dicomul-sync"),
+    Pair("dicomul-asyncio", "dicomul-asyncio"),
+    Pair("dicomul-trio", "dicomul-trio"),
+    Pair("dicomul-asyncio", "dicomul-sync"),
+    Pair("dicomul-trio", "dicomul-sync"),
+    Pair("dcmtk", "dcmtk"),
+    Pair("pynetdicom", "pynetdicom"),
+    Pair("dicomul-sync", "dcmtk"),
+    Pair("dcmtk", "dicomul-sync"),
+)
+
+
+@dataclasses.dataclass
+class Context:
+    """What every scenario function is given."""
+
+    workdir: pathlib.Path
+    sizes: Sizes
+    repeat: int
+    log: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True)
+    #: Run only these (SCU, SCP) pairs of each scenario's own list (None: all).
+    only: Sequence[tuple[str, str]] | None = None
+
+    def choose(self, pairs: Sequence[Pair]) -> list[Pair]:
+        if self.only is None:
+            return list(pairs)
+        return [p for p in pairs if (p.scu, p.scp) in self.only]
+
+    def series(self, name: str, count: int, size: int) -> list[str]:
+        return [str(p) for p in peer_data.make_series(self.workdir / name, count, size)]
+
+
+def _measure(
+    ctx: Context,
+    scenario: Scenario,
+    make_run: Callable[[Servers, Pair, bool], Callable[[], Outcome]],
+    *,
+    pairs: Sequence[Pair] | None = None,
+    notes: Sequence[str] = (),
+    extra: Callable[[Servers], list[Entrant]] | None = None,
+) -> ScenarioResult:
+    """Start the SCPs, interleave the entrants ``ctx.repeat`` times, stop the SCPs."""
+    ctx.log(f"  {scenario.title}")
+    started = time.perf_counter()
+    servers = Servers(ctx.workdir)
+    all_notes = list(notes)
+    try:
+        entrants = pair_entrants(
+            ctx.choose(DEFAULT_PAIRS if pairs is None else pairs),
+            servers,
+            all_notes,
+            lambda pair, nodelay: make_run(servers, pair, nodelay),
+        )
+        if extra is not None:
+            entrants += extra(servers)
+        interleave(entrants, ctx.repeat, ctx.log)
+    finally:
+        servers.close()
+    return ScenarioResult(scenario, entrants, all_notes, time.perf_counter() - started)
+
+
+def _simple_run(
+    ctx: Context,
+    op: str,
+    count: int,
+    paths: Sequence[str] = (),
+    *,
+    largest: bool = False,
+    mode: str = "discard",
+    latency: float = 0.0,
+) -> Callable[[Servers, Pair, bool], Callable[[], Outcome]]:
+    """The run of one SCU process doing ``op`` against the pair's SCP."""
+
+    def make(servers: Servers, pair: Pair, nodelay: bool) -> Callable[[], Outcome]:
+        def run() -> Outcome:
+            front, scp, scp_job = servers.get(
+                pair.scp, nodelay, latency=latency, mode=mode, max_pdu=pdu_for(pair.scp, largest)
+            )
+            job = ScuJob(
+                op, front.port, count, tuple(paths), pdu_for(pair.scu, largest), pair.window
+            )
+            outcome = scu_outcome(pair.scu, job, env_for(nodelay), count, ctx.sizes.timeout)
+            if not scp.alive():
+                outcome.problem = outcome.problem or f"the SCP died: {scp.output()[-300:]}"
+            if mode == "write" and scp_job.directory:
+                directory = pathlib.Path(scp_job.directory)
+                files, _ = peer_data.count_files(directory)
+                if not outcome.problem and files != count:
+                    outcome.problem = f"{files} files received of {count} sent"
+                peer_data.clear(directory)
+            return outcome
+
+        return run
+
+    return make
+
+
+def associations(ctx: Context) -> ScenarioResult:
+    n = ctx.sizes.associations
+    scenario = Scenario(
+        "associations",
+        f"associate + C-ECHO + release, {n} times in one SCU process",
+        "associations/s",
+        n,
+    )
+    notes = [
+        "DCMTK's echoscu makes one association per process: its SCU runs once per association"
+    ]
+    return _measure(ctx, scenario, _simple_run(ctx, "assoc", n), notes=notes)
+
+
+def echoes(ctx: Context) -> ScenarioResult:
+    n = ctx.sizes.echoes
+    scenario = Scenario("echoes", f"C-ECHO round trips on one association ({n})", "echoes/s", n)
+    return _measure(ctx, scenario, _simple_run(ctx, "echo", n))
+
+
+def stores(ctx: Context, name: str, count: int, size: int, largest: bool) -> ScenarioResult:
+    paths = ctx.series(name, count, size)
+    megabytes = sum(os.path.getsize(p) for p in paths) / 1e6
+    pdu = "the largest PDU each peer allows" if largest else "16 KiB PDUs"
+    label = f"{size // 1024} KiB" if size < MIB else f"{size // MIB} MiB"
+    scenario = Scenario(
+        f"store-{name}-{'largest' if largest else '16k'}",
+        f"C-STORE {count} x {label}, {pdu}, SCP discarding",
+        "MB/s",
+        megabytes,
+    )
+    notes = (
+        [
+            "largest PDU: dicomul and pynetdicom receive without a limit (0); "
+            f"DCMTK's largest is {DCMTK_LARGEST_PDU} bytes"
+        ]
+        if largest
+        else []
+    )
+    return _measure(
+        ctx, scenario, _simple_run(ctx, "store", count, paths, largest=largest), notes=notes
+    )
+
+
+def store_512k_16k(ctx: Context) -> ScenarioResult:
+    return stores(ctx, "512k", ctx.sizes.files_512k, 512 * 1024, largest=False)
+
+
+def store_512k_largest(ctx: Context) -> ScenarioResult:
+    return stores(ctx, "512k", ctx.sizes.files_512k, 512 * 1024, largest=True)
+
+
+def store_8m_16k(ctx: Context) -> ScenarioResult:
+    return stores(ctx, "8m", ctx.sizes.files_8m, 8 * MIB, largest=False)
+
+
+def store_8m_largest(ctx: Context) -> ScenarioResult:
+    return stores(ctx, "8m", ctx.sizes.files_8m, 8 * MIB, largest=True)
+
+
+def small_files(ctx: Context) -> ScenarioResult:
+    n = ctx.sizes.files_2k
+    paths = ctx.series("2k", n, 2048)
+    scenario = Scenario(
+        "store-2k", f"C-STORE {n} files of about 2 KiB, 16 KiB PDUs, SCP discarding", "files/s", n
+    )
+    return _measure(ctx, scenario, _simple_run(ctx, "store", n, paths))
+
+
+def concurrent(ctx: Context) -> ScenarioResult:
+    clients, per = ctx.sizes.concurrent_clients, ctx.sizes.files_per_client
+    paths = ctx.series("512k", max(per, ctx.sizes.files_512k), 512 * 1024)[:per]
+    megabytes = clients * sum(os.path.getsize(p) for p in paths) / 1e6
+    scenario = Scenario(
+        "concurrent",
+        f"{clients} SCU processes at once into one SCP, each C-STORE {per} x 512 KiB",
+        "MB/s",
+        megabytes,
+    )
+
+    def make(servers: Servers, pair: Pair, nodelay: bool) -> Callable[[], Outcome]:
+        def run() -> Outcome:
+            server, _, _ = servers.get(
+                pair.scp, nodelay, mode="discard", fork=PEERS[pair.scp].dcmtk
+            )
+            job = ScuJob("store", server.port, per, tuple(paths))
+            (command,) = PEERS[pair.scu].scu(job)
+            env = env_for(nodelay)
+            started = time.perf_counter()
+            procs = [start(command, env) for _ in range(clients)]
+            deadline = started + ctx.sizes.timeout
+            finished = [finish(proc, out, started, deadline) for proc, out in procs]
+            wall = time.perf_counter() - started
+            reports = [parse_report(f) for f in finished]
+            problems = [problem_of(f, r, per) for f, r in zip(finished, reports, strict=True)]
+            inside = [r.inproc for r in reports]
+            slowest = None if None in inside else max(i for i in inside if i is not None)
+            rss = max(f.maxrss_kib for f in finished)
+            problem = next((p for p in problems if p), None)
+            return Outcome(wall, slowest, problem, scu_rss_kib=rss)
+
+        return run
+
+    notes = [
+        "DCMTK's storescp runs with --fork here (a process per association); "
+        "the in-process time of the Python SCUs is the slowest client's own"
+    ]
+    return _measure(ctx, scenario, make, notes=notes)
+
+
+#: Pairs for durable writing: each SCP that writes, fed by its own SCU and by
+#: the other library's.
+DURABLE_PAIRS = (
+    Pair("dicomul-sync", "dicomul-sync"),
+    Pair("dcmtk", "dcmtk"),
+    Pair("pynetdicom", "pynetdicom"),
+    Pair("dicomul-sync", "dcmtk"),
+    Pair("dcmtk", "dicomul-sync"),
+)
+
+
+def fsync_loop(paths: Sequence[str], directory: pathlib.Path) -> Outcome:
+    """The limit of a durable store: write each file's bytes, fsync, close."""
+    directory.mkdir(parents=True, exist_ok=True)
+    peer_data.clear(directory)
+    contents = [pathlib.Path(p).read_bytes() for p in paths]
+    started = time.perf_counter()
+    for i, data in enumerate(contents):
+        fd = os.open(directory / f"{i}.dcm", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    elapsed = time.perf_counter() - started
+    files, size = peer_data.count_files(directory)
+    problem = None if files == len(paths) and size == sum(map(len, contents)) else "short write"
+    peer_data.clear(directory)
+    return Outcome(elapsed, elapsed, problem)
+
+
+def durable(ctx: Context) -> ScenarioResult:
+    n = ctx.sizes.files_8m
+    paths = ctx.series("8m", n, 8 * MIB)
+    megabytes = sum(os.path.getsize(p) for p in paths) / 1e6
+    scenario = Scenario(
+        "durable",
+        f"C-STORE {n} x 8 MiB, largest PDU, SCP writing files",
+        "MB/s",
+        megabytes,
+    )
+    notes = [
+        "dicomul's storescp writes each data set to a temporary file, fsyncs and renames "
+        "it before answering Success; DCMTK's storescp and the pynetdicom handler "
+        "(evt.encoded_dataset()) write without fsync",
+        "write+fsync loop: the same files' bytes written and fsynced one by one in one "
+        "process, no network: the limit of a durable store on this disk",
+    ]
+
+    def baseline(servers: Servers) -> list[Entrant]:
+        directory = ctx.workdir / "fsync-loop"
+        return [Entrant("write+fsync loop", "-", "", lambda: fsync_loop(paths, directory))]
+
+    return _measure(
+        ctx,
+        scenario,
+        _simple_run(ctx, "store", n, paths, largest=True, mode="write"),
+        pairs=DURABLE_PAIRS,
+        notes=notes,
+        extra=baseline,
+    )
+
+
+def whole_process(ctx: Context) -> ScenarioResult:
+    n = ctx.sizes.processes
+    scenario = Scenario(
+        "echoscu-process",
+        f"a whole echoscu process (interpreter start included), {n} one after another, "
+        "into DCMTK's storescp",
+        "ms per process",
+        n,
+        lower_is_better=True,
+    )
+    pairs = [Pair(scu, "dcmtk") for scu in ("dicomul-sync", "dcmtk", "pynetdicom")]
+    notes = [
+        "dicomul: the `dicomul echoscu` console script; pynetdicom: `python -m pynetdicom "
+        "echoscu`; each with -v, whose Success line verifies the run"
+    ]
+    return _measure(ctx, scenario, _simple_run(ctx, "process", n), pairs=pairs, notes=notes)
+
+
+def window_supported(backend: str = "asyncio") -> bool:
+    """Whether the async adapter's ``connect`` asks for an operations window."""
+    sys.path.insert(0, str(BENCH))
+    from _peer_scu import window_keyword
+
+    try:
+        module = __import__(f"dicomul_{backend}")
+    except ImportError:
+        return False
+    return window_keyword(module.connect) is not None
+
+
+def latency(ctx: Context) -> ScenarioResult:
+    n, delay = ctx.sizes.latency_files, ctx.sizes.latency
+    paths = ctx.series("2k", max(n, ctx.sizes.files_2k), 2048)[:n]
+    scenario = Scenario(
+        "latency",
+        f"C-STORE {n} x 2 KiB across a proxy adding {delay * 1e3:g} ms each way",
+        "files/s",
+        n,
+    )
+    async_scp = "dicomul-asyncio" if not PEERS["dicomul-asyncio"].scp_missing() else "dicomul-sync"
+    pairs = [
+        Pair("dicomul-sync", "dicomul-sync"),
+        Pair("dicomul-asyncio", async_scp),
+        Pair("dcmtk", "dcmtk"),
+        Pair("pynetdicom", "pynetdicom"),
+    ]
+    notes = [f"bench/_proxy.py delays every chunk {delay * 1e3:g} ms in each direction"]
+    if window_supported():
+        pairs.insert(2, Pair("dicomul-asyncio", async_scp, window=ctx.sizes.window))
+    else:
+        notes.append(
+            "window 1 only: dicomul_asyncio.connect takes no max_operations yet, so no "
+            "asynchronous operations window can be asked for"
+        )
+    return _measure(
+        ctx, scenario, _simple_run(ctx, "store", n, paths, latency=delay), pairs=pairs, notes=notes
+    )
+
+
+#: Pairs of the 2 GiB case: the asynchronous adapter still holds a data set
+#: whole in memory, which is not what this case is for.
+LARGE_PAIRS = (
+    Pair("dicomul-sync", "dicomul-sync"),
+    Pair("dcmtk", "dcmtk"),
+    Pair("pynetdicom", "pynetdicom"),
+    Pair("dicomul-sync", "dcmtk"),
+    Pair("dcmtk", "dicomul-sync"),
+)
+
+
+def large(ctx: Context) -> ScenarioResult:
+    size = ctx.sizes.large_bytes
+    label = f"{size / 1024**3:g} GiB" if size >= 1024**3 else f"{size // MIB} MiB"
+    scenario = Scenario(
+        "large",
+        f"C-STORE of one {label} data set, largest PDU, SCP discarding; peak RSS of both ends",
+        "MB/s",
+        0.0,
+    )
+    free = peer_data.free_disk(ctx.workdir)
+    if free < peer_data.LARGE_DISK_NEEDED:
+        note = f"skipped: {free / 1024**3:.1f} GiB free on {ctx.workdir}, need 6"
+        ctx.log(f"  {scenario.title}: {note}")
+        return ScenarioResult(scenario, [], [note])
+    path = peer_data.make_large(ctx.workdir / "large" / "large.dcm", size)
+    scenario.work = path.stat().st_size / 1e6
+
+    def make(servers: Servers, pair: Pair, nodelay: bool) -> Callable[[], Outcome]:
+        def run() -> Outcome:
+            # A fresh SCP per run, so its peak RSS is this transfer's.
+            fresh = Servers(ctx.workdir)
+            try:
+                server, _, _ = fresh.get(
+                    pair.scp,
+                    nodelay,
+                    mode="discard",
+                    max_pdu=pdu_for(pair.scp, True),
+                    chunked=pair.scp == "pynetdicom",
+                )
+                job = ScuJob("store", server.port, 1, (str(path),), pdu_for(pair.scu, True))
+                outcome = scu_outcome(pair.scu, job, env_for(nodelay), 1, ctx.sizes.timeout)
+                outcome.scp_rss_kib = server.peak_rss_kib()
+                return outcome
+            finally:
+                fresh.close()
+
+        return run
+
+    notes = [
+        f"the file is sparse ({free / 1024**3:.0f} GiB were free): its pixels are zeros "
+        "read from no disk; pynetdicom sends and receives in its chunked mode (a "
+        "temporary file), the others stream",
+        "peak RSS: the SCU's from wait4, the SCP's VmHWM just before it stops",
+    ]
+    return _measure(ctx, scenario, make, pairs=LARGE_PAIRS, notes=notes)
+
+
+#: Every scenario, in the order they run and are reported.
+SCENARIOS: dict[str, Callable[[Context], ScenarioResult]] = {
+    "associations": associations,
+    "echoes": echoes,
+    "store-512k-16k": store_512k_16k,
+    "store-512k-largest": store_512k_largest,
+    "store-8m-16k": store_8m_16k,
+    "store-8m-largest": store_8m_largest,
+    "store-2k": small_files,
+    "concurrent": concurrent,
+    "durable": durable,
+    "echoscu-process": whole_process,
+    "latency": latency,
+    "large": large,
+}
+
+
+@contextlib.contextmanager
+def workdir(path: str | None) -> Iterator[pathlib.Path]:
+    """``path``, or a temporary directory removed afterwards."""
+    if path:
+        yield pathlib.Path(path)
+        return
+    with tempfile.TemporaryDirectory(prefix="dicomul-peers-") as tmp:
+        yield pathlib.Path(tmp)
