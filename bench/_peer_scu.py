@@ -19,7 +19,7 @@ The last line on stdout is one JSON object: ``elapsed`` (seconds, from
 before the first association request to after the last release, taken
 with ``time.perf_counter`` inside this process: interpreter start and
 imports are not in it), ``statuses`` (hex status -> count of final
-responses), ``requests`` (operations attempted), ``maxrss_kib`` (this
+responses), ``requests`` (operations attempted), ``peak_rss_kib`` (this
 process's peak resident set), ``window`` (operations outstanding at once)
 and ``error`` (None, or why the run stopped).  The exit status is 0 when
 the run went to its end, whatever the statuses: ``peers.py`` verifies them.
@@ -33,7 +33,6 @@ import inspect
 import json
 import os
 import pathlib
-import resource
 import sys
 import time
 from collections import Counter
@@ -231,6 +230,19 @@ IMPLS: dict[str, Callable[[argparse.Namespace, list[str], Tally], int]] = {
 }
 
 
+def peak_rss_kib() -> int | None:
+    """This process's peak resident set (VmHWM; ``ru_maxrss`` would count
+    the parent's pages the fork copied before the exec)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("impl", choices=sorted(IMPLS))
@@ -260,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed": elapsed,
         "statuses": dict(tally.statuses),
         "requests": tally.requests,
-        "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "peak_rss_kib": peak_rss_kib(),
         "window": window,
         "error": error,
         "pid": os.getpid(),

@@ -35,7 +35,6 @@ import dataclasses
 import os
 import pathlib
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -265,7 +264,7 @@ class Finished:
     code: int
     output: str  # stdout and stderr
     wall: float
-    maxrss_kib: int
+    peak_rss_kib: int
     timed_out: bool = False
 
 
@@ -276,24 +275,46 @@ def start(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[byt
     return proc, out
 
 
+def vm_hwm_kib(pid: int | str) -> int | None:
+    """The process's peak resident set so far (VmHWM, per address space: an
+    exec starts it afresh, unlike ``ru_maxrss``, which keeps the peak of the
+    forked copy of the parent that ran before the exec)."""
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return None
+
+
 def finish(
     proc: subprocess.Popen[bytes], out: IO[bytes], started: float, deadline: float
 ) -> Finished:
-    """Wait for ``proc`` with ``os.wait4`` (its peak RSS comes with it);
-    kill it at ``deadline`` (a ``perf_counter`` time)."""
-    timer = threading.Timer(max(0.0, deadline - time.perf_counter()), proc.kill)
-    timer.start()
+    """Wait for ``proc`` (killed at ``deadline``, a ``perf_counter`` time),
+    watching its VmHWM every 20 ms for its peak RSS."""
+    peak = 0
+    done = threading.Event()
+
+    def watch() -> None:
+        nonlocal peak
+        while not done.wait(0.02):
+            peak = max(peak, vm_hwm_kib(proc.pid) or 0)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        timer.cancel()
+        proc.wait(max(0.0, deadline - time.perf_counter()))
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        timed_out = True
     wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    done.set()
+    watcher.join()
     out.seek(0)
     text = out.read().decode(errors="replace")
     out.close()
-    killed = proc.returncode == -signal.SIGKILL
-    return Finished(proc.args, proc.returncode, text, wall, usage.ru_maxrss, killed)  # type: ignore[arg-type]
+    return Finished(list(map(str, proc.args)), proc.returncode, text, wall, peak, timed_out)  # type: ignore[arg-type]
 
 
 def run_one(command: list[str], env: dict[str, str], timeout: float) -> Finished:
@@ -343,12 +364,8 @@ class Server:
         return self.proc.poll() is None
 
     def peak_rss_kib(self) -> int | None:
-        """VmHWM: the process's peak resident set so far."""
-        with contextlib.suppress(OSError), open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-        return None
+        """The SCP's peak resident set so far."""
+        return vm_hwm_kib(self.proc.pid)
 
     def output(self) -> str:
         self._out.seek(0)
@@ -383,7 +400,7 @@ class Report:
     successes: int
     statuses: dict[str, int]
     inproc: float | None  # seconds, timed inside the process
-    maxrss_kib: int
+    peak_rss_kib: int
     error: str | None = None
 
 
@@ -400,28 +417,28 @@ def parse_report(finished: Finished) -> Report:
             statuses.get("0x0000", 0),
             statuses,
             data["elapsed"],
-            data["maxrss_kib"],
+            data["peak_rss_kib"] or finished.peak_rss_kib,
             data["error"],
         )
     found = _RESPONSE.findall(finished.output)
     statuses: dict[str, int] = {}
     for text in found:
         statuses[text] = statuses.get(text, 0) + 1
-    return Report(len(found), statuses.get("Success", 0), statuses, None, finished.maxrss_kib)
+    return Report(len(found), statuses.get("Success", 0), statuses, None, finished.peak_rss_kib)
 
 
 def problem_of(finished: Finished, report: Report, expected: int) -> str | None:
     """Why this SCU run does not count (None: it does)."""
     if finished.timed_out:
         return f"timed out: {' '.join(finished.command[:3])}"
-    if finished.code != 0:
-        return f"exit {finished.code}: {finished.output.strip()[-300:]}"
     if report.error:
         return report.error
+    if report.requests and report.successes != report.requests:
+        return f"{report.successes} of {report.requests} Success ({report.statuses})"
+    if finished.code != 0:
+        return f"exit {finished.code}: {finished.output.strip()[-300:]}"
     if report.requests != expected:
         return f"{report.requests} responses for {expected} requests ({report.statuses})"
-    if report.successes != expected:
-        return f"{report.successes} of {expected} Success ({report.statuses})"
     return None
 
 
@@ -438,7 +455,8 @@ class Outcome:
     problem: str | None = None
     scu_rss_kib: int | None = None
     scp_rss_kib: int | None = None
-    extra: dict[str, object] = dataclasses.field(default_factory=dict)
+    #: The share of the scenario's work this run did (a probe does less).
+    fraction: float = 1.0
 
 
 @dataclasses.dataclass
@@ -450,6 +468,9 @@ class Entrant:
     variant: str  # "", "TCP_NODELAY=1", "default", "window 8"...
     run: Callable[[], Outcome]
     outcomes: list[Outcome] = dataclasses.field(default_factory=list)
+    #: Carries PROBE_SCALE of the load, and runs once, repeated only if it
+    #: came within 10% of its sibling variant (DCMTK without TCP_NODELAY).
+    probe: bool = False
 
     @property
     def key(self) -> str:
@@ -480,9 +501,10 @@ def figure(scenario: Scenario, outcome: Outcome, *, wall: bool = False) -> float
     """The run's figure: work per second (in-process time where there is
     one), or milliseconds per unit of work for a lower-is-better scenario."""
     seconds = outcome.wall if wall or outcome.inproc is None else outcome.inproc
+    work = scenario.work * outcome.fraction
     if scenario.lower_is_better:
-        return seconds / scenario.work * 1e3
-    return scenario.work / seconds
+        return seconds / work * 1e3
+    return work / seconds
 
 
 def summary(scenario: Scenario, entrant: Entrant) -> dict[str, object]:
@@ -515,11 +537,18 @@ def summary(scenario: Scenario, entrant: Entrant) -> dict[str, object]:
     }
 
 
-def interleave(entrants: Sequence[Entrant], repeat: int, log: Callable[[str], None]) -> None:
-    """Run every entrant ``repeat`` times, taking turns in a rotating order."""
+def interleave(
+    scenario: Scenario, entrants: Sequence[Entrant], repeat: int, log: Callable[[str], None]
+) -> None:
+    """Run every entrant ``repeat`` times, taking turns in a rotating order.
+
+    A probe runs in the first turn only, unless its figure came within 10%
+    of (or beat) its sibling's, the same pair with TCP_NODELAY=1."""
     for i in range(repeat):
         turn = i % len(entrants) if entrants else 0
         for entrant in [*entrants[turn:], *entrants[:turn]]:
+            if i > 0 and entrant.probe and not _keeps_up(scenario, entrant, entrants):
+                continue
             try:
                 outcome = entrant.run()
             except Exception as exc:  # a peer that could not even start
@@ -529,8 +558,34 @@ def interleave(entrants: Sequence[Entrant], repeat: int, log: Callable[[str], No
                 log(f"    FAILED {entrant.key}: {outcome.problem}")
 
 
+def _keeps_up(scenario: Scenario, probe: Entrant, entrants: Sequence[Entrant]) -> bool:
+    """Whether the probe's first run came within 10% of its sibling's."""
+    if not probe.outcomes or probe.outcomes[0].problem:
+        return False
+    theirs = [
+        figure(scenario, e.outcomes[0])
+        for e in entrants
+        if (e.scu, e.scp, e.probe) == (probe.scu, probe.scp, False)
+        and e.outcomes
+        and not e.outcomes[0].problem
+    ]
+    if not theirs:
+        return True
+    mine = figure(scenario, probe.outcomes[0])
+    if scenario.lower_is_better:
+        return mine <= theirs[0] * 1.1
+    return mine >= theirs[0] / 1.1
+
+
 # --------------------------------------------------------------------------
 # Pairs and the SCPs they need
+
+#: The share of the load a probe run carries.
+PROBE_SCALE = 0.1
+
+
+def scaled(count: int, scale: float) -> int:
+    return max(1, round(count * scale))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -609,7 +664,7 @@ def scu_outcome(
         finished = run_one(command, env, max(1.0, started + timeout - time.perf_counter()))
         report = parse_report(finished)
         problem = problem_of(finished, report, per_process)
-        rss = max(rss, finished.maxrss_kib)
+        rss = max(rss, report.peak_rss_kib)
         if problem:
             return Outcome(time.perf_counter() - started, problem=problem, scu_rss_kib=rss)
         if report.inproc is None:
@@ -624,7 +679,7 @@ def pair_entrants(
     pairs: Sequence[Pair],
     servers: Servers,
     notes: list[str],
-    make_run: Callable[[Pair, bool], Callable[[], Outcome]],
+    make_run: Callable[[Pair, bool, float], Callable[[], Outcome]],
 ) -> list[Entrant]:
     """An entrant per pair and DCMTK variant; pairs whose SCP cannot run
     here are left out, with a note saying why."""
@@ -643,7 +698,12 @@ def pair_entrants(
                 variant = "TCP_NODELAY=1" if nodelay else "default"
             if pair.window > 1:
                 variant = ", ".join(filter(None, [f"window {pair.window}", variant]))
-            entrants.append(Entrant(pair.scu, pair.scp, variant, make_run(pair, nodelay)))
+            # Without TCP_NODELAY, DCMTK's small messages wait on Nagle and
+            # delayed ACKs (about 40 ms each): a probe at a tenth of the load
+            # shows it, repeated only if it keeps up (see interleave()).
+            probe = not nodelay
+            run = make_run(pair, nodelay, PROBE_SCALE if probe else 1.0)
+            entrants.append(Entrant(pair.scu, pair.scp, variant, run, probe=probe))
     return entrants
 
 
@@ -671,7 +731,7 @@ class Sizes:
 
     @classmethod
     def quick(cls) -> Sizes:
-        return cls(50, 500, 40, 5, 200, 8, 5, 5, 50, 0, timeout=120.0)
+        return cls(30, 300, 20, 3, 60, 8, 3, 3, 30, 0, timeout=120.0)
 
     @classmethod
     def tiny(cls) -> Sizes:
@@ -717,7 +777,7 @@ class Context:
 def _measure(
     ctx: Context,
     scenario: Scenario,
-    make_run: Callable[[Servers, Pair, bool], Callable[[], Outcome]],
+    make_run: Callable[[Servers, Pair, bool, float], Callable[[], Outcome]],
     *,
     pairs: Sequence[Pair] | None = None,
     notes: Sequence[str] = (),
@@ -733,11 +793,11 @@ def _measure(
             ctx.choose(DEFAULT_PAIRS if pairs is None else pairs),
             servers,
             all_notes,
-            lambda pair, nodelay: make_run(servers, pair, nodelay),
+            lambda pair, nodelay, scale: make_run(servers, pair, nodelay, scale),
         )
         if extra is not None:
             entrants += extra(servers)
-        interleave(entrants, ctx.repeat, ctx.log)
+        interleave(scenario, entrants, ctx.repeat, ctx.log)
     finally:
         servers.close()
     return ScenarioResult(scenario, entrants, all_notes, time.perf_counter() - started)
@@ -755,22 +815,24 @@ def _simple_run(
 ) -> Callable[[Servers, Pair, bool], Callable[[], Outcome]]:
     """The run of one SCU process doing ``op`` against the pair's SCP."""
 
-    def make(servers: Servers, pair: Pair, nodelay: bool) -> Callable[[], Outcome]:
+    def make(servers: Servers, pair: Pair, nodelay: bool, scale: float) -> Callable[[], Outcome]:
         def run() -> Outcome:
             front, scp, scp_job = servers.get(
                 pair.scp, nodelay, latency=latency, mode=mode, max_pdu=pdu_for(pair.scp, largest)
             )
+            n = scaled(count, scale)
             job = ScuJob(
-                op, front.port, count, tuple(paths), pdu_for(pair.scu, largest), pair.window
+                op, front.port, n, tuple(paths[:n]), pdu_for(pair.scu, largest), pair.window
             )
-            outcome = scu_outcome(pair.scu, job, env_for(nodelay), count, ctx.sizes.timeout)
+            outcome = scu_outcome(pair.scu, job, env_for(nodelay), n, ctx.sizes.timeout)
+            outcome.fraction = n / count
             if not scp.alive():
                 outcome.problem = outcome.problem or f"the SCP died: {scp.output()[-300:]}"
             if mode == "write" and scp_job.directory:
                 directory = pathlib.Path(scp_job.directory)
                 files, _ = peer_data.count_files(directory)
-                if not outcome.problem and files != count:
-                    outcome.problem = f"{files} files received of {count} sent"
+                if not outcome.problem and files != n:
+                    outcome.problem = f"{files} files received of {n} sent"
                 peer_data.clear(directory)
             return outcome
 
@@ -859,12 +921,13 @@ def concurrent(ctx: Context) -> ScenarioResult:
         megabytes,
     )
 
-    def make(servers: Servers, pair: Pair, nodelay: bool) -> Callable[[], Outcome]:
+    def make(servers: Servers, pair: Pair, nodelay: bool, scale: float) -> Callable[[], Outcome]:
         def run() -> Outcome:
             server, _, _ = servers.get(
                 pair.scp, nodelay, mode="discard", fork=PEERS[pair.scp].dcmtk
             )
-            job = ScuJob("store", server.port, per, tuple(paths))
+            n = scaled(per, scale)
+            job = ScuJob("store", server.port, n, tuple(paths[:n]))
             (command,) = PEERS[pair.scu].scu(job)
             env = env_for(nodelay)
             started = time.perf_counter()
@@ -873,12 +936,12 @@ def concurrent(ctx: Context) -> ScenarioResult:
             finished = [finish(proc, out, started, deadline) for proc, out in procs]
             wall = time.perf_counter() - started
             reports = [parse_report(f) for f in finished]
-            problems = [problem_of(f, r, per) for f, r in zip(finished, reports, strict=True)]
+            problems = [problem_of(f, r, n) for f, r in zip(finished, reports, strict=True)]
             inside = [r.inproc for r in reports]
             slowest = None if None in inside else max(i for i in inside if i is not None)
-            rss = max(f.maxrss_kib for f in finished)
+            rss = max(r.peak_rss_kib for r in reports)
             problem = next((p for p in problems if p), None)
-            return Outcome(wall, slowest, problem, scu_rss_kib=rss)
+            return Outcome(wall, slowest, problem, scu_rss_kib=rss, fraction=n / per)
 
         return run
 
@@ -1039,7 +1102,7 @@ def large(ctx: Context) -> ScenarioResult:
     path = peer_data.make_large(ctx.workdir / "large" / "large.dcm", size)
     scenario.work = path.stat().st_size / 1e6
 
-    def make(servers: Servers, pair: Pair, nodelay: bool) -> Callable[[], Outcome]:
+    def make(servers: Servers, pair: Pair, nodelay: bool, scale: float) -> Callable[[], Outcome]:
         def run() -> Outcome:
             # A fresh SCP per run, so its peak RSS is this transfer's.
             fresh = Servers(ctx.workdir)
