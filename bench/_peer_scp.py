@@ -186,11 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.mode == "write" and not args.directory:
         parser.error("--mode write needs --directory")
+    # SIGTERM ends the process (dicomul-sync's server replaces this with AE.stop).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    if args.impl == "dicomul-sync":
-        serve_dicomul_sync(args)  # installs its own SIGTERM handler
-    else:
-        IMPLS[args.impl](args)
+    IMPLS[args.impl](args)
     return 0
 
 

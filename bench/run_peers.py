@@ -4,7 +4,7 @@ Usage::
 
     python bench/run_peers.py [--quick] [--repeat N] [--scenarios a,b] [--pairs scu:scp,...]
 
-Every scenario of :data:`peers.SCENARIOS` runs its pairs of processes on
+Every scenario of :data:`peer_scenarios.SCENARIOS` runs its pairs of processes on
 127.0.0.1 (see ``peers.py`` and bench/README.md), ``--repeat`` times each,
 interleaved.  The results go to ``bench/results/peers.json`` (every run),
 ``bench/results/peers.png`` (the chart) and bench/README.md, between the
@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+import peer_scenarios
 import peers
 
 RESULTS = peers.BENCH / "results"
@@ -324,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     add("--quick", action="store_true", help="smaller loads, no 2 GiB case: under 5 minutes")
     add("--tiny", action="store_true", help=argparse.SUPPRESS)  # the smoke test's loads
     add("--repeat", type=int, help="runs per pair (default 5; 3 with --quick)")
-    add("--scenarios", help=f"comma-separated, of: {', '.join(peers.SCENARIOS)}")
+    add("--scenarios", help=f"comma-separated, of: {', '.join(peer_scenarios.SCENARIOS)}")
     add("--pairs", help="only these SCU:SCP pairs, e.g. dicomul-sync:dcmtk,dcmtk:dcmtk")
     add("--workdir", help="where the data sets go (default: a temporary directory)")
     add("--json", type=pathlib.Path, default=RESULTS / "peers.json")
@@ -332,14 +333,14 @@ def main(argv: list[str] | None = None) -> int:
     add("--no-readme", action="store_true", help="do not write bench/README.md")
     add("--loaded", help="a sentence on the machine's load, printed above the tables")
     args = parser.parse_args(argv)
-    sizes = peers.Sizes.quick() if args.quick else peers.Sizes()
+    sizes = peer_scenarios.Sizes.quick() if args.quick else peer_scenarios.Sizes()
     if args.tiny:
-        sizes = peers.Sizes.tiny()
+        sizes = peer_scenarios.Sizes.tiny()
     repeat = args.repeat or (3 if args.quick else 5)
-    names = args.scenarios.split(",") if args.scenarios else list(peers.SCENARIOS)
+    names = args.scenarios.split(",") if args.scenarios else list(peer_scenarios.SCENARIOS)
     if (args.quick or args.tiny) and not args.scenarios:
         names.remove("large")
-    if unknown := [n for n in names if n not in peers.SCENARIOS]:
+    if unknown := [n for n in names if n not in peer_scenarios.SCENARIOS]:
         parser.error(f"unknown scenarios: {', '.join(unknown)}")
     only = None
     if args.pairs:
@@ -350,10 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     results = []
-    with peers.workdir(args.workdir) as workdir:
-        ctx = peers.Context(workdir, sizes, repeat, only=only)  # type: ignore[arg-type]
+    with peer_scenarios.workdir(args.workdir) as workdir:
+        ctx = peer_scenarios.Context(workdir, sizes, repeat, only=only)  # type: ignore[arg-type]
         for name in names:
-            results.append(peers.SCENARIOS[name](ctx))
+            results.append(peer_scenarios.SCENARIOS[name](ctx))
     report: dict[str, object] = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command.strip(),

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import peer_scenarios
 import peers
 import pytest
 import run_peers
@@ -43,13 +44,15 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     return tmp_path_factory.mktemp("peers")
 
 
-def smoke_context(workdir: pathlib.Path) -> peers.Context:
-    return peers.Context(workdir, peers.Sizes.tiny(), 1, log=lambda _: None, only=SMOKE_PAIRS)
+def smoke_context(workdir: pathlib.Path) -> peer_scenarios.Context:
+    return peer_scenarios.Context(
+        workdir, peer_scenarios.Sizes.tiny(), 1, log=lambda _: None, only=SMOKE_PAIRS
+    )
 
 
-@pytest.mark.parametrize("name", list(peers.SCENARIOS))
+@pytest.mark.parametrize("name", list(peer_scenarios.SCENARIOS))
 def test_scenario_runs_and_every_run_is_verified(name: str, workdir: pathlib.Path) -> None:
-    result = peers.SCENARIOS[name](smoke_context(workdir))
+    result = peer_scenarios.SCENARIOS[name](smoke_context(workdir))
     assert result.entrants, result.notes
     for entrant in result.entrants:
         assert entrant.outcomes, entrant.key
@@ -70,7 +73,7 @@ def test_scenario_runs_and_every_run_is_verified(name: str, workdir: pathlib.Pat
 def test_a_refusing_scp_fails_every_figure(workdir: pathlib.Path) -> None:
     """The SCP answers Out of Resources (C-STORE) and Processing Failure
     (C-ECHO): no run counts, whichever SCU reads the answers."""
-    ctx = peers.Context(workdir, peers.Sizes.tiny(), 1, log=lambda _: None)
+    ctx = peer_scenarios.Context(workdir, peer_scenarios.Sizes.tiny(), 1, log=lambda _: None)
     paths = ctx.series("refused", 2, 4096)
     scenario = peers.Scenario("refused", "refused stores", "files/s", 2)
     pairs = [
@@ -80,8 +83,8 @@ def test_a_refusing_scp_fails_every_figure(workdir: pathlib.Path) -> None:
         peers.Pair("dcmtk", "pynetdicom"),
     ]
     for op, count, files in (("store", 2, paths), ("echo", 3, [])):
-        run = peers._simple_run(ctx, op, count, files, mode="refuse")
-        result = peers._measure(ctx, scenario, run, pairs=pairs)
+        run = peer_scenarios.single_scu_run(ctx, op, count, files, mode="refuse")
+        result = peer_scenarios.measure(ctx, scenario, run, pairs=pairs)
         lines = run_peers.best_variants(result)
         assert len(lines) == len(pairs)
         for line in lines:
