@@ -84,6 +84,9 @@ class ScuJob:
     paths: tuple[str, ...] = ()
     max_pdu: int = 16384  # 0: no limit
     window: int = 1
+    #: The Python SCUs: signal readiness (a file here) and wait for a line on
+    #: stdin before starting, so that several start their work together.
+    ready_dir: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +112,7 @@ def _python_scu(impl: str) -> Callable[[ScuJob], list[list[str]]]:
                 f"--count={job.count}",
                 f"--max-pdu={job.max_pdu}",
                 f"--window={job.window}",
+                *([f"--ready-dir={job.ready_dir}"] if job.ready_dir else []),
                 impl,
                 job.op,
                 HOST,
@@ -268,10 +272,12 @@ class Finished:
     timed_out: bool = False
 
 
-def start(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
+def start(
+    command: list[str], env: dict[str, str], stdin: int = subprocess.DEVNULL
+) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
     """Start ``command``, its stdout and stderr into one temporary file."""
     out = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish() or Server.stop()
-    proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(command, stdin=stdin, stdout=out, stderr=subprocess.STDOUT, env=env)
     return proc, out
 
 
@@ -471,6 +477,8 @@ class Entrant:
     #: Carries PROBE_SCALE of the load, and runs once, repeated only if it
     #: came within 10% of its sibling variant (DCMTK without TCP_NODELAY).
     probe: bool = False
+    #: A run that failed and was run again (at most one per entrant).
+    retried: list[Outcome] = dataclasses.field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -515,6 +523,7 @@ def summary(scenario: Scenario, entrant: Entrant) -> dict[str, object]:
         "scp": entrant.scp,
         "variant": entrant.variant,
         "runs": [dataclasses.asdict(o) for o in entrant.outcomes],
+        "retried": [dataclasses.asdict(o) for o in entrant.retried],
     }
     if failed or not entrant.outcomes:
         return {**base, "ok": False, "problem": failed[0] if failed else "no run"}
@@ -543,19 +552,30 @@ def interleave(
     """Run every entrant ``repeat`` times, taking turns in a rotating order.
 
     A probe runs in the first turn only, unless its figure came within 10%
-    of (or beat) its sibling's, the same pair with TCP_NODELAY=1."""
+    of (or beat) its sibling's, the same pair with TCP_NODELAY=1.  A run
+    that fails verification is run once more: the failure is kept in
+    ``entrant.retried`` (and reported), and if the second run fails too,
+    the pair has no figure."""
     for i in range(repeat):
         turn = i % len(entrants) if entrants else 0
         for entrant in [*entrants[turn:], *entrants[:turn]]:
             if i > 0 and entrant.probe and not _keeps_up(scenario, entrant, entrants):
                 continue
-            try:
-                outcome = entrant.run()
-            except Exception as exc:  # a peer that could not even start
-                outcome = Outcome(0.0, problem=f"{type(exc).__name__}: {exc}")
+            outcome = _attempt(entrant)
+            if outcome.problem and not entrant.retried:
+                log(f"    failed, running again: {entrant.key}: {outcome.problem}")
+                entrant.retried.append(outcome)
+                outcome = _attempt(entrant)
             entrant.outcomes.append(outcome)
             if outcome.problem:
                 log(f"    FAILED {entrant.key}: {outcome.problem}")
+
+
+def _attempt(entrant: Entrant) -> Outcome:
+    try:
+        return entrant.run()
+    except Exception as exc:  # a peer that could not even start
+        return Outcome(0.0, problem=f"{type(exc).__name__}: {exc}")
 
 
 def _keeps_up(scenario: Scenario, probe: Entrant, entrants: Sequence[Entrant]) -> bool:
