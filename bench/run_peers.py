@@ -255,6 +255,9 @@ def markdown(report: dict[str, object], results: Sequence[peers.ScenarioResult])
     ]
     if report.get("loaded_note"):
         lines += [f"**{report['loaded_note']}**", ""]
+    not_run = report.get("not_run")
+    if isinstance(not_run, list) and not_run:
+        lines += [f"Not run this time: {', '.join(not_run)}.", ""]
     lines += [
         "Medians of the SCU's own timing (wall-clock where the SCU is DCMTK's); each "
         "implementation against itself (the whole-process case: into DCMTK's storescp; "
@@ -381,6 +384,11 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "versions": versions(),
         "sizes": dataclasses.asdict(sizes),
+        "not_run": [
+            f"`{name}`" + (" (the 2 GiB case is not in --quick)" if name == "large" else "")
+            for name in peer_scenarios.SCENARIOS
+            if name not in names
+        ],
         "scenarios": [
             {
                 **dataclasses.asdict(r.scenario),
