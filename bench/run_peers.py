@@ -362,7 +362,13 @@ def main(argv: list[str] | None = None) -> int:
         only = [tuple(pair.split(":", 1)) for pair in args.pairs.split(",")]
         if bad := [p for p in only if len(p) != 2 or not set(p) <= set(peers.PEERS)]:
             parser.error(f"unknown pairs: {bad}; peers are {', '.join(peers.PEERS)}")
-    command = "python bench/run_peers.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    given = argv if argv is not None else sys.argv[1:]
+    shown = [a for a in given if not a.startswith("--loaded")]
+    if args.loaded and "--loaded" in shown:
+        shown.remove("--loaded")  # its sentence is printed on its own
+    if args.loaded in shown:
+        shown.remove(args.loaded)
+    command = "python bench/run_peers.py " + " ".join(shown)
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     results = []
