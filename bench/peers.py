@@ -495,6 +495,8 @@ class Scenario:
     unit: str
     work: float  # units of work per run (operations, MB, processes)
     lower_is_better: bool = False  # a time per unit (ms), not a rate
+    #: peer -> a caveat the headline table prints beside its figure.
+    caveats: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass

@@ -173,7 +173,9 @@ def headline(results: Sequence[peers.ScenarioResult]) -> list[str]:
                 medians.append(None)
             else:
                 medians.append(float(found["median"]))  # type: ignore[arg-type]
-                cells.append(number(float(found["median"])))  # type: ignore[arg-type]
+                caveat = result.scenario.caveats.get(scu)
+                cell = number(float(found["median"]))  # type: ignore[arg-type]
+                cells.append(f"{cell} ({caveat})" if caveat else cell)
         for other in (2, 3):  # DCMTK, pynetdicom
             ours, theirs = medians[0], medians[other]
             if ours is None or theirs is None:
