@@ -134,7 +134,6 @@ def measure(
     try:
         entrants = pair_entrants(
             ctx.choose(DEFAULT_PAIRS if pairs is None else pairs, all_notes),
-            servers,
             all_notes,
             lambda pair, nodelay, scale: make_run(servers, pair, nodelay, scale),
         )

@@ -699,7 +699,6 @@ def scu_outcome(
 
 def pair_entrants(
     pairs: Sequence[Pair],
-    servers: Servers,
     notes: list[str],
     make_run: Callable[[Pair, bool, float], Callable[[], Outcome]],
 ) -> list[Entrant]:

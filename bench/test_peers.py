@@ -94,7 +94,7 @@ def test_a_refusing_scp_fails_every_figure(workdir: pathlib.Path) -> None:
 
 
 def test_a_pair_whose_scp_is_missing_is_skipped_with_a_note(
-    workdir: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     missing = peers.Peer(
         "dicomul-asyncio",
@@ -107,9 +107,7 @@ def test_a_pair_whose_scp_is_missing_is_skipped_with_a_note(
     monkeypatch.setitem(peers.PEERS, "dicomul-asyncio", missing)
     notes: list[str] = []
     pairs = [peers.Pair("dicomul-asyncio", "dicomul-asyncio"), peers.Pair("dcmtk", "dcmtk")]
-    entrants = peers.pair_entrants(
-        pairs, peers.Servers(workdir), notes, lambda pair, nodelay, scale: lambda: None
-    )
+    entrants = peers.pair_entrants(pairs, notes, lambda pair, nodelay, scale: lambda: None)
     assert [(e.scu, e.variant) for e in entrants] == [
         ("dcmtk", "TCP_NODELAY=1"),
         ("dcmtk", "default"),
