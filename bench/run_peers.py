@@ -350,6 +350,14 @@ def main(argv: list[str] | None = None) -> int:
     add("--no-readme", action="store_true", help="do not write bench/README.md")
     add("--loaded", help="a sentence on the machine's load, printed above the tables")
     args = parser.parse_args(argv)
+    import importlib.util
+
+    needed = ("pydicom", "pynetdicom", "dicomul_sync", "dicomul_asyncio", "trio", "matplotlib")
+    if missing := [name for name in needed if importlib.util.find_spec(name) is None]:
+        parser.error(
+            f"{sys.executable} cannot import {', '.join(missing)}: run it with the "
+            "repository's venv, or pip install -e '.[bench,test]'"
+        )
     sizes = peer_scenarios.Sizes.quick() if args.quick else peer_scenarios.Sizes()
     if args.tiny:
         sizes = peer_scenarios.Sizes.tiny()
