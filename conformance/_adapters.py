@@ -99,9 +99,18 @@ class NotEstablishedError(Exception):
     """The association was not established: rejected (``rejected`` True),
     aborted, or given up by a timer."""
 
-    def __init__(self, message: str, *, rejected: bool = False) -> None:
+    def __init__(self, message: str, *, rejection: tuple[int, int, int] | None = None) -> None:
         super().__init__(message)
-        self.rejected = rejected
+        #: (result, source, reason) of the A-ASSOCIATE-RJ (PS3.8 9.3.4), if rejected.
+        self.rejection = rejection
+
+    @property
+    def rejected(self) -> bool:
+        return self.rejection is not None
+
+
+def _rejection(pdu: Any) -> tuple[int, int, int]:
+    return int(pdu.result), int(pdu.source), int(pdu.reason)
 
 
 class EndedError(Exception):
@@ -272,9 +281,9 @@ async def connect(
             functools.partial(ae.associate, host, port, called, ssl_context=ssl_context)
         )
         if not assoc.is_established:
-            raise NotEstablishedError(
-                "rejected" if assoc.is_rejected else "aborted", rejected=assoc.is_rejected
-            )
+            if assoc.is_rejected:
+                raise NotEstablishedError("rejected", rejection=_rejection(assoc.rejection.pdu))
+            raise NotEstablishedError("aborted")
         scu = Scu(kind, assoc)
         try:
             yield scu
@@ -303,7 +312,7 @@ async def connect(
     try:
         assoc = await cm.__aenter__()
     except pkg.AssociationRejectedError as exc:
-        raise NotEstablishedError(str(exc), rejected=True) from exc
+        raise NotEstablishedError(str(exc), rejection=_rejection(exc.event.pdu)) from exc
     except (pkg.AssociationAbortedError, TimeoutError) as exc:
         raise NotEstablishedError(repr(exc)) from exc
     scu = Scu(kind, assoc)
