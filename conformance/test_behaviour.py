@@ -372,6 +372,137 @@ async def test_a_handler_that_raises_gives_the_failure_status_and_the_associatio
         assert assoc.is_established
 
 
+@pair
+async def test_retrieve_and_n_handlers_that_raise_give_their_failure_status(
+    scu: str, scp: str, tmp_path: pathlib.Path
+) -> None:
+    """PS3.4 C.4.2.1.5 / C.4.3.1.4: 0xC000 (unable to process) for a C-GET
+    or C-MOVE whose handler raises; PS3.7 C.5: 0x0110 for an N service."""
+
+    def broken(*_: object) -> Any:
+        raise RuntimeError("no such study")
+
+    classes = [VERIFICATION, PATIENT_ROOT_GET, PATIENT_ROOT_MOVE, MPPS]
+    handlers = {"on_c_get": broken, "on_c_move": broken, "on_n_get": broken}
+    scp_side = Scp(
+        sop_classes=classes,
+        scu_sop_classes=[CT],
+        handlers=handlers,
+        move_destinations={"DEST": (HOST, 104)},
+    )
+    got = tmp_path / "got"
+    got.mkdir()
+    async with (
+        serving(scp, scp_side) as port,
+        connect(scu, port, sop_classes=classes, scp_sop_classes=[CT], get_directory=got) as assoc,
+    ):
+        assert [s for s, _ in await assoc.c_get(patient())] == [0xC000]
+        assert [s for s, _ in await assoc.c_move(patient(), "DEST")] == [0xC000]
+        status, reply = await assoc.n("get", [0x00100010], MPPS, "1.2.3")
+        assert (status.Status, reply) == (0x0110, None)
+        assert await assoc.c_echo() == 0x0000
+    assert not list(got.iterdir())
+
+
+UNHANDLED_DIVERGES = pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "divergence: the blocking AE's default handlers answer a C-STORE 0xC000 "
+        "(on_c_store raises NotImplementedError) and a C-FIND or C-GET Success with "
+        "no match, where the async server answers 0x0211 (Handlers' docstring says "
+        "'as the blocking dicomul_sync.AE does'); the N services agree (0x0211)"
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("scu", "scp"),
+    [
+        pytest.param(scu, scp, marks=UNHANDLED_DIVERGES) if scp == "sync" else (scu, scp)
+        for scu, scp in COMMON
+    ],
+)
+async def test_a_service_without_a_handler_is_an_unrecognized_operation(
+    scu: str, scp: str, tmp_path: pathlib.Path
+) -> None:
+    """PS3.7 C.5: 0x0211 for a request no handler serves; C-ECHO answers
+    Success (answering it is the whole service)."""
+    classes = [VERIFICATION, CT, PATIENT_ROOT_FIND, PATIENT_ROOT_GET, MPPS]
+    async with (
+        serving(scp, Scp(sop_classes=classes, scu_sop_classes=[CT])) as port,
+        connect(
+            scu, port, sop_classes=classes, scp_sop_classes=[CT], get_directory=tmp_path
+        ) as assoc,
+    ):
+        assert await assoc.c_echo() == 0x0000
+        status, _ = await assoc.n("get", [0x00100010], MPPS, "1.2.3")
+        assert status.Status == 0x0211
+        assert await assoc.c_store(image(rows=8, columns=8)) == 0x0211
+        assert [s for s, _ in await assoc.c_find(patient("*"))] == [0x0211]
+        assert [s for s, _ in await assoc.c_get(patient("*"))] == [0x0211]
+
+
+@pair
+async def test_get_with_a_file_that_cannot_be_sent_fails_that_sub_operation_alone(
+    scu: str, scp: str, tmp_path: pathlib.Path
+) -> None:
+    """PS3.4 C.4.3.1.3.1: Warning (0xB000) with the Failed SOP Instance UID
+    List when some sub-operations failed; the others are stored."""
+    files = sources(tmp_path, 2)
+    broken = tmp_path / "broken.dcm"
+    broken.write_bytes(files[0].read_bytes()[:-100])  # cut short
+    got = tmp_path / "got"
+    got.mkdir()
+    scp_side = Scp(
+        sop_classes=[PATIENT_ROOT_GET],
+        scu_sop_classes=[CT],
+        handlers={"on_c_get": lambda identifier: [files[0], broken, files[1]]},
+    )
+    async with (
+        serving(scp, scp_side) as port,
+        connect(
+            scu,
+            port,
+            sop_classes=[PATIENT_ROOT_GET],
+            scp_sop_classes=[CT],
+            transfer_syntaxes=[EXPLICIT],
+            get_directory=got,
+        ) as assoc,
+    ):
+        answers = await assoc.c_get(patient())
+    assert [status for status, _ in answers] == [0xFF00, 0xFF00, 0xB000]
+    failed = answers[-1][1]
+    assert failed is not None
+    assert failed.FailedSOPInstanceUIDList == uid_of(broken)
+    for source in files:
+        assert_same_data_set(got / f"{uid_of(source)}.dcm", source)
+
+
+@pair
+async def test_a_move_destination_that_cannot_be_reached_fails_each_sub_operation(
+    scu: str, scp: str, tmp_path: pathlib.Path
+) -> None:
+    """PS3.4 C.4.2.1.5: every sub-operation failed gives 0xA702 and the
+    Failed SOP Instance UID List."""
+    files = sources(tmp_path, 2)
+    with silent_listener() as closed:
+        nowhere = closed.getsockname()[1]
+    scp_side = Scp(
+        sop_classes=[PATIENT_ROOT_MOVE],
+        handlers={"on_c_move": lambda identifier, aet: files},
+        move_destinations={"NOWHERE": (HOST, nowhere)},  # nothing listens there
+    )
+    async with (
+        serving(scp, scp_side) as port,
+        connect(scu, port, sop_classes=[PATIENT_ROOT_MOVE]) as assoc,
+    ):
+        answers = await assoc.c_move(patient(), "NOWHERE")
+    assert answers[-1][0] == 0xA702
+    failed = answers[-1][1]
+    assert failed is not None
+    assert sorted(failed.FailedSOPInstanceUIDList) == sorted(uid_of(f) for f in files)
+
+
 # ------------------------------------------------------------------ timeouts
 
 
