@@ -354,6 +354,29 @@ class Scp:
     ssl_context: ssl.SSLContext | None = None
     #: sync only (see Capabilities.displaces_idle): None never displaces.
     displace_idle_after: float | None = None
+    #: Called with each C-STORE request; returns a sink with *blocking*
+    #: ``write(data)``, ``commit() -> status | None`` and ``discard()``
+    #: (the blocking AE's StoreSink); the async server gets it wrapped in
+    #: :class:`_AsyncSink`.
+    on_c_store_stream: Callable[[Any], Any] | None = None
+
+
+class _AsyncSink:
+    """A blocking store sink as the async server's AsyncStoreSink (its
+    calls are quick, in memory: made on the event loop)."""
+
+    def __init__(self, sink: Any) -> None:
+        self.sink = sink
+
+    async def write(self, data: bytes) -> None:
+        self.sink.write(data)
+
+    async def commit(self) -> int | None:
+        status = self.sink.commit()
+        return None if status is None else int(status)
+
+    async def discard(self) -> None:
+        self.sink.discard()
 
 
 def _sync_ae(scp: Scp) -> AE:
@@ -374,11 +397,16 @@ def _sync_ae(scp: Scp) -> AE:
     ae.network_timeout = scp.network_timeout
     ae.displace_idle_after = scp.displace_idle_after
     ae.ssl_context = scp.ssl_context
+    ae.on_c_store_stream = scp.on_c_store_stream
     return ae
 
 
 def _serve_call(kind: str, scp: Scp) -> Callable[..., Any]:
+    factory = scp.on_c_store_stream
     handlers = Handlers(
+        on_c_store_stream=None
+        if factory is None
+        else (lambda request: _AsyncSink(factory(request))),
         store_directory=scp.store_directory,
         move_destinations=dict(scp.move_destinations),
         **scp.handlers,

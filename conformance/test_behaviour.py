@@ -177,6 +177,52 @@ async def test_store_a_stream(scu: str, scp: str, tmp_path: pathlib.Path) -> Non
     assert_same_data_set(store / f"{uid_of(path)}.dcm", path)
 
 
+class Collecting:
+    """A store sink (the blocking vocabulary) keeping what it was given."""
+
+    def __init__(self, request: Any, done: dict[str, bytes], discarded: list[str]) -> None:
+        self.uid = str(request.sop_instance_uid)
+        self.parts: list[bytes] = []
+        self.done, self.discarded = done, discarded
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.parts.append(bytes(data))
+
+    def commit(self) -> int | None:
+        self.done[self.uid] = b"".join(self.parts)
+        return None
+
+    def discard(self) -> None:
+        self.discarded.append(self.uid)
+
+
+@pair
+async def test_an_scp_store_sink_gets_the_data_set_as_sent(
+    scu: str, scp: str, tmp_path: pathlib.Path
+) -> None:
+    """A streaming sink is handed the data set's bytes undecoded, fragment by
+    fragment (PDUs of at most 4 KiB here), and commits once; a peer gone
+    mid-data-set has its sink discarded, nothing committed."""
+    done: dict[str, bytes] = {}
+    discarded: list[str] = []
+    (path,) = sources(tmp_path, 1, size=64)
+    scp_side = Scp(
+        ae_title="ASYNCSCP",  # partial_store's called title
+        sop_classes=[CT],
+        max_pdu_length=4096,
+        on_c_store_stream=lambda request: Collecting(request, done, discarded),
+    )
+    async with serving(scp, scp_side) as port:
+        async with connect(
+            scu, port, called="ASYNCSCP", sop_classes=[CT], transfer_syntaxes=[EXPLICIT]
+        ) as assoc:
+            assert await assoc.c_store(path) == 0x0000
+        assert done == {uid_of(path): data_set_bytes(path)}
+        await anyio.to_thread.run_sync(functools.partial(partial_store, port, 5))
+        await wait_until(lambda: discarded)
+    assert len(done) == 1
+
+
 # ----------------------------------------------------------- query/retrieve
 
 
