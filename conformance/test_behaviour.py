@@ -17,6 +17,7 @@ import functools
 import logging
 import pathlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -26,6 +27,7 @@ import anyio
 import pytest
 from _adapters import (
     ADAPTERS,
+    ASYNC,
     CAPABILITIES,
     HOST,
     EndedError,
@@ -37,7 +39,7 @@ from _adapters import (
 )
 from corpus import assert_same_data_set, data_set_bytes, image, write
 from dicomul_sync import AE
-from peers import RawAcceptor, RawPeer
+from peers import RawAcceptor, RawPeer, free_port
 from peers import serving as sync_serving
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -697,6 +699,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 @pair
 async def test_tls(scu: str, scp: str, pki: Pki, tmp_path: pathlib.Path) -> None:
+    """PS3.15 B.1 (the TLS Secure Transport Connection Profile), mutual
+    authentication; the file stored byte for byte over it."""
     store = tmp_path / "store"
     store.mkdir()
     (path,) = sources(tmp_path, 1)
@@ -705,25 +709,65 @@ async def test_tls(scu: str, scp: str, pki: Pki, tmp_path: pathlib.Path) -> None
         store_directory=store,
         ssl_context=pki.server_context(require_client=True),
     )
-    async with serving(scp, scp_side) as port:
-        async with connect(
+    async with (
+        serving(scp, scp_side) as port,
+        connect(
             scu,
             port,
             sop_classes=[VERIFICATION, CT],
             transfer_syntaxes=[EXPLICIT],
             ssl_context=pki.client_context(),
-        ) as assoc:
-            assert await assoc.c_echo() == 0x0000
-            assert await assoc.c_store(path) == 0x0000
-        # without a client certificate: refused, and the SCP goes on
-        with pytest.raises((NotEstablishedError, EndedError, OSError)):
-            async with connect(
-                scu, port, ssl_context=pki.client_context(with_certificate=False)
-            ) as refused:
-                await refused.c_echo()
+        ) as assoc,
+    ):
+        assert await assoc.c_echo() == 0x0000
+        assert await assoc.c_store(path) == 0x0000
+    assert_same_data_set(store / f"{uid_of(path)}.dcm", path)
+
+
+#: One root cause, two symptoms: the async ``connect`` lets the transport's
+#: own errors out where its docstring (and the blocking SCU, for which such
+#: a peer "counts as aborted") says AssociationAbortedError.
+TRANSPORT_ERRORS_ESCAPE = pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "divergence: the async connect raises the transport's error (ssl.SSLError for "
+        "a failed handshake, OSError 'All connection attempts failed' for a refused "
+        "connection; anyio.BrokenResourceError, intermittently, when the peer resets "
+        "before the A-ASSOCIATE-RQ is written) instead of AssociationAbortedError; "
+        "the blocking SCU reports the association aborted"
+    ),
+)
+
+
+def async_scus_xfail(pairs: list[tuple[str, str]]) -> list[Any]:
+    return [
+        pytest.param(scu, scp, marks=TRANSPORT_ERRORS_ESCAPE) if scu in ASYNC else (scu, scp)
+        for scu, scp in pairs
+    ]
+
+
+@pytest.mark.parametrize(("scu", "scp"), async_scus_xfail(COMMON))
+async def test_tls_without_a_client_certificate_is_not_established(
+    scu: str, scp: str, pki: Pki
+) -> None:
+    """The server requires a client certificate; the handshake fails (TLS
+    1.2 here, so that it fails within the handshake itself, not on the
+    first read after it); the SCP goes on serving."""
+    server = pki.server_context(require_client=True)
+    server.maximum_version = ssl.TLSVersion.TLSv1_2
+    async with serving(scp, Scp(ssl_context=server)) as port:
+        with pytest.raises(NotEstablishedError):
+            async with connect(scu, port, ssl_context=pki.client_context(with_certificate=False)):
+                pass  # pragma: no cover - never established
         async with connect(scu, port, ssl_context=pki.client_context()) as assoc:
             assert await assoc.c_echo() == 0x0000
-    assert_same_data_set(store / f"{uid_of(path)}.dcm", path)
+
+
+@pytest.mark.parametrize(("scu", "scp"), async_scus_xfail([(scu, "sync") for scu in ADAPTERS]))
+async def test_a_peer_that_cannot_be_reached_is_not_established(scu: str, scp: str) -> None:
+    with pytest.raises(NotEstablishedError):
+        async with connect(scu, free_port()):
+            pass  # pragma: no cover - never established
 
 
 # ---------------------------------------------------------- vanishing peers
