@@ -149,6 +149,26 @@ async def test_store_a_dataset_and_a_path(scu: str, scp: str, tmp_path: pathlib.
     )
 
 
+@pair
+async def test_store_a_file_in_a_syntax_not_accepted_is_re_encoded(
+    scu: str, scp: str, tmp_path: pathlib.Path
+) -> None:
+    """A native file whose syntax (Explicit VR) was not accepted goes in the
+    accepted one (Implicit VR): the same data set once decoded."""
+    store = tmp_path / "store"
+    store.mkdir()
+    (path,) = sources(tmp_path, 1)
+    implicit = "1.2.840.10008.1.2"
+    async with (
+        serving(scp, Scp(sop_classes=[CT], store_directory=store)) as port,
+        connect(scu, port, sop_classes=[CT], transfer_syntaxes=[implicit]) as assoc,
+    ):
+        assert await assoc.c_store(path) == 0x0000
+    stored = dcmread(store / f"{uid_of(path)}.dcm")
+    assert stored.file_meta.TransferSyntaxUID == implicit
+    assert stored == dcmread(path)
+
+
 async def chunks_of(data: bytes, size: int = 5000) -> AsyncIterator[bytes]:
     for at in range(0, len(data), size):
         await anyio.sleep(0)
@@ -256,6 +276,25 @@ async def test_find_left_early_is_cancelled_and_the_association_goes_on(
         answers = await assoc.c_find(patient("P1"))
         assert [status for status, _ in answers] == [0xFF00, 0xFF00, 0x0000]
     assert len(produced) < 402  # the first query stopped on the C-CANCEL
+
+
+@pair
+async def test_a_find_handler_status_ends_the_query(scu: str, scp: str) -> None:
+    """A non-pending (status, dataset) from the handler is the final
+    response (PS3.4 C.4.1.1.4): here Failed, unable to process (0xC001)."""
+
+    def on_c_find(identifier: Dataset) -> Iterator[Any]:
+        yield patient("P1")
+        yield 0xC001, None
+        yield patient("NEVER")  # pragma: no cover - the query has ended
+
+    classes = [PATIENT_ROOT_FIND]
+    scp_side = Scp(sop_classes=classes, handlers={"on_c_find": on_c_find})
+    async with serving(scp, scp_side) as port, connect(scu, port, sop_classes=classes) as assoc:
+        answers = await assoc.c_find(patient("*"))
+    assert [status for status, _ in answers] == [0xFF00, 0xC001]
+    assert answers[0][1] is not None
+    assert answers[0][1].PatientID == "P1"
 
 
 @pair
@@ -373,6 +412,24 @@ def aborted_records(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage() for r in caplog.records if r.getMessage().startswith("Association Aborted")
     ]
+
+
+@pair
+async def test_a_release_by_the_scu_is_seen_by_the_scp(
+    scu: str, scp: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A-RELEASE (PS3.8 7.2): the SCP logs it and frees its only slot."""
+    caplog.set_level(logging.INFO)
+    async with serving(scp, Scp(maximum_associations=1)) as port:
+        async with connect(scu, port) as assoc:
+            assert await assoc.c_echo() == 0x0000
+            await assoc.release()
+            assert not assoc.is_established
+        await wait_until(
+            lambda: any(r.getMessage() == "Association Released" for r in caplog.records)
+        )
+        assert not aborted_records(caplog)
+        assert await served_soon(port) < 1
 
 
 @pair
@@ -859,6 +916,22 @@ async def test_scu_whose_peer_vanishes_mid_pdu_ends_the_association(scu: str) ->
                 await assoc.c_echo()
             assert time.monotonic() - started < 2
             assert not assoc.is_established
+
+
+@each_scp
+async def test_over_the_association_limit_a_newcomer_is_rejected(scp: str) -> None:
+    """Without idle displacement, every SCP rejects the association over its
+    limit: rejected-transient, service-provider (presentation), local limit
+    exceeded (PS3.8 Table 9-21); the one it serves goes on."""
+    async with (
+        serving(scp, Scp(maximum_associations=1)) as port,
+        connect("sync", port) as first,
+    ):
+        with pytest.raises(NotEstablishedError) as refused:
+            async with connect("sync", port):
+                pass  # pragma: no cover - never established
+        assert refused.value.rejection == (2, 3, 2)
+        assert await first.c_echo() == 0x0000
 
 
 @each_scp
