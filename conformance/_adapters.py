@@ -68,17 +68,21 @@ class Capabilities:
     SCU has no async source to read).  ``displaces_idle``: at its
     association limit the SCP hands an idle association's slot to a new
     peer (``AE.displace_idle_after``); the async server rejects the new
-    peer instead (local limit exceeded).
+    peer instead (local limit exceeded).  ``cancels``: a task cancelled
+    mid-operation aborts the association (PS3.8 7.3) with whole PDUs sent
+    (the blocking SCU has no cancellation: its ``abort()`` is called
+    between operations).
     """
 
     stream: bool
     displaces_idle: bool
+    cancels: bool
 
 
 CAPABILITIES: Mapping[str, Capabilities] = {
-    "sync": Capabilities(stream=False, displaces_idle=True),
-    "asyncio": Capabilities(stream=True, displaces_idle=False),
-    "trio": Capabilities(stream=True, displaces_idle=False),
+    "sync": Capabilities(stream=False, displaces_idle=True, cancels=False),
+    "asyncio": Capabilities(stream=True, displaces_idle=False, cancels=True),
+    "trio": Capabilities(stream=True, displaces_idle=False, cancels=True),
 }
 
 

@@ -449,6 +449,68 @@ async def test_an_abort_by_the_scu_is_seen_by_the_scp(
             assert await again.c_echo() == 0x0000
 
 
+@each_scp
+async def test_an_abort_mid_store_keeps_nothing_and_frees_the_slot(
+    scp: str, tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A peer sends part of a data set, then an A-ABORT (PS3.8 7.3): the SCP
+    sees the abort, keeps no partial file (PS3.4 B.2.3), frees its slot."""
+    caplog.set_level(logging.INFO)
+    store = tmp_path / "store"
+    store.mkdir()
+    scp_side = Scp(
+        ae_title="ASYNCSCP",  # partial_store's called title
+        sop_classes=[VERIFICATION, CT],
+        store_directory=store,
+        maximum_associations=1,
+        max_pdu_length=4096,
+    )
+    async with serving(scp, scp_side) as port:
+        peer = await anyio.to_thread.run_sync(
+            functools.partial(partial_store, port, 5, then_close=False)
+        )
+        try:
+            await wait_until(lambda: list(store.iterdir()))  # a store under way
+            # An A-ABORT PDU by hand (PS3.8 9.3.8: type 07, source 0, the
+            # service-user): the peer's engine is mid-message.
+            peer.sock.sendall(bytes([PDUType.A_ABORT, 0, 0, 0, 0, 4, 0, 0, 0, 0]))
+            await wait_until(lambda: aborted_records(caplog))
+            await wait_until(lambda: not list(store.iterdir()))
+        finally:
+            peer.sock.close()
+        assert await served_soon(port, called="ASYNCSCP") < 2
+
+
+@pytest.mark.parametrize(("scu", "scp"), MATRIX)
+async def test_a_task_cancelled_mid_store_aborts_and_the_scp_keeps_nothing(
+    scu: str, scp: str, tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert CAPABILITIES[scu].cancels is (scu != "sync")
+    if not CAPABILITIES[scu].cancels:
+        pytest.skip("documented: the blocking SCU has no cancellation (Capabilities.cancels)")
+    caplog.set_level(logging.INFO)
+    store = tmp_path / "store"
+    store.mkdir()
+
+    async def slow(size: int = 4_000_000, chunk: int = 65536) -> AsyncIterator[bytes]:
+        for _ in range(0, size, chunk):
+            await anyio.sleep(0.01)
+            yield bytes(chunk)
+
+    scp_side = Scp(sop_classes=[VERIFICATION, CT], store_directory=store, maximum_associations=1)
+    async with serving(scp, scp_side) as port:
+        async with connect(scu, port, sop_classes=[CT], transfer_syntaxes=[EXPLICIT]) as assoc:
+            with anyio.move_on_after(0.3) as scope:
+                await assoc.c_store(
+                    slow(), sop_class_uid=CT, sop_instance_uid="1.2.3", transfer_syntax=EXPLICIT
+                )
+            assert scope.cancelled_caught
+            assert not assoc.is_established
+        await wait_until(lambda: aborted_records(caplog))  # an A-ABORT, seen as such
+        await wait_until(lambda: not list(store.iterdir()))
+        assert await served_soon(port) < 2
+
+
 @pair
 async def test_a_handler_that_raises_gives_the_failure_status_and_the_association_goes_on(
     scu: str, scp: str
