@@ -130,9 +130,13 @@ class Scu:
     Statuses are ints; the N services return (status Dataset, reply).
     """
 
-    def __init__(self, kind: str, assoc: Any) -> None:
+    def __init__(
+        self, kind: str, assoc: Any, *, get_directory: pathlib.Path | None = None
+    ) -> None:
         self.kind = kind
         self.assoc = assoc
+        # Where an async C-GET stores (the blocking AE was given it in connect).
+        self._get_directory = get_directory
 
     @property
     def capabilities(self) -> Capabilities:
@@ -230,8 +234,6 @@ class Scu:
             raise EndedError(str(exc)) from exc
         return answers
 
-    _get_directory: pathlib.Path | None = None
-
     async def n(self, service: str, *args: Any) -> tuple[Dataset, Dataset | None]:
         """DIMSE-N ``service`` ('create', 'set', ...) with the sync API's
         positional arguments (which the async one shares)."""
@@ -319,8 +321,7 @@ async def connect(
         raise NotEstablishedError(str(exc), rejection=_rejection(exc.event.pdu)) from exc
     except (pkg.AssociationAbortedError, TimeoutError) as exc:
         raise NotEstablishedError(repr(exc)) from exc
-    scu = Scu(kind, assoc)
-    scu._get_directory = get_directory
+    scu = Scu(kind, assoc, get_directory=get_directory)
     try:
         yield scu
     except BaseException as exc:
