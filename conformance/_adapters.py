@@ -127,7 +127,10 @@ class EndedError(Exception):
 class Scu:
     """An association, async, whatever adapter holds it.
 
-    Statuses are ints; the N services return (status Dataset, reply).
+    Statuses are ints; the N services return (status Dataset, reply).  The
+    blocking API's "nothing" (None: no accepted context, or the association
+    ended under the call) and the async AssociationAbortedError both
+    become :class:`EndedError`.
     """
 
     def __init__(
