@@ -24,7 +24,6 @@ count.  Serves until killed (SIGTERM).
 from __future__ import annotations
 
 import argparse
-import inspect
 import pathlib
 import signal
 import sys
@@ -114,15 +113,12 @@ def serve_dicomul_sync(args: argparse.Namespace) -> None:
 
 
 def serve_dicomul_async(args: argparse.Namespace) -> None:
-    """``dicomul_asyncio.serve`` / ``dicomul_trio.serve``: its signature is
-    still being written, so only the keywords it takes are passed."""
+    """``dicomul_asyncio.serve`` / ``dicomul_trio.serve`` with a discarding
+    (or refusing) streaming sink, or the durable directory store."""
     import anyio
 
     backend = args.impl.removeprefix("dicomul-")
     module = __import__(f"dicomul_{backend}")
-    serve: Callable[..., Any] | None = getattr(module, "serve", None)
-    if serve is None:
-        sys.exit(f"dicomul_{backend} has no serve() yet")
     from dicomul import GeneralStatus, StoreStatus
 
     refuse = args.mode == "refuse"
@@ -143,26 +139,22 @@ def serve_dicomul_async(args: argparse.Namespace) -> None:
     async def on_c_store_stream(*_: object) -> Sink:
         return Sink()
 
-    wanted: dict[str, object] = {
-        "host": "127.0.0.1",
-        "port": args.port,
-        "ae_title": "BENCHSCP",
-        "sop_classes": [VERIFICATION, CT_IMAGE_STORAGE],
-        "transfer_syntaxes": SYNTAXES,
-        "max_pdu_length": args.max_pdu,
-        "maximum_associations": 64,
-        "on_c_echo": on_c_echo,
-    }
     if args.mode == "write":
-        wanted["store_directory"] = args.directory
+        handlers = module.Handlers(on_c_echo=on_c_echo, store_directory=args.directory)
     else:
-        wanted["on_c_store_stream"] = on_c_store_stream
-    parameters = inspect.signature(serve).parameters
-    positional = [wanted.pop(name) for name in ("host", "port") if name not in parameters]
-    options = {name: value for name, value in wanted.items() if name in parameters}
+        handlers = module.Handlers(on_c_echo=on_c_echo, on_c_store_stream=on_c_store_stream)
 
     async def main() -> None:
-        await serve(*positional, **options)
+        await module.serve(
+            handlers,
+            host="127.0.0.1",
+            port=args.port,
+            ae_title="BENCHSCP",
+            scp_sop_classes=[VERIFICATION, CT_IMAGE_STORAGE],
+            transfer_syntaxes=SYNTAXES,
+            max_pdu_length=args.max_pdu,
+            maximum_associations=64,
+        )
 
     anyio.run(main, backend=backend)
 

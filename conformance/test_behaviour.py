@@ -27,7 +27,6 @@ import anyio
 import pytest
 from _adapters import (
     ADAPTERS,
-    ASYNC,
     CAPABILITIES,
     HOST,
     EndedError,
@@ -574,10 +573,9 @@ async def test_retrieve_and_n_handlers_that_raise_give_their_failure_status(
 UNHANDLED_DIVERGES = pytest.mark.xfail(
     strict=True,
     reason=(
-        "divergence: the blocking AE's default handlers answer a C-STORE 0xC000 "
-        "(on_c_store raises NotImplementedError) and a C-FIND or C-GET Success with "
-        "no match, where the async server answers 0x0211 (Handlers' docstring says "
-        "'as the blocking dicomul_sync.AE does'); the N services agree (0x0211)"
+        "divergence: the blocking AE's default on_c_find and on_c_get match nothing "
+        "(Success, no match), where the async server answers 0x0211; C-STORE, C-ECHO "
+        "and the N services agree"
     ),
 )
 
@@ -843,29 +841,7 @@ async def test_tls(scu: str, scp: str, pki: Pki, tmp_path: pathlib.Path) -> None
     assert_same_data_set(store / f"{uid_of(path)}.dcm", path)
 
 
-#: One root cause, two symptoms: the async ``connect`` lets the transport's
-#: own errors out where its docstring (and the blocking SCU, for which such
-#: a peer "counts as aborted") says AssociationAbortedError.
-TRANSPORT_ERRORS_ESCAPE = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "divergence: the async connect raises the transport's error (ssl.SSLError for "
-        "a failed handshake, OSError 'All connection attempts failed' for a refused "
-        "connection; anyio.BrokenResourceError, intermittently, when the peer resets "
-        "before the A-ASSOCIATE-RQ is written) instead of AssociationAbortedError; "
-        "the blocking SCU reports the association aborted"
-    ),
-)
-
-
-def async_scus_xfail(pairs: list[tuple[str, str]]) -> list[Any]:
-    return [
-        pytest.param(scu, scp, marks=TRANSPORT_ERRORS_ESCAPE) if scu in ASYNC else (scu, scp)
-        for scu, scp in pairs
-    ]
-
-
-@pytest.mark.parametrize(("scu", "scp"), async_scus_xfail(COMMON))
+@pytest.mark.parametrize(("scu", "scp"), COMMON)
 async def test_tls_without_a_client_certificate_is_not_established(
     scu: str, scp: str, pki: Pki
 ) -> None:
@@ -882,7 +858,7 @@ async def test_tls_without_a_client_certificate_is_not_established(
             assert await assoc.c_echo() == 0x0000
 
 
-@pytest.mark.parametrize(("scu", "scp"), async_scus_xfail([(scu, "sync") for scu in ADAPTERS]))
+@pytest.mark.parametrize(("scu", "scp"), [(scu, "sync") for scu in ADAPTERS])
 async def test_a_peer_that_cannot_be_reached_is_not_established(scu: str, scp: str) -> None:
     with pytest.raises(NotEstablishedError):
         async with connect(scu, free_port()):

@@ -631,7 +631,9 @@ async def connect(
     is not a late peer), ``network_timeout`` an association idle.
 
     Raises :class:`AssociationRejectedError` or :class:`AssociationAbortedError`
-    if it is not established, TimeoutError if the peer does not answer
+    if it is not established (the latter also when the connection cannot be
+    made, the TLS handshake fails or the peer resets it: the transport's
+    error is its ``__cause__``), TimeoutError if the peer does not answer
     within ``acse_timeout``.
     """
     from dicomul_common.sop_classes import StorageSOPClassList  # noqa: PLC0415
@@ -654,12 +656,15 @@ async def connect(
     )
     stream: anyio.abc.ByteStream
     with anyio.fail_after(acse_timeout):
-        if ssl_context is None:
-            stream = await anyio.connect_tcp(host, port)
-        else:
-            stream = await anyio.connect_tcp(
-                host, port, ssl_context=ssl_context, tls_standard_compatible=False
-            )
+        try:
+            if ssl_context is None:
+                stream = await anyio.connect_tcp(host, port)
+            else:
+                stream = await anyio.connect_tcp(
+                    host, port, ssl_context=ssl_context, tls_standard_compatible=False
+                )
+        except GONE as exc:  # refused, unreachable, or a TLS handshake that failed
+            raise AssociationAbortedError(ConnectionClosed(), reason=f"{exc}") from exc
     conn = Connection(
         Role.REQUESTOR,
         acse_timeout=acse_timeout,
@@ -671,6 +676,9 @@ async def connect(
         await driver.send(RequestAssociation(request=request))
         await driver.write(conn.transport_connected(now=anyio.current_time()))
         answer = await driver.next_event()
+    except GONE as exc:  # the peer reset before the A-ASSOCIATE-RQ was written
+        await driver.close()
+        raise AssociationAbortedError(ConnectionClosed(), reason=f"{exc!r}") from exc
     except BaseException:
         await driver.close()
         raise

@@ -38,9 +38,9 @@ class AssociationAbortedError(Exception):
     """The association was aborted (by the peer, a timeout, a protocol error,
     or a lost connection) while a request waited; ``event`` says how."""
 
-    def __init__(self, event: Aborted | ConnectionClosed) -> None:
+    def __init__(self, event: Aborted | ConnectionClosed, *, reason: str | None = None) -> None:
         what = event.message if isinstance(event, Aborted) else "the connection closed"
-        super().__init__(f"association aborted: {what}")
+        super().__init__(f"association aborted: {reason or what}")
         self.event = event
 
 

@@ -67,7 +67,10 @@ def storage_failure_status(command_field: int, exc: BaseException) -> int:
     """The status for a request's data set that could not be kept because
     ``exc`` was raised while taking it: an OSError (a full disk, too many
     open files) is out of resources (0xA7xx for a C-STORE, PS3.4 B.2.3),
-    anything else a failure."""
+    NotImplementedError no handler to take it (0x0211, as
+    :func:`handler_failure_status`), anything else a failure."""
+    if isinstance(exc, NotImplementedError):
+        return handler_failure_status(command_field, exc)
     outcome = (
         HandlerOutcome.OUT_OF_RESOURCES if isinstance(exc, OSError) else HandlerOutcome.FAILED
     )

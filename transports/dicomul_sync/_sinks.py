@@ -106,7 +106,9 @@ class GuardedSink:
 
     def _fail(self, exc: Exception, what: str) -> None:
         self.failure = storage_failure_status(self._command_field, exc)
-        if is_peer_data_error(exc):  # the peer's data: one line, no traceback
+        if isinstance(exc, NotImplementedError):  # no handler: not a failure of ours
+            LOGGER.warning("no handler: answering 0x%04X (%s)", self.failure, exc)
+        elif is_peer_data_error(exc):  # the peer's data: one line, no traceback
             LOGGER.error("%s: %s; answering 0x%04X", what, exc, self.failure)
         else:
             LOGGER.error("%s; answering 0x%04X", what, self.failure, exc_info=exc)

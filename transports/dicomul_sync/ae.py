@@ -198,7 +198,7 @@ class AE:
         """Store a received data set and return the status to send.
 
         Replace it (``ae.on_c_store = handler``); the default stores nothing
-        and so answers a failure, never Success.
+        and so answers "unrecognized operation" (0x0211), never Success.
         """
         raise NotImplementedError("no on_c_store handler is set on this AE")
 
