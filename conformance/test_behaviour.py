@@ -570,23 +570,7 @@ async def test_retrieve_and_n_handlers_that_raise_give_their_failure_status(
     assert not list(got.iterdir())
 
 
-UNHANDLED_DIVERGES = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "divergence: the blocking AE's default on_c_find and on_c_get match nothing "
-        "(Success, no match), where the async server answers 0x0211; C-STORE, C-ECHO "
-        "and the N services agree"
-    ),
-)
-
-
-@pytest.mark.parametrize(
-    ("scu", "scp"),
-    [
-        pytest.param(scu, scp, marks=UNHANDLED_DIVERGES) if scp == "sync" else (scu, scp)
-        for scu, scp in COMMON
-    ],
-)
+@pytest.mark.parametrize(("scu", "scp"), COMMON)
 async def test_a_service_without_a_handler_is_an_unrecognized_operation(
     scu: str, scp: str, tmp_path: pathlib.Path
 ) -> None:

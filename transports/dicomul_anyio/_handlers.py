@@ -4,8 +4,8 @@ per service, and :class:`AsyncStoreSink`, where a streamed C-STORE goes.
 Each handler may be an ``async def`` (awaited) or a plain function (its
 result used as it is); one left None serves the service with its default:
 C-ECHO answers Success, any other service "unrecognized operation"
-(0x0211, PS3.7 C.5), as the blocking ``dicomul_sync.AE`` does (whose
-default ``on_c_find``/``on_c_get`` still match nothing instead).  Inside a
+(0x0211, PS3.7 C.5), as the blocking ``dicomul_sync.AE`` does: one rule,
+the core's :func:`dicomul.unhandled_status`.  Inside a
 handler :func:`dicomul_common.requests.current_request` gives the request
 being served (its SOP class, the calling AE title, the command).
 """

@@ -37,6 +37,7 @@ from dicomul import (
     outcome_status,
     response_for,
     service_name,
+    unhandled_status,
 )
 
 from ._handlers import ServiceRequest, serving
@@ -223,12 +224,24 @@ class Services:
                 if query.done:
                     return
             reply = query.exhausted()
+        except NotImplementedError as exc:  # no handler (the AE's default)
+            if query.done:
+                raise
+            self._unhandled(request, exc)
+            return
         except Exception:
             if query.done:  # the final response was given: nothing left to answer
                 raise
             reply = query.failed()
             LOGGER.exception("on_c_find failed; answering 0x%04X", reply.status)
         self._reply(request, reply)
+
+    def _unhandled(self, request: ServiceRequest, exc: NotImplementedError) -> None:
+        """No handler serves ``request``: the core's status for that
+        (:func:`dicomul.unhandled_status`, 0x0211), as the async server."""
+        status = unhandled_status(request.command.command_field)
+        LOGGER.warning("no handler: answering 0x%04X (%s)", status, exc)
+        self._respond(request, status)
 
     def _reply(self, request: ServiceRequest, reply: Reply) -> None:
         """Send one of the core operation's replies to ``request``."""
@@ -281,6 +294,9 @@ class Services:
             refusal = handler_refusal(items)
             if refusal is None:
                 return [Outgoing.of(item) for item in items]  # type: ignore[arg-type]
+        except NotImplementedError as exc:  # no handler (the AE's default)
+            self._unhandled(request, exc)
+            return None
         except Exception:
             reply = RetrieveOperation.failed(request.command.command_field)
             LOGGER.exception("retrieve handler failed; answering 0x%04X", reply.status)

@@ -207,9 +207,9 @@ class AE:
 
         Yield datasets (each sent as Pending, 0xFF00) or (status, dataset)
         pairs; a non-pending status ends the query with that status.  The
-        default matches nothing.
+        default serves no query: "unrecognized operation" (0x0211).
         """
-        return iter(())
+        raise NotImplementedError("no on_c_find handler is set on this AE")
 
     def on_c_get(self, identifier: Dataset) -> Iterable[RetrieveItem]:
         """The instances a C-GET identifier matches: Datasets or Part 10 file paths.
@@ -219,9 +219,9 @@ class AE:
         response after each (PS3.4 C.4.3).  A ``(status, None)`` pair
         yielded before any instance refuses the retrieve with that status
         (0xA900 for an identifier without its unique keys, say), as
-        ``on_c_find`` may.  The default matches nothing.
+        ``on_c_find`` may.  The default serves no retrieve: 0x0211.
         """
-        return ()
+        raise NotImplementedError("no on_c_get handler is set on this AE")
 
     def on_c_move(self, identifier: Dataset, move_aet: str) -> Iterable[RetrieveItem]:
         """The instances a C-MOVE identifier matches, to send to ``move_aet``.
@@ -231,9 +231,9 @@ class AE:
         C-STORE sub-operation over a new association (PS3.4 C.4.2).  A
         ``(status, None)`` pair yielded before any instance refuses the
         retrieve with that status, as in :meth:`on_c_get`.  The default
-        matches nothing.
+        serves no retrieve: 0x0211.
         """
-        return ()
+        raise NotImplementedError("no on_c_move handler is set on this AE")
 
     # The DIMSE-N services (PS3.7 10).  Each handler gets the request (a
     # ServiceRequest: command, sop_class_uid, sop_instance_uid, dataset) and
