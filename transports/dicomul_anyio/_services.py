@@ -36,6 +36,7 @@ from dicomul_common.handling import (
     decode_data_set,
     handler_failure_status,
     is_peer_data_error,
+    logged_failure_status,
     storage_failure_status,
 )
 from dicomul_common.outgoing import CannotSendError, Outgoing, store_request
@@ -511,12 +512,7 @@ async def _answer(
     try:
         return answer_of(await call(handler, *args))
     except Exception as exc:
-        status = handler_failure_status(command_field, exc)
-        if isinstance(exc, NotImplementedError):
-            LOGGER.warning("no handler: answering 0x%04X (%s)", status, exc)
-        else:
-            LOGGER.exception("handler failed (or returned no status); answering 0x%04X", status)
-        return status, None
+        return logged_failure_status(command_field, exc, LOGGER), None
 
 
 def _failure(command_field: int) -> int:

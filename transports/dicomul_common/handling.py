@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from dicomul import HandlerOutcome, answer_status, outcome_status
 
 if TYPE_CHECKING:
+    import logging
+
     from pydicom.dataset import Dataset
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "answer_of",
     "decode_data_set",
     "handler_failure_status",
+    "logged_failure_status",
     "is_peer_data_error",
     "storage_failure_status",
 ]
@@ -61,6 +64,20 @@ def handler_failure_status(command_field: int, exc: BaseException) -> int:
         else HandlerOutcome.FAILED
     )
     return outcome_status(command_field, outcome)
+
+
+def logged_failure_status(command_field: int, exc: Exception, logger: logging.Logger) -> int:
+    """:func:`handler_failure_status`, logged on ``logger`` as both servers
+    log it: no handler is a one-line warning, any other raise an error with
+    its traceback."""
+    status = handler_failure_status(command_field, exc)
+    if isinstance(exc, NotImplementedError):
+        logger.warning("no handler: answering 0x%04X (%s)", status, exc)
+    else:
+        logger.error(
+            "handler failed (or returned no status); answering 0x%04X", status, exc_info=exc
+        )
+    return status
 
 
 def storage_failure_status(command_field: int, exc: BaseException) -> int:

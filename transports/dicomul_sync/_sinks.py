@@ -21,8 +21,8 @@ from dicomul_common.handling import (
     DataSetTooLargeError,
     answer_of,
     decode_data_set,
-    handler_failure_status,
     is_peer_data_error,
+    logged_failure_status,
     storage_failure_status,
 )
 
@@ -58,12 +58,7 @@ def call_handler(
     try:
         return answer_of(handler(*args))
     except Exception as exc:
-        status = handler_failure_status(command_field, exc)
-        if isinstance(exc, NotImplementedError):
-            LOGGER.warning("no handler: answering 0x%04X (%s)", status, exc)
-        else:
-            LOGGER.exception("handler failed (or returned no status); answering 0x%04X", status)
-        return status, None
+        return logged_failure_status(command_field, exc, LOGGER), None
 
 
 def notify_handler(handler: Callable[..., object], *args: object) -> None:
