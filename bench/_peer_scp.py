@@ -4,6 +4,7 @@ Usage::
 
     python bench/_peer_scp.py IMPL PORT [--mode discard|write|refuse]
                               [--directory D] [--max-pdu N] [--chunked]
+                              [--window W]
 
 * ``pynetdicom``: an ``AE`` serving Verification and CT Image Storage with
   pynetdicom's public API.  ``discard`` answers Success without decoding;
@@ -12,9 +13,13 @@ Usage::
   decoding, no fsync); ``--chunked`` receives each data set into a
   temporary file instead of memory (pynetdicom 2.1+), for the 2 GiB case.
 * ``dicomul-sync``: ``dicomul_sync.AE``.  The bench runs dicomul's own
-  ``storescp`` app for discard and write; this entry exists for ``refuse``.
-* ``dicomul-asyncio``, ``dicomul-trio``: the async adapters' ``serve``,
-  if it exists yet (``peers.py`` checks before starting one).
+  ``storescp`` app for discard and write; this entry exists for ``refuse``
+  and for ``--window``: the asynchronous operations window it accepts
+  (``AE.maximum_operations_performed``, PS3.7 D.3.3.3), which the app has
+  no option for.
+* ``dicomul-asyncio``, ``dicomul-trio``: the async adapters'
+  ``serve(Handlers(...))``.  ``serve`` takes no operations window, so
+  these answer none (window 1) and refuse ``--window``.
 
 ``refuse`` answers every C-ECHO with Processing Failure and every C-STORE
 with Out of Resources: the smoke test's peer, whose figures must never
@@ -85,6 +90,7 @@ def serve_dicomul_sync(args: argparse.Namespace) -> None:
     )
     ae.maximum_pdu_size = args.max_pdu or None
     ae.maximum_associations = 64
+    ae.maximum_operations_performed = args.window
     refuse = args.mode == "refuse"
 
     class Sink:
@@ -175,9 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--directory", help="where --mode write puts the files")
     parser.add_argument("--max-pdu", type=int, default=16384, help="0: no limit")
     parser.add_argument("--chunked", action="store_true", help="pynetdicom: receive to a file")
+    parser.add_argument(
+        "--window", type=int, default=1, help="dicomul-sync: operations performed at once"
+    )
     args = parser.parse_args(argv)
     if args.mode == "write" and not args.directory:
         parser.error("--mode write needs --directory")
+    if args.window != 1 and args.impl != "dicomul-sync":
+        parser.error(f"--window: {args.impl} accepts no asynchronous operations window here")
     # SIGTERM ends the process (dicomul-sync's server replaces this with AE.stop).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     IMPLS[args.impl](args)

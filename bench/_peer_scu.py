@@ -11,17 +11,19 @@ IMPL is ``dicomul-sync``, ``dicomul-asyncio``, ``dicomul-trio`` or
 * ``assoc``: ``--count`` times associate, C-ECHO, release;
 * ``echo``: one association, ``--count`` C-ECHOs;
 * ``store``: one association, a C-STORE of every file (directories are
-  listed in name order), ``--window`` of them outstanding at once where
-  the implementation can (the async adapters, if their ``connect`` takes
-  ``max_operations``).
+  listed in name order); with the async adapters, ``--window`` of them
+  outstanding at once: ``connect(max_operations=W)`` proposes that
+  asynchronous operations window (PS3.7 D.3.3.3) and the run stops with
+  an error unless the SCP grants all of it.
 
 The last line on stdout is one JSON object: ``elapsed`` (seconds, from
 before the first association request to after the last release, taken
 with ``time.perf_counter`` inside this process: interpreter start and
 imports are not in it), ``statuses`` (hex status -> count of final
 responses), ``requests`` (operations attempted), ``peak_rss_kib`` (this
-process's peak resident set), ``window`` (operations outstanding at once)
-and ``error`` (None, or why the run stopped).  The exit status is 0 when
+process's peak resident set), ``window`` (the operations window granted
+and used), ``most_outstanding`` (the most requests seen outstanding at
+once, async adapters only) and ``error`` (None, or why the run stopped).  The exit status is 0 when
 the run went to its end, whatever the statuses: ``peers.py`` verifies them.
 """
 
@@ -29,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import inspect
 import json
 import os
 import pathlib
@@ -65,10 +66,14 @@ class Tally:
     def __init__(self) -> None:
         self.statuses: Counter[str] = Counter()
         self.requests = 0
+        self.most_outstanding = 0
 
     def add(self, status: int | None) -> None:
         self.requests += 1
         self.statuses["none" if status is None else f"0x{int(status):04X}"] += 1
+
+    def outstanding(self, count: int) -> None:
+        self.most_outstanding = max(self.most_outstanding, count)
 
 
 # ---------------------------------------------------------------- dicomul sync
@@ -113,57 +118,48 @@ def run_dicomul_sync(args: argparse.Namespace, files: list[str], tally: Tally) -
 # ---------------------------------------------------------------- dicomul async
 
 
-def window_keyword(connect: Callable[..., object]) -> str | None:
-    """The keyword of ``connect`` that asks for an asynchronous operations
-    window (PS3.7 D.3.3.3), if the adapter has one yet."""
-    parameters = inspect.signature(connect).parameters
-    for name in ("max_operations", "max_operations_invoked"):
-        if name in parameters:
-            return name
-    return None
-
-
 def run_dicomul_async(args: argparse.Namespace, files: list[str], tally: Tally) -> int:
     import anyio
 
     backend = args.impl.removeprefix("dicomul-")
     module = __import__(f"dicomul_{backend}")
-    connect = module.connect
+    window = args.window if args.op == "store" else 1
     options: dict[str, object] = {
         "sop_classes": SOP_CLASSES,
         "transfer_syntaxes": SYNTAXES,
         "ae_title": "BENCHSCU",
         "acse_timeout": 60.0,
+        "max_operations": window,
     }
     if args.max_pdu:
         options["max_pdu_length"] = args.max_pdu
-    window = 1
-    if args.op == "store" and args.window > 1:
-        keyword = window_keyword(connect)
-        if keyword is not None:
-            options[keyword] = args.window
-            window = args.window
 
     async def main() -> None:
         if args.op == "assoc":
             for _ in range(args.count):
-                async with connect(args.host, args.port, **options) as assoc:
-                    tally.add(await assoc.c_echo())
+                async with module.connect(args.host, args.port, **options) as assoc:
+                    tally.add((await assoc.c_echo()).Status)
             return
-        async with connect(args.host, args.port, **options) as assoc:
+        async with module.connect(args.host, args.port, **options) as assoc:
             if args.op == "echo":
                 for _ in range(args.count):
-                    tally.add(await assoc.c_echo())
+                    tally.add((await assoc.c_echo()).Status)
                 return
+            granted = assoc.negotiated.requestor_max_invoked
+            if window > 1 and granted != window:  # 0 would be unlimited: not what was asked
+                raise RuntimeError(f"asked for window {window}, the SCP granted {granted}")
             queue: Iterator[str] = iter(files)
 
             async def worker() -> None:
                 for path in queue:
-                    tally.add(await assoc.c_store(path))
+                    tally.add((await assoc.c_store(path)).Status)
+                    tally.outstanding(len(assoc.outstanding_requests) + 1)
 
             async with anyio.create_task_group() as group:
                 for _ in range(window):
                     group.start_soon(worker)
+            if window > 1 and len(files) > 1 and tally.most_outstanding < 2:
+                raise RuntimeError(f"window {window} granted, yet one request at a time went out")
 
     anyio.run(main, backend=backend)
     return window
@@ -281,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         "requests": tally.requests,
         "peak_rss_kib": peak_rss_kib(),
         "window": window,
+        "most_outstanding": tally.most_outstanding or None,
         "error": error,
         "pid": os.getpid(),
     }

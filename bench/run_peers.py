@@ -145,7 +145,7 @@ def label(line: dict[str, object]) -> str:
 
 def headline(results: Sequence[peers.ScenarioResult]) -> list[str]:
     """The issue's table: dicomul, DCMTK and pynetdicom each against itself
-    (the async client into the blocking SCP while there is no async SCP)."""
+    (the async client into the blocking SCP where a scenario has no async SCP)."""
     rows = [
         "| scenario | unit | " + " | ".join(h for h, _, _ in HEADLINE) + " | dicomul / DCMTK "
         "| dicomul / pynetdicom |",
@@ -263,7 +263,8 @@ def markdown(report: dict[str, object], results: Sequence[peers.ScenarioResult])
     lines += [
         "Medians of the SCU's own timing (wall-clock where the SCU is DCMTK's); each "
         "implementation against itself (the whole-process case: into DCMTK's storescp; "
-        "dicomul asyncio: into the blocking SCP while the async one is missing); DCMTK "
+        "dicomul asyncio: into the blocking SCP where the scenario leaves the async one "
+        "out); DCMTK "
         "at the better of with and without `TCP_NODELAY=1`. The ratios compare dicomul "
         "sync; above 1 means dicomul is ahead.",
         "",

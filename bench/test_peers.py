@@ -28,6 +28,7 @@ import run_peers
 SMOKE_PAIRS = [
     ("dicomul-sync", "dicomul-sync"),
     ("dicomul-asyncio", "dicomul-sync"),
+    ("dicomul-asyncio", "dicomul-asyncio"),
     ("dcmtk", "dcmtk"),
     ("pynetdicom", "pynetdicom"),
     ("dicomul-sync", "dcmtk"),
@@ -91,29 +92,6 @@ def test_a_refusing_scp_fails_every_figure(workdir: pathlib.Path) -> None:
             assert not line["ok"], line
             assert "Success" in str(line["problem"]), line["problem"]
         assert "**failed**" in "\n".join(run_peers.details(result))
-
-
-def test_a_pair_whose_scp_is_missing_is_skipped_with_a_note(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    missing = peers.Peer(
-        "dicomul-asyncio",
-        "dicomul asyncio",
-        0,
-        peers.PEERS["dicomul-asyncio"].scu,
-        peers.PEERS["dicomul-asyncio"].scp,
-        lambda: "no serve() here",
-    )
-    monkeypatch.setitem(peers.PEERS, "dicomul-asyncio", missing)
-    notes: list[str] = []
-    pairs = [peers.Pair("dicomul-asyncio", "dicomul-asyncio"), peers.Pair("dcmtk", "dcmtk")]
-    entrants = peers.pair_entrants(pairs, notes, lambda pair, nodelay, scale: lambda: None)
-    assert [(e.scu, e.variant) for e in entrants] == [
-        ("dcmtk", "TCP_NODELAY=1"),
-        ("dcmtk", "default"),
-    ]
-    assert notes == ["dicomul asyncio -> dicomul asyncio skipped: no serve() here"]
-    assert [e.probe for e in entrants] == [False, True]
 
 
 def test_a_probe_is_repeated_only_when_it_keeps_up() -> None:
