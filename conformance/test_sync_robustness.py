@@ -4,6 +4,7 @@ and statuses must follow PS3.4."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -590,3 +591,88 @@ def test_a_data_set_too_large_is_answered_with_the_status_logged(
     assert len(logged) == 1, logged
     assert logged[0].endswith(f"answering 0x{expected:04X}")
     assert "MAX_REQUEST_DATA_SET" in logged[0]
+
+
+@pytest.mark.parametrize("window", [1, 4])
+def test_a_peer_pushing_data_while_a_get_sub_operation_waits_is_aborted(
+    window: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the SCP waits for the response to a C-GET's C-STORE
+    sub-operation it must read on, and keeps what else arrives for later: a
+    peer pushing a data set instead of answering is not held without bound.
+    Past the cap (lowered here) it is aborted (A-P-ABORT), nothing it sent is
+    served, and the SCP goes on serving others."""
+    from dicomul_common import handling
+
+    from dicomul import (
+        AssociationAccepted,
+        CommandField,
+        CommandReceived,
+        DataSetFragment,
+        RequestAssociation,
+        c_get_rq,
+        c_store_rq,
+        encode_dataset,
+        fragment,
+        pdu,
+        requestor_proposal,
+    )
+
+    monkeypatch.setattr(handling, "MAX_HELD_DATA", 200_000)
+    get_model, implicit = "1.2.840.10008.5.1.4.1.2.1.3", "1.2.840.10008.1.2"
+    verification = "1.2.840.10008.1.1"
+    ae = AE(
+        ae_title="SCP", port=0, scp_sop_class=[verification, get_model, CT], scu_sop_class=[CT]
+    )
+    ae.maximum_operations_performed = window
+    stored: list[object] = []
+    ae.on_c_store = lambda dataset, *_: stored.append(dataset) or 0  # type: ignore[method-assign]
+    match = pydicom.Dataset()
+    match.SOPClassUID, match.SOPInstanceUID, match.PatientID = CT, "1.2.3.4", "1"
+    ae.on_c_get = lambda identifier: [match]  # type: ignore[method-assign]
+    with serving(ae) as port:
+        peer = RawPeer(port)
+        proposal = requestor_proposal(
+            calling_ae_title="RAW",
+            called_ae_title="SCP",
+            scu_sop_classes=[get_model],
+            scp_sop_classes=[CT],
+            transfer_syntaxes=[implicit],
+        )
+        request = dataclasses.replace(proposal.request, asynchronous_operations=(window, 1))
+        peer.conn.send(RequestAssociation(request=request))
+        peer.sock.sendall(peer.conn.transport_connected())
+        assert isinstance(peer.next_event(), AssociationAccepted)
+        identifier = pydicom.Dataset()
+        identifier.QueryRetrieveLevel, identifier.PatientID = "PATIENT", "1"
+        peer.send(1, c_get_rq(1, get_model), encode_dataset(identifier, implicit))
+        event = peer.next_event()  # the sub-operation's C-STORE-RQ ...
+        assert isinstance(event, CommandReceived)
+        assert event.command.command_field == CommandField.C_STORE_RQ
+        while not (isinstance(event, DataSetFragment) and event.is_last):
+            event = peer.next_event()  # ... and its data set
+        # Instead of the response, a C-STORE of 1 MB of our own, written past
+        # our own engine (which would keep us within the window).
+        command = c_store_rq(2, CT, "1.2.3.5")
+        try:
+            for piece in fragment(3, command, b"\0" * 1_000_000, max_pdu_length=8192):
+                peer.sock.sendall(pdu.encode(piece))
+        except OSError:
+            pass  # aborted and closed before we were done: as it should be
+        data = b""
+        with contextlib.suppress(OSError):
+            peer.sock.settimeout(5)
+            while chunk := peer.sock.recv(65536):
+                data += chunk
+        peer.sock.close()
+        # An A-ABORT (type 7) from the service provider (source 2) came back.
+        at = data.find(bytes([0x07, 0x00, 0x00, 0x00, 0x00, 0x04]))
+        assert at >= 0, data[:64]
+        assert data[at + 8] == 2
+        assert not stored  # nothing of what it pushed was served
+        other = AE(scu_sop_class=[verification]).associate(HOST, port)
+        assert other.is_established
+        status = other.send_c_echo()
+        assert status is not None
+        assert status.Status == 0
+        other.release()

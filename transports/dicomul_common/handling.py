@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dicomul import HandlerOutcome, answer_status, outcome_status
+from dicomul import (
+    Aborted,
+    ConnectionClosed,
+    DataSetFragment,
+    HandlerOutcome,
+    answer_status,
+    outcome_status,
+)
 
 if TYPE_CHECKING:
     import logging
@@ -24,6 +31,7 @@ __all__ = [
     "MAX_REQUEST_DATA_SET",
     "CollectedDataSet",
     "DataSetTooLargeError",
+    "HeldEvents",
     "answer_of",
     "decode_data_set",
     "handler_failure_status",
@@ -36,6 +44,10 @@ __all__ = [
 #: query identifier, an N-SET modification list): beyond it the request is
 #: answered with a failure instead of exhausting memory for a hostile peer.
 MAX_REQUEST_DATA_SET = 64 * 1024 * 1024
+
+#: The most data-set bytes an SCP keeps of what the peer sends while it
+#: waits for something else (:class:`HeldEvents`).
+MAX_HELD_DATA = 64 * 1024 * 1024
 
 
 class DataSetTooLargeError(ValueError):
@@ -136,3 +148,48 @@ class CollectedDataSet:
 
     def discard(self) -> None:
         self.parts = []
+
+
+class HeldEvents:
+    """What a peer sends while an SCP waits for one thing (the response to a
+    C-GET's C-STORE sub-operation), kept in order to be served after it.
+
+    A peer that keeps within the operations window it was granted (PS3.7
+    D.3.3.3; one, unless negotiated) sends little meanwhile: at most a
+    C-CANCEL and requests the window allows.  One that pushes a large data
+    set instead would have it all held in memory, since the SCP must read on
+    to find the response it waits for.  So the data held is bounded
+    (``MAX_HELD_DATA``, read when the holder is made): past it, :meth:`hold`
+    drops everything and returns False once, and the caller aborts the
+    association; after that only its end (Aborted, ConnectionClosed) is kept.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[object] = []
+        self.limit = MAX_HELD_DATA
+        self.size = 0
+        self.overflowed = False
+
+    def hold(self, event: object) -> bool:
+        """Keep ``event``; False the one time the data held passes the limit."""
+        if isinstance(event, Aborted | ConnectionClosed):
+            self.events.append(event)
+            return True
+        if self.overflowed:
+            return True  # dropped: the association is being aborted
+        if isinstance(event, DataSetFragment):
+            self.size += len(event.data)
+            if self.size > self.limit:
+                self.events.clear()
+                self.overflowed = True
+                return False
+        self.events.append(event)
+        return True
+
+    @property
+    def overflow_message(self) -> str:
+        """Why the association is aborted, for its log line."""
+        return (
+            f"the peer sent over {self.limit} bytes of other requests' data while a "
+            "response was awaited (beyond its operations window)"
+        )

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from dicomul_common.handling import HeldEvents
 from dicomul_common.outgoing import CannotSendError, Outgoing, store_request
 
 from dicomul import (
@@ -351,13 +353,13 @@ class Services:
     def _await_response(self, message_id: int) -> Command | None:
         """Read until the response to ``message_id`` (None if the association
         ends first); C-CANCELs are noted, other events kept for later."""
-        held: list[object] = []
+        held = HeldEvents()
         try:
             while True:
                 event = self.channel.next_event()
                 if event is None or isinstance(event, Aborted | ConnectionClosed):
                     if event is not None:
-                        held.append(event)
+                        held.hold(event)
                     return None
                 if (
                     isinstance(event, CommandReceived)
@@ -365,10 +367,12 @@ class Services:
                     and event.command.message_id_being_responded_to == message_id
                 ):
                     return event.command
-                if not is_cancel_request(event):  # the connection noted a C-CANCEL
-                    held.append(event)
+                # (the connection noted a C-CANCEL)
+                if not is_cancel_request(event) and not held.hold(event):
+                    conn = self.channel.conn
+                    conn.provider_abort(message=held.overflow_message, now=time.monotonic())
         finally:
-            for event in held:
+            for event in held.events:
                 self.channel.defer(event)
 
     def _normalized(self, request: ServiceRequest) -> None:
