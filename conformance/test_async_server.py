@@ -30,6 +30,7 @@ from tls_certs import make_pki
 from dicomul import (
     NEED_DATA,
     Aborted,
+    GeneralStatus,
     Negotiated,
     PDUType,
     Status,
@@ -901,3 +902,45 @@ async def test_association_notifications_and_a_hook_that_raises(anyio_backend: s
         ("accepted", "SECOND"),
         ("aborted", "SECOND"),
     ]
+
+
+async def test_at_the_limit_a_busy_association_is_not_displaced(anyio_backend: str) -> None:
+    """An association whose request the server is working on is not idle
+    (dicomul._idle), however long it takes: the newcomer is rejected (local
+    limit exceeded) and the request is answered; once it is idle long
+    enough, the newcomer displaces it."""
+    pkg = package(anyio_backend)
+    working, done = anyio.Event(), anyio.Event()
+
+    async def on_c_echo() -> int:
+        working.set()
+        await done.wait()
+        return GeneralStatus.SUCCESS
+
+    handlers = Handlers(on_c_echo=on_c_echo)
+    options = {"maximum_associations": 1, "displace_idle_after": 0.3}
+    async with (
+        running(anyio_backend, handlers, **options) as port,
+        pkg.connect(HOST, port) as busy,
+        anyio.create_task_group() as group,
+    ):
+        statuses: list[int] = []
+
+        async def echo() -> None:
+            statuses.append(int(await busy.c_echo()))
+
+        group.start_soon(echo)
+        await working.wait()
+        await anyio.sleep(0.5)  # longer than displace_idle_after, but busy
+        with pytest.raises(pkg.AssociationRejectedError) as rejected:
+            async with pkg.connect(HOST, port):
+                pass
+        pdu = rejected.value.event.pdu
+        assert (pdu.result, pdu.source, pdu.reason) == (2, 3, 2)
+        done.set()
+        await wait_until(lambda: statuses == [GeneralStatus.SUCCESS])
+        await anyio.sleep(0.5)  # now idle long enough
+        async with pkg.connect(HOST, port) as newcomer:
+            assert await newcomer.c_echo() == 0x0000
+        with pytest.raises(pkg.AssociationAbortedError):  # the A-P-ABORT it was sent
+            await busy.c_echo()
