@@ -67,8 +67,8 @@ class Capabilities:
     ``stream``: ``c_store`` takes an async iterable of bytes (the blocking
     SCU has no async source to read).  ``displaces_idle``: at its
     association limit the SCP hands an idle association's slot to a new
-    peer (``AE.displace_idle_after``); the async server rejects the new
-    peer instead (local limit exceeded).  ``cancels``: a task cancelled
+    peer (``AE.displace_idle_after``, ``serve(displace_idle_after=)``);
+    every server does now.  ``cancels``: a task cancelled
     mid-operation aborts the association (PS3.8 7.3) with whole PDUs sent
     (the blocking SCU has no cancellation: its ``abort()`` is called
     between operations).
@@ -81,8 +81,8 @@ class Capabilities:
 
 CAPABILITIES: Mapping[str, Capabilities] = {
     "sync": Capabilities(stream=False, displaces_idle=True, cancels=False),
-    "asyncio": Capabilities(stream=True, displaces_idle=False, cancels=True),
-    "trio": Capabilities(stream=True, displaces_idle=False, cancels=True),
+    "asyncio": Capabilities(stream=True, displaces_idle=True, cancels=True),
+    "trio": Capabilities(stream=True, displaces_idle=True, cancels=True),
 }
 
 
@@ -360,7 +360,7 @@ class Scp:
     dimse_timeout: float | None = 5
     network_timeout: float | None = None
     ssl_context: ssl.SSLContext | None = None
-    #: sync only (see Capabilities.displaces_idle): None never displaces.
+    #: None never displaces (see Capabilities.displaces_idle).
     displace_idle_after: float | None = None
     #: Called with each C-STORE request; returns a sink with *blocking*
     #: ``write(data)``, ``commit() -> status | None`` and ``discard()``
@@ -433,6 +433,7 @@ def _serve_call(kind: str, scp: Scp) -> Callable[..., Any]:
         acse_timeout=scp.acse_timeout,
         dimse_timeout=scp.dimse_timeout,
         network_timeout=scp.network_timeout,
+        displace_idle_after=scp.displace_idle_after,
         ssl_context=scp.ssl_context,
     )
 

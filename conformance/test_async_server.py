@@ -20,13 +20,24 @@ import pytest
 from corpus import assert_same_data_set, data_set_bytes, image, write
 from dcmtk_tools import dcmtk_path
 from dicomul_anyio import Handlers, ServiceRequest, current_request
+from dicomul_anyio._admission import MAX_UNASSOCIATED
 from dicomul_sync import AE
 from peers import RawPeer, free_port, pynetdicom_scu, serving, storescp
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from tls_certs import make_pki
 
-from dicomul import NEED_DATA, Aborted, PDUType, Status, c_store_rq, encode_dataset, service_name
+from dicomul import (
+    NEED_DATA,
+    Aborted,
+    GeneralStatus,
+    Negotiated,
+    PDUType,
+    Status,
+    c_store_rq,
+    encode_dataset,
+    service_name,
+)
 
 HOST = "127.0.0.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -821,3 +832,115 @@ async def test_c_get_sends_a_large_file_without_holding_it(
     assert statuses == [0x0000]
     assert_same_data_set(out / f"{dcmread(big, stop_before_pixels=True).SOPInstanceUID}.dcm", big)
     assert peak - base < big.stat().st_size // 4, f"{(peak - base) / 2**20:.1f} MiB"
+
+
+# ------------------------------------------------- admission and notification
+
+
+async def test_silent_connections_past_the_cap_close_the_oldest_not_a_real_peer(
+    anyio_backend: str,
+) -> None:
+    """Past MAX_UNASSOCIATED connections without an association the oldest
+    is closed for each new one, long before ARTIM (30 s here), and a real
+    peer still associates at once (as the blocking server's accept loop)."""
+    extra = 20
+    async with running(anyio_backend, Handlers(), acse_timeout=30) as port:
+        silent = [await anyio.connect_tcp(HOST, port) for _ in range(MAX_UNASSOCIATED + extra)]
+        try:
+            with anyio.fail_after(5):
+                for oldest in silent[:extra]:  # closed by the server
+                    with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+                        await oldest.receive()
+            with anyio.move_on_after(0.5) as still_open:
+                await silent[-1].receive()  # the newest is kept: nothing comes
+            assert still_open.cancelled_caught
+            with anyio.fail_after(5):
+                async with package(anyio_backend).connect(HOST, port) as assoc:
+                    assert await assoc.c_echo() == 0x0000
+        finally:
+            for stream in silent:
+                await stream.aclose()
+
+
+async def test_association_notifications_and_a_hook_that_raises(anyio_backend: str) -> None:
+    """The hooks of dicomul_sync.AE, with the negotiated association; a hook
+    that raises (even the accept one) changes nothing for the peer."""
+    seen: list[tuple[str, str]] = []
+
+    def accepted(negotiated: Negotiated) -> None:
+        seen.append(("accepted", negotiated.calling_ae_title))
+        raise RuntimeError("broken hook")
+
+    async def released(negotiated: Negotiated) -> None:
+        seen.append(("released", negotiated.calling_ae_title))
+        raise RuntimeError("broken hook")
+
+    def aborted(negotiated: Negotiated | None) -> None:
+        assert negotiated is not None
+        seen.append(("aborted", negotiated.calling_ae_title))
+        raise RuntimeError("broken hook")
+
+    handlers = Handlers(
+        on_association_accepted=accepted,
+        on_association_released=released,
+        on_association_aborted=aborted,
+    )
+    pkg = package(anyio_backend)
+    async with running(anyio_backend, handlers) as port:
+        async with pkg.connect(HOST, port, ae_title="FIRST") as assoc:
+            assert await assoc.c_echo() == 0x0000
+        await wait_until(lambda: ("released", "FIRST") in seen)
+        async with pkg.connect(HOST, port, ae_title="SECOND") as assoc:
+            assert await assoc.c_echo() == 0x0000
+            await assoc.abort()
+        await wait_until(lambda: ("aborted", "SECOND") in seen)
+        async with pkg.connect(HOST, port, ae_title="THIRD") as assoc:  # still serving
+            assert await assoc.c_echo() == 0x0000
+    assert seen[:4] == [
+        ("accepted", "FIRST"),
+        ("released", "FIRST"),
+        ("accepted", "SECOND"),
+        ("aborted", "SECOND"),
+    ]
+
+
+async def test_at_the_limit_a_busy_association_is_not_displaced(anyio_backend: str) -> None:
+    """An association whose request the server is working on is not idle
+    (dicomul._idle), however long it takes: the newcomer is rejected (local
+    limit exceeded) and the request is answered; once it is idle long
+    enough, the newcomer displaces it."""
+    pkg = package(anyio_backend)
+    working, done = anyio.Event(), anyio.Event()
+
+    async def on_c_echo() -> int:
+        working.set()
+        await done.wait()
+        return GeneralStatus.SUCCESS
+
+    handlers = Handlers(on_c_echo=on_c_echo)
+    options = {"maximum_associations": 1, "displace_idle_after": 0.3}
+    async with (
+        running(anyio_backend, handlers, **options) as port,
+        pkg.connect(HOST, port) as busy,
+        anyio.create_task_group() as group,
+    ):
+        statuses: list[int] = []
+
+        async def echo() -> None:
+            statuses.append(int(await busy.c_echo()))
+
+        group.start_soon(echo)
+        await working.wait()
+        await anyio.sleep(0.5)  # longer than displace_idle_after, but busy
+        with pytest.raises(pkg.AssociationRejectedError) as rejected:
+            async with pkg.connect(HOST, port):
+                pass
+        pdu = rejected.value.event.pdu
+        assert (pdu.result, pdu.source, pdu.reason) == (2, 3, 2)
+        done.set()
+        await wait_until(lambda: statuses == [GeneralStatus.SUCCESS])
+        await anyio.sleep(0.5)  # now idle long enough
+        async with pkg.connect(HOST, port) as newcomer:
+            assert await newcomer.c_echo() == 0x0000
+        with pytest.raises(pkg.AssociationAbortedError):  # the A-P-ABORT it was sent
+            await busy.c_echo()

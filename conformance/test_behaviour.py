@@ -961,30 +961,27 @@ async def test_over_the_association_limit_a_newcomer_is_rejected(scp: str) -> No
 
 
 @each_scp
-async def test_at_the_limit_an_idle_association_is_displaced_or_the_newcomer_rejected(
-    scp: str,
-) -> None:
-    """The documented difference (Capabilities.displaces_idle): the blocking
-    AE gives an idle association's slot to a new peer (A-P-ABORT to the idle
-    one); the async server rejects the newcomer (local limit exceeded)."""
-    displaces = CAPABILITIES[scp].displaces_idle
-    assert displaces is (scp == "sync")
-    scp_side = Scp(maximum_associations=1, displace_idle_after=0.2 if displaces else None)
-    async with serving(scp, scp_side) as port:
+async def test_at_the_limit_an_idle_association_is_displaced(scp: str) -> None:
+    """Every SCP gives the slot of an association idle at least
+    ``displace_idle_after`` to a new peer: the idle one gets an A-P-ABORT
+    (PS3.8 7.4), the newcomer is served; one idle for less is kept and the
+    newcomer rejected (local limit exceeded, PS3.8 Table 9-21)."""
+    assert CAPABILITIES[scp].displaces_idle
+    async with serving(scp, Scp(maximum_associations=1, displace_idle_after=0.5)) as port:
         idle = await anyio.to_thread.run_sync(RawPeer, port)
         try:
             await anyio.to_thread.run_sync(idle.associate)
-            await anyio.sleep(0.4)
-            if displaces:
-                async with connect("sync", port) as newcomer:
-                    assert await newcomer.c_echo() == 0x0000
-                assert isinstance(await anyio.to_thread.run_sync(idle.next_event), Aborted)
-            else:
-                with pytest.raises(NotEstablishedError) as refused:
-                    async with connect("sync", port):
-                        pass  # pragma: no cover - never established
-                # PS3.8 Table 9-21: rejected-transient, service-provider
-                # (presentation), local limit exceeded
-                assert refused.value.rejection == (2, 3, 2)
+            # idle for less than displace_idle_after: kept, the newcomer refused
+            with pytest.raises(NotEstablishedError) as refused:
+                async with connect("sync", port):
+                    pass  # pragma: no cover - never established
+            assert refused.value.rejection == (2, 3, 2)
+            await anyio.sleep(0.7)
+            async with connect("sync", port) as newcomer:
+                assert await newcomer.c_echo() == 0x0000
+            event = await anyio.to_thread.run_sync(idle.next_event)
+            assert isinstance(event, Aborted)
+            # A-P-ABORT: source service-provider (2), reason not specified (PS3.8 Table 9-26)
+            assert event.source == 2
         finally:
             idle.sock.close()

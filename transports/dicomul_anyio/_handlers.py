@@ -70,6 +70,13 @@ class Handlers:
     decoded) and return a status or ``(status, dataset)``.  An N-CREATE
     without an instance UID gets one assigned (PS3.7 10.1.5.1.4), in the
     request handed to the handler.
+
+    Notifications, as ``dicomul_sync.AE``'s (async or not; one that raises
+    is logged and changes nothing): ``on_association_accepted(negotiated)``
+    once the A-ASSOCIATE-AC is sent, ``on_association_released(negotiated)``
+    when the peer releases it, ``on_association_aborted(negotiated)`` when
+    it is aborted by either side, lost, or ended by cancelling the server
+    (``negotiated`` is the :class:`dicomul.Negotiated` association).
     """
 
     on_c_echo: Handler | None = None
@@ -87,6 +94,9 @@ class Handlers:
     on_n_action: Handler | None = None
     on_n_create: Handler | None = None
     on_n_delete: Handler | None = None
+    on_association_accepted: Handler | None = None
+    on_association_released: Handler | None = None
+    on_association_aborted: Handler | None = None
 
     @property
     def stores(self) -> bool:

@@ -14,6 +14,16 @@ traceback; an association that fails, or whose peer vanishes, ends alone
 and frees its slot at once; the server goes on.  Cancelling :func:`serve`
 (leaving the task group that runs it) aborts the associations still open
 (A-ABORT) and discards any data set half received: nothing partial is kept.
+
+As in the blocking server (:mod:`._admission` has the details): past
+:data:`~._admission.MAX_UNASSOCIATED` connections without an association
+the oldest is closed for each new one; at the association limit a request
+that only the limit refuses takes the slot of the association idle
+longest, if idle at least ``displace_idle_after`` seconds (the core's
+:func:`dicomul.only_the_limit_refuses` and :func:`dicomul.longest_idle`),
+which gets an A-P-ABORT (PS3.8 7.4); the association notifications
+(``Handlers.on_association_*``) are called like the blocking AE's, and
+one that raises is logged and changes nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ import anyio.abc
 from anyio.streams.tls import TLSStream
 
 from dicomul import (
+    DEFAULT_DISPLACE_IDLE_AFTER,
     DEFAULT_MAX_PDU_LENGTH,
     FIND_MODELS,
     GET_MODELS,
@@ -45,12 +56,15 @@ from dicomul import (
     DataSetFragment,
     ReleaseRequested,
     Role,
+    only_the_limit_refuses,
 )
+from dicomul.pdu import AssociateRQ
 
+from ._admission import Slots, Unassociated
 from ._client import DEFAULT_TRANSFER_SYNTAXES, connect
 from ._driver import GONE, Driver
 from ._pump import PumpedStream
-from ._services import AsyncServices
+from ._services import AsyncServices, call
 
 if TYPE_CHECKING:
     from dicomul_common.outgoing import Outgoing
@@ -69,13 +83,6 @@ CLOSING_TIME = 5.0
 ACCEPT_PAUSE = 0.1
 
 
-class _Slots:
-    """How many associations hold one of the server's slots."""
-
-    def __init__(self) -> None:
-        self.active = 0
-
-
 async def serve(
     handlers: Handlers,
     *,
@@ -88,6 +95,7 @@ async def serve(
     require_called_aet: str | bool | Sequence[str] = False,
     require_calling_aet: str | bool | Sequence[str] = False,
     maximum_associations: int = 10,
+    displace_idle_after: float | None = DEFAULT_DISPLACE_IDLE_AFTER,
     max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
     acse_timeout: float | None = 30.0,
     dimse_timeout: float | None = None,
@@ -106,7 +114,10 @@ async def serve(
     classes when ``on_c_get`` is given).  Each with ``transfer_syntaxes``.
     ``require_called_aet``/``require_calling_aet``: True (``ae_title``), a
     title, a list, or False.  Over ``maximum_associations`` an association
-    is rejected (local limit exceeded).  ``max_pdu_length`` is the largest
+    is rejected (local limit exceeded), unless an association has been idle
+    at least ``displace_idle_after`` seconds (None: never): the one idle
+    longest is then aborted (A-P-ABORT) and the new one takes its slot, as
+    with ``dicomul_sync.AE.displace_idle_after``.  ``max_pdu_length`` is the largest
     PDU received (0: no limit).  The timeouts are seconds on the event
     loop's clock (None: none); ``acse_timeout`` also bounds the TLS
     handshake and the wait for the association request (ARTIM).
@@ -131,6 +142,7 @@ async def serve(
         config,
         ssl_context=ssl_context,
         timeouts=(acse_timeout, dimse_timeout, network_timeout),
+        displace_idle_after=displace_idle_after,
     )
     listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
     async with listener, anyio.create_task_group() as group:
@@ -178,12 +190,15 @@ class _Server:
         *,
         ssl_context: ssl.SSLContext | None,
         timeouts: tuple[float | None, float | None, float | None],
+        displace_idle_after: float | None,
     ) -> None:
         self.handlers = handlers
         self.config = config
         self.ssl_context = ssl_context
         self.acse_timeout, self.dimse_timeout, self.network_timeout = timeouts
-        self.slots = _Slots()
+        self.displace_idle_after = displace_idle_after
+        self.slots = Slots()
+        self.unassociated = Unassociated()
 
     async def accept(self, listener: anyio.abc.SocketListener, group: anyio.abc.TaskGroup) -> None:
         """Accept connections for ever, a task each; a failing accept pauses."""
@@ -199,7 +214,21 @@ class _Server:
             group.start_soon(self.connection, stream)
 
     async def connection(self, stream: anyio.abc.ByteStream) -> None:
-        """One connection, to its end; nothing it raises reaches the server."""
+        """One connection, to its end; nothing it raises reaches the server.
+        Until it is associated, a newer one may close it (:class:`_Held`)."""
+        held = _Held()
+        self.unassociated.add(held)
+        try:
+            with held.scope:
+                await self._connection(stream, held)
+        finally:
+            self.unassociated.discard(held)
+            if held.scope.cancel_called:
+                LOGGER.debug("closed a connection without an association for a newer one")
+                with anyio.move_on_after(CLOSING_TIME, shield=True):
+                    await _close(stream)
+
+    async def _connection(self, stream: anyio.abc.ByteStream, held: _Held) -> None:
         try:
             if self.ssl_context is not None:
                 try:
@@ -214,16 +243,30 @@ class _Server:
                     LOGGER.error("TLS handshake with a peer failed: %r", exc)
                     await _close(stream)
                     return
-            await _Association(self, stream).run()
+            await _Association(self, stream, held).run()
         except Exception:
             LOGGER.exception("association ended by an error")
+
+
+class _Held:
+    """A connection's task, as :class:`~._admission.Unassociated` holds it:
+    closed (its task cancelled) when newer ones push it out."""
+
+    __slots__ = ("scope",)
+
+    def __init__(self) -> None:
+        self.scope = anyio.CancelScope()
+
+    def close_now(self) -> None:
+        self.scope.cancel()
 
 
 class _Association:
     """One connection in the acceptor role, from ARTIM to its close."""
 
-    def __init__(self, server: _Server, stream: anyio.abc.ByteStream) -> None:
+    def __init__(self, server: _Server, stream: anyio.abc.ByteStream, held: _Held) -> None:
         self.server = server
+        self.held = held
         self.pumped = PumpedStream(stream, before_send=self._before_send)
         self.conn = Connection(
             Role.ACCEPTOR,
@@ -236,6 +279,12 @@ class _Association:
             server.handlers, self.driver, self.pumped, move_relay=self._move_relay
         )
         self.counted = False  # holds one of the server's slots
+        #: Set by displace(): the seconds the association had been idle.
+        self.displaced_after: float | None = None
+        #: The end (release or abort) was notified, or there is none to notify.
+        self.ended = True
+        #: The association is over; the connection waits for the peer to close.
+        self.lingering = False
 
     async def run(self) -> None:
         try:
@@ -255,6 +304,7 @@ class _Association:
                     await self.driver.close()
                 else:  # cancelled, or failed: the peer learns at once
                     await self.driver.abort()
+                await self._notify_end("on_association_aborted")
 
     async def _serve(self) -> None:
         conn, driver = self.conn, self.driver
@@ -266,37 +316,88 @@ class _Association:
                 if isinstance(event, ConnectionClosed):
                     return
                 if isinstance(event, AssociationRequested):
-                    await self._negotiate()
+                    await self._negotiate(event.request)
                 elif not await self.services.handle(event):
-                    self._other(event)
-                if conn.association_over:
+                    await self._other(event)
+                if conn.association_over and not self.lingering:
                     self._free_slot()  # the association no longer exists
+                    self.lingering = True
+                    self.server.unassociated.add(self.held)  # until the peer closes
         except GONE:
             LOGGER.info("Association Aborted: the connection was lost")
+            await self._notify_end("on_association_aborted")
 
-    async def _negotiate(self) -> None:
+    async def _negotiate(self, request: AssociateRQ) -> None:
         LOGGER.info("Association Received")
-        slots = self.server.slots
-        others = slots.active
-        slots.active += 1
-        self.counted = True
-        await self.driver.send(
-            AcceptAssociation(config=self.server.config, active_associations=others)
+        server = self.server
+        slots, config = server.slots, server.config
+        if slots.active >= config.maximum_associations and only_the_limit_refuses(request, config):
+            server.slots.displace_idle(now=anyio.current_time(), after=server.displace_idle_after)
+        data = self.conn.send(
+            AcceptAssociation(config=config, active_associations=slots.active),
+            now=anyio.current_time(),
         )
-        if self.conn.negotiated is None:
-            self._free_slot()  # rejected: holds no slot (PS3.8 9.3.4)
-            LOGGER.info("Association Rejected")
+        negotiated = self.conn.negotiated
+        if negotiated is not None:  # before any await: no other task sees it half done
+            self.counted = True
+            slots.take(self)
+            server.unassociated.discard(self.held)
+        await self.driver.write(data)
+        if negotiated is None:
+            LOGGER.info("Association Rejected")  # holds no slot (PS3.8 9.3.4)
         else:
             LOGGER.info("Association Acknowledged")
+            self.ended = False
+            await self._notify("on_association_accepted")
 
-    def _other(self, event: object) -> None:
+    def idle_for(self, now: float) -> float | None:
+        """Seconds idle (:meth:`dicomul.Connection.idle_for`); None if not
+        idle, displaced already, or holding no slot."""
+        if self.displaced_after is not None or not self.counted:
+            return None
+        return self.conn.idle_for(now)
+
+    def displace(self, idle_for: float) -> None:
+        """Give this association's slot to a new peer (its slot is freed by
+        :class:`~._admission.Slots`): the core's A-P-ABORT (PS3.8 7.4), sent
+        by this association's task, woken from its wait for the peer."""
+        self.displaced_after = idle_for
+        self.counted = False
+        self.conn.provider_abort(
+            message=f"displaced at the association limit "
+            f"({self.server.config.maximum_associations}) by a new peer, "
+            f"after {idle_for:.0f} s idle",
+            now=anyio.current_time(),
+        )
+        self.driver.deadline_changed()
+
+    async def _notify(self, name: str) -> None:
+        """Call the notification ``name`` of the handlers, if set, with the
+        negotiated association; one that raises is logged and changes nothing."""
+        hook = getattr(self.server.handlers, name)
+        if hook is None:
+            return
+        try:
+            await call(hook, self.conn.negotiated)
+        except Exception:
+            LOGGER.exception("notification handler %s failed", name)
+
+    async def _notify_end(self, name: str) -> None:
+        """Notify the end of an accepted association, once."""
+        if not self.ended:
+            self.ended = True
+            await self._notify(name)
+
+    async def _other(self, event: object) -> None:
         if isinstance(event, ReleaseRequested):
             LOGGER.info("Association Released")
+            await self._notify_end("on_association_released")
         elif isinstance(event, Aborted):
             if event.by_peer or event.connection_lost:
                 LOGGER.info("Association Aborted")
-            else:  # this side aborted: a timeout, a protocol error
+            else:  # this side aborted: a timeout, a protocol error, a displacement
                 LOGGER.warning("Association Aborted: %s", event.message)
+            await self._notify_end("on_association_aborted")
         elif isinstance(event, CommandReceived | DataSetFragment):
             LOGGER.warning("Ignoring %r: no request of ours is outstanding", event)
 
@@ -307,7 +408,7 @@ class _Association:
     def _free_slot(self) -> None:
         if self.counted:
             self.counted = False
-            self.server.slots.active -= 1
+            self.server.slots.free(self)
 
     @contextlib.asynccontextmanager
     async def _move_relay(
