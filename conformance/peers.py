@@ -306,3 +306,76 @@ class RawAcceptor:
         # that answers no request: misbehaving is the point.
         pdus = fragment(context_id, response, max_pdu_length=0)
         return b"".join(pdu.encode(p) for p in pdus)
+
+
+#: The Patient Root C-GET model and Implicit VR Little Endian.
+_GET_MODEL, _IMPLICIT = "1.2.840.10008.5.1.4.1.2.1.3", "1.2.840.10008.1.2"
+#: CT Image Storage.
+CT = "1.2.840.10008.5.1.4.1.1.2"
+
+
+def push_instead_of_answering_a_get(port: int, called: str, window: int) -> bytes:
+    """A raw requestor that asks an SCP for a C-GET (PatientID 1, Patient
+    Root; CT storage offered in the SCP role, ``window`` operations), reads
+    the C-STORE sub-operation that comes back and, instead of answering it,
+    pushes a C-STORE of 1 MB of its own, written past its own engine.  Returns
+    all the SCP sent after that, until it closed (or 5 s)."""
+    import dataclasses
+
+    import pydicom
+
+    from dicomul import (
+        AssociationAccepted,
+        CommandField,
+        CommandReceived,
+        DataSetFragment,
+        RequestAssociation,
+        c_get_rq,
+        c_store_rq,
+        encode_dataset,
+        fragment,
+        pdu,
+        requestor_proposal,
+    )
+
+    peer = RawPeer(port)
+    proposal = requestor_proposal(
+        calling_ae_title="RAW",
+        called_ae_title=called,
+        scu_sop_classes=[_GET_MODEL],
+        scp_sop_classes=[CT],
+        transfer_syntaxes=[_IMPLICIT],
+    )
+    request = dataclasses.replace(proposal.request, asynchronous_operations=(window, 1))
+    peer.conn.send(RequestAssociation(request=request))
+    peer.sock.sendall(peer.conn.transport_connected())
+    assert isinstance(peer.next_event(), AssociationAccepted)
+    identifier = pydicom.Dataset()
+    identifier.QueryRetrieveLevel, identifier.PatientID = "PATIENT", "1"
+    peer.send(1, c_get_rq(1, _GET_MODEL), encode_dataset(identifier, _IMPLICIT))
+    event = peer.next_event()  # the sub-operation's C-STORE-RQ ...
+    assert isinstance(event, CommandReceived)
+    assert event.command.command_field == CommandField.C_STORE_RQ
+    while not (isinstance(event, DataSetFragment) and event.is_last):
+        event = peer.next_event()  # ... and its data set
+    try:  # context 3: CT (contexts go 1, 3, ... in the order proposed)
+        for piece in fragment(
+            3, c_store_rq(2, CT, "1.2.3.5"), b"\0" * 1_000_000, max_pdu_length=8192
+        ):
+            peer.sock.sendall(pdu.encode(piece))
+    except OSError:
+        pass  # aborted and closed before it was done
+    received = b""
+    with contextlib.suppress(OSError):
+        peer.sock.settimeout(5)
+        while chunk := peer.sock.recv(65536):
+            received += chunk
+    peer.sock.close()
+    return received
+
+
+def assert_provider_abort(data: bytes) -> None:
+    """``data`` holds an A-ABORT PDU (type 7) from the service provider (source 2)."""
+    at = data.find(bytes([0x07, 0x00, 0x00, 0x00, 0x00, 0x04]))
+    assert at >= 0, data[:64]
+    assert data[at + 8] == 2

@@ -22,7 +22,15 @@ from dcmtk_tools import dcmtk_path
 from dicomul_anyio import Handlers, ServiceRequest, current_request
 from dicomul_anyio._admission import MAX_UNASSOCIATED
 from dicomul_sync import AE
-from peers import RawPeer, free_port, pynetdicom_scu, serving, storescp
+from peers import (
+    RawPeer,
+    assert_provider_abort,
+    free_port,
+    push_instead_of_answering_a_get,
+    pynetdicom_scu,
+    serving,
+    storescp,
+)
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from tls_certs import make_pki
@@ -944,3 +952,29 @@ async def test_at_the_limit_a_busy_association_is_not_displaced(anyio_backend: s
             assert await newcomer.c_echo() == 0x0000
         with pytest.raises(pkg.AssociationAbortedError):  # the A-P-ABORT it was sent
             await busy.c_echo()
+
+
+async def test_a_peer_pushing_data_while_a_get_sub_operation_waits_is_aborted(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the blocking server (test_sync_robustness): what arrives while a
+    C-GET sub-operation's response is awaited is held within a bound (lowered
+    here); past it, an A-P-ABORT, nothing served, and the server goes on."""
+    from dicomul_common import handling
+
+    monkeypatch.setattr(handling, "MAX_HELD_DATA", 200_000)
+    stored: list[Dataset] = []
+    match = Dataset()
+    match.SOPClassUID, match.SOPInstanceUID, match.PatientID = CT, "1.2.3.4", "1"
+
+    async def on_c_store(dataset: Dataset) -> int:
+        stored.append(dataset)
+        return 0
+
+    handlers = Handlers(on_c_get=lambda identifier: [match], on_c_store=on_c_store)
+    async with running(anyio_backend, handlers) as port:
+        data = await anyio.to_thread.run_sync(push_instead_of_answering_a_get, port, "ASYNCSCP", 1)
+        assert_provider_abort(data)
+        assert not stored  # nothing of what it pushed was served
+        async with package(anyio_backend).connect(HOST, port, called_ae_title="ASYNCSCP") as assoc:
+            assert (await assoc.c_echo()).Status == 0

@@ -4,7 +4,6 @@ and statuses must follow PS3.4."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import os
@@ -21,7 +20,13 @@ import pytest
 from dicomul_common.storage import DurableFile
 from dicomul_sync import AE
 from dicomul_sync.association import Association
-from peers import HOST, RawPeer, serving
+from peers import (
+    HOST,
+    RawPeer,
+    assert_provider_abort,
+    push_instead_of_answering_a_get,
+    serving,
+)
 from test_sync_services import retrieve_scp
 
 from dicomul import (
@@ -604,22 +609,8 @@ def test_a_peer_pushing_data_while_a_get_sub_operation_waits_is_aborted(
     served, and the SCP goes on serving others."""
     from dicomul_common import handling
 
-    from dicomul import (
-        AssociationAccepted,
-        CommandField,
-        CommandReceived,
-        DataSetFragment,
-        RequestAssociation,
-        c_get_rq,
-        c_store_rq,
-        encode_dataset,
-        fragment,
-        pdu,
-        requestor_proposal,
-    )
-
     monkeypatch.setattr(handling, "MAX_HELD_DATA", 200_000)
-    get_model, implicit = "1.2.840.10008.5.1.4.1.2.1.3", "1.2.840.10008.1.2"
+    get_model = "1.2.840.10008.5.1.4.1.2.1.3"
     verification = "1.2.840.10008.1.1"
     ae = AE(
         ae_title="SCP", port=0, scp_sop_class=[verification, get_model, CT], scu_sop_class=[CT]
@@ -631,44 +622,8 @@ def test_a_peer_pushing_data_while_a_get_sub_operation_waits_is_aborted(
     match.SOPClassUID, match.SOPInstanceUID, match.PatientID = CT, "1.2.3.4", "1"
     ae.on_c_get = lambda identifier: [match]  # type: ignore[method-assign]
     with serving(ae) as port:
-        peer = RawPeer(port)
-        proposal = requestor_proposal(
-            calling_ae_title="RAW",
-            called_ae_title="SCP",
-            scu_sop_classes=[get_model],
-            scp_sop_classes=[CT],
-            transfer_syntaxes=[implicit],
-        )
-        request = dataclasses.replace(proposal.request, asynchronous_operations=(window, 1))
-        peer.conn.send(RequestAssociation(request=request))
-        peer.sock.sendall(peer.conn.transport_connected())
-        assert isinstance(peer.next_event(), AssociationAccepted)
-        identifier = pydicom.Dataset()
-        identifier.QueryRetrieveLevel, identifier.PatientID = "PATIENT", "1"
-        peer.send(1, c_get_rq(1, get_model), encode_dataset(identifier, implicit))
-        event = peer.next_event()  # the sub-operation's C-STORE-RQ ...
-        assert isinstance(event, CommandReceived)
-        assert event.command.command_field == CommandField.C_STORE_RQ
-        while not (isinstance(event, DataSetFragment) and event.is_last):
-            event = peer.next_event()  # ... and its data set
-        # Instead of the response, a C-STORE of 1 MB of our own, written past
-        # our own engine (which would keep us within the window).
-        command = c_store_rq(2, CT, "1.2.3.5")
-        try:
-            for piece in fragment(3, command, b"\0" * 1_000_000, max_pdu_length=8192):
-                peer.sock.sendall(pdu.encode(piece))
-        except OSError:
-            pass  # aborted and closed before we were done: as it should be
-        data = b""
-        with contextlib.suppress(OSError):
-            peer.sock.settimeout(5)
-            while chunk := peer.sock.recv(65536):
-                data += chunk
-        peer.sock.close()
-        # An A-ABORT (type 7) from the service provider (source 2) came back.
-        at = data.find(bytes([0x07, 0x00, 0x00, 0x00, 0x00, 0x04]))
-        assert at >= 0, data[:64]
-        assert data[at + 8] == 2
+        data = push_instead_of_answering_a_get(port, "SCP", window)
+        assert_provider_abort(data)
         assert not stored  # nothing of what it pushed was served
         other = AE(scu_sop_class=[verification]).associate(HOST, port)
         assert other.is_established

@@ -32,6 +32,7 @@ import anyio
 from dicomul_common.handling import (
     MAX_REQUEST_DATA_SET,
     CollectedDataSet,
+    HeldEvents,
     answer_of,
     decode_data_set,
     handler_failure_status,
@@ -419,12 +420,12 @@ class AsyncServices:
     async def _await_response(self, message_id: int) -> Command | None:
         """Read until the response to ``message_id`` (None if the association
         ends first); C-CANCELs are noted, other events kept for later."""
-        kept: list[object] = []
+        kept = HeldEvents()  # bounded: a peer pushing data meanwhile is aborted
         try:
             while True:
                 event = self.held.popleft() if self.held else await self.driver.next_event()
                 if isinstance(event, Aborted | ConnectionClosed):
-                    kept.append(event)
+                    kept.hold(event)
                     return None
                 if (
                     isinstance(event, CommandReceived)
@@ -432,10 +433,12 @@ class AsyncServices:
                     and event.command.message_id_being_responded_to == message_id
                 ):
                     return event.command
-                if not is_cancel_request(event):
-                    kept.append(event)
+                if not is_cancel_request(event) and not kept.hold(event):
+                    self.conn.provider_abort(
+                        message=kept.overflow_message, now=anyio.current_time()
+                    )
         finally:
-            self.held.extendleft(reversed(kept))
+            self.held.extendleft(reversed(kept.events))
 
     async def _normalized(self, request: ServiceRequest) -> None:
         """The DIMSE-N services (PS3.7 10): the handler returns a status, or
