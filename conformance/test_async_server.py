@@ -978,3 +978,56 @@ async def test_a_peer_pushing_data_while_a_get_sub_operation_waits_is_aborted(
         assert not stored  # nothing of what it pushed was served
         async with package(anyio_backend).connect(HOST, port, called_ae_title="ASYNCSCP") as assoc:
             assert (await assoc.c_echo()).Status == 0
+
+
+async def test_the_offered_window_lets_four_stores_be_outstanding(anyio_backend: str) -> None:
+    """``maximum_operations_performed=4`` (PS3.7 D.3.3.3): four tasks of the
+    async client keep up to four C-STOREs outstanding on one association,
+    each answered by its Message ID; with the default (1) no window is
+    offered and the client stays synchronous."""
+    stored: list[str] = []
+
+    async def on_c_store(dataset: Dataset) -> int:
+        await anyio.sleep(0.05)  # a slow archive: requests pile up meanwhile
+        stored.append(str(dataset.SOPInstanceUID))
+        return 0
+
+    images = [image(rows=16, columns=16, seed=seed) for seed in range(8)]
+    pkg = package(anyio_backend)
+    handlers = Handlers(on_c_store=on_c_store)
+    peak = 0
+    statuses: list[int] = []
+    async with (
+        running(anyio_backend, handlers, maximum_operations_performed=4) as port,
+        pkg.connect(
+            HOST, port, called_ae_title="ASYNCSCP", sop_classes=[CT], max_operations=4
+        ) as assoc,
+    ):
+        assert assoc.negotiated.requestor_max_invoked == 4
+
+        async def watch() -> None:
+            nonlocal peak
+            while len(statuses) < len(images):
+                peak = max(peak, len(assoc.outstanding_requests))
+                await anyio.sleep(0.005)
+
+        async def store(batch: list[Dataset]) -> None:
+            for ds in batch:
+                statuses.append(int((await assoc.c_store(ds)).Status))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(watch)
+            for n in range(4):
+                tasks.start_soon(store, images[n::4])
+    assert statuses == [0] * 8
+    assert sorted(stored) == sorted(str(ds.SOPInstanceUID) for ds in images)
+    assert 2 <= peak <= 4
+    async with (
+        running(anyio_backend, handlers) as port,
+        pkg.connect(
+            HOST, port, called_ae_title="ASYNCSCP", sop_classes=[CT], max_operations=4
+        ) as assoc,
+    ):
+        assert assoc.negotiated.requestor_max_invoked == 1
+    with pytest.raises(ValueError, match="0 \\(no limit\\) to 65535"):
+        await pkg.serve(handlers, port=0, maximum_operations_performed=70000)

@@ -464,6 +464,7 @@ class AcceptorConfig:
         transfer_syntaxes: Iterable[str],
         require_called_aet: str | bool | Sequence[str] = False,
         require_calling_aet: str | bool | Sequence[str] = False,
+        maximum_operations_performed: int = 1,
         **settings: Any,
     ) -> AcceptorConfig:
         """The configuration of an AE that serves ``scp_sop_classes`` and uses
@@ -473,9 +474,17 @@ class AcceptorConfig:
         requestor as SCU; an SCU SOP class (a storage class a C-GET sends
         back) with the requestor as SCP, when it proposes that role; a class
         in both lists allows both.  A title requirement is True (this AE's
-        own title), False (none), a title, or a list of titles.  Other
-        ``settings`` are fields of :class:`AcceptorConfig` as they are.
+        own title), False (none), a title, or a list of titles.
+        ``maximum_operations_performed`` other than 1 offers that
+        asynchronous operations window (PS3.7 D.3.3.3: this side invokes one
+        operation at a time and performs that many, 0 for no limit; 1
+        answers none, which means the same; checked by
+        :func:`check_operations_window`).  Other ``settings`` are fields of
+        :class:`AcceptorConfig` as they are.
         """
+        performed = check_operations_window(maximum_operations_performed)
+        if performed != 1:
+            settings["asynchronous_operations"] = (1, performed)
         syntaxes = tuple(transfer_syntaxes)
         supported = {
             sop_class: SupportedContext(transfer_syntaxes=syntaxes, scu_role=False, scp_role=True)
@@ -494,6 +503,31 @@ class AcceptorConfig:
             require_calling_aet=_required_titles(require_calling_aet, ae_title),
             **settings,
         )
+
+
+#: The largest operations window (PS3.7 D.3.3.3: a 16-bit field).
+MAX_OPERATIONS = 0xFFFF
+
+
+def check_operations_window(value: object, *, name: str = "maximum_operations_performed") -> int:
+    """``value`` as a number of outstanding operations (PS3.7 D.3.3.3): an
+    int from 0 (no limit) to 65535.
+
+    Raises
+    ------
+    TypeError
+        If it is no int (a bool is none).
+    ValueError
+        If it is out of that range.
+    """
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} is an int, not {type(value).__name__}")
+    if not 0 <= value <= MAX_OPERATIONS:
+        raise ValueError(
+            f"{name} is 0 (no limit) to {MAX_OPERATIONS}, not {value} (a 16-bit field, "
+            "PS3.7 D.3.3.3)"
+        )
+    return value
 
 
 def _required_titles(setting: str | bool | Sequence[str], own: str) -> tuple[str, ...]:

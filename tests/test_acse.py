@@ -619,3 +619,30 @@ def test_acceptor_config_for_sop_classes_sets_roles_and_titles() -> None:
     assert config.require_called_aet
     assert config.require_calling_aet == ("A", "B")
     assert config.maximum_associations == 3
+
+
+@pytest.mark.parametrize(("performed", "window"), [(1, None), (4, (1, 4)), (0, (1, 0))])
+def test_acceptor_config_offers_the_operations_window_asked(
+    performed: int, window: tuple[int, int] | None
+) -> None:
+    """PS3.7 D.3.3.3: 1 offers no window (the default, synchronous); any
+    other number is offered as performed, this side invoking one at a time."""
+    config = AcceptorConfig.for_sop_classes(
+        ae_title="SCP",
+        scp_sop_classes=["1.2.840.10008.1.1"],
+        transfer_syntaxes=["1.2.840.10008.1.2"],
+        maximum_operations_performed=performed,
+    )
+    assert config.asynchronous_operations == window
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [(-1, ValueError), (65536, ValueError), (True, TypeError), ("4", TypeError)],
+)
+def test_an_operations_window_is_a_16_bit_count(value: object, error: type[Exception]) -> None:
+    from dicomul import check_operations_window
+
+    with pytest.raises(error, match="maximum_operations_performed"):
+        check_operations_window(value)
+    assert check_operations_window(65535) == 65535

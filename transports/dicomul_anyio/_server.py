@@ -95,6 +95,7 @@ async def serve(
     require_called_aet: str | bool | Sequence[str] = False,
     require_calling_aet: str | bool | Sequence[str] = False,
     maximum_associations: int = 10,
+    maximum_operations_performed: int = 1,
     displace_idle_after: float | None = DEFAULT_DISPLACE_IDLE_AFTER,
     max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
     acse_timeout: float | None = 30.0,
@@ -117,7 +118,11 @@ async def serve(
     is rejected (local limit exceeded), unless an association has been idle
     at least ``displace_idle_after`` seconds (None: never): the one idle
     longest is then aborted (A-P-ABORT) and the new one takes its slot, as
-    with ``dicomul_sync.AE.displace_idle_after``.  ``max_pdu_length`` is the largest
+    with ``dicomul_sync.AE.displace_idle_after``.
+    ``maximum_operations_performed`` other than 1 offers that asynchronous
+    operations window (PS3.7 D.3.3.3; 0: no limit): a requestor may then
+    have that many requests outstanding, performed in the order they arrive
+    and each answered by its Message ID.  ``max_pdu_length`` is the largest
     PDU received (0: no limit).  The timeouts are seconds on the event
     loop's clock (None: none); ``acse_timeout`` also bounds the TLS
     handshake and the wait for the association request (ARTIM).
@@ -135,6 +140,7 @@ async def serve(
         require_called_aet=require_called_aet,
         require_calling_aet=require_calling_aet,
         maximum_associations=maximum_associations,
+        maximum_operations_performed=maximum_operations_performed,
         max_pdu_length=max_pdu_length,
     )
     server = _Server(

@@ -18,6 +18,7 @@ from dicomul import (
     Negotiated,
     ProposedContext,
     check_ae_title,
+    check_operations_window,
 )
 
 from .association import Association
@@ -35,10 +36,6 @@ __all__ = ["AE", "DEFAULT_TRANSFER_SYNTAXES"]
 
 #: Implicit VR Little Endian, Explicit VR Little Endian, Explicit VR Big Endian.
 DEFAULT_TRANSFER_SYNTAXES = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2")
-
-#: The largest window the Asynchronous Operations Window sub-item carries
-#: (two-byte fields, PS3.7 D.3.3.3).
-MAX_OPERATIONS = 0xFFFF
 
 
 class AE:
@@ -179,14 +176,7 @@ class AE:
 
     @maximum_operations_performed.setter
     def maximum_operations_performed(self, value: int) -> None:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise TypeError(f"maximum_operations_performed is an int, not {type(value).__name__}")
-        if not 0 <= value <= MAX_OPERATIONS:
-            raise ValueError(
-                f"maximum_operations_performed is 0 (no limit) to {MAX_OPERATIONS}, "
-                f"not {value} (a 16-bit field, PS3.7 D.3.3.3)"
-            )
-        self._maximum_operations_performed = value
+        self._maximum_operations_performed = check_operations_window(value)
 
     # ------------------------------------------------------------- SCP side
 

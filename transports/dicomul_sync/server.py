@@ -414,7 +414,6 @@ def acceptor_config(ae: AcceptorSettings) -> AcceptorConfig:
     time, and performs that many); 1 answers none, which means the same.
     :class:`._services.Services` performs them in the order they arrive.
     """
-    performed = ae.maximum_operations_performed
     return AcceptorConfig.for_sop_classes(
         ae_title=ae.ae_title,
         scp_sop_classes=ae.scp_sop_class,
@@ -424,5 +423,5 @@ def acceptor_config(ae: AcceptorSettings) -> AcceptorConfig:
         require_calling_aet=ae.require_calling_aet,
         maximum_associations=ae.maximum_associations,
         max_pdu_length=0 if ae.maximum_pdu_size is None else ae.maximum_pdu_size,
-        asynchronous_operations=None if performed == 1 else (1, performed),
+        maximum_operations_performed=ae.maximum_operations_performed,
     )
