@@ -284,7 +284,8 @@ class SelectorServer:
             )
             peer = _Peer(sock, conn)
             self._peers.add(peer)
-            peer.out += conn.transport_connected(now=time.monotonic())
+            conn.transport_connected(now=time.monotonic())
+            peer.out += conn.data_to_send()
             self._flush(peer)
 
     def _read(self, peer: _Peer) -> None:
@@ -402,7 +403,7 @@ class SelectorServer:
         if isinstance(event, AssociationRequested):
             peer.counted = True
             self._active += 1
-            peer.out += conn.send(
+            conn.send(
                 AcceptAssociation(config=self.config, active_associations=self._active - 1),
                 now=time.monotonic(),
             )
@@ -429,7 +430,7 @@ class SelectorServer:
                     peer, store.finish, store.context_id, store.command, CommandField.C_STORE_RSP
                 )
         elif isinstance(event, ReleaseRequested):
-            peer.out += conn.send(RespondRelease(), now=time.monotonic())
+            conn.send(RespondRelease(), now=time.monotonic())
         # Aborted and anything else: the engine has done what the table says.
 
     def _run(
@@ -452,8 +453,8 @@ class SelectorServer:
                 affected_sop_instance_uid=request.affected_sop_instance_uid,
                 status=status,
             )
-            for data in peer.conn.send_message(context_id, response):
-                peer.out += data
+            peer.conn.send_message(context_id, response)
+            peer.out += peer.conn.data_to_send()
 
         if self._pool is None:
             respond(work())

@@ -167,7 +167,8 @@ class RawPeer:
             **({} if max_pdu_length is None else {"max_pdu_length": max_pdu_length}),
         )
         self.conn.send(RequestAssociation(request=request))
-        self.sock.sendall(self.conn.transport_connected())
+        self.conn.transport_connected()
+        self.sock.sendall(self.conn.data_to_send())
         return self.next_event()
 
     def associate(self) -> None:
@@ -186,8 +187,8 @@ class RawPeer:
             self.conn.receive_data(self.sock.recv(65536))
 
     def send(self, context_id: int, command: Any, data: bytes | None = None) -> None:
-        for chunk in self.conn.send_message(context_id, command, data):
-            self.sock.sendall(chunk)
+        self.conn.send_message(context_id, command, data)
+        self.sock.sendall(self.conn.data_to_send())
 
     def store(self, sop_instance_uid: str, data: bytes, *, context_id: int = 3) -> object:
         """A C-STORE-RQ of CT Image Storage (context 3 of :meth:`associate`)
@@ -243,7 +244,7 @@ class RawAcceptor:
         self._thread.join(10)
 
     def _serve(self) -> None:
-        from dicomul import NEED_DATA, Connection, Role
+        from dicomul import NEED_DATA, Connection, ConnectionClosed, Role
 
         try:
             sock, _ = self.listener.accept()
@@ -257,11 +258,13 @@ class RawAcceptor:
                     if self.read_rate is not None:
                         time.sleep(len(data) / self.read_rate)
                     conn.receive_data(data)
+                    closed = False
                     while (event := conn.next_event()) is not NEED_DATA:
                         self.seen.append(type(event).__name__)
+                        closed |= isinstance(event, ConnectionClosed)  # released or aborted
                         sock.sendall(self._react(conn, event) + conn.data_to_send())
                     sock.sendall(conn.data_to_send())
-                    if conn.should_close:  # released or aborted
+                    if closed:
                         return
             except OSError:
                 pass  # the peer went away
@@ -286,9 +289,11 @@ class RawAcceptor:
                 for pc in event.request.presentation_contexts
             }
             config = AcceptorConfig(ae_title="RAW", supported=supported)
-            return conn.send(AcceptAssociation(config=config))
+            conn.send(AcceptAssociation(config=config))
+            return b""  # queued: data_to_send
         if isinstance(event, ReleaseRequested):
-            return conn.send(RespondRelease())
+            conn.send(RespondRelease())
+            return b""
         if isinstance(event, CommandReceived) and not event.command.is_response:
             self._asked = (event.context_id, event.command)
             if event.command.has_data_set:
@@ -348,7 +353,8 @@ def push_instead_of_answering_a_get(port: int, called: str, window: int) -> byte
     )
     request = dataclasses.replace(proposal.request, asynchronous_operations=(window, 1))
     peer.conn.send(RequestAssociation(request=request))
-    peer.sock.sendall(peer.conn.transport_connected())
+    peer.conn.transport_connected()
+    peer.sock.sendall(peer.conn.data_to_send())
     assert isinstance(peer.next_event(), AssociationAccepted)
     identifier = pydicom.Dataset()
     identifier.QueryRetrieveLevel, identifier.PatientID = "PATIENT", "1"

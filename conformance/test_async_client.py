@@ -778,7 +778,8 @@ async def test_a_peer_that_vanishes_mid_store_gives_association_aborted(
                             ae_title="VANISH",
                             supported={CT: SupportedContext(transfer_syntaxes=(EXPLICIT,))},
                         )
-                        await stream.send(conn.send(AcceptAssociation(config=config)))
+                        conn.send(AcceptAssociation(config=config))
+                        await stream.send(conn.data_to_send())
 
     async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
         port = listener.extra(anyio.abc.SocketAttribute.local_port)

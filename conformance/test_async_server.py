@@ -46,6 +46,7 @@ from dicomul import (
     encode_dataset,
     service_name,
 )
+from dicomul.testing import split_pdus
 
 HOST = "127.0.0.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -406,9 +407,8 @@ def partial_store(port: int, pdus: int, *, then_close: bool = True) -> RawPeer:
     ds = image(rows=256, columns=512)
     body = encode_dataset(ds, EXPLICIT)
     command = c_store_rq(1, CT, str(ds.SOPInstanceUID))
-    for n, chunk in enumerate(peer.conn.send_message(3, command, body)):
-        if n == pdus:
-            break
+    peer.conn.send_message(3, command, body)
+    for chunk in split_pdus(peer.conn.data_to_send())[:pdus]:
         peer.sock.sendall(chunk)
     if then_close:
         peer.sock.close()

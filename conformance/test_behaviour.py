@@ -925,7 +925,8 @@ class VanishingAcceptor:
                             for pc in event.request.presentation_contexts
                         }
                         config = AcceptorConfig(ae_title="VANISH", supported=supported)
-                        sock.sendall(conn.send(AcceptAssociation(config=config)))
+                        conn.send(AcceptAssociation(config=config))
+                        sock.sendall(conn.data_to_send())
                     elif isinstance(event, CommandReceived):
                         sock.sendall(b"\x04\x00\x00\x00\x10\x00" + b"\0" * 100)
                         return

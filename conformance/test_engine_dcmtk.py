@@ -109,7 +109,8 @@ def test_engine_as_scu_echo_and_store_to_dcmtk_storescp(
     )
     conn.send(RequestAssociation(request=request))
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
-        sock.sendall(conn.transport_connected(now=time.monotonic()))
+        conn.transport_connected(now=time.monotonic())
+        sock.sendall(conn.data_to_send())
         (accepted,) = events_until(conn, sock, lambda e: True)
         assert isinstance(accepted, AssociationAccepted)
         assert set(accepted.negotiated.contexts) == {1, 3}
@@ -118,8 +119,8 @@ def test_engine_as_scu_echo_and_store_to_dcmtk_storescp(
         echo = Command(
             command_field=CommandField.C_ECHO_RQ, message_id=1, affected_sop_class_uid=VERIFICATION
         )
-        for data in conn.send_message(1, echo):
-            sock.sendall(data)
+        conn.send_message(1, echo)
+        sock.sendall(conn.data_to_send())
         (response,) = events_until(conn, sock, lambda e: True)
         assert isinstance(response, CommandReceived)
         assert response.command.command_field == CommandField.C_ECHO_RSP
@@ -135,14 +136,15 @@ def test_engine_as_scu_echo_and_store_to_dcmtk_storescp(
             priority=0,
             command_data_set_type=0,
         )
-        for data in conn.send_message(3, store, body):
-            sock.sendall(data)
+        conn.send_message(3, store, body)
+        sock.sendall(conn.data_to_send())
         (response,) = events_until(conn, sock, lambda e: True)
         assert isinstance(response, CommandReceived)
         assert response.command.status == 0
         assert response.command.affected_sop_instance_uid == ds.SOPInstanceUID
 
-        sock.sendall(conn.send(RequestRelease()))
+        conn.send(RequestRelease())
+        sock.sendall(conn.data_to_send())
         events = list(events_until(conn, sock, lambda e: isinstance(e, ConnectionClosed)))
         assert [type(e) for e in events] == [Released, ConnectionClosed]
     (stored,) = out.iterdir()
@@ -167,7 +169,8 @@ def serve_one(
         for event in events_until(conn, sock, lambda e: isinstance(e, ConnectionClosed)):
             if isinstance(event, AssociationRequested):
                 received["calling"] = event.request.calling_aet
-                sock.sendall(conn.send(AcceptAssociation(config=config)))
+                conn.send(AcceptAssociation(config=config))
+                sock.sendall(conn.data_to_send())
             elif isinstance(event, CommandReceived):
                 command = event.command
                 if command.command_field == CommandField.C_ECHO_RQ:
@@ -177,8 +180,8 @@ def serve_one(
                         affected_sop_class_uid=command.affected_sop_class_uid,
                         status=0,
                     )
-                    for data in conn.send_message(event.context_id, reply):
-                        sock.sendall(data)
+                    conn.send_message(event.context_id, reply)
+                    sock.sendall(conn.data_to_send())
                     received["echoes"] = int(received.get("echoes", 0)) + 1  # type: ignore[call-overload]
                 else:
                     pending, context = command, event.context_id
@@ -195,10 +198,11 @@ def serve_one(
                         affected_sop_instance_uid=pending.affected_sop_instance_uid,
                         status=0,
                     )
-                    for data in conn.send_message(context, reply):
-                        sock.sendall(data)
+                    conn.send_message(context, reply)
+                    sock.sendall(conn.data_to_send())
             elif isinstance(event, ReleaseRequested):
-                sock.sendall(conn.send(RespondRelease()))
+                conn.send(RespondRelease())
+                sock.sendall(conn.data_to_send())
         received["final_state"] = conn.state.value
 
 

@@ -41,6 +41,7 @@ from dicomul import (
     pdu,
     propose_contexts,
 )
+from dicomul.testing import split_pdus
 
 VERIFICATION = "1.2.840.10008.1.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -65,7 +66,8 @@ def data_set_pdus(peer: RawPeer, data: bytes, uid: str = UID) -> bytes:
     """Send a C-STORE command whole (context 3, CT, ``uid``); the PDUs of
     its data set ``data``, unsent."""
     command = dataclasses.replace(STORE_RQ, affected_sop_instance_uid=uid)
-    pdus = list(peer.conn.send_message(3, command, data))
+    peer.conn.send_message(3, command, data)
+    pdus = split_pdus(peer.conn.data_to_send())
     peer.sock.sendall(pdus[0])
     return b"".join(pdus[1:])
 

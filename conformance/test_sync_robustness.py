@@ -121,7 +121,8 @@ def test_peers_lingering_after_release_hold_no_worker() -> None:
         for _ in range(3):
             peer = RawPeer(port)
             peer.associate()
-            peer.sock.sendall(peer.conn.send(RequestRelease()))
+            peer.conn.send(RequestRelease())
+            peer.sock.sendall(peer.conn.data_to_send())
             assert type(peer.next_event()).__name__ == "Released"
             lingering.append(peer)  # the TCP connection stays open
         started = time.monotonic()
@@ -393,12 +394,16 @@ def test_a_peer_that_releases_or_collides_is_answered() -> None:
                             )
                         },
                     )
-                    sock.sendall(conn.send(AcceptAssociation(config=config)))
-                    sock.sendall(conn.send(RequestRelease()))  # the acceptor releases
+                    conn.send(AcceptAssociation(config=config))
+                    sock.sendall(conn.data_to_send())
+                    conn.send(RequestRelease())  # the acceptor releases
+                    sock.sendall(conn.data_to_send())
                 elif type(event).__name__ == "Released" and conn.state.name == "STA12":
-                    sock.sendall(conn.send(RespondRelease()))  # collision: acceptor answers last
+                    conn.send(RespondRelease())  # collision: acceptor answers last
+                    sock.sendall(conn.data_to_send())
                 elif isinstance(event, ReleaseRequested) and not event.collision:
-                    sock.sendall(conn.send(RespondRelease()))
+                    conn.send(RespondRelease())
+                    sock.sendall(conn.data_to_send())
                 sock.sendall(conn.data_to_send())
         sock.close()
 
@@ -540,7 +545,8 @@ def test_release_then_abort_during_a_c_get_ends_quietly(
             roles=(RoleProposal(sop_class=CT, scu=False, scp=True),),
         )
         peer.conn.send(RequestAssociation(request=request))
-        peer.sock.sendall(peer.conn.transport_connected())
+        peer.conn.transport_connected()
+        peer.sock.sendall(peer.conn.data_to_send())
         assert isinstance(peer.next_event(), AssociationAccepted)
         get = Command(
             command_field=CommandField.C_GET_RQ,

@@ -18,6 +18,8 @@ from dicomul_sync import AE
 from peers import free_port, serving, wait_listening
 from test_sync_seed_examples import ct_file
 
+from dicomul.testing import split_pdus
+
 VERIFICATION = "1.2.840.10008.1.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -157,7 +159,8 @@ def test_peer_vanishing_mid_store_leaves_no_file(tmp_path: pathlib.Path) -> None
             contexts=propose_contexts([CT], ["1.2.840.10008.1.2"]),
         )))  # fmt: skip
         sock = socket.create_connection(("127.0.0.1", port))
-        sock.sendall(conn.transport_connected())
+        conn.transport_connected()
+        sock.sendall(conn.data_to_send())
         while conn.negotiated is None:
             conn.receive_data(sock.recv(65536))
             conn.next_event()
@@ -169,9 +172,9 @@ def test_peer_vanishing_mid_store_leaves_no_file(tmp_path: pathlib.Path) -> None
             priority=0,
             command_data_set_type=0,
         )
-        pdus = conn.send_message(1, store, bytes(200_000))
-        for _ in range(5):
-            sock.sendall(next(pdus))
+        conn.send_message(1, store, bytes(200_000))
+        for pdu in split_pdus(conn.data_to_send())[:5]:
+            sock.sendall(pdu)
         sock.close()
         echo = dcmtk("echoscu", "127.0.0.1", str(port))
     # Leaving `serving` joined every association's thread: the vanished one is done.

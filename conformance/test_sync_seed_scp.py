@@ -30,6 +30,7 @@ from dicomul import (
     Role,
     SupportedContext,
 )
+from dicomul.testing import split_pdus
 
 CT = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -161,8 +162,8 @@ def test_dimse_timeout_aborts_a_message_left_half_sent(quick_scp: AE) -> None:
             command_data_set_type=0,
         )
         # The command, then silence instead of the data set it announces.
-        sending = peer.conn.send_message(1, command, b"\x08\x00\x18\x00" + b"x" * 100)
-        peer.sock.sendall(next(sending))
+        peer.conn.send_message(1, command, b"\x08\x00\x18\x00" + b"x" * 100)
+        peer.sock.sendall(split_pdus(peer.conn.data_to_send())[0])
         assert peer.closed_within(5) < 3
         peer.sock.close()
         assert dcmtk("echoscu", HOST, str(port)).returncode == 0
@@ -178,7 +179,8 @@ def test_acse_timeout_on_a_release_left_unanswered(quick_scp: AE) -> None:
     def mute_acceptor() -> None:
         sock, _ = listener.accept()
         conn = Connection(Role.ACCEPTOR)
-        sock.sendall(conn.transport_connected())
+        conn.transport_connected()
+        sock.sendall(conn.data_to_send())
         while True:
             data = sock.recv(65536)
             if not data:
@@ -194,7 +196,8 @@ def test_acse_timeout_on_a_release_left_unanswered(quick_scp: AE) -> None:
                             )
                         },
                     )
-                    sock.sendall(conn.send(AcceptAssociation(config=config)))
+                    conn.send(AcceptAssociation(config=config))
+                    sock.sendall(conn.data_to_send())
                 # An A-RELEASE-RQ gets no answer.
         sock.close()
 

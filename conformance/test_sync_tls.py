@@ -18,6 +18,8 @@ from peers import serving as serving_plain
 from test_sync_seed_examples import ct_file
 from tls_certs import Pki, make_pki
 
+from dicomul.testing import split_pdus
+
 VERIFICATION = "1.2.840.10008.1.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -216,7 +218,8 @@ def test_half_a_tls_record_does_not_stop_a_c_find(pki: Pki) -> None:
         )
         peer.send(1, find, encode_dataset(query, "1.2.840.10008.1.2"))
         cancel = Command(command_field=CommandField.C_CANCEL_RQ, message_id_being_responded_to=1)
-        wire = b"".join(tls.records(pdu) for pdu in peer.conn.send_message(1, cancel))
+        peer.conn.send_message(1, cancel)
+        wire = b"".join(tls.records(pdu) for pdu in split_pdus(peer.conn.data_to_send()))
         tls.sock.sendall(wire[: len(wire) // 2])  # half the C-CANCEL's TLS record
         tls.sock.settimeout(10)
         statuses = []
@@ -225,7 +228,8 @@ def test_half_a_tls_record_does_not_stop_a_c_find(pki: Pki) -> None:
             if type(event).__name__ == "CommandReceived":
                 statuses.append(event.command.status)  # type: ignore[attr-defined]
         tls.sock.sendall(wire[len(wire) // 2 :])  # a C-CANCEL too late: ignored
-        tls.sendall(peer.conn.send(RequestRelease()))
+        peer.conn.send(RequestRelease())
+        tls.sendall(peer.conn.data_to_send())
         assert isinstance(peer.next_event(), Released)
         tls.sock.close()
     assert statuses == [0xFF00] * 50 + [0x0000]  # every match: the query never stalled

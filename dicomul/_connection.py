@@ -9,26 +9,29 @@ h11's ``Connection``.  It never touches a socket or a clock:
   when the peer closed the connection) and pulls events with
   :meth:`Connection.next_event` until it gets :data:`NEED_DATA`.
 * Local requests (associate, accept, release, abort) go in through
-  :meth:`Connection.send`, which returns the bytes to write; DIMSE messages
-  through :meth:`Connection.send_message`, which yields one P-DATA-TF at a
-  time so a large data set is never held whole, or, for a data set read
-  from an async source, :meth:`Connection.start_message`, whose
-  :class:`OutgoingMessage` takes the data set chunk by chunk (``push``,
-  ``finish``) and returns the PDUs of each; both cut PDUs with the one
-  :class:`~dicomul.Fragmenter`.  A message abandoned midway aborts the
-  association (:meth:`OutgoingMessage.abandon`).
-* The protocol's own answers to what was received (an A-ABORT for a
-  malformed PDU, an A-ASSOCIATE-RJ from the service provider) wait in
-  :meth:`Connection.data_to_send`; the adapter writes them after each event.
+  :meth:`Connection.send`; a DIMSE message whose data set is in memory
+  through :meth:`Connection.send_message`; one whose data set is read
+  chunk by chunk (a large file, an async source) through
+  :meth:`Connection.start_message`, whose :class:`OutgoingMessage` takes
+  the data set a chunk at a time (``push``, ``finish``) so that it is never
+  held whole; both cut PDUs with the one :class:`~dicomul.Fragmenter`.  A
+  message abandoned midway aborts the association
+  (:meth:`OutgoingMessage.abandon`).
+* There is one way out for bytes: every call queues what it produces (the
+  A-ASSOCIATE-RQ, a message's PDUs, the answers to what was received, a
+  timer's A-ABORT) and :meth:`Connection.data_to_send` hands it over.  The
+  adapter writes ``data_to_send()`` after every call it makes, in the order
+  the calls were made (as h2's ``data_to_send``).
 * Time is a number the caller passes (``now=``) to every call that can move
   a timer; the engine never reuses an earlier time for a later moment: the
   adapter reports each write it finishes with :meth:`Connection.wrote`, as
   the PDUs of a message are produced long before the last is written.
   :attr:`next_deadline` says when :meth:`handle_timeout` must next be called.
-* :attr:`should_close` tells the adapter to close the transport connection;
-  :attr:`release_to_answer` when to answer the peer's A-RELEASE-RQ.  Both
-  are the core's policy (PS3.8 7.2, 9.1.4, Table 9-10), so every adapter
-  checks them after each event rather than deciding for itself.
+* There is one signal to close the transport: :meth:`Connection.next_event`
+  returns :class:`ConnectionClosed`, its last event (after the bytes still
+  to write, such as an A-ABORT).  :attr:`release_to_answer` says when to
+  answer the peer's A-RELEASE-RQ.  Both are the core's policy (PS3.8 7.2,
+  9.1.4, Table 9-10), so no adapter decides them for itself.
 
 Every input is one event of PS3.8 Table 9-10 (Evt1 to Evt19); the table in
 :mod:`dicomul._fsm` names the action, and :meth:`Connection._perform` carries
@@ -58,11 +61,9 @@ from ._command import Command, CommandField
 from ._dimse import (
     CommandReceived,
     DataSetFragment,
-    DataSetSource,
     Fragmenter,
     Reassembler,
     check_data_set,
-    chunks_of,
 )
 from ._enums import (
     AbortReason,
@@ -164,11 +165,12 @@ class OutgoingMessage:
     """One DIMSE message being sent, its data set pushed chunk by chunk.
 
     Made by :meth:`Connection.start_message`.  :meth:`push` and
-    :meth:`finish` return the P-DATA-TF PDUs to write (the command's go out
-    with the first of them), fragmented to the peer's maximum PDU length
-    (:class:`~dicomul.Fragmenter`); the adapter may await between chunks.
-    Once the association has ended under the message (an abort read
-    meanwhile) they return ``b""``.
+    :meth:`finish` queue the P-DATA-TF PDUs they complete (the command's go
+    out with the first of them), fragmented to the peer's maximum PDU length
+    (:class:`~dicomul.Fragmenter`), for :meth:`Connection.data_to_send`; the
+    adapter writes them after each call, and may await between chunks.  Once
+    the association has ended under the message (an abort read meanwhile)
+    they queue nothing.
 
     A message given up midway cannot be taken back: the peer holds part of
     it and DIMSE has no way to say "ignore that" (PS3.8 9.3.5), so
@@ -197,35 +199,32 @@ class OutgoingMessage:
         """True while the connection still waits for this message's end."""
         return self._conn._outgoing is self
 
-    def push(self, chunk: BytesLike, *, now: float | None = None) -> bytes:
-        """The PDUs that the data set's next bytes, ``chunk``, complete."""
+    def push(self, chunk: BytesLike, *, now: float | None = None) -> None:
+        """Queue the PDUs that the data set's next bytes, ``chunk``, complete."""
         pdus = self._fragmenter.push(chunk)  # checks first: an error changes nothing
         self._conn._tick(now)
-        if not self.open:
-            return b""
-        return b"".join(self._conn._emit(pdus))
+        if self.open:
+            self._conn._emit(pdus)
 
-    def finish(self, *, now: float | None = None) -> bytes:
-        """The PDUs that end the message; the wait for a response starts once written."""
+    def finish(self, *, now: float | None = None) -> None:
+        """Queue the PDUs that end the message; the wait for a response starts once written."""
         pdus = self._fragmenter.finish()
         self._conn._tick(now)
-        if not self.open:
-            return b""
-        data = b"".join(self._conn._emit(pdus))
-        self._conn._message_done(self)
-        return data
+        if self.open:
+            self._conn._emit(pdus)
+            self._conn._message_done(self)
 
-    def abandon(self, *, now: float | None = None) -> bytes:
+    def abandon(self, *, now: float | None = None) -> None:
         """Give the message up (the adapter's task was cancelled, its source failed).
 
         If any of it was sent, the association is aborted (PS3.8 7.3, Evt15:
-        AA-1) and an :class:`Aborted` event says why: returns the A-ABORT
-        PDU to write.  If nothing was sent yet, the request is withdrawn and
-        the association is untouched: returns ``b""``.  Does nothing once
-        the message is finished or the association ended.
+        AA-1) and an :class:`Aborted` event says why: the A-ABORT PDU is
+        queued.  If nothing was sent yet, the request is withdrawn and the
+        association is untouched.  Does nothing once the message is finished
+        or the association ended.
         """
         self._conn._tick(now)
-        return self._conn._abandon(self)
+        self._conn._abandon(self)
 
 
 class Connection:
@@ -263,8 +262,7 @@ class Connection:
     -----
     Where an association stands is the core's to say, never an adapter's
     (no adapter tests :attr:`state`).  Each question an adapter has is
-    answered by one predicate, checked after each event it handles and
-    each message it sends:
+    answered once:
 
     ================================  =========================================
     :attr:`can_send_messages`         May a DIMSE message go out now (a
@@ -272,32 +270,28 @@ class Connection:
                                       False once the association cannot carry
                                       one: drop the response, stop the
                                       sub-operations.
+    :attr:`may_invoke`                May a new request go out now (the
+                                      operations window, PS3.7 D.3.3.3)?
     :attr:`release_to_answer`         Send :class:`RespondRelease` now (the
                                       peer's A-RELEASE-RQ, collisions
                                       included).
     :attr:`association_over`          The association has ended (released,
-                                      aborted, rejected), the transport maybe
-                                      still open: free what it held (an
-                                      acceptor's association slot), serve no
-                                      more requests, report how it ended.
-    :attr:`should_close`              Close the transport connection now.
-    :attr:`awaiting_transport_close`  The association has ended and the peer
-                                      is to close the transport (Sta13): when
-                                      :attr:`should_close` is False, keep
-                                      reading (or park the connection) until
-                                      it does; ARTIM bounds the wait, and
-                                      then :attr:`should_close` turns True.
+                                      aborted, rejected): free what it held
+                                      (an acceptor's association slot), serve
+                                      no more requests.  The transport may
+                                      still be open: keep reading (or park
+                                      the connection) until told to close.
+    :class:`ConnectionClosed`         The one signal to close the transport:
+                                      :meth:`next_event`'s last event, after
+                                      everything still to write is queued.
     ================================  =========================================
 
-    They nest: :attr:`should_close` and :attr:`awaiting_transport_close`
-    each imply :attr:`association_over`, which implies not
-    :attr:`can_send_messages`.  Both closing predicates are True at once
-    only for a requestor after its own A-ABORT, and then closing wins: an
-    acceptor is never told to close in Sta13, so for it
-    :attr:`awaiting_transport_close` alone means "wait for the peer".
-    When the engine ends the connection itself (Sta1 after a connection:
-    the peer closed, a rejection or a release done, ARTIM expired),
-    :meth:`next_event` gives one :class:`ConnectionClosed`, its last event.
+    :class:`ConnectionClosed` comes when the table's actions close the
+    transport (Sta1 after a connection: the peer closed it, a rejection or
+    a release done, ARTIM expired waiting for the peer to close) and, on the
+    requestor side, at once after this side's own A-ABORT (see
+    :meth:`_closes_at_once`).  An acceptor that ended an association waits for
+    the peer to close first (Sta13, bounded by ARTIM), as PS3.8 9.1.4 has it.
     """
 
     def __init__(
@@ -328,12 +322,14 @@ class Connection:
         self._buffer = ReceiveBuffer(strict=strict, stream_pdata_above=STREAM_PDATA_ABOVE)
         self._events: deque[ConnectionEvent] = deque()
         self._outbox: list[bytes] = []
+        # True from data_to_send handing bytes out until wrote() says they went.
+        self._unwritten = False
         self._eof = False
         self._closed_reported = False
         self._connected = False
         self._now = 0.0
         self._artim: float | None = None
-        # True once this side sent an A-ABORT (AA-1, AA-8): see should_close.
+        # True once this side sent an A-ABORT (AA-1, AA-8): see _closes_at_once.
         self._aborted_by_us = False
         # The peer's last progress (PS3.8 has no such notion: see _idle).
         self._progress = Progress()
@@ -376,15 +372,6 @@ class Connection:
         return self._connected and self._state in (State.STA1, State.STA13)
 
     @property
-    def awaiting_transport_close(self) -> bool:
-        """True once the association has ended but the transport connection
-        is still open, for the peer to close it first (Sta13, PS3.8 Table 9-1:
-        "awaiting transport connection close indication"; ARTIM bounds the
-        wait).  An adapter may park such a connection instead of closing it
-        at once."""
-        return self._state is State.STA13
-
-    @property
     def release_to_answer(self) -> bool:
         """True when this side must now answer the peer's A-RELEASE-RQ:
         send :class:`RespondRelease` (the only release rule an adapter needs).
@@ -409,26 +396,20 @@ class Connection:
             return False
         return all(mid == self._receiving_data_set_of for mid in self._performing)
 
-    @property
-    def should_close(self) -> bool:
-        """True when the adapter must close (or has seen close) the transport connection.
+    def _closes_at_once(self) -> bool:
+        """True for a requestor in Sta13 after its own A-ABORT (AA-1, AA-8).
 
-        In Sta1 after a connection: the table's actions close it (PS3.8
-        AE-4, AR-3, AA-2 to AA-5).  And on the requestor side, at once after
-        this side's own A-ABORT (AA-1, AA-8: Sta13): PS3.8 9.1.4 d) lets the
-        sender wait for the peer to close until ARTIM expires, but a
-        requestor aborts mostly because the peer stopped answering (a
-        timeout), and its user's call should not then wait out ARTIM for
-        that same peer; the A-ABORT is written first, and a peer reading it
-        closes anyway (AA-3).  An acceptor waits in Sta13 as the table says
-        (:attr:`awaiting_transport_close`), as does a requestor that
-        answered a release (AR-4).
+        PS3.8 9.1.4 d) lets the sender of an A-ABORT wait for the peer to
+        close until ARTIM expires, but a requestor aborts mostly because the
+        peer stopped answering (a timeout), and its user's call should not
+        then wait out ARTIM for that same peer: for it the wait ends at once,
+        as if ARTIM had expired (Evt18, AA-2: Sta1, close).  The A-ABORT is
+        queued first, and a peer reading it closes anyway (AA-3).  An
+        acceptor waits in Sta13 as the table says ("awaiting transport
+        connection close indication", PS3.8 Table 9-1), as does a requestor
+        that answered a release (AR-4).
         """
-        if not self._connected:
-            return False
-        if self._state is State.STA13:
-            return self.is_requestor and self._aborted_by_us
-        return self._state is State.STA1
+        return self._state is State.STA13 and self.is_requestor and self._aborted_by_us
 
     @property
     def next_deadline(self) -> float | None:
@@ -455,12 +436,14 @@ class Connection:
     def _dimse_deadline(self) -> float | None:
         # Waiting for a response to a request this side sent, or for the
         # rest of a message the peer has begun to send.  The wait for a
-        # response begins once this side's message is written: while it is
-        # being sent the peer is reading it, not late (issue 15).
+        # response begins once this side's message is written (queued,
+        # handed to the adapter, and reported written): while it is being
+        # sent the peer is reading it, not late (issue 15).
         partial = self._reassembler is not None and not self._reassembler.idle
         if self.dimse_timeout is None or self._state not in _DATA_STATES:
             return None
-        awaiting_response = bool(self._invoked) and not self._sending
+        writing = self._sending or self._unwritten or bool(self._outbox)
+        awaiting_response = bool(self._invoked) and not writing
         if not (awaiting_response or partial):
             return None
         return self._progress.since + self.dimse_timeout
@@ -501,15 +484,15 @@ class Connection:
         if now is not None:
             self._now = now
 
-    def transport_connected(self, *, now: float | None = None) -> bytes:
+    def transport_connected(self, *, now: float | None = None) -> None:
         """The transport connection is open: Evt2 (requestor) or Evt5 (acceptor).
 
-        Returns the bytes to write (the A-ASSOCIATE-RQ for a requestor).
+        A requestor's A-ASSOCIATE-RQ is then queued (:meth:`data_to_send`).
         """
         self._tick(now)
         self._progress.mark(self._now)
         self._connected = True
-        return self._input(Event.EVT2 if self.is_requestor else Event.EVT5)
+        self._queue(self._input(Event.EVT2 if self.is_requestor else Event.EVT5))
 
     def receive_data(self, data: bytes, *, now: float | None = None) -> None:
         """Take bytes read from the transport; ``b""`` means the peer closed it (Evt17).
@@ -536,19 +519,42 @@ class Connection:
         so that a type checker tells an adapter which events it leaves unhandled.
         """
         while not self._events:
+            if self._closes_at_once():
+                self._artim = None
+                self._input(Event.EVT18)  # AA-2: Sta1, the transport to close
             if self._state is State.STA1:
-                if self.should_close and not self._closed_reported:
-                    self._closed_reported = True
-                    return ConnectionClosed()
-                return NEED_DATA
+                # After a connection, the table's actions close it (PS3.8
+                # AE-4, AR-3, AA-2 to AA-5): said once, the last event.
+                if not self._connected or self._closed_reported:
+                    return NEED_DATA
+                self._closed_reported = True
+                return ConnectionClosed()
             if not self._process_one():
                 return NEED_DATA
         return self._events.popleft()
 
+    @property
+    def data_pending(self) -> bool:
+        """True if :meth:`data_to_send` has bytes to give."""
+        return bool(self._outbox)
+
     def data_to_send(self) -> bytes:
-        """Bytes the protocol produced in answer to what was received."""
-        data = b"".join(self._outbox)
-        self._outbox.clear()
+        """Every byte queued to write since the last call, in order (the one way out).
+
+        What local requests produced (:meth:`send`, :meth:`transport_connected`,
+        :meth:`send_message`, :class:`OutgoingMessage`, :meth:`cancel_for`,
+        :meth:`provider_abort`), the protocol's answers to what was received
+        (an A-ABORT for a malformed PDU, a provider's A-ASSOCIATE-RJ) and a
+        timer's A-ABORT (:meth:`handle_timeout`).  The adapter calls it after
+        every call it makes and writes what it returns, then reports the
+        write with :meth:`wrote`.
+        """
+        outbox = self._outbox
+        if not outbox:
+            return b""
+        data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+        outbox.clear()
+        self._unwritten = True  # until the adapter reports the write (wrote)
         return data
 
     def handle_timeout(self, *, now: float) -> None:
@@ -566,7 +572,7 @@ class Connection:
             if deadline is not None and now >= deadline:
                 if (self._state, Event.EVT15) not in TRANSITIONS:
                     continue  # nothing to abort any more
-                self._outbox.append(self._input(Event.EVT15))
+                self._queue(self._input(Event.EVT15))
                 self._events.append(
                     Aborted(
                         source=AbortSource.SERVICE_USER,
@@ -580,12 +586,15 @@ class Connection:
     def wrote(self, *, now: float) -> None:
         """The adapter finished writing bytes this side produced, at ``now``.
 
-        Sending is progress (see :mod:`dicomul._idle`); the PDUs of
-        :meth:`send_message` are produced before they are written, and a
-        large message takes a while to write, so the timers that then wait
-        for the peer start from here rather than from when it was produced.
+        Sending is progress (see :mod:`dicomul._idle`); the PDUs of a
+        message are queued before they are written, and a large message
+        takes a while to write, so the timers that then wait for the peer
+        start from here rather than from when it was queued: until the
+        adapter reports the write of what :meth:`data_to_send` gave, the
+        wait for a response (the DIMSE timeout) has not begun.
         """
         self._tick(now)
+        self._unwritten = False
         self._progress.mark(now)
 
     def provider_abort(self, *, message: str, now: float | None = None) -> None:
@@ -607,7 +616,7 @@ class Connection:
             Where Table 9-10 has no cell for Evt15 (no association, Sta1).
         """
         self._tick(now)
-        self._outbox.append(self._input(Event.EVT15, source=AbortSource.SERVICE_PROVIDER))
+        self._queue(self._input(Event.EVT15, source=AbortSource.SERVICE_PROVIDER))
         self._events.append(
             Aborted(
                 source=AbortSource.SERVICE_PROVIDER,
@@ -619,8 +628,9 @@ class Connection:
 
     # ----------------------------------------------------------- local events
 
-    def send(self, event: object, *, now: float | None = None) -> bytes:
-        """Carry out a local request and return the bytes to write.
+    def send(self, event: object, *, now: float | None = None) -> None:
+        """Carry out a local request; the bytes it produces are queued
+        (:meth:`data_to_send`).
 
         Raises
         ------
@@ -635,7 +645,7 @@ class Connection:
             raise LocalProtocolError(
                 f"{type(event).__name__} is not an event Connection.send takes"
             )
-        return handler(self, event)
+        self._queue(handler(self, event))
 
     def _request_association(self, event: RequestAssociation) -> bytes:
         """Evt1: A-ASSOCIATE request."""
@@ -704,45 +714,30 @@ class Connection:
         self,
         context_id: int,
         command: Command,
-        data_set: DataSetSource | None = None,
+        data_set: BytesLike | None = None,
         *,
         now: float | None = None,
-    ) -> Iterator[bytes]:
-        """Yield the P-DATA-TF PDUs of one DIMSE message, to write in order.
+    ) -> None:
+        """Queue the P-DATA-TF PDUs of one DIMSE message whose data set, if
+        any, is in memory (:meth:`data_to_send`).
 
-        The whole-message form of :meth:`start_message`, on the same
-        machinery (one way to fragment): checks happen at the call, the PDUs
-        are produced later, one at a time, as the adapter iterates, so
-        producing one reads no clock: the adapter reports each write with
-        :meth:`wrote`, and the wait for the peer's response (the DIMSE
-        timeout) begins once the last PDU is produced and written.  If the
-        association ends meanwhile (aborted) the PDUs stop quietly.  Closing
-        the iterator before its end (or an error from an iterable
-        ``data_set``) abandons the message: see :meth:`OutgoingMessage.abandon`
-        (the A-ABORT, if any, is then in :meth:`data_to_send`).
+        :meth:`start_message` with the whole data set pushed at once (one way
+        to fragment).  A data set read in chunks (a file, an async source)
+        goes through :meth:`start_message` instead, so that it is never held
+        whole.  The wait for the peer's response (the DIMSE timeout) begins
+        once the adapter reports the write (:meth:`wrote`).
 
         Raises
         ------
         LocalProtocolError
             As :meth:`start_message`, and when the command's Command Data Set
-            Type disagrees with ``data_set``.
+            Type disagrees with ``data_set``; nothing is queued.
         """
         check_data_set(command, data_set)
         message = self.start_message(context_id, command, now=now)
-        return self._send_whole(message, data_set)
-
-    def _send_whole(
-        self, message: OutgoingMessage, data_set: DataSetSource | None
-    ) -> Iterator[bytes]:
-        fragmenter = message._fragmenter
-        try:
-            for chunk in chunks_of(data_set):
-                yield from self._emit(fragmenter.push(chunk))
-            yield from self._emit(fragmenter.finish())
-            self._message_done(message)
-        finally:
-            if message is self._outgoing:
-                self._outbox.append(message.abandon())
+        if data_set is not None:
+            message.push(data_set)
+        message.finish()
 
     def start_message(
         self,
@@ -756,10 +751,11 @@ class Connection:
 
         For a data set read from an async source (a file, a stream already
         encoded in the accepted transfer syntax): :meth:`OutgoingMessage.push`
-        each chunk as it is read, and :meth:`OutgoingMessage.finish`; each
-        returns the P-DATA-TF PDUs to write.  A message without a data set is
-        just finished (:meth:`~OutgoingMessage.finish`).  ``length``, when known,
-        is the data set's length in bytes, checked as chunks come.
+        each chunk as it is read, and :meth:`OutgoingMessage.finish`; after
+        each, write :meth:`data_to_send` (the P-DATA-TF PDUs it completed).
+        A message without a data set is just finished
+        (:meth:`~OutgoingMessage.finish`).  ``length``, when known, is the
+        data set's length in bytes, checked as chunks come.
 
         Each PDU is a P-DATA request (Evt9): valid in Sta6, and in Sta8 (data
         may still flow after the peer asked to release).  Requests are
@@ -809,10 +805,10 @@ class Connection:
         window = self._window(ours=True)
         return not window or len(self._invoked) < window
 
-    def cancel_for(self, message_id: int, *, now: float | None = None) -> bytes:
-        """The C-CANCEL-RQ of this side's outstanding C-FIND, C-GET or C-MOVE
-        ``message_id``, on that request's context (PS3.7 9.3.2.3): the PDU
-        to write.  Its final response still comes, and is to be read.
+    def cancel_for(self, message_id: int, *, now: float | None = None) -> None:
+        """Queue the C-CANCEL-RQ of this side's outstanding C-FIND, C-GET or
+        C-MOVE ``message_id``, on that request's context (PS3.7 9.3.2.3).
+        Its final response still comes, and is to be read.
 
         Raises LocalProtocolError if ``message_id`` is no such outstanding
         request, or a message is being sent.
@@ -820,24 +816,30 @@ class Connection:
         context_id = self.request_context(message_id)
         if context_id is None:
             raise LocalProtocolError(f"message {message_id} is not an outstanding request")
-        return self.start_message(context_id, c_cancel_rq(message_id), now=now).finish()
+        self.start_message(context_id, c_cancel_rq(message_id), now=now).finish()
 
-    def _emit(self, pdus: Iterator[PDataTF]) -> Iterator[bytes]:
-        """Encode each PDU as a P-DATA request (Evt9), stopping quietly if the
+    def _queue(self, data: bytes) -> None:
+        """Queue bytes for :meth:`data_to_send`."""
+        if data:
+            self._outbox.append(data)
+
+    def _emit(self, pdus: Iterator[PDataTF]) -> None:
+        """Queue each PDU as a P-DATA request (Evt9), stopping quietly if the
         association ended under the message (an abort read meanwhile)."""
+        outbox = self._outbox
         for pdata in pdus:
             if self._state not in _SENDING_STATES:
                 return
-            yield self._input(Event.EVT9, pdu=pdata)
+            outbox.append(self._input(Event.EVT9, pdu=pdata))
 
     def _message_done(self, message: OutgoingMessage) -> None:
         if self._outgoing is message:
             self._outgoing = None
 
-    def _abandon(self, message: OutgoingMessage) -> bytes:
+    def _abandon(self, message: OutgoingMessage) -> None:
         """See :meth:`OutgoingMessage.abandon`."""
         if self._outgoing is not message:
-            return b""
+            return
         self._outgoing = None
         fragmenter = message._fragmenter
         if not fragmenter.started:
@@ -845,8 +847,8 @@ class Connection:
             withdrawn = fragmenter.command.message_id
             if not fragmenter.command.is_response and withdrawn in self._invoked:
                 del self._invoked[withdrawn]
-            return b""
-        data = self._input(Event.EVT15)
+            return
+        self._queue(self._input(Event.EVT15))
         self._events.append(
             Aborted(
                 source=AbortSource.SERVICE_USER,
@@ -856,7 +858,6 @@ class Connection:
                 "holds a partial message, so the association was aborted)",
             )
         )
-        return data
 
     def _track_outgoing(self, context_id: int, command: Command) -> None:
         """Check and record an outgoing message against the message ID rules of PS3.7."""
@@ -960,7 +961,7 @@ class Connection:
         try:
             received = self._buffer.next_pdu()
         except RemoteProtocolError as exc:
-            self._outbox.append(self._input(Event.EVT19, error=exc))
+            self._queue(self._input(Event.EVT19, error=exc))
             return True
         if received is None:
             if self._eof:
@@ -969,7 +970,7 @@ class Connection:
                 return True
             return False
         event = _PDU_EVENTS[type(received)]
-        self._outbox.append(self._input(event, pdu=received))
+        self._queue(self._input(event, pdu=received))
         return True
 
     def _input(self, event: Event, **context: object) -> bytes:

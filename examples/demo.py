@@ -54,7 +54,7 @@ def events(conn: Connection, sock: socket.socket) -> Iterator[object]:
     """The adapter: yield the engine's events, reading from the socket as needed."""
     while True:
         event = conn.next_event()
-        sock.sendall(conn.data_to_send())
+        sock.sendall(conn.data_to_send())  # the core's one way out for bytes
         if event is NEED_DATA:
             conn.receive_data(sock.recv(65536), now=time.monotonic())
             continue
@@ -95,7 +95,8 @@ def run(host: str, port: int, called: str) -> int:
         # Each PDU is its own write: without TCP_NODELAY, Nagle's algorithm
         # and the peer's delayed ACK stall every small PDU by tens of ms.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(conn.transport_connected(now=time.monotonic()))
+        conn.transport_connected(now=time.monotonic())
+        sock.sendall(conn.data_to_send())  # the A-ASSOCIATE-RQ
         stream = events(conn, sock)
         answer = next(stream)
         if isinstance(answer, AssociationRejected):
@@ -118,8 +119,8 @@ def run(host: str, port: int, called: str) -> int:
         echo = Command(
             command_field=CommandField.C_ECHO_RQ, message_id=1, affected_sop_class_uid=VERIFICATION
         )
-        for data in conn.send_message(1, echo):
-            sock.sendall(data)
+        conn.send_message(1, echo)
+        sock.sendall(conn.data_to_send())
         response = next(stream)
         assert isinstance(response, CommandReceived)
         print(f"C-ECHO: status {Status(response.command.status or 0)!r}")
@@ -136,15 +137,16 @@ def run(host: str, port: int, called: str) -> int:
             command_data_set_type=0,
         )
         started = time.perf_counter()
-        for data in conn.send_message(3, store, body):
-            sock.sendall(data)
+        conn.send_message(3, store, body)
+        sock.sendall(conn.data_to_send())
         response = next(stream)
         assert isinstance(response, CommandReceived)
         elapsed = (time.perf_counter() - started) * 1000
         status = Status(response.command.status or 0)
         print(f"C-STORE of {len(body)} bytes: status {status!r} in {elapsed:.1f} ms")
 
-        sock.sendall(conn.send(RequestRelease()))
+        conn.send(RequestRelease())
+        sock.sendall(conn.data_to_send())
         print(f"release: {type(next(stream)).__name__}")
     return 0 if status == "Success" else 1
 

@@ -28,26 +28,26 @@ class Peer:
     def __init__(self, sock: socket.socket, directory: str | None, acse_timeout: float) -> None:
         self.sock, self.directory, self.out = sock, directory, bytearray()
         self.conn = dicomul.Connection(dicomul.Role.ACCEPTOR, acse_timeout=acse_timeout)
-        self.out += self.conn.transport_connected(now=time.monotonic())
+        self.conn.transport_connected(now=time.monotonic())  # starts ARTIM
         self.requests = dicomul.IncomingRequests()
         self.store: CheckedStore | None = None
         SELECTOR.register(sock, READ, self)
 
     def step(self, now: float) -> None:
         """Fire due timers, take every event, write what is due; close when the core says."""
-        conn = self.conn
+        conn, closed = self.conn, False
         conn.handle_timeout(now=now)  # fires only the timers due by now (next_deadline)
-        while (event := conn.next_event()) is not dicomul.NEED_DATA:  # ConnectionClosed last
-            self.out += conn.data_to_send()  # the core's own answers (an A-ABORT...)
+        while (event := conn.next_event()) is not dicomul.NEED_DATA:
+            closed = isinstance(event, dicomul.ConnectionClosed)  # the last event: close
             self.take(event, now)
             if conn.release_to_answer:  # the peer's A-RELEASE-RQ, its requests all answered
-                self.out += conn.send(dicomul.RespondRelease(), now=now)
-        self.out += conn.data_to_send()
+                conn.send(dicomul.RespondRelease(), now=now)
+        self.out += conn.data_to_send()  # the core's one way out for bytes
         with contextlib.suppress(OSError):  # full: the rest goes when writable; gone: read EOF
             if self.out:
                 del self.out[: self.sock.send(self.out)]
                 conn.wrote(now=time.monotonic())
-        if conn.should_close:
+        if closed:
             SELECTOR.unregister(self.sock)
             self.sock.close()
             if self.store:
@@ -58,7 +58,7 @@ class Peer:
     def take(self, event: dicomul.ConnectionEvent, now: float) -> None:
         """Act on one event (Aborted, Released...: the core has done what they need)."""
         if isinstance(event, dicomul.AssociationRequested):
-            self.out += self.conn.send(dicomul.AcceptAssociation(config=CONFIG), now=now)
+            self.conn.send(dicomul.AcceptAssociation(config=CONFIG), now=now)
         elif isinstance(event, CommandReceived):  # a C-STORE's data set goes to a store
             self.store = CheckedStore.for_request(event, self.conn.negotiated, self.directory)
         elif isinstance(event, DataSetFragment) and self.store:
@@ -67,7 +67,7 @@ class Peer:
             field, store, self.store = request.command.command_field, self.store, None
             status = store.finish() if store else dicomul.unhandled_status(field)  # C-ECHO: 0
             response = dicomul.response_for(request.command, status)
-            self.out += b"".join(self.conn.send_message(request.context_id, response, now=now))
+            self.conn.send_message(request.context_id, response, now=now)
 
 
 if __name__ == "__main__":

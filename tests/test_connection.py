@@ -83,8 +83,7 @@ def send_message(
     """Send on ``context`` (default: 1, Verification, without data; 3, CT, with)."""
     if context is None:
         context = 1 if data is None else 3
-    for chunk in pair.side(side).send_message(context, command, data):
-        pair.write(side, chunk)
+    pair.send_message(side, context, command, data)
 
 
 def release(pair: ConnectionPair) -> None:
@@ -96,8 +95,8 @@ def release(pair: ConnectionPair) -> None:
     assert [type(e) for e in events[ACCEPTOR]] == [ConnectionClosed]
     assert pair.requestor.state is State.STA1
     assert pair.acceptor.state is State.STA1
-    assert pair.requestor.should_close
-    assert pair.acceptor.should_close
+    assert pair.is_closed(REQUESTOR)
+    assert pair.is_closed(ACCEPTOR)
 
 
 @pytest.mark.parametrize("chunk_size", [None, 1, 7])
@@ -138,9 +137,13 @@ def test_store_of_50_mib_streams_with_bounded_memory() -> None:
     acceptor = pair.acceptor
     tracemalloc.start()
     try:
-        source = (chunk for _ in range(800))
-        for data in pair.requestor.send_message(3, store, source):
-            acceptor.receive_data(data)
+        message = pair.requestor.start_message(3, store)
+        for index in range(801):
+            if index < 800:
+                message.push(chunk)
+            else:
+                message.finish()
+            acceptor.receive_data(pair.requestor.data_to_send())
             while (event := acceptor.next_event()) is not NEED_DATA:
                 if isinstance(event, DataSetFragment):
                     digest.update(event.data)
@@ -201,10 +204,12 @@ def test_after_its_own_abort_only_a_requestor_closes_at_once(side: str) -> None:
     acceptor waits in Sta13 for the peer to close, ARTIM bounding it."""
     pair = ConnectionPair()
     associate(pair)
-    pair.send(side, Abort())
     conn = pair.side(side)
-    assert conn.awaiting_transport_close
-    assert conn.should_close is (side == REQUESTOR)
+    conn.send(Abort())
+    assert conn.state is State.STA13
+    assert conn.association_over
+    closing = [ConnectionClosed()] if side == REQUESTOR else []
+    assert list(iter(conn.next_event, NEED_DATA)) == closing
 
 
 def test_a_requestor_that_timed_out_closes_at_once() -> None:
@@ -214,7 +219,10 @@ def test_a_requestor_that_timed_out_closes_at_once() -> None:
     send_message(pair, REQUESTOR, ECHO_RQ)
     pair.requestor.handle_timeout(now=5)
     assert pair.requestor.state is State.STA13
-    assert pair.requestor.should_close
+    assert [type(e) for e in iter(pair.requestor.next_event, NEED_DATA)] == [
+        Aborted,
+        ConnectionClosed,
+    ]
 
 
 def test_a_requestor_that_answered_a_release_waits_for_the_close() -> None:
@@ -225,8 +233,9 @@ def test_a_requestor_that_answered_a_release_waits_for_the_close() -> None:
     pair.send(ACCEPTOR, RequestRelease())
     pair.pump()
     answer_release(pair, REQUESTOR)
-    assert pair.requestor.awaiting_transport_close
-    assert not pair.requestor.should_close
+    assert pair.requestor.state is State.STA13
+    assert pair.requestor.association_over
+    assert pair.requestor.next_event() is NEED_DATA  # no ConnectionClosed: the peer closes
 
 
 def test_malformed_pdu_in_sta6_is_aa8_with_the_decoders_reason() -> None:
@@ -284,12 +293,12 @@ def test_pdv_on_an_unaccepted_context_aborts() -> None:
 
 def test_artim_expiry_closes_an_idle_connection() -> None:
     pair = ConnectionPair()
-    pair.write(ACCEPTOR, pair.acceptor.transport_connected(now=0))
+    pair.acceptor.transport_connected(now=0)
     assert pair.acceptor.next_deadline == 30.0
     assert pair.advance(29.9)[ACCEPTOR] == []
     events = pair.advance(0.2)
     assert [type(e) for e in events[ACCEPTOR]] == [ConnectionClosed]
-    assert pair.acceptor.should_close
+    assert pair.is_closed(ACCEPTOR)
 
 
 @pytest.mark.parametrize(
@@ -310,15 +319,18 @@ def test_artim_falls_back_to_the_acse_timeout(
 def test_acse_timeout_aborts_a_silent_acceptor() -> None:
     pair = ConnectionPair(requestor=Connection(Role.REQUESTOR, acse_timeout=5))
     pair.send(REQUESTOR, RequestAssociation(request=REQUEST))
-    pair.write(REQUESTOR, pair.requestor.transport_connected(now=0))
+    pair.requestor.transport_connected(now=0)
+    pair.flush(REQUESTOR)
     assert pair.requestor.next_deadline == 5
     pair.now = 5
     pair.requestor.handle_timeout(now=5)
-    (aborted,) = list(iter(pair.requestor.next_event, NEED_DATA))
+    assert pair.requestor.state is State.STA13  # AA-1
+    aborted, closed = list(iter(pair.requestor.next_event, NEED_DATA))
     assert isinstance(aborted, Aborted)
+    assert isinstance(closed, ConnectionClosed)  # a requestor closes after its own abort
+    assert pair.requestor.state is State.STA1
     assert "ACSE timeout" in aborted.message
     assert pdu.decode(pair.requestor.data_to_send()) == pdu.AbortRQ(source=0, reason=0)
-    assert pair.requestor.state is State.STA13
 
 
 def test_release_collision() -> None:
@@ -418,11 +430,12 @@ def test_a_release_is_not_answered_in_the_middle_of_a_message() -> None:
     store = c_store_rq(2, CT, "1.2.3")
     pair.send(REQUESTOR, RequestRelease())
     pair.pump()
-    pdus = pair.acceptor.send_message(3, store, b"x" * 100_000)
-    pair.write(ACCEPTOR, next(pdus))
+    message = pair.acceptor.start_message(3, store)
+    message.push(b"x" * 100_000)
+    pair.flush(ACCEPTOR)
     assert not pair.acceptor.release_to_answer
-    for data in pdus:
-        pair.write(ACCEPTOR, data)
+    message.finish()
+    pair.flush(ACCEPTOR)
     assert pair.acceptor.release_to_answer
 
 
@@ -497,6 +510,7 @@ def test_replay_of_a_recorded_session() -> None:
     events, written = replay(fresh, incoming[:1])
     assert [type(e) for e in events] == [AssociationRequested]
     fresh.send(AcceptAssociation(config=CONFIG))
+    assert isinstance(pdu.decode(fresh.data_to_send()), pdu.AssociateAC)
     events, written = replay(fresh, incoming[1:])
     assert events == [CommandReceived(context_id=1, command=ECHO_RQ)]
     assert written == b""
@@ -592,7 +606,7 @@ def test_a_response_that_answers_no_request_aborts(response: Command, says: str)
     aborted = events[REQUESTOR][0]
     assert isinstance(aborted, Aborted)
     assert says in aborted.message
-    assert pair.requestor.state is State.STA1
+    assert pair.is_closed(REQUESTOR)  # at once after its own A-ABORT
     (peer_saw,) = [e for e in events[ACCEPTOR] if isinstance(e, Aborted)]
     assert peer_saw.by_peer
 
@@ -688,8 +702,9 @@ def test_dimse_timeout_aborts_a_message_the_peer_left_half_sent() -> None:
     associate(pair)
     assert pair.acceptor.next_deadline is None  # between messages: no DIMSE wait
     store = c_store_rq(2, CT, "1.2.3")
-    pdus = pair.requestor.send_message(3, store, bytes(100_000))
-    pair.write(REQUESTOR, next(pdus))  # the command only
+    message = pair.requestor.start_message(3, store)
+    message.push(bytes(10))  # held back (not a fragment's worth): the command goes alone
+    pair.flush(REQUESTOR)
     pair.pump()
     assert pair.acceptor.next_deadline == 10
     events = pair.advance(10)
@@ -765,22 +780,27 @@ def test_peer_abort_mid_send_ends_the_generator_quietly() -> None:
     pair = ConnectionPair()
     associate(pair)
     store = c_store_rq(2, CT, "1.2.3")
-    pdus = pair.requestor.send_message(3, store, bytes(100_000))
-    pair.write(REQUESTOR, next(pdus))
+    message = pair.requestor.start_message(3, store)
+    message.push(bytes(50_000))
+    pair.flush(REQUESTOR)
     pair.send(ACCEPTOR, Abort())
     pair.pump()
     assert pair.requestor.state is State.STA1
-    assert list(pdus) == []  # no LocalProtocolError from the peer's action
+    message.push(bytes(50_000))  # no LocalProtocolError from the peer's action
+    message.finish()
+    assert pair.requestor.data_to_send() == b""  # nothing more goes out
 
 
 def test_messages_cannot_be_interleaved() -> None:
     pair = ConnectionPair()
     associate(pair)
-    first = pair.requestor.send_message(1, ECHO_RQ)
-    next(first)
+    store = c_store_rq(2, CT, "1.2.3")
+    first = pair.requestor.start_message(3, store)
+    first.push(bytes(100))
     with pytest.raises(LocalProtocolError, match="still being sent"):
-        pair.requestor.send_message(3, dataclasses.replace(ECHO_RQ, message_id=2))
-    assert list(first) == []  # the echo was a single PDU
+        pair.requestor.send_message(1, dataclasses.replace(ECHO_RQ, message_id=3))
+    first.finish()
+    assert not first.open
 
 
 def test_peer_reusing_an_outstanding_message_id_is_aborted() -> None:
@@ -789,7 +809,8 @@ def test_peer_reusing_an_outstanding_message_id_is_aborted() -> None:
         acceptor=Connection(Role.ACCEPTOR),
     )
     associate(pair)
-    echo = b"".join(pair.requestor.send_message(1, ECHO_RQ))
+    pair.requestor.send_message(1, ECHO_RQ)
+    echo = pair.requestor.data_to_send()
     pair.write(REQUESTOR, echo + echo)  # the same request twice, as a broken peer would
     aborted = [e for e in pair.pump()[ACCEPTOR] if isinstance(e, Aborted)]
     assert aborted
@@ -850,24 +871,25 @@ def test_can_send_messages_and_association_over_follow_the_states() -> None:
     assert not pair.requestor.can_send_messages
 
 
-def test_awaiting_transport_close_is_the_wait_for_the_peers_close() -> None:
-    """Sta13 as a predicate, for adapters that park a connection whose
-    association has ended until the peer closes it (instead of testing
-    State.STA13 themselves)."""
+def test_connection_closed_is_the_one_signal_to_close() -> None:
+    """An acceptor that answered a release waits for the peer's close (Sta13:
+    no ConnectionClosed yet); the requestor, released, is told to close; the
+    acceptor then reads the close and gets its ConnectionClosed."""
     pair = ConnectionPair()
-    assert not pair.requestor.awaiting_transport_close
     associate(pair)
-    assert not pair.acceptor.awaiting_transport_close  # Sta6
     pair.send(REQUESTOR, RequestRelease())
     pair.pump()
-    assert not pair.acceptor.awaiting_transport_close  # Sta8: still answering
     pair.send(ACCEPTOR, RespondRelease())
     assert pair.acceptor.state is State.STA13
-    assert pair.acceptor.awaiting_transport_close
-    assert not pair.acceptor.should_close  # the peer closes first
-    pair.pump()
-    assert pair.requestor.should_close  # Sta1: the requestor closes
-    assert not pair.requestor.awaiting_transport_close
+    assert pair.acceptor.next_event() is NEED_DATA  # the peer closes first
+    pair.requestor.receive_data(pair.transcript[-1][1])
+    assert [type(e) for e in iter(pair.requestor.next_event, NEED_DATA)] == [
+        Released,
+        ConnectionClosed,
+    ]
+    assert pair.requestor.next_event() is NEED_DATA  # ConnectionClosed comes once
+    pair.acceptor.receive_data(b"")
+    assert pair.acceptor.next_event() == ConnectionClosed()
 
 
 def test_a_p_data_tf_of_unlimited_length_streams_with_bounded_memory() -> None:

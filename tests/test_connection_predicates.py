@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 
-from dicomul import Connection, Role, State
+from dicomul import NEED_DATA, Connection, ConnectionClosed, Role, State
 
 
 def reachable() -> list[tuple[Role, State, bool, bool]]:
@@ -34,21 +34,31 @@ def connection(role: Role, state: State, connected: bool, aborted: bool) -> Conn
     return conn
 
 
+def closes_now(conn: Connection) -> bool:
+    """True if the next event is ConnectionClosed (the one signal to close)."""
+    return conn.next_event() == ConnectionClosed()
+
+
 @pytest.mark.parametrize(("role", "state", "connected", "aborted"), reachable())
 def test_the_predicates_nest(role: Role, state: State, connected: bool, aborted: bool) -> None:
     conn = connection(role, state, connected, aborted)
-    if conn.should_close or conn.awaiting_transport_close:
-        assert conn.association_over
     if conn.association_over:
         assert not conn.can_send_messages
         assert not conn.release_to_answer
-    if conn.should_close and conn.awaiting_transport_close:
-        # Closing wins, and only for a requestor after its own A-ABORT.
-        assert (role, state, aborted) == (Role.REQUESTOR, State.STA13, True)
+        assert not conn.may_invoke
+    if closes_now(conn):
+        assert conn.association_over
+        # Sta1 after a connection; in Sta13 only a requestor after its own A-ABORT.
+        assert state is State.STA1 or (role, state, aborted) == (
+            Role.REQUESTOR,
+            State.STA13,
+            True,
+        )
+        assert conn.next_event() is NEED_DATA  # it comes once
 
 
 @pytest.mark.parametrize("aborted", [False, True])
 def test_an_acceptor_is_never_told_to_close_while_it_waits_for_the_peer(aborted: bool) -> None:
     conn = connection(Role.ACCEPTOR, State.STA13, connected=True, aborted=aborted)
-    assert conn.awaiting_transport_close
-    assert not conn.should_close
+    assert conn.association_over
+    assert not closes_now(conn)

@@ -79,8 +79,7 @@ class Association(RuleBasedStateMachine):
     def deliver(self, sender: str, command: Command, data: bytes) -> None:
         """Send one message and check the other side receives it intact."""
         body = data if command.has_data_set else None
-        for chunk in self.pair.side(sender).send_message(1, command, body):
-            self.pair.write(sender, chunk)
+        self.pair.send_message(sender, 1, command, body)
         events = self.pair.pump()[self.pair.other(sender)]
         assert events[0] == CommandReceived(context_id=1, command=command)
         fragments = events[1:]

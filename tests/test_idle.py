@@ -23,6 +23,7 @@ from dicomul import (
     Command,
     CommandField,
     Connection,
+    ConnectionClosed,
     LocalProtocolError,
     Progress,
     RequestAssociation,
@@ -53,10 +54,13 @@ def aborts(events: list[object]) -> list[Aborted]:
 def begin_store(pair: ConnectionPair, size: int) -> list[bytes]:
     """The requestor sends the C-STORE command (whole); the data set's PDUs
     are returned unsent."""
-    pdus = list(pair.requestor.send_message(3, STORE_RQ, bytes(size)))
-    pair.write(REQUESTOR, pdus[0])
+    message = pair.requestor.start_message(3, STORE_RQ)
+    message.push(bytes(1))  # held back (less than a fragment): the command goes alone
+    pair.flush(REQUESTOR)
     pair.pump()
-    return pdus[1:]
+    message.push(bytes(size - 1))
+    message.finish()
+    return [pair.requestor.data_to_send()]
 
 
 def trickle(pair: ConnectionPair, data: bytes, *, seconds: int) -> list[tuple[float, Aborted]]:
@@ -101,7 +105,7 @@ def test_a_trickled_association_request_is_bounded_by_artim_as_a_whole() -> None
         assert acceptor.next_deadline == 10
     acceptor.handle_timeout(now=10)
     assert acceptor.state is State.STA1
-    assert acceptor.should_close
+    assert acceptor.next_event() == ConnectionClosed()
 
 
 def test_a_progressing_store_is_never_timed_out_nor_idle() -> None:
@@ -127,8 +131,8 @@ def test_a_large_message_written_slowly_starts_the_timer_when_written() -> None:
     starts when the adapter reports the last write, not when it began."""
     pair = ConnectionPair(requestor=Connection(Role.REQUESTOR, dimse_timeout=10))
     associate(pair)
-    for chunk in pair.requestor.send_message(1, ECHO_RQ):
-        pair.write(REQUESTOR, chunk)
+    pair.requestor.send_message(1, ECHO_RQ)
+    pair.flush(REQUESTOR)
     pair.requestor.wrote(now=60)  # the write took a minute
     assert pair.requestor.next_deadline == 70
 
@@ -144,9 +148,14 @@ def send_slowly(pair: ConnectionPair, size: int, *, seconds_per_pdu: float) -> l
     reading all along), due timers firing between PDUs; the aborts the
     requestor reported."""
     found: list[Aborted] = []
-    for data in pair.requestor.send_message(3, STORE_RQ, bytes(size)):
+    message = pair.requestor.start_message(3, STORE_RQ)
+    for piece in [bytes(16_000)] * (size // 16_000) + [None]:
+        if piece is None:
+            message.finish()
+        else:
+            message.push(piece)  # about one PDU's worth
         found += aborts(pair.advance(seconds_per_pdu)[REQUESTOR])
-        pair.write(REQUESTOR, data)
+        pair.flush(REQUESTOR)
         pair.pump()
     return found
 

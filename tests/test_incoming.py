@@ -101,8 +101,7 @@ def test_it_follows_the_events_of_a_real_connection() -> None:
         (c_echo_rq(1), None, 1),
         (c_store_rq(2, CT, "1.2.3"), data_set, 3),
     ):
-        for chunk in pair.requestor.send_message(context, command, data):
-            pair.write(REQUESTOR, chunk)
+        pair.send_message(REQUESTOR, context, command, data)
         pieces = []
         for event in pair.pump()[ACCEPTOR]:
             if isinstance(event, DataSetFragment):
@@ -110,8 +109,7 @@ def test_it_follows_the_events_of_a_real_connection() -> None:
             if (done := requests.follow(event)) is not None:
                 whole.append((done.command.command_field, b"".join(pieces)))
         answer = response_for(command, GeneralStatus.SUCCESS)
-        for chunk in pair.acceptor.send_message(context, answer):
-            pair.write(ACCEPTOR, chunk)
+        pair.send_message(ACCEPTOR, context, answer)
         pair.pump()
     assert whole == [(CommandField.C_ECHO_RQ, b""), (CommandField.C_STORE_RQ, data_set)]
 

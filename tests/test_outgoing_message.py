@@ -17,6 +17,7 @@ from dicomul import (
     AcceptAssociation,
     CommandReceived,
     Connection,
+    ConnectionClosed,
     DataSetFragment,
     Fragmenter,
     LocalProtocolError,
@@ -67,12 +68,13 @@ def test_pushed_chunks_round_trip_through_a_receiving_connection(
     for pair in (whole_pair, pushed_pair):
         associate(pair)
     begun = len(whole_pair.transcript)
-    for chunk in whole_pair.requestor.send_message(3, STORE, data, now=0.0):
-        whole_pair.write(REQUESTOR, chunk)
+    whole_pair.send_message(REQUESTOR, 3, STORE, data)
     message = pushed_pair.requestor.start_message(3, STORE, length=len(data), now=0.0)
     for chunk in cut(data, sizes):
-        pushed_pair.write(REQUESTOR, message.push(chunk, now=0.0))
-    pushed_pair.write(REQUESTOR, message.finish(now=0.0))
+        message.push(chunk, now=0.0)
+        pushed_pair.flush(REQUESTOR)
+    message.finish(now=0.0)
+    pushed_pair.flush(REQUESTOR)
     assert not message.open
     whole_bytes = b"".join(b for _, b in whole_pair.transcript[begun:])
     pushed_bytes = b"".join(b for _, b in pushed_pair.transcript[begun:])
@@ -97,7 +99,8 @@ def test_a_message_without_data_set_is_just_finished() -> None:
     message = pair.requestor.start_message(1, c_echo_rq(1), now=1.0)
     with pytest.raises(LocalProtocolError, match="announces no data set"):
         message.push(b"x")
-    pair.write(REQUESTOR, message.finish(now=1.0))
+    message.finish(now=1.0)
+    pair.flush(REQUESTOR)
     (event,) = pair.pump()[ACCEPTOR]
     assert isinstance(event, CommandReceived)
     assert event.command.message_id == 1
@@ -106,7 +109,8 @@ def test_a_message_without_data_set_is_just_finished() -> None:
 def test_caller_errors_change_nothing_and_leave_the_message_open() -> None:
     pair = established()
     message = pair.requestor.start_message(3, STORE, length=4, now=0.0)
-    pair.write(REQUESTOR, message.push(b"ab"))
+    message.push(b"ab")
+    pair.flush(REQUESTOR)
     with pytest.raises(LocalProtocolError, match="more than the announced 4"):
         message.push(b"xyz")
     with pytest.raises(LocalProtocolError, match="fewer than the announced 4"):
@@ -115,8 +119,9 @@ def test_caller_errors_change_nothing_and_leave_the_message_open() -> None:
     with pytest.raises(LocalProtocolError, match="still being sent"):
         pair.requestor.start_message(1, c_echo_rq(2))
     assert not pair.requestor.release_to_answer
-    pair.write(REQUESTOR, message.push(b"cd"))
-    pair.write(REQUESTOR, message.finish())
+    message.push(b"cd")
+    message.finish()
+    pair.flush(REQUESTOR)
     with pytest.raises(LocalProtocolError, match="finished"):
         message.push(b"e")
     with pytest.raises(LocalProtocolError, match="already finished"):
@@ -129,14 +134,17 @@ def test_caller_errors_change_nothing_and_leave_the_message_open() -> None:
 def test_a_message_abandoned_midway_aborts_the_association() -> None:
     pair = established()
     message = pair.requestor.start_message(3, STORE, now=0.0)
-    pair.write(REQUESTOR, message.push(bytes(40_000), now=1.0))
-    abort = message.abandon(now=2.0)
+    message.push(bytes(40_000), now=1.0)
+    pair.flush(REQUESTOR)
+    message.abandon(now=2.0)
+    abort = pair.requestor.data_to_send()
     assert isinstance(pdu.decode(abort), pdu.AbortRQ)
-    assert pair.requestor.should_close
     event = pair.requestor.next_event()
     assert isinstance(event, Aborted)
     assert "abandoned" in event.message
-    assert message.push(b"more") == b""  # the association is gone: nothing to write
+    assert pair.requestor.next_event() == ConnectionClosed()  # a requestor closes at once
+    message.push(b"more")
+    assert pair.requestor.data_to_send() == b""  # the association is gone: nothing to write
     pair.write(REQUESTOR, abort)
     assert any(isinstance(e, Aborted) and e.by_peer for e in pair.pump()[ACCEPTOR])
 
@@ -145,19 +153,27 @@ def test_a_message_abandoned_before_any_pdu_is_withdrawn_quietly() -> None:
     pair = established()
     message = pair.requestor.start_message(3, STORE, now=0.0)
     assert pair.requestor.outstanding_requests == {1}
-    assert message.abandon(now=0.0) == b""
+    message.abandon(now=0.0)
+    assert pair.requestor.data_to_send() == b""
     assert pair.requestor.outstanding_requests == frozenset()
     assert pair.requestor.state is State.STA6
     assert pair.requestor.may_invoke
 
 
-def test_closing_send_message_midway_abandons_the_message() -> None:
+def test_send_message_queues_a_whole_message_or_nothing() -> None:
+    """A data set the command does not announce (or one missing) is refused
+    before anything is queued; the association is untouched."""
     pair = established()
-    pdus = pair.requestor.send_message(3, STORE, [bytes(20_000), bytes(20_000)], now=0.0)
-    pair.write(REQUESTOR, next(pdus))
-    pdus.close()
-    assert pair.requestor.should_close
-    assert isinstance(pdu.decode(pair.requestor.data_to_send()), pdu.AbortRQ)
+    with pytest.raises(LocalProtocolError, match="Command Data Set Type"):
+        pair.requestor.send_message(1, c_echo_rq(1), b"x")
+    with pytest.raises(LocalProtocolError, match="Command Data Set Type"):
+        pair.requestor.send_message(3, STORE)
+    assert pair.requestor.data_to_send() == b""
+    assert pair.requestor.outstanding_requests == frozenset()
+    pair.requestor.send_message(3, STORE, bytes(40_000))
+    pair.flush(REQUESTOR)
+    events = pair.pump()[ACCEPTOR]
+    assert sum(len(e.data) for e in events if isinstance(e, DataSetFragment)) == 40_000
 
 
 def test_a_slow_push_does_not_start_the_dimse_timer() -> None:
@@ -167,12 +183,15 @@ def test_a_slow_push_does_not_start_the_dimse_timer() -> None:
     associate(pair)
     message = pair.requestor.start_message(3, STORE, now=0.0)
     for second in range(1, 10):
-        pair.write(REQUESTOR, message.push(bytes(5000), now=float(second)))
+        message.push(bytes(5000), now=float(second))
+        pair.requestor.data_to_send()
         pair.requestor.wrote(now=float(second))
         assert pair.requestor.next_deadline is None
-    pair.write(REQUESTOR, message.finish(now=10.0))
-    pair.requestor.wrote(now=10.0)
-    assert pair.requestor.next_deadline == 11.0
+    message.finish(now=10.0)
+    pair.requestor.data_to_send()
+    assert pair.requestor.next_deadline is None  # handed out, not yet written
+    pair.requestor.wrote(now=12.0)
+    assert pair.requestor.next_deadline == 13.0
 
 
 def window_pair(window: int) -> ConnectionPair:
@@ -192,7 +211,7 @@ def test_the_window_the_peer_accepted_bounds_outstanding_requests() -> None:
     for message_id in (1, 2, 3):
         assert pair.requestor.may_invoke
         rq = c_store_rq(message_id, CT, f"1.2.{message_id}")
-        pair.write(REQUESTOR, b"".join(pair.requestor.send_message(3, rq, b"\0\0")))
+        pair.send_message(REQUESTOR, 3, rq, b"\0\0")
     assert not pair.requestor.may_invoke
     with pytest.raises(LocalProtocolError, match="window"):
         pair.requestor.start_message(3, c_store_rq(4, CT, "1.2.4"))
@@ -201,8 +220,9 @@ def test_the_window_the_peer_accepted_bounds_outstanding_requests() -> None:
 def test_cancel_for_builds_the_c_cancel_on_the_requests_context() -> None:
     pair = established()
     find = c_find_rq(5, CT)
-    pair.write(REQUESTOR, b"".join(pair.requestor.send_message(3, find, b"")))
-    pair.write(REQUESTOR, pair.requestor.cancel_for(5, now=1.0))
+    pair.send_message(REQUESTOR, 3, find, b"")
+    pair.requestor.cancel_for(5, now=1.0)
+    pair.flush(REQUESTOR)
     events = [e for e in pair.pump()[ACCEPTOR] if isinstance(e, CommandReceived)]
     assert [e.context_id for e in events] == [3, 3]
     assert events[1].command.message_id_being_responded_to == 5

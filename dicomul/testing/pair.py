@@ -16,11 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from dicomul._command import Command
 from dicomul._connection import Connection, Role
 from dicomul._events import NEED_DATA, ConnectionClosed
 from dicomul._fsm import State
+from dicomul._wire import BytesLike
+from dicomul.pdu import PDU_HEADER_SIZE, peek_header
 
-__all__ = ["ConnectionPair", "replay"]
+__all__ = ["ConnectionPair", "replay", "split_pdus"]
 
 REQUESTOR = "requestor"
 ACCEPTOR = "acceptor"
@@ -65,12 +68,26 @@ class ConnectionPair:
 
         The requestor must have been sent a RequestAssociation first.
         """
-        self.write(ACCEPTOR, self.acceptor.transport_connected(now=self.now))
-        self.write(REQUESTOR, self.requestor.transport_connected(now=self.now))
+        self.acceptor.transport_connected(now=self.now)
+        self.flush(ACCEPTOR)
+        self.requestor.transport_connected(now=self.now)
+        self.flush(REQUESTOR)
+
+    def flush(self, writer: str) -> None:
+        """Put what ``writer`` has queued (Connection.data_to_send) on the wire."""
+        self.write(writer, self.side(writer).data_to_send())
 
     def send(self, writer: str, event: object) -> None:
         """``writer``'s Connection.send(event), its bytes put on the wire."""
-        self.write(writer, self.side(writer).send(event, now=self.now))
+        self.side(writer).send(event, now=self.now)
+        self.flush(writer)
+
+    def send_message(
+        self, writer: str, context_id: int, command: Command, data_set: BytesLike | None = None
+    ) -> None:
+        """``writer``'s Connection.send_message, its PDUs put on the wire."""
+        self.side(writer).send_message(context_id, command, data_set, now=self.now)
+        self.flush(writer)
 
     def pump(self) -> dict[str, list[object]]:
         """Deliver bytes both ways until nothing is in flight; return the new events."""
@@ -104,6 +121,10 @@ class ConnectionPair:
         self.write(name, conn.data_to_send())
         return found
 
+    def is_closed(self, name: str) -> bool:
+        """True once ``name`` closed the transport (on its ConnectionClosed)."""
+        return name in self._closed
+
     def close(self, name: str) -> None:
         """``name`` closes the transport: the other side reads end-of-stream."""
         if name in self._closed:
@@ -111,7 +132,7 @@ class ConnectionPair:
         self._closed.add(name)
         other = self.other(name)
         peer = self.side(other)
-        never_connected = peer.state is State.STA1 and not peer.should_close
+        never_connected = peer.state is State.STA1 and not peer._connected
         if other not in self._closed and not never_connected:
             peer.receive_data(b"", now=self.now)
 
@@ -125,6 +146,21 @@ class ConnectionPair:
                 conn.handle_timeout(now=self.now)
                 self.write(name, conn.data_to_send())
         return self.pump()
+
+
+def split_pdus(data: bytes) -> list[bytes]:
+    """Cut what :meth:`Connection.data_to_send` gave into its PDUs (PS3.8
+    9.3.1: a six-byte header whose last four bytes are the length of the
+    rest), for a test that writes some of them only, or one at a time."""
+    pdus = []
+    at = 0
+    while (header := peek_header(data[at:])) is not None:
+        end = at + PDU_HEADER_SIZE + header[1]
+        pdus.append(data[at:end])
+        at = end
+    if at != len(data):
+        raise ValueError(f"{len(data) - at} bytes after the last whole PDU")
+    return pdus
 
 
 def replay(connection: Connection, incoming: Iterable[bytes]) -> tuple[list[object], bytes]:

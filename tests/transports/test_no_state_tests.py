@@ -1,5 +1,5 @@
 """Adapters ask the core's Connection what to do (``can_send_messages``,
-``association_over``, ``awaiting_transport_close``, ``should_close``)
+``association_over``, ``release_to_answer``, the ``ConnectionClosed`` event)
 instead of testing its PS3.8 states: what a state implies is the core's."""
 
 from __future__ import annotations

@@ -323,7 +323,8 @@ class AsyncAssociation:
                     async with self._message_lock:
                         if message_id in self._conn.outstanding_requests:
                             now = anyio.current_time()
-                            await self._driver.write(self._conn.cancel_for(message_id, now=now))
+                            self._conn.cancel_for(message_id, now=now)
+                            await self._driver.flush()
                 while message_id in self._conn.outstanding_requests or self._dispatcher.queued(
                     message_id
                 ):
@@ -476,7 +477,8 @@ class AsyncAssociation:
             async with self._message_lock:
                 now = anyio.current_time()
                 with contextlib.suppress(*GONE):
-                    await self._driver.write(self._conn.send(RequestRelease(), now=now))
+                    self._conn.send(RequestRelease(), now=now)
+                    await self._driver.flush()
             with contextlib.suppress(AssociationAbortedError):
                 await self._dispatcher.wait_for(lambda: self._conn.association_over)
         await self._closed()
@@ -560,10 +562,11 @@ class AsyncAssociation:
         """A message given up midway: the core aborts the association (or
         withdraws the message if none of it went out)."""
         with anyio.CancelScope(shield=True):
-            abort = message.abandon(now=anyio.current_time())
-            if abort:
+            standing = not self._conn.association_over
+            message.abandon(now=anyio.current_time())
+            if standing and self._conn.association_over:  # some of it went out: aborted
                 with anyio.move_on_after(GRACE), contextlib.suppress(Exception):
-                    await self._driver.write(abort)
+                    await self._driver.flush()
                 self._dispatcher.end(
                     Aborted(
                         source=AbortSource.SERVICE_USER,
@@ -674,7 +677,8 @@ async def connect(
     driver = Driver(stream, conn)
     try:
         await driver.send(RequestAssociation(request=request))
-        await driver.write(conn.transport_connected(now=anyio.current_time()))
+        conn.transport_connected(now=anyio.current_time())
+        await driver.flush()
         answer = await driver.next_event()
     except GONE as exc:  # the peer reset before the A-ASSOCIATE-RQ was written
         await driver.close()

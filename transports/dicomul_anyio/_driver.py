@@ -1,8 +1,9 @@
 """One association's byte mover on anyio: the loop every async role shares.
 
 A :class:`Driver` owns a byte stream and the core's
-:class:`dicomul.Connection`: it writes what the core returns, reads when the
-core needs data, fires the core's timers on the event loop's clock
+:class:`dicomul.Connection`: it writes what the core queues (its one way out
+for bytes, :meth:`~dicomul.Connection.data_to_send`), reads when the core
+needs data, fires the core's timers on the event loop's clock
 (``anyio.current_time``) through :meth:`~dicomul.Connection.handle_timeout`
 at :attr:`~dicomul.Connection.next_deadline`, and answers a peer's
 A-RELEASE-RQ when the core says so (:attr:`~dicomul.Connection.release_to_answer`).
@@ -21,10 +22,10 @@ from dicomul import (
     NEED_DATA,
     Abort,
     Aborted,
+    BytesLike,
     Command,
     Connection,
     ConnectionClosed,
-    DataSetSource,
     RespondRelease,
 )
 
@@ -52,28 +53,31 @@ class Driver:
         self._waiting: anyio.CancelScope | None = None
         self._woken = False
 
-    async def write(self, data: bytes) -> None:
-        """Write ``data`` (what the core returned) and tell the core it went."""
-        if data:
-            async with self._write_lock:
-                await self.stream.send(data)
-            self.conn.wrote(now=anyio.current_time())
-
     async def flush(self) -> None:
-        """Write whatever the core has queued (an A-ABORT of a timer...)."""
-        await self.write(self.conn.data_to_send())
+        """Write whatever the core has queued, and tell the core it went.
+
+        The bytes are taken from the core under the write lock, so that what
+        several tasks queue goes out in the order it was queued."""
+        if not self.conn.data_pending:
+            return
+        async with self._write_lock:
+            data = self.conn.data_to_send()
+            if data:
+                await self.stream.send(data)
+                self.conn.wrote(now=anyio.current_time())
 
     async def send(self, event: object) -> None:
         """Hand ``event`` (RequestRelease, AcceptAssociation...) to the core and
-        write what it gives."""
-        await self.write(self.conn.send(event, now=anyio.current_time()))
+        write what it queues."""
+        self.conn.send(event, now=anyio.current_time())
+        await self.flush()
 
     async def send_message(
-        self, context_id: int, command: Command, data: DataSetSource | None = None
+        self, context_id: int, command: Command, data: BytesLike | None = None
     ) -> None:
-        """Send one DIMSE message, each PDU written as the core produces it."""
-        for chunk in self.conn.send_message(context_id, command, data, now=anyio.current_time()):
-            await self.write(chunk)
+        """Send one DIMSE message whose data set (if any) is in memory."""
+        self.conn.send_message(context_id, command, data, now=anyio.current_time())
+        await self.flush()
 
     async def next_event(self) -> object:
         """The core's next event, reading and keeping its timers as needed;
@@ -87,7 +91,7 @@ class Driver:
                 if isinstance(event, Aborted | ConnectionClosed):
                     self.closed = True
                 return event
-            if self.closed or self.conn.should_close:
+            if self.closed:
                 return ConnectionClosed()
             await self._read()
 
@@ -126,9 +130,7 @@ class Driver:
         """Send an A-ABORT if the association still stands, then close."""
         if self.conn.can_send_messages and not self.closed:
             with contextlib.suppress(*GONE):
-                # send() returns the A-ABORT PDU; it is not queued (PS3.8 9.3.8)
-                await self.write(self.conn.send(Abort(), now=anyio.current_time()))
-                await self.flush()
+                await self.send(Abort())
         await self.close()
 
     async def close(self) -> None:

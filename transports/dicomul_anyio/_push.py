@@ -42,18 +42,20 @@ async def push_data_set(driver: Driver, message: OutgoingMessage, body: Body) ->
     (the message is then no longer open)."""
     if message.command.has_data_set:
         async for piece in pieces(body if body is not None else b""):
-            await write_whole(driver, message.push(piece, now=anyio.current_time()))
+            message.push(piece, now=anyio.current_time())
+            await write_whole(driver)
             if not message.open:  # the association ended under it
                 break
-    await write_whole(driver, message.finish(now=anyio.current_time()))
+    message.finish(now=anyio.current_time())
+    await write_whole(driver)
 
 
-async def write_whole(driver: Driver, data: bytes) -> None:
-    """Write one push's PDUs whole even if cancelled meanwhile (within
-    :data:`GRACE`), so that the peer never sees a torn PDU."""
+async def write_whole(driver: Driver) -> None:
+    """Write what the core queued (one push's PDUs) whole even if cancelled
+    meanwhile (within :data:`GRACE`), so that the peer never sees a torn PDU."""
     with anyio.CancelScope(shield=True) as scope:
         scope.deadline = anyio.current_time() + GRACE
-        await driver.write(data)
+        await driver.flush()
     if scope.cancelled_caught:
         raise TimeoutError("the peer did not take the data in time")
 

@@ -315,7 +315,7 @@ class _Association:
     async def _serve(self) -> None:
         conn, driver = self.conn, self.driver
         try:
-            await driver.write(conn.transport_connected(now=anyio.current_time()))  # ARTIM
+            conn.transport_connected(now=anyio.current_time())  # starts ARTIM
             while True:
                 held = self.services.held
                 event = held.popleft() if held else await driver.next_event()
@@ -339,7 +339,7 @@ class _Association:
         slots, config = server.slots, server.config
         if slots.active >= config.maximum_associations and only_the_limit_refuses(request, config):
             server.slots.displace_idle(now=anyio.current_time(), after=server.displace_idle_after)
-        data = self.conn.send(
+        self.conn.send(
             AcceptAssociation(config=config, active_associations=slots.active),
             now=anyio.current_time(),
         )
@@ -348,7 +348,7 @@ class _Association:
             self.counted = True
             slots.take(self)
             server.unassociated.discard(self.held)
-        await self.driver.write(data)
+        await self.driver.flush()
         if negotiated is None:
             LOGGER.info("Association Rejected")  # holds no slot (PS3.8 9.3.4)
         else:

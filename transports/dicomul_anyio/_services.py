@@ -411,10 +411,9 @@ class AsyncServices:
             await push_data_set(self.driver, message, body)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                abort = message.abandon(now=anyio.current_time())
-                if abort:
-                    with anyio.move_on_after(GRACE), contextlib.suppress(*GONE):
-                        await self.driver.write(abort)
+                message.abandon(now=anyio.current_time())  # an A-ABORT if any went out
+                with anyio.move_on_after(GRACE), contextlib.suppress(*GONE):
+                    await self.driver.flush()
             raise
 
     async def _await_response(self, message_id: int) -> Command | None:

@@ -31,6 +31,7 @@ from dicomul import (
     AcceptorConfig,
     AssociationRequested,
     Connection,
+    ConnectionClosed,
     only_the_limit_refuses,
 )
 from dicomul.pdu import AssociateRQ
@@ -252,7 +253,8 @@ class AcceptLoop:
             )
         conn = self.new_connection()
         pending = _Pending(sock, conn, handshaking=self.ssl_context is not None)
-        pending.out += conn.transport_connected(now=time.monotonic())  # starts ARTIM
+        conn.transport_connected(now=time.monotonic())  # starts ARTIM
+        pending.out += conn.data_to_send()
         return pending
 
     # ------------------------------------------------------------ one socket
@@ -310,7 +312,9 @@ class AcceptLoop:
     def _progress(self, pending: _Pending) -> None:
         """Take the engine's events; negotiate a request; hand off or close."""
         conn = pending.conn
+        closed = False
         while (event := conn.next_event()) is not NEED_DATA:
+            closed |= isinstance(event, ConnectionClosed)
             if isinstance(event, AssociationRequested):
                 self._negotiate(pending, event.request)
                 if conn.negotiated is not None:
@@ -323,7 +327,7 @@ class AcceptLoop:
                     return
         pending.out += conn.data_to_send()
         self._flush(pending)
-        if pending.sock in self.pending and conn.should_close:
+        if pending.sock in self.pending and closed:
             self._drop(pending)  # closed, timed out, or done after a rejection
 
     def _negotiate(self, pending: _Pending, request: AssociateRQ) -> None:
@@ -337,7 +341,7 @@ class AcceptLoop:
                 and self.displace()
             ):
                 others -= 1  # the displaced association's slot is free
-            pending.out += pending.conn.send(
+            pending.conn.send(
                 AcceptAssociation(config=config, active_associations=others),
                 now=time.monotonic(),
             )

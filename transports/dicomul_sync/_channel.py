@@ -53,7 +53,7 @@ class Channel:
         conn = self.conn
         while True:
             event = conn.next_event()
-            self.write(conn.data_to_send())
+            self.flush()
             if event is not NEED_DATA:
                 return event
             if self.sock is None:
@@ -66,10 +66,17 @@ class Channel:
             self._read(wait=False)
         events: list[object] = []
         while (event := self.conn.next_event()) is not NEED_DATA:
-            self.write(self.conn.data_to_send())
+            self.flush()
             events.append(event)
-        self.write(self.conn.data_to_send())
+        self.flush()
         return events
+
+    def remaining(self) -> list[object]:
+        """Every event available without waiting, those put back first: what
+        is left once the association is over (its Aborted, ConnectionClosed)."""
+        events = list(self._deferred)
+        self._deferred.clear()
+        return events + self.poll()
 
     def _read(self, *, wait: bool = True) -> None:
         assert self.sock is not None
@@ -88,8 +95,13 @@ class Channel:
         gives); True if answered.  Called after each event handled."""
         if not self.conn.release_to_answer:
             return False
-        self.write(self.conn.send(RespondRelease(), now=time.monotonic()))
+        self.conn.send(RespondRelease(), now=time.monotonic())
+        self.flush()
         return True
+
+    def flush(self) -> None:
+        """Write what the engine has queued (its one way out for bytes)."""
+        self.write(self.conn.data_to_send())
 
     def write(self, data: bytes) -> None:
         if not data:
@@ -107,11 +119,25 @@ class Channel:
     def send(
         self, context_id: int, command: Command, data_set: DataSetSource | None = None
     ) -> None:
-        """Send one DIMSE message, fragmented as the peer's maximum PDU length allows."""
-        for data in self.conn.send_message(context_id, command, data_set, now=time.monotonic()):
-            self.write(data)
-            if self.sock is None:
-                return  # the connection failed: stop reading the data set
+        """Send one DIMSE message, fragmented as the peer's maximum PDU length
+        allows; a data set given as chunks is read and written a chunk at a
+        time, never held whole."""
+        conn = self.conn
+        if data_set is None or isinstance(data_set, bytes | bytearray | memoryview):
+            conn.send_message(context_id, command, data_set, now=time.monotonic())
+            self.flush()
+            return
+        message = conn.start_message(context_id, command, now=time.monotonic())
+        try:
+            for chunk in data_set:
+                message.push(chunk, now=time.monotonic())
+                self.flush()
+                if self.sock is None:
+                    return  # the connection failed: stop reading the data set
+            message.finish(now=time.monotonic())
+        finally:
+            message.abandon(now=time.monotonic())  # if the data set's source failed
+            self.flush()
 
     def close(self) -> None:
         if self.sock is not None:

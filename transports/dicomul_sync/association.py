@@ -167,7 +167,7 @@ class Association:
     def _connect(self) -> None:
         """Open the transport and negotiate; sets the is_* flags."""
         LOGGER.info("Requesting Association")
-        self._conn.send(RequestAssociation(request=self._request), now=time.monotonic())
+        self._conn.send(RequestAssociation(request=self._request), now=time.monotonic())  # AE-1
         try:
             ae = self.ae
             sock = socket.create_connection(
@@ -191,7 +191,8 @@ class Association:
                 self.is_aborted = True
                 return
         self._channel.sock = sock
-        self._channel.write(self._conn.transport_connected(now=time.monotonic()))
+        self._conn.transport_connected(now=time.monotonic())
+        self._channel.flush()
         event = self._next_event()
         if isinstance(event, AssociationAccepted):
             self.negotiated = event.negotiated
@@ -216,13 +217,12 @@ class Association:
                     self.is_established = False
                     self.is_released = True
             # After a rejection or a release (PS3.8 AE-4, AR-3), or our own
-            # A-ABORT (a timeout): the engine says when to close.
-            if self._conn.should_close:
-                self._close()
+            # A-ABORT (a timeout), the engine's ConnectionClosed says when to
+            # close: taken now, if it is due, rather than at the next read.
+            if self._conn.association_over and self._channel.sock is not None:
+                for later in self._channel.remaining():
+                    self._note(later)
         return event
-
-    def _write(self, data: bytes) -> None:
-        self._channel.write(data)
 
     def _note(self, event: object) -> None:
         """Keep the is_* flags in step with the engine's events."""
@@ -687,7 +687,8 @@ class Association:
         """Release the association (A-RELEASE) and close the connection."""
         if self.is_established:
             LOGGER.info("Releasing Association")
-            self._write(self._conn.send(RequestRelease(), now=time.monotonic()))
+            self._conn.send(RequestRelease(), now=time.monotonic())
+            self._channel.flush()
             while self._channel.sock is not None:
                 if self._next_event() is None:
                     break
@@ -697,7 +698,8 @@ class Association:
         """Abort the association (A-ABORT) and close the connection."""
         if self.is_established:
             LOGGER.info("Aborting Association")
-            self._write(self._conn.send(Abort(), now=time.monotonic()))
+            self._conn.send(Abort(), now=time.monotonic())
+            self._channel.flush()
             self.is_established = False
             self.is_aborted = True
         self._close()

@@ -270,9 +270,10 @@ class Server:
                 self._active_sockets.discard(sock)
                 handler.finish()
                 loop = self._loop
-                # An acceptor's Sta13 is the wait for the peer's close (never
-                # one to close at once: see dicomul.Connection): the loop waits.
-                parked = conn.awaiting_transport_close
+                # An association over on a connection the engine has not
+                # closed is the acceptor's wait for the peer's close (Sta13,
+                # bounded by ARTIM): the loop waits, the worker is freed.
+                parked = conn.association_over and not handler.closed
                 if parked and handler.channel.sock is not None and loop:
                     loop.give_back(handler.channel.sock, conn, handler.channel.trace)
                     self._wake()
@@ -307,6 +308,8 @@ class _Handler:
             conn, sock, before_write=self._before_write, trace=trace, waker=self.waker
         )
         self.services = Services(self.ae, self.channel, open_association=server.open_association)
+        #: True once the engine said to close the connection (ConnectionClosed).
+        self.closed = False
 
     def run(self) -> None:
         conn = self.conn
@@ -315,6 +318,7 @@ class _Handler:
         while True:
             event = self.channel.next_event()
             if event is None or isinstance(event, ConnectionClosed):
+                self.closed = True
                 return
             self._handle(event)
             if self.channel.answer_release():  # due now (see release_to_answer)
@@ -322,8 +326,12 @@ class _Handler:
                 self._notify(self.ae.on_association_released, conn.negotiated)
             if conn.association_over:
                 self._release_slot()  # the association no longer exists
-                if conn.awaiting_transport_close:
-                    return  # the loop waits for the peer to close
+                for later in self.channel.remaining():  # ConnectionClosed, if due at once
+                    if isinstance(later, ConnectionClosed):
+                        self.closed = True
+                    else:
+                        self._handle(later)  # an Aborted queued meanwhile, say
+                return  # else the loop waits for the peer to close
 
     def _before_write(self) -> None:
         if self.counted and self.conn.association_over:
@@ -375,7 +383,8 @@ class _Handler:
     def abort(self) -> None:
         """After an unexpected error: A-ABORT the association if it still exists."""
         try:
-            self.channel.write(self.conn.send(Abort(), now=time.monotonic()))
+            self.conn.send(Abort(), now=time.monotonic())
+            self.channel.flush()
         except Exception:
             LOGGER.debug("no A-ABORT could be sent", exc_info=True)
 
