@@ -665,7 +665,10 @@ async def test_a_peer_stalling_mid_message_is_aborted_after_the_dimse_timeout(
     store = tmp_path / "store"
     store.mkdir()
     handlers = Handlers(store_directory=store)
-    async with running(anyio_backend, handlers, dimse_timeout=0.5, max_pdu_length=4096) as port:
+    # After its A-ABORT the server waits for the peer to close (Sta13), ARTIM
+    # (the ACSE timeout) bounding the wait: this peer never closes.
+    options = {"dimse_timeout": 0.5, "acse_timeout": 0.5, "max_pdu_length": 4096}
+    async with running(anyio_backend, handlers, **options) as port:
         peer = await anyio.to_thread.run_sync(
             functools.partial(partial_store, port, 5, then_close=False)
         )

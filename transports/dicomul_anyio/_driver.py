@@ -21,7 +21,6 @@ import anyio.abc
 from dicomul import (
     NEED_DATA,
     Abort,
-    Aborted,
     BytesLike,
     Command,
     Connection,
@@ -88,7 +87,7 @@ class Driver:
             if self.conn.release_to_answer:  # the peer asked (or a collision): PS3.8 7.2
                 await self.send(RespondRelease())
             if event is not NEED_DATA:
-                if isinstance(event, Aborted | ConnectionClosed):
+                if isinstance(event, ConnectionClosed):  # the core's one signal to close
                     self.closed = True
                 return event
             if self.closed:
