@@ -323,6 +323,11 @@ class _Handler:
             if conn.association_over:
                 self._release_slot()  # the association no longer exists
                 if conn.awaiting_transport_close:
+                    # An abort of ours decided while serving a request (past
+                    # the bound on what is held) is still to be logged.
+                    for left in self.channel.events_left():
+                        if isinstance(left, Aborted):
+                            self._handle(left)
                     return  # the loop waits for the peer to close
 
     def _before_write(self) -> None:
