@@ -4,6 +4,7 @@ SCP, and a dicomul_sync AE serving in a thread; and the port helpers they share.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -385,3 +386,226 @@ def assert_provider_abort(data: bytes) -> None:
     at = data.find(bytes([0x07, 0x00, 0x00, 0x00, 0x00, 0x04]))
     assert at >= 0, data[:64]
     assert data[at + 8] == 2
+
+
+#: The Patient Root C-FIND and C-MOVE models; Verification.
+_FIND_MODEL, _MOVE_MODEL = "1.2.840.10008.5.1.4.1.2.1.1", "1.2.840.10008.5.1.4.1.2.1.2"
+_VERIFICATION = "1.2.840.10008.1.1"
+#: The contexts of a requestor proposing (model, CT, Verification): 1, 3, 5.
+_MODEL_CONTEXT, _CT_CONTEXT, _ECHO_CONTEXT = 1, 3, 5
+
+
+class Gate:
+    """Lets an SCP's handler take one step (give a C-FIND match, take a
+    C-MOVE sub-operation's C-STORE) each time a peer opens it: the handler
+    calls :meth:`step` before each, the peer :meth:`open_one`.  A handler
+    slow per match for exactly as long as the test wants, without sleeping
+    (a step not opened within ``timeout`` seconds raises TimeoutError)."""
+
+    def __init__(self, timeout: float = 10) -> None:
+        self._steps = threading.Semaphore(0)
+        self.timeout = timeout
+
+    def step(self) -> None:
+        if not self._steps.acquire(timeout=self.timeout):
+            raise TimeoutError("the peer never let the handler take its next step")
+
+    def open_one(self) -> None:
+        self._steps.release()
+
+
+def nth_match(n: int) -> Any:
+    """The ``n``-th match of a query: a CT instance of patient 1."""
+    import pydicom
+
+    found = pydicom.Dataset()
+    found.QueryRetrieveLevel, found.PatientID = "PATIENT", "1"
+    found.SOPClassUID, found.SOPInstanceUID = CT, f"1.2.3.{n + 1}"
+    return found
+
+
+def gated_matches(gate: Gate, count: int) -> Iterator[Any]:
+    """A blocking C-FIND handler's answer: ``count`` matches, each once
+    ``gate`` lets it through."""
+    for n in range(count):
+        gate.step()
+        yield nth_match(n)
+
+
+def a_large_store(size: int) -> list[bytes]:
+    """A C-STORE-RQ (message ID 2, CT, context 3) of ``size`` zero bytes,
+    encoded as P-DATA-TF PDUs of 8 KiB: the pieces a peer pushes."""
+    from dicomul import c_store_rq, fragment, pdu
+
+    pieces = fragment(_CT_CONTEXT, c_store_rq(2, CT, "9.9.9"), b"\0" * size, max_pdu_length=8192)
+    return [pdu.encode(piece) for piece in pieces]
+
+
+def many_echo_requests(count: int, per_piece: int = 50) -> list[bytes]:
+    """``count`` C-ECHO-RQs (message IDs 2 on, context 5), ``per_piece``
+    to a piece: a flood of requests with no data set at all."""
+    from dicomul import c_echo_rq, fragment, pdu
+
+    requests = [
+        pdu.encode(piece)
+        for message_id in range(2, count + 2)
+        for piece in fragment(_ECHO_CONTEXT, c_echo_rq(message_id), max_pdu_length=0)
+    ]
+    return [b"".join(requests[at : at + per_piece]) for at in range(0, count, per_piece)]
+
+
+@dataclasses.dataclass
+class Served:
+    """What a peer got of its query while it pushed: the statuses of the
+    responses, in order, and whether the association ended in an
+    A-P-ABORT (an A-ABORT from the service provider, PS3.8 Table 9-26)."""
+
+    statuses: list[int]
+    provider_abort: bool
+
+
+def _query_peer(port: int, called: str, model: str, window: int) -> RawPeer:
+    """A raw requestor associated with (``model``, CT, Verification),
+    proposing ``window`` operations invoked (PS3.7 D.3.3.3)."""
+    from dicomul import AssociationAccepted, RequestAssociation, requestor_proposal
+
+    peer = RawPeer(port)
+    peer.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    proposal = requestor_proposal(
+        calling_ae_title="RAW",
+        called_ae_title=called,
+        scu_sop_classes=[model, CT, _VERIFICATION],
+        transfer_syntaxes=[_IMPLICIT],
+    )
+    request = dataclasses.replace(proposal.request, asynchronous_operations=(window, 1))
+    peer.conn.send(RequestAssociation(request=request))
+    peer.conn.transport_connected()
+    peer.sock.sendall(peer.conn.data_to_send())
+    assert isinstance(peer.next_event(), AssociationAccepted)
+    return peer
+
+
+def _query(model: str, message_id: int, destination: str) -> tuple[Any, bytes]:
+    """A Patient Root query of PatientID 1: a C-FIND, or a C-MOVE to ``destination``."""
+    import pydicom
+
+    from dicomul import c_find_rq, c_move_rq, encode_dataset
+
+    identifier = pydicom.Dataset()
+    identifier.QueryRetrieveLevel, identifier.PatientID = "PATIENT", "1"
+    command = (
+        c_find_rq(message_id, model)
+        if model == _FIND_MODEL
+        else c_move_rq(message_id, model, destination)
+    )
+    return command, encode_dataset(identifier, _IMPLICIT)
+
+
+def push_while_a_query_is_served(
+    port: int,
+    called: str,
+    gate: Gate,
+    pieces: Sequence[bytes],
+    *,
+    service: str = "C-FIND",
+    destination: str = "DEST",
+) -> Served:
+    """A raw requestor (an operations window of one) that asks for a C-FIND
+    (or a C-MOVE to ``destination``) of patient 1 and, while the SCP
+    performs it one step at a time, pushes ``pieces`` (PDUs written past
+    its own engine: requests beyond its window, :func:`a_large_store`,
+    :func:`many_echo_requests`), one before each step it lets the SCP's
+    handler (or the move destination's) take through ``gate``: the SCP
+    looks for a C-CANCEL before each match or sub-operation (PS3.7
+    9.3.2.3, 9.3.4.3) and so reads them meanwhile.  Goes on until the final
+    response or the association's end."""
+    from dicomul import (
+        Aborted,
+        AbortSource,
+        CommandReceived,
+        ConnectionClosed,
+        StatusCategory,
+        status_category,
+    )
+
+    model = _FIND_MODEL if service == "C-FIND" else _MOVE_MODEL
+    peer = _query_peer(port, called, model, 1)
+    peer.send(_MODEL_CONTEXT, *_query(model, 1, destination))
+    statuses: list[int] = []
+    left = iter(pieces)
+    try:
+        while True:
+            piece = next(left, None)
+            if piece is not None:
+                peer.sock.sendall(piece)
+            gate.open_one()
+            event = peer.next_event()
+            while not isinstance(event, CommandReceived | Aborted | ConnectionClosed):
+                event = peer.next_event()  # a match's identifier
+            if isinstance(event, Aborted):
+                return Served(statuses, event.source == AbortSource.SERVICE_PROVIDER)
+            if isinstance(event, ConnectionClosed):
+                return Served(statuses, provider_abort=False)
+            status = event.command.status
+            assert status is not None
+            statuses.append(status)
+            if status_category(status) is not StatusCategory.PENDING:
+                return Served(statuses, provider_abort=False)
+    finally:
+        peer.sock.close()
+
+
+def cancel_a_query_with_a_store_pipelined(
+    port: int, called: str, gate: Gate, stores: Sequence[tuple[str, bytes]]
+) -> list[list[tuple[str, int]]]:
+    """A well-behaved requestor with an operations window of two (PS3.7
+    D.3.3.3): for each (SOP instance UID, data set) of ``stores`` in turn,
+    it asks for a C-FIND and, after its first match, sends a C-STORE of that
+    CT instance (the second operation its window allows) and a C-CANCEL of
+    the C-FIND (PS3.7 9.3.2.3); it lets the SCP's handler go on one match at
+    a time (``gate``) until the C-FIND's final response, then reads the
+    C-STORE's.  Returns, per store, the responses it got: (service, status)."""
+    from dicomul import (
+        CommandField,
+        CommandReceived,
+        Released,
+        RequestRelease,
+        StatusCategory,
+        c_store_rq,
+        status_category,
+    )
+
+    peer = _query_peer(port, called, _FIND_MODEL, 2)
+    rounds: list[list[tuple[str, int]]] = []
+    try:
+        for n, (uid, data_set) in enumerate(stores):
+            find_id, store_id = 2 * n + 1, 2 * n + 2
+            peer.send(_MODEL_CONTEXT, *_query(_FIND_MODEL, find_id, ""))
+            answers: list[tuple[str, int]] = []
+            cancelled = False
+            gate.open_one()
+            while len(answers) < 2 or answers[-1][0] != "C-STORE":
+                event = peer.next_event()
+                if not isinstance(event, CommandReceived):
+                    continue  # a match's identifier
+                command = event.command
+                assert command.status is not None, event
+                name = CommandField(command.command_field).name  # C_FIND_RSP
+                answers.append((name.removesuffix("_RSP").replace("_", "-"), command.status))
+                if command.command_field != CommandField.C_FIND_RSP or (
+                    status_category(command.status) is not StatusCategory.PENDING
+                ):
+                    continue
+                if not cancelled:
+                    peer.send(_CT_CONTEXT, c_store_rq(store_id, CT, uid), data_set)
+                    peer.conn.cancel_for(find_id)
+                    peer.sock.sendall(peer.conn.data_to_send())
+                    cancelled = True
+                gate.open_one()
+            rounds.append(answers)
+        peer.conn.send(RequestRelease())
+        peer.sock.sendall(peer.conn.data_to_send())
+        assert isinstance(peer.next_event(), Released)
+    finally:
+        peer.sock.close()
+    return rounds

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import pathlib
 import time
 import tracemalloc
@@ -23,10 +24,16 @@ from dicomul_anyio import Handlers, ServiceRequest, current_request
 from dicomul_anyio._admission import MAX_UNASSOCIATED
 from dicomul_sync import AE
 from peers import (
+    Gate,
     RawPeer,
+    a_large_store,
     assert_provider_abort,
+    cancel_a_query_with_a_store_pipelined,
     free_port,
+    many_echo_requests,
+    nth_match,
     push_instead_of_answering_a_get,
+    push_while_a_query_is_served,
     pynetdicom_scu,
     serving,
     storescp,
@@ -51,6 +58,7 @@ from dicomul.testing import split_pdus
 HOST = "127.0.0.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
 EXPLICIT = "1.2.840.10008.1.2.1"
+IMPLICIT = "1.2.840.10008.1.2"
 VERIFICATION = "1.2.840.10008.1.1"
 PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
 PATIENT_ROOT_GET = "1.2.840.10008.5.1.4.1.2.1.3"
@@ -981,6 +989,122 @@ async def test_a_peer_pushing_data_while_a_get_sub_operation_waits_is_aborted(
         assert not stored  # nothing of what it pushed was served
         async with package(anyio_backend).connect(HOST, port, called_ae_title="ASYNCSCP") as assoc:
             assert (await assoc.c_echo()).Status == 0
+
+
+#: The bound on what is held, lowered for the tests below (64 MiB by default).
+HELD = 100_000
+
+
+def gated_find(gate: Gate, count: int) -> Any:
+    """An async C-FIND handler giving ``count`` matches, each once ``gate``
+    lets it through (waited for in a worker thread)."""
+
+    async def on_c_find(identifier: Dataset) -> AsyncIterator[Dataset]:
+        for n in range(count):
+            await anyio.to_thread.run_sync(gate.step)
+            yield nth_match(n)
+
+    return on_c_find
+
+
+@pytest.mark.parametrize(
+    ("service", "push"),
+    [("C-FIND", "a data set"), ("C-FIND", "requests"), ("C-MOVE", "a data set")],
+)
+async def test_a_peer_pushing_while_a_query_is_performed_is_aborted(
+    anyio_backend: str,
+    service: str,
+    push: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """As the blocking server (test_sync_robustness): what a peer pushes
+    while a C-FIND or C-MOVE is performed, read while looking for its
+    C-CANCEL (PS3.7 9.3.2.3, 9.3.4.3), was held without bound.  Now past
+    the bound (lowered here) the peer gets an A-P-ABORT, the query stops,
+    nothing it pushed is served, and the server goes on."""
+    from dicomul_common import handling
+
+    monkeypatch.setattr(handling, "MAX_HELD_DATA", HELD)
+    gate = Gate()
+    destination = AE(ae_title="DEST", scp_sop_class=[CT])
+    destination.on_c_store = lambda dataset: gate.step() or 0  # type: ignore[method-assign]
+    served: list[str] = []
+
+    async def on_c_store(dataset: Dataset) -> int:
+        served.append("store")
+        return 0
+
+    async def on_c_echo() -> int:
+        served.append("echo")
+        return 0
+
+    pieces = a_large_store(4 * HELD) if push == "a data set" else many_echo_requests(HELD // 100)
+    with (
+        serving(destination) as destination_port,
+        caplog.at_level(logging.WARNING, logger="dicomul"),
+    ):
+        handlers = Handlers(
+            on_c_echo=on_c_echo,
+            on_c_store=on_c_store,
+            on_c_find=gated_find(gate, 300),
+            on_c_move=lambda identifier, aet: [nth_match(n) for n in range(300)],
+            move_destinations={"DEST": (HOST, destination_port)},
+        )
+        async with running(anyio_backend, handlers) as port:
+            seen = await anyio.to_thread.run_sync(
+                functools.partial(
+                    push_while_a_query_is_served, port, "ASYNCSCP", gate, pieces, service=service
+                )
+            )
+            assert seen.provider_abort
+            assert seen.statuses
+            assert set(seen.statuses) == {0xFF00}  # cut short: no final response
+            assert served == []  # nothing of what it pushed was served
+            async with package(anyio_backend).connect(
+                HOST, port, called_ae_title="ASYNCSCP"
+            ) as assoc:
+                assert (await assoc.c_echo()).Status == 0
+            assert served == ["echo"]
+    aborted = [r.getMessage() for r in caplog.records if "Association Aborted" in r.getMessage()]
+    assert aborted == [
+        f"Association Aborted: the peer sent over {HELD} bytes of other requests' data "
+        f"while a {service} was performed (beyond its operations window)"
+    ]
+
+
+async def test_a_cancel_and_a_store_within_the_window_are_served(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the blocking server: a C-STORE within a window of two (PS3.7
+    D.3.3.3) and a C-CANCEL sent while a C-FIND is performed are served,
+    twice; each store is over half the bound (lowered here)."""
+    from dicomul_common import handling
+
+    monkeypatch.setattr(handling, "MAX_HELD_DATA", HELD)
+    gate = Gate()
+    stored: list[str] = []
+
+    async def on_c_store(dataset: Dataset) -> int:
+        stored.append(dataset.SOPInstanceUID)
+        return 0
+
+    stores = []
+    for n in range(2):
+        instance = nth_match(100 + n)
+        instance.TextValue = "x" * (HELD * 6 // 10)  # UT: no maximum length
+        stores.append((instance.SOPInstanceUID, encode_dataset(instance, IMPLICIT)))
+    handlers = Handlers(on_c_store=on_c_store, on_c_find=gated_find(gate, 300))
+    async with running(anyio_backend, handlers, maximum_operations_performed=2) as port:
+        rounds = await anyio.to_thread.run_sync(
+            cancel_a_query_with_a_store_pipelined, port, "ASYNCSCP", gate, stores
+        )
+    for answers in rounds:
+        *pending, cancelled, store = answers
+        assert pending
+        assert set(pending) == {("C-FIND", 0xFF00)}
+        assert (cancelled, store) == (("C-FIND", 0xFE00), ("C-STORE", 0x0000))
+    assert stored == [uid for uid, _ in stores]
 
 
 async def test_the_offered_window_lets_four_stores_be_outstanding(anyio_backend: str) -> None:

@@ -22,9 +22,16 @@ from dicomul_sync import AE
 from dicomul_sync.association import Association
 from peers import (
     HOST,
+    Gate,
     RawPeer,
+    a_large_store,
     assert_provider_abort,
+    cancel_a_query_with_a_store_pipelined,
+    gated_matches,
+    many_echo_requests,
+    nth_match,
     push_instead_of_answering_a_get,
+    push_while_a_query_is_served,
     serving,
 )
 from test_sync_services import retrieve_scp
@@ -41,6 +48,7 @@ CT = "1.2.840.10008.5.1.4.1.1.2"
 IMPLICIT = "1.2.840.10008.1.2"
 PATIENT_ROOT_GET = "1.2.840.10008.5.1.4.1.2.1.3"
 PATIENT_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.1.2"
+PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
 
 
 def echo_ok(port: int, called: str = "ANY-SCP") -> bool:
@@ -606,13 +614,14 @@ def test_a_data_set_too_large_is_answered_with_the_status_logged(
 
 @pytest.mark.parametrize("window", [1, 4])
 def test_a_peer_pushing_data_while_a_get_sub_operation_waits_is_aborted(
-    window: int, monkeypatch: pytest.MonkeyPatch
+    window: int, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """While the SCP waits for the response to a C-GET's C-STORE
     sub-operation it must read on, and keeps what else arrives for later: a
     peer pushing a data set instead of answering is not held without bound.
-    Past the cap (lowered here) it is aborted (A-P-ABORT), nothing it sent is
-    served, and the SCP goes on serving others."""
+    Past the cap (lowered here) it is aborted (A-P-ABORT), logged (before:
+    the abort, queued behind the C-GET, was never logged), nothing it sent
+    is served, and the SCP goes on serving others."""
     from dicomul_common import handling
 
     monkeypatch.setattr(handling, "MAX_HELD_DATA", 200_000)
@@ -627,7 +636,7 @@ def test_a_peer_pushing_data_while_a_get_sub_operation_waits_is_aborted(
     match = pydicom.Dataset()
     match.SOPClassUID, match.SOPInstanceUID, match.PatientID = CT, "1.2.3.4", "1"
     ae.on_c_get = lambda identifier: [match]  # type: ignore[method-assign]
-    with serving(ae) as port:
+    with serving(ae) as port, caplog.at_level(logging.WARNING, logger="dicomul"):
         data = push_instead_of_answering_a_get(port, "SCP", window)
         assert_provider_abort(data)
         assert not stored  # nothing of what it pushed was served
@@ -637,3 +646,91 @@ def test_a_peer_pushing_data_while_a_get_sub_operation_waits_is_aborted(
         assert status is not None
         assert status.Status == 0
         other.release()
+    assert "Association Aborted: the peer sent over 200000 bytes" in caplog.text
+
+
+#: The bound on what is held, lowered for the tests below (64 MiB by default).
+HELD = 100_000
+
+
+@pytest.mark.parametrize(
+    ("service", "push"),
+    [("C-FIND", "a data set"), ("C-FIND", "requests"), ("C-MOVE", "a data set")],
+)
+def test_a_peer_pushing_while_a_query_is_performed_is_aborted(
+    service: str, push: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before each C-FIND match and each C-MOVE sub-operation the SCP looks
+    for a C-CANCEL (PS3.7 9.3.2.3, 9.3.4.3), keeping whatever else arrived
+    for after the query: a peer pushing a data set (or a flood of requests)
+    meanwhile had it all held, without bound.  Now past the bound (lowered
+    here) it gets an A-P-ABORT, the query stops, nothing it pushed is served,
+    and the SCP goes on serving others."""
+    from dicomul_common import handling
+
+    monkeypatch.setattr(handling, "MAX_HELD_DATA", HELD)
+    gate = Gate()
+    destination = AE(ae_title="DEST", scp_sop_class=[CT])
+    destination.on_c_store = lambda dataset: gate.step() or 0  # type: ignore[method-assign]
+    ae = AE(
+        ae_title="SCP",
+        scp_sop_class=[VERIFICATION, PATIENT_ROOT_FIND, PATIENT_ROOT_MOVE, CT],
+        scu_sop_class=[CT],
+    )
+    served: list[str] = []
+    ae.on_c_echo = lambda: served.append("echo") or 0  # type: ignore[method-assign]
+    ae.on_c_store = lambda dataset: served.append("store") or 0  # type: ignore[method-assign]
+    ae.on_c_find = lambda identifier: gated_matches(gate, 300)  # type: ignore[method-assign]
+    ae.on_c_move = lambda identifier, aet: [nth_match(n) for n in range(300)]  # type: ignore[method-assign]
+    pieces = a_large_store(4 * HELD) if push == "a data set" else many_echo_requests(HELD // 100)
+    with (
+        serving(destination) as destination_port,
+        serving(ae) as port,
+        caplog.at_level(logging.WARNING, logger="dicomul"),
+    ):
+        ae.move_destinations = {"DEST": (HOST, destination_port)}
+        seen = push_while_a_query_is_served(port, "SCP", gate, pieces, service=service)
+        assert seen.provider_abort
+        assert seen.statuses
+        assert set(seen.statuses) == {0xFF00}  # cut short: no final response
+        assert served == []  # nothing of what it pushed was served
+        assert echo_ok(port)
+        assert served == ["echo"]
+    aborted = [r.getMessage() for r in caplog.records if "Association Aborted" in r.getMessage()]
+    assert aborted == [
+        f"Association Aborted: the peer sent over {HELD} bytes of other requests' data "
+        f"while a {service} was performed (beyond its operations window)"
+    ]
+
+
+def test_a_cancel_and_a_store_within_the_window_are_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a well-behaved peer sends while its C-FIND is performed is all
+    served: a C-STORE its operations window of two allows (PS3.7 D.3.3.3)
+    and a C-CANCEL (PS3.7 9.3.2.3), twice.  Each store is over half the
+    bound (lowered here): what is held counts only until it is served."""
+    from dicomul_common import handling
+
+    from dicomul import encode_dataset
+
+    monkeypatch.setattr(handling, "MAX_HELD_DATA", HELD)
+    gate = Gate()
+    ae = AE(ae_title="SCP", scp_sop_class=[PATIENT_ROOT_FIND, CT])
+    ae.maximum_operations_performed = 2
+    stored: list[str] = []
+    ae.on_c_store = lambda dataset: stored.append(dataset.SOPInstanceUID) or 0  # type: ignore[method-assign]
+    ae.on_c_find = lambda identifier: gated_matches(gate, 300)  # type: ignore[method-assign]
+    stores = []
+    for n in range(2):
+        instance = nth_match(100 + n)
+        instance.TextValue = "x" * (HELD * 6 // 10)  # UT: no maximum length
+        stores.append((instance.SOPInstanceUID, encode_dataset(instance, IMPLICIT)))
+    with serving(ae) as port:
+        rounds = cancel_a_query_with_a_store_pipelined(port, "SCP", gate, stores)
+    for answers in rounds:
+        *pending, cancelled, store = answers
+        assert pending
+        assert set(pending) == {("C-FIND", 0xFF00)}
+        assert (cancelled, store) == (("C-FIND", 0xFE00), ("C-STORE", 0x0000))
+    assert stored == [uid for uid, _ in stores]

@@ -318,7 +318,7 @@ class _Association:
             conn.transport_connected(now=anyio.current_time())  # starts ARTIM
             while True:
                 held = self.services.held
-                event = held.popleft() if held else await driver.next_event()
+                event = held.take() if held else await driver.next_event()
                 if isinstance(event, ConnectionClosed):
                     return
                 if isinstance(event, AssociationRequested):

@@ -24,7 +24,6 @@ import functools
 import inspect
 import logging
 import os
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -131,9 +130,10 @@ class AsyncServices:
         self.conn = driver.conn
         self.pumped = pumped
         self.move_relay = move_relay
-        #: Events taken from the connection while looking for a C-CANCEL,
-        #: for the association's loop to handle next, in order.
-        self.held: deque[object] = deque()
+        #: Events taken from the connection early (while looking for a
+        #: C-CANCEL, or waiting for a response), for the association's loop
+        #: to handle next, in order; bounded (:meth:`_hold`).
+        self.held = HeldEvents()
         # A request whose data set is arriving, and where it goes.
         self._incoming: tuple[ServiceRequest, _Incoming] | None = None
         # Requests refused for their context (Negotiated.refusal_for), by message ID.
@@ -278,7 +278,6 @@ class AsyncServices:
         """C-FIND (PS3.4 C.4.1.2): the core's :class:`dicomul.FindOperation`
         answers each match, the peer's C-CANCEL (looked for before each
         match is sent) and a handler that fails; the server goes on."""
-        message_id = request.command.message_id or 0
         handler = self.handlers.on_c_find
         if handler is None:
             await self._respond(request, _not_served(request))
@@ -289,7 +288,7 @@ class AsyncServices:
             while not query.done and self.conn.can_send_messages:
                 try:
                     item = await items.__anext__()
-                    reply = query.match(item, cancelled=self._cancel_requested(message_id))
+                    reply = query.match(item, cancelled=self._cancel_requested(request))
                 except StopAsyncIteration:
                     reply = query.exhausted()
                 except Exception:
@@ -366,9 +365,8 @@ class AsyncServices:
         """One C-STORE sub-operation per item, as the core's ``retrieve``
         says: a C-CANCEL looked for before each, a pending response after
         each but the last, then the final response (PS3.4 C.4.2.2, C.4.3.2)."""
-        message_id = request.command.message_id or 0
         for item in items:
-            stop = self._cancel_requested(message_id) or not self.conn.can_send_messages
+            stop = self._cancel_requested(request) or not self.conn.can_send_messages
             if not retrieve.proceed(cancelled=stop):
                 break
             try:
@@ -418,26 +416,21 @@ class AsyncServices:
 
     async def _await_response(self, message_id: int) -> Command | None:
         """Read until the response to ``message_id`` (None if the association
-        ends first); C-CANCELs are noted, other events kept for later."""
-        kept = HeldEvents()  # bounded: a peer pushing data meanwhile is aborted
-        try:
-            while True:
-                event = self.held.popleft() if self.held else await self.driver.next_event()
-                if isinstance(event, Aborted | ConnectionClosed):
-                    kept.hold(event)
-                    return None
-                if (
-                    isinstance(event, CommandReceived)
-                    and event.command.is_response
-                    and event.command.message_id_being_responded_to == message_id
-                ):
-                    return event.command
-                if not is_cancel_request(event) and not kept.hold(event):
-                    self.conn.provider_abort(
-                        message=kept.overflow_message, now=anyio.current_time()
-                    )
-        finally:
-            self.held.extendleft(reversed(kept.events))
+        ends first); C-CANCELs are noted, other events held for later
+        (within the bound: past it, the association is aborted)."""
+        while True:
+            event = await self.driver.next_event()
+            if isinstance(event, Aborted | ConnectionClosed):
+                self._hold(event, "a response was awaited")
+                return None
+            if (
+                isinstance(event, CommandReceived)
+                and event.command.is_response
+                and event.command.message_id_being_responded_to == message_id
+            ):
+                return event.command
+            if not is_cancel_request(event):
+                self._hold(event, "a response was awaited")
 
     async def _normalized(self, request: ServiceRequest) -> None:
         """The DIMSE-N services (PS3.7 10): the handler returns a status, or
@@ -469,17 +462,24 @@ class AsyncServices:
 
     # -------------------------------------------------------------- cancel
 
-    def _cancel_requested(self, message_id: int) -> bool:
+    def _cancel_requested(self, request: ServiceRequest) -> bool:
         """Look at what the peer has sent, without waiting: True if it
-        cancelled ``message_id`` (PS3.7 9.3.2.3); every other event is kept
-        for the association's loop."""
+        cancelled ``request`` (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3); every other
+        event is held for the association's loop (past the bound, the
+        association is aborted: the caller sees it can send no more)."""
         data = self.pumped.receive_nowait()
         if data:
             self.conn.receive_data(data, now=anyio.current_time())
+        during = HeldEvents.performing(request.command.command_field)
         while (event := self.conn.next_event()) is not NEED_DATA:
             if not is_cancel_request(event):
-                self.held.append(event)
-        return self.conn.cancel_requested(message_id)
+                self._hold(event, during)
+        return self.conn.cancel_requested(request.command.message_id or 0)
+
+    def _hold(self, event: object, during: str) -> None:
+        """Keep ``event`` for the association's loop; past the bound on what
+        is held, the association is aborted (:meth:`HeldEvents.keep`)."""
+        self.held.keep(event, self.conn, during=during, now=anyio.current_time())
 
 
 _SERVERS: dict[CommandField, Callable[[AsyncServices, ServiceRequest], Awaitable[None]]] = {

@@ -11,10 +11,12 @@ data set other than a C-STORE's.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING
 
 from dicomul import (
     Aborted,
+    CommandField,
     ConnectionClosed,
     DataSetFragment,
     HandlerOutcome,
@@ -27,10 +29,14 @@ if TYPE_CHECKING:
 
     from pydicom.dataset import Dataset
 
+    from dicomul import Connection
+
 __all__ = [
     "MAX_REQUEST_DATA_SET",
     "CollectedDataSet",
     "DataSetTooLargeError",
+    "HELD_EVENT_COST",
+    "MAX_HELD_DATA",
     "HeldEvents",
     "answer_of",
     "decode_data_set",
@@ -45,9 +51,12 @@ __all__ = [
 #: answered with a failure instead of exhausting memory for a hostile peer.
 MAX_REQUEST_DATA_SET = 64 * 1024 * 1024
 
-#: The most data-set bytes an SCP keeps of what the peer sends while it
-#: waits for something else (:class:`HeldEvents`).
+#: The most bytes an SCP keeps of what the peer sends while it performs
+#: one of its requests (:class:`HeldEvents`).
 MAX_HELD_DATA = 64 * 1024 * 1024
+#: What each event held counts for besides its data-set bytes: about what a
+#: decoded command (a C-ECHO-RQ, say) costs in memory.
+HELD_EVENT_COST = 512
 
 
 class DataSetTooLargeError(ValueError):
@@ -151,45 +160,80 @@ class CollectedDataSet:
 
 
 class HeldEvents:
-    """What a peer sends while an SCP waits for one thing (the response to a
-    C-GET's C-STORE sub-operation), kept in order to be served after it.
+    """What a peer sends while an SCP is busy with one of its requests, taken
+    from the connection early and kept, in order, for the association's
+    loop to serve after it; one holder per association.
 
-    A peer that keeps within the operations window it was granted (PS3.7
-    D.3.3.3; one, unless negotiated) sends little meanwhile: at most a
-    C-CANCEL and requests the window allows.  One that pushes a large data
-    set instead would have it all held in memory, since the SCP must read on
-    to find the response it waits for.  So the data held is bounded
-    (``MAX_HELD_DATA``, read when the holder is made): past it, :meth:`hold`
-    drops everything and returns False once, and the caller aborts the
-    association; after that only its end (Aborted, ConnectionClosed) is kept.
+    An SCP reads on while it performs a request in two cases: it looks for
+    a C-CANCEL before each C-FIND match and each C-GET or C-MOVE
+    sub-operation (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3), and it waits for the
+    response to a C-GET's C-STORE sub-operation.  A peer that keeps within
+    the operations window it was granted (PS3.7 D.3.3.3; one, unless
+    negotiated) sends little meanwhile: a C-CANCEL, and the requests the
+    window allows.  One that pushes a large data set, or request after
+    request, would have it all held in memory.  So what is held is bounded
+    (``MAX_HELD_DATA``, read when the holder is made): each event counts its
+    data-set bytes and :data:`HELD_EVENT_COST` (what a small event costs in
+    memory, so that a flood of requests without data counts too), until
+    :meth:`take` gives it back.  Past the bound, :meth:`keep` drops
+    everything held and aborts the association (A-P-ABORT), once; after
+    that only its end (Aborted, ConnectionClosed) is kept.
     """
 
     def __init__(self) -> None:
-        self.events: list[object] = []
+        self._events: deque[tuple[object, int]] = deque()
         self.limit = MAX_HELD_DATA
+        #: The bytes the events held count for now.
         self.size = 0
         self.overflowed = False
 
+    def __len__(self) -> int:
+        return len(self._events)
+
     def hold(self, event: object) -> bool:
-        """Keep ``event``; False the one time the data held passes the limit."""
+        """Keep ``event``; False the one time what is held passes the limit
+        (then nothing is held any more)."""
         if isinstance(event, Aborted | ConnectionClosed):
-            self.events.append(event)
+            self._events.append((event, 0))
             return True
         if self.overflowed:
             return True  # dropped: the association is being aborted
+        cost = HELD_EVENT_COST
         if isinstance(event, DataSetFragment):
-            self.size += len(event.data)
-            if self.size > self.limit:
-                self.events.clear()
-                self.overflowed = True
-                return False
-        self.events.append(event)
+            cost += len(event.data)
+        self.size += cost
+        if self.size > self.limit:
+            self._events.clear()
+            self.size = 0
+            self.overflowed = True
+            return False
+        self._events.append((event, cost))
         return True
 
-    @property
-    def overflow_message(self) -> str:
+    def keep(self, event: object, conn: Connection, *, during: str, now: float) -> None:
+        """:meth:`hold` ``event``; past the limit, abort ``conn``'s
+        association on the provider's account (A-P-ABORT, PS3.8 7.4), with
+        a message saying the peer sent too much ``during`` what ("a C-FIND
+        was performed").  An association already over is left as it is."""
+        if not self.hold(event) and not conn.association_over:
+            conn.provider_abort(message=self.overflow_message(during), now=now)
+
+    def take(self) -> object:
+        """The first event held (IndexError if none); it counts no more."""
+        event, cost = self._events.popleft()
+        self.size -= cost
+        return event
+
+    @staticmethod
+    def performing(command_field: int) -> str:
+        """What an SCP performing a ``command_field`` request was doing, as
+        :meth:`keep` says it: "a C-FIND was performed"."""
+        name = CommandField(command_field).name.removesuffix("_RQ").replace("_", "-")
+        return f"a {name} was performed"
+
+    def overflow_message(self, during: str) -> str:
         """Why the association is aborted, for its log line."""
         return (
-            f"the peer sent over {self.limit} bytes of other requests' data while a "
-            "response was awaited (beyond its operations window)"
+            f"the peer sent over {self.limit} bytes of other requests' data while "
+            f"{during} (beyond its operations window)"
         )

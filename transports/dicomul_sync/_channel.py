@@ -4,15 +4,17 @@ Write what the engine says to write, read when it needs data (the read
 waits no longer than the engine's next deadline, or until a
 :class:`~._socket_io.Waker` interrupts it), and hand its events out.
 Events taken early (while a service waits for a particular message, or
-looks for a C-CANCEL without blocking) can be put back for the main loop.
+looks for a C-CANCEL without blocking) are kept for the main loop, within
+a bound (:class:`dicomul_common.handling.HeldEvents`).
 """
 
 from __future__ import annotations
 
 import socket
 import time
-from collections import deque
 from collections.abc import Callable
+
+from dicomul_common.handling import HeldEvents
 
 from dicomul import NEED_DATA, Command, Connection, DataSetSource, RespondRelease
 
@@ -44,12 +46,19 @@ class Channel:
         #: Called before each write (the server frees an association slot
         #: there before the peer can read the answer that ends it).
         self.before_write = before_write
-        self._deferred: deque[object] = deque()
+        #: Events taken early, for :meth:`next_event` to return first.
+        self.held = HeldEvents()
 
     def next_event(self) -> object | None:
-        """The next event, reading as the engine needs; None once the socket is closed."""
-        if self._deferred:
-            return self._deferred.popleft()
+        """The next event (a held one first), reading as the engine needs;
+        None once the socket is closed."""
+        if self.held:
+            return self.held.take()
+        return self.read_event()
+
+    def read_event(self) -> object | None:
+        """The next event from the connection (none of those held), reading
+        as the engine needs; None once the socket is closed."""
         conn = self.conn
         while True:
             event = conn.next_event()
@@ -72,11 +81,16 @@ class Channel:
         return events
 
     def remaining(self) -> list[object]:
-        """Every event available without waiting, those put back first: what
-        is left once the association is over (its Aborted, ConnectionClosed)."""
-        events = list(self._deferred)
-        self._deferred.clear()
-        return events + self.poll()
+        """The events held and those the engine has without reading more:
+        what is left once the association is over (an A-P-ABORT of this
+        side's decided while a request was served, its ConnectionClosed)."""
+        events: list[object] = []
+        while self.held:
+            events.append(self.held.take())
+        while (event := self.conn.next_event()) is not NEED_DATA:
+            events.append(event)
+        self.flush()
+        return events
 
     def _read(self, *, wait: bool = True) -> None:
         assert self.sock is not None
@@ -84,9 +98,13 @@ class Channel:
         if self.trace is not None and data:
             self.trace.received(data)
 
-    def defer(self, event: object) -> None:
-        """Keep an event taken early for :meth:`next_event` to return, in order."""
-        self._deferred.append(event)
+    def defer(self, event: object, *, during: str) -> None:
+        """Keep an event taken early for :meth:`next_event` to return, in
+        order; past the bound on what is held, the association is aborted
+        and the A-ABORT written at once (``during`` says what was being
+        done, for the log: :meth:`HeldEvents.keep`)."""
+        self.held.keep(event, self.conn, during=during, now=time.monotonic())
+        self.flush()
 
     def answer_release(self) -> bool:
         """Answer the peer's A-RELEASE-RQ if the engine says it is due now

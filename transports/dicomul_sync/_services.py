@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -217,11 +216,12 @@ class Services:
         """C-FIND (PS3.4 C.4.1.2): the core's :class:`dicomul.FindOperation`
         says what to answer to each item the handler yields, to the peer's
         C-CANCEL (checked between matches) and to a handler that fails."""
-        message_id = request.command.message_id or 0
         query = FindOperation(request.transfer_syntax)
         try:
             for item in self.ae.on_c_find(_identifier(request)):
-                cancelled = self._cancel_requested(message_id)
+                cancelled = self._cancel_requested(request)
+                if not self.channel.conn.can_send_messages:
+                    return  # aborted meanwhile (see _cancel_requested): nothing to answer
                 self._reply(request, query.match(item, cancelled=cancelled))
                 if query.done:
                     return
@@ -317,9 +317,8 @@ class Services:
         """Run one C-STORE sub-operation per item, as the core's ``retrieve``
         says: a C-CANCEL checked before each, a pending response after each
         but the last, then the final response (PS3.4 C.4.2.2, C.4.3.2)."""
-        message_id = request.command.message_id or 0
         for item in items:
-            stop = self._cancel_requested(message_id) or not self.channel.conn.can_send_messages
+            stop = self._cancel_requested(request) or not self.channel.conn.can_send_messages
             if not retrieve.proceed(cancelled=stop):
                 break
             try:
@@ -352,28 +351,23 @@ class Services:
 
     def _await_response(self, message_id: int) -> Command | None:
         """Read until the response to ``message_id`` (None if the association
-        ends first); C-CANCELs are noted, other events kept for later."""
-        held = HeldEvents()
-        try:
-            while True:
-                event = self.channel.next_event()
-                if event is None or isinstance(event, Aborted | ConnectionClosed):
-                    if event is not None:
-                        held.hold(event)
-                    return None
-                if (
-                    isinstance(event, CommandReceived)
-                    and event.command.is_response
-                    and event.command.message_id_being_responded_to == message_id
-                ):
-                    return event.command
-                # (the connection noted a C-CANCEL)
-                if not is_cancel_request(event) and not held.hold(event):
-                    conn = self.channel.conn
-                    conn.provider_abort(message=held.overflow_message, now=time.monotonic())
-        finally:
-            for event in held.events:
-                self.channel.defer(event)
+        ends first); C-CANCELs are noted, other events held for later (within
+        the channel's bound: past it, the association is aborted)."""
+        channel = self.channel
+        while True:
+            event = channel.read_event()
+            if event is None or isinstance(event, Aborted | ConnectionClosed):
+                if event is not None:
+                    channel.defer(event, during="a response was awaited")
+                return None
+            if (
+                isinstance(event, CommandReceived)
+                and event.command.is_response
+                and event.command.message_id_being_responded_to == message_id
+            ):
+                return event.command
+            if not is_cancel_request(event):  # (the connection noted a C-CANCEL)
+                channel.defer(event, during="a response was awaited")
 
     def _normalized(self, request: ServiceRequest) -> None:
         """The DIMSE-N services (PS3.7 10): the AE's ``on_n_...`` handler
@@ -403,14 +397,17 @@ class Services:
 
     # -------------------------------------------------------------- cancel
 
-    def _cancel_requested(self, message_id: int) -> bool:
-        """Look at what the peer has sent, without waiting: True if it cancelled
-        ``message_id`` (the connection keeps that: PS3.7 9.3.2.3); every event
-        but a C-CANCEL is kept for the main loop."""
+    def _cancel_requested(self, request: ServiceRequest) -> bool:
+        """Look at what the peer has sent, without waiting: True if it
+        cancelled ``request`` (the connection keeps that: PS3.7 9.3.2.3,
+        9.3.3.3, 9.3.4.3); every event but a C-CANCEL is held for the main
+        loop, within the channel's bound (past it, the association is
+        aborted: the caller sees it can send no more)."""
+        during = HeldEvents.performing(request.command.command_field)
         for event in self.channel.poll():
             if not is_cancel_request(event):
-                self.channel.defer(event)
-        return self.channel.conn.cancel_requested(message_id)
+                self.channel.defer(event, during=during)
+        return self.channel.conn.cancel_requested(request.command.message_id or 0)
 
 
 _SERVERS: dict[CommandField, Callable[[Services, ServiceRequest], None]] = {

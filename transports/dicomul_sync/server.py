@@ -330,7 +330,7 @@ class _Handler:
                     if isinstance(later, ConnectionClosed):
                         self.closed = True
                     else:
-                        self._handle(later)  # an Aborted queued meanwhile, say
+                        self._handle(later)  # an abort of ours decided while serving, say
                 return  # else the loop waits for the peer to close
 
     def _before_write(self) -> None:
