@@ -46,6 +46,7 @@ CT = "1.2.840.10008.5.1.4.1.1.2"
 PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
 VERIFICATION = "1.2.840.10008.1.1"
 EXPLICIT = "1.2.840.10008.1.2.1"
+HOST = "127.0.0.1"
 
 pytestmark = pytest.mark.anyio
 
@@ -885,3 +886,148 @@ async def test_c_store_carries_the_move_originator_fields(anyio_backend: str) ->
                     await assoc.c_store(ds, **kwargs)  # type: ignore[arg-type]
             assert (await assoc.c_store(ds)).Status == 0x0000  # nothing half sent
     assert seen == [("MOVER", 9), ("OTHER", 65535), (None, None), (None, None)]
+
+
+# ------------------------------------------- N-EVENT-REPORT from the peer
+
+
+class _EventReporter:
+    """A raw acceptor (the core on a blocking socket, in a thread) that, on
+    the SCU's C-ECHO, first sends a Storage Commitment N-EVENT-REPORT-RQ
+    (event type 1, its Event Information a Transaction UID; PS3.4 J.3.3),
+    reads the response, then answers the C-ECHO: the SCU serves the report
+    while it waits for its own response."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.listener = socket.create_server((HOST, 0))
+        self.port = self.listener.getsockname()[1]
+        self.response: Any = None
+        self.reply: Dataset | None = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        from dicomul import (
+            NEED_DATA,
+            AcceptAssociation,
+            AcceptorConfig,
+            AssociationRequested,
+            CommandField,
+            CommandReceived,
+            Connection,
+            ConnectionClosed,
+            DataSetFragment,
+            ReleaseRequested,
+            RespondRelease,
+            Role,
+            SupportedContext,
+            decode_dataset,
+            encode_dataset,
+            n_event_report_rq,
+        )
+
+        sock, _ = self.listener.accept()
+        conn = Connection(Role.ACCEPTOR)
+        conn.transport_connected()
+        reply = bytearray()
+        with sock:
+            while data := sock.recv(65536):
+                conn.receive_data(data)
+                while (event := conn.next_event()) is not NEED_DATA:
+                    if isinstance(event, AssociationRequested):
+                        config = AcceptorConfig(
+                            ae_title="REPORTER",
+                            supported={
+                                uid: SupportedContext(transfer_syntaxes=(EXPLICIT,))
+                                for uid in (VERIFICATION, COMMITMENT)
+                            },
+                        )
+                        conn.send(AcceptAssociation(config=config))
+                    elif isinstance(event, CommandReceived):
+                        command = event.command
+                        if command.command_field == CommandField.C_ECHO_RQ:
+                            self.echo, self.echo_context = command, event.context_id
+                            info = Dataset()
+                            info.TransactionUID = "1.2.3.4.5"
+                            report = n_event_report_rq(7, COMMITMENT, "1.2.840.10008.1.20.1.1", 1)
+                            context = conn.negotiated.context_for(COMMITMENT)  # type: ignore[union-attr]
+                            conn.send_message(
+                                context.context_id, report, encode_dataset(info, EXPLICIT)
+                            )
+                        elif command.command_field == CommandField.N_EVENT_REPORT_RSP:
+                            self.response = command
+                            if not command.has_data_set:
+                                self._answer_echo(conn)
+                    elif isinstance(event, DataSetFragment):
+                        reply += event.data
+                        if event.is_last:
+                            self.reply = decode_dataset(bytes(reply), EXPLICIT)
+                            self._answer_echo(conn)
+                    elif isinstance(event, ReleaseRequested):
+                        conn.send(RespondRelease())
+                    if isinstance(event, ConnectionClosed):
+                        return
+                    sock.sendall(conn.data_to_send())
+
+    def _answer_echo(self, conn: Any) -> None:
+        from dicomul import response_for
+
+        conn.send_message(self.echo_context, response_for(self.echo, 0x0000))
+
+
+async def _echo_while_reported(backend: str, **options: Any) -> _EventReporter:
+    reporter = _EventReporter()
+    async with package(backend).connect(
+        HOST, reporter.port, sop_classes=[VERIFICATION, COMMITMENT], **options
+    ) as assoc:
+        with anyio.fail_after(10):
+            assert await assoc.c_echo() == 0x0000
+    return reporter
+
+
+async def test_an_n_event_report_from_the_peer_goes_to_its_handler(anyio_backend: str) -> None:
+    """Storage Commitment's result comes as an N-EVENT-REPORT on the SCU's
+    association (PS3.4 J.3.3): the handler gets the request, its Event
+    Information decoded; its (status, Event Reply) is the response, which
+    echoes the Event Type ID (PS3.7 10.1.1.1)."""
+    from dicomul_common.requests import ServiceRequest, current_request
+
+    seen: list[ServiceRequest] = []
+
+    async def on_report(request: ServiceRequest) -> tuple[int, Dataset]:
+        assert current_request() is request
+        seen.append(request)
+        reply = Dataset()
+        reply.TransactionUID = request.dataset.TransactionUID  # type: ignore[union-attr]
+        return 0x0000, reply
+
+    reporter = await _echo_while_reported(anyio_backend, on_n_event_report=on_report)
+    (request,) = seen
+    assert request.command.event_type_id == 1
+    assert request.sop_class_uid == COMMITMENT
+    assert request.dataset is not None
+    assert request.dataset.TransactionUID == "1.2.3.4.5"
+    response = reporter.response
+    assert (response.status, response.event_type_id) == (0x0000, 1)
+    assert response.message_id_being_responded_to == 7
+    assert reporter.reply is not None
+    assert reporter.reply.TransactionUID == "1.2.3.4.5"
+
+
+async def test_an_n_event_report_without_a_handler_is_not_recognised(anyio_backend: str) -> None:
+    reporter = await _echo_while_reported(anyio_backend)
+    assert reporter.response.status == 0x0211  # unrecognized operation
+    assert not reporter.response.has_data_set
+
+
+async def test_an_n_event_report_handler_that_raises_gives_a_processing_failure(
+    anyio_backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    def on_report(request: Any) -> None:
+        raise RuntimeError("no such transaction")
+
+    reporter = await _echo_while_reported(anyio_backend, on_n_event_report=on_report)
+    assert reporter.response.status == 0x0110  # processing failure (PS3.7 C.4.1)
+    assert "no such transaction" in caplog.text

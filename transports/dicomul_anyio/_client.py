@@ -83,7 +83,7 @@ from dicomul import (
 from ._dispatch import AssociationAbortedError, Dispatcher
 from ._driver import GONE, Driver
 from ._push import GRACE, Body, push_data_set
-from ._scu_services import OnCStore, StoreTarget, SubOperationServer
+from ._scu_services import OnCStore, OnRequest, StoreTarget, SubOperationServer
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -120,11 +120,19 @@ _Body = Body
 class AsyncAssociation:
     """An established association; any number of tasks may use it at once."""
 
-    def __init__(self, driver: Driver, *, drain_timeout: float) -> None:
+    def __init__(
+        self,
+        driver: Driver,
+        *,
+        drain_timeout: float,
+        on_n_event_report: OnRequest | None = None,
+    ) -> None:
         self._driver = driver
         self._conn = driver.conn
         self._message_lock = anyio.Lock()
-        self._services = SubOperationServer(self.negotiated, self._respond)
+        self._services = SubOperationServer(
+            self.negotiated, self._respond, on_n_event_report=on_n_event_report
+        )
         self._dispatcher = Dispatcher(driver, self._services.serve)
         self._drain_timeout = drain_timeout
         # Outstanding C-FIND/C-GET/C-MOVE requests (cancelled at release).
@@ -531,13 +539,14 @@ class AsyncAssociation:
             assert command.message_id is not None
             return command.message_id
 
-    async def _respond(self, context_id: int, response: Command) -> None:
-        """Answer a request of the peer's (a C-GET's C-STORE sub-operation)."""
+    async def _respond(self, context_id: int, response: Command, body: bytes | None) -> None:
+        """Answer a request of the peer's (a C-GET's C-STORE sub-operation,
+        an N-EVENT-REPORT), with its data set if any."""
         if not self._conn.can_send_messages:
             return
         async with self._message_lock:
             if self._conn.can_send_messages:
-                await self._send_locked(context_id, response, None)
+                await self._send_locked(context_id, response, body)
 
     def _check_standing(self) -> None:
         if not self.is_established:
@@ -612,6 +621,7 @@ async def connect(
     dimse_timeout: float | None = None,
     network_timeout: float | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    on_n_event_report: OnRequest | None = None,
 ) -> AsyncIterator[AsyncAssociation]:
     """Associate with the peer at ``host``:``port``; the block runs with the
     association established, which is released on leaving it and aborted on
@@ -632,6 +642,11 @@ async def connect(
     and each association negotiation step, ``dimse_timeout`` each wait for
     a response (it starts once the request is written whole: a slow upload
     is not a late peer), ``network_timeout`` an association idle.
+    ``on_n_event_report`` serves the N-EVENT-REPORTs the peer sends on the
+    association (PS3.7 10.1.1; Storage Commitment's result, PS3.4 J.3.3):
+    it gets the :class:`~dicomul_common.requests.ServiceRequest` (its
+    ``dataset`` the Event Information) and returns a status, or (status,
+    Event Reply data set); without it they are answered 0x0211.
 
     Raises :class:`AssociationRejectedError` or :class:`AssociationAbortedError`
     if it is not established (the latter also when the connection cannot be
@@ -693,7 +708,9 @@ async def connect(
         await driver.close()
         assert isinstance(answer, Aborted | ConnectionClosed), answer
         raise AssociationAbortedError(answer)
-    assoc = AsyncAssociation(driver, drain_timeout=dimse_timeout or GRACE)
+    assoc = AsyncAssociation(
+        driver, drain_timeout=dimse_timeout or GRACE, on_n_event_report=on_n_event_report
+    )
     try:
         yield assoc
     except BaseException:

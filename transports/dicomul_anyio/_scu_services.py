@@ -8,19 +8,27 @@ here (blocking file work in anyio's worker threads; the data set checked
 whole and naming the instance asked, Success only once the file is durably
 in place, the PS3.4 status otherwise, nothing partial kept), or, whole
 and decoded, to an ``on_c_store`` coroutine whose answer (None, a status,
-a Dataset with ``Status``) becomes the response's status.  Any other
-request (or a C-STORE with neither) is answered "not implemented"; the
-statuses are the core's (:func:`dicomul.outcome_status`).
+a Dataset with ``Status``) becomes the response's status.  An
+N-EVENT-REPORT (PS3.7 10.1.1: the SCP of a SOP class such as Storage
+Commitment reports an event to its SCU, on the SCU's association) goes to
+an ``on_n_event_report`` handler, as on the server: it gets the
+:class:`~dicomul_common.requests.ServiceRequest` and answers a status or
+(status, event reply data set).  Any other request (or one with no
+handler) is answered "not implemented"; the statuses are the core's
+(:func:`dicomul.outcome_status`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from dicomul_common.handling import answer_of, logged_failure_status
+from dicomul_common.requests import ServiceRequest, serving
 
 from dicomul import (
     Command,
@@ -34,14 +42,23 @@ from dicomul import (
     response_for,
 )
 
+from ._services import call
+
 if TYPE_CHECKING:
     from dicomul_common.store_sink import CheckedStore
     from pydicom.dataset import Dataset
 
-__all__ = ["OnCStore", "StoreTarget", "SubOperationServer"]
+__all__ = ["OnCStore", "OnRequest", "StoreTarget", "SubOperationServer"]
+
+LOGGER = logging.getLogger("dicomul.anyio.client")
 
 #: An async C-STORE handler: the received data set in, an answer out.
 OnCStore = Callable[["Dataset"], Awaitable[Any]]
+#: A handler of a request the peer makes (N-EVENT-REPORT): the request in,
+#: a status or (status, data set) out; a coroutine function or a plain one.
+OnRequest = Callable[[ServiceRequest], Any]
+#: What the response carries: its status and data set's bytes (or None).
+_Answer = tuple[int, bytes | None]
 
 
 @dataclass(slots=True)
@@ -68,13 +85,19 @@ class SubOperationServer:
     a response command (on the association's message lock)."""
 
     def __init__(
-        self, negotiated: Negotiated, respond: Callable[[int, Command], Awaitable[None]]
+        self,
+        negotiated: Negotiated,
+        respond: Callable[[int, Command, bytes | None], Awaitable[None]],
+        *,
+        on_n_event_report: OnRequest | None = None,
     ) -> None:
         self._negotiated = negotiated
         self._respond = respond
         self._incoming: _Incoming | None = None
         #: Where C-STORE sub-operations go (set for the time of a C-GET).
         self.target: StoreTarget | None = None
+        #: Serves the peer's N-EVENT-REPORTs (None: "not implemented").
+        self.on_n_event_report = on_n_event_report
 
     async def serve(self, event: object) -> None:
         """Take one event that is not a response (others are ignored)."""
@@ -93,7 +116,10 @@ class SubOperationServer:
             self._negotiated.contexts[event.context_id].transfer_syntax,
         )
         target = self.target
-        if command.command_field != CommandField.C_STORE_RQ or target is None:
+        field_ = command.command_field
+        if field_ == CommandField.N_EVENT_REPORT_RQ and self.on_n_event_report is not None:
+            incoming.parts = []
+        elif field_ != CommandField.C_STORE_RQ or target is None:
             incoming.failed = HandlerOutcome.NOT_IMPLEMENTED
         elif target.store_directory is not None:
             incoming.store = await anyio.to_thread.run_sync(
@@ -120,16 +146,18 @@ class SubOperationServer:
 
     async def _answer(self, incoming: _Incoming) -> None:
         field_ = incoming.command.command_field
+        body: bytes | None = None
         try:
             try:
-                status = await self._outcome(incoming)
+                status, body = await self._outcome(incoming)
             except OSError:
                 status = outcome_status(field_, HandlerOutcome.OUT_OF_RESOURCES)
-            except Exception:  # the handler failed: the service's failure status
-                status = outcome_status(field_, HandlerOutcome.FAILED)
+            except Exception as exc:  # the handler failed: the service's failure status
+                status = logged_failure_status(field_, exc, LOGGER)
         finally:
             await _discard(incoming)  # not committed: nothing partial stays
-        await self._respond(incoming.context_id, response_for(incoming.command, status))
+        response = response_for(incoming.command, status, with_data_set=body is not None)
+        await self._respond(incoming.context_id, response, body)
 
     async def close(self) -> None:
         """The association ended: drop a data set left half received."""
@@ -137,18 +165,36 @@ class SubOperationServer:
         if incoming is not None:
             await _discard(incoming)
 
-    async def _outcome(self, incoming: _Incoming) -> int:
+    async def _outcome(self, incoming: _Incoming) -> _Answer:
         if incoming.failed is not None:
-            return outcome_status(incoming.command.command_field, incoming.failed)
+            return outcome_status(incoming.command.command_field, incoming.failed), None
         if incoming.store is not None:  # Success only once durable; the reason logged
             status: int = await anyio.to_thread.run_sync(incoming.store.finish)
-            return status
+            return status, None
+        if incoming.command.command_field == CommandField.N_EVENT_REPORT_RQ:
+            return await self._event_report(incoming)
         target = self.target
         assert incoming.parts is not None
         assert target is not None
         assert target.on_c_store is not None
         dataset = _decoded(incoming)
-        return answer_status(await target.on_c_store(dataset))
+        return answer_status(await target.on_c_store(dataset)), None
+
+    async def _event_report(self, incoming: _Incoming) -> _Answer:
+        """The ``on_n_event_report`` handler's answer: its status, and its
+        Event Reply data set encoded in the context's transfer syntax."""
+        from dicomul import decode_dataset, encode_dataset  # noqa: PLC0415 - pydicom on use
+
+        assert self.on_n_event_report is not None
+        assert incoming.parts is not None
+        command, syntax = incoming.command, incoming.transfer_syntax
+        dataset = None
+        if command.has_data_set:
+            dataset = decode_dataset(b"".join(incoming.parts), syntax)
+        request = ServiceRequest(command, incoming.context_id, syntax, self._negotiated, dataset)
+        with serving(request):
+            status, reply = answer_of(await call(self.on_n_event_report, request))
+        return status, None if reply is None else encode_dataset(reply, syntax)
 
 
 def _checked_store(incoming: _Incoming, directory: str | os.PathLike[str]) -> CheckedStore:
