@@ -25,6 +25,8 @@ from test_careless_input import success
 from test_sync_dcmqrscp import (
     ARCHIVE,
     DESTINATION,
+    STUDIES,
+    STUDY_ROOT_FIND,
     STUDY_ROOT_GET,
     STUDY_ROOT_MOVE,
     make_images,
@@ -458,6 +460,34 @@ async def test_c_get_from_dcmqrscp(
     assert {path.name for path in tmp_path.iterdir()} == {f"{sop}.dcm" for sop in wanted}
     for sop, source in wanted.items():
         assert_same_data_set(tmp_path / f"{sop}.dcm", source)
+
+
+async def test_c_find_against_dcmqrscp_then_leaving_early_cancels(
+    anyio_backend: str, dcmtk_archive: tuple[int, dict[pathlib.Path, Dataset], pathlib.Path]
+) -> None:
+    """Study Root C-FIND at STUDY level: a Pending per study with the keys
+    asked, then Success; a second query left after its first match is
+    cancelled and read to its end (dcmqrscp's Success with every match, or
+    Cancel, PS3.7 9.3.2.3), and the association still serves a third."""
+    port, _, _ = dcmtk_archive
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.PatientID = "PID001"
+    query.StudyID = ""
+    query.StudyDescription = ""
+    async with package(anyio_backend).connect(
+        "127.0.0.1", port, called_ae_title=ARCHIVE, sop_classes=[STUDY_ROOT_FIND]
+    ) as assoc:
+        answers = [(s, i) async for s, i in assoc.c_find(query, "S")]
+        async with contextlib.aclosing(assoc.c_find(query, "S")) as matches:
+            async for status, _ in matches:
+                assert status == 0xFF00
+                break
+        again = [s async for s, _ in assoc.c_find(query, "S")]
+    assert [s for s, _ in answers] == [0xFF00, 0xFF00, 0x0000]
+    found = {(i.StudyID, i.StudyDescription) for _, i in answers[:-1]}
+    assert found == {(sid, v[2]) for sid, v in STUDIES.items() if v[0] == "PID001"}
+    assert again == [0xFF00, 0xFF00, 0x0000]
 
 
 async def test_c_move_from_dcmqrscp_to_storescp(
