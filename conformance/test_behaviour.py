@@ -962,11 +962,15 @@ async def test_over_the_association_limit_a_newcomer_is_rejected(scp: str) -> No
 
 
 @each_scp
-async def test_at_the_limit_an_idle_association_is_displaced(scp: str) -> None:
+async def test_at_the_limit_an_idle_association_is_displaced(
+    scp: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """Every SCP gives the slot of an association idle at least
     ``displace_idle_after`` to a new peer: the idle one gets an A-P-ABORT
     (PS3.8 7.4), the newcomer is served; one idle for less is kept and the
-    newcomer rejected (local limit exceeded, PS3.8 Table 9-21)."""
+    newcomer rejected (local limit exceeded, PS3.8 Table 9-21).  The warning
+    names the displaced peer."""
+    caplog.set_level(logging.WARNING, logger="dicomul")
     assert CAPABILITIES[scp].displaces_idle
     async with serving(scp, Scp(maximum_associations=1, displace_idle_after=0.5)) as port:
         idle = await anyio.to_thread.run_sync(RawPeer, port)
@@ -984,5 +988,8 @@ async def test_at_the_limit_an_idle_association_is_displaced(scp: str) -> None:
             assert isinstance(event, Aborted)
             # A-P-ABORT: source service-provider (2), reason not specified (PS3.8 Table 9-26)
             assert event.source == 2
+            host, peer_port = idle.sock.getsockname()[:2]
+            await wait_until(lambda: "displaced at the association limit" in caplog.text)
+            assert f"({host}:{peer_port})" in caplog.text
         finally:
             idle.sock.close()

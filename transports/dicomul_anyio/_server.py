@@ -273,6 +273,8 @@ class _Association:
     def __init__(self, server: _Server, stream: anyio.abc.ByteStream, held: _Held) -> None:
         self.server = server
         self.held = held
+        #: ``host:port`` of the peer, for the log.
+        self.peer = _peer_name(stream)
         self.pumped = PumpedStream(stream, before_send=self._before_send)
         self.conn = Connection(
             Role.ACCEPTOR,
@@ -372,7 +374,7 @@ class _Association:
         self.conn.provider_abort(
             message=f"displaced at the association limit "
             f"({self.server.config.maximum_associations}) by a new peer, "
-            f"after {idle_for:.0f} s idle",
+            f"after {idle_for:.0f} s idle ({self.peer})",
             now=anyio.current_time(),
         )
         self.driver.deadline_changed()
@@ -481,3 +483,14 @@ class _Association:
 async def _close(stream: anyio.abc.ByteStream) -> None:
     with contextlib.suppress(*GONE):
         await stream.aclose()
+
+
+def _peer_name(stream: anyio.abc.ByteStream) -> str:
+    """``host:port`` of the peer (a TLS stream wraps the socket's), for the log."""
+    try:
+        address = stream.extra(anyio.abc.SocketAttribute.remote_address)
+    except anyio.TypedAttributeLookupError:
+        return "?"
+    if isinstance(address, tuple):
+        return f"{address[0]}:{address[1]}"
+    return str(address)
