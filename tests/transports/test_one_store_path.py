@@ -132,7 +132,8 @@ async def get_store(
     ``cut`` the association ends before the last piece."""
     sent: list[tuple[int, Command]] = []
 
-    async def respond(context_id: int, command: Command) -> None:
+    async def respond(context_id: int, command: Command, body: bytes | None) -> None:
+        assert body is None  # a C-STORE response carries no data set
         sent.append((context_id, command))
 
     server = SubOperationServer(negotiated(), respond)
