@@ -43,6 +43,8 @@ __all__ = [
     "write_pcap",
 ]
 
+#: Largest TCP payload the proxy's pcap puts in one packet.
+_MSS = 32768
 _FIN, _SYN, _PSH, _ACK = dpkt.tcp.TH_FIN, dpkt.tcp.TH_SYN, dpkt.tcp.TH_PUSH, dpkt.tcp.TH_ACK
 
 
@@ -252,25 +254,32 @@ def _packets(client: tuple[str, int], server: tuple[str, int], record: list[Any]
     seq = {True: seq[True] + 1, False: seq[False] + 1}
     for moment, from_client, data in record[1:]:
         source, destination = (client, server) if from_client else (server, client)
-        flags = _ACK | (_PSH if data else _FIN)
-        packets.append(
-            Packet(
-                moment,
-                source,
-                destination,
-                seq[from_client],
-                seq[not from_client],
-                flags,
-                data or b"",
+        # A chunk read is cut into segments an IPv4 packet can carry.
+        for piece in (
+            [data[at : at + _MSS] for at in range(0, len(data), _MSS)] if data else [None]
+        ):
+            flags = _ACK | (_PSH if piece else _FIN)
+            packets.append(
+                Packet(
+                    moment,
+                    source,
+                    destination,
+                    seq[from_client],
+                    seq[not from_client],
+                    flags,
+                    piece or b"",
+                )
             )
-        )
-        seq[from_client] += len(data) if data else 1
+            seq[from_client] += len(piece) if piece else 1
     return packets
 
 
 def recorder(path: pathlib.Path, ports: Iterable[int]) -> TcpdumpRecorder | ProxyRecorder:
-    """tcpdump where it can run, else the recording proxy."""
-    return TcpdumpRecorder(path, ports) if can_run_tcpdump() else ProxyRecorder(path, ports)
+    """tcpdump where it can run, else (or with DICOMUL_CAPTURE=proxy) the
+    recording proxy."""
+    if can_run_tcpdump() and os.environ.get("DICOMUL_CAPTURE") != "proxy":
+        return TcpdumpRecorder(path, ports)
+    return ProxyRecorder(path, ports)
 
 
 @contextlib.contextmanager
