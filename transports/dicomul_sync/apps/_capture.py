@@ -466,6 +466,15 @@ class TcpReassembler:
             flow = connection.flows[from_client]
             while flow.waiting:
                 self._skip_to_waiting(connection, from_client, time, events)
+            if (
+                flow.fin_at is not None
+                and flow.next is not None
+                and flow.distance(flow.fin_at) > 0
+            ):
+                # The FIN's sequence number says how many bytes never came.
+                at = time if time is not None else 0.0
+                events.append(StreamGap(connection, from_client, flow.distance(flow.fin_at), at))
+                flow.next = flow.fin_at
         self._connections.pop(_key(connection.client, connection.server), None)
         events.append(StreamClosed(connection, time))
 
