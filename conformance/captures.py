@@ -17,8 +17,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import re
 import pathlib
+import re
 import select
 import shutil
 import signal
@@ -134,19 +134,9 @@ class TcpdumpRecorder:
         expression = "tcp and (" + " or ".join(f"port {p}" for p in self.ports) + ")"
         self._proc = subprocess.Popen(
             [
-                "tcpdump",
-                "-i",
-                "lo",
-                "--immediate-mode",
-                "-U",
-                "-s",
-                "0",
-                "-B",
-                "16384",
-                "-Z",
-                "root",
-            ]
-            + ["-w", str(self.path), expression],
+                *("tcpdump", "-i", "lo", "--immediate-mode", "-U", "-s", "0"),
+                *("-B", "16384", "-Z", "root", "-w", str(self.path), expression),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

@@ -32,11 +32,17 @@ import re
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from captures import Packet, listening_thread, read_packets, recorder, write_pcap
+from captures import (
+    Packet,
+    ProxyRecorder,
+    listening_thread,
+    read_packets,
+    recorder,
+    write_pcap,
+)
 from corpus import SYNTAXES, assert_same_data_set, data_set_bytes, image, write
 from dcmtk_tools import dcmtk_path
 from peers import HOST, free_port, storescp
@@ -57,7 +63,8 @@ def trace_config(directory: pathlib.Path, name: str) -> tuple[pathlib.Path, path
         "[loggers]\nkeys=root,pdu\n[handlers]\nkeys=file\n[formatters]\nkeys=plain\n"
         "[logger_root]\nlevel=WARNING\nhandlers=\n"
         "[logger_pdu]\nlevel=DEBUG\nhandlers=file\nqualname=dicomul.pdu\npropagate=0\n"
-        f"[handler_file]\nclass=FileHandler\nlevel=DEBUG\nformatter=plain\nargs=({str(trace)!r}, 'w')\n"
+        "[handler_file]\nclass=FileHandler\nlevel=DEBUG\nformatter=plain\n"
+        f"args=({str(trace)!r}, 'w')\n"
         f"[formatter_plain]\nformat=%(message)s\n    {TRACE_MARK}\n"
     )
     return config, trace
@@ -115,7 +122,7 @@ class Session:
 
 
 @pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+def session(tmp_path_factory: pytest.TempPathFactory) -> Session:
     tmp = tmp_path_factory.mktemp("dump")
     sources = {}
     for seed, name in enumerate(SYNTAXES, start=1):
@@ -176,15 +183,17 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
             "findscu", "-S", "-k", "QueryRetrieveLevel=STUDY", "-k", "StudyInstanceUID",
             "-X", "-od", str(found), HOST, str(front["qr"]),
         )  # fmt: skip
-        with listening_thread(other, NOT_DICOM):
-            with socket.create_connection((HOST, front["other"])) as client:
-                client.sendall(b"GET / HTTP/1.0\r\n\r\n")
-                while client.recv(1024):
-                    pass
+        with (
+            listening_thread(other, NOT_DICOM),
+            socket.create_connection((HOST, front["other"])) as client,
+        ):
+            client.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            while client.recv(1024):
+                pass
     from pydicom import dcmread
 
     stored = {str(dcmread(path).SOPInstanceUID): path for path in sources.values()}
-    yield Session(
+    return Session(
         pcap=tmp / "capture.pcap",
         tmp=tmp,
         ports=ports,
@@ -303,6 +312,35 @@ def test_verbose_describes_each_pdu_as_the_apps_trace_does(session: Session) -> 
             traced = [lines for d, lines in blocks if d == direction]
             assert described == traced, (name, direction)
             assert traced, (name, direction)
+
+
+def test_verbose_text_shows_each_pdu_in_the_traces_words(session: Session) -> None:
+    done = dump("-v", str(session.pcap))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    starts = {line: at for at, line in reversed(list(enumerate(lines)))}
+    blocks = trace_blocks(session.traces["storescp"][0])
+    assert len(blocks) > 20
+    for _, block in blocks:
+        indented = ["    " + line for line in block]
+        at = starts[indented[0]]
+        while lines[at : at + len(indented)] != indented:
+            at = lines.index(indented[0], at + 1)  # ValueError: not shown as traced
+
+
+def test_the_recording_proxy_captures_too(tmp_path: pathlib.Path) -> None:
+    """The fallback where tcpdump may not run (see captures.py), checked here
+    since CI runs tcpdump."""
+    with app_server("echoscp") as server, ProxyRecorder(tmp_path / "proxy.pcap") as proxy:
+        done = run(dcmtk_path("echoscu"), HOST, str(proxy.front(server.port)))
+        assert done.returncode == 0, done.stderr
+    (group,) = associations(events(str(tmp_path / "proxy.pcap"))).values()
+    assert group[0]["server"] == f"{HOST}:{server.port}"
+    assert messages(group) == [
+        ("requestor", "C-ECHO-RQ", 1, None, True),
+        ("acceptor", "C-ECHO-RSP", 1, 0, True),
+    ]
+    assert [r["how"] for r in group if r["event"] == "end"] == ["released"]
 
 
 def test_text_output(session: Session) -> None:
@@ -534,6 +572,7 @@ def test_tshark_agrees_on_pdus_commands_and_statuses(session: Session) -> None:
                     assert meaning.lower().startswith(status.split()[0].lower()), (meaning, status)
                 pending = next(named, None)
                 continue
-            assert before is not None and before["transfer_syntax"] in UNREADABLE, message
+            assert before is not None, message
+            assert before["transfer_syntax"] in UNREADABLE, message
             assert message["command"].endswith("-RSP")
         assert pending is None, pending

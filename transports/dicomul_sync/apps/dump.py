@@ -114,12 +114,15 @@ def main(argv: Sequence[str]) -> int:
     try:
         for segment in read_packets(stream, notes):
             dumper.segment(segment)
+        dumper.finish()
     except CaptureError as exc:
         fail(f"{args.capture}: {exc}")
+    except BrokenPipeError:  # the reader went away (dicomul dump ... | head): done
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
-    dumper.finish()
     for note in notes:
         log.warning("%s: %s; what came before it is decoded", args.capture, note)
     log.info(
