@@ -43,7 +43,8 @@ PCAP_MAGICS = frozenset(
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 
 _SEQ = 1 << 32
-_FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
+#: TCP header flags (RFC 9293 3.1).
+_FIN, _SYN, _RST, _ACK = 1, 2, 4, 16
 
 
 class CaptureError(Exception):

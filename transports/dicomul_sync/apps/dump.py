@@ -184,10 +184,10 @@ class Dumper:
                 self._report(conversation)
         if isinstance(event, StreamClosed):
             del self._open[connection.number]
-            if conversation.state == "ignored":
+            if conversation.is_dicom is False:
                 return
             events = conversation.decoder.close(event.time)
-        elif conversation.state == "ignored":
+        elif conversation.is_dicom is False:
             return
         else:
             role = Role.REQUESTOR if event.from_client else Role.ACCEPTOR
@@ -202,7 +202,7 @@ class Dumper:
                     event.size,
                 )
                 events = conversation.decoder.gap(role, event.size, event.time)
-        if conversation.state == "probing":
+        if conversation.is_dicom is None:
             conversation.held += events
             verdict = conversation.verdict(PROBE_LIMIT)
             if verdict is None and isinstance(event, StreamClosed):
@@ -210,7 +210,7 @@ class Dumper:
             if verdict is None:
                 return
             if not verdict:
-                conversation.state = "ignored"
+                conversation.is_dicom = False
                 conversation.held = []
                 self.log.debug("%s -> %s: not DICOM", connection.client, connection.server)
                 return
@@ -224,7 +224,7 @@ class Dumper:
 
     def _report(self, conversation: Conversation) -> None:
         """The connection is DICOM: its association gets the next number."""
-        conversation.state = "dicom"
+        conversation.is_dicom = True
         self.associations += 1
         conversation.report = Report(
             self.associations, conversation.connection, self.printer, self.extract, self.log
@@ -241,8 +241,8 @@ class Conversation:
         self.decoder: ConversationDecoder = ConversationDecoder(
             mid_stream=not connection.from_start
         )
-        #: "probing" until the bytes show DICOM (or not): "dicom" or "ignored".
-        self.state = "dicom" if forced else "probing"
+        #: None until the bytes show whether it is DICOM (``--port``: it is).
+        self.is_dicom: bool | None = True if forced else None
         self.held: list[ConversationEvent] = []
         self.probed = 0
         self.report: Report | None = None
