@@ -101,6 +101,7 @@ def pynetdicom_scp(
     both_roles: Iterable[str] = (),
     requested: Iterable[str] = (),
     transfer_syntaxes: Sequence[str] | None = None,
+    require_called_aet: bool = False,
 ) -> Iterator[int]:
     """An in-process pynetdicom SCP on a free port; yields the port.
 
@@ -108,11 +109,13 @@ def pynetdicom_scp(
     ``requested`` contexts are the ones it may ask for itself (C-MOVE).
     ``transfer_syntaxes`` are the ones the ``supported`` contexts accept
     (pynetdicom's default: the uncompressed ones and Deflated).
+    ``require_called_aet``: reject an association not called ``ae_title``.
     """
     import pynetdicom
 
     logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
     peer = pynetdicom.AE(ae_title=ae_title)
+    peer.require_called_aet = require_called_aet
     for uid in supported:
         peer.add_supported_context(uid, transfer_syntaxes)
     for uid in both_roles:

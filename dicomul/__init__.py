@@ -210,7 +210,7 @@ from ._wire import AE_TITLE_RULE, BytesLike, ae_title_problem, check_ae_title
 if TYPE_CHECKING:
     from ._dataset import decode_dataset, encode_dataset
 
-__version__ = "0.1.0.dev0"
+from ._version import __version__
 
 
 def __getattr__(name: str) -> object:

@@ -36,6 +36,7 @@ from ._enums import (
 )
 from ._errors import LocalProtocolError, RemoteProtocolError
 from ._status import GeneralStatus
+from ._version import IMPLEMENTATION_VERSION_NAME
 from ._wire import ae_title, check_ae_title, uid
 from .pdu import (
     DICOM_APPLICATION_CONTEXT,
@@ -85,8 +86,6 @@ __all__ = [
 #: for implementations without one of their own: pydicom.uid.generate_uid(
 #: prefix=PYDICOM_ROOT_UID, entropy_srcs=["dicomul", "implementation class"]).
 IMPLEMENTATION_CLASS_UID = "1.2.826.0.1.3680043.8.498.88611029488944445218413247996701090340"
-#: dicomul's implementation version name (PS3.7 D.3.3.2: 1 to 16 characters).
-IMPLEMENTATION_VERSION_NAME = "DICOMUL_010"
 #: Maximum PDU length announced unless configured (PS3.8 D.1); the value
 #: DCMTK and pynetdicom also announce by default.
 DEFAULT_MAX_PDU_LENGTH = 16382

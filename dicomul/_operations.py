@@ -30,9 +30,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from ._command import CommandField
+from ._command import Command, CommandField
 from ._services import HandlerOutcome, outcome_status
 from ._status import GeneralStatus, QueryRetrieveStatus, Status
 from ._suboperations import SubOperations
@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
 __all__ = ["FindOperation", "Reply", "RetrieveOperation", "handler_refusal"]
+
+#: Where a move destination is (the adapter's business: host and port, say).
+_Address = TypeVar("_Address")
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +187,28 @@ class RetrieveOperation(_Operation):
     def refused(status: int) -> Reply:
         """The final reply when the handler refused the request with ``status``."""
         return Reply(status)
+
+    @staticmethod
+    def destination_address(
+        command: Command, destinations: Mapping[str, _Address]
+    ) -> tuple[str, _Address | None]:
+        """A C-MOVE's Move Destination (0000,0600) and where it is: the AE
+        title as the request names it, and its entry in ``destinations``
+        (AE title to address), or None if the SCP knows no such AE (then
+        :meth:`destination_unknown`).  An AE title's leading and trailing
+        spaces are not significant (PS3.5 6.2, AE), on either side.
+
+        >>> from dicomul import c_move_rq
+        >>> RetrieveOperation.destination_address(
+        ...     c_move_rq(1, "1.2.840.10008.5.1.4.1.2.1.2", "STORE  "),
+        ...     {" STORE": ("localhost", 11113)})
+        ('STORE', ('localhost', 11113))
+        """
+        title = (command.move_destination or "").strip()
+        for known, address in destinations.items():
+            if known.strip() == title:
+                return title, address
+        return title, None
 
     @staticmethod
     def destination_unknown() -> Reply:

@@ -313,8 +313,9 @@ class AsyncServices:
     async def _move(self, request: ServiceRequest) -> None:
         """C-MOVE (PS3.4 C.4.2.3): each match goes to the move destination
         over an association this server requests, a pending response after each."""
-        destination = (request.command.move_destination or "").strip()
-        address = self.handlers.move_destinations.get(destination)
+        destination, address = RetrieveOperation.destination_address(
+            request.command, self.handlers.move_destinations
+        )
         handler = self.handlers.on_c_move
         if handler is None:
             await self._respond(request, _not_served(request))

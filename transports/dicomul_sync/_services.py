@@ -259,8 +259,9 @@ class Services:
     def _move(self, request: ServiceRequest) -> None:
         """C-MOVE (PS3.4 C.4.2.3): each match goes to the move destination
         over a new association this AE requests, a pending response after each."""
-        destination = (request.command.move_destination or "").strip()
-        address = self.ae.move_destinations.get(destination)
+        destination, address = RetrieveOperation.destination_address(
+            request.command, self.ae.move_destinations
+        )
         if address is None:
             LOGGER.error("Move destination %r is unknown", destination)
             self._reply(request, RetrieveOperation.destination_unknown())

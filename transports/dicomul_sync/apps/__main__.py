@@ -27,7 +27,7 @@ APPS = {
 def usage() -> str:
     lines = ["usage: dicomul <app> [options]", "", "apps:"]
     lines += [f"  {name:<10} {about}" for name, about in APPS.items()]
-    lines += ["", "dicomul <app> --help lists the options of an app."]
+    lines += ["", "dicomul <app> --help lists the options of an app; --version the version."]
     return "\n".join(lines)
 
 
@@ -36,6 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(usage())
         return 0 if args else 2
+    if args[0] == "--version":
+        from dicomul import __version__  # noqa: PLC0415 - only when asked
+
+        print(f"dicomul {__version__}")
+        return 0
     name, rest = args[0], args[1:]
     if name not in APPS:
         print(f"dicomul: no app named {name!r}\n\n{usage()}", file=sys.stderr)

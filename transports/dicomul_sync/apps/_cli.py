@@ -59,13 +59,19 @@ class DcmtkFormatter(logging.Formatter):
 
 
 def parser(prog: str, description: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(
+    from dicomul import __version__  # noqa: PLC0415 - the core is imported by every app anyway
+
+    p = argparse.ArgumentParser(
         prog=f"dicomul {prog}",
         description=description,
         prefix_chars="-+",
         allow_abbrev=False,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print version"
+    )
+    return p
 
 
 def add_logging_options(p: argparse.ArgumentParser) -> None:
