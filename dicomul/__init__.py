@@ -50,8 +50,22 @@ from ._command import (
     response_for,
 )
 from ._connection import DEFAULT_ARTIM_TIMEOUT, Connection, OutgoingMessage, Role
+from ._conversation import (
+    ConversationDecoder,
+    ConversationEvent,
+    Ending,
+    Finding,
+    SeenCommand,
+    SeenContext,
+    SeenDataSetBytes,
+    SeenEnd,
+    SeenMessage,
+    SeenNegotiation,
+    SeenPDU,
+    guess_transfer_syntax,
+)
 from ._create import InstanceCreation
-from ._describe import describe_association, describe_frame, hex_dump
+from ._describe import describe_association, describe_frame, describe_pdu, describe_pdv, hex_dump
 from ._dimse import (
     CommandReceived,
     DataSetFragment,
@@ -209,6 +223,20 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "ConversationDecoder",
+    "ConversationEvent",
+    "Ending",
+    "Finding",
+    "SeenCommand",
+    "SeenContext",
+    "SeenDataSetBytes",
+    "SeenEnd",
+    "SeenMessage",
+    "SeenNegotiation",
+    "SeenPDU",
+    "guess_transfer_syntax",
+    "describe_pdu",
+    "describe_pdv",
     "MAX_RESPONSE_DATA_SET",
     "Response",
     "ResponseCollector",

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from ._enums import ContextResult
 from ._wire import BytesLike
-from .pdu import AssociateAC, AssociateRJ, AssociateRQ, PDataTF, decode
+from .pdu import PDU, AssociateAC, AssociateRJ, AssociateRQ, PDataTF, PresentationDataValue, decode
 
-__all__ = ["describe_association", "describe_frame", "hex_dump"]
+__all__ = ["describe_association", "describe_frame", "describe_pdu", "describe_pdv", "hex_dump"]
 
 #: PS3.8 Table 9-1: PDU types, as DCMTK names them.
 PDU_NAMES = {
@@ -34,25 +34,39 @@ PDU_NAMES = {
 HEX_DUMP_LIMIT = 512
 
 
-def hex_dump(data: BytesLike, limit: int | None = HEX_DUMP_LIMIT) -> list[str]:
-    """Lines of 16 hexadecimal bytes, indented, at most ``limit`` bytes shown."""
+def hex_dump(
+    data: BytesLike, limit: int | None = HEX_DUMP_LIMIT, *, size: int | None = None
+) -> list[str]:
+    """Lines of 16 hexadecimal bytes, indented, at most ``limit`` bytes shown.
+
+    ``size`` is the length of the whole when ``data`` is only its first
+    bytes (a packet analyser keeps no more of a long PDU than it shows).
+    """
     shown = bytes(data if limit is None else data[:limit])
     lines = [
         "    " + " ".join(f"{byte:02x}" for byte in shown[at : at + 16])
         for at in range(0, len(shown), 16)
     ]
-    if len(shown) < len(data):
-        lines.append(f"    ... ({len(data) - len(shown)} more bytes)")
+    total = len(data) if size is None else size
+    if len(shown) < total:
+        lines.append(f"    ... ({total - len(shown)} more bytes)")
     return lines
 
 
-def describe_frame(frame: BytesLike, limit: int | None = HEX_DUMP_LIMIT) -> list[str]:
-    """The type and length line of one whole PDU, then its hex dump."""
+def describe_frame(
+    frame: BytesLike, limit: int | None = HEX_DUMP_LIMIT, *, size: int | None = None
+) -> list[str]:
+    """The type and length line of one whole PDU, then its hex dump.
+
+    ``frame`` may be only the PDU's first bytes (at least its header) if
+    ``size`` gives the whole PDU's length, header included.
+    """
     pdu_type = frame[0] if frame else 0
     name = PDU_NAMES.get(pdu_type, f"Unknown (0x{pdu_type:02x})")
+    total = len(frame) if size is None else size
     return [
-        f"PDU Type: {name}, PDU Length: {len(frame) - 6} + 6 bytes PDU header",
-        *hex_dump(frame, limit),
+        f"PDU Type: {name}, PDU Length: {total - 6} + 6 bytes PDU header",
+        *hex_dump(frame, limit, size=size),
     ]
 
 
@@ -64,6 +78,12 @@ def describe_association(frame: BytesLike) -> list[str]:
         pdu = decode(frame)
     except Exception:  # a describer never raises for what it is shown
         return []
+    return describe_pdu(pdu)
+
+
+def describe_pdu(pdu: PDU) -> list[str]:
+    """What :func:`describe_association` says of a PDU already decoded: the
+    A-ASSOCIATE parameters, the reject reason, or one line per PDV."""
     if isinstance(pdu, AssociateRQ | AssociateAC):
         return _associate_lines(pdu)
     if isinstance(pdu, AssociateRJ):
@@ -71,13 +91,18 @@ def describe_association(frame: BytesLike) -> list[str]:
             f"Association Reject: result {pdu.result}, source {pdu.source}, reason {pdu.reason}"
         ]
     if isinstance(pdu, PDataTF):
-        return [
-            f"PDV: context {pdv.context_id}, "
-            f"{'command' if pdv.is_command else 'data set'}"
-            f"{', last fragment' if pdv.is_last else ''}, {len(pdv.data)} bytes"
-            for pdv in pdu.pdvs
-        ]
+        return [describe_pdv(pdv) for pdv in pdu.pdvs]
     return []
+
+
+def describe_pdv(pdv: PresentationDataValue) -> str:
+    """One PDV of a P-DATA-TF in a line: context, command or data set, last
+    fragment or not, size (PS3.8 Annex E.2)."""
+    return (
+        f"PDV: context {pdv.context_id}, "
+        f"{'command' if pdv.is_command else 'data set'}"
+        f"{', last fragment' if pdv.is_last else ''}, {len(pdv.data)} bytes"
+    )
 
 
 def _associate_lines(pdu: AssociateRQ | AssociateAC) -> list[str]:

@@ -20,6 +20,7 @@ APPS = {
     "getscu": "DICOM retrieve (C-GET) SCU",
     "movescu": "DICOM retrieve (C-MOVE) SCU",
     "qrscp": "DICOM query/retrieve SCP over an indexed directory (C-FIND, C-GET, C-MOVE, C-STORE)",
+    "dump": "show the DICOM associations in a pcap or pcapng capture (needs the dump extra)",
 }
 
 
