@@ -54,7 +54,7 @@ DEFAULT_MAX_CONTROL_PDU_LENGTH = 1024 * 1024
 STREAM_PDATA_ABOVE = DEFAULT_MAX_PDATA_LENGTH
 #: The PDV item header: Item-length (4 bytes), context ID, control header.
 _PDV_HEADER = 6
-_NOT_LAST = ~MessageControlHeader.LAST & 0xFF
+_NOT_LAST = ~int(MessageControlHeader.LAST) & 0xFF
 
 
 class ReceiveBuffer:

@@ -60,8 +60,9 @@ MAX_COMMAND_LENGTH = 64 * 1024
 #: PDV item overhead inside a P-DATA-TF: Item-length (4), context ID, control header.
 _PDV_OVERHEAD = 6
 
-_COMMAND = MessageControlHeader.COMMAND
-_LAST = MessageControlHeader.LAST
+# Plain ints: an IntFlag's operators run in Python.
+_COMMAND = int(MessageControlHeader.COMMAND)
+_LAST = int(MessageControlHeader.LAST)
 
 #: An outgoing data set: encoded whole, or as chunks produced as they are
 #: sent (read from a file, say), so that it is never held whole.

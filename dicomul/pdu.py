@@ -123,6 +123,10 @@ DICOM_APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 _ASSOCIATE_FIXED = 68
 #: PDV item header: Item-length (4), Presentation-context-ID (1), control header (1).
 _PDV_OVERHEAD = 6
+#: The Message Control Header bits as plain ints: ``int & IntFlag`` runs
+#: ``IntFlag.__rand__`` in Python, on every PDV.
+_COMMAND_BIT = int(MessageControlHeader.COMMAND)
+_LAST_BIT = int(MessageControlHeader.LAST)
 
 
 def _header(pdu_type: int, reserved: int, length: int) -> bytes:
@@ -389,12 +393,12 @@ class PresentationDataValue:
     @property
     def is_command(self) -> bool:
         """True if the fragment holds command information (bit 0 set)."""
-        return bool(self.control_header & MessageControlHeader.COMMAND)
+        return bool(self.control_header & _COMMAND_BIT)
 
     @property
     def is_last(self) -> bool:
         """True if the fragment is the last of its command or data set (bit 1 set)."""
-        return bool(self.control_header & MessageControlHeader.LAST)
+        return bool(self.control_header & _LAST_BIT)
 
     def __repr__(self) -> str:
         return (
