@@ -578,7 +578,7 @@ def decode_command(data: BytesLike) -> Command:
     missing = command.missing_fields()
     if missing:
         raise _incomplete(_missing_message(command.command_field, missing))
-    for name, row, fits in texts:
-        if not fits(values[name]):
+    for name, row, check in texts:
+        if not check(values[name]):
             raise _incomplete(_cannot_hold(row, values[name]))
     return command

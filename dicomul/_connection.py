@@ -45,7 +45,7 @@ changes nothing.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
@@ -62,6 +62,7 @@ from ._dimse import (
     CommandReceived,
     DataSetFragment,
     Fragmenter,
+    Piece,
     Reassembler,
     check_data_set,
 )
@@ -105,6 +106,7 @@ from .pdu import (
     ReleaseRP,
     ReleaseRQ,
     encode,
+    pdata_header,
 )
 
 __all__ = ["DEFAULT_ARTIM_TIMEOUT", "Connection", "Role"]
@@ -199,19 +201,24 @@ class OutgoingMessage:
         """True while the connection still waits for this message's end."""
         return self._conn._outgoing is self
 
-    def push(self, chunk: BytesLike, *, now: float | None = None) -> None:
-        """Queue the PDUs that the data set's next bytes, ``chunk``, complete."""
-        pdus = self._fragmenter.push(chunk)  # checks first: an error changes nothing
+    def push(self, chunk: BytesLike | bytearray, *, now: float | None = None) -> None:
+        """Queue the PDUs that the data set's next bytes, ``chunk``, complete.
+
+        A ``bytes`` chunk is queued as views, not copied (it cannot change
+        before it is written); a chunk of any other buffer is copied once,
+        so the caller may refill it at once.
+        """
+        pieces = self._fragmenter.push_pieces(chunk)  # checks first: an error changes nothing
         self._conn._tick(now)
         if self.open:
-            self._conn._emit(pdus)
+            self._conn._emit(self._fragmenter.context_id, pieces)
 
     def finish(self, *, now: float | None = None) -> None:
         """Queue the PDUs that end the message; the wait for a response starts once written."""
-        pdus = self._fragmenter.finish()
+        pieces = self._fragmenter.finish_pieces()
         self._conn._tick(now)
         if self.open:
-            self._conn._emit(pdus)
+            self._conn._emit(self._fragmenter.context_id, pieces)
             self._conn._message_done(self)
 
     def abandon(self, *, now: float | None = None) -> None:
@@ -321,7 +328,7 @@ class Connection:
         self._state = State.STA1
         self._buffer = ReceiveBuffer(strict=strict, stream_pdata_above=STREAM_PDATA_ABOVE)
         self._events: deque[ConnectionEvent] = deque()
-        self._outbox: list[bytes] = []
+        self._outbox: list[BytesLike] = []
         # True from data_to_send handing bytes out until wrote() says they went.
         self._unwritten = False
         self._eof = False
@@ -552,7 +559,8 @@ class Connection:
         outbox = self._outbox
         if not outbox:
             return b""
-        data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+        first = outbox[0]
+        data = first if len(outbox) == 1 and isinstance(first, bytes) else b"".join(outbox)
         outbox.clear()
         self._unwritten = True  # until the adapter reports the write (wrote)
         return data
@@ -823,14 +831,25 @@ class Connection:
         if data:
             self._outbox.append(data)
 
-    def _emit(self, pdus: Iterator[PDataTF]) -> None:
-        """Queue each PDU as a P-DATA request (Evt9), stopping quietly if the
-        association ended under the message (an abort read meanwhile)."""
+    def _emit(self, context_id: int, pieces: list[Piece]) -> None:
+        """Queue each piece as a P-DATA-TF of one PDV, a P-DATA request
+        (Evt9), or nothing if the association ended under the message (an
+        abort read meanwhile).
+
+        Evt9 is DT-1 in Sta6 and AR-7 in Sta8 (PS3.8 Table 9-10): send the
+        PDU, the state unchanged.  So one step of the table stands for the
+        whole burst, nothing else happening between its PDUs; each is queued
+        as its 12-byte header and its fragment, a view of the pushed data
+        set, joined (copied) once by :meth:`data_to_send`."""
+        if self._state not in _SENDING_STATES or not pieces:
+            return
+        action, next_state = transition(self._state, Event.EVT9, is_requestor=self.is_requestor)
+        assert action in (Action.DT_1, Action.AR_7)
+        assert next_state is self._state
         outbox = self._outbox
-        for pdata in pdus:
-            if self._state not in _SENDING_STATES:
-                return
-            outbox.append(self._input(Event.EVT9, pdu=pdata))
+        for control, data in pieces:
+            outbox.append(pdata_header(context_id, control, len(data)))
+            outbox.append(data)
 
     def _message_done(self, message: OutgoingMessage) -> None:
         if self._outgoing is message:
@@ -1073,7 +1092,8 @@ class Connection:
         )
 
     def _send_pdu(self, event: Event, context: dict[str, object]) -> bytes:
-        """AE-7, DT-1, AR-7: send the PDU the local request carries."""
+        """AE-7, DT-1, AR-7: send the PDU the local request carries (DT-1 and
+        AR-7 are carried out by :meth:`_emit`, a burst at a time)."""
         pdu = context["pdu"]
         assert isinstance(pdu, AssociateAC | PDataTF)
         return encode(pdu)

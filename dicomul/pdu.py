@@ -27,6 +27,7 @@ copies.  Encoding copies each payload once, into the output ``bytes``.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import ClassVar, TypeAlias
 
@@ -426,6 +427,9 @@ class PDataTF:
 
     def encode(self) -> bytes:
         """Encode the PDU, copying each payload once into the result."""
+        if len(self.pdvs) == 1 and not self.header_reserved:
+            (pdv,) = self.pdvs
+            return pdata_header(pdv.context_id, pdv.control_header, len(pdv.data)) + pdv.data
         parts: list[BytesLike] = [b""]
         total = 0
         for pdv in self.pdvs:
@@ -435,6 +439,23 @@ class PDataTF:
             total += size + _PDV_OVERHEAD
         parts[0] = _header(self.pdu_type, self.header_reserved, total)
         return b"".join(parts)
+
+
+#: The header of a P-DATA-TF of one PDV: PDU-type, reserved, PDU-length,
+#: then the PDV's Item-length, Presentation-context-ID and Message Control
+#: Header (PS3.8 Tables 9-22 and 9-23).
+_ONE_PDV_HEADER = struct.Struct(">BBLLBB")
+
+
+def pdata_header(context_id: int, control_header: int, length: int) -> bytes:
+    """The 12 bytes that precede ``length`` bytes of fragment in a P-DATA-TF
+    of one PDV (PS3.8 9.3.5): for a sender that writes the header and the
+    fragment apart, never joining them."""
+    if length > 0xFFFFFFFF - _PDV_OVERHEAD:
+        raise LocalProtocolError(f"PDU of {length} bytes does not fit the four-byte PDU-length")
+    return _ONE_PDV_HEADER.pack(
+        PDUType.P_DATA_TF, 0, length + _PDV_OVERHEAD, length + 2, context_id, control_header
+    )
 
 
 _new = object.__new__
