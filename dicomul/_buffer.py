@@ -30,7 +30,7 @@ from collections import deque
 from ._enums import MessageControlHeader, PDUType
 from ._errors import PDUTooLargeError
 from ._wire import PDU_HEADER, U32, BytesLike, fail
-from .pdu import PDU, PDataTF, PresentationDataValue, decode
+from .pdu import PDU, PDataTF, PresentationDataValue, decode, decode_pdata
 
 __all__ = [
     "DEFAULT_MAX_CONTROL_PDU_LENGTH",
@@ -107,8 +107,10 @@ class ReceiveBuffer:
         self._pdv_control = 0
         self._chunks: deque[memoryview] = deque()
         self._size = 0
-        # Whole length (header included) of the PDU being received, once known.
+        # Whole length (header included) and type of the PDU being received,
+        # once known.
         self._frame_size: int | None = None
+        self._frame_type = 0
         # Set once a header was refused: the stream cannot be resynchronised.
         self._broken = False
 
@@ -142,6 +144,7 @@ class ReceiveBuffer:
             header = self._header()
             if header is None:
                 return None
+            self._frame_type = header[0]
             self._frame_size = PDU_HEADER.size + header[1]
         if self._size < self._frame_size:
             return None
@@ -174,18 +177,27 @@ class ReceiveBuffer:
         """
         if self._stream_left:
             return self._next_piece()
-        if self._frame_size is None and self.stream_pdata_above is not None:
+        if self._frame_size is None:
             header = self._header()
             if header is None:
                 return None
             pdu_type, length = header
-            if pdu_type == PDUType.P_DATA_TF and length > self.stream_pdata_above:
+            above = self.stream_pdata_above
+            if pdu_type == PDUType.P_DATA_TF and above is not None and length > above:
                 self._take(PDU_HEADER.size)
                 self._stream_left = self._stream_length = length
                 return self._next_piece()
-            self._frame_size = PDU_HEADER.size + length  # (next_frame need not read it again)
-        frame = self.next_frame()
-        return None if frame is None else decode(frame, strict=self.strict)
+            self._frame_size = PDU_HEADER.size + length
+            self._frame_type = pdu_type
+        if self._size < self._frame_size:
+            return None
+        frame = self._take(self._frame_size)
+        self._frame_size = None
+        if self._frame_type == PDUType.P_DATA_TF:
+            # The header, read and checked above, need not be read again.
+            view = frame if isinstance(frame, memoryview) else memoryview(frame)
+            return decode_pdata(view, len(view) - PDU_HEADER.size, self.strict)
+        return decode(frame, strict=self.strict)
 
     def _next_piece(self) -> PDataTF | None:
         """What has arrived of the long P-DATA-TF being received, as one

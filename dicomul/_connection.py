@@ -34,8 +34,8 @@ h11's ``Connection``.  It never touches a socket or a clock:
   9.1.4, Table 9-10), so no adapter decides them for itself.
 
 Every input is one event of PS3.8 Table 9-10 (Evt1 to Evt19); the table in
-:mod:`dicomul._fsm` names the action, and :meth:`Connection._perform` carries
-it out.  A peer's misbehaviour never raises out of ``receive_data`` or
+:mod:`dicomul._fsm` names the action, and :data:`_ACTIONS` names the method that
+carries it out.  A peer's misbehaviour never raises out of ``receive_data`` or
 ``next_event``: it becomes the A-ABORT the table names, queued for sending,
 and an :class:`Aborted` event.  A local misuse (an event the table does not
 allow in the current state) raises :class:`~dicomul.LocalProtocolError` and
@@ -92,7 +92,7 @@ from ._events import (
     RequestRelease,
     RespondRelease,
 )
-from ._fsm import TRANSITIONS, Action, Event, State, transition
+from ._fsm import NEXT_STATE, TRANSITIONS, Action, Event, State, transition
 from ._idle import Progress
 from ._requests import c_cancel_rq
 from ._status import StatusCategory, status_category
@@ -156,6 +156,23 @@ def _same_context(context_id: int, expected: int, what: str) -> None:
             f"{what} must go on presentation context {expected}, its request's, not {context_id}"
         )
 
+
+#: States awaiting the peer's A-ASSOCIATE or A-RELEASE answer, which the
+#: ACSE timeout bounds.
+_ACSE_WAITS = frozenset({State.STA5, State.STA7})
+#: States in which no association exists any more (PS3.8 Table 9-1).
+_ASSOCIATION_GONE = frozenset({State.STA1, State.STA13})
+#: States in which a P-DATA-TF PDU (Evt10) is indicated to the user and
+#: nothing else happens: DT-2 in Sta6 and AR-6 in Sta7, the state unchanged
+#: (PS3.8 Table 9-10, read from the table itself).  The engine carries them
+#: out directly, a P-DATA-TF being the PDU of every message.
+_PDATA_INDICATED = frozenset(
+    state
+    for (state, event), action in TRANSITIONS.items()
+    if event is Event.EVT10
+    and action in (Action.DT_2, Action.AR_6)
+    and NEXT_STATE[action] is state
+)
 
 #: Actions after which the transport connection is to be closed (PS3.8 9.2.2).
 _CLOSING = frozenset(
@@ -988,6 +1005,12 @@ class Connection:
                 self._input(Event.EVT17)
                 return True
             return False
+        if type(received) is PDataTF and self._state in _PDATA_INDICATED:
+            # Evt10 in Sta6 or Sta7: DT-2 or AR-6, the state unchanged (see
+            # _PDATA_INDICATED): the action itself, without the bookkeeping
+            # of a transition.
+            self._queue(self._deliver(received))
+            return True
         event = _PDU_EVENTS[type(received)]
         self._queue(self._input(event, pdu=received))
         return True
@@ -995,40 +1018,38 @@ class Connection:
     def _input(self, event: Event, **context: object) -> bytes:
         """Apply one Table 9-10 event; return the bytes its action sends."""
         request_acceptable = True
-        rq = context.get("pdu")
-        if event is Event.EVT6 and isinstance(rq, AssociateRQ):
-            # AE-6: the service provider itself only checks the protocol
-            # version (PS3.8 9.3.2: a receiver tests bit 0 only); everything
-            # else is the service user's decision.
-            request_acceptable = bool(rq.protocol_version & 1)
+        if event is Event.EVT6:
+            rq = context.get("pdu")
+            if isinstance(rq, AssociateRQ):
+                # AE-6: the service provider itself only checks the protocol
+                # version (PS3.8 9.3.2: a receiver tests bit 0 only);
+                # everything else is the service user's decision.
+                request_acceptable = bool(rq.protocol_version & 1)
+        previous = self._state
         action, next_state = transition(
-            self._state,
+            previous,
             event,
             is_requestor=self.is_requestor,
             request_acceptable=request_acceptable,
         )
-        previous = self._state
-        self._state = next_state
         if next_state is not previous:
+            self._state = next_state
             self._progress.mark(self._now)
-        if next_state in (State.STA5, State.STA7) and previous not in (State.STA5, State.STA7):
-            self._acse_since = self._now
-        if next_state in (State.STA1, State.STA13):
-            self._invoked.clear()
-            self._performing.clear()
-            self._outgoing = None  # a message being sent dies with the association
+            if next_state in _ACSE_WAITS and previous not in _ACSE_WAITS:
+                self._acse_since = self._now
+            if next_state in _ASSOCIATION_GONE:
+                self._invoked.clear()
+                self._performing.clear()
+                self._outgoing = None  # a message being sent dies with the association
+        if action not in _CLOSING:
+            return _ACTIONS[action](self, event, context)
         try:
-            return self._perform(action, event, context)
+            return _ACTIONS[action](self, event, context)
         finally:
-            if action in _CLOSING:
-                self._artim = None
+            self._artim = None
 
     def _start_artim(self) -> None:
         self._artim = self._now + self.artim_timeout
-
-    def _perform(self, action: Action, event: Event, context: dict[str, object]) -> bytes:
-        """Carry out ``action`` (PS3.8 Tables 9-6 to 9-9) through :data:`_ACTIONS`."""
-        return _ACTIONS[action](self, event, context)
 
     # One method per action (or group of actions that do the same thing); each
     # returns the bytes it sends.  _ACTIONS below maps the table's names to them.

@@ -383,7 +383,8 @@ class Reassembler:
                 f"PDV on context {context_id} in the middle of a message "
                 f"on context {self._context}"
             )
-        if pdv.is_command:
+        control = pdv.control_header
+        if control & _COMMAND:
             if self._expect_data_set:
                 raise _unexpected("command fragment where the announced data set was expected")
             return self._command_fragment(pdv)
@@ -393,10 +394,17 @@ class Reassembler:
                 if self._command_parts
                 else "data set fragment with no command announcing a data set"
             )
-        if pdv.is_last:
+        is_last = bool(control & _LAST)
+        if is_last:
             self._context = None
             self._expect_data_set = False
-        return DataSetFragment(context_id=context_id, data=pdv.data, is_last=pdv.is_last)
+        # Every field is as read from the PDV: built without the
+        # constructor's keyword parsing, once per PDU of every data set.
+        fragment = _new(DataSetFragment)
+        _set(fragment, "context_id", context_id)
+        _set(fragment, "data", pdv.data)
+        _set(fragment, "is_last", is_last)
+        return fragment
 
     def _command_fragment(self, pdv: PresentationDataValue) -> CommandReceived | None:
         self._context = pdv.context_id

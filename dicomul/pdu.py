@@ -462,7 +462,11 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-def _decode_pdata(buf: memoryview, length: int, strict: bool) -> PDataTF:
+def decode_pdata(buf: memoryview, length: int, strict: bool) -> PDataTF:
+    """The P-DATA-TF whose whole PDU (header included, its PDU-length
+    ``length`` already checked against ``buf``) is ``buf``, a flat memoryview:
+    :func:`decode` without its checks of the header, for a framer that made
+    them."""
     end = 6 + length
     if length == 0:
         raise fail("P-DATA-TF holds no PDV item (PS3.8 9.3.5 requires one or more)", 2)
@@ -587,7 +591,7 @@ _DECODERS = {
     PDUType.A_ASSOCIATE_RQ: _decode_associate,
     PDUType.A_ASSOCIATE_AC: _decode_associate,
     PDUType.A_ASSOCIATE_RJ: _decode_rj,
-    PDUType.P_DATA_TF: _decode_pdata,
+    PDUType.P_DATA_TF: decode_pdata,
     PDUType.A_RELEASE_RQ: _decode_release,
     PDUType.A_RELEASE_RP: _decode_release,
     PDUType.A_ABORT: _decode_abort,

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from dicomul import PDUDecodeError, PDUTooLargeError, ReceiveBuffer, pdu
+from dicomul import PDUDecodeError, PDUTooLargeError, ProtocolError, ReceiveBuffer, pdu
 from dicomul.pdu import AbortRQ, PDataTF, PresentationDataValue, ReleaseRQ
 from dicomul.testing.strategies import pdu_streams
 
@@ -281,3 +281,63 @@ def test_a_malformed_streamed_p_data_tf_is_refused_at_its_offset(
     assert raised.value.offset == offset
     buf.feed(ReleaseRQ().encode())  # the stream cannot be followed any more
     assert buf.next_pdu() is None
+
+
+def _framed_or_refused(buf: ReceiveBuffer, data: bytes) -> list[object]:
+    """What a framer makes of ``data``: each PDU, or the error it raised."""
+    out: list[object] = []
+    buf.feed(data)
+    while True:
+        try:
+            item = buf.next_pdu()
+        except ProtocolError as exc:
+            out.append((type(exc), str(exc)))
+            continue
+        if item is None:
+            return out
+        out.append(item)
+
+
+@given(
+    st.lists(
+        st.binary(max_size=40)
+        | st.builds(
+            lambda length, body: struct.pack(">BBL", 4, 0, length) + body,
+            st.integers(0, 60),
+            st.binary(max_size=60),
+        ),
+        max_size=8,
+    ),
+    st.lists(st.integers(0, 400), max_size=10),
+    st.sampled_from([None, 0, 8]),
+)
+def test_arbitrary_bytes_frame_as_decode_reads_them(
+    pieces: list[bytes], cuts: list[int], stream_above: int | None
+) -> None:
+    """The framer decodes a P-DATA-TF itself, without decode()'s header
+    checks (issue 16): whatever the bytes and their chunking, it raises only
+    protocol errors, and a stream it frames whole gives what decode() gives
+    for each PDU it cuts."""
+    wire = b"".join(pieces)
+    buf = ReceiveBuffer(stream_pdata_above=stream_above)
+    start = 0
+    got: list[object] = []
+    for cut in [*sorted(c for c in cuts if c <= len(wire)), len(wire)]:
+        got += _framed_or_refused(buf, wire[start:cut])
+        start = cut
+    if stream_above is None:
+        expected: list[object] = []
+        pos = 0
+        while len(wire) - pos >= 6:
+            (length,) = struct.unpack_from(">L", wire, pos + 2)
+            if len(wire) - pos - 6 < length:
+                break
+            frame = wire[pos : pos + 6 + length]
+            try:
+                expected.append(pdu.decode(frame))
+            except ProtocolError as exc:
+                expected.append((type(exc), str(exc)))
+            pos += 6 + length
+        assert [g for g in got if not isinstance(g, tuple) or g[0] is not PDUTooLargeError] == (
+            expected[: len(got)]
+        )

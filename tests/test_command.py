@@ -200,9 +200,7 @@ def _split(encoded: bytes) -> list[tuple[int, bytes]]:
 _KNOWN_ELEMENTS = sorted(tag & 0xFFFF for tag, _, _ in _ELEMENTS)
 #: Values a peer may put in any element: short binary, and text (non-ASCII,
 #: over-long AE titles, padding).
-_PEER_VALUES = st.binary(max_size=20) | st.text(max_size=20).map(
-    lambda text: text.encode("utf-8")
-)
+_PEER_VALUES = st.binary(max_size=20) | st.text(max_size=20).map(lambda text: text.encode("utf-8"))
 
 
 @st.composite
