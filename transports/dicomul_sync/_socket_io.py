@@ -150,10 +150,18 @@ def _milliseconds(timeout: float | None) -> int | None:
     return None if timeout is None else math.ceil(timeout * 1000)
 
 
+def _non_blocking(sock: socket.socket) -> None:
+    """Put ``sock`` in non-blocking mode unless it is already (each change
+    is a system call; reads leave it so, and so do writes that complete at
+    once)."""
+    if sock.gettimeout() != 0.0:
+        sock.settimeout(0.0)
+
+
 def _receive(sock: socket.socket) -> bytes | None:
     """One recv() that does not block; b"" if the connection is gone, None
     if nothing could be read after all."""
-    sock.settimeout(0.0)
+    _non_blocking(sock)
     try:
         return sock.recv(RECEIVE_SIZE)
     except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
@@ -176,11 +184,25 @@ def write_to(
     engine's timers (:meth:`dicomul.Connection.wrote`)."""
     if not data:
         return True
-    sock.settimeout(timeout)
     try:
-        sock.sendall(data)
+        # First without waiting: on a socket with a timeout, Python polls
+        # before every send, and switching modes is a system call each way.
+        # Only what the kernel does not take at once is waited for.
+        sent = _send_now(sock, data)
+        if sent < len(data):
+            sock.settimeout(timeout)
+            sock.sendall(memoryview(data)[sent:])
     except OSError:
         conn.receive_data(b"", now=time.monotonic())
         return False
     conn.wrote(now=time.monotonic())
     return True
+
+
+def _send_now(sock: socket.socket, data: bytes) -> int:
+    """Send what the kernel takes without waiting; the number of bytes sent."""
+    _non_blocking(sock)
+    try:
+        return sock.send(data)
+    except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        return 0
