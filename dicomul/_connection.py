@@ -21,7 +21,11 @@ h11's ``Connection``.  It never touches a socket or a clock:
   A-ASSOCIATE-RQ, a message's PDUs, the answers to what was received, a
   timer's A-ABORT) and :meth:`Connection.data_to_send` hands it over.  The
   adapter writes ``data_to_send()`` after every call it makes, in the order
-  the calls were made (as h2's ``data_to_send``).
+  the calls were made (as h2's ``data_to_send``).  The queue is a list of
+  buffers (a data set's fragments are views of it, not copies):
+  :meth:`Connection.data_to_send_buffers` hands the same queue out unjoined,
+  for a transport that writes several buffers at once (``sendmsg``);
+  ``data_to_send`` is that list joined.
 * Time is a number the caller passes (``now=``) to every call that can move
   a timer; the engine never reuses an earlier time for a later moment: the
   adapter reports each write it finishes with :meth:`Connection.wrote`, as
@@ -572,15 +576,33 @@ class Connection:
         timer's A-ABORT (:meth:`handle_timeout`).  The adapter calls it after
         every call it makes and writes what it returns, then reports the
         write with :meth:`wrote`.
+
+        The queue's buffers joined into one ``bytes``: a convenience over
+        :meth:`data_to_send_buffers`, which hands out the same queue without
+        joining it (call one or the other).
+        """
+        buffers = self.data_to_send_buffers()
+        if not buffers:
+            return b""
+        first = buffers[0]
+        return first if len(buffers) == 1 and isinstance(first, bytes) else b"".join(buffers)
+
+    def data_to_send_buffers(self) -> list[BytesLike]:
+        """:meth:`data_to_send` as the buffers queued, in order, not joined.
+
+        The same one way out, for a transport that writes several buffers
+        in one call (``socket.sendmsg``, ``writelines``): a data set pushed
+        as ``bytes`` is queued as views of it, each after its PDU's 12-byte
+        header, so that it is written without being copied into one
+        ``bytes``.  Write them all, in order, then report the write with
+        :meth:`wrote`.
         """
         outbox = self._outbox
         if not outbox:
-            return b""
-        first = outbox[0]
-        data = first if len(outbox) == 1 and isinstance(first, bytes) else b"".join(outbox)
-        outbox.clear()
+            return []
+        self._outbox = []
         self._unwritten = True  # until the adapter reports the write (wrote)
-        return data
+        return outbox
 
     def handle_timeout(self, *, now: float) -> None:
         """Let the timers whose deadline has passed fire (ARTIM: Evt18)."""

@@ -267,3 +267,19 @@ def test_a_refilled_buffer_pushed_into_a_connection_is_sent_as_it_was() -> None:
     pair.flush(REQUESTOR)
     fragments = [e for e in pair.pump()[ACCEPTOR] if isinstance(e, DataSetFragment)]
     assert b"".join(bytes(f.data) for f in fragments) == data
+
+
+def test_data_to_send_buffers_is_the_same_queue_unjoined() -> None:
+    """The data set's fragments are handed out as views of the bytes pushed
+    (no copy), each after its PDU header; joined, they are data_to_send()."""
+    data = bytes(range(256)) * 300
+    joined, unjoined = established(), established()
+    joined.requestor.send_message(3, STORE, data, now=0.0)
+    unjoined.requestor.send_message(3, STORE, data, now=0.0)
+    buffers = unjoined.requestor.data_to_send_buffers()
+    assert not unjoined.requestor.data_pending
+    assert unjoined.requestor.data_to_send() == b""
+    assert b"".join(buffers) == joined.requestor.data_to_send()
+    views = [b for b in buffers if isinstance(b, memoryview)]
+    assert sum(len(v) for v in views) == len(data)
+    assert all(v.obj is data for v in views)

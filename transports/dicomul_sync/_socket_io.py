@@ -15,14 +15,15 @@ import contextlib
 import enum
 import logging
 import math
+import os
 import select
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from dicomul import Connection
+from dicomul import BytesLike, Connection
 
 __all__ = ["RECEIVE_SIZE", "Waker", "read_into", "write_to"]
 
@@ -176,27 +177,99 @@ def _receive(sock: socket.socket) -> bytes | None:
 
 
 def write_to(
-    conn: Connection, sock: socket.socket, data: bytes, timeout: float | None = WRITE_TIMEOUT
+    conn: Connection,
+    sock: socket.socket,
+    data: BytesLike | Sequence[BytesLike],
+    timeout: float | None = WRITE_TIMEOUT,
 ) -> bool:
-    """Write ``data`` within ``timeout`` seconds; False (and the connection
-    closed, as far as the engine is concerned) if the write fails, as when
-    a peer stops reading for that long.  A write done is progress for the
-    engine's timers (:meth:`dicomul.Connection.wrote`)."""
-    if not data:
+    """Write ``data`` (bytes, or the buffers of
+    :meth:`dicomul.Connection.data_to_send_buffers`, in order) within
+    ``timeout`` seconds; False (and the connection closed, as far as the
+    engine is concerned) if the write fails, as when a peer stops reading
+    for that long.  A write done is progress for the engine's timers
+    (:meth:`dicomul.Connection.wrote`)."""
+    buffers = [data] if isinstance(data, bytes | memoryview) else list(data)
+    if not any(len(b) for b in buffers):
         return True
     try:
-        # First without waiting: on a socket with a timeout, Python polls
-        # before every send, and switching modes is a system call each way.
-        # Only what the kernel does not take at once is waited for.
-        sent = _send_now(sock, data)
-        if sent < len(data):
-            sock.settimeout(timeout)
-            sock.sendall(memoryview(data)[sent:])
+        if isinstance(sock, ssl.SSLSocket):
+            _write_tls(sock, buffers, timeout)
+        else:
+            _write_gathered(sock, buffers, timeout)
     except OSError:
         conn.receive_data(b"", now=time.monotonic())
         return False
     conn.wrote(now=time.monotonic())
     return True
+
+
+def _write_gathered(sock: socket.socket, buffers: list[BytesLike], timeout: float | None) -> None:
+    """Write every buffer with ``sendmsg``: PDU headers and the data set's
+    fragments (views of what was read from a file, say) go to the kernel as
+    they are, never joined into one ``bytes``.  A burst leaves in as few
+    calls as the kernel allows: one, for a command and its data set's first
+    chunk.  The socket stays non-blocking (on a socket with a timeout Python
+    polls before every send, and switching modes is a system call each way);
+    only what the kernel does not take at once is waited for."""
+    _non_blocking(sock)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    index, count = _skip_empty(buffers, 0), len(buffers)
+    while index < count:
+        try:
+            sent = sock.sendmsg(buffers[index : index + _IOV_MAX])
+        except BlockingIOError:
+            _wait_writable(sock, deadline)
+            continue
+        while sent:
+            size = len(buffers[index])
+            if sent < size:
+                buffers[index] = memoryview(buffers[index])[sent:]
+                break
+            sent -= size
+            index += 1
+        index = _skip_empty(buffers, index)
+
+
+def _skip_empty(buffers: list[BytesLike], index: int) -> int:
+    while index < len(buffers) and not len(buffers[index]):
+        index += 1
+    return index
+
+
+def _wait_writable(sock: socket.socket, deadline: float | None) -> None:
+    """Wait until ``sock`` takes more bytes; TimeoutError past ``deadline``."""
+    left = None if deadline is None else deadline - time.monotonic()
+    if left is not None and left <= 0:
+        raise TimeoutError("the peer did not read what was written")
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+    poller.poll(_milliseconds(left))
+
+
+#: Bytes of queued buffers joined into one write on a TLS socket (which
+#: encrypts from one buffer: there is no sendmsg) at most.
+_TLS_BATCH = 1024 * 1024
+
+
+def _write_tls(sock: ssl.SSLSocket, buffers: list[BytesLike], timeout: float | None) -> None:
+    batch: list[BytesLike] = []
+    size = 0
+    for buffer in buffers:
+        batch.append(buffer)
+        size += len(buffer)
+        if size >= _TLS_BATCH:
+            _send_all(sock, b"".join(batch), timeout)
+            batch, size = [], 0
+    if size:
+        _send_all(sock, b"".join(batch), timeout)
+
+
+def _send_all(sock: socket.socket, data: bytes, timeout: float | None) -> None:
+    # First without waiting (see _write_gathered); the rest with sendall.
+    sent = _send_now(sock, data)
+    if sent < len(data):
+        sock.settimeout(timeout)
+        sock.sendall(memoryview(data)[sent:])
 
 
 def _send_now(sock: socket.socket, data: bytes) -> int:
@@ -206,3 +279,14 @@ def _send_now(sock: socket.socket, data: bytes) -> int:
         return sock.send(data)
     except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
         return 0
+
+
+def _iov_max() -> int:
+    try:
+        return max(16, os.sysconf("SC_IOV_MAX"))
+    except (AttributeError, OSError, ValueError):
+        return 1024
+
+
+#: Buffers one sendmsg() takes at most (the system's IOV_MAX).
+_IOV_MAX = _iov_max()
