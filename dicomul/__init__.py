@@ -37,6 +37,7 @@ from ._acse import (
 from ._buffer import (
     DEFAULT_MAX_CONTROL_PDU_LENGTH,
     DEFAULT_MAX_PDATA_LENGTH,
+    READ_INTO_PDU_ABOVE,
     STREAM_PDATA_ABOVE,
     ReceiveBuffer,
 )
@@ -371,6 +372,7 @@ __all__ = [
     "PDUType",
     "ProtocolError",
     "ReceiveBuffer",
+    "READ_INTO_PDU_ABOVE",
     "STREAM_PDATA_ABOVE",
     "RejectReasonACSE",
     "RejectReasonPresentation",

@@ -540,6 +540,36 @@ class Connection:
         else:
             self._eof = True
 
+    def pdu_buffer(self, max_size: int = 65536) -> memoryview | None:
+        """Where the next bytes of a large PDU being received go: a view to
+        read into (``socket.recv_into``) instead of passing the bytes to
+        :meth:`receive_data`, then report how many were read with
+        :meth:`buffer_updated`, before any other call; or None, when reading
+        and :meth:`receive_data` is as good.
+
+        A large PDU (a P-DATA-TF of a data set, more than
+        :data:`~dicomul.READ_INTO_PDU_ABOVE` bytes still to come) is then
+        read into a buffer of its own size and decoded where it lies: its
+        bytes are not copied out of each read and joined (see
+        :meth:`dicomul.ReceiveBuffer.pdu_buffer`).
+        """
+        if self._state is State.STA1:
+            return None
+        return self._buffer.pdu_buffer(max_size)
+
+    def buffer_updated(self, nbytes: int, *, now: float | None = None) -> None:
+        """``nbytes`` bytes were read into the view :meth:`pdu_buffer` gave,
+        as :meth:`receive_data` would take them.  The end of the stream is
+        not 0 here: pass ``b""`` to :meth:`receive_data` for it."""
+        self._tick(now)
+        if self._state is State.STA1:
+            if not self._connected:
+                raise LocalProtocolError("no transport connection to receive data on (Sta1)")
+            return
+        if nbytes:
+            self._progress.received(nbytes, self._now)
+            self._buffer.buffer_updated(nbytes)
+
     def next_event(self) -> ConnectionEvent | NeedData:
         """The next event, or :data:`NEED_DATA` when more bytes are needed.
 

@@ -48,6 +48,8 @@ class Channel:
         self.before_write = before_write
         #: Events taken early, for :meth:`next_event` to return first.
         self.held = HeldEvents()
+        # The last read filled its buffer: read again before waiting.
+        self._more = False
 
     def next_event(self) -> object | None:
         """The next event (a held one first), reading as the engine needs;
@@ -94,7 +96,9 @@ class Channel:
 
     def _read(self, *, wait: bool = True) -> None:
         assert self.sock is not None
-        data = read_into(self.conn, self.sock, wait=wait, waker=self.waker)
+        data, self._more = read_into(
+            self.conn, self.sock, wait=wait, waker=self.waker, more=self._more
+        )
         if self.trace is not None and data:
             self.trace.received(data)
 

@@ -64,6 +64,11 @@ class Waker:
         with contextlib.suppress(OSError):  # full of wake-ups already, or closed
             self._writer.send(b"\0")
 
+    @property
+    def requested(self) -> bool:
+        """True if :meth:`wake` was called and not yet taken."""
+        return self._requested
+
     def take(self) -> bool:
         """In the worker, lock held: True (once) if :meth:`wake` was called."""
         if not self._requested:
@@ -85,33 +90,50 @@ class _Ready(enum.Enum):
 
 
 def read_into(
-    conn: Connection, sock: socket.socket, *, wait: bool = True, waker: Waker | None = None
-) -> bytes:
-    """Read once from ``sock`` into ``conn`` and return what was read.
+    conn: Connection,
+    sock: socket.socket,
+    *,
+    wait: bool = True,
+    waker: Waker | None = None,
+    more: bool = False,
+) -> tuple[memoryview, bool]:
+    """Read once from ``sock`` into ``conn``: what was read (a view, valid
+    until the next read) and whether it filled the buffer (then more is
+    likely waiting: pass ``more`` next time, to read before waiting).
 
-    If the engine's next deadline passes first with nothing to read, fire
-    its timers and return nothing.  With ``wait`` false, take only what is
+    A large PDU's bytes are read straight into the engine's buffer of its
+    size (:meth:`dicomul.Connection.pdu_buffer`), so that they are never
+    copied out of reads and joined.  If
+    the engine's next deadline passes first with nothing to read, fire its
+    timers and return nothing.  With ``wait`` false, take only what is
     there (a TLS record half arrived returns nothing at once).  With a
     ``waker``, its lock is released while waiting, and a wake-up runs its
     ``on_wake`` instead of reading.
     """
     while True:
+        if more and not (waker is not None and waker.requested):
+            more = False  # once: a read that finds nothing waits below
+            got = _receive_into(sock, conn)
+            if got is not None:
+                return got
         ready = _wait(sock, _wait_time(conn) if wait else 0.0, waker)
         if ready is _Ready.WOKEN:
             assert waker is not None
             waker.on_wake()
-            return b""
+            return _NOTHING, False
         if ready is _Ready.TIMEOUT:
             if wait:
                 conn.handle_timeout(now=time.monotonic())
-            return b""
-        data = _receive(sock)
-        if data is None:  # readable, but no whole TLS record yet
+            return _NOTHING, False
+        got = _receive_into(sock, conn)
+        if got is None:  # readable, but no whole TLS record yet
             if wait:
                 continue
-            return b""
-        conn.receive_data(data, now=time.monotonic())
-        return data
+            return _NOTHING, False
+        return got
+
+
+_NOTHING = memoryview(b"")
 
 
 def _wait_time(conn: Connection) -> float | None:
@@ -159,21 +181,37 @@ def _non_blocking(sock: socket.socket) -> None:
         sock.settimeout(0.0)
 
 
-def _receive(sock: socket.socket) -> bytes | None:
-    """One recv() that does not block; b"" if the connection is gone, None
-    if nothing could be read after all."""
+def _receive_into(sock: socket.socket, conn: Connection) -> tuple[memoryview, bool] | None:
+    """One read that does not block, reported to the engine (the end of the
+    stream as ``b""``): what was read and whether it filled the buffer;
+    None if nothing could be read after all.  A large PDU's bytes are read
+    straight into its buffer (:meth:`dicomul.Connection.pdu_buffer`), any
+    others with recv(), whose ``bytes`` the engine keeps as they are."""
     _non_blocking(sock)
+    buffer = conn.pdu_buffer(RECEIVE_SIZE)
     try:
-        return sock.recv(RECEIVE_SIZE)
+        if buffer is None:
+            data = sock.recv(RECEIVE_SIZE)
+            count = len(data)
+        else:
+            count = sock.recv_into(buffer)
     except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
         return None
     except ssl.SSLError as exc:
         # A TLS alert (a refused certificate, say): the engine sees the
         # connection close; the reason is only here, so it is logged.
         LOGGER.error("TLS error: %s", exc.reason or exc)
-        return b""
+        count = 0
     except OSError:
-        return b""
+        count = 0
+    if not count:
+        conn.receive_data(b"", now=time.monotonic())
+        return _NOTHING, False
+    if buffer is None:
+        conn.receive_data(data, now=time.monotonic())
+        return memoryview(data), count == RECEIVE_SIZE
+    conn.buffer_updated(count, now=time.monotonic())
+    return buffer[:count], count == len(buffer)
 
 
 def write_to(
