@@ -28,6 +28,7 @@ import io
 import os
 import pathlib
 import pstats
+import resource
 import subprocess
 import sys
 import tempfile
@@ -215,9 +216,17 @@ def sync_scu(op: str, args: argparse.Namespace) -> None:
                 for path in files:
                     assert assoc.send_c_store(path).Status == 0  # type: ignore[union-attr]
 
+        cpu = time.process_time()
         elapsed = timed(work, profile=bool(args.profile), repeat=args.repeat)
+        cpu = time.process_time() - cpu
         assoc.release()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     report(op, count, size, elapsed)
+    runs = count * (1 if args.profile else args.repeat)
+    print(
+        f"  CPU per operation: SCU {cpu / runs * 1e6:.0f} µs, SCP "
+        f"{(children.ru_utime + children.ru_stime) / runs * 1e6:.0f} µs (association included)"
+    )
 
 
 def sync_scp(op: str, args: argparse.Namespace) -> None:
