@@ -131,7 +131,7 @@ from ._models import (
     requestor_proposal,
 )
 from ._operations import FindOperation, Reply, RetrieveOperation, handler_refusal
-from ._part10 import part10_data_set_offset
+from ._part10 import part10_data_set_offset, part10_file_meta
 from ._qr import (
     CHARACTER_SET_VRS,
     QUERY_RETRIEVE_LEVELS,
@@ -248,6 +248,7 @@ __all__ = [
     "check_ae_title",
     "check_operations_window",
     "part10_data_set_offset",
+    "part10_file_meta",
     "CHARACTER_SET_VRS",
     "QUERY_RETRIEVE_LEVELS",
     "RANGE_VRS",
