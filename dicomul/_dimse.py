@@ -407,24 +407,34 @@ class Reassembler:
         return fragment
 
     def _command_fragment(self, pdv: PresentationDataValue) -> CommandReceived | None:
-        self._context = pdv.context_id
-        self._command_length += len(pdv.data)
+        context_id = pdv.context_id
+        self._context = context_id
+        data = pdv.data
+        self._command_length += len(data)
         if self._command_length > MAX_COMMAND_LENGTH:
             raise RemoteProtocolError(
                 f"command set longer than {MAX_COMMAND_LENGTH} bytes",
                 abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
             )
-        self._command_parts.append(bytes(pdv.data))
-        if not pdv.is_last:
+        if not pdv.control_header & _LAST:
+            self._command_parts.append(bytes(data))
             return None
-        command = decode_command(b"".join(self._command_parts))
-        self._command_parts = []
+        if self._command_parts:
+            self._command_parts.append(bytes(data))
+            data = b"".join(self._command_parts)
+            self._command_parts = []
+        # else the whole command in one PDV (nearly always): decoded as it is
         self._command_length = 0
+        command = decode_command(data)
         if command.has_data_set:
             self._expect_data_set = True
         else:
             self._context = None
-        return CommandReceived(context_id=pdv.context_id, command=command)
+        # Both fields are known good: built without the keyword parsing.
+        received = _new(CommandReceived)
+        _set(received, "context_id", context_id)
+        _set(received, "command", command)
+        return received
 
 
 def join_data_set(fragments: Iterable[DataSetFragment]) -> bytes:
