@@ -259,6 +259,7 @@ def add_baseline(revision: str, directory: pathlib.Path) -> str:
     ``PYTHONPATH`` of its processes), so that before and after are measured
     in the same run, interleaved; the commit it names."""
     import io
+    import shutil
     import tarfile
 
     root = BENCH.parent
@@ -271,6 +272,8 @@ def add_baseline(revision: str, directory: pathlib.Path) -> str:
     )
     if commit.returncode:
         raise SystemExit(f"--baseline: no revision {revision!r}: {commit.stderr.strip()}")
+    if directory.exists():
+        shutil.rmtree(directory)  # another run's
     archive = subprocess.run(
         ["git", "archive", revision], cwd=root, capture_output=True, check=True
     )
