@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import peer_data
 from peers import (
+    BASELINE,
     DCMTK_LARGEST_PDU,
     MIB,
     PEERS,
@@ -31,6 +32,7 @@ from peers import (
     ScenarioResult,
     ScuJob,
     Servers,
+    baseline_twin,
     env_for,
     finish,
     interleave,
@@ -108,6 +110,8 @@ class Context:
 
     def choose(self, pairs: Sequence[Pair], notes: list[str]) -> list[Pair]:
         chosen = [p for p in pairs if self.only is None or (p.scu, p.scp) in self.only]
+        if BASELINE in PEERS:  # --baseline: each dicomul sync pair beside its twin
+            chosen = [q for p in chosen for q in (p, baseline_twin(p)) if q is not None]
         left = {peer for p in chosen for peer in (p.scu, p.scp) if peer in self.leave_out}
         for peer in sorted(left):
             notes.append(f"{PEERS[peer].label} left out of this run: {self.leave_out[peer]}")

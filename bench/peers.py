@@ -240,6 +240,77 @@ PEERS: dict[str, Peer] = {
 }
 
 
+#: The peer ``--baseline REV`` adds: dicomul sync of another revision.
+BASELINE = "dicomul-sync-baseline"
+#: Where each importable package lives in the repository (pyproject.toml's package-dir).
+PACKAGE_DIRS = {
+    "dicomul": "dicomul",
+    **{
+        name: f"transports/{name}"
+        for name in ("dicomul_common", "dicomul_sync", "dicomul_anyio", "dicomul_asyncio")
+    },
+    "dicomul_trio": "transports/dicomul_trio",
+}
+
+
+def add_baseline(revision: str, directory: pathlib.Path) -> str:
+    """Add :data:`BASELINE`, dicomul sync at ``revision`` (a git revision of
+    this repository, extracted into ``directory`` and put first on the
+    ``PYTHONPATH`` of its processes), so that before and after are measured
+    in the same run, interleaved; the commit it names."""
+    import io
+    import shutil
+    import tarfile
+
+    root = BENCH.parent
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", revision],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if commit.returncode:
+        raise SystemExit(f"--baseline: no revision {revision!r}: {commit.stderr.strip()}")
+    if directory.exists():
+        shutil.rmtree(directory)  # another run's
+    archive = subprocess.run(
+        ["git", "archive", revision], cwd=root, capture_output=True, check=True
+    )
+    source = directory / "source"
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(source, filter="data")
+    tree = directory / "tree"
+    tree.mkdir(parents=True, exist_ok=True)
+    for package, where in PACKAGE_DIRS.items():
+        if (source / where).is_dir():
+            (tree / package).symlink_to(source / where)
+
+    def wrap(command: list[str]) -> list[str]:
+        return ["env", f"PYTHONPATH={tree}", *command]
+
+    PEERS[BASELINE] = Peer(
+        BASELINE,
+        f"dicomul sync at {commit.stdout.strip()}",
+        0,
+        lambda job: [wrap(c) for c in _dicomul_sync_scu(job)],
+        lambda job: wrap(_dicomul_sync_scp(job)),
+    )
+    return commit.stdout.strip()
+
+
+def baseline_twin(pair: Pair) -> Pair | None:
+    """The pair with :data:`BASELINE` for each dicomul sync side, if it has
+    one and no other dicomul peer (an async side would be of this revision)."""
+    sides = (pair.scu, pair.scp)
+    if "dicomul-sync" not in sides or any(
+        side.startswith("dicomul") and side != "dicomul-sync" for side in sides
+    ):
+        return None
+    twin = [BASELINE if side == "dicomul-sync" else side for side in sides]
+    return Pair(twin[0], twin[1], pair.window)
+
+
 # --------------------------------------------------------------------------
 # Processes
 

@@ -193,6 +193,53 @@ def headline(results: Sequence[peers.ScenarioResult]) -> list[str]:
     return rows
 
 
+def baseline_rows(results: Sequence[peers.ScenarioResult]) -> list[str]:
+    """``--baseline``: each pair with dicomul sync beside its twin at the
+    baseline revision, medians of the same interleaved runs."""
+    if peers.BASELINE not in peers.PEERS:
+        return []
+    base_label = peers.PEERS[peers.BASELINE].label
+    rows = [
+        f"Before ({base_label}) and after (this tree), each pair beside its twin in the "
+        "same interleaved runs; medians; the ratio is after / before for rates, before / "
+        "after for times, so above 1 means faster now.",
+        "",
+        "| scenario | SCU → SCP | unit | before | after | after / before |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for result in results:
+        lines = best_variants(result)
+        for line in lines:
+            if peers.BASELINE in (line["scu"], line["scp"]):
+                continue
+            twin = peers.baseline_twin(peers.Pair(str(line["scu"]), str(line["scp"])))
+            if twin is None:
+                continue
+            before = next(
+                (
+                    other
+                    for other in lines
+                    if (other["scu"], other["scp"], other["window"])
+                    == (twin.scu, twin.scp, line["window"])
+                ),
+                None,
+            )
+            if before is None:
+                continue
+            cells = []
+            for found in (before, line):
+                cells.append(number(float(found["median"])) if found["ok"] else "**failed**")  # type: ignore[arg-type]
+            ratio = "-"
+            if before["ok"] and line["ok"]:
+                old, new = float(before["median"]), float(line["median"])  # type: ignore[arg-type]
+                ratio = f"{(old / new if result.scenario.lower_is_better else new / old):.2f}x"
+            rows.append(
+                f"| {result.scenario.title} | {label(line)} | {result.scenario.unit} | "
+                f"{cells[0]} | {cells[1]} | {ratio} |"
+            )
+    return [*rows, ""]
+
+
 def details(result: peers.ScenarioResult) -> list[str]:
     scenario = result.scenario
     better = "lower is better" if scenario.lower_is_better else "higher is better"
@@ -270,6 +317,7 @@ def markdown(report: dict[str, object], results: Sequence[peers.ScenarioResult])
         "",
         *headline(results),
         "",
+        *baseline_rows(results),
         "![peer benchmark chart](results/peers.png)",
         "",
     ]
@@ -350,6 +398,12 @@ def main(argv: list[str] | None = None) -> int:
     add("--chart", type=pathlib.Path, default=RESULTS / "peers.png")
     add("--no-readme", action="store_true", help="do not write bench/README.md")
     add("--loaded", help="a sentence on the machine's load, printed above the tables")
+    add(
+        "--baseline",
+        metavar="REV",
+        help="also run dicomul sync at git revision REV beside each dicomul sync pair "
+        "(interleaved), and print a before/after table",
+    )
     args = parser.parse_args(argv)
     import importlib.util
 
@@ -384,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results = []
     with peer_scenarios.workdir(args.workdir) as workdir:
+        if args.baseline:
+            peers.add_baseline(args.baseline, workdir / "baseline")
         leave_out = {}
         if args.quick:
             leave_out["dicomul-trio"] = "--quick; trio runs the same dicomul_anyio code as asyncio"

@@ -180,6 +180,38 @@ def test_run_peers_writes_json_chart_and_readme_section(
     assert "| C-ECHO round trips on one association (10) | echoes/s |" in text
 
 
+def test_a_baseline_revision_runs_beside_this_tree(
+    workdir: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """--baseline REV: dicomul sync at REV (imported from its own tree, not
+    this one) runs beside each dicomul sync pair, and a before/after table
+    compares them."""
+    json_path = tmp_path / "peers.json"
+    try:
+        code = run_peers.main(
+            [
+                "--tiny",
+                "--repeat=1",
+                "--scenarios=echoes",
+                "--pairs=dicomul-sync:dicomul-sync",
+                "--baseline=HEAD",
+                "--no-readme",
+                f"--json={json_path}",
+                f"--chart={tmp_path / 'peers.png'}",
+                f"--workdir={workdir}",
+            ]
+        )
+    finally:
+        peers.PEERS.pop(peers.BASELINE, None)  # added by --baseline
+    assert code == 0
+    (scenario,) = json.loads(json_path.read_text())["scenarios"]
+    pairs = {(p["scu"], p["scp"]) for p in scenario["pairs"]}
+    assert pairs == {("dicomul-sync", "dicomul-sync"), (peers.BASELINE, peers.BASELINE)}
+    tree = workdir / "baseline" / "tree"
+    assert (tree / "dicomul" / "__init__.py").exists()
+    assert (tree / "dicomul_sync").resolve().is_relative_to(workdir / "baseline" / "source")
+
+
 def test_dcmtk_tools_are_dcmtk_not_pynetdicom_scripts() -> None:
     for tool in ("echoscu", "storescu", "storescp"):
         path = peers.dcmtk(tool)

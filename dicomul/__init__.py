@@ -37,6 +37,7 @@ from ._acse import (
 from ._buffer import (
     DEFAULT_MAX_CONTROL_PDU_LENGTH,
     DEFAULT_MAX_PDATA_LENGTH,
+    READ_INTO_PDU_ABOVE,
     STREAM_PDATA_ABOVE,
     ReceiveBuffer,
 )
@@ -144,7 +145,7 @@ from ._models import (
     requestor_proposal,
 )
 from ._operations import FindOperation, Reply, RetrieveOperation, handler_refusal
-from ._part10 import part10_data_set_offset
+from ._part10 import part10_data_set_offset, part10_file_meta
 from ._qr import (
     CHARACTER_SET_VRS,
     QUERY_RETRIEVE_LEVELS,
@@ -275,6 +276,7 @@ __all__ = [
     "check_ae_title",
     "check_operations_window",
     "part10_data_set_offset",
+    "part10_file_meta",
     "CHARACTER_SET_VRS",
     "QUERY_RETRIEVE_LEVELS",
     "RANGE_VRS",
@@ -399,6 +401,7 @@ __all__ = [
     "PDUType",
     "ProtocolError",
     "ReceiveBuffer",
+    "READ_INTO_PDU_ABOVE",
     "STREAM_PDATA_ABOVE",
     "RejectReasonACSE",
     "RejectReasonPresentation",

@@ -30,11 +30,12 @@ from collections import deque
 from ._enums import MessageControlHeader, PDUType
 from ._errors import PDUTooLargeError
 from ._wire import PDU_HEADER, U32, BytesLike, fail
-from .pdu import PDU, PDataTF, PresentationDataValue, decode
+from .pdu import PDU, PDataTF, PresentationDataValue, decode, decode_pdata
 
 __all__ = [
     "DEFAULT_MAX_CONTROL_PDU_LENGTH",
     "DEFAULT_MAX_PDATA_LENGTH",
+    "READ_INTO_PDU_ABOVE",
     "STREAM_PDATA_ABOVE",
     "ReceiveBuffer",
 ]
@@ -52,9 +53,13 @@ DEFAULT_MAX_CONTROL_PDU_LENGTH = 1024 * 1024
 #: event through the state machine: streaming 1 MiB PDUs in 64 KiB pieces
 #: cost a tenth of the C-STORE throughput) and none longer is held.
 STREAM_PDATA_ABOVE = DEFAULT_MAX_PDATA_LENGTH
+#: A PDU with more than this many bytes still to come is read straight into
+#: a buffer of its own size (:meth:`ReceiveBuffer.pdu_buffer`), so that its
+#: bytes are never copied out of reads and joined.
+READ_INTO_PDU_ABOVE = 64 * 1024
 #: The PDV item header: Item-length (4 bytes), context ID, control header.
 _PDV_HEADER = 6
-_NOT_LAST = ~MessageControlHeader.LAST & 0xFF
+_NOT_LAST = ~int(MessageControlHeader.LAST) & 0xFF
 
 
 class ReceiveBuffer:
@@ -107,10 +112,16 @@ class ReceiveBuffer:
         self._pdv_control = 0
         self._chunks: deque[memoryview] = deque()
         self._size = 0
-        # Whole length (header included) of the PDU being received, once known.
+        # Whole length (header included) and type of the PDU being received,
+        # once known.
         self._frame_size: int | None = None
+        self._frame_type = 0
         # Set once a header was refused: the stream cannot be resynchronised.
         self._broken = False
+        # pdu_buffer: the PDU being read into a buffer of its own size, and
+        # how much of it is in (the PDU's first bytes, moved there once).
+        self._pdu: bytearray | None = None
+        self._filled = 0
 
     def __len__(self) -> int:
         """Number of bytes buffered and not yet handed out."""
@@ -124,9 +135,67 @@ class ReceiveBuffer:
         """
         if not data or self._broken:
             return
+        if self._pdu is not None:  # a PDU being read in place (pdu_buffer) comes first
+            view = memoryview(data).cast("B")
+            taken = min(len(self._pdu) - self._filled, len(view))
+            self._pdu[self._filled : self._filled + taken] = view[:taken]
+            self._pdu_filled(taken)
+            data = view[taken:]
+            if not data:
+                return
         view = memoryview(data if isinstance(data, bytes) else bytes(data))
         self._chunks.append(view)
         self._size += len(view)
+
+    def pdu_buffer(self, max_size: int = 65536) -> memoryview | None:
+        """Where the next bytes of the PDU being received go, to read them
+        into (``socket.recv_into``) instead of feeding them; or None: read
+        and :meth:`feed` as usual.
+
+        Once a PDU's header is in (:meth:`next_pdu` returned None for it)
+        and more than :data:`READ_INTO_PDU_ABOVE` bytes of it are still to
+        come, its bytes go to a buffer of its own size (what had come of it
+        moved there once), the PDU is decoded where it lies, and its bytes
+        are never copied out of reads and joined.  The view is of at most
+        ``max_size`` bytes (reads of a usual size: one of a whole MiB was
+        measured slower, bench/README.md); say how many were read into it
+        with :meth:`buffer_updated` before anything else.  For smaller PDUs
+        ``recv()`` is better: its ``bytes`` are kept as they are, while a
+        reused buffer would have to be copied.
+        """
+        if (
+            self._pdu is None
+            and self._frame_size is not None
+            and self._frame_size - self._size > READ_INTO_PDU_ABOVE
+        ):
+            # Every byte buffered is the PDU's (it starts the buffer, and is
+            # not whole): move them into a buffer of its size.
+            pdu = bytearray(self._frame_size)
+            filled = 0
+            for chunk in self._chunks:
+                pdu[filled : filled + len(chunk)] = chunk
+                filled += len(chunk)
+            self._chunks.clear()
+            self._pdu, self._filled = pdu, filled
+        if self._pdu is None:
+            return None
+        return memoryview(self._pdu)[self._filled : self._filled + max_size]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """``nbytes`` bytes were read into the view :meth:`pdu_buffer` gave."""
+        if self._pdu is None:
+            raise ValueError("no PDU buffer was given to read into (pdu_buffer)")
+        if nbytes > 0:
+            self._pdu_filled(nbytes)
+
+    def _pdu_filled(self, nbytes: int) -> None:
+        pdu = self._pdu
+        assert pdu is not None
+        self._filled += nbytes
+        self._size += nbytes
+        if self._filled == len(pdu):  # whole: framed from here as if fed
+            self._pdu = None
+            self._chunks.append(memoryview(pdu).toreadonly())
 
     def next_frame(self) -> BytesLike | None:
         """Return the bytes of the next whole PDU, or None until they are all in.
@@ -142,6 +211,7 @@ class ReceiveBuffer:
             header = self._header()
             if header is None:
                 return None
+            self._frame_type = header[0]
             self._frame_size = PDU_HEADER.size + header[1]
         if self._size < self._frame_size:
             return None
@@ -174,18 +244,27 @@ class ReceiveBuffer:
         """
         if self._stream_left:
             return self._next_piece()
-        if self._frame_size is None and self.stream_pdata_above is not None:
+        if self._frame_size is None:
             header = self._header()
             if header is None:
                 return None
             pdu_type, length = header
-            if pdu_type == PDUType.P_DATA_TF and length > self.stream_pdata_above:
+            above = self.stream_pdata_above
+            if pdu_type == PDUType.P_DATA_TF and above is not None and length > above:
                 self._take(PDU_HEADER.size)
                 self._stream_left = self._stream_length = length
                 return self._next_piece()
-            self._frame_size = PDU_HEADER.size + length  # (next_frame need not read it again)
-        frame = self.next_frame()
-        return None if frame is None else decode(frame, strict=self.strict)
+            self._frame_size = PDU_HEADER.size + length
+            self._frame_type = pdu_type
+        if self._size < self._frame_size:
+            return None
+        frame = self._take(self._frame_size)
+        self._frame_size = None
+        if self._frame_type == PDUType.P_DATA_TF:
+            # The header, read and checked above, need not be read again.
+            view = frame if isinstance(frame, memoryview) else memoryview(frame)
+            return decode_pdata(view, len(view) - PDU_HEADER.size, self.strict)
+        return decode(frame, strict=self.strict)
 
     def _next_piece(self) -> PDataTF | None:
         """What has arrived of the long P-DATA-TF being received, as one

@@ -23,10 +23,11 @@ group 0000 that this module does not know are kept raw in
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, fields
 from enum import IntEnum
-from typing import Final
+from operator import attrgetter
+from typing import Any, Final
 
 from ._enums import AbortReason
 from ._errors import LocalProtocolError, RemoteProtocolError
@@ -51,8 +52,6 @@ NO_DATA_SET: Final = 0x0101
 _RESPONSE_BIT: Final = 0x8000
 
 _ELEMENT_HEADER: Final = struct.Struct("<HHL")
-_US: Final = struct.Struct("<H")
-_UL: Final = struct.Struct("<L")
 
 
 class CommandField(IntEnum):
@@ -244,17 +243,14 @@ class Command:
         if missing:
             raise LocalProtocolError(_missing_message(self.command_field, missing))
         for tag, _ in self.extra_elements:
-            if not 0 <= tag <= 0xFFFF or tag in _BY_TAG or tag == 0:
+            if not 0 < tag <= 0xFFFF or tag in _BY_TAG:
                 raise LocalProtocolError(
                     f"extra element (0000,{tag:04X}) must be a group 0000 element "
                     "that Command has no field for"
                 )
-        for tag, name, vr in _ELEMENTS:
-            value = getattr(self, name)
-            if value is not None and not _fits(vr, value):
-                raise LocalProtocolError(
-                    f"{name} ({_tag_text(tag)}) cannot hold {value!r} as {vr.name}"
-                )
+        for value, fits, element in zip(_element_values(self), _FITS, _ELEMENTS, strict=True):
+            if value is not None and not fits(value):
+                raise LocalProtocolError(_cannot_hold(element, value))
 
     @property
     def has_data_set(self) -> bool:
@@ -316,16 +312,46 @@ def response_for(
     return Command(**values)  # type: ignore[arg-type]
 
 
-def _fits(vr: _VR, value: object) -> bool:
-    if vr is _VR.US:
-        return isinstance(value, int) and 0 <= value <= 0xFFFF
-    if vr is _VR.AT:
-        return isinstance(value, tuple) and all(
-            isinstance(tag, int) and 0 <= tag <= 0xFFFFFFFF for tag in value
-        )
-    if vr is _VR.AE:
-        return isinstance(value, str) and len(value) <= 16 and value.isascii()
+def _fits_us(value: object) -> bool:
+    return isinstance(value, int) and 0 <= value <= 0xFFFF
+
+
+def _fits_ul(value: object) -> bool:
+    return isinstance(value, int) and 0 <= value <= 0xFFFFFFFF
+
+
+def _fits_at(value: object) -> bool:
+    return isinstance(value, tuple) and all(
+        isinstance(tag, int) and 0 <= tag <= 0xFFFFFFFF for tag in value
+    )
+
+
+def _fits_ae(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 16 and value.isascii()
+
+
+def _fits_text(value: object) -> bool:
     return isinstance(value, str) and value.isascii()
+
+
+_FITS_BY_VR: Final = {
+    _VR.US: _fits_us,
+    _VR.UL: _fits_ul,
+    _VR.AT: _fits_at,
+    _VR.AE: _fits_ae,
+    _VR.UI: _fits_text,
+    _VR.LO: _fits_text,
+}
+#: What each element of :data:`_ELEMENTS` may hold, in the same order.
+_FITS: Final = tuple(_FITS_BY_VR[vr] for _, _, vr in _ELEMENTS)
+#: The values of every element of :data:`_ELEMENTS` of a Command, as a tuple
+#: (one C call instead of a getattr per field).
+_element_values: Final = attrgetter(*(name for _, name, _ in _ELEMENTS))
+
+
+def _cannot_hold(element: tuple[int, str, _VR], value: object) -> str:
+    tag, name, vr = element
+    return f"{name} ({_tag_text(tag)}) cannot hold {value!r} as {vr.name}"
 
 
 def _tag_text(tag: int) -> str:
@@ -342,20 +368,54 @@ def _missing_message(command_field: int, missing: tuple[str, ...]) -> str:
     return f"{name} lacks required field(s): {', '.join(missing)} (PS3.7 sections 9.3, 10.3)"
 
 
-def _encode_value(vr: _VR, value: object) -> bytes:
-    if vr is _VR.US:
-        return _US.pack(value)
-    if vr is _VR.UL:
-        return _UL.pack(value)
-    if vr is _VR.AT:
-        return b"".join(
-            struct.pack("<HH", tag >> 16, tag & 0xFFFF)
-            for tag in value  # type: ignore[attr-defined]
-        )
-    raw = str(value).encode("ascii")
+# ------------------------------------------------------------------ encoding
+#
+# A command is encoded for every message sent, so each known element has its
+# own encoder producing the whole element (header and value), looked up once
+# per element by position in _ELEMENTS.
+
+_US_ELEMENT: Final = struct.Struct("<HHLH")
+_UL_ELEMENT: Final = struct.Struct("<HHLL")
+_GROUP_LENGTH: Final = struct.Struct("<HHLL")
+
+
+def _encode_us(element: int, value: int) -> bytes:
+    return _US_ELEMENT.pack(0x0000, element, 2, value)
+
+
+def _encode_ul(element: int, value: int) -> bytes:
+    return _UL_ELEMENT.pack(0x0000, element, 4, value)
+
+
+def _encode_at(element: int, value: tuple[int, ...]) -> bytes:
+    raw = b"".join(struct.pack("<HH", tag >> 16, tag & 0xFFFF) for tag in value)
+    return _ELEMENT_HEADER.pack(0x0000, element, len(raw)) + raw
+
+
+def _encode_uid(element: int, value: str) -> bytes:
+    raw = value.encode("ascii")
     if len(raw) % 2:
-        raw += b"\x00" if vr is _VR.UI else b" "
-    return raw
+        raw += b"\x00"  # UI: padded with NUL (PS3.5 6.2)
+    return _ELEMENT_HEADER.pack(0x0000, element, len(raw)) + raw
+
+
+def _encode_text(element: int, value: str) -> bytes:
+    raw = value.encode("ascii")
+    if len(raw) % 2:
+        raw += b" "  # AE, LO: padded with a space (PS3.5 6.2)
+    return _ELEMENT_HEADER.pack(0x0000, element, len(raw)) + raw
+
+
+_ENCODE_BY_VR: Final[dict[_VR, Callable[[int, Any], bytes]]] = {
+    _VR.US: _encode_us,
+    _VR.UL: _encode_ul,
+    _VR.AT: _encode_at,
+    _VR.UI: _encode_uid,
+    _VR.AE: _encode_text,
+    _VR.LO: _encode_text,
+}
+#: (element number, encoder) of every element of :data:`_ELEMENTS`, in order.
+_ENCODERS: Final = tuple((tag & 0xFFFF, _ENCODE_BY_VR[vr]) for tag, _, vr in _ELEMENTS)
 
 
 def encode_command(command: Command) -> bytes:
@@ -363,35 +423,27 @@ def encode_command(command: Command) -> bytes:
 
     Elements are written in ascending tag order, the extra ones merged in.
     """
-    elements: list[tuple[int, bytes]] = [
-        (tag, _encode_value(vr, value))
-        for tag, name, vr in _ELEMENTS
-        if (value := getattr(command, name)) is not None
+    parts = [
+        encode(element, value)
+        for (element, encode), value in zip(_ENCODERS, _element_values(command), strict=True)
+        if value is not None
     ]
     if command.extra_elements:
-        elements = sorted(elements + list(command.extra_elements))
-    body = b"".join(
-        _ELEMENT_HEADER.pack(0x0000, tag & 0xFFFF, len(value)) + value for tag, value in elements
-    )
-    return _ELEMENT_HEADER.pack(0x0000, 0x0000, 4) + _UL.pack(len(body)) + body
+        parts = _merge_extra(parts, command.extra_elements)
+    body = b"".join(parts)
+    return _GROUP_LENGTH.pack(0x0000, 0x0000, 4, len(body)) + body
 
 
-def _elements(data: BytesLike) -> Iterator[tuple[int, memoryview, int]]:
-    """Yield (tag, value, offset) for each element of an encoded command set."""
-    view = memoryview(data)
-    pos = 0
-    end = len(view)
-    while pos < end:
-        if end - pos < _ELEMENT_HEADER.size:
-            raise _bad(f"{end - pos} stray bytes after the last element", pos)
-        group, element, length = _ELEMENT_HEADER.unpack_from(view, pos)
-        if group != 0x0000:
-            raise _bad(f"element ({group:04X},{element:04X}) is not in group 0000", pos)
-        if length > end - pos - _ELEMENT_HEADER.size:
-            raise _bad(f"element (0000,{element:04X}) length {length} overruns the command", pos)
-        start = pos + _ELEMENT_HEADER.size
-        yield element, view[start : start + length], pos
-        pos = start + length
+def _merge_extra(known: list[bytes], extra: tuple[tuple[int, bytes], ...]) -> list[bytes]:
+    """Known and extra elements in ascending tag order (then by value)."""
+    elements = [(_ELEMENT_HEADER.unpack_from(e)[1], e[8:], e) for e in known]
+    elements += [
+        (tag, raw, _ELEMENT_HEADER.pack(0x0000, tag, len(raw)) + raw) for tag, raw in extra
+    ]
+    return [encoded for _, _, encoded in sorted(elements)]
+
+
+# ------------------------------------------------------------------ decoding
 
 
 def _bad(message: str, offset: int) -> RemoteProtocolError:
@@ -403,25 +455,80 @@ def _bad(message: str, offset: int) -> RemoteProtocolError:
     )
 
 
-def _decode_value(vr: _VR, raw: memoryview, tag: int, offset: int) -> object:
-    if vr is _VR.US:
-        if len(raw) != 2:
-            raise _bad(f"{_tag_text(tag)} is {len(raw)} bytes, not 2 (US)", offset)
-        return _US.unpack(raw)[0]
-    if vr is _VR.UL:
-        if len(raw) != 4:
-            raise _bad(f"{_tag_text(tag)} is {len(raw)} bytes, not 4 (UL)", offset)
-        return _UL.unpack(raw)[0]
-    if vr is _VR.AT:
-        if len(raw) % 4:
-            raise _bad(f"{_tag_text(tag)} is {len(raw)} bytes, not a multiple of 4 (AT)", offset)
-        pairs = struct.unpack(f"<{len(raw) // 2}H", raw)
-        return tuple((pairs[i] << 16) | pairs[i + 1] for i in range(0, len(pairs), 2))
-    return bytes(raw).decode("latin-1").rstrip("\x00 ").lstrip(" ")
+def _incomplete(problem: str) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f"peer sent an incomplete command: {problem}",
+        abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
+    )
+
+
+# Each decoder takes (data, start, stop, element, offset) and returns the value
+# read, which fits its field by construction (two bytes are a US), except
+# text: a peer's bytes may be anything, checked by decode_command.
+
+
+def _decode_us(data: bytes, start: int, stop: int, element: int, offset: int) -> int:
+    if stop - start != 2:
+        raise _bad(f"{_tag_text(element)} is {stop - start} bytes, not 2 (US)", offset)
+    return data[start] | data[start + 1] << 8
+
+
+def _decode_ul(data: bytes, start: int, stop: int, element: int, offset: int) -> int:
+    if stop - start != 4:
+        raise _bad(f"{_tag_text(element)} is {stop - start} bytes, not 4 (UL)", offset)
+    return int.from_bytes(data[start:stop], "little")
+
+
+def _decode_at(data: bytes, start: int, stop: int, element: int, offset: int) -> tuple[int, ...]:
+    length = stop - start
+    if length % 4:
+        raise _bad(f"{_tag_text(element)} is {length} bytes, not a multiple of 4 (AT)", offset)
+    pairs = struct.unpack_from(f"<{length // 2}H", data, start)
+    return tuple((pairs[i] << 16) | pairs[i + 1] for i in range(0, len(pairs), 2))
+
+
+def _decode_text(data: bytes, start: int, stop: int, element: int, offset: int) -> str:
+    return data[start:stop].decode("latin-1").rstrip("\x00 ").lstrip(" ")
+
+
+_DECODE_BY_VR: Final[dict[_VR, Callable[[bytes, int, int, int, int], object]]] = {
+    _VR.US: _decode_us,
+    _VR.UL: _decode_ul,
+    _VR.AT: _decode_at,
+    _VR.UI: _decode_text,
+    _VR.AE: _decode_text,
+    _VR.LO: _decode_text,
+}
+#: Element number -> (field name, decoder, the element's row of _ELEMENTS,
+#: and for text the check its value must pass).
+_DECODERS: Final = {
+    tag & 0xFFFF: (
+        name,
+        _DECODE_BY_VR[vr],
+        (tag, name, vr),
+        _FITS_BY_VR[vr] if vr in (_VR.UI, _VR.AE, _VR.LO) else None,
+    )
+    for tag, name, vr in _ELEMENTS
+}
+_new = object.__new__
+_set = object.__setattr__
+#: Every field of Command but extra_elements, with its default, for building
+#: a decoded command.
+_FIELD_DEFAULTS: Final = tuple(
+    (field.name, None if field.default is MISSING else field.default)
+    for field in fields(Command)
+    if field.name != "extra_elements"
+)
 
 
 def decode_command(data: BytesLike) -> Command:
     """Decode an Implicit VR Little Endian command set (all its fragments joined).
+
+    The decoded command is built without the constructor's checks of every
+    field: a value read from two bytes fits a US by construction, so only
+    what the bytes cannot guarantee is checked here (text that must be
+    ASCII, an AE title of at most 16 characters, the required fields),
+    raising what the constructor would.
 
     Raises
     ------
@@ -429,25 +536,49 @@ def decode_command(data: BytesLike) -> Command:
         If the bytes are not a command set, or the command lacks a field
         PS3.7 requires; the error carries the A-ABORT reason to answer with.
     """
+    if not isinstance(data, bytes):
+        data = bytes(data)
     values: dict[str, object] = {}
     extra: list[tuple[int, bytes]] = []
-    for element, raw, offset in _elements(data):
-        if element == 0x0000:  # Command Group Length: recomputed on encoding
-            continue
-        known = _BY_TAG.get(element)
-        if known is None:
-            extra.append((element, bytes(raw)))
-        else:
-            name, vr = known
-            values[name] = _decode_value(vr, raw, element, offset)
+    # Text fields read, to check once the last of any duplicate is known.
+    texts: list[tuple[str, tuple[int, str, _VR], Callable[[object], bool]]] = []
+    unpack_header = _ELEMENT_HEADER.unpack_from
+    decoders = _DECODERS
+    end = len(data)
+    pos = 0
+    while pos < end:
+        if end - pos < 8:
+            raise _bad(f"{end - pos} stray bytes after the last element", pos)
+        group, element, length = unpack_header(data, pos)
+        if group != 0x0000:
+            raise _bad(f"element ({group:04X},{element:04X}) is not in group 0000", pos)
+        start = pos + 8
+        stop = start + length
+        if stop > end:
+            raise _bad(f"element (0000,{element:04X}) length {length} overruns the command", pos)
+        if element:  # (0000,0000), Command Group Length, is recomputed on encoding
+            known = decoders.get(element)
+            if known is None:
+                extra.append((element, data[start:stop]))
+            else:
+                name, decode, row, fits = known
+                values[name] = decode(data, start, stop, element, pos)
+                if fits is not None:
+                    texts.append((name, row, fits))
+        pos = stop
     if "command_field" not in values:
         raise _bad("no Command Field (0000,0100)", 0)
     if "command_data_set_type" not in values:
         raise _bad("no Command Data Set Type (0000,0800)", 0)
-    try:
-        return Command(**values, extra_elements=tuple(extra))  # type: ignore[arg-type]
-    except LocalProtocolError as exc:
-        raise RemoteProtocolError(
-            f"peer sent an incomplete command: {exc}",
-            abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
-        ) from None
+    command = _new(Command)
+    get = values.get
+    for name, default in _FIELD_DEFAULTS:
+        _set(command, name, get(name, default))
+    _set(command, "extra_elements", tuple(extra))
+    missing = command.missing_fields()
+    if missing:
+        raise _incomplete(_missing_message(command.command_field, missing))
+    for name, row, check in texts:
+        if not check(values[name]):
+            raise _incomplete(_cannot_hold(row, values[name]))
+    return command

@@ -21,7 +21,11 @@ h11's ``Connection``.  It never touches a socket or a clock:
   A-ASSOCIATE-RQ, a message's PDUs, the answers to what was received, a
   timer's A-ABORT) and :meth:`Connection.data_to_send` hands it over.  The
   adapter writes ``data_to_send()`` after every call it makes, in the order
-  the calls were made (as h2's ``data_to_send``).
+  the calls were made (as h2's ``data_to_send``).  The queue is a list of
+  buffers (a data set's fragments are views of it, not copies):
+  :meth:`Connection.data_to_send_buffers` hands the same queue out unjoined,
+  for a transport that writes several buffers at once (``sendmsg``);
+  ``data_to_send`` is that list joined.
 * Time is a number the caller passes (``now=``) to every call that can move
   a timer; the engine never reuses an earlier time for a later moment: the
   adapter reports each write it finishes with :meth:`Connection.wrote`, as
@@ -34,8 +38,8 @@ h11's ``Connection``.  It never touches a socket or a clock:
   9.1.4, Table 9-10), so no adapter decides them for itself.
 
 Every input is one event of PS3.8 Table 9-10 (Evt1 to Evt19); the table in
-:mod:`dicomul._fsm` names the action, and :meth:`Connection._perform` carries
-it out.  A peer's misbehaviour never raises out of ``receive_data`` or
+:mod:`dicomul._fsm` names the action, and :data:`_ACTIONS` names the method that
+carries it out.  A peer's misbehaviour never raises out of ``receive_data`` or
 ``next_event``: it becomes the A-ABORT the table names, queued for sending,
 and an :class:`Aborted` event.  A local misuse (an event the table does not
 allow in the current state) raises :class:`~dicomul.LocalProtocolError` and
@@ -45,7 +49,7 @@ changes nothing.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
@@ -62,6 +66,7 @@ from ._dimse import (
     CommandReceived,
     DataSetFragment,
     Fragmenter,
+    Piece,
     Reassembler,
     check_data_set,
 )
@@ -91,7 +96,7 @@ from ._events import (
     RequestRelease,
     RespondRelease,
 )
-from ._fsm import TRANSITIONS, Action, Event, State, transition
+from ._fsm import NEXT_STATE, TRANSITIONS, Action, Event, State, transition
 from ._idle import Progress
 from ._requests import c_cancel_rq
 from ._status import StatusCategory, status_category
@@ -105,6 +110,7 @@ from .pdu import (
     ReleaseRP,
     ReleaseRQ,
     encode,
+    pdata_header,
 )
 
 __all__ = ["DEFAULT_ARTIM_TIMEOUT", "Connection", "Role"]
@@ -155,6 +161,23 @@ def _same_context(context_id: int, expected: int, what: str) -> None:
         )
 
 
+#: States awaiting the peer's A-ASSOCIATE or A-RELEASE answer, which the
+#: ACSE timeout bounds.
+_ACSE_WAITS = frozenset({State.STA5, State.STA7})
+#: States in which no association exists any more (PS3.8 Table 9-1).
+_ASSOCIATION_GONE = frozenset({State.STA1, State.STA13})
+#: States in which a P-DATA-TF PDU (Evt10) is indicated to the user and
+#: nothing else happens: DT-2 in Sta6 and AR-6 in Sta7, the state unchanged
+#: (PS3.8 Table 9-10, read from the table itself).  The engine carries them
+#: out directly, a P-DATA-TF being the PDU of every message.
+_PDATA_INDICATED = frozenset(
+    state
+    for (state, event), action in TRANSITIONS.items()
+    if event is Event.EVT10
+    and action in (Action.DT_2, Action.AR_6)
+    and NEXT_STATE[action] is state
+)
+
 #: Actions after which the transport connection is to be closed (PS3.8 9.2.2).
 _CLOSING = frozenset(
     {Action.AE_4, Action.AR_3, Action.AR_5, Action.AA_2, Action.AA_3, Action.AA_4, Action.AA_5}
@@ -199,19 +222,24 @@ class OutgoingMessage:
         """True while the connection still waits for this message's end."""
         return self._conn._outgoing is self
 
-    def push(self, chunk: BytesLike, *, now: float | None = None) -> None:
-        """Queue the PDUs that the data set's next bytes, ``chunk``, complete."""
-        pdus = self._fragmenter.push(chunk)  # checks first: an error changes nothing
+    def push(self, chunk: BytesLike | bytearray, *, now: float | None = None) -> None:
+        """Queue the PDUs that the data set's next bytes, ``chunk``, complete.
+
+        A ``bytes`` chunk is queued as views, not copied (it cannot change
+        before it is written); a chunk of any other buffer is copied once,
+        so the caller may refill it at once.
+        """
+        pieces = self._fragmenter.push_pieces(chunk)  # checks first: an error changes nothing
         self._conn._tick(now)
         if self.open:
-            self._conn._emit(pdus)
+            self._conn._emit(self._fragmenter.context_id, pieces)
 
     def finish(self, *, now: float | None = None) -> None:
         """Queue the PDUs that end the message; the wait for a response starts once written."""
-        pdus = self._fragmenter.finish()
+        pieces = self._fragmenter.finish_pieces()
         self._conn._tick(now)
         if self.open:
-            self._conn._emit(pdus)
+            self._conn._emit(self._fragmenter.context_id, pieces)
             self._conn._message_done(self)
 
     def abandon(self, *, now: float | None = None) -> None:
@@ -321,7 +349,7 @@ class Connection:
         self._state = State.STA1
         self._buffer = ReceiveBuffer(strict=strict, stream_pdata_above=STREAM_PDATA_ABOVE)
         self._events: deque[ConnectionEvent] = deque()
-        self._outbox: list[bytes] = []
+        self._outbox: list[BytesLike] = []
         # True from data_to_send handing bytes out until wrote() says they went.
         self._unwritten = False
         self._eof = False
@@ -512,6 +540,36 @@ class Connection:
         else:
             self._eof = True
 
+    def pdu_buffer(self, max_size: int = 65536) -> memoryview | None:
+        """Where the next bytes of a large PDU being received go: a view to
+        read into (``socket.recv_into``) instead of passing the bytes to
+        :meth:`receive_data`, then report how many were read with
+        :meth:`buffer_updated`, before any other call; or None, when reading
+        and :meth:`receive_data` is as good.
+
+        A large PDU (a P-DATA-TF of a data set, more than
+        :data:`~dicomul.READ_INTO_PDU_ABOVE` bytes still to come) is then
+        read into a buffer of its own size and decoded where it lies: its
+        bytes are not copied out of each read and joined (see
+        :meth:`dicomul.ReceiveBuffer.pdu_buffer`).
+        """
+        if self._state is State.STA1:
+            return None
+        return self._buffer.pdu_buffer(max_size)
+
+    def buffer_updated(self, nbytes: int, *, now: float | None = None) -> None:
+        """``nbytes`` bytes were read into the view :meth:`pdu_buffer` gave,
+        as :meth:`receive_data` would take them.  The end of the stream is
+        not 0 here: pass ``b""`` to :meth:`receive_data` for it."""
+        self._tick(now)
+        if self._state is State.STA1:
+            if not self._connected:
+                raise LocalProtocolError("no transport connection to receive data on (Sta1)")
+            return
+        if nbytes:
+            self._progress.received(nbytes, self._now)
+            self._buffer.buffer_updated(nbytes)
+
     def next_event(self) -> ConnectionEvent | NeedData:
         """The next event, or :data:`NEED_DATA` when more bytes are needed.
 
@@ -548,14 +606,33 @@ class Connection:
         timer's A-ABORT (:meth:`handle_timeout`).  The adapter calls it after
         every call it makes and writes what it returns, then reports the
         write with :meth:`wrote`.
+
+        The queue's buffers joined into one ``bytes``: a convenience over
+        :meth:`data_to_send_buffers`, which hands out the same queue without
+        joining it (call one or the other).
+        """
+        buffers = self.data_to_send_buffers()
+        if not buffers:
+            return b""
+        first = buffers[0]
+        return first if len(buffers) == 1 and isinstance(first, bytes) else b"".join(buffers)
+
+    def data_to_send_buffers(self) -> list[BytesLike]:
+        """:meth:`data_to_send` as the buffers queued, in order, not joined.
+
+        The same one way out, for a transport that writes several buffers
+        in one call (``socket.sendmsg``, ``writelines``): a data set pushed
+        as ``bytes`` is queued as views of it, each after its PDU's 12-byte
+        header, so that it is written without being copied into one
+        ``bytes``.  Write them all, in order, then report the write with
+        :meth:`wrote`.
         """
         outbox = self._outbox
         if not outbox:
-            return b""
-        data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
-        outbox.clear()
+            return []
+        self._outbox = []
         self._unwritten = True  # until the adapter reports the write (wrote)
-        return data
+        return outbox
 
     def handle_timeout(self, *, now: float) -> None:
         """Let the timers whose deadline has passed fire (ARTIM: Evt18)."""
@@ -823,14 +900,25 @@ class Connection:
         if data:
             self._outbox.append(data)
 
-    def _emit(self, pdus: Iterator[PDataTF]) -> None:
-        """Queue each PDU as a P-DATA request (Evt9), stopping quietly if the
-        association ended under the message (an abort read meanwhile)."""
+    def _emit(self, context_id: int, pieces: list[Piece]) -> None:
+        """Queue each piece as a P-DATA-TF of one PDV, a P-DATA request
+        (Evt9), or nothing if the association ended under the message (an
+        abort read meanwhile).
+
+        Evt9 is DT-1 in Sta6 and AR-7 in Sta8 (PS3.8 Table 9-10): send the
+        PDU, the state unchanged.  So one step of the table stands for the
+        whole burst, nothing else happening between its PDUs; each is queued
+        as its 12-byte header and its fragment, a view of the pushed data
+        set, joined (copied) once by :meth:`data_to_send`."""
+        if self._state not in _SENDING_STATES or not pieces:
+            return
+        action, next_state = transition(self._state, Event.EVT9, is_requestor=self.is_requestor)
+        assert action in (Action.DT_1, Action.AR_7)
+        assert next_state is self._state
         outbox = self._outbox
-        for pdata in pdus:
-            if self._state not in _SENDING_STATES:
-                return
-            outbox.append(self._input(Event.EVT9, pdu=pdata))
+        for control, data in pieces:
+            outbox.append(pdata_header(context_id, control, len(data)))
+            outbox.append(data)
 
     def _message_done(self, message: OutgoingMessage) -> None:
         if self._outgoing is message:
@@ -969,6 +1057,12 @@ class Connection:
                 self._input(Event.EVT17)
                 return True
             return False
+        if type(received) is PDataTF and self._state in _PDATA_INDICATED:
+            # Evt10 in Sta6 or Sta7: DT-2 or AR-6, the state unchanged (see
+            # _PDATA_INDICATED): the action itself, without the bookkeeping
+            # of a transition.
+            self._queue(self._deliver(received))
+            return True
         event = _PDU_EVENTS[type(received)]
         self._queue(self._input(event, pdu=received))
         return True
@@ -976,40 +1070,38 @@ class Connection:
     def _input(self, event: Event, **context: object) -> bytes:
         """Apply one Table 9-10 event; return the bytes its action sends."""
         request_acceptable = True
-        rq = context.get("pdu")
-        if event is Event.EVT6 and isinstance(rq, AssociateRQ):
-            # AE-6: the service provider itself only checks the protocol
-            # version (PS3.8 9.3.2: a receiver tests bit 0 only); everything
-            # else is the service user's decision.
-            request_acceptable = bool(rq.protocol_version & 1)
+        if event is Event.EVT6:
+            rq = context.get("pdu")
+            if isinstance(rq, AssociateRQ):
+                # AE-6: the service provider itself only checks the protocol
+                # version (PS3.8 9.3.2: a receiver tests bit 0 only);
+                # everything else is the service user's decision.
+                request_acceptable = bool(rq.protocol_version & 1)
+        previous = self._state
         action, next_state = transition(
-            self._state,
+            previous,
             event,
             is_requestor=self.is_requestor,
             request_acceptable=request_acceptable,
         )
-        previous = self._state
-        self._state = next_state
         if next_state is not previous:
+            self._state = next_state
             self._progress.mark(self._now)
-        if next_state in (State.STA5, State.STA7) and previous not in (State.STA5, State.STA7):
-            self._acse_since = self._now
-        if next_state in (State.STA1, State.STA13):
-            self._invoked.clear()
-            self._performing.clear()
-            self._outgoing = None  # a message being sent dies with the association
+            if next_state in _ACSE_WAITS and previous not in _ACSE_WAITS:
+                self._acse_since = self._now
+            if next_state in _ASSOCIATION_GONE:
+                self._invoked.clear()
+                self._performing.clear()
+                self._outgoing = None  # a message being sent dies with the association
+        if action not in _CLOSING:
+            return _ACTIONS[action](self, event, context)
         try:
-            return self._perform(action, event, context)
+            return _ACTIONS[action](self, event, context)
         finally:
-            if action in _CLOSING:
-                self._artim = None
+            self._artim = None
 
     def _start_artim(self) -> None:
         self._artim = self._now + self.artim_timeout
-
-    def _perform(self, action: Action, event: Event, context: dict[str, object]) -> bytes:
-        """Carry out ``action`` (PS3.8 Tables 9-6 to 9-9) through :data:`_ACTIONS`."""
-        return _ACTIONS[action](self, event, context)
 
     # One method per action (or group of actions that do the same thing); each
     # returns the bytes it sends.  _ACTIONS below maps the table's names to them.
@@ -1073,7 +1165,8 @@ class Connection:
         )
 
     def _send_pdu(self, event: Event, context: dict[str, object]) -> bytes:
-        """AE-7, DT-1, AR-7: send the PDU the local request carries."""
+        """AE-7, DT-1, AR-7: send the PDU the local request carries (DT-1 and
+        AR-7 are carried out by :meth:`_emit`, a burst at a time)."""
         pdu = context["pdu"]
         assert isinstance(pdu, AssociateAC | PDataTF)
         return encode(pdu)

@@ -60,8 +60,9 @@ MAX_COMMAND_LENGTH = 64 * 1024
 #: PDV item overhead inside a P-DATA-TF: Item-length (4), context ID, control header.
 _PDV_OVERHEAD = 6
 
-_COMMAND = MessageControlHeader.COMMAND
-_LAST = MessageControlHeader.LAST
+# Plain ints: an IntFlag's operators run in Python.
+_COMMAND = int(MessageControlHeader.COMMAND)
+_LAST = int(MessageControlHeader.LAST)
 
 #: An outgoing data set: encoded whole, or as chunks produced as they are
 #: sent (read from a file, say), so that it is never held whole.
@@ -82,16 +83,36 @@ def fragment_size(max_pdu_length: int) -> int:
     return limit - _PDV_OVERHEAD
 
 
+#: One PDV to send: (Message Control Header, the fragment's bytes).
+Piece = tuple[int, BytesLike]
+
+_new = object.__new__
+_set = object.__setattr__
+
+
 def _pdu(context_id: int, control: int, data: BytesLike) -> PDataTF:
-    return PDataTF(
-        pdvs=(PresentationDataValue(context_id=context_id, control_header=control, data=data),)
-    )
+    """A P-DATA-TF of one PDV, built without the constructors' checks: the
+    context ID is checked once by the Fragmenter, the control header is one
+    of the four flag values and the data a bytes or memoryview."""
+    pdv = _new(PresentationDataValue)
+    _set(pdv, "context_id", context_id)
+    _set(pdv, "control_header", control)
+    _set(pdv, "data", data)
+    pdata = _new(PDataTF)
+    _set(pdata, "pdvs", (pdv,))
+    _set(pdata, "header_reserved", 0)
+    return pdata
 
 
-def _slices(data: BytesLike, size: int) -> Iterator[memoryview]:
-    view = memoryview(data)
-    for start in range(0, len(view), size):
-        yield view[start : start + size]
+def _immutable_view(chunk: BytesLike | bytearray) -> memoryview:
+    """``chunk`` as a flat memoryview that stays valid: a view of ``bytes``
+    as it is, anything else (a bytearray or mmap the caller may refill)
+    copied once, so that fragments can be kept as views until they are
+    written."""
+    view = memoryview(chunk)
+    if view.ndim != 1 or view.itemsize != 1:
+        view = view.cast("B")
+    return view if isinstance(view.obj, bytes) else memoryview(view.tobytes())
 
 
 class Fragmenter:
@@ -103,9 +124,10 @@ class Fragmenter:
     the last data-set fragment flagged "last".  The command's fragments come
     before the first data-set fragment.  A fragment is sent only once the
     bytes that follow it exist (the last one must carry the "last" bit), so
-    up to one fragment's worth is held back and copied; every other fragment
-    is a ``memoryview`` into the pushed chunk, to be encoded before the
-    caller reuses that chunk's buffer.
+    up to one fragment's worth is held back.  Fragments are ``memoryview``
+    slices of the pushed chunks, never copies, when the chunks are ``bytes``
+    (immutable); a chunk of any other buffer type (a ``bytearray`` the
+    caller refills, say) is copied once when pushed.
 
     Caller errors raise :class:`~dicomul.LocalProtocolError` and change
     nothing (the message stays open): a chunk for a command that announces
@@ -129,6 +151,8 @@ class Fragmenter:
         max_pdu_length: int,
         length: int | None = None,
     ) -> None:
+        if not 0 <= context_id <= 0xFF:
+            raise LocalProtocolError(f"context_id {context_id} must fit one byte")
         self.context_id = context_id
         self.command = command
         #: The data set's announced length in bytes, checked at finish (None: not known).
@@ -148,58 +172,57 @@ class Fragmenter:
         """True once any of the message's PDUs was produced."""
         return self._command_sent
 
-    def _command_pdus(self) -> Iterator[PDataTF]:
-        if self._command_sent:
-            return
-        self._command_sent = True
-        for piece, last in _with_last(_slices(encode_command(self.command), self._size)):
-            yield _pdu(self.context_id, _COMMAND | _LAST if last else _COMMAND, piece)
-
-    def push(self, chunk: BytesLike) -> Iterator[PDataTF]:
+    def push(self, chunk: BytesLike | bytearray) -> Iterator[PDataTF]:
         """The PDUs that ``chunk`` (the next data-set bytes) completes.
 
-        Checks happen at the call; the PDUs are produced as they are iterated.
+        Checks happen at the call, and so does the cutting; the PDU objects
+        are made as they are iterated.
         """
+        return self._pdus(self.push_pieces(chunk))
+
+    def finish(self) -> Iterator[PDataTF]:
+        """The PDUs that end the message: the command's if not yet sent, and
+        the data set's last fragment (an empty one for an empty data set)."""
+        return self._pdus(self.finish_pieces())
+
+    def _pdus(self, pieces: list[Piece]) -> Iterator[PDataTF]:
+        context_id = self.context_id
+        for control, data in pieces:
+            yield _pdu(context_id, control, data)
+
+    def push_pieces(self, chunk: BytesLike | bytearray) -> list[Piece]:
+        """:meth:`push` as (Message Control Header, fragment) pairs, one per
+        PDU, for an engine that encodes them itself (no PDU objects)."""
         if self.finished:
             raise LocalProtocolError("the message is finished: no more data set bytes")
         if not self.command.has_data_set:
             raise LocalProtocolError(
                 "the command's Command Data Set Type (0000,0800) announces no data set"
             )
-        view = memoryview(chunk).cast("B")
+        view = _immutable_view(chunk)
         if self.length is not None and self.pushed + len(view) > self.length:
             raise LocalProtocolError(
                 f"{self.pushed + len(view)} data set bytes pushed, more than the "
                 f"announced {self.length}"
             )
         self.pushed += len(view)
-        return self._push(view)
-
-    def _push(self, view: memoryview) -> Iterator[PDataTF]:
-        yield from self._command_pdus()
+        pieces = self._command_pieces()
         size = self._size
         if self._held_length + len(view) <= size:
             self._hold(view)
-            return
+            return pieces
         if self._held_length:
             take = size - self._held_length
-            piece = b"".join((*self._held, view[:take]))
+            pieces.append((0, b"".join((*self._held, view[:take]))))
             self._held, self._held_length = [], 0
             view = view[take:]
-            yield _pdu(self.context_id, 0, piece)
         whole = (len(view) - 1) // size * size  # leave 1 to size bytes held back
-        for start in range(0, whole, size):
-            yield _pdu(self.context_id, 0, view[start : start + size])
+        pieces.extend((0, view[start : start + size]) for start in range(0, whole, size))
         self._hold(view[whole:])
+        return pieces
 
-    def _hold(self, view: memoryview) -> None:
-        if len(view):
-            self._held.append(view)
-            self._held_length += len(view)
-
-    def finish(self) -> Iterator[PDataTF]:
-        """The PDUs that end the message: the command's if not yet sent, and
-        the data set's last fragment (an empty one for an empty data set)."""
+    def finish_pieces(self) -> list[Piece]:
+        """:meth:`finish` as (Message Control Header, fragment) pairs."""
         if self.finished:
             raise LocalProtocolError("the message is already finished")
         if self.length is not None and self.pushed != self.length:
@@ -207,24 +230,33 @@ class Fragmenter:
                 f"{self.pushed} data set bytes pushed, fewer than the announced {self.length}"
             )
         self.finished = True
-        return self._finish()
-
-    def _finish(self) -> Iterator[PDataTF]:
-        yield from self._command_pdus()
+        pieces = self._command_pieces()
         if self.command.has_data_set:
             held, self._held, self._held_length = self._held, [], 0
-            piece: BytesLike = held[0] if len(held) == 1 else b"".join(held)
-            yield _pdu(self.context_id, _LAST, piece)
+            pieces.append((_LAST, held[0] if len(held) == 1 else b"".join(held)))
+        return pieces
 
+    def _command_pieces(self) -> list[Piece]:
+        """The command's fragments, the first time only (a command set is a
+        few hundred bytes: one fragment unless the peer's PDUs are tiny)."""
+        if self._command_sent:
+            return []
+        self._command_sent = True
+        encoded = encode_command(self.command)
+        size = self._size
+        if len(encoded) <= size:
+            return [(_COMMAND | _LAST, encoded)]
+        view = memoryview(encoded)
+        starts = range(0, len(view), size)
+        return [
+            (_COMMAND | _LAST if start == starts[-1] else _COMMAND, view[start : start + size])
+            for start in starts
+        ]
 
-def _with_last(pieces: Iterator[BytesLike]) -> Iterator[tuple[BytesLike, bool]]:
-    """Pair each piece with whether it is the last; an empty stream gives one empty piece."""
-    previous: BytesLike | None = None
-    for piece in pieces:
-        if previous is not None:
-            yield previous, False
-        previous = piece
-    yield (b"" if previous is None else previous), True
+    def _hold(self, view: memoryview) -> None:
+        if len(view):
+            self._held.append(view)
+            self._held_length += len(view)
 
 
 def fragment(
@@ -351,7 +383,8 @@ class Reassembler:
                 f"PDV on context {context_id} in the middle of a message "
                 f"on context {self._context}"
             )
-        if pdv.is_command:
+        control = pdv.control_header
+        if control & _COMMAND:
             if self._expect_data_set:
                 raise _unexpected("command fragment where the announced data set was expected")
             return self._command_fragment(pdv)
@@ -361,30 +394,47 @@ class Reassembler:
                 if self._command_parts
                 else "data set fragment with no command announcing a data set"
             )
-        if pdv.is_last:
+        is_last = bool(control & _LAST)
+        if is_last:
             self._context = None
             self._expect_data_set = False
-        return DataSetFragment(context_id=context_id, data=pdv.data, is_last=pdv.is_last)
+        # Every field is as read from the PDV: built without the
+        # constructor's keyword parsing, once per PDU of every data set.
+        fragment = _new(DataSetFragment)
+        _set(fragment, "context_id", context_id)
+        _set(fragment, "data", pdv.data)
+        _set(fragment, "is_last", is_last)
+        return fragment
 
     def _command_fragment(self, pdv: PresentationDataValue) -> CommandReceived | None:
-        self._context = pdv.context_id
-        self._command_length += len(pdv.data)
+        context_id = pdv.context_id
+        self._context = context_id
+        data = pdv.data
+        self._command_length += len(data)
         if self._command_length > MAX_COMMAND_LENGTH:
             raise RemoteProtocolError(
                 f"command set longer than {MAX_COMMAND_LENGTH} bytes",
                 abort_reason=AbortReason.INVALID_PDU_PARAMETER_VALUE,
             )
-        self._command_parts.append(bytes(pdv.data))
-        if not pdv.is_last:
+        if not pdv.control_header & _LAST:
+            self._command_parts.append(bytes(data))
             return None
-        command = decode_command(b"".join(self._command_parts))
-        self._command_parts = []
+        if self._command_parts:
+            self._command_parts.append(bytes(data))
+            data = b"".join(self._command_parts)
+            self._command_parts = []
+        # else the whole command in one PDV (nearly always): decoded as it is
         self._command_length = 0
+        command = decode_command(data)
         if command.has_data_set:
             self._expect_data_set = True
         else:
             self._context = None
-        return CommandReceived(context_id=pdv.context_id, command=command)
+        # Both fields are known good: built without the keyword parsing.
+        received = _new(CommandReceived)
+        _set(received, "context_id", context_id)
+        _set(received, "command", command)
+        return received
 
 
 def join_data_set(fragments: Iterable[DataSetFragment]) -> bytes:

@@ -41,7 +41,18 @@ __all__ = [
 ]
 
 
-class State(Enum):
+class _Member(Enum):
+    """An enum hashed by identity, as members are compared.
+
+    ``Enum.__hash__`` hashes the member's name in Python code; the engine
+    looks states, events and actions up in dicts and sets for every PDU, so
+    the C ``object.__hash__`` is used instead (members are singletons).
+    """
+
+    __hash__ = object.__hash__
+
+
+class State(_Member):
     """States of the DUL state machine, PS3.8 Tables 9-1 to 9-5."""
 
     #: Idle.
@@ -72,7 +83,7 @@ class State(Enum):
     STA13 = "Sta13"
 
 
-class Event(Enum):
+class Event(_Member):
     """Events of the DUL state machine, PS3.8 Table 9-10."""
 
     #: A-ASSOCIATE request (local user).
@@ -134,7 +145,7 @@ LOCAL_EVENTS = frozenset(
 )
 
 
-class Action(Enum):
+class Action(_Member):
     """Actions of the DUL state machine, PS3.8 Tables 9-6 to 9-9."""
 
     #: Issue TRANSPORT CONNECT request primitive to local transport service.

@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 from typing import Final
 
-__all__ = ["PART10_PREFIX_END", "part10_data_set_offset"]
+__all__ = ["PART10_PREFIX_END", "part10_data_set_offset", "part10_file_meta"]
 
 #: The preamble (128 bytes) and "DICM": where the File Meta Information starts.
 PART10_PREFIX_END: Final = 132
@@ -35,6 +35,8 @@ _UNDEFINED: Final = 0xFFFFFFFF
 
 def part10_data_set_offset(head: bytes | memoryview, *, complete: bool) -> int | None:
     """The offset of the data set in the Part 10 file that begins with ``head``.
+
+    :func:`part10_file_meta` without the values.
 
     Parameters
     ----------
@@ -63,6 +65,26 @@ def part10_data_set_offset(head: bytes | memoryview, *, complete: bool) -> int |
     >>> part10_data_set_offset(bytes(128) + b"DICM" + meta[:10], complete=False) is None
     True
     """
+    found = part10_file_meta(head, complete=complete)
+    return None if found is None else found[0]
+
+
+def part10_file_meta(
+    head: bytes | memoryview, *, complete: bool
+) -> tuple[int, dict[int, bytes]] | None:
+    """The data set's offset and the File Meta Information's values, raw.
+
+    As :func:`part10_data_set_offset` (the same arguments, answers and
+    errors), with each element of group 0002 as element number -> value
+    bytes (padding kept): a sender learns the SOP class and instance UIDs,
+    (0002,0002) and (0002,0003), and the transfer syntax, (0002,0010),
+    without decoding the file.
+
+    >>> meta = bytes.fromhex("02001000") + b"UI" + b"\\x14\\x00" + b"1.2.840.10008.1.2.1\\x00"
+    >>> part10_file_meta(bytes(128) + b"DICM" + meta, complete=True)
+    (160, {16: b'1.2.840.10008.1.2.1\\x00'})
+    """
+    values: dict[int, bytes] = {}
     size = len(head)
     if size < PART10_PREFIX_END:
         _need_more(complete, "it is shorter than the 128-byte preamble and 'DICM'")
@@ -74,14 +96,14 @@ def part10_data_set_offset(head: bytes | memoryview, *, complete: bool) -> int |
     while True:
         if size - position < _TAG_VR_LENGTH.size:
             if complete and position == size and position > PART10_PREFIX_END:
-                return position  # File Meta Information and no data set
+                return position, values  # File Meta Information and no data set
             _need_more(complete, cut_short)
             return None
         group, element, vr, length = _TAG_VR_LENGTH.unpack_from(head, position)
         if group != _META_GROUP:
             if position == PART10_PREFIX_END:
                 raise ValueError("no File Meta Information (group 0002) after 'DICM' (PS3.10 7.1)")
-            return position
+            return position, values
         header = _TAG_VR_LENGTH.size
         if vr in _LONG_VRS:
             if size - position < header + _LONG_LENGTH.size:
@@ -94,10 +116,12 @@ def part10_data_set_offset(head: bytes | memoryview, *, complete: bool) -> int |
                 f"(0002,{element:04X}) at byte {position} has an undefined length, "
                 "not allowed in the File Meta Information"
             )
-        position += header + length
+        start = position + header
+        position = start + length
         if position > size:
             _need_more(complete, cut_short)
             return None
+        values[element] = bytes(head[start:position])
 
 
 def _need_more(complete: bool, problem: str) -> None:

@@ -27,6 +27,7 @@ copies.  Encoding copies each payload once, into the output ``bytes``.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import ClassVar, TypeAlias
 
@@ -123,6 +124,10 @@ DICOM_APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 _ASSOCIATE_FIXED = 68
 #: PDV item header: Item-length (4), Presentation-context-ID (1), control header (1).
 _PDV_OVERHEAD = 6
+#: The Message Control Header bits as plain ints: ``int & IntFlag`` runs
+#: ``IntFlag.__rand__`` in Python, on every PDV.
+_COMMAND_BIT = int(MessageControlHeader.COMMAND)
+_LAST_BIT = int(MessageControlHeader.LAST)
 
 
 def _header(pdu_type: int, reserved: int, length: int) -> bytes:
@@ -389,12 +394,12 @@ class PresentationDataValue:
     @property
     def is_command(self) -> bool:
         """True if the fragment holds command information (bit 0 set)."""
-        return bool(self.control_header & MessageControlHeader.COMMAND)
+        return bool(self.control_header & _COMMAND_BIT)
 
     @property
     def is_last(self) -> bool:
         """True if the fragment is the last of its command or data set (bit 1 set)."""
-        return bool(self.control_header & MessageControlHeader.LAST)
+        return bool(self.control_header & _LAST_BIT)
 
     def __repr__(self) -> str:
         return (
@@ -422,6 +427,9 @@ class PDataTF:
 
     def encode(self) -> bytes:
         """Encode the PDU, copying each payload once into the result."""
+        if len(self.pdvs) == 1 and not self.header_reserved:
+            (pdv,) = self.pdvs
+            return pdata_header(pdv.context_id, pdv.control_header, len(pdv.data)) + pdv.data
         parts: list[BytesLike] = [b""]
         total = 0
         for pdv in self.pdvs:
@@ -433,11 +441,32 @@ class PDataTF:
         return b"".join(parts)
 
 
+#: The header of a P-DATA-TF of one PDV: PDU-type, reserved, PDU-length,
+#: then the PDV's Item-length, Presentation-context-ID and Message Control
+#: Header (PS3.8 Tables 9-22 and 9-23).
+_ONE_PDV_HEADER = struct.Struct(">BBLLBB")
+
+
+def pdata_header(context_id: int, control_header: int, length: int) -> bytes:
+    """The 12 bytes that precede ``length`` bytes of fragment in a P-DATA-TF
+    of one PDV (PS3.8 9.3.5): for a sender that writes the header and the
+    fragment apart, never joining them."""
+    if length > 0xFFFFFFFF - _PDV_OVERHEAD:
+        raise LocalProtocolError(f"PDU of {length} bytes does not fit the four-byte PDU-length")
+    return _ONE_PDV_HEADER.pack(
+        PDUType.P_DATA_TF, 0, length + _PDV_OVERHEAD, length + 2, context_id, control_header
+    )
+
+
 _new = object.__new__
 _set = object.__setattr__
 
 
-def _decode_pdata(buf: memoryview, length: int, strict: bool) -> PDataTF:
+def decode_pdata(buf: memoryview, length: int, strict: bool) -> PDataTF:
+    """The P-DATA-TF whose whole PDU (header included, its PDU-length
+    ``length`` already checked against ``buf``) is ``buf``, a flat memoryview:
+    :func:`decode` without its checks of the header, for a framer that made
+    them."""
     end = 6 + length
     if length == 0:
         raise fail("P-DATA-TF holds no PDV item (PS3.8 9.3.5 requires one or more)", 2)
@@ -562,7 +591,7 @@ _DECODERS = {
     PDUType.A_ASSOCIATE_RQ: _decode_associate,
     PDUType.A_ASSOCIATE_AC: _decode_associate,
     PDUType.A_ASSOCIATE_RJ: _decode_rj,
-    PDUType.P_DATA_TF: _decode_pdata,
+    PDUType.P_DATA_TF: decode_pdata,
     PDUType.A_RELEASE_RQ: _decode_release,
     PDUType.A_RELEASE_RP: _decode_release,
     PDUType.A_ABORT: _decode_abort,

@@ -7,12 +7,13 @@ import sys
 import tracemalloc
 from collections.abc import Callable
 from types import FrameType
+from unittest import mock
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from dicomul import PDUDecodeError, PDUTooLargeError, ReceiveBuffer, pdu
+from dicomul import PDUDecodeError, PDUTooLargeError, ProtocolError, ReceiveBuffer, _buffer, pdu
 from dicomul.pdu import AbortRQ, PDataTF, PresentationDataValue, ReleaseRQ
 from dicomul.testing.strategies import pdu_streams
 
@@ -281,3 +282,139 @@ def test_a_malformed_streamed_p_data_tf_is_refused_at_its_offset(
     assert raised.value.offset == offset
     buf.feed(ReleaseRQ().encode())  # the stream cannot be followed any more
     assert buf.next_pdu() is None
+
+
+def _framed_or_refused(buf: ReceiveBuffer, data: bytes) -> list[object]:
+    """What a framer makes of ``data``: each PDU, or the error it raised."""
+    out: list[object] = []
+    buf.feed(data)
+    while True:
+        try:
+            item = buf.next_pdu()
+        except ProtocolError as exc:
+            out.append((type(exc), str(exc)))
+            continue
+        if item is None:
+            return out
+        out.append(item)
+
+
+@given(
+    st.lists(
+        st.binary(max_size=40)
+        | st.builds(
+            lambda length, body: struct.pack(">BBL", 4, 0, length) + body,
+            st.integers(0, 60),
+            st.binary(max_size=60),
+        ),
+        max_size=8,
+    ),
+    st.lists(st.integers(0, 400), max_size=10),
+    st.sampled_from([None, 0, 8]),
+)
+def test_arbitrary_bytes_frame_as_decode_reads_them(
+    pieces: list[bytes], cuts: list[int], stream_above: int | None
+) -> None:
+    """The framer decodes a P-DATA-TF itself, without decode()'s header
+    checks (issue 16): whatever the bytes and their chunking, it raises only
+    protocol errors, and a stream it frames whole gives what decode() gives
+    for each PDU it cuts."""
+    wire = b"".join(pieces)
+    buf = ReceiveBuffer(stream_pdata_above=stream_above)
+    start = 0
+    got: list[object] = []
+    for cut in [*sorted(c for c in cuts if c <= len(wire)), len(wire)]:
+        got += _framed_or_refused(buf, wire[start:cut])
+        start = cut
+    if stream_above is None:
+        expected: list[object] = []
+        pos = 0
+        while len(wire) - pos >= 6:
+            (length,) = struct.unpack_from(">L", wire, pos + 2)
+            if len(wire) - pos - 6 < length:
+                break
+            frame = wire[pos : pos + 6 + length]
+            try:
+                expected.append(pdu.decode(frame))
+            except ProtocolError as exc:
+                expected.append((type(exc), str(exc)))
+            pos += 6 + length
+        assert [g for g in got if not isinstance(g, tuple) or g[0] is not PDUTooLargeError] == (
+            expected[: len(got)]
+        )
+
+
+@given(
+    pdu_streams(),
+    st.lists(st.integers(1, 3000), min_size=1, max_size=30),
+    st.lists(st.booleans(), max_size=30),
+    st.integers(0, 200),
+    st.sampled_from([None, 0, 100]),
+)
+def test_reading_into_pdu_buffer_gives_the_same_pdus_as_feed(
+    stream: tuple[list[pdu.PDU], bytes],
+    reads: list[int],
+    fed: list[bool],
+    read_into_above: int,
+    stream_above: int | None,
+) -> None:
+    """Reads of any size, into the buffer pdu_buffer gives whenever it gives
+    one (else fed, and fed bytes mixed in anyway), with PDUs read in place
+    above any size: the PDUs that feeding the same reads gives (the same
+    PDUs, unless long ones are streamed in pieces), none left over."""
+    pdus, wire = stream
+    buf = ReceiveBuffer(stream_pdata_above=stream_above)
+    reference = ReceiveBuffer(stream_pdata_above=stream_above)
+    out: list[pdu.PDU] = []
+    expected: list[pdu.PDU] = []
+    pos = 0
+    turn = 0
+    with mock.patch.object(_buffer, "READ_INTO_PDU_ABOVE", read_into_above):
+        while pos < len(wire):
+            size = reads[turn % len(reads)]
+            target = buf.pdu_buffer(1024)
+            if target is None or (fed and fed[turn % len(fed)]):
+                n = min(size, len(wire) - pos)
+                buf.feed(wire[pos : pos + n])
+            else:
+                n = min(size, len(target), len(wire) - pos)
+                target[:n] = wire[pos : pos + n]
+                buf.buffer_updated(n)
+            reference.feed(wire[pos : pos + n])
+            pos += n
+            turn += 1
+            out += drain(buf)
+            expected += drain(reference)
+    assert out == expected
+    if stream_above is None:
+        assert out == pdus
+    assert len(buf) == 0
+
+
+def test_a_large_pdu_is_read_into_a_buffer_of_its_size() -> None:
+    """The rest of a 1 MiB P-DATA-TF, once its header is in, is read into the
+    buffer it is decoded from: its PDV's data is a view of that buffer."""
+    data = bytes(range(256)) * 4096
+    wire = pdu.encode(
+        PDataTF(pdvs=(PresentationDataValue(context_id=1, control_header=0, data=data),))
+    )
+    buf = ReceiveBuffer()
+    assert buf.pdu_buffer() is None  # nothing known yet: read and feed
+    buf.feed(wire[:65536])
+    assert buf.next_pdu() is None
+    pos = 65536
+    target = None
+    while pos < len(wire):
+        target = buf.pdu_buffer(65536)
+        assert target is not None
+        assert len(target) == min(65536, len(wire) - pos)  # a read's worth at most
+        target[:] = wire[pos : pos + len(target)]
+        buf.buffer_updated(len(target))
+        pos += len(target)
+    assert target is not None
+    (pdv,) = buf.next_pdu().pdvs  # type: ignore[union-attr]
+    assert pdv.data == data
+    assert isinstance(pdv.data, memoryview)
+    assert pdv.data.obj is target.obj  # decoded where it was read, not joined
+    assert pdv.data.readonly
+    assert buf.pdu_buffer() is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pathlib
 import struct
+from dataclasses import fields
 
 import pytest
 from hypothesis import given
@@ -12,6 +13,8 @@ from hypothesis import strategies as st
 
 from dicomul import LocalProtocolError, ProtocolError, RemoteProtocolError, pdu
 from dicomul._command import (
+    _ELEMENTS,
+    _VR,
     NO_DATA_SET,
     REQUIRED_FIELDS,
     Command,
@@ -182,3 +185,86 @@ def test_arbitrary_bytes_raise_only_protocol_error(data: bytes) -> None:
     except ProtocolError:
         return
     assert decode_command(encode_command(command)) == command
+
+
+def _split(encoded: bytes) -> list[tuple[int, bytes]]:
+    """(element number, value) of each element of an encoded command set."""
+    elements, pos = [], 0
+    while pos < len(encoded):
+        _, element, length = struct.unpack_from("<HHL", encoded, pos)
+        elements.append((element, encoded[pos + 8 : pos + 8 + length]))
+        pos += 8 + length
+    return elements
+
+
+_KNOWN_ELEMENTS = sorted(tag & 0xFFFF for tag, _, _ in _ELEMENTS)
+#: Values a peer may put in any element: short binary, and text (non-ASCII,
+#: over-long AE titles, padding).
+_PEER_VALUES = st.binary(max_size=20) | st.text(max_size=20).map(lambda text: text.encode("utf-8"))
+
+
+@st.composite
+def peer_command_sets(draw: st.DrawFn) -> bytes:
+    """A valid command set changed as a careless peer might: values
+    replaced by any bytes, elements added (known or not), dropped or
+    repeated; so that decoding reaches every value check, not only the
+    framing ones."""
+    elements = _split(encode_command(draw(commands())))
+    for _ in range(draw(st.integers(0, 4))):
+        action = draw(st.sampled_from(["replace", "add", "drop", "repeat"]))
+        where = draw(st.integers(0, len(elements)))
+        if action == "add" or not elements:
+            number = draw(st.sampled_from(_KNOWN_ELEMENTS) | st.integers(0, 0xFFFF))
+            elements.insert(where, (number, draw(_PEER_VALUES)))
+            continue
+        where = min(where, len(elements) - 1)
+        if action == "replace":
+            elements[where] = (elements[where][0], draw(_PEER_VALUES))
+        elif action == "drop":
+            del elements[where]
+        else:
+            elements.insert(where, elements[where])
+    return b"".join(_element(number, value) for number, value in elements)
+
+
+@given(peer_command_sets())
+def test_a_decoded_command_is_one_the_constructor_accepts(data: bytes) -> None:
+    """The decoder builds commands without the constructor's checks of every
+    field (issue 16): what it returns must still pass them, and re-encode."""
+    try:
+        command = decode_command(data)
+    except RemoteProtocolError as exc:
+        assert exc.abort_reason == 6
+        return
+    rebuilt = Command(**{field.name: getattr(command, field.name) for field in fields(Command)})
+    assert rebuilt == command
+    assert decode_command(encode_command(command)).command_field == command.command_field
+
+
+@given(peer_command_sets())
+def test_a_command_the_decoder_refuses_the_constructor_refuses(data: bytes) -> None:
+    """What the decoder refuses for its values (not its framing), the
+    constructor refuses too: the decoder checks no more and no less."""
+    try:
+        decode_command(data)
+    except RemoteProtocolError as exc:
+        if "incomplete command" not in str(exc):
+            return  # framing: not a command set at all
+        values = {
+            name: _value_of(vr, value)
+            for number, value in _split(data)
+            for tag, name, vr in _ELEMENTS
+            if tag & 0xFFFF == number
+        }
+        with pytest.raises(LocalProtocolError):
+            Command(**values)  # type: ignore[arg-type]
+
+
+def _value_of(vr: _VR, value: bytes) -> object:
+    """A value as the old decoder read it: the reference for the test above."""
+    if vr is _VR.US:
+        return struct.unpack("<H", value)[0]
+    if vr is _VR.AT:
+        pairs = struct.unpack(f"<{len(value) // 2}H", value)
+        return tuple((pairs[i] << 16) | pairs[i + 1] for i in range(0, len(pairs), 2))
+    return value.decode("latin-1").rstrip("\x00 ").lstrip(" ")

@@ -229,3 +229,57 @@ def test_cancel_for_builds_the_c_cancel_on_the_requests_context() -> None:
     assert pair.acceptor.cancel_requested(5)
     with pytest.raises(LocalProtocolError, match="not an outstanding request"):
         pair.requestor.cancel_for(6)
+
+
+@given(st.binary(min_size=1, max_size=3000), st.integers(1, 700), st.integers(7, 600))
+def test_a_buffer_refilled_after_each_push_is_sent_as_it_was(
+    data: bytes, chunk_size: int, max_pdu_length: int
+) -> None:
+    """A reader that fills one bytearray again and again (``readinto``)
+    pushes it after each fill: what was pushed is sent, even the bytes held
+    back for the next PDU, and even though nothing is written between the
+    pushes (the engine keeps views of ``bytes`` only, and copies the rest)."""
+    fragmenter = Fragmenter(3, STORE, max_pdu_length=max_pdu_length, length=len(data))
+    buffer = bytearray(chunk_size)
+    pushed = []
+    for start in range(0, len(data), chunk_size):
+        piece = data[start : start + chunk_size]
+        buffer[: len(piece)] = piece
+        pushed.append(fragmenter.push(memoryview(buffer)[: len(piece)]))
+        buffer[:] = bytes(len(buffer))  # refilled before anything is written
+    sent = [pdu.encode(p) for pdus in pushed for p in pdus] + [
+        pdu.encode(p) for p in fragmenter.finish()
+    ]
+    assert sent == [pdu.encode(p) for p in fragment(3, STORE, data, max_pdu_length=max_pdu_length)]
+
+
+def test_a_refilled_buffer_pushed_into_a_connection_is_sent_as_it_was() -> None:
+    pair = established()
+    data = bytes(range(256)) * 100
+    message = pair.requestor.start_message(3, STORE, length=len(data), now=0.0)
+    buffer = bytearray(1000)
+    for start in range(0, len(data), 1000):
+        piece = data[start : start + 1000]
+        buffer[: len(piece)] = piece
+        message.push(memoryview(buffer)[: len(piece)], now=0.0)
+    buffer[:] = bytes(1000)
+    message.finish(now=0.0)
+    pair.flush(REQUESTOR)
+    fragments = [e for e in pair.pump()[ACCEPTOR] if isinstance(e, DataSetFragment)]
+    assert b"".join(bytes(f.data) for f in fragments) == data
+
+
+def test_data_to_send_buffers_is_the_same_queue_unjoined() -> None:
+    """The data set's fragments are handed out as views of the bytes pushed
+    (no copy), each after its PDU header; joined, they are data_to_send()."""
+    data = bytes(range(256)) * 300
+    joined, unjoined = established(), established()
+    joined.requestor.send_message(3, STORE, data, now=0.0)
+    unjoined.requestor.send_message(3, STORE, data, now=0.0)
+    buffers = unjoined.requestor.data_to_send_buffers()
+    assert not unjoined.requestor.data_pending
+    assert unjoined.requestor.data_to_send() == b""
+    assert b"".join(buffers) == joined.requestor.data_to_send()
+    views = [b for b in buffers if isinstance(b, memoryview)]
+    assert sum(len(v) for v in views) == len(data)
+    assert all(v.obj is data for v in views)

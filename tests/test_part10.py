@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dicomul import part10_data_set_offset
+from dicomul import part10_data_set_offset, part10_file_meta
 
 PREFIX = bytes(128) + b"DICM"
 LONG_VRS = (b"OB", b"UN", b"UT")
@@ -102,3 +102,26 @@ def test_any_split_gives_the_offset_or_asks_for_more(
     assert answer in (None, offset)
     if cut >= offset + 8:
         assert answer == offset
+
+
+@given(_META_ELEMENTS, st.booleans(), st.binary(max_size=30), st.data())
+def test_the_meta_values_are_the_elements_written(
+    elements: list[tuple[int, bytes, bytes]],
+    with_length: bool,
+    tail: bytes,
+    data: st.DataObject,
+) -> None:
+    """part10_file_meta gives each element's value as written (the last of
+    a repeated one), with the same offset, at any split, as
+    part10_data_set_offset."""
+    meta = b"".join(element(2, number, vr, value) for number, vr, value in elements)
+    expected = {number: value for number, _, value in elements}
+    if with_length:
+        meta = element(2, 0, b"UL", struct.pack("<L", len(meta))) + meta
+        expected = {0: struct.pack("<L", len(meta) - 12), **expected}
+    file = PREFIX + meta + DATA_SET + tail
+    assert part10_file_meta(file, complete=True) == (len(PREFIX) + len(meta), expected)
+    cut = data.draw(st.integers(0, len(file)))
+    found = part10_file_meta(file[:cut], complete=False)
+    assert found in (None, (len(PREFIX) + len(meta), expected))
+    assert (found and found[0]) == part10_data_set_offset(file[:cut], complete=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import mmap
 import os
 import pathlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from dicomul import (
     Negotiated,
     c_store_rq,
     part10_data_set_offset,
+    part10_file_meta,
 )
 
 if TYPE_CHECKING:
@@ -52,17 +54,35 @@ class Outgoing:
 
     @classmethod
     def of(cls, item: Dataset | str | os.PathLike[str]) -> Outgoing:
-        """Describe a Dataset or the path of a Part 10 file."""
+        """Describe a Dataset or the path of a Part 10 file.
+
+        A file's UIDs are read from its File Meta Information by the core
+        (:func:`dicomul.part10_file_meta`), without pydicom (a few
+        microseconds where pydicom took a good part of a small file's
+        C-STORE); pydicom reads only a file whose UIDs are missing or not
+        plain (then its errors are the ones raised).
+        """
         if isinstance(item, str | os.PathLike):
             path = pathlib.Path(item)
-            meta, offset = read_part10_meta(path)
-            return cls(
-                str(meta.MediaStorageSOPClassUID),
-                str(meta.MediaStorageSOPInstanceUID),
-                str(meta.TransferSyntaxUID),
-                path=path,
-                offset=offset,
-            )
+            head, complete = _head(path, FIRST_READ)
+            try:
+                found = part10_file_meta(head, complete=complete)
+            except ValueError as exc:
+                raise ValueError(f"{path} is not a DICOM Part 10 file: {exc}") from None
+            assert found is not None
+            offset, values = found
+            uids = [_plain_uid(values.get(element)) for element in (0x0002, 0x0003, 0x0010)]
+            if None in uids:
+                meta, offset = read_part10_meta(path)
+                uids = [
+                    str(meta.MediaStorageSOPClassUID),
+                    str(meta.MediaStorageSOPInstanceUID),
+                    str(meta.TransferSyntaxUID),
+                ]
+            sop_class, instance, syntax = uids
+            assert sop_class is not None
+            assert instance is not None
+            return cls(sop_class, instance, syntax, path=path, offset=offset)
         original = getattr(getattr(item, "file_meta", None), "TransferSyntaxUID", None)
         return cls(
             str(item.SOPClassUID),
@@ -100,8 +120,13 @@ def store_request(
         )
     body: DataSetSource
     if item.path is not None and context.transfer_syntax == item.transfer_syntax:
-        _check_whole(item.path, item.offset, context.transfer_syntax)
-        body = _file_chunks(item.path, item.offset)  # as it is on disk
+        small = _small_data_set(item.path, item.offset)
+        if small is not None:  # read whole, once, and sent from memory
+            _check_whole_data_set(small, context.transfer_syntax, item.path)
+            body = small
+        else:
+            _check_whole(item.path, item.offset, context.transfer_syntax)
+            body = _file_chunks(item.path, item.offset)  # as it is on disk
     else:
         # A syntax the peer did not accept: re-encode into a native one it
         # did (lossless between the native syntaxes, PS3.5 A.1, A.2, A.5;
@@ -162,6 +187,61 @@ def _data_set_offset(path: pathlib.Path) -> int:
                 raise ValueError(f"{path}: File Meta Information over {MAX_FILE_META} bytes")
             head += f.read(wanted)
             wanted *= 2
+
+
+#: Bytes read first to describe a file, and to send it: a file shorter than
+#: this is sent from one read (the usual single image of a few kilobytes).
+FIRST_READ = 64 * 1024
+#: A UID as files mostly hold it: digits and dots, NUL or space padded.
+_PLAIN_UID = re.compile(rb"[0-9.]{1,64}\Z")
+
+
+def _small_data_set(path: pathlib.Path, offset: int) -> memoryview | None:
+    """The data set of a file shorter than FIRST_READ bytes, read in one
+    go (one open and one read, not a map to check it and another open to
+    send it); None for a longer file."""
+    head, complete = _head(path, FIRST_READ)
+    return memoryview(head)[offset:] if complete else None
+
+
+def _head(path: pathlib.Path, wanted: int) -> tuple[bytes, bool]:
+    """The file's first bytes, up to the end of its File Meta Information
+    at least (up to MAX_FILE_META), and whether they are the whole file."""
+    with path.open("rb") as f:
+        head = f.read(wanted)
+        while len(head) == wanted:
+            try:
+                if part10_data_set_offset(head, complete=False) is not None:
+                    break
+            except ValueError:
+                break  # not Part 10: part10_file_meta says why
+            if wanted >= MAX_FILE_META:
+                raise ValueError(f"{path}: File Meta Information over {MAX_FILE_META} bytes")
+            head += f.read(wanted)
+            wanted *= 2
+    return head, len(head) < wanted
+
+
+def _plain_uid(raw: bytes | None) -> str | None:
+    """A UID value of the File Meta Information as pydicom reads it, if plain."""
+    if raw is None:
+        return None
+    value = raw.rstrip(b"\0 ")
+    return value.decode("ascii") if _PLAIN_UID.match(value) else None
+
+
+def _check_whole_data_set(data: memoryview, transfer_syntax: str, path: pathlib.Path) -> None:
+    """:func:`_check_whole` for a data set in memory."""
+    from dicomul import DataSetScanner, DataSetStructureError  # noqa: PLC0415
+
+    if not len(data):
+        return  # an empty data set is whole
+    try:
+        scanner = DataSetScanner(transfer_syntax)
+        scanner.feed(data)
+        scanner.finish()
+    except DataSetStructureError as exc:
+        raise CannotSendError(f"{path} is not a whole DICOM file: {exc}") from None
 
 
 def _check_whole(path: pathlib.Path, offset: int, transfer_syntax: str) -> None:

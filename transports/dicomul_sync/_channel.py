@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from dicomul_common.handling import HeldEvents
 
-from dicomul import NEED_DATA, Command, Connection, DataSetSource, RespondRelease
+from dicomul import NEED_DATA, BytesLike, Command, Connection, DataSetSource, RespondRelease
 
 from ._socket_io import Waker, read_into, write_to
 from ._trace import PduTrace, trace_if_debugging
@@ -48,6 +48,8 @@ class Channel:
         self.before_write = before_write
         #: Events taken early, for :meth:`next_event` to return first.
         self.held = HeldEvents()
+        # The last read filled its buffer: read again before waiting.
+        self._more = False
 
     def next_event(self) -> object | None:
         """The next event (a held one first), reading as the engine needs;
@@ -94,7 +96,9 @@ class Channel:
 
     def _read(self, *, wait: bool = True) -> None:
         assert self.sock is not None
-        data = read_into(self.conn, self.sock, wait=wait, waker=self.waker)
+        data, self._more = read_into(
+            self.conn, self.sock, wait=wait, waker=self.waker, more=self._more
+        )
         if self.trace is not None and data:
             self.trace.received(data)
 
@@ -118,17 +122,21 @@ class Channel:
         return True
 
     def flush(self) -> None:
-        """Write what the engine has queued (its one way out for bytes)."""
-        self.write(self.conn.data_to_send())
+        """Write what the engine has queued (its one way out for bytes), its
+        buffers as they are (:meth:`dicomul.Connection.data_to_send_buffers`)."""
+        buffers = self.conn.data_to_send_buffers()
+        if buffers:
+            self.write(buffers)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: BytesLike | list[BytesLike]) -> None:
         if not data:
             return
         if self.before_write is not None:
             self.before_write()
         if self.sock is not None:
             if self.trace is not None:
-                self.trace.sent(data)
+                for buffer in [data] if isinstance(data, bytes | memoryview) else data:
+                    self.trace.sent(buffer)
             if not write_to(self.conn, self.sock, data):
                 # The peer is gone or not reading: nothing more can be written
                 # (a PDU half sent cannot be resumed); the engine sees Evt17.
@@ -148,10 +156,13 @@ class Channel:
         message = conn.start_message(context_id, command, now=time.monotonic())
         try:
             for chunk in data_set:
-                message.push(chunk, now=time.monotonic())
+                # What the previous chunk completed is written once the next
+                # one is read: a data set of one chunk (a small file) leaves
+                # with its command in one write, its last PDU included.
                 self.flush()
                 if self.sock is None:
                     return  # the connection failed: stop reading the data set
+                message.push(chunk, now=time.monotonic())
             message.finish(now=time.monotonic())
         finally:
             message.abandon(now=time.monotonic())  # if the data set's source failed

@@ -15,14 +15,15 @@ import contextlib
 import enum
 import logging
 import math
+import os
 import select
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from dicomul import Connection
+from dicomul import BytesLike, Connection
 
 __all__ = ["RECEIVE_SIZE", "Waker", "read_into", "write_to"]
 
@@ -63,6 +64,11 @@ class Waker:
         with contextlib.suppress(OSError):  # full of wake-ups already, or closed
             self._writer.send(b"\0")
 
+    @property
+    def requested(self) -> bool:
+        """True if :meth:`wake` was called and not yet taken."""
+        return self._requested
+
     def take(self) -> bool:
         """In the worker, lock held: True (once) if :meth:`wake` was called."""
         if not self._requested:
@@ -84,33 +90,50 @@ class _Ready(enum.Enum):
 
 
 def read_into(
-    conn: Connection, sock: socket.socket, *, wait: bool = True, waker: Waker | None = None
-) -> bytes:
-    """Read once from ``sock`` into ``conn`` and return what was read.
+    conn: Connection,
+    sock: socket.socket,
+    *,
+    wait: bool = True,
+    waker: Waker | None = None,
+    more: bool = False,
+) -> tuple[memoryview, bool]:
+    """Read once from ``sock`` into ``conn``: what was read (a view, valid
+    until the next read) and whether it filled the buffer (then more is
+    likely waiting: pass ``more`` next time, to read before waiting).
 
-    If the engine's next deadline passes first with nothing to read, fire
-    its timers and return nothing.  With ``wait`` false, take only what is
+    A large PDU's bytes are read straight into the engine's buffer of its
+    size (:meth:`dicomul.Connection.pdu_buffer`), so that they are never
+    copied out of reads and joined.  If
+    the engine's next deadline passes first with nothing to read, fire its
+    timers and return nothing.  With ``wait`` false, take only what is
     there (a TLS record half arrived returns nothing at once).  With a
     ``waker``, its lock is released while waiting, and a wake-up runs its
     ``on_wake`` instead of reading.
     """
     while True:
+        if more and not (waker is not None and waker.requested):
+            more = False  # once: a read that finds nothing waits below
+            got = _receive_into(sock, conn)
+            if got is not None:
+                return got
         ready = _wait(sock, _wait_time(conn) if wait else 0.0, waker)
         if ready is _Ready.WOKEN:
             assert waker is not None
             waker.on_wake()
-            return b""
+            return _NOTHING, False
         if ready is _Ready.TIMEOUT:
             if wait:
                 conn.handle_timeout(now=time.monotonic())
-            return b""
-        data = _receive(sock)
-        if data is None:  # readable, but no whole TLS record yet
+            return _NOTHING, False
+        got = _receive_into(sock, conn)
+        if got is None:  # readable, but no whole TLS record yet
             if wait:
                 continue
-            return b""
-        conn.receive_data(data, now=time.monotonic())
-        return data
+            return _NOTHING, False
+        return got
+
+
+_NOTHING = memoryview(b"")
 
 
 def _wait_time(conn: Connection) -> float | None:
@@ -150,37 +173,158 @@ def _milliseconds(timeout: float | None) -> int | None:
     return None if timeout is None else math.ceil(timeout * 1000)
 
 
-def _receive(sock: socket.socket) -> bytes | None:
-    """One recv() that does not block; b"" if the connection is gone, None
-    if nothing could be read after all."""
-    sock.settimeout(0.0)
+def _non_blocking(sock: socket.socket) -> None:
+    """Put ``sock`` in non-blocking mode unless it is already (each change
+    is a system call; reads leave it so, and so do writes that complete at
+    once)."""
+    if sock.gettimeout() != 0.0:
+        sock.settimeout(0.0)
+
+
+def _receive_into(sock: socket.socket, conn: Connection) -> tuple[memoryview, bool] | None:
+    """One read that does not block, reported to the engine (the end of the
+    stream as ``b""``): what was read and whether it filled the buffer;
+    None if nothing could be read after all.  A large PDU's bytes are read
+    straight into its buffer (:meth:`dicomul.Connection.pdu_buffer`), any
+    others with recv(), whose ``bytes`` the engine keeps as they are."""
+    _non_blocking(sock)
+    buffer = conn.pdu_buffer(RECEIVE_SIZE)
     try:
-        return sock.recv(RECEIVE_SIZE)
+        if buffer is None:
+            data = sock.recv(RECEIVE_SIZE)
+            count = len(data)
+        else:
+            count = sock.recv_into(buffer)
     except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
         return None
     except ssl.SSLError as exc:
         # A TLS alert (a refused certificate, say): the engine sees the
         # connection close; the reason is only here, so it is logged.
         LOGGER.error("TLS error: %s", exc.reason or exc)
-        return b""
+        count = 0
     except OSError:
-        return b""
+        count = 0
+    if not count:
+        conn.receive_data(b"", now=time.monotonic())
+        return _NOTHING, False
+    if buffer is None:
+        conn.receive_data(data, now=time.monotonic())
+        return memoryview(data), count == RECEIVE_SIZE
+    conn.buffer_updated(count, now=time.monotonic())
+    return buffer[:count], count == len(buffer)
 
 
 def write_to(
-    conn: Connection, sock: socket.socket, data: bytes, timeout: float | None = WRITE_TIMEOUT
+    conn: Connection,
+    sock: socket.socket,
+    data: BytesLike | Sequence[BytesLike],
+    timeout: float | None = WRITE_TIMEOUT,
 ) -> bool:
-    """Write ``data`` within ``timeout`` seconds; False (and the connection
-    closed, as far as the engine is concerned) if the write fails, as when
-    a peer stops reading for that long.  A write done is progress for the
-    engine's timers (:meth:`dicomul.Connection.wrote`)."""
-    if not data:
+    """Write ``data`` (bytes, or the buffers of
+    :meth:`dicomul.Connection.data_to_send_buffers`, in order) within
+    ``timeout`` seconds; False (and the connection closed, as far as the
+    engine is concerned) if the write fails, as when a peer stops reading
+    for that long.  A write done is progress for the engine's timers
+    (:meth:`dicomul.Connection.wrote`)."""
+    buffers = [data] if isinstance(data, bytes | memoryview) else list(data)
+    if not any(len(b) for b in buffers):
         return True
-    sock.settimeout(timeout)
     try:
-        sock.sendall(data)
+        if isinstance(sock, ssl.SSLSocket):
+            _write_tls(sock, buffers, timeout)
+        else:
+            _write_gathered(sock, buffers, timeout)
     except OSError:
         conn.receive_data(b"", now=time.monotonic())
         return False
     conn.wrote(now=time.monotonic())
     return True
+
+
+def _write_gathered(sock: socket.socket, buffers: list[BytesLike], timeout: float | None) -> None:
+    """Write every buffer with ``sendmsg``: PDU headers and the data set's
+    fragments (views of what was read from a file, say) go to the kernel as
+    they are, never joined into one ``bytes``.  A burst leaves in as few
+    calls as the kernel allows: one, for a command and its data set's first
+    chunk.  The socket stays non-blocking (on a socket with a timeout Python
+    polls before every send, and switching modes is a system call each way);
+    only what the kernel does not take at once is waited for."""
+    _non_blocking(sock)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    index, count = _skip_empty(buffers, 0), len(buffers)
+    while index < count:
+        try:
+            sent = sock.sendmsg(buffers[index : index + _IOV_MAX])
+        except BlockingIOError:
+            _wait_writable(sock, deadline)
+            continue
+        while sent:
+            size = len(buffers[index])
+            if sent < size:
+                buffers[index] = memoryview(buffers[index])[sent:]
+                break
+            sent -= size
+            index += 1
+        index = _skip_empty(buffers, index)
+
+
+def _skip_empty(buffers: list[BytesLike], index: int) -> int:
+    while index < len(buffers) and not len(buffers[index]):
+        index += 1
+    return index
+
+
+def _wait_writable(sock: socket.socket, deadline: float | None) -> None:
+    """Wait until ``sock`` takes more bytes; TimeoutError past ``deadline``."""
+    left = None if deadline is None else deadline - time.monotonic()
+    if left is not None and left <= 0:
+        raise TimeoutError("the peer did not read what was written")
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+    poller.poll(_milliseconds(left))
+
+
+#: Bytes of queued buffers joined into one write on a TLS socket (which
+#: encrypts from one buffer: there is no sendmsg) at most.
+_TLS_BATCH = 1024 * 1024
+
+
+def _write_tls(sock: ssl.SSLSocket, buffers: list[BytesLike], timeout: float | None) -> None:
+    batch: list[BytesLike] = []
+    size = 0
+    for buffer in buffers:
+        batch.append(buffer)
+        size += len(buffer)
+        if size >= _TLS_BATCH:
+            _send_all(sock, b"".join(batch), timeout)
+            batch, size = [], 0
+    if size:
+        _send_all(sock, b"".join(batch), timeout)
+
+
+def _send_all(sock: socket.socket, data: bytes, timeout: float | None) -> None:
+    # First without waiting (see _write_gathered); the rest with sendall.
+    sent = _send_now(sock, data)
+    if sent < len(data):
+        sock.settimeout(timeout)
+        sock.sendall(memoryview(data)[sent:])
+
+
+def _send_now(sock: socket.socket, data: bytes) -> int:
+    """Send what the kernel takes without waiting; the number of bytes sent."""
+    _non_blocking(sock)
+    try:
+        return sock.send(data)
+    except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+        return 0
+
+
+def _iov_max() -> int:
+    try:
+        return max(16, os.sysconf("SC_IOV_MAX"))
+    except (AttributeError, OSError, ValueError):
+        return 1024
+
+
+#: Buffers one sendmsg() takes at most (the system's IOV_MAX).
+_IOV_MAX = _iov_max()

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import logging
 
-from dicomul import ProtocolError, ReceiveBuffer, describe_association, describe_frame
+from dicomul import (
+    BytesLike,
+    ProtocolError,
+    ReceiveBuffer,
+    describe_association,
+    describe_frame,
+)
 
 __all__ = ["PduTrace", "trace_if_debugging"]
 
@@ -23,13 +29,13 @@ class PduTrace:
     def __init__(self) -> None:
         self._streams = {"sent": ReceiveBuffer(), "received": ReceiveBuffer()}
 
-    def sent(self, data: bytes) -> None:
+    def sent(self, data: BytesLike) -> None:
         self._log("sent", data)
 
-    def received(self, data: bytes) -> None:
+    def received(self, data: BytesLike) -> None:
         self._log("received", data)
 
-    def _log(self, direction: str, data: bytes) -> None:
+    def _log(self, direction: str, data: BytesLike) -> None:
         stream = self._streams[direction]
         stream.feed(data)
         while True:

@@ -724,6 +724,8 @@ def _establishment_failure(event: Aborted) -> str:
 def _log_response(command: Command) -> None:
     """``Received Final Find Response (Success)``...; pending ones at DEBUG
     (the apps show each match their own way, as DCMTK's do)."""
+    if not LOGGER.isEnabledFor(logging.INFO):  # nor DEBUG, then: log nothing,
+        return  # and make no Status (once per message, most runs)
     status = Status(command.status or GeneralStatus.SUCCESS)
     final = "" if status == "Pending" else "Final "
     LOGGER.log(
