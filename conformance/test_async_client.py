@@ -1061,3 +1061,23 @@ async def test_an_n_event_report_handler_that_raises_gives_a_processing_failure(
     reporter = await _echo_while_reported(anyio_backend, on_n_event_report=on_report)
     assert reporter.response.status == 0x0110  # processing failure (PS3.7 C.4.1)
     assert "no such transaction" in caplog.text
+
+
+async def test_an_n_event_report_larger_than_the_bound_is_refused_unread(
+    anyio_backend: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A report's Event Information is kept whole for its handler, so it is
+    bounded (MAX_REQUEST_DATA_SET, here lowered to 10 bytes): past it the
+    handler is not called and the peer gets the resource-limitation status."""
+    from dicomul_anyio import _scu_services
+    from dicomul_common.handling import CollectedDataSet
+
+    from dicomul import CommandField, HandlerOutcome, outcome_status
+
+    monkeypatch.setattr(_scu_services, "CollectedDataSet", lambda: CollectedDataSet(limit=10))
+    called: list[object] = []
+    reporter = await _echo_while_reported(anyio_backend, on_n_event_report=called.append)
+    assert called == []
+    expected = outcome_status(CommandField.N_EVENT_REPORT_RQ, HandlerOutcome.OUT_OF_RESOURCES)
+    assert reporter.response.status == expected
+    assert "over 10 bytes" in caplog.text

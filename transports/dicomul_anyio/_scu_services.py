@@ -27,7 +27,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from dicomul_common.handling import answer_of, logged_failure_status
+from dicomul_common.handling import (
+    CollectedDataSet,
+    DataSetTooLargeError,
+    answer_of,
+    logged_failure_status,
+)
 from dicomul_common.requests import ServiceRequest, serving
 
 from dicomul import (
@@ -40,6 +45,7 @@ from dicomul import (
     answer_status,
     outcome_status,
     response_for,
+    service_name,
 )
 
 from ._services import call
@@ -76,6 +82,8 @@ class _Incoming:
     transfer_syntax: str
     store: CheckedStore | None = None
     parts: list[bytes] | None = None
+    #: An N-EVENT-REPORT's Event Information, bounded (MAX_REQUEST_DATA_SET).
+    collected: CollectedDataSet | None = None
     failed: HandlerOutcome | None = None
     written: list[int] = field(default_factory=list)
 
@@ -118,7 +126,7 @@ class SubOperationServer:
         target = self.target
         field_ = command.command_field
         if field_ == CommandField.N_EVENT_REPORT_RQ and self.on_n_event_report is not None:
-            incoming.parts = []
+            incoming.collected = CollectedDataSet()
         elif field_ != CommandField.C_STORE_RQ or target is None:
             incoming.failed = HandlerOutcome.NOT_IMPLEMENTED
         elif target.store_directory is not None:
@@ -140,6 +148,15 @@ class SubOperationServer:
             await anyio.to_thread.run_sync(incoming.store.write, data)
         elif incoming.parts is not None:
             incoming.parts.append(data)
+        elif incoming.collected is not None:
+            try:
+                incoming.collected.write(data)
+            except DataSetTooLargeError as exc:  # a peer sending more than any report needs
+                LOGGER.error(
+                    "refusing the %s: %s", service_name(incoming.command.command_field), exc
+                )
+                incoming.collected = None
+                incoming.failed = HandlerOutcome.OUT_OF_RESOURCES
         if event.is_last:
             self._incoming = None
             await self._answer(incoming)
@@ -186,11 +203,11 @@ class SubOperationServer:
         from dicomul import decode_dataset, encode_dataset  # noqa: PLC0415 - pydicom on use
 
         assert self.on_n_event_report is not None
-        assert incoming.parts is not None
+        assert incoming.collected is not None
         command, syntax = incoming.command, incoming.transfer_syntax
         dataset = None
         if command.has_data_set:
-            dataset = decode_dataset(b"".join(incoming.parts), syntax)
+            dataset = decode_dataset(incoming.collected.data(), syntax)
         request = ServiceRequest(command, incoming.context_id, syntax, self._negotiated, dataset)
         with serving(request):
             status, reply = answer_of(await call(self.on_n_event_report, request))
