@@ -10,6 +10,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 import venv
 
 import pytest
@@ -30,7 +31,7 @@ def run(*command: str | pathlib.Path, timeout: float = 300) -> str:
         text=True,
         timeout=timeout,
         check=False,
-        cwd=pathlib.Path(command[0]).parent if os.sep in str(command[0]) else None,
+        cwd=tempfile.gettempdir(),
         env=env,
     )
     assert done.returncode == 0, done.stdout + done.stderr
