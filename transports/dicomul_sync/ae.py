@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
     from pydicom.dataset import Dataset
 
+    from dicomul import UserIdentity
+
     from ._handlers import RetrieveItem, ServiceRequest, StoreSink
 
 __all__ = ["AE", "DEFAULT_TRANSFER_SYNTAXES"]
@@ -306,6 +308,7 @@ class AE:
         contexts: Sequence[ProposedContext] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        user_identity: UserIdentity | None = None,
     ) -> Association:
         """Request an association with the peer at ``addr``:``port``.
 
@@ -322,6 +325,8 @@ class AE:
         ``ssl_context`` (a client-side :class:`ssl.SSLContext`) the
         connection is TLS, the peer's certificate checked against
         ``server_hostname`` (default ``addr``) as the context says.
+        ``user_identity`` is asserted in the request (PS3.7 D.3.3.7); the
+        peer's server response, if any, is ``negotiated.user_identity_response``.
         """
         association = Association(
             self,
@@ -332,6 +337,7 @@ class AE:
             contexts=contexts,
             ssl_context=ssl_context,
             server_hostname=server_hostname,
+            user_identity=user_identity,
             open_association=self._open_for_move,
         )
         association._connect()

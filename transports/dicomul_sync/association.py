@@ -10,6 +10,7 @@ events into the return values the seed documentation shows.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -67,6 +68,8 @@ from ._services import Services
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
+    from dicomul import UserIdentity
+
     from ._handlers import OpenAssociation, RequestorSettings
 
 __all__ = ["Association", "read_part10_meta"]
@@ -115,6 +118,7 @@ class Association:
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         open_association: OpenAssociation | None = None,
+        user_identity: UserIdentity | None = None,
     ) -> None:
         self.ae = ae
         self.address = address
@@ -154,6 +158,8 @@ class Association:
             contexts=contexts,
         )
         self._request = proposal.request
+        if user_identity is not None:  # PS3.7 D.3.3.7
+            self._request = dataclasses.replace(self._request, user_identity=user_identity)
         if proposal.left_out:
             LOGGER.warning(
                 "%d SOP classes past the %d presentation contexts allowed are not "
