@@ -240,7 +240,9 @@ def test_default_filenames_as_dcmtk(tmp_path: pathlib.Path) -> None:
     assert stored.name.endswith(".dcm")
 
 
-@pytest.mark.parametrize("option", ["-ss", "-sp", "+uf", "-tn", "-rns", "--fork", "-xf"])
+@pytest.mark.parametrize(
+    "option", ["-ss", "-sp", "+uf", "-tn", "-rns", "--fork", "-xf", "--refuse", "--reject"]
+)
 def test_dcmtk_options_it_lacks_are_refused_by_name(option: str) -> None:
     done = dicomul("storescp", option, "x", "104")
     assert done.returncode == 2
@@ -252,3 +254,27 @@ def test_dhl_is_taken(tmp_path: pathlib.Path, studies: list[pathlib.Path]) -> No
     with app_server("storescp", "-dhl", "-od", str(tmp_path)) as server:
         send(server.port, studies[0])
     assert len(list(tmp_path.glob("*.dcm"))) == 1
+
+
+@pytest.mark.parametrize("ours", [True, False], ids=["dicomul", "dcmtk"])
+def test_promiscuous_mode_keeps_a_private_sop_class(tmp_path: pathlib.Path, ours: bool) -> None:
+    """-pm: a private SOP class is accepted and stored, as by DCMTK's
+    storescp -pm; without it the context is refused and nothing is kept."""
+    private = write(
+        image(sop_class="1.2.826.0.1.3680043.8.498.999.1", rows=2, columns=2),
+        tmp_path / "private.dcm",
+        EXPLICIT,
+    )
+    for options, kept in (([], 0), (["-pm"], 1)):
+        out = tmp_path / f"out{kept}"
+        out.mkdir()
+        server = (
+            app_server("storescp", *options, "-od", str(out))
+            if ours
+            else dcmtk_storescp(*options, "-od", str(out))
+        )
+        with server as handle:
+            port = handle if isinstance(handle, int) else handle.port
+            done = dicomul("storescu", HOST, str(port), str(private))
+        assert (done.returncode == 0) == bool(kept), done.stderr
+        assert len(list(out.iterdir())) == kept

@@ -646,3 +646,27 @@ def test_an_operations_window_is_a_16_bit_count(value: object, error: type[Excep
     with pytest.raises(error, match="maximum_operations_performed"):
         check_operations_window(value)
     assert check_operations_window(65535) == 65535
+
+
+def test_an_unknown_abstract_syntax_is_accepted_only_when_configured() -> None:
+    """PS3.8 Table 9-18: an abstract syntax the acceptor does not know is
+    result 3; ``unknown_abstract_syntax`` (DCMTK storescp's -pm) accepts it,
+    the requestor as SCU, while known classes keep their own settings."""
+    rq = build_associate_rq(request())  # Verification, CT and 1.2.3.4
+    ac, negotiated = negotiate(rq, CONFIG)
+    assert isinstance(ac, AssociateAC)
+    assert negotiated is not None
+    assert negotiated.rejected == {5: 3}
+    anything = AcceptorConfig.for_sop_classes(
+        ae_title="STORE-SCP",
+        scp_sop_classes=[VERIFICATION],
+        transfer_syntaxes=[EXPLICIT],
+        accept_unknown_sop_classes=True,
+    )
+    assert anything.unknown_abstract_syntax == SupportedContext(transfer_syntaxes=(EXPLICIT,))
+    _, negotiated = negotiate(rq, anything)
+    assert negotiated is not None
+    assert negotiated.rejected == {}
+    accepted = {c.abstract_syntax: c.transfer_syntax for c in negotiated.contexts.values()}
+    assert accepted == {VERIFICATION: EXPLICIT, CT: EXPLICIT, "1.2.3.4": EXPLICIT}
+    assert all(c.requestor_is_scu for c in negotiated.contexts.values())

@@ -180,6 +180,9 @@ class AcceptorSettings(ServiceHandlers, _Timeouts, _Contexts, Protocol):
     def maximum_operations_performed(self) -> int: ...
 
     @property
+    def accept_unknown_sop_classes(self) -> bool: ...
+
+    @property
     def displace_idle_after(self) -> float | None: ...
 
     def on_association_accepted(self, negotiated: Negotiated) -> object:

@@ -119,6 +119,10 @@ class AE:
         self.displace_idle_after: float | None = DEFAULT_DISPLACE_IDLE_AFTER
         self.maximum_pdu_size: int | None = DEFAULT_MAX_PDU_LENGTH
         self.maximum_operations_performed = 1
+        #: Accept any abstract syntax not in scp_sop_class too, with the
+        #: transfer syntaxes above (a storage SCP keeping whatever it is sent,
+        #: private SOP classes included: DCMTK storescp's -pm).
+        self.accept_unknown_sop_classes = False
         #: Seconds associate() waits for the TCP connection (None: the
         #: network or ACSE timeout, whichever is set).
         self.connection_timeout: float | None = None

@@ -297,6 +297,7 @@ def add_calling_titles(p: argparse.ArgumentParser, *, aetitle: str) -> None:
     titles.add_argument(
         "-aet",
         "--calling-aet",
+        "--aetitle",  # DCMTK's long spelling
         type=ae_title,
         default=aetitle,
         metavar="[a]etitle",
@@ -305,6 +306,7 @@ def add_calling_titles(p: argparse.ArgumentParser, *, aetitle: str) -> None:
     titles.add_argument(
         "-aec",
         "--called-aet",
+        "--call",  # DCMTK's long spelling
         type=ae_title,
         default="ANY-SCP",
         metavar="[a]etitle",

@@ -76,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="[e]xtension",
         help="append e to the file names of -uf (DCMTK's: none)",
     )
+    p.add_argument_group("network").add_argument(
+        "-pm",
+        "--promiscuous",
+        action="store_true",
+        help="accept any SOP class, private and unknown ones too, and store what comes",
+    )
     output.add_argument(
         "--ignore",
         action="store_true",
@@ -136,6 +142,8 @@ REFUSED = {
     "-id": "no inetd mode: run it as a service",
     "--inetd": "no inetd mode: run it as a service",
     "--fork": "associations are served in threads already",
+    "--refuse": "refusing every association is not done (not yet: issue 17)",
+    "--reject": "rejecting peers without an implementation class UID is not done",
 }
 
 
@@ -174,6 +182,7 @@ def main(argv: Sequence[str]) -> int:
         transfer_syntax=syntaxes,
     )
     _server.configure(ae, args)
+    ae.accept_unknown_sop_classes = args.promiscuous
     commands = None
     if args.ignore:
 
