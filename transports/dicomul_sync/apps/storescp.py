@@ -160,8 +160,23 @@ class Discard:
         pass
 
 
+def _words(command: str) -> list[str]:
+    """``command`` split as sh would ([] if it cannot be: an open quote)."""
+    import shlex  # noqa: PLC0415
+
+    try:
+        return shlex.split(command)
+    except ValueError:
+        return []
+
+
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
+    for option, command in (("-xcr", args.exec_on_reception), ("-xcs", args.exec_on_eostudy)):
+        if command is not None and not _words(command):
+            build_parser().error(
+                f"{option}: {command!r} is not a command (words as sh splits them)"
+            )
     log = _cli.setup_logging(args, "storescp")
     directory = pathlib.Path(args.output_directory)
     if not args.ignore and not directory.is_dir():
