@@ -241,7 +241,7 @@ def test_default_filenames_as_dcmtk(tmp_path: pathlib.Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "option", ["-ss", "-sp", "+uf", "-tn", "-rns", "--fork", "-xf", "--refuse", "--reject"]
+    "option", ["-ss", "-sp", "+uf", "-tn", "-rns", "--fork", "-xf", "--reject"]
 )
 def test_dcmtk_options_it_lacks_are_refused_by_name(option: str) -> None:
     done = dicomul("storescp", option, "x", "104")
@@ -286,3 +286,25 @@ def test_a_command_that_is_no_command_is_a_usage_error(command: str) -> None:
     assert done.returncode == 2
     assert "-xcr: " in done.stderr
     assert "is not a command" in done.stderr
+
+
+def test_refuse_as_dcmtk() -> None:
+    """--refuse: every association rejected permanent, by the service user,
+    no reason given; DCMTK's echoscu sees the same from both storescps."""
+    shown = {}
+    for ours in (True, False):
+        server = app_server("storescp", "--refuse") if ours else dcmtk_storescp("--refuse")
+        with server as handle:
+            port = handle if isinstance(handle, int) else handle.port
+            done = subprocess.run(
+                [dcmtk_path("echoscu"), "-v", HOST, str(port)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+                env=ENV,
+            )
+        assert done.returncode != 0
+        shown[ours] = [line for line in done.stderr.splitlines() if line.startswith("F: ")]
+    assert shown[True] == shown[False]
+    assert "F: Result: Rejected Permanent, Source: Service User" in shown[True]

@@ -441,6 +441,10 @@ class AcceptorConfig:
     #: reason given (RJ 2/1/1): this acceptor cannot serve now, for instance
     #: because its configuration is unusable.
     out_of_service: bool = False
+    #: Reject every request, rejected-permanent by the service user with no
+    #: reason given (RJ 1/1/1): an acceptor that takes no association at all
+    #: (DCMTK storescp's --refuse, for testing a requestor).
+    refuse_all: bool = False
     #: What an abstract syntax not in ``supported`` is accepted with; None
     #: (the default) rejects it, result 3 (PS3.8 Table 9-18).  A storage SCP
     #: that keeps whatever it is sent (DCMTK storescp's "promiscuous" mode)
@@ -710,6 +714,12 @@ def negotiate(
     if config.out_of_service:
         return _reject(
             RejectResult.REJECTED_TRANSIENT,
+            RejectSource.SERVICE_USER,
+            RejectReasonUser.NO_REASON_GIVEN,
+        )
+    if config.refuse_all:
+        return _reject(
+            RejectResult.REJECTED_PERMANENT,
             RejectSource.SERVICE_USER,
             RejectReasonUser.NO_REASON_GIVEN,
         )

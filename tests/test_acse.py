@@ -670,3 +670,12 @@ def test_an_unknown_abstract_syntax_is_accepted_only_when_configured() -> None:
     accepted = {c.abstract_syntax: c.transfer_syntax for c in negotiated.contexts.values()}
     assert accepted == {VERIFICATION: EXPLICIT, CT: EXPLICIT, "1.2.3.4": EXPLICIT}
     assert all(c.requestor_is_scu for c in negotiated.contexts.values())
+
+
+def test_refuse_all_rejects_permanently_with_no_reason() -> None:
+    """RJ 1/1/1 (PS3.8 Table 9-21), whatever is proposed."""
+    rq = build_associate_rq(request())
+    answer, negotiated = negotiate(rq, dataclasses.replace(CONFIG, refuse_all=True))
+    assert isinstance(answer, AssociateRJ)
+    assert negotiated is None
+    assert (answer.result, answer.source, answer.reason) == (1, 1, 1)

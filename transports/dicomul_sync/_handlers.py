@@ -183,6 +183,9 @@ class AcceptorSettings(ServiceHandlers, _Timeouts, _Contexts, Protocol):
     def accept_unknown_sop_classes(self) -> bool: ...
 
     @property
+    def refuse_associations(self) -> bool: ...
+
+    @property
     def displace_idle_after(self) -> float | None: ...
 
     def on_association_accepted(self, negotiated: Negotiated) -> object:

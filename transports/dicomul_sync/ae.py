@@ -123,6 +123,9 @@ class AE:
         #: transfer syntaxes above (a storage SCP keeping whatever it is sent,
         #: private SOP classes included: DCMTK storescp's -pm).
         self.accept_unknown_sop_classes = False
+        #: Reject every association, permanently, no reason given (RJ
+        #: 1/1/1: DCMTK storescp's --refuse, for testing requestors).
+        self.refuse_associations = False
         #: Seconds associate() waits for the TCP connection (None: the
         #: network or ACSE timeout, whichever is set).
         self.connection_timeout: float | None = None

@@ -434,4 +434,5 @@ def acceptor_config(ae: AcceptorSettings) -> AcceptorConfig:
         max_pdu_length=0 if ae.maximum_pdu_size is None else ae.maximum_pdu_size,
         maximum_operations_performed=ae.maximum_operations_performed,
         accept_unknown_sop_classes=ae.accept_unknown_sop_classes,
+        refuse_all=ae.refuse_associations,
     )

@@ -76,7 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="[e]xtension",
         help="append e to the file names of -uf (DCMTK's: none)",
     )
-    p.add_argument_group("network").add_argument(
+    network = p.add_argument_group("network")
+    network.add_argument(
+        "--refuse",
+        action="store_true",
+        help="refuse every association (rejected permanent, no reason given: for testing "
+        "a requestor)",
+    )
+    network.add_argument(
         "-pm",
         "--promiscuous",
         action="store_true",
@@ -142,7 +149,6 @@ REFUSED = {
     "-id": "no inetd mode: run it as a service",
     "--inetd": "no inetd mode: run it as a service",
     "--fork": "associations are served in threads already",
-    "--refuse": "refusing every association is not done (not yet: issue 17)",
     "--reject": "rejecting peers without an implementation class UID is not done",
 }
 
@@ -198,6 +204,7 @@ def main(argv: Sequence[str]) -> int:
     )
     _server.configure(ae, args)
     ae.accept_unknown_sop_classes = args.promiscuous
+    ae.refuse_associations = args.refuse
     commands = None
     if args.ignore:
 
