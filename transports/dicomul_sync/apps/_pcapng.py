@@ -29,12 +29,10 @@ __all__ = ["SECTION_HEADER", "read_pcapng"]
 #: Block types (draft-ietf-opsawg-pcapng section 10.1).
 SECTION_HEADER = 0x0A0D0D0A
 PCAPNG_BLOCK = b"\x0a\x0d\x0d\x0a"
-_INTERFACE = 0x00000001
-_PACKET = 0x00000002  # obsolete Packet Block, still written by old tools
-_SIMPLE_PACKET = 0x00000003
-_ENHANCED_PACKET = 0x00000006
-#: The Section Header Block's byte-order magic, as read in little-endian.
-_BYTE_ORDER_MAGIC = 0x1A2B3C4D
+_INTERFACE = 1
+_PACKET = 2  # obsolete Packet Block, still written by old tools
+_SIMPLE_PACKET = 3
+_ENHANCED_PACKET = 6
 #: Interface Description Block options: timestamp resolution and offset.
 _IF_TSRESOL, _IF_TSOFFSET = 9, 14
 #: The largest block read: far above any real packet (snapshot lengths stop
