@@ -434,7 +434,7 @@ def test_a_killed_storescp_loses_nothing_reported_stored(tmp_path: pathlib.Path)
             ),
         )
         # The rejecting peer took the TCP connection: it failed at layer 7.
-        assert proxy.stats()["rejecting"]["check_status"].startswith("L7")
+        assert proxy.stats()["rejecting"]["check_status"] == "L7RSP"
 
         result = burst(
             proxy,
