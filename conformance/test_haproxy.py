@@ -57,6 +57,11 @@ IMPLICIT_LITTLE = "1.2.840.10008.1.2"
 EXPLICIT_LITTLE = "1.2.840.10008.1.2.1"
 CT = "1.2.840.10008.5.1.4.1.1.2"
 
+#: Files per association, for the API senders and each storescu run.
+BATCH = 10
+#: ``maxconn`` per server in the test configuration.
+MAXCONN = 4
+
 # ------------------------------------------------------ the check's bytes
 
 
@@ -156,12 +161,12 @@ def replace_once(text: str, old: str, new: str) -> str:
 def local_configuration(port: int, servers: dict[str, int], stats: pathlib.Path) -> str:
     """The committed configuration, listening on ``port`` of the loopback,
     with ``servers`` (name: port) instead of its own, a stats socket, checks
-    every 200 ms, and ``maxconn 4`` per server."""
+    every 200 ms, and ``maxconn`` MAXCONN per server."""
     text = CONFIG.read_text()
     text = replace_once(text, "\nglobal\n", f"\nglobal\n    stats socket {stats} mode 600\n")
     text = replace_once(text, "bind :104", f"bind {HOST}:{port}")
     text = replace_once(
-        text, "inter 5s fall 2 rise 2 maxconn 10 ", "inter 200ms fall 2 rise 1 maxconn 4 "
+        text, "inter 5s fall 2 rise 2 maxconn 10 ", f"inter 200ms fall 2 rise 1 maxconn {MAXCONN} "
     )
     text = re.sub(r"(?m)^    server .*\n", "", text)
     lines = [f"    server {name} {HOST}:{server_port}\n" for name, server_port in servers.items()]
@@ -184,6 +189,8 @@ class HAProxy:
         header, *rows = data.decode().strip().splitlines()
         names = header.lstrip("# ").split(",")
         table = [dict(zip(names, row.split(","), strict=False)) for row in rows]
+        for row in table:  # "* L7OK": the last result, while a check is running
+            row["check_status"] = row["check_status"].removeprefix("* ")
         return {r["svname"]: r for r in table if r["pxname"] == "storescp"}
 
     def wait_for(self, what: str, ready: Callable[[dict[str, dict[str, str]]], bool]) -> None:
@@ -210,7 +217,13 @@ def haproxy(config: str, directory: pathlib.Path, port: int) -> Iterator[HAProxy
     proc = subprocess.Popen([HAPROXY, "-db", "-f", str(path)], stdout=log, stderr=log, text=True)
     try:
         wait_listening(port)
-        yield HAProxy(proc, directory / "stats.sock")
+        # The stats socket is made under a temporary name, then renamed.
+        stats_socket = directory / "stats.sock"
+        deadline = time.monotonic() + 10
+        while not stats_socket.exists():
+            assert time.monotonic() < deadline, "HAProxy made no stats socket"
+            time.sleep(0.01)
+        yield HAProxy(proc, stats_socket)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -255,11 +268,6 @@ def rejecting_peer() -> Iterator[int]:
 
 
 # ---------------------------------------------------------------- senders
-
-#: Files per association, for the API senders and each storescu run.
-BATCH = 10
-#: ``maxconn`` per server in the test configuration.
-MAXCONN = 4
 
 #: A sender process: C-STOREs the files named, BATCH per association, and
 #: prints each file's outcome as a JSON line [path, status]; status null
@@ -451,6 +459,10 @@ def test_a_killed_storescp_loses_nothing_reported_stored(tmp_path: pathlib.Path)
         assert table["a"]["check_status"] == "L4CON", summary(table)
         assert table["b"]["status"] == "UP", summary(table)
         assert table["b"]["check_status"] == "L7OK", summary(table)
+        # Its C-ECHO never failed, though HAProxy kept MAXCONN associations
+        # open to it after the kill: the check has a slot of its own.
+        assert table["b"]["chkfail"] == "0", summary(table)
+        assert int(table["b"]["smax"]) == MAXCONN, summary(table)
         assert "Server storescp/a is DOWN" in (tmp_path / "haproxy.log").read_text()
 
     check_outcomes(out, result, sources)
