@@ -16,7 +16,8 @@ storescp is killed with SIGKILL while HAProxy has associations open to it.
 Then: every file answered Success is on disk, its data set byte for byte what
 was sent; every file whose association broke was reported to its sender as
 not stored; no file under its final name is partial; HAProxy's C-ECHO check
-marks the killed server down and keeps the other up.  A server that accepts
+marks the killed server down and keeps the other up, even with ``maxconn``
+associations open to it (the check has a slot of its own).  A server that accepts
 the TCP connection but rejects the association is marked down too: the check
 is more than a TCP connect.
 """
