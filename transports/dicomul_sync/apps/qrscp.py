@@ -1,8 +1,10 @@
 """qrscp: a query/retrieve SCP over a directory of DICOM files (PS3.4 C).
 
 ``--database DIR`` is indexed at start (every DICOM file under it, in an
-in-memory SQLite table, see ``_qrindex``) and each file received by C-STORE
-is written durably into DIR and indexed.  Serves C-ECHO, C-STORE, and
+SQLite table kept in ``DIR/.dicomul-index.sqlite``, or ``--index FILE``,
+or in memory with ``--no-index-file``; a start reads only the files added
+or changed since the last, see ``_qrindex``) and each file received by
+C-STORE is written durably into DIR and indexed.  Serves C-ECHO, C-STORE, and
 C-FIND, C-GET and C-MOVE of the Patient Root, Study Root and Patient/Study
 Only models at the PATIENT, STUDY, SERIES and IMAGE levels;
 ``--known-ae AE=host:port`` names the move destinations.  Serves until
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import logging
 import pathlib
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -80,6 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         metavar="[d]irectory",
         help="serve the DICOM files under existing directory d, and store received ones there",
+    )
+    where = database.add_mutually_exclusive_group()
+    where.add_argument(
+        "--index",
+        metavar="[f]ile",
+        help="keep the index in SQLite file f (default: .dicomul-index.sqlite in the "
+        "database directory; updated at start from the files added, changed or removed)",
+    )
+    where.add_argument(
+        "--no-index-file",
+        action="store_true",
+        help="keep the index in memory only: every file is read at each start",
     )
     database.add_argument(
         "--known-ae",
@@ -206,6 +221,35 @@ def retrieve(index: Index, identifier: Dataset) -> list[str | tuple[int, None]]:
     return list(index.paths({keyword: keys[keyword] for keyword in unique}))
 
 
+def open_index(
+    directory: pathlib.Path, args: argparse.Namespace, log: logging.Logger
+) -> Index | None:
+    """The database's index, brought up to date with its files: kept in
+    ``--index`` or the database directory's INDEX_NAME file, in memory with
+    ``--no-index-file`` or if that file cannot be written (a read-only
+    archive); None (logged) if the path holds another program's database."""
+    import sqlite3  # noqa: PLC0415
+
+    from ._qrindex import INDEX_NAME, ForeignIndexError, Index  # noqa: PLC0415
+
+    path = None if args.no_index_file else pathlib.Path(args.index or directory / INDEX_NAME)
+    try:
+        index = Index(directory, path)
+    except ForeignIndexError as exc:
+        log.error("%s (choose another with --index, or --no-index-file)", exc)
+        return None
+    except sqlite3.Error as exc:
+        log.warning("Cannot use the index file %s (%s): indexing in memory", path, exc)
+        index = Index(directory)
+    started = time.monotonic()
+    count = index.scan()
+    log.info(
+        "Indexed %d files under %s in %.1f s%s",
+        count, directory, time.monotonic() - started, f" ({index.path})" if index.path else "",
+    )  # fmt: skip
+    return index
+
+
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     log = _cli.setup_logging(args, "qrscp")
@@ -219,10 +263,9 @@ def main(argv: Sequence[str]) -> int:
     from dicomul_sync import StorageSOPClassList  # noqa: PLC0415 - after parsing: fast --help
     from dicomul_sync.ae import AE  # noqa: PLC0415
 
-    from ._qrindex import Index  # noqa: PLC0415
-
-    index = Index(directory)
-    log.info("Indexed %d files under %s", index.scan(), directory)
+    index = open_index(directory, args, log)
+    if index is None:
+        return 1
 
     syntaxes = PREFERENCES[args.preference]
     if args.preference != "implicit":
