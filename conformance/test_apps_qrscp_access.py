@@ -84,7 +84,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     sent = write(image(rows=4, columns=4, seed=4, name="SENT^NOW"), root / "sent.dcm",
                  ExplicitVRLittleEndian)  # fmt: skip
     move_port = free_port()
-    config = configure(root, 0, move_port)
+    config = configure(root, 104, move_port)  # (the port given on the command line wins)
     with app_server("qrscp", "-v", "-c", str(config)) as server:
         yield Site(server, root, move_port, sent)
 
@@ -254,6 +254,7 @@ def test_dcmtks_example_configuration_is_read(tmp_path: pathlib.Path) -> None:
         ("AETable BEGIN\nAETable END\n", "names no AE title"),
         ("HostTable BEGIN\nh = (A, host)\nHostTable END\n", "line 2: (A, host) is not"),
         ("NetworkTCPPort = many\n", "line 1: NetworkTCPPort 'many' is not a number"),
+        ("NetworkTCPPort = 70000\n", "line 1: NetworkTCPPort 70000 is not a port number"),
         ("AETable BEGIN\nTHIS_TITLE_IS_TOO_LONG /x R (1, 1mb) ANY\nAETable END\n", "line 2"),
     ],
 )
@@ -275,3 +276,25 @@ def test_a_missing_storage_area_stops_qrscp(tmp_path: pathlib.Path) -> None:
     done = dicomul("qrscp", "-c", str(config), str(free_port()))
     assert done.returncode == 1
     assert "storage area of A does not exist" in done.stderr + done.stdout
+
+
+def test_global_parameters_yield_to_the_command_line(tmp_path: pathlib.Path) -> None:
+    """NetworkTCPPort, MaxPDUSize and MaxAssociations apply where the
+    command line says nothing, as dcmqrscp's [port] argument overrides."""
+    import logging
+
+    from dicomul_sync.apps import qrscp
+
+    text = (
+        "NetworkTCPPort = 4321\nMaxPDUSize = 65536\nMaxAssociations = 3\n"
+        "AETable BEGIN\nA {root} RW (1, 1mb) ANY\nAETable END\n"
+    )
+    config = str(configure(tmp_path, 0, 1, text))
+    log = logging.getLogger("test")
+    parser = qrscp.build_parser()
+    args = parser.parse_args(["-c", config])
+    assert qrscp._configured(parser, args, log) is not None
+    assert (args.port, args.max_pdu, args.max_associations) == (4321, 65536, 3)
+    args = parser.parse_args(["-c", config, "--max-associations", "7", "-pdu", "8192", "11112"])
+    assert qrscp._configured(parser, args, log) is not None
+    assert (args.port, args.max_pdu, args.max_associations) == (11112, 8192, 7)

@@ -211,10 +211,14 @@ class _Reader:
         keyword, value = words[0], words[1]
         if keyword == "NetworkTCPPort":
             self.config.port = self.number(value, keyword)
+            if not 0 < self.config.port < 65536:
+                raise self.fail(f"{keyword} {value} is not a port number")
         elif keyword == "MaxPDUSize":
             self.config.max_pdu_size = self.number(value, keyword)
         elif keyword == "MaxAssociations":
             self.config.max_associations = self.number(value, keyword)
+            if self.config.max_associations == 0:
+                raise self.fail(f"{keyword} 0: no association could be served")
         else:
             LOGGER.info("%s, line %d: %s is not used here", self.path, self.line, keyword)
 

@@ -278,7 +278,9 @@ def _configured(
         parser.error("--index is for --database; with -c, each storage area has its own index")
     try:
         config = read_config(args.config)
-    except (OSError, ConfigError) as exc:
+        if config.max_pdu_size is not None:
+            _cli.pdu_length(str(config.max_pdu_size))
+    except (OSError, ConfigError, argparse.ArgumentTypeError) as exc:
         log.error("Cannot use the configuration: %s", exc)
         return None
     missing = [a for a in config.areas.values() if not a.directory.is_dir()]
