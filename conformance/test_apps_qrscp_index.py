@@ -244,3 +244,33 @@ def test_a_read_only_database_is_indexed_in_memory(tmp_path: pathlib.Path) -> No
         database.chmod(0o755)
     assert len(found) == 3
     assert "indexing in memory" in server.output
+
+
+def test_a_scan_cut_short_is_finished_by_the_next(
+    tmp_path: pathlib.Path, reads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first indexing killed half way (here: interrupted at its fifth
+    file, commits every two): what was committed stays, the next start
+    reads only the rest, and the index is whole."""
+    from dicomul_common import storage
+
+    files = make_archive(tmp_path)
+    monkeypatch.setattr(_qrindex, "_COMMIT_EVERY", 2)
+    counting = storage.read_attributes
+
+    def dying(path: str | os.PathLike[str], *args: object, **kwargs: object) -> object:
+        if len(reads) == 4:
+            raise KeyboardInterrupt
+        return counting(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(storage, "read_attributes", dying)
+    with pytest.raises(KeyboardInterrupt):
+        Index(tmp_path, tmp_path / INDEX_NAME).scan()
+    monkeypatch.setattr(storage, "read_attributes", counting)
+    first = list(reads)
+    reads.clear()
+    index = Index(tmp_path, tmp_path / INDEX_NAME)
+    assert index.scan() == len(files)
+    assert len(first) == 4
+    assert len(reads) == 7 - 4  # the four committed are not read again
+    assert sorted(index.paths({})) == sorted(str(p) for p in files.values())
