@@ -628,6 +628,12 @@ def qrscp_document() -> str:
     storage = [uid for uid in config.supported if uid != VERIFICATION and uid not in qr]
     scu_only = [uid for uid in ae.scu_sop_class if uid not in config.supported]
 
+    #: qrscp -c (dcmqrscp.cfg): what a peer may not do on the AE title it called.
+    not_authorized = (
+        int(GeneralStatus.NOT_AUTHORIZED),
+        "with `-c`: the calling AE title is not a peer of the called one, or the "
+        "called one's access is {access}; nothing is {done}",
+    )
     find_extra = [
         (int(GeneralStatus.PENDING), "a match, with its identifier"),
         (int(GeneralStatus.SUCCESS), "all matches sent"),
@@ -637,6 +643,7 @@ def qrscp_document() -> str:
             "a level outside the model, or a date/time key that is neither a value of its "
             "VR nor a range of them",
         ),
+        (not_authorized[0], not_authorized[1].format(access="W (store only)", done="matched")),
     ]
     retrieve_extra = [
         (int(GeneralStatus.PENDING), "after each sub-operation, with the counts"),
@@ -652,6 +659,7 @@ def qrscp_document() -> str:
             "a unique key missing, empty, or a list with an empty element, or a level "
             "outside the model: nothing is sent",
         ),
+        (not_authorized[0], not_authorized[1].format(access="W (store only)", done="sent")),
     ]
     move_extra = [
         *retrieve_extra,
@@ -674,6 +682,7 @@ def qrscp_document() -> str:
             int(StoreStatus.DATA_SET_DOES_NOT_MATCH_SOP_CLASS),
             "the data set's SOP Class or Instance UID is not the request's; nothing is kept",
         ),
+        (not_authorized[0], not_authorized[1].format(access="R (read only)", done="kept")),
     ]
     query_outcomes = (
         (
@@ -728,8 +737,10 @@ def qrscp_document() -> str:
         "",
         "#### 3.1.2 Functional Definition of AEs",
         "",
-        "**QRSCP** indexes every DICOM file under `--database` at start (an in-memory "
-        "SQLite table, read as a stream, attributes only), stores each instance "
+        "**QRSCP** indexes every DICOM file under `--database` (an SQLite table kept in "
+        "`.dicomul-index.sqlite` there, or `--index`, or in memory with "
+        "`--no-index-file`; at start only the files added or changed since the last run "
+        "are read, as a stream, attributes only), stores each instance "
         "received durably into that directory (temporary file, fsync, rename, then "
         "Success) and adds it to the index, and answers C-FIND, C-GET and C-MOVE from "
         "the index. C-GET sends the matches as C-STORE sub-operations on the same "
@@ -739,8 +750,13 @@ def qrscp_document() -> str:
         "#### 3.1.3 Sequencing of Real-World Activities",
         "",
         "Instances are found by C-FIND, C-GET and C-MOVE as soon as their C-STORE was "
-        "answered Success. The index lives in the process: files written into the "
-        "directory by anything else are found after a restart.",
+        "answered Success. Files written into the directory by anything else are "
+        "found after a restart. With `-c FILE` (DCMTK's dcmqrscp.cfg), QRSCP answers "
+        "each AE title of the file's AETable over that title's own directory and index, "
+        "with its access (R, W, RW) and its peers (calling AE titles): another called AE "
+        "title is rejected (rejected-permanent / service-user / called-AE-title-not-"
+        "recognized), so is a calling AE title no entry lists when none allows ANY "
+        "(calling-AE-title-not-recognized); the rest is refused per request (0x0124).",
         "",
         "### 3.2 AE Specifications",
         "",
