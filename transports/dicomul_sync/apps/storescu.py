@@ -84,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
             (
                 names,
                 key,
-                f"propose {about} and fall back to the uncompressed syntaxes "
-                "(a file is sent in its own syntax when the peer takes it; only native "
-                "files can be re-encoded, and only into deflated)",
+                f"propose {about} in the fallback context too, beside the uncompressed "
+                "syntaxes (a file goes in its own syntax when the peer takes it; this "
+                "storescu compresses nothing but deflate)",
             )
             for names, key, about in COMPRESSED_SWITCHES
         ),
