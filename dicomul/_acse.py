@@ -35,6 +35,7 @@ from ._enums import (
     UserIdentityType,
 )
 from ._errors import LocalProtocolError, RemoteProtocolError
+from ._record import record
 from ._status import GeneralStatus
 from ._version import IMPLEMENTATION_VERSION_NAME
 from ._wire import ae_title, check_ae_title, uid
@@ -125,7 +126,8 @@ MIN_PEER_MAX_PDU_LENGTH = 256
 MAX_CONTEXTS = 128
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class ProposedContext:
     """A presentation context the requestor proposes (PS3.8 7.1.1.13)."""
 
@@ -241,7 +243,8 @@ def _contexts_wanted(
     return own, None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class RoleProposal:
     """SCP/SCU role selection for one SOP class (PS3.7 D.3.3.4).
 
@@ -254,7 +257,8 @@ class RoleProposal:
     scp: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class UserIdentity:
     """User identity the requestor asserts (PS3.7 D.3.3.7)."""
 
@@ -271,7 +275,8 @@ class UserIdentity:
             raise LocalProtocolError("only username-and-passcode identity has a secondary field")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class AssociationRequest:
     """Everything the requestor puts into its A-ASSOCIATE-RQ."""
 
@@ -399,7 +404,8 @@ def build_associate_rq(request: AssociationRequest) -> AssociateRQ:
 # ------------------------------------------------------------------ acceptor
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class SupportedContext:
     """An abstract syntax the acceptor supports, with its transfer syntaxes in
     preference order and the roles it lets the requestor take."""
@@ -411,7 +417,8 @@ class SupportedContext:
     scp_role: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class AcceptorConfig:
     """What an acceptor accepts (PS3.8 7.1, PS3.7 Annex D)."""
 
@@ -538,7 +545,8 @@ def _required_titles(setting: str | bool | Sequence[str], own: str) -> tuple[str
     return (setting,) if isinstance(setting, str) else tuple(setting)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class AcceptedContext:
     """A presentation context both sides agreed on."""
 
@@ -550,7 +558,8 @@ class AcceptedContext:
     requestor_is_scp: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class Negotiated:
     """The outcome of an accepted association, the same on both sides."""
 

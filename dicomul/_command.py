@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from ._enums import AbortReason
 from ._errors import LocalProtocolError, RemoteProtocolError
+from ._record import record
 from ._wire import BytesLike
 
 __all__ = [
@@ -194,7 +195,8 @@ _DATA_SET_REQUIRED: Final = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class Command:
     """A DIMSE command set (PS3.7 Annex E): every field, typed, None when absent.
 

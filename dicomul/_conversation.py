@@ -62,6 +62,7 @@ from ._describe import _RESULTS, HEX_DUMP_LIMIT, describe_frame, describe_pdu
 from ._dimse import CommandReceived, Reassembler
 from ._enums import AbortSource, ContextResult, ItemType, PDUType, reject_reason_name
 from ._errors import PDUDecodeError, RemoteProtocolError
+from ._record import record
 from ._responses import is_final_response
 from ._status import status_meaning
 from ._syntax import (
@@ -164,7 +165,8 @@ def guess_transfer_syntax(data: BytesLike) -> str | None:
 # ---------------------------------------------------------------------- events
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class SeenPDU:
     """One PDU, as it was on the wire (PS3.8 9.3)."""
 
@@ -200,7 +202,8 @@ class SeenPDU:
         return [*lines, "PDVs: not listed (a P-DATA-TF this long is decoded as it arrives)"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class SeenContext:
     """A presentation context as negotiated (PS3.8 9.3.2.2, 9.3.3.2)."""
 
@@ -223,7 +226,8 @@ class SeenContext:
         return _RESULTS.get(self.result, f"Result {self.result}")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class SeenNegotiation:
     """The acceptor's answer: an A-ASSOCIATE-AC or -RJ, with the request it answers."""
 
@@ -266,7 +270,8 @@ class SeenNegotiation:
         return f"{result}, {source}, {reject_reason_name(answer.source, answer.reason)}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class SeenCommand:
     """A whole DIMSE command set; its data set, if it announces one, follows."""
 
@@ -287,7 +292,8 @@ class SeenCommand:
         return _command_name(self.command.command_field)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class SeenDataSetBytes:
     """A piece of the data set of the sender's last command, in order.
 
@@ -308,7 +314,8 @@ class SeenDataSetBytes:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class SeenMessage:
     """A DIMSE message once whole (or once it can no longer be: ``complete`` False)."""
 
@@ -391,7 +398,8 @@ class Ending(Enum):
     CLOSED = "closed"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class SeenEnd:
     """The association ended; ``sender`` is the side whose PDU ended it."""
 
@@ -403,7 +411,8 @@ class SeenEnd:
     detail: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class Finding:
     """Something in the stream that breaks a rule, or that the capture lacks."""
 

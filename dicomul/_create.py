@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from ._command import Command, CommandField
 from ._errors import LocalProtocolError
+from ._record import record
 from ._status import StatusCategory, status_category
 from ._wire import is_valid_uid
 
@@ -36,7 +37,8 @@ __all__ = ["InstanceCreation"]
 _CREATED = frozenset({StatusCategory.SUCCESS, StatusCategory.WARNING})
 
 
-@dataclass(frozen=True, slots=True)
+@record
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class InstanceCreation:
     """One N-CREATE request being performed, and its instance UID.
 

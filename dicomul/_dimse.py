@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from ._command import Command, decode_command, encode_command
 from ._enums import AbortReason, MessageControlHeader
 from ._errors import LocalProtocolError, RemoteProtocolError
+from ._record import record
 from ._wire import BytesLike
 from .pdu import PDataTF, PresentationDataValue
 
@@ -316,7 +317,8 @@ def chunks_of(data_set: DataSetSource | None) -> Iterable[BytesLike]:
 # ------------------------------------------------------------------ reassembly
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class CommandReceived:
     """A whole command set arrived (its data set, if any, follows as fragments)."""
 
@@ -324,7 +326,8 @@ class CommandReceived:
     command: Command
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class DataSetFragment:
     """A piece of the data set of the last command received, in order.
 

@@ -27,6 +27,7 @@ from typing import Final, TypeAlias
 from ._acse import AcceptorConfig, AssociationRequest, Negotiated
 from ._dimse import CommandReceived, DataSetFragment
 from ._enums import reject_reason_name
+from ._record import record
 from .pdu import AssociateAC, AssociateRJ, AssociateRQ
 
 __all__ = [
@@ -70,7 +71,8 @@ NEED_DATA: Final = NeedData.NEED_DATA
 # ------------------------------------------------------------- received events
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class AssociationRequested:
     """The peer asks for an association (acceptor side; PS3.8 A-ASSOCIATE indication).
 
@@ -80,7 +82,8 @@ class AssociationRequested:
     request: AssociateRQ
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class AssociationAccepted:
     """The association is established (A-ASSOCIATE confirmation, accept)."""
 
@@ -88,7 +91,8 @@ class AssociationAccepted:
     pdu: AssociateAC
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class AssociationRejected:
     """The peer rejected the association (A-ASSOCIATE confirmation, reject)."""
 
@@ -100,7 +104,8 @@ class AssociationRejected:
         return reject_reason_name(self.pdu.source, self.pdu.reason)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class ReleaseRequested:
     """The peer asks to release (A-RELEASE indication); answer with :class:`RespondRelease`
     when :attr:`~dicomul.Connection.release_to_answer` says the answer is due
@@ -113,12 +118,14 @@ class ReleaseRequested:
     collision: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class Released:
     """The association is released (A-RELEASE confirmation)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class Aborted:
     """The association was aborted (A-ABORT or A-P-ABORT indication).
 
@@ -135,7 +142,8 @@ class Aborted:
     connection_lost: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class ConnectionClosed:
     """The transport connection is closed, or must now be closed; nothing follows."""
 
@@ -157,14 +165,16 @@ ConnectionEvent: TypeAlias = (
 # ------------------------------------------------------------------ local events
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class RequestAssociation:
     """Ask for an association (A-ASSOCIATE request, Evt1)."""
 
     request: AssociationRequest
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class AcceptAssociation:
     """Answer an :class:`AssociationRequested` by negotiating with ``config``.
 
@@ -179,7 +189,8 @@ class AcceptAssociation:
     user_identity_result: tuple[bool, bytes | None] | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class RejectAssociation:
     """Reject the association outright (A-ASSOCIATE response, reject, Evt8)."""
 
@@ -188,17 +199,20 @@ class RejectAssociation:
     reason: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class RequestRelease:
     """Ask to release the association (A-RELEASE request, Evt11)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class RespondRelease:
     """Agree to release (A-RELEASE response, Evt14)."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class Abort:
     """Abort the association (A-ABORT request, Evt15).
 

@@ -29,6 +29,7 @@ from typing import ClassVar, TypeAlias, TypeVar
 
 from ._enums import AbortReason, ContextResult, ItemType, RoleValue, UserIdentityType
 from ._errors import LocalProtocolError
+from ._record import record
 from ._wire import (
     ITEM_HEADER,
     U16,
@@ -110,7 +111,8 @@ def _check_strict_uid(raw: bytes, what: str, offset: int, strict: bool) -> None:
 # ---------------------------------------------------------------- UID-only items
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class _UIDItem:
     """Base of the items whose value is a single UID (or name)."""
 
@@ -135,7 +137,8 @@ class _UIDItem:
         return _item(self.item_type, self.header_reserved, bytes(self.name))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class ApplicationContextItem(_UIDItem):
     """Application Context Item, PS3.8 Table 9-12 (item-type 10H).
 
@@ -146,7 +149,8 @@ class ApplicationContextItem(_UIDItem):
     item_type: ClassVar[ItemType] = ItemType.APPLICATION_CONTEXT
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class AbstractSyntaxItem(_UIDItem):
     """Abstract Syntax Sub-Item, PS3.8 Table 9-14 (item-type 30H).
 
@@ -156,7 +160,8 @@ class AbstractSyntaxItem(_UIDItem):
     item_type: ClassVar[ItemType] = ItemType.ABSTRACT_SYNTAX
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class TransferSyntaxItem(_UIDItem):
     """Transfer Syntax Sub-Item, PS3.8 Tables 9-15 and 9-19 (item-type 40H).
 
@@ -166,7 +171,8 @@ class TransferSyntaxItem(_UIDItem):
     item_type: ClassVar[ItemType] = ItemType.TRANSFER_SYNTAX
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class ImplementationClassUIDSubItem(_UIDItem):
     """Implementation Class UID Sub-Item, PS3.7 Tables D.3-1 and D.3-2 (52H).
 
@@ -176,7 +182,8 @@ class ImplementationClassUIDSubItem(_UIDItem):
     item_type: ClassVar[ItemType] = ItemType.IMPLEMENTATION_CLASS_UID
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class ImplementationVersionNameSubItem(_UIDItem):
     """Implementation Version Name Sub-Item, PS3.7 Tables D.3-3 and D.3-4 (55H).
 
@@ -209,7 +216,8 @@ def _decode_uid_item(
 # ---------------------------------------------------------- presentation context
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class PresentationContextRQItem:
     """Presentation Context Item of an A-ASSOCIATE-RQ, PS3.8 Table 9-13 (20H).
 
@@ -292,7 +300,8 @@ def decode_pc_rq(
     )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class PresentationContextACItem:
     """Presentation Context Item of an A-ASSOCIATE-AC, PS3.8 Table 9-18 (21H).
 
@@ -366,7 +375,8 @@ def decode_pc_ac(
 # ------------------------------------------------------ user information sub-items
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class MaximumLengthSubItem:
     """Maximum Length Sub-Item, PS3.8 Annex D.1, Tables D.1-1 and D.1-2 (51H).
 
@@ -397,7 +407,8 @@ def _decode_max_length(
     )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class AsynchronousOperationsWindowSubItem:
     """Asynchronous Operations Window Sub-Item, PS3.7 Tables D.3-7 and D.3-8 (53H).
 
@@ -444,7 +455,8 @@ def _read_uid_field(buf: memoryview, pos: int, end: int, what: str) -> tuple[byt
     return bytes(buf[pos + 2 : pos + 2 + length]), pos + 2 + length
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class RoleSelectionSubItem:
     """SCP/SCU Role Selection Sub-Item, PS3.7 Tables D.3-9 and D.3-10 (54H).
 
@@ -498,7 +510,8 @@ def _decode_role(
     )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class SOPClassExtendedNegotiationSubItem:
     """SOP Class Extended Negotiation Sub-Item, PS3.7 Table D.3-11 (56H).
 
@@ -549,7 +562,8 @@ def _decode_ext_neg(
     )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class SOPClassCommonExtendedNegotiationSubItem:
     """SOP Class Common Extended Negotiation Sub-Item, PS3.7 Table D.3-12 (57H).
 
@@ -637,7 +651,8 @@ def _decode_common_ext_neg(
     )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class UserIdentityRQSubItem:
     """User Identity Negotiation Sub-Item (A-ASSOCIATE-RQ), PS3.7 Table D.3-14 (58H).
 
@@ -697,7 +712,8 @@ def _decode_user_identity_rq(
     )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class UserIdentityACSubItem:
     """User Identity Negotiation Sub-Item (A-ASSOCIATE-AC), PS3.7 Table D.3-15 (59H).
 
@@ -729,7 +745,8 @@ def _decode_user_identity_ac(
     return UserIdentityACSubItem(server_response=response, header_reserved=reserved)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class UnknownSubItem:
     """A user information sub-item of a type dicomul does not know, kept verbatim.
 
@@ -794,7 +811,8 @@ _SUB_ITEM_CLASSES = (
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class UserInformationItem:
     """User Information Item, PS3.8 Table 9-16 and Annex D (50H).
 

@@ -39,6 +39,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ._record import record
+
 __all__ = [
     "RANGE_VRS",
     "WILDCARD_VRS",
@@ -284,7 +286,8 @@ def _element(key: str, vr: str) -> _Element | str:
     return _normalized(key, vr)
 
 
-@dataclass(frozen=True, slots=True)
+@record
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class KeyMatcher:
     """A compiled key: :meth:`matches` tells whether a stored value matches it.
 

@@ -26,6 +26,7 @@ from ._acse import (
     propose_contexts,
 )
 from ._command import CommandField
+from ._record import record
 
 __all__ = [
     "FIND_MODELS",
@@ -79,7 +80,8 @@ def model_sop_class(field: CommandField, letter: str) -> str:
         raise ValueError(f"query_model must be one of {names}, not {letter!r}") from None
 
 
-@dataclass(frozen=True, slots=True)
+@record
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class RequestorProposal:
     """An A-ASSOCIATE-RQ's contents, and the SOP classes left out of it
     because PS3.8 9.3.2.2 allows 128 presentation contexts."""

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from ._command import Command, CommandField
+from ._record import record
 from ._services import HandlerOutcome, outcome_status
 from ._status import GeneralStatus, QueryRetrieveStatus, Status
 from ._suboperations import SubOperations
@@ -46,7 +47,8 @@ __all__ = ["FindOperation", "Reply", "RetrieveOperation", "handler_refusal"]
 _Address = TypeVar("_Address")
 
 
-@dataclass(frozen=True, slots=True)
+@record
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class Reply:
     """One response to send to the request being served.
 

@@ -25,6 +25,7 @@ from ._command import Command
 from ._dimse import CommandReceived, DataSetFragment
 from ._enums import AbortReason
 from ._errors import RemoteProtocolError
+from ._record import record
 from ._status import StatusCategory, status_category
 
 __all__ = ["MAX_RESPONSE_DATA_SET", "Response", "ResponseCollector", "is_final_response"]
@@ -40,7 +41,8 @@ def is_final_response(command: Command) -> bool:
     return command.status is None or status_category(command.status) is not StatusCategory.PENDING
 
 
-@dataclass(frozen=True, slots=True)
+@record
+@dataclass(frozen=True, slots=True, repr=False, eq=False)
 class Response:
     """One whole response: its command and its data set's bytes, if any."""
 

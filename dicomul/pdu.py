@@ -67,6 +67,7 @@ from ._items import (
     iter_items,
     misplaced,
 )
+from ._record import record
 from ._wire import (
     PDU_HEADER,
     U32,
@@ -139,7 +140,8 @@ def _header(pdu_type: int, reserved: int, length: int) -> bytes:
 # ------------------------------------------------------------------ A-ASSOCIATE
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class _Associate:
     """Fields common to A-ASSOCIATE-RQ and -AC, PS3.8 Tables 9-11 and 9-17."""
 
@@ -188,7 +190,8 @@ class _Associate:
         return _header(self.pdu_type, self.header_reserved, len(fixed) + len(body)) + fixed + body
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class AssociateRQ(_Associate):
     """A-ASSOCIATE-RQ PDU, PS3.8 section 9.3.2, Table 9-11 (type 01H).
 
@@ -212,7 +215,8 @@ class AssociateRQ(_Associate):
         return self._encode(_variable_items(self))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class AssociateAC(_Associate):
     """A-ASSOCIATE-AC PDU, PS3.8 section 9.3.3, Table 9-17 (type 02H).
 
@@ -311,7 +315,8 @@ def _decode_associate(buf: memoryview, length: int, strict: bool) -> AssociateRQ
     return AssociateRQ(**fields) if is_rq else AssociateAC(**fields)  # type: ignore[arg-type]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class AssociateRJ:
     """A-ASSOCIATE-RJ PDU, PS3.8 section 9.3.4, Table 9-21 (type 03H).
 
@@ -364,7 +369,8 @@ def _decode_rj(buf: memoryview, length: int, strict: bool) -> AssociateRJ:
 # -------------------------------------------------------------------- P-DATA-TF
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class PresentationDataValue:
     """One PDV item of a P-DATA-TF, PS3.8 Table 9-23 and Annex E.
 
@@ -408,7 +414,8 @@ class PresentationDataValue:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class PDataTF:
     """P-DATA-TF PDU, PS3.8 section 9.3.5, Table 9-22 (type 04H).
 
@@ -501,7 +508,8 @@ def decode_pdata(buf: memoryview, length: int, strict: bool) -> PDataTF:
 # ------------------------------------------------------------ release and abort
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class _Release:
     """Fields of A-RELEASE-RQ and -RP: bytes 7-10 are reserved."""
 
@@ -518,14 +526,16 @@ class _Release:
         return _header(self.pdu_type, self.header_reserved, 4) + U32.pack(self.reserved_7_10)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class ReleaseRQ(_Release):
     """A-RELEASE-RQ PDU, PS3.8 section 9.3.6, Table 9-24 (type 05H)."""
 
     pdu_type: ClassVar[PDUType] = PDUType.A_RELEASE_RQ
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class ReleaseRP(_Release):
     """A-RELEASE-RP PDU, PS3.8 section 9.3.7, Table 9-25 (type 06H)."""
 
@@ -538,7 +548,8 @@ def _decode_release(buf: memoryview, length: int, strict: bool) -> ReleaseRQ | R
     return cls(header_reserved=buf[1], reserved_7_10=U32.unpack_from(buf, 6)[0])
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
 class AbortRQ:
     """A-ABORT PDU, PS3.8 section 9.3.8, Table 9-26 (type 07H).
 
