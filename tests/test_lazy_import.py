@@ -11,10 +11,13 @@ loads: which modules, never how long it took (the time is measured by
 from __future__ import annotations
 
 import ast
+import contextlib
 import pathlib
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import dicomul
 from dicomul import _record
@@ -83,6 +86,16 @@ NOT_FOR_AN_ECHO = {
 }
 
 
+#: What an SCU run without TLS or a log config file never needs.
+NOT_FOR_A_PLAIN_SCU = {
+    "ssl",
+    "logging.config",
+    "concurrent.futures",
+    "dicomul_sync.server",
+    "dicomul_sync._accept",
+}
+
+
 def test_importing_the_engine_loads_only_what_it_needs() -> None:
     loaded = run_and_list_modules("from dicomul import Connection, pdu")
     assert loaded & NOT_FOR_AN_ECHO == set()
@@ -99,7 +112,7 @@ def test_echoscu_help_loads_no_library_beyond_the_app() -> None:
         """
     )
     assert "dicomul_sync.apps.echoscu" in loaded
-    assert loaded & NOT_FOR_AN_ECHO == set()
+    assert loaded & (NOT_FOR_AN_ECHO | NOT_FOR_A_PLAIN_SCU) == set()
     # Other apps are not imported for this one.
     assert {m for m in loaded if m.startswith("dicomul_sync.apps.")} <= {
         "dicomul_sync.apps.__main__",
@@ -110,24 +123,39 @@ def test_echoscu_help_loads_no_library_beyond_the_app() -> None:
     }
 
 
-def test_an_echo_loads_no_pydicom_nor_query_machinery() -> None:
-    # A real C-ECHO, run by the app in a fresh interpreter, to a blocking SCP
-    # of the library in the same interpreter (whose own imports count too:
-    # an SCP that answers echoes needs no pydicom either).
-    loaded = run_and_list_modules(
-        """
-        import threading
-        from dicomul_sync import AE
-        ae = AE(ae_title="ECHOSCP", port=0, scp_sop_class=["1.2.840.10008.1.1"])
-        threading.Thread(target=ae.start, daemon=True).start()
-        assert ae.listening.wait(10)
-        from dicomul_sync.apps.__main__ import main
-        assert main(["echoscu", "127.0.0.1", str(ae.port)]) == 0
-        ae.stop()
-        """
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_an_echo_loads_no_pydicom_nor_tls_nor_server() -> None:
+    # A real C-ECHO, run by the app in a fresh interpreter, to the echoscp app.
+    port = free_port()
+    scp = subprocess.Popen(
+        [sys.executable, "-m", "dicomul_sync.apps", "echoscp", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    assert "dicomul_sync.apps.echoscu" in loaded
+    try:
+        for _ in range(200):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                break
+            time.sleep(0.05)  # the SCP process is starting
+        loaded = run_and_list_modules(
+            f"""
+            from dicomul_sync.apps.__main__ import main
+            assert main(["echoscu", "127.0.0.1", "{port}"]) == 0
+            """
+        )
+    finally:
+        scp.terminate()
+        scp.wait(10)
+    assert {"dicomul_sync.apps.echoscu", "dicomul_sync.association"} <= loaded
     assert loaded & NOT_FOR_AN_ECHO == set()
+    # An SCU without TLS options imports no TLS, no SCP and no log-config machinery.
+    assert loaded & NOT_FOR_A_PLAIN_SCU == set()
 
 
 def test_records_compare_hash_and_show_as_dataclasses_do() -> None:

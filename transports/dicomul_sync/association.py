@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import socket
-import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -65,6 +64,8 @@ from ._channel import Channel
 from ._services import Services
 
 if TYPE_CHECKING:
+    import ssl
+
     from pydicom.dataset import Dataset
 
     from ._handlers import OpenAssociation, RequestorSettings
@@ -185,7 +186,7 @@ class Association:
         if context is not None:
             try:
                 sock = context.wrap_socket(sock, server_hostname=hostname or self.address)
-            except (OSError, ssl.SSLError) as exc:
+            except OSError as exc:  # ssl.SSLError is one
                 LOGGER.error("Association Request Failed: TLS handshake failed: %s", exc)
                 sock.close()
                 self.is_aborted = True

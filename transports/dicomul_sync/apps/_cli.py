@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import logging.config
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -106,8 +105,10 @@ def setup_logging(args: argparse.Namespace, *names: str) -> logging.Logger:
     """Configure the ``dicomul`` loggers (and ``names``) from the options; the app's logger."""
     app = logging.getLogger(f"dicomul.app.{names[0]}" if names else "dicomul.app")
     if args.log_config:
+        from logging import config  # noqa: PLC0415 - only for --log-config: slow to import
+
         try:
-            logging.config.fileConfig(args.log_config, disable_existing_loggers=False)
+            config.fileConfig(args.log_config, disable_existing_loggers=False)
         except Exception as exc:  # missing file, missing sections, bad values
             fail(f"cannot use log config file {args.log_config}: {type(exc).__name__}: {exc}")
         return app
