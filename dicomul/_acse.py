@@ -18,7 +18,7 @@ and passed in as data, so an async adapter can await it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Any
 
@@ -35,7 +35,7 @@ from ._enums import (
     UserIdentityType,
 )
 from ._errors import LocalProtocolError, RemoteProtocolError
-from ._record import record
+from ._record import dataclass
 from ._status import GeneralStatus
 from ._version import IMPLEMENTATION_VERSION_NAME
 from ._wire import ae_title, check_ae_title, uid
@@ -126,8 +126,7 @@ MIN_PEER_MAX_PDU_LENGTH = 256
 MAX_CONTEXTS = 128
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProposedContext:
     """A presentation context the requestor proposes (PS3.8 7.1.1.13)."""
 
@@ -243,8 +242,7 @@ def _contexts_wanted(
     return own, None
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RoleProposal:
     """SCP/SCU role selection for one SOP class (PS3.7 D.3.3.4).
 
@@ -257,8 +255,7 @@ class RoleProposal:
     scp: bool
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UserIdentity:
     """User identity the requestor asserts (PS3.7 D.3.3.7)."""
 
@@ -275,8 +272,7 @@ class UserIdentity:
             raise LocalProtocolError("only username-and-passcode identity has a secondary field")
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AssociationRequest:
     """Everything the requestor puts into its A-ASSOCIATE-RQ."""
 
@@ -404,8 +400,7 @@ def build_associate_rq(request: AssociationRequest) -> AssociateRQ:
 # ------------------------------------------------------------------ acceptor
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SupportedContext:
     """An abstract syntax the acceptor supports, with its transfer syntaxes in
     preference order and the roles it lets the requestor take."""
@@ -417,8 +412,7 @@ class SupportedContext:
     scp_role: bool = False
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AcceptorConfig:
     """What an acceptor accepts (PS3.8 7.1, PS3.7 Annex D)."""
 
@@ -545,8 +539,7 @@ def _required_titles(setting: str | bool | Sequence[str], own: str) -> tuple[str
     return (setting,) if isinstance(setting, str) else tuple(setting)
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AcceptedContext:
     """A presentation context both sides agreed on."""
 
@@ -558,8 +551,7 @@ class AcceptedContext:
     requestor_is_scp: bool = False
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Negotiated:
     """The outcome of an accepted association, the same on both sides."""
 

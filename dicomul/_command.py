@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, fields
 from enum import IntEnum
 from operator import attrgetter
 from typing import Any, Final
 
 from ._enums import AbortReason
 from ._errors import LocalProtocolError, RemoteProtocolError
-from ._record import record
+from ._record import dataclass
 from ._wire import BytesLike
 
 __all__ = [
@@ -195,8 +195,7 @@ _DATA_SET_REQUIRED: Final = frozenset(
 )
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Command:
     """A DIMSE command set (PS3.7 Annex E): every field, typed, None when absent.
 

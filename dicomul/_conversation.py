@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from enum import Enum
 from typing import TypeAlias
 
@@ -62,7 +61,7 @@ from ._describe import _RESULTS, HEX_DUMP_LIMIT, describe_frame, describe_pdu
 from ._dimse import CommandReceived, Reassembler
 from ._enums import AbortSource, ContextResult, ItemType, PDUType, reject_reason_name
 from ._errors import PDUDecodeError, RemoteProtocolError
-from ._record import record
+from ._record import dataclass
 from ._responses import is_final_response
 from ._status import status_meaning
 from ._syntax import (
@@ -165,8 +164,7 @@ def guess_transfer_syntax(data: BytesLike) -> str | None:
 # ---------------------------------------------------------------------- events
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SeenPDU:
     """One PDU, as it was on the wire (PS3.8 9.3)."""
 
@@ -202,8 +200,7 @@ class SeenPDU:
         return [*lines, "PDVs: not listed (a P-DATA-TF this long is decoded as it arrives)"]
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SeenContext:
     """A presentation context as negotiated (PS3.8 9.3.2.2, 9.3.3.2)."""
 
@@ -226,8 +223,7 @@ class SeenContext:
         return _RESULTS.get(self.result, f"Result {self.result}")
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SeenNegotiation:
     """The acceptor's answer: an A-ASSOCIATE-AC or -RJ, with the request it answers."""
 
@@ -270,8 +266,7 @@ class SeenNegotiation:
         return f"{result}, {source}, {reject_reason_name(answer.source, answer.reason)}"
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SeenCommand:
     """A whole DIMSE command set; its data set, if it announces one, follows."""
 
@@ -292,8 +287,7 @@ class SeenCommand:
         return _command_name(self.command.command_field)
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SeenDataSetBytes:
     """A piece of the data set of the sender's last command, in order.
 
@@ -314,8 +308,7 @@ class SeenDataSetBytes:
         )
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SeenMessage:
     """A DIMSE message once whole (or once it can no longer be: ``complete`` False)."""
 
@@ -398,8 +391,7 @@ class Ending(Enum):
     CLOSED = "closed"
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SeenEnd:
     """The association ended; ``sender`` is the side whose PDU ended it."""
 
@@ -411,8 +403,7 @@ class SeenEnd:
     detail: str | None = None
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Finding:
     """Something in the stream that breaks a rule, or that the capture lacks."""
 

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ._command import Command, CommandField
 from ._errors import LocalProtocolError
-from ._record import record
+from ._record import dataclass
 from ._status import StatusCategory, status_category
 from ._wire import is_valid_uid
 
@@ -37,8 +36,7 @@ __all__ = ["InstanceCreation"]
 _CREATED = frozenset({StatusCategory.SUCCESS, StatusCategory.WARNING})
 
 
-@record
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True)
 class InstanceCreation:
     """One N-CREATE request being performed, and its instance UID.
 

@@ -30,12 +30,11 @@ the A-ABORT reason to answer with.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 
 from ._command import Command, decode_command, encode_command
 from ._enums import AbortReason, MessageControlHeader
 from ._errors import LocalProtocolError, RemoteProtocolError
-from ._record import record
+from ._record import dataclass
 from ._wire import BytesLike
 from .pdu import PDataTF, PresentationDataValue
 
@@ -317,8 +316,7 @@ def chunks_of(data_set: DataSetSource | None) -> Iterable[BytesLike]:
 # ------------------------------------------------------------------ reassembly
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CommandReceived:
     """A whole command set arrived (its data set, if any, follows as fragments)."""
 
@@ -326,8 +324,7 @@ class CommandReceived:
     command: Command
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DataSetFragment:
     """A piece of the data set of the last command received, in order.
 

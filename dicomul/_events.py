@@ -20,14 +20,13 @@ Every event is a frozen, slotted, keyword-only dataclass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import Final, TypeAlias
 
 from ._acse import AcceptorConfig, AssociationRequest, Negotiated
 from ._dimse import CommandReceived, DataSetFragment
 from ._enums import reject_reason_name
-from ._record import record
+from ._record import dataclass
 from .pdu import AssociateAC, AssociateRJ, AssociateRQ
 
 __all__ = [
@@ -71,8 +70,7 @@ NEED_DATA: Final = NeedData.NEED_DATA
 # ------------------------------------------------------------- received events
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AssociationRequested:
     """The peer asks for an association (acceptor side; PS3.8 A-ASSOCIATE indication).
 
@@ -82,8 +80,7 @@ class AssociationRequested:
     request: AssociateRQ
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AssociationAccepted:
     """The association is established (A-ASSOCIATE confirmation, accept)."""
 
@@ -91,8 +88,7 @@ class AssociationAccepted:
     pdu: AssociateAC
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AssociationRejected:
     """The peer rejected the association (A-ASSOCIATE confirmation, reject)."""
 
@@ -104,8 +100,7 @@ class AssociationRejected:
         return reject_reason_name(self.pdu.source, self.pdu.reason)
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReleaseRequested:
     """The peer asks to release (A-RELEASE indication); answer with :class:`RespondRelease`
     when :attr:`~dicomul.Connection.release_to_answer` says the answer is due
@@ -118,14 +113,12 @@ class ReleaseRequested:
     collision: bool = False
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Released:
     """The association is released (A-RELEASE confirmation)."""
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Aborted:
     """The association was aborted (A-ABORT or A-P-ABORT indication).
 
@@ -142,8 +135,7 @@ class Aborted:
     connection_lost: bool = False
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionClosed:
     """The transport connection is closed, or must now be closed; nothing follows."""
 
@@ -165,16 +157,14 @@ ConnectionEvent: TypeAlias = (
 # ------------------------------------------------------------------ local events
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RequestAssociation:
     """Ask for an association (A-ASSOCIATE request, Evt1)."""
 
     request: AssociationRequest
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AcceptAssociation:
     """Answer an :class:`AssociationRequested` by negotiating with ``config``.
 
@@ -189,8 +179,7 @@ class AcceptAssociation:
     user_identity_result: tuple[bool, bytes | None] | None = None
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RejectAssociation:
     """Reject the association outright (A-ASSOCIATE response, reject, Evt8)."""
 
@@ -199,20 +188,17 @@ class RejectAssociation:
     reason: int
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RequestRelease:
     """Ask to release the association (A-RELEASE request, Evt11)."""
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RespondRelease:
     """Agree to release (A-RELEASE response, Evt14)."""
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Abort:
     """Abort the association (A-ABORT request, Evt15).
 

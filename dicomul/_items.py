@@ -24,12 +24,11 @@ Decoders take a ``memoryview`` of the whole PDU and absolute offsets, so a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import ClassVar, TypeAlias, TypeVar
 
 from ._enums import AbortReason, ContextResult, ItemType, RoleValue, UserIdentityType
 from ._errors import LocalProtocolError
-from ._record import record
+from ._record import dataclass
 from ._wire import (
     ITEM_HEADER,
     U16,
@@ -111,8 +110,7 @@ def _check_strict_uid(raw: bytes, what: str, offset: int, strict: bool) -> None:
 # ---------------------------------------------------------------- UID-only items
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _UIDItem:
     """Base of the items whose value is a single UID (or name)."""
 
@@ -137,8 +135,7 @@ class _UIDItem:
         return _item(self.item_type, self.header_reserved, bytes(self.name))
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ApplicationContextItem(_UIDItem):
     """Application Context Item, PS3.8 Table 9-12 (item-type 10H).
 
@@ -149,8 +146,7 @@ class ApplicationContextItem(_UIDItem):
     item_type: ClassVar[ItemType] = ItemType.APPLICATION_CONTEXT
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AbstractSyntaxItem(_UIDItem):
     """Abstract Syntax Sub-Item, PS3.8 Table 9-14 (item-type 30H).
 
@@ -160,8 +156,7 @@ class AbstractSyntaxItem(_UIDItem):
     item_type: ClassVar[ItemType] = ItemType.ABSTRACT_SYNTAX
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TransferSyntaxItem(_UIDItem):
     """Transfer Syntax Sub-Item, PS3.8 Tables 9-15 and 9-19 (item-type 40H).
 
@@ -171,8 +166,7 @@ class TransferSyntaxItem(_UIDItem):
     item_type: ClassVar[ItemType] = ItemType.TRANSFER_SYNTAX
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ImplementationClassUIDSubItem(_UIDItem):
     """Implementation Class UID Sub-Item, PS3.7 Tables D.3-1 and D.3-2 (52H).
 
@@ -182,8 +176,7 @@ class ImplementationClassUIDSubItem(_UIDItem):
     item_type: ClassVar[ItemType] = ItemType.IMPLEMENTATION_CLASS_UID
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ImplementationVersionNameSubItem(_UIDItem):
     """Implementation Version Name Sub-Item, PS3.7 Tables D.3-3 and D.3-4 (55H).
 
@@ -216,8 +209,7 @@ def _decode_uid_item(
 # ---------------------------------------------------------- presentation context
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PresentationContextRQItem:
     """Presentation Context Item of an A-ASSOCIATE-RQ, PS3.8 Table 9-13 (20H).
 
@@ -300,8 +292,7 @@ def decode_pc_rq(
     )
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PresentationContextACItem:
     """Presentation Context Item of an A-ASSOCIATE-AC, PS3.8 Table 9-18 (21H).
 
@@ -375,8 +366,7 @@ def decode_pc_ac(
 # ------------------------------------------------------ user information sub-items
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MaximumLengthSubItem:
     """Maximum Length Sub-Item, PS3.8 Annex D.1, Tables D.1-1 and D.1-2 (51H).
 
@@ -407,8 +397,7 @@ def _decode_max_length(
     )
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AsynchronousOperationsWindowSubItem:
     """Asynchronous Operations Window Sub-Item, PS3.7 Tables D.3-7 and D.3-8 (53H).
 
@@ -455,8 +444,7 @@ def _read_uid_field(buf: memoryview, pos: int, end: int, what: str) -> tuple[byt
     return bytes(buf[pos + 2 : pos + 2 + length]), pos + 2 + length
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RoleSelectionSubItem:
     """SCP/SCU Role Selection Sub-Item, PS3.7 Tables D.3-9 and D.3-10 (54H).
 
@@ -510,8 +498,7 @@ def _decode_role(
     )
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SOPClassExtendedNegotiationSubItem:
     """SOP Class Extended Negotiation Sub-Item, PS3.7 Table D.3-11 (56H).
 
@@ -562,8 +549,7 @@ def _decode_ext_neg(
     )
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SOPClassCommonExtendedNegotiationSubItem:
     """SOP Class Common Extended Negotiation Sub-Item, PS3.7 Table D.3-12 (57H).
 
@@ -651,8 +637,7 @@ def _decode_common_ext_neg(
     )
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UserIdentityRQSubItem:
     """User Identity Negotiation Sub-Item (A-ASSOCIATE-RQ), PS3.7 Table D.3-14 (58H).
 
@@ -712,8 +697,7 @@ def _decode_user_identity_rq(
     )
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UserIdentityACSubItem:
     """User Identity Negotiation Sub-Item (A-ASSOCIATE-AC), PS3.7 Table D.3-15 (59H).
 
@@ -745,8 +729,7 @@ def _decode_user_identity_ac(
     return UserIdentityACSubItem(server_response=response, header_reserved=reserved)
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UnknownSubItem:
     """A user information sub-item of a type dicomul does not know, kept verbatim.
 
@@ -811,8 +794,7 @@ _SUB_ITEM_CLASSES = (
 )
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UserInformationItem:
     """User Information Item, PS3.8 Table 9-16 and Annex D (50H).
 

@@ -37,9 +37,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from ._record import record
+from ._record import dataclass
 
 __all__ = [
     "RANGE_VRS",
@@ -286,8 +285,7 @@ def _element(key: str, vr: str) -> _Element | str:
     return _normalized(key, vr)
 
 
-@record
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True)
 class KeyMatcher:
     """A compiled key: :meth:`matches` tells whether a stored value matches it.
 

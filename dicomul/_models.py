@@ -16,7 +16,6 @@ same A-ASSOCIATE-RQ, so the rules live here:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from ._acse import (
     MAX_CONTEXTS,
@@ -26,7 +25,7 @@ from ._acse import (
     propose_contexts,
 )
 from ._command import CommandField
-from ._record import record
+from ._record import dataclass
 
 __all__ = [
     "FIND_MODELS",
@@ -80,8 +79,7 @@ def model_sop_class(field: CommandField, letter: str) -> str:
         raise ValueError(f"query_model must be one of {names}, not {letter!r}") from None
 
 
-@record
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True)
 class RequestorProposal:
     """An A-ASSOCIATE-RQ's contents, and the SOP classes left out of it
     because PS3.8 9.3.2.2 allows 128 presentation contexts."""

@@ -29,11 +29,11 @@ transfer syntax, ready to send.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, TypeVar
 
 from ._command import Command, CommandField
-from ._record import record
+from ._record import dataclass
 from ._services import HandlerOutcome, outcome_status
 from ._status import GeneralStatus, QueryRetrieveStatus, Status
 from ._suboperations import SubOperations
@@ -47,8 +47,7 @@ __all__ = ["FindOperation", "Reply", "RetrieveOperation", "handler_refusal"]
 _Address = TypeVar("_Address")
 
 
-@record
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True)
 class Reply:
     """One response to send to the request being served.
 

@@ -27,11 +27,10 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ._command import Command
-from ._record import record
+from ._record import dataclass
 from ._status import StoreStatus
 from ._structure import LONG_VRS, DataSetStructureError, StructureWalker
 from ._syntax import EXPLICIT_VR_LITTLE_ENDIAN, transfer_syntax_encoding
@@ -218,8 +217,7 @@ class DataSetScanner:
         return decode_dataset(b"".join(self._walker.kept.values()), self.encoding)
 
 
-@record
-@dataclass(frozen=True, slots=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True)
 class StoreRefusal:
     """Why a C-STORE's data set is not stored: the status to answer (PS3.4
     Table B.2-1) and a reason for the log and the Error Comment."""

@@ -28,7 +28,6 @@ copies.  Encoding copies each payload once, into the output ``bytes``.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import ClassVar, TypeAlias
 
 from ._enums import (
@@ -67,7 +66,7 @@ from ._items import (
     iter_items,
     misplaced,
 )
-from ._record import record
+from ._record import dataclass
 from ._wire import (
     PDU_HEADER,
     U32,
@@ -140,8 +139,7 @@ def _header(pdu_type: int, reserved: int, length: int) -> bytes:
 # ------------------------------------------------------------------ A-ASSOCIATE
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Associate:
     """Fields common to A-ASSOCIATE-RQ and -AC, PS3.8 Tables 9-11 and 9-17."""
 
@@ -190,8 +188,7 @@ class _Associate:
         return _header(self.pdu_type, self.header_reserved, len(fixed) + len(body)) + fixed + body
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AssociateRQ(_Associate):
     """A-ASSOCIATE-RQ PDU, PS3.8 section 9.3.2, Table 9-11 (type 01H).
 
@@ -215,8 +212,7 @@ class AssociateRQ(_Associate):
         return self._encode(_variable_items(self))
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AssociateAC(_Associate):
     """A-ASSOCIATE-AC PDU, PS3.8 section 9.3.3, Table 9-17 (type 02H).
 
@@ -315,8 +311,7 @@ def _decode_associate(buf: memoryview, length: int, strict: bool) -> AssociateRQ
     return AssociateRQ(**fields) if is_rq else AssociateAC(**fields)  # type: ignore[arg-type]
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AssociateRJ:
     """A-ASSOCIATE-RJ PDU, PS3.8 section 9.3.4, Table 9-21 (type 03H).
 
@@ -369,8 +364,7 @@ def _decode_rj(buf: memoryview, length: int, strict: bool) -> AssociateRJ:
 # -------------------------------------------------------------------- P-DATA-TF
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PresentationDataValue:
     """One PDV item of a P-DATA-TF, PS3.8 Table 9-23 and Annex E.
 
@@ -414,8 +408,7 @@ class PresentationDataValue:
         )
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PDataTF:
     """P-DATA-TF PDU, PS3.8 section 9.3.5, Table 9-22 (type 04H).
 
@@ -508,8 +501,7 @@ def decode_pdata(buf: memoryview, length: int, strict: bool) -> PDataTF:
 # ------------------------------------------------------------ release and abort
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Release:
     """Fields of A-RELEASE-RQ and -RP: bytes 7-10 are reserved."""
 
@@ -526,16 +518,14 @@ class _Release:
         return _header(self.pdu_type, self.header_reserved, 4) + U32.pack(self.reserved_7_10)
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReleaseRQ(_Release):
     """A-RELEASE-RQ PDU, PS3.8 section 9.3.6, Table 9-24 (type 05H)."""
 
     pdu_type: ClassVar[PDUType] = PDUType.A_RELEASE_RQ
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ReleaseRP(_Release):
     """A-RELEASE-RP PDU, PS3.8 section 9.3.7, Table 9-25 (type 06H)."""
 
@@ -548,8 +538,7 @@ def _decode_release(buf: memoryview, length: int, strict: bool) -> ReleaseRQ | R
     return cls(header_reserved=buf[1], reserved_7_10=U32.unpack_from(buf, 6)[0])
 
 
-@record
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False, eq=False)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AbortRQ:
     """A-ABORT PDU, PS3.8 section 9.3.8, Table 9-26 (type 07H).
 

@@ -20,7 +20,6 @@ import textwrap
 import time
 
 import dicomul
-from dicomul import _record
 
 INIT = pathlib.Path(dicomul.__file__)
 
@@ -156,15 +155,3 @@ def test_an_echo_loads_no_pydicom_nor_tls_nor_server() -> None:
     assert loaded & NOT_FOR_AN_ECHO == set()
     # An SCU without TLS options imports no TLS, no SCP and no log-config machinery.
     assert loaded & NOT_FOR_A_PLAIN_SCU == set()
-
-
-def test_records_compare_hash_and_show_as_dataclasses_do() -> None:
-    from dicomul.pdu import AbortRQ, ReleaseRP, ReleaseRQ
-
-    assert AbortRQ(source=0, reason=0) == AbortRQ(source=0, reason=0)
-    assert AbortRQ(source=0, reason=0) != AbortRQ(source=2, reason=0)
-    assert hash(AbortRQ(source=2, reason=1)) == hash(AbortRQ(source=2, reason=1))
-    assert ReleaseRQ() != ReleaseRP()  # equal fields, other class: not equal
-    assert ReleaseRQ() == ReleaseRQ()
-    assert repr(AbortRQ(source=2, reason=1)).startswith("AbortRQ(source=")
-    assert _record.record.__module__ == "dicomul._record"

@@ -78,10 +78,21 @@ def test_core_imports_only_allowed_modules() -> None:
     assert not ALLOWED_MODULES & BANNED_MODULES
 
 
+#: The one exec() of the core: a record's __init__, compiled from its field
+#: names, as dataclasses.dataclass compiles it (dicomul/_record.py, issue 16).
+EXEMPT = {"_record.py": ["calls exec()"]}
+
+
 def test_core_modules_do_no_io() -> None:
     files = sorted(CORE.rglob("*.py"))
     assert len(files) >= 8  # the scan really sees the package
-    problems = [v for f in files for v in violations(f.read_text(), str(f.relative_to(CORE)))]
+    problems = []
+    for f in files:
+        name = str(f.relative_to(CORE))
+        found = violations(f.read_text(), name)
+        exempt = EXEMPT.get(name, [])
+        assert [v.split(" ", 1)[1] for v in found if v.split(" ", 1)[1] in exempt] == exempt
+        problems += [v for v in found if v.split(" ", 1)[1] not in exempt]
     assert problems == []
 
 
