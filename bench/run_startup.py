@@ -6,7 +6,7 @@ Usage::
                                 [--baseline REVISION]
 
 Starts one echo SCP on 127.0.0.1 (``dicomul echoscp`` or DCMTK's
-``echoscp``), then runs each command below ``--runs`` times, interleaved (one
+``storescp --ignore``, which answers C-ECHO too), then runs each command below ``--runs`` times, interleaved (one
 run of each in turn, so that a burst of load on a shared machine falls on
 all of them alike), and prints a Markdown table of the median and the best
 wall-clock time per process.  Every echoscu run must exit 0 or the
@@ -117,7 +117,7 @@ def start_scp(kind: str, port: int) -> subprocess.Popen[bytes]:
     argv = (
         [str(BIN / "dicomul"), "echoscp", str(port)]
         if kind == "dicomul"
-        else ["/usr/bin/echoscp", str(port)]
+        else ["/usr/bin/storescp", "--ignore", str(port)]  # it answers C-ECHO too
     )
     scp = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     deadline = time.monotonic() + 10
