@@ -92,6 +92,8 @@ NOT_FOR_A_PLAIN_SCU = {
     "concurrent.futures",
     "dicomul_sync.server",
     "dicomul_sync._accept",
+    "shutil",  # argparse's help formatter would import it for the terminal's width
+    "encodings.idna",  # getaddrinfo would import it for a str host name
 }
 
 

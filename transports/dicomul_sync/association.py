@@ -172,7 +172,7 @@ class Association:
         try:
             ae = self.ae
             sock = socket.create_connection(
-                (self.address, self.port),
+                (_host_name(self.address), self.port),  # type: ignore[arg-type]  # bytes: see there
                 timeout=ae.connection_timeout or ae.network_timeout or ae.acse_timeout,
             )
         except OSError as exc:
@@ -742,3 +742,11 @@ def _log_response(command: Command) -> None:
 _MULTIPLE_RESPONSES = frozenset(
     {CommandField.C_FIND_RSP, CommandField.C_GET_RSP, CommandField.C_MOVE_RSP}
 )
+
+
+def _host_name(address: str) -> str | bytes:
+    """``address`` as ``getaddrinfo`` takes it (typeshed says ``str`` only;
+    CPython takes bytes too): an ASCII name or number as bytes, which spares
+    a short run (``dicomul echoscu``) the import of the IDNA codec that a
+    ``str`` needs, 1.5 ms (issue 16)."""
+    return address.encode("ascii") if address.isascii() else address
