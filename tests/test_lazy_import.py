@@ -114,6 +114,8 @@ def test_echoscu_help_loads_no_library_beyond_the_app() -> None:
     )
     assert "dicomul_sync.apps.echoscu" in loaded
     assert loaded & (NOT_FOR_AN_ECHO | NOT_FOR_A_PLAIN_SCU) == set()
+    # Help needs no association machinery (dicomul_sync's names are lazy).
+    assert loaded & {"dicomul_sync.ae", "dicomul_sync.association", "dicomul._connection"} == set()
     # Other apps are not imported for this one.
     assert {m for m in loaded if m.startswith("dicomul_sync.apps.")} <= {
         "dicomul_sync.apps.__main__",
@@ -129,6 +131,15 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def test_dicomul_sync_names_resolve_lazily() -> None:
+    loaded = run_and_list_modules("import dicomul_sync")
+    assert "dicomul_sync.association" not in loaded
+    loaded = run_and_list_modules(
+        "from dicomul_sync import AE, Association, ServiceRequest, StoreSink, current_request"
+    )
+    assert {"dicomul_sync.ae", "dicomul_sync.association"} <= loaded
 
 
 def test_an_echo_loads_no_pydicom_nor_tls_nor_server() -> None:
