@@ -5,12 +5,13 @@ Usage::
     python bench/run_startup.py [--runs 20] [--scp dicomul|dcmtk] [--only name,...]
                                 [--baseline REVISION]
 
-Starts one echo SCP on 127.0.0.1 (``dicomul echoscp`` or DCMTK's
-``storescp --ignore``, which answers C-ECHO too), then runs each command below ``--runs`` times, interleaved (one
-run of each in turn, so that a burst of load on a shared machine falls on
-all of them alike), and prints a Markdown table of the median and the best
-wall-clock time per process.  Every echoscu run must exit 0 or the
-benchmark stops: a failed echo is not a fast one.
+Starts one echo SCP on 127.0.0.1 (``dicomul echoscp``, or DCMTK's
+``storescp --ignore``, which answers C-ECHO too), then runs each command
+below ``--runs`` times, interleaved (one run of each in turn, so that a
+burst of load on a shared machine falls on all of them alike), and prints a
+Markdown table of the median and the best wall-clock time per process.
+Every echoscu run must exit 0 or the benchmark stops: a failed echo is not
+a fast one.
 
 The floors (``python -S -c pass``, ``python -c pass``) say what the
 interpreter alone costs; ``import dicomul_sync.apps.echoscu`` what importing
