@@ -330,6 +330,8 @@ def __getattr__(name: str) -> object:
 
 
 def __dir__() -> list[str]:
+    """The module's names, the lazy ones included (``help()`` and Sphinx's
+    autodoc list a module's members from ``dir()``)."""
     return sorted({*globals(), *_LAZY})
 
 

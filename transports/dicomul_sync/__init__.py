@@ -66,3 +66,9 @@ def __getattr__(name: str) -> object:
         if name in constants:
             return constants[name]
     raise AttributeError(f"module 'dicomul_sync' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names, the lazy ones included (``help()`` and Sphinx's
+    autodoc list a module's members from ``dir()``)."""
+    return sorted({*globals(), *_LAZY})
