@@ -18,7 +18,7 @@ and passed in as data, so an async adapter can await it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Any
 
@@ -35,6 +35,7 @@ from ._enums import (
     UserIdentityType,
 )
 from ._errors import LocalProtocolError, RemoteProtocolError
+from ._record import dataclass
 from ._status import GeneralStatus
 from ._version import IMPLEMENTATION_VERSION_NAME
 from ._wire import ae_title, check_ae_title, uid

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, fields
 from enum import IntEnum
 from operator import attrgetter
 from typing import Any, Final
 
 from ._enums import AbortReason
 from ._errors import LocalProtocolError, RemoteProtocolError
+from ._record import dataclass
 from ._wire import BytesLike
 
 __all__ = [

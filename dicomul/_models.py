@@ -16,7 +16,6 @@ same A-ASSOCIATE-RQ, so the rules live here:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from ._acse import (
     MAX_CONTEXTS,
@@ -26,6 +25,7 @@ from ._acse import (
     propose_contexts,
 )
 from ._command import CommandField
+from ._record import dataclass
 
 __all__ = [
     "FIND_MODELS",

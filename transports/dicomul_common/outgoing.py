@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import pathlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from dicomul import (
 )
 
 if TYPE_CHECKING:
+    import pathlib
+
     from pydicom.dataset import Dataset, FileMetaDataset
 
 __all__ = ["FILE_CHUNK", "CannotSendError", "Outgoing", "read_part10_meta", "store_request"]
@@ -63,6 +64,8 @@ class Outgoing:
         plain (then its errors are the ones raised).
         """
         if isinstance(item, str | os.PathLike):
+            import pathlib  # noqa: PLC0415 - slow to import: not for an app that sends no file
+
             path = pathlib.Path(item)
             head, complete = _head(path, FIRST_READ)
             try:

@@ -22,7 +22,6 @@ from dicomul import (
 )
 
 from .association import Association
-from .server import Server
 
 if TYPE_CHECKING:
     import pathlib
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
     from ._handlers import RetrieveItem, ServiceRequest, StoreSink
+    from .server import Server
 
 __all__ = ["AE", "DEFAULT_TRANSFER_SYNTAXES"]
 
@@ -274,6 +274,8 @@ class AE:
         the AE's :attr:`ssl_context`), every connection is TLS (PS3.15 B.1);
         require client certificates by setting its ``verify_mode``.
         """
+        from .server import Server  # noqa: PLC0415 - only an SCP needs it: a faster SCU start
+
         server = Server(
             self, ssl_context or self.ssl_context, open_association=self._open_for_move
         )
