@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 from dicomul import (
     DEFAULT_DISPLACE_IDLE_AFTER,
@@ -22,7 +22,7 @@ from dicomul import (
 )
 
 from .association import Association
-from .server import Server
+from .server import ServedAssociation, Server
 
 if TYPE_CHECKING:
     import pathlib
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from ._handlers import RetrieveItem, ServiceRequest, StoreSink
 
-__all__ = ["AE", "DEFAULT_TRANSFER_SYNTAXES"]
+__all__ = ["AE", "DEFAULT_TRANSFER_SYNTAXES", "ServerHandle"]
 
 #: Implicit VR Little Endian, Explicit VR Little Endian, Explicit VR Big Endian.
 DEFAULT_TRANSFER_SYNTAXES = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2")
@@ -139,7 +139,11 @@ class AE:
         #: Set while start() is listening (with port 0, ``port`` is then the
         #: port the system chose): wait on it before connecting to this AE.
         self.listening = threading.Event()
-        self._server: Server | None = None
+        #: The host :meth:`start` listens on: '' every IPv4 interface, '::'
+        #: every IPv6 one, '::1' or '127.0.0.1' loopback only...
+        self.bind_address = ""
+        self._servers: list[Server] = []
+        self._servers_lock = threading.Lock()
 
     @property
     def ae_title(self) -> str:
@@ -267,33 +271,120 @@ class AE:
     def on_association_aborted(self, negotiated: Negotiated | None) -> None:
         """Notification: an association this SCP served was aborted."""
 
-    def start(self, ssl_context: ssl.SSLContext | None = None) -> None:
-        """Listen on ``port`` and serve associations until :meth:`stop`.
+    @overload
+    def start(
+        self, ssl_context: ssl.SSLContext | None = None, *, block: Literal[True] = True
+    ) -> None: ...
+
+    @overload
+    def start(
+        self, ssl_context: ssl.SSLContext | None = None, *, block: Literal[False]
+    ) -> ServerHandle: ...
+
+    def start(
+        self, ssl_context: ssl.SSLContext | None = None, *, block: bool = True
+    ) -> ServerHandle | None:
+        """Listen on :attr:`bind_address`:``port`` and serve associations until :meth:`stop`.
 
         With ``ssl_context`` (a server-side :class:`ssl.SSLContext`; default
         the AE's :attr:`ssl_context`), every connection is TLS (PS3.15 B.1);
-        require client certificates by setting its ``verify_mode``.
+        require client certificates by setting its ``verify_mode``.  With
+        ``block=False`` it returns once listening, with a
+        :class:`ServerHandle` (``shutdown()``, ``active_associations``);
+        ``port`` is then the port listened on (the system's choice for 0).
         """
+        return self._start(
+            (self.bind_address, self.port), block=block, ssl_context=ssl_context, set_port=True
+        )
+
+    @overload
+    def start_server(
+        self,
+        address: tuple[str, int],
+        *,
+        block: Literal[True] = True,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None: ...
+
+    @overload
+    def start_server(
+        self,
+        address: tuple[str, int],
+        *,
+        block: Literal[False],
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> ServerHandle: ...
+
+    def start_server(
+        self,
+        address: tuple[str, int],
+        *,
+        block: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> ServerHandle | None:
+        """Serve this AE's SCP side at ``address``, (host, port), as pynetdicom 2's.
+
+        ``host`` '' listens on every IPv4 interface, ``'::'`` on every IPv6
+        one (and IPv4 too where the system allows dual-stack sockets),
+        ``'::1'`` or ``'127.0.0.1'`` on loopback only.  The socket is bound
+        before this returns or blocks (an address in use raises OSError
+        here).  Blocking, it serves until :meth:`stop`; with ``block=False``
+        it serves in a thread and returns a :class:`ServerHandle`.  Several
+        servers may run at once; :meth:`stop` stops them all.
+        """
+        return self._start(address, block=block, ssl_context=ssl_context, set_port=False)
+
+    def _start(
+        self,
+        address: tuple[str, int],
+        *,
+        block: bool,
+        ssl_context: ssl.SSLContext | None,
+        set_port: bool,
+    ) -> ServerHandle | None:
+        host, port = address
         server = Server(
             self, ssl_context or self.ssl_context, open_association=self._open_for_move
         )
-        self._server = server
+        bound = server.bind(host, port)
+        if set_port:
+            self.port = bound  # before listening is set: who waits on it reads the port
+        with self._servers_lock:
+            self._servers.append(server)
+        self.listening.set()
+        if block:
+            self._serve(server)
+            return None
+        thread = threading.Thread(
+            target=self._serve, args=(server,), name=f"dicomul-server-{bound}", daemon=True
+        )
+        thread.start()
+        return ServerHandle(server, thread, (host, bound))
+
+    def _serve(self, server: Server) -> None:
         try:
-            self.port = server.bind()
-            self.listening.set()
             server.serve()
         finally:
-            self.listening.clear()
-            self._server = None
+            with self._servers_lock:
+                self._servers.remove(server)
+                if not self._servers:
+                    self.listening.clear()
+
+    @property
+    def active_associations(self) -> list[ServedAssociation]:
+        """The associations this AE's servers are serving now."""
+        with self._servers_lock:
+            servers = list(self._servers)
+        return [association for server in servers for association in server.active_associations]
 
     def stop(self, *, abort: bool = False) -> None:
         """Stop :meth:`start` (from another thread or a signal handler).
 
         New connections are refused at once; :meth:`start` returns when the
-        associations in progress end, or, with ``abort``, at once.
+        associations in progress end, or, with ``abort``, at once.  Stops
+        every server :meth:`start_server` started.
         """
-        server = self._server
-        if server is not None:
+        for server in list(self._servers):  # no lock: safe from a signal handler
             server.stop(abort=abort)
 
     def associate(
@@ -357,6 +448,35 @@ class AE:
         )
         association._connect()
         return association
+
+
+class ServerHandle:
+    """A server :meth:`AE.start_server` runs in a thread (``block=False``).
+
+    ``server_address`` is the (host, port) listened on, ``port`` its port.
+    """
+
+    def __init__(self, server: Server, thread: threading.Thread, address: tuple[str, int]) -> None:
+        self._server = server
+        self._thread = thread
+        self.server_address = address
+        self.port = address[1]
+
+    @property
+    def active_associations(self) -> list[ServedAssociation]:
+        """The associations being served now (peer ``address``, ``negotiated``)."""
+        return self._server.active_associations
+
+    @property
+    def is_serving(self) -> bool:
+        """True until the server has stopped and its associations ended."""
+        return self._thread.is_alive()
+
+    def shutdown(self, *, abort: bool = False, timeout: float | None = None) -> None:
+        """Stop listening and wait (up to ``timeout`` seconds) for the
+        associations in progress to end; with ``abort`` they end now."""
+        self._server.stop(abort=abort)
+        self._thread.join(timeout)
 
 
 def _title_setting(value: str | Iterable[str] | None) -> str | list[str]:

@@ -1,0 +1,193 @@
+"""What a pynetdicom 2/3 user migrating to dicomul_sync reaches for (issue 17),
+against pynetdicom 3 as the peer: a server that does not block, a bind
+address and IPv6.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+import pytest
+from dicomul_sync import AE
+from peers import pynetdicom_scp, pynetdicom_scu
+
+VERIFICATION = "1.2.840.10008.1.1"
+
+
+def ipv6_loopback_problem() -> str | None:
+    """Why IPv6 loopback cannot be used here (checked now, on this machine), or None."""
+    if not socket.has_ipv6:
+        return "Python was built without IPv6"
+    try:
+        with socket.create_server(("::1", 0), family=socket.AF_INET6) as listener:
+            port = listener.getsockname()[1]
+            socket.create_connection(("::1", port), timeout=2).close()
+    except OSError as exc:
+        return f"IPv6 loopback ::1 is not usable here: {exc}"
+    return None
+
+
+def needs_ipv6() -> None:
+    problem = ipv6_loopback_problem()
+    if problem is not None:
+        pytest.skip(problem)
+
+
+def echo_ae() -> AE:
+    ae = AE(ae_title="OURSCP", scp_sop_class=[VERIFICATION])
+    ae.on_c_echo = lambda: 0x0000  # type: ignore[method-assign]
+    return ae
+
+
+def pynetdicom_echo(host: str, port: int) -> int | None:
+    peer = pynetdicom_scu("THEIRSCU", {VERIFICATION: None})
+    assoc = peer.associate(host, port, ae_title="OURSCP")
+    if not assoc.is_established:
+        return None
+    status = assoc.send_c_echo()
+    assoc.release()
+    return int(status.Status) if status else None
+
+
+# ------------------------------------------------------ 1. non-blocking server
+
+
+def test_start_without_blocking_serves_pynetdicom_and_shuts_down() -> None:
+    ae = echo_ae()
+    ae.bind_address = "127.0.0.1"
+    handle = ae.start(block=False)
+    try:
+        assert ae.listening.is_set()
+        assert ae.port == handle.port != 0
+        assert handle.server_address == ("127.0.0.1", ae.port)
+        assert pynetdicom_echo("127.0.0.1", ae.port) == 0x0000
+    finally:
+        handle.shutdown(timeout=10)
+    assert not handle.is_serving
+    assert not ae.listening.is_set()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", handle.port), timeout=2).close()
+
+
+def test_active_associations_lists_what_is_being_served() -> None:
+    ae = echo_ae()
+    handle = ae.start_server(("127.0.0.1", 0), block=False)
+    peer = pynetdicom_scu("THEIRSCU", {VERIFICATION: None})
+    try:
+        assert handle.active_associations == []
+        assoc = peer.associate("127.0.0.1", handle.port, ae_title="OURSCP")
+        assert assoc.is_established
+        # Listed from the moment its worker takes it, which is before any
+        # response: a moment after the A-ASSOCIATE-AC, at the latest here.
+        assert assoc.send_c_echo().Status == 0x0000
+        (served,) = handle.active_associations
+        assert served.is_established
+        assert served.address[0] == "127.0.0.1"
+        assert served.address[1] == assoc.requestor.port
+        assert served.negotiated is not None
+        assert served.negotiated.calling_ae_title == "THEIRSCU"
+        assert ae.active_associations == [served]
+        assoc.release()
+    finally:
+        handle.shutdown(timeout=10)
+    assert handle.active_associations == []
+
+
+def test_shutdown_with_abort_ends_associations_in_progress() -> None:
+    ae = echo_ae()
+    handle = ae.start_server(("127.0.0.1", 0), block=False)
+    peer = pynetdicom_scu("THEIRSCU", {VERIFICATION: None})
+    assoc = peer.associate("127.0.0.1", handle.port, ae_title="OURSCP")
+    assert assoc.is_established
+    handle.shutdown(abort=True, timeout=10)
+    assert not handle.is_serving
+    assoc.abort()
+
+
+def test_two_servers_of_one_ae_and_stop_ends_both() -> None:
+    ae = echo_ae()
+    first = ae.start_server(("127.0.0.1", 0), block=False)
+    second = ae.start_server(("127.0.0.1", 0), block=False)
+    assert first.port != second.port
+    assert pynetdicom_echo("127.0.0.1", first.port) == 0
+    assert pynetdicom_echo("127.0.0.1", second.port) == 0
+    ae.stop()
+    first.shutdown(timeout=10)
+    second.shutdown(timeout=10)
+    assert not first.is_serving
+    assert not second.is_serving
+
+
+def test_an_address_in_use_raises_at_once() -> None:
+    ae = echo_ae()
+    handle = ae.start_server(("127.0.0.1", 0), block=False)
+    try:
+        with pytest.raises(OSError, match="in use"):
+            echo_ae().start_server(("127.0.0.1", handle.port), block=False)
+    finally:
+        handle.shutdown(timeout=10)
+
+
+def test_blocking_start_still_returns_on_stop() -> None:
+    ae = echo_ae()
+    thread = threading.Thread(target=ae.start, daemon=True)
+    thread.start()
+    assert ae.listening.wait(10)
+    assert pynetdicom_echo("127.0.0.1", ae.port) == 0
+    ae.stop()
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+# ------------------------------------------------------------------- IPv6
+
+
+def test_ipv6_loopback_server_serves_pynetdicom() -> None:
+    needs_ipv6()
+    ae = echo_ae()
+    handle = ae.start_server(("::1", 0), block=False)
+    try:
+        assert pynetdicom_echo("::1", handle.port) == 0x0000
+        # Bound to ::1 only: nothing listens on IPv4 loopback at that port.
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", handle.port), timeout=2).close()
+    finally:
+        handle.shutdown(timeout=10)
+
+
+def test_any_ipv6_address_also_takes_ipv4_where_dual_stack() -> None:
+    needs_ipv6()
+    ae = echo_ae()
+    ae.bind_address = "::"
+    handle = ae.start(block=False)
+    try:
+        assert pynetdicom_echo("::1", handle.port) == 0x0000
+        if socket.has_dualstack_ipv6():
+            assert pynetdicom_echo("127.0.0.1", handle.port) == 0x0000
+    finally:
+        handle.shutdown(timeout=10)
+
+
+def test_associate_over_ipv6_with_pynetdicom() -> None:
+    needs_ipv6()
+    seen: list[Any] = []
+
+    def on_echo(event: Any) -> int:
+        seen.append(event.assoc.requestor.address)
+        return 0x0000
+
+    from pynetdicom import evt
+
+    with pynetdicom_scp(
+        "THEIRSCP", [VERIFICATION], [(evt.EVT_C_ECHO, on_echo)], host="::1"
+    ) as port:
+        ae = AE(ae_title="OURSCU", scu_sop_class=[VERIFICATION])
+        assoc = ae.associate("::1", port, ae_title="THEIRSCP")
+        assert assoc.is_established
+        status = assoc.send_c_echo()
+        assoc.release()
+    assert status is not None
+    assert status.Status == 0x0000
+    assert seen == ["::1"]
