@@ -191,3 +191,65 @@ def test_associate_over_ipv6_with_pynetdicom() -> None:
     assert status is not None
     assert status.Status == 0x0000
     assert seen == ["::1"]
+
+
+# ------------------------------------------- 2. implementation UID and version
+
+OUR_UID = "1.2.826.0.1.3680043.9.7777.1"
+
+
+def test_pynetdicom_scp_sees_our_implementation_uid_and_version() -> None:
+    from pynetdicom import evt
+
+    seen: list[tuple[str, str]] = []
+
+    def on_echo(event: Any) -> int:
+        requestor = event.assoc.requestor
+        seen.append((requestor.implementation_class_uid, requestor.implementation_version_name))
+        return 0x0000
+
+    with pynetdicom_scp("THEIRSCP", [VERIFICATION], [(evt.EVT_C_ECHO, on_echo)]) as port:
+        ae = AE(ae_title="OURSCU", scu_sop_class=[VERIFICATION])
+        ae.implementation_class_uid = OUR_UID
+        ae.implementation_version_name = "OURAPP_2"
+        assoc = ae.associate("127.0.0.1", port, ae_title="THEIRSCP")
+        assert assoc.send_c_echo().Status == 0x0000
+        assoc.release()
+    assert seen == [(OUR_UID, "OURAPP_2")]
+
+
+def test_pynetdicom_scu_sees_our_scp_implementation_uid_and_version() -> None:
+    ae = echo_ae()
+    ae.implementation_class_uid = OUR_UID
+    ae.implementation_version_name = "OURSCP_3"
+    handle = ae.start_server(("127.0.0.1", 0), block=False)
+    try:
+        peer = pynetdicom_scu("THEIRSCU", {VERIFICATION: None})
+        assoc = peer.associate("127.0.0.1", handle.port, ae_title="OURSCP")
+        assert assoc.is_established
+        acceptor = assoc.acceptor
+        assert (acceptor.implementation_class_uid, acceptor.implementation_version_name) == (
+            OUR_UID,
+            "OURSCP_3",
+        )
+        assoc.release()
+    finally:
+        handle.shutdown(timeout=10)
+
+
+def test_no_version_name_sends_none() -> None:
+    from pynetdicom import evt
+
+    seen: list[Any] = []
+
+    def on_echo(event: Any) -> int:
+        seen.append(event.assoc.requestor.implementation_version_name)
+        return 0x0000
+
+    with pynetdicom_scp("THEIRSCP", [VERIFICATION], [(evt.EVT_C_ECHO, on_echo)]) as port:
+        ae = AE(ae_title="OURSCU", scu_sop_class=[VERIFICATION])
+        ae.implementation_version_name = None
+        assoc = ae.associate("127.0.0.1", port, ae_title="THEIRSCP")
+        assert assoc.send_c_echo().Status == 0x0000
+        assoc.release()
+    assert seen == [None]

@@ -206,7 +206,14 @@ from ._syntax import (
     IMPLICIT_VR_LITTLE_ENDIAN,
     transfer_syntax_encoding,
 )
-from ._wire import AE_TITLE_RULE, BytesLike, ae_title_problem, check_ae_title
+from ._wire import (
+    AE_TITLE_RULE,
+    BytesLike,
+    ae_title_problem,
+    check_ae_title,
+    check_implementation_class_uid,
+    check_implementation_version_name,
+)
 
 if TYPE_CHECKING:
     from ._dataset import decode_dataset, encode_dataset
@@ -274,6 +281,8 @@ __all__ = [
     "BytesLike",
     "ae_title_problem",
     "check_ae_title",
+    "check_implementation_class_uid",
+    "check_implementation_version_name",
     "check_operations_window",
     "part10_data_set_offset",
     "part10_file_meta",

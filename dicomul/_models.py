@@ -19,6 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ._acse import (
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION_NAME,
     MAX_CONTEXTS,
     AssociationRequest,
     ProposedContext,
@@ -97,13 +99,17 @@ def requestor_proposal(
     transfer_syntaxes: Sequence[str],
     max_pdu_length: int = 0,
     contexts: Sequence[ProposedContext] | None = None,
+    implementation_class_uid: str = IMPLEMENTATION_CLASS_UID,
+    implementation_version_name: str | None = IMPLEMENTATION_VERSION_NAME,
 ) -> RequestorProposal:
     """The association an AE requests: a context per SCU SOP class offering
     ``transfer_syntaxes``; if one of them is a C-GET model, also a context
     and an SCP role proposal per storage class among ``scp_sop_classes``
     (the classes the matches may come back as).  Past 128 contexts the
     rest are left out (first come, first kept).  ``contexts``, if given,
-    are proposed instead (the roles stay those of the AE's classes)."""
+    are proposed instead (the roles stay those of the AE's classes).
+    The implementation class UID and version name (PS3.7 D.3.3.2) are
+    dicomul's unless given."""
     scu = list(dict.fromkeys(scu_sop_classes))
     classes = scu
     roles: tuple[RoleProposal, ...] = ()
@@ -122,6 +128,8 @@ def requestor_proposal(
         else tuple(contexts),
         max_pdu_length=max_pdu_length,
         roles=roles,
+        implementation_class_uid=implementation_class_uid,
+        implementation_version_name=implementation_version_name,
     )
     left_out = () if contexts is not None else tuple(classes[MAX_CONTEXTS:])
     return RequestorProposal(request, left_out)

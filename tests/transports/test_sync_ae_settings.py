@@ -160,3 +160,23 @@ def test_a_bad_operations_window_is_refused_when_assigned(value: object, error: 
     with pytest.raises(error, match="maximum_operations_performed"):
         ae.maximum_operations_performed = value  # type: ignore[assignment]
     assert ae.maximum_operations_performed == 1
+
+
+def test_implementation_uid_and_version_are_checked_when_assigned() -> None:
+    ae = AE()
+    ae.implementation_class_uid = "1.2.826.0.1.3680043.9.9999"
+    ae.implementation_version_name = "MYAPP_1"
+    assert (ae.implementation_class_uid, ae.implementation_version_name) == (
+        "1.2.826.0.1.3680043.9.9999",
+        "MYAPP_1",
+    )
+    for bad in ("", "1.2.03", "1..2", "1.2.a", "1." + "2" * 63):
+        with pytest.raises(ValueError, match=r"PS3\.5 9\.1"):
+            ae.implementation_class_uid = bad
+    for bad_name in ("", "A" * 17, "BACK\\SLASH", "ÄPP"):
+        with pytest.raises(ValueError, match=r"PS3\.7 D\.3\.3\.2"):
+            ae.implementation_version_name = bad_name
+    assert ae.implementation_class_uid == "1.2.826.0.1.3680043.9.9999"
+    ae.implementation_version_name = None  # none sent
+    assert acceptor_config(ae).implementation_version_name is None
+    assert acceptor_config(ae).implementation_class_uid == "1.2.826.0.1.3680043.9.9999"

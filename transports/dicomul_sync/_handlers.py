@@ -148,6 +148,12 @@ class _Contexts(Protocol):
     @property
     def transfer_syntax(self) -> Sequence[str]: ...
 
+    @property
+    def implementation_class_uid(self) -> str: ...
+
+    @property
+    def implementation_version_name(self) -> str | None: ...
+
 
 class RequestorSettings(ServiceHandlers, _Timeouts, _Contexts, Protocol):
     """What an association this AE requests (:class:`.association.Association`)

@@ -14,10 +14,14 @@ from typing import TYPE_CHECKING, Literal, overload
 from dicomul import (
     DEFAULT_DISPLACE_IDLE_AFTER,
     DEFAULT_MAX_PDU_LENGTH,
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION_NAME,
     GeneralStatus,
     Negotiated,
     ProposedContext,
     check_ae_title,
+    check_implementation_class_uid,
+    check_implementation_version_name,
     check_operations_window,
 )
 
@@ -85,6 +89,10 @@ class AE:
         (local-limit-exceeded).
     maximum_pdu_size : int or None
         Maximum PDU length this AE receives as SCP; None means no limit.
+    implementation_class_uid, implementation_version_name : str
+        What this AE says it is in every A-ASSOCIATE-RQ and -AC (PS3.7
+        D.3.3.2): dicomul's UID and version by default.  Checked when
+        assigned (ValueError); a version name of None sends none.
     maximum_operations_performed : int
         The asynchronous operations window this AE offers as SCP (PS3.7
         D.3.3.3): how many requests a requestor may have outstanding on one
@@ -117,6 +125,8 @@ class AE:
         self.displace_idle_after: float | None = DEFAULT_DISPLACE_IDLE_AFTER
         self.maximum_pdu_size: int | None = DEFAULT_MAX_PDU_LENGTH
         self.maximum_operations_performed = 1
+        self.implementation_class_uid = IMPLEMENTATION_CLASS_UID
+        self.implementation_version_name: str | None = IMPLEMENTATION_VERSION_NAME
         #: Seconds associate() waits for the TCP connection (None: the
         #: network or ACSE timeout, whichever is set).
         self.connection_timeout: float | None = None
@@ -181,6 +191,26 @@ class AE:
     @maximum_operations_performed.setter
     def maximum_operations_performed(self, value: int) -> None:
         self._maximum_operations_performed = check_operations_window(value)
+
+    @property
+    def implementation_class_uid(self) -> str:
+        """The Implementation Class UID sent in A-ASSOCIATE-RQ and -AC (PS3.7
+        D.3.3.2), dicomul's by default; a non-UID raises ValueError when assigned."""
+        return self._implementation_class_uid
+
+    @implementation_class_uid.setter
+    def implementation_class_uid(self, value: str) -> None:
+        self._implementation_class_uid = check_implementation_class_uid(value)
+
+    @property
+    def implementation_version_name(self) -> str | None:
+        """The Implementation Version Name sent with it (1 to 16 characters;
+        None sends none), dicomul's by default; checked when assigned."""
+        return self._implementation_version_name
+
+    @implementation_version_name.setter
+    def implementation_version_name(self, value: str | None) -> None:
+        self._implementation_version_name = check_implementation_version_name(value)
 
     # ------------------------------------------------------------- SCP side
 

@@ -152,6 +152,8 @@ class Association:
             transfer_syntaxes=ae.transfer_syntax,
             max_pdu_length=0 if max_pdu is None else max_pdu,
             contexts=contexts,
+            implementation_class_uid=ae.implementation_class_uid,
+            implementation_version_name=ae.implementation_version_name,
         )
         self._request = proposal.request
         if proposal.left_out:
