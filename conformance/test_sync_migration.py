@@ -253,3 +253,84 @@ def test_no_version_name_sends_none() -> None:
         assert assoc.send_c_echo().Status == 0x0000
         assoc.release()
     assert seen == [None]
+
+
+# ------------------------------------------------------------ 3. DIMSE priority
+
+CT = "1.2.840.10008.5.1.4.1.1.2"
+FIND_P = "1.2.840.10008.5.1.4.1.2.1.1"
+MOVE_P = "1.2.840.10008.5.1.4.1.2.1.2"
+GET_P = "1.2.840.10008.5.1.4.1.2.1.3"
+
+
+def ct_dataset() -> Any:
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.PatientName = CT, "1.2.3.4.5", "DOE^JOHN"
+    return ds
+
+
+def query() -> Any:
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.QueryRetrieveLevel, ds.PatientID = "PATIENT", "*"
+    return ds
+
+
+@pytest.mark.parametrize(
+    ("priority", "on_the_wire"),
+    [(None, 0x0000), (2, 0x0002), ("HIGH", 0x0001), ("medium", 0x0000)],
+)
+def test_priority_of_each_dimse_c_request_as_pynetdicom_receives_it(
+    priority: int | str | None, on_the_wire: int
+) -> None:
+    """Priority (0000,0700) of C-STORE, C-FIND, C-GET and C-MOVE requests
+    (PS3.7 9.1, Annex E: LOW 2, MEDIUM 0, HIGH 1)."""
+    from pynetdicom import evt
+
+    seen: dict[str, int] = {}
+
+    def on_store(event: Any) -> int:
+        seen["store"] = event.request.Priority
+        return 0x0000
+
+    def on_find(event: Any) -> Any:
+        seen["find"] = event.request.Priority
+        yield from ()
+
+    def on_get(event: Any) -> Any:
+        seen["get"] = event.request.Priority
+        yield 0
+
+    def on_move(event: Any) -> Any:
+        seen["move"] = event.request.Priority
+        yield None, None  # an unknown destination: refused, which is enough here
+
+    handlers = [
+        (evt.EVT_C_STORE, on_store),
+        (evt.EVT_C_FIND, on_find),
+        (evt.EVT_C_GET, on_get),
+        (evt.EVT_C_MOVE, on_move),
+    ]
+    with pynetdicom_scp("THEIRSCP", [CT, FIND_P, MOVE_P, GET_P], handlers) as port:
+        ae = AE(ae_title="OURSCU", scu_sop_class=[CT, FIND_P, MOVE_P, GET_P])
+        assoc = ae.associate("127.0.0.1", port, ae_title="THEIRSCP")
+        given = {} if priority is None else {"priority": priority}
+        assert assoc.send_c_store(ct_dataset(), **given).Status == 0x0000
+        assert [s for s, _ in assoc.send_c_find(query(), "P", **given)] == ["Success"]
+        assert [s for s, _ in assoc.send_c_get(query(), "P", **given)] == ["Success"]
+        list(assoc.send_c_move(query(), "NOWHERE", "P", **given))
+        assoc.release()
+    assert seen == dict.fromkeys(("store", "find", "get", "move"), on_the_wire)
+
+
+def test_a_priority_out_of_range_is_refused_before_anything_is_sent() -> None:
+    ae = AE(ae_title="OURSCU", scu_sop_class=[VERIFICATION])
+    assoc = ae.associate("127.0.0.1", 1, ae_title="THEIRSCP")  # not established: nothing sent
+    for bad in (3, -1, "URGENT"):
+        with pytest.raises(ValueError, match=r"PS3\.7 9\.1"):
+            assoc.send_c_store(ct_dataset(), priority=bad)
+        with pytest.raises(ValueError, match=r"PS3\.7 9\.1"):
+            assoc.send_c_find(query(), priority=bad)

@@ -36,6 +36,7 @@ from dicomul import (
     DataSetSource,
     GeneralStatus,
     Negotiated,
+    Priority,
     ProposedContext,
     Released,
     RemoteProtocolError,
@@ -49,6 +50,7 @@ from dicomul import (
     c_find_rq,
     c_get_rq,
     c_move_rq,
+    check_priority,
     is_final_response,
     model_sop_class,
     n_action_rq,
@@ -374,6 +376,7 @@ class Association:
         self,
         dataset: Dataset | str | os.PathLike[str] | Outgoing,
         msg_id: int | None = None,
+        priority: int | str = Priority.MEDIUM,
         *,
         originator: tuple[str, int] | None = None,
         on_sent: Callable[[int], None] | None = None,
@@ -389,11 +392,15 @@ class Association:
         serves, if any.
         ``on_sent`` is called with the size of each part of the data set as
         it is handed to the transport (a progress bar's feed).
+        ``priority`` is the request's Priority (0000,0700): ``Priority.LOW``
+        (2), ``MEDIUM`` (0, the default) or ``HIGH`` (1), or its name
+        (PS3.7 9.1.1.1.3); anything else raises ValueError.
 
         Returns the response's command set (``Status`` at least), or None if
         it could not be sent (not established, no matching context) or the
         association ended first.
         """
+        check_priority(priority)  # ValueError before anything is sent
         item = dataset if isinstance(dataset, Outgoing) else Outgoing.of(dataset)
         found = self._established_context(item.sop_class_uid, "C-STORE")
         if found is None:
@@ -402,7 +409,7 @@ class Association:
         message_id = self._conn.new_message_id() if msg_id is None else msg_id
         try:
             context_id, request, body = store_request(
-                negotiated, item, message_id, originator=originator
+                negotiated, item, message_id, originator=originator, priority=priority
             )
         except CannotSendError as exc:
             LOGGER.error("Cannot send %s: %s", dataset, exc)
@@ -412,7 +419,11 @@ class Association:
         return self._request_response(context_id, request, body)
 
     def send_c_find(
-        self, dataset: Dataset, query_model: str = "P", msg_id: int | None = None
+        self,
+        dataset: Dataset,
+        query_model: str = "P",
+        msg_id: int | None = None,
+        priority: int | str = Priority.MEDIUM,
     ) -> Iterator[tuple[Status, Dataset | None]]:
         """Query the peer (C-FIND, PS3.4 C.4.1); yield (status, identifier) per response.
 
@@ -426,12 +437,17 @@ class Association:
         responses read as it is (as pynetdicom's).  Leaving the loop early
         (or closing the iterator) cancels the query (C-CANCEL) and reads up
         to its final response, so the association stays usable; so do C-GET
-        and C-MOVE.
+        and C-MOVE.  ``priority`` is as :meth:`send_c_store`'s, for each of
+        the three.
         """
-        return self._query(CommandField.C_FIND_RQ, dataset, query_model, msg_id)
+        return self._query(CommandField.C_FIND_RQ, dataset, query_model, msg_id, priority)
 
     def send_c_get(
-        self, dataset: Dataset, query_model: str = "P", msg_id: int | None = None
+        self,
+        dataset: Dataset,
+        query_model: str = "P",
+        msg_id: int | None = None,
+        priority: int | str = Priority.MEDIUM,
     ) -> Iterator[tuple[Status, Dataset | None]]:
         """Retrieve the matches over this association (C-GET, PS3.4 C.4.3).
 
@@ -441,7 +457,7 @@ class Association:
         with the SCP role, PS3.7 D.3.3.4).  ``query_model`` is 'P', 'S' or
         'O'.  Yields (status, identifier) per C-GET response.
         """
-        return self._query(CommandField.C_GET_RQ, dataset, query_model, msg_id)
+        return self._query(CommandField.C_GET_RQ, dataset, query_model, msg_id, priority)
 
     def send_c_cancel(self, msg_id: int | None = None) -> None:
         """Ask the peer to cancel an outstanding C-FIND, C-GET or C-MOVE (C-CANCEL).
@@ -463,7 +479,12 @@ class Association:
         self._send_request(context_id, c_cancel_rq(msg_id))
 
     def send_c_move(
-        self, dataset: Dataset, move_aet: str, query_model: str = "P", msg_id: int | None = None
+        self,
+        dataset: Dataset,
+        move_aet: str,
+        query_model: str = "P",
+        msg_id: int | None = None,
+        priority: int | str = Priority.MEDIUM,
     ) -> Iterator[tuple[Status, Dataset | None]]:
         """Ask the peer to send the matches to ``move_aet`` (C-MOVE, PS3.4 C.4.2).
 
@@ -476,6 +497,7 @@ class Association:
             dataset,
             query_model,
             msg_id,
+            priority,
             move_destination=move_aet,
         )
 
@@ -485,13 +507,17 @@ class Association:
         dataset: Dataset,
         query_model: str,
         msg_id: int | None,
+        priority: int | str,
         *,
         move_destination: str | None = None,
     ) -> Iterator[tuple[Status, Dataset | None]]:
         sop_class = model_sop_class(field, query_model)  # ValueError before anything is sent
+        checked = check_priority(priority)
         # Lazy, as pynetdicom's: the request goes at the first next(), so
         # queries may be made before any is read.
-        return self._query_responses(field, sop_class, dataset, msg_id, move_destination)
+        return self._query_responses(
+            field, sop_class, dataset, msg_id, move_destination, priority=checked
+        )
 
     def _query_responses(
         self,
@@ -500,6 +526,8 @@ class Association:
         dataset: Dataset,
         msg_id: int | None,
         move_destination: str | None,
+        *,
+        priority: Priority,
     ) -> Iterator[tuple[Status, Dataset | None]]:
         found = self._established_context(sop_class, CommandField(field).name)
         if found is None:
@@ -511,10 +539,10 @@ class Association:
         message_id = self._conn.new_message_id() if msg_id is None else msg_id
         if field == CommandField.C_MOVE_RQ:
             assert move_destination is not None
-            request = c_move_rq(message_id, sop_class, move_destination)
+            request = c_move_rq(message_id, sop_class, move_destination, priority=priority)
         else:
             request = (c_get_rq if field == CommandField.C_GET_RQ else c_find_rq)(
-                message_id, sop_class
+                message_id, sop_class, priority=priority
             )
         assert request.message_id is not None
         self._send_request(context_id, request, encode_dataset(dataset, transfer_syntax))
