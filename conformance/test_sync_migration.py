@@ -334,3 +334,70 @@ def test_a_priority_out_of_range_is_refused_before_anything_is_sent() -> None:
             assoc.send_c_store(ct_dataset(), priority=bad)
         with pytest.raises(ValueError, match=r"PS3\.7 9\.1"):
             assoc.send_c_find(query(), priority=bad)
+
+
+# ----------------------------------------------- 4. file_meta for on_c_store
+
+SC = "1.2.840.10008.5.1.4.1.1.7"
+MR = "1.2.840.10008.5.1.4.1.1.4"
+
+
+@pytest.mark.parametrize(
+    ("name", "sop_class"),
+    [
+        ("SC_rgb_jpeg_dcmtk.dcm", SC),  # JPEG Baseline (Process 1)
+        ("MR_small_RLE.dcm", MR),  # RLE Lossless
+        ("CT_small.dcm", CT),  # Explicit VR Little Endian
+    ],
+)
+def test_on_c_store_data_sets_save_as_valid_part10_files(
+    tmp_path: Any, name: str, sop_class: str
+) -> None:
+    """pynetdicom stores a file in its own transfer syntax; the data set our
+    on_c_store gets carries file_meta (PS3.10 7.1), so that pydicom 3's
+    save_as(enforce_file_format=True) writes a Part 10 file that DCMTK's
+    dcmftest accepts and that holds the sent data set."""
+    import subprocess
+
+    import pydicom
+    from dcmtk_tools import dcmtk_path
+    from pydicom.data import get_testdata_file
+
+    source = get_testdata_file(name)
+    if source is None:
+        pytest.skip(f"pydicom's test data has no {name}")
+    sent = pydicom.dcmread(source)
+    syntax = str(sent.file_meta.TransferSyntaxUID)
+    saved: list[Any] = []
+
+    def on_c_store(dataset: Any) -> int:
+        path = tmp_path / "received.dcm"
+        dataset.save_as(path, enforce_file_format=True)
+        saved.append((path, dataset.file_meta))
+        return 0x0000
+
+    ae = AE(ae_title="OURSCP", scp_sop_class=[sop_class], transfer_syntax=[syntax])
+    ae.implementation_class_uid = OUR_UID
+    ae.on_c_store = on_c_store  # type: ignore[method-assign]
+    handle = ae.start_server(("127.0.0.1", 0), block=False)
+    try:
+        peer = pynetdicom_scu("THEIRSCU", {sop_class: [syntax]})
+        assoc = peer.associate("127.0.0.1", handle.port, ae_title="OURSCP")
+        assert assoc.is_established
+        assert assoc.send_c_store(sent).Status == 0x0000
+        assoc.release()
+    finally:
+        handle.shutdown(timeout=10)
+    ((path, meta),) = saved
+    assert meta.TransferSyntaxUID == syntax
+    assert meta.MediaStorageSOPClassUID == sop_class
+    assert meta.MediaStorageSOPInstanceUID == sent.SOPInstanceUID
+    assert meta.ImplementationClassUID == OUR_UID
+    checked = subprocess.run(
+        [dcmtk_path("dcmftest"), str(path)], capture_output=True, text=True, check=False
+    )
+    assert checked.stdout.startswith("yes:"), checked.stdout
+    received = pydicom.dcmread(path)
+    assert received.file_meta.TransferSyntaxUID == syntax
+    assert received.PixelData == sent.PixelData
+    assert received.SOPInstanceUID == sent.SOPInstanceUID

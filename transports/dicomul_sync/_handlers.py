@@ -70,6 +70,14 @@ class StoreHandlers(Protocol):
     def store_directory(self) -> str | None:
         """Where received data sets are stored durably, if anywhere."""
 
+    @property
+    def implementation_class_uid(self) -> str:
+        """The UID put in received data sets' file meta information."""
+
+    @property
+    def implementation_version_name(self) -> str | None:
+        """The version name put there with it."""
+
     def on_c_store(self, dataset: Dataset) -> object:
         """Take a received data set; the status to answer."""
 
