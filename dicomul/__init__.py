@@ -31,6 +31,7 @@ from ._acse import (
     check_operations_window,
     contexts_to_send,
     interpret_ac,
+    missing_context_reason,
     negotiate,
     propose_contexts,
 )
@@ -391,6 +392,7 @@ __all__ = [
     "decode_dataset",
     "encode_dataset",
     "interpret_ac",
+    "missing_context_reason",
     "join_data_set",
     "negotiate",
     "propose_contexts",

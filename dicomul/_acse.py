@@ -78,6 +78,7 @@ __all__ = [
     "UserIdentity",
     "build_associate_rq",
     "interpret_ac",
+    "missing_context_reason",
     "negotiate",
     "propose_contexts",
 ]
@@ -650,6 +651,43 @@ class Negotiated:
             if context.requestor_is_scp if requestor_as_scp else context.requestor_is_scu:
                 return context
         return None
+
+
+#: Why the acceptor rejected a presentation context (PS3.8 Table 9-18).
+_CONTEXT_REJECTIONS: dict[int, str] = {
+    ContextResult.USER_REJECTION: "user rejection",
+    ContextResult.NO_REASON: "no reason given (provider rejection)",
+    ContextResult.ABSTRACT_SYNTAX_NOT_SUPPORTED: "abstract syntax not supported",
+    ContextResult.TRANSFER_SYNTAXES_NOT_SUPPORTED: "transfer syntaxes not supported",
+}
+
+
+def missing_context_reason(
+    sop_class: str,
+    proposed: Iterable[ProposedContext],
+    negotiated: Negotiated,
+    *,
+    requestor_as_scp: bool = False,
+) -> str:
+    """Why no accepted presentation context carries ``sop_class`` (for the
+    requestor as SCU, or as SCP), in words for an error message: it was not
+    proposed (not among the SOP classes the requestor uses, or past the 128
+    contexts of PS3.8 9.3.2.2), the acceptor rejected each context proposing
+    it (with the PS3.8 Table 9-18 reason), or it accepted it without the
+    role needed (PS3.7 D.3.3.4).
+    """
+    ids = [pc.context_id for pc in proposed if pc.abstract_syntax == sop_class]
+    if not ids:
+        return "it was not proposed in the association request (PS3.8 9.3.2.2)"
+    reasons = [
+        _CONTEXT_REJECTIONS.get(result, f"result {result}")
+        for context_id, result in negotiated.rejected.items()
+        if context_id in ids
+    ]
+    if len(reasons) == len(ids):
+        return "the peer rejected it: " + "; ".join(dict.fromkeys(reasons)) + " (PS3.8 9.3.3.2)"
+    role = "SCP" if requestor_as_scp else "SCU"
+    return f"the peer accepted it without this side in the {role} role (PS3.7 D.3.3.4)"
 
 
 def _reject(result: int, source: int, reason: int) -> tuple[AssociateRJ, None]:

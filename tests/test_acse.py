@@ -646,3 +646,18 @@ def test_an_operations_window_is_a_16_bit_count(value: object, error: type[Excep
     with pytest.raises(error, match="maximum_operations_performed"):
         check_operations_window(value)
     assert check_operations_window(65535) == 65535
+
+
+def test_missing_context_reason_names_what_happened_to_the_sop_class() -> None:
+    from dicomul import missing_context_reason
+
+    proposal = request()
+    _, negotiated = negotiate(build_associate_rq(proposal), CONFIG)
+    assert negotiated is not None
+    contexts = proposal.contexts
+    assert "not proposed" in missing_context_reason("1.9.9", contexts, negotiated)
+    assert missing_context_reason("1.2.3.4", contexts, negotiated) == (
+        "the peer rejected it: abstract syntax not supported (PS3.8 9.3.3.2)"
+    )
+    # CT was accepted with the requestor as SCU only: not as SCP (PS3.7 D.3.3.4).
+    assert "SCP role" in missing_context_reason(CT, contexts, negotiated, requestor_as_scp=True)

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -52,6 +53,7 @@ from dicomul import (
     c_move_rq,
     check_priority,
     is_final_response,
+    missing_context_reason,
     model_sop_class,
     n_action_rq,
     n_create_rq,
@@ -274,7 +276,8 @@ class Association:
             return None
         context = negotiated.context_for(sop_class)
         if context is None:
-            LOGGER.error("No accepted presentation context for %s (%s)", what, sop_class)
+            reason = missing_context_reason(sop_class, self._request.contexts, negotiated)
+            LOGGER.error("Cannot send %s of %s: %s", what, _sop_class_label(sop_class), reason)
             return None
         return negotiated, context.context_id
 
@@ -741,6 +744,21 @@ def _reporting(body: DataSetSource, on_sent: Callable[[int], None]) -> Iterator[
     for part in parts:
         yield part
         on_sent(len(part))
+
+
+def _sop_class_label(uid: str) -> str:
+    """``RT Plan Storage (1.2.840.10008.5.1.4.1.1.481.5)``: the name from
+    pydicom's dictionary if pydicom is loaded already (never imported just
+    for this: an echo needs no pydicom), else the UID alone."""
+    if uid == VERIFICATION_SOP_CLASS:
+        return f"Verification SOP Class ({uid})"
+    if "pydicom" in sys.modules:
+        from pydicom.uid import UID  # noqa: PLC0415 - loaded already
+
+        name = UID(uid).name
+        if name != uid:
+            return f"{name} ({uid})"
+    return uid
 
 
 def _establishment_failure(event: Aborted) -> str:
