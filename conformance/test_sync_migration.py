@@ -401,3 +401,40 @@ def test_on_c_store_data_sets_save_as_valid_part10_files(
     assert received.file_meta.TransferSyntaxUID == syntax
     assert received.PixelData == sent.PixelData
     assert received.SOPInstanceUID == sent.SOPInstanceUID
+
+
+# --------------------------------------------- 6. query_model as a SOP Class UID
+
+STUDY_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+STUDY_GET = "1.2.840.10008.5.1.4.1.2.2.3"
+
+
+def test_query_model_given_as_a_sop_class_uid_reaches_pynetdicom() -> None:
+    from pydicom.dataset import Dataset
+    from pynetdicom import evt
+
+    seen: list[tuple[str, str]] = []
+
+    def on_find(event: Any) -> Any:
+        seen.append(("find", str(event.request.AffectedSOPClassUID)))
+        match = Dataset()
+        match.QueryRetrieveLevel, match.StudyInstanceUID = "STUDY", "1.2.3"
+        yield 0xFF00, match
+
+    def on_get(event: Any) -> Any:
+        seen.append(("get", str(event.request.AffectedSOPClassUID)))
+        yield 0
+
+    handlers = [(evt.EVT_C_FIND, on_find), (evt.EVT_C_GET, on_get)]
+    with pynetdicom_scp("THEIRSCP", [STUDY_FIND, STUDY_GET], handlers) as port:
+        ae = AE(ae_title="OURSCU", scu_sop_class=[STUDY_FIND, STUDY_GET])
+        assoc = ae.associate("127.0.0.1", port, ae_title="THEIRSCP")
+        study = query()
+        study.QueryRetrieveLevel = "STUDY"
+        found = list(assoc.send_c_find(study, query_model=STUDY_FIND))
+        got = list(assoc.send_c_get(study, STUDY_GET))
+        assoc.release()
+    assert [s for s, _ in found] == ["Pending", "Success"]
+    assert found[0][1].StudyInstanceUID == "1.2.3"
+    assert [s for s, _ in got] == ["Success"]
+    assert seen == [("find", STUDY_FIND), ("get", STUDY_GET)]

@@ -28,6 +28,7 @@ from ._acse import (
     propose_contexts,
 )
 from ._command import CommandField
+from ._wire import is_valid_uid
 
 __all__ = [
     "FIND_MODELS",
@@ -60,10 +61,23 @@ MOVE_MODELS = {
     "S": "1.2.840.10008.5.1.4.1.2.2.2",
     "O": "1.2.840.10008.5.1.4.1.2.3.2",
 }
+#: Other standard retrieve models (PS3.4 Y: Composite Instance Root, Z:
+#: Without Bulk Data) by the request they serve, for the check in
+#: :func:`model_sop_class` (any UID not listed is taken).
+_OTHER_MODELS = {
+    "1.2.840.10008.5.1.4.1.2.4.2": CommandField.C_MOVE_RQ,  # Composite Instance Root MOVE
+    "1.2.840.10008.5.1.4.1.2.4.3": CommandField.C_GET_RQ,  # Composite Instance Root GET
+    "1.2.840.10008.5.1.4.1.2.5.3": CommandField.C_GET_RQ,  # ... Without Bulk Data GET
+}
 _MODELS = {
     CommandField.C_FIND_RQ: FIND_MODELS,
     CommandField.C_GET_RQ: GET_MODELS,
     CommandField.C_MOVE_RQ: MOVE_MODELS,
+}
+#: The service of each standard model known here.
+_MODEL_SERVICE = {
+    **_OTHER_MODELS,
+    **{uid: field for field, models in _MODELS.items() for uid in models.values()},
 }
 _NOT_STORAGE = frozenset(
     {VERIFICATION_SOP_CLASS, *FIND_MODELS.values(), *GET_MODELS.values(), *MOVE_MODELS.values()}
@@ -72,13 +86,28 @@ _NOT_STORAGE = frozenset(
 
 def model_sop_class(field: CommandField, letter: str) -> str:
     """The SOP class of query/retrieve model ``letter`` for a C-FIND, C-GET
-    or C-MOVE request ``field``; ValueError for a letter it does not have."""
-    models = _MODELS[CommandField(field)]
-    try:
-        return models[letter]
-    except KeyError:
-        names = ", ".join(sorted(models))
-        raise ValueError(f"query_model must be one of {names}, not {letter!r}") from None
+    or C-MOVE request ``field``.
+
+    ``letter`` may also be the SOP Class UID itself (pynetdicom 2's way):
+    any UID is taken (a private or newer model, say) except one of the
+    standard models of another service (a C-FIND model for a C-MOVE: its
+    operation is not that SOP class's, PS3.4 C.4).  ValueError otherwise.
+    """
+    field = CommandField(field)
+    models = _MODELS[field]
+    found = models.get(letter)
+    if found is not None:
+        return found
+    if is_valid_uid(letter.encode("ascii", "replace")):
+        service = _MODEL_SERVICE.get(letter, field)
+        if service != field:
+            raise ValueError(
+                f"{letter} is a query/retrieve model of another service, "
+                f"not of {field.name.removesuffix('_RQ').replace('_', '-')}"
+            )
+        return letter
+    names = ", ".join(sorted(models))
+    raise ValueError(f"query_model must be one of {names} or a SOP Class UID, not {letter!r}")
 
 
 @dataclass(frozen=True, slots=True)

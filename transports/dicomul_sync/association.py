@@ -431,7 +431,8 @@ class Association:
         """Query the peer (C-FIND, PS3.4 C.4.1); yield (status, identifier) per response.
 
         ``query_model`` is 'W' (Modality Worklist), 'P' (Patient Root), 'S'
-        (Study Root) or 'O' (Patient/Study Only).  Each status is a
+        (Study Root) or 'O' (Patient/Study Only), or the model's SOP Class
+        UID (for C-GET and C-MOVE too: any UID but another service's model).  Each status is a
         :class:`dicomul.Status`: an int that also compares equal to
         'Pending', 'Success', 'Cancel', 'Failure' or 'Warning'.  Pending
         responses carry a matching identifier; the final one carries None.
