@@ -438,3 +438,133 @@ def test_query_model_given_as_a_sop_class_uid_reaches_pynetdicom() -> None:
     assert found[0][1].StudyInstanceUID == "1.2.3"
     assert [s for s, _ in got] == ["Success"]
     assert seen == [("find", STUDY_FIND), ("get", STUDY_GET)]
+
+
+# ---------------------------------------- 7. presentation contexts by SOP class
+
+IMPLICIT, EXPLICIT = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1"
+JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+US = "1.2.840.10008.5.1.4.1.1.6.1"
+
+
+def test_requested_contexts_each_with_its_syntaxes_and_what_pynetdicom_answered() -> None:
+    from pynetdicom import evt
+
+    proposed: list[tuple[str, list[str]]] = []
+
+    def on_requested(event: Any) -> None:
+        for context in event.assoc.requestor.requested_contexts:
+            proposed.append(
+                (str(context.abstract_syntax), [str(t) for t in context.transfer_syntax])
+            )
+
+    ae = AE(ae_title="OURSCU")
+    ae.add_requested_context(VERIFICATION)
+    ae.add_requested_context(CT, JPEG_BASELINE)
+    ae.add_requested_context(CT, [EXPLICIT, IMPLICIT])
+    ae.add_requested_context(MR)
+    assert [c.abstract_syntax for c in ae.requested_contexts] == [VERIFICATION, CT, CT, MR]
+    handlers = [(evt.EVT_REQUESTED, on_requested), (evt.EVT_C_STORE, lambda _: 0x0000)]
+    with pynetdicom_scp(
+        "THEIRSCP", [VERIFICATION, CT], handlers, transfer_syntaxes=[EXPLICIT]
+    ) as port:
+        assoc = ae.associate("127.0.0.1", port, ae_title="THEIRSCP")
+        assert assoc.is_established
+        accepted = [(c.abstract_syntax, c.transfer_syntax) for c in assoc.accepted_contexts]
+        rejected = [(c.abstract_syntax, c.result) for c in assoc.rejected_contexts]
+        assert assoc.send_c_store(ct_dataset()).Status == 0x0000  # on the context it accepted
+        assoc.release()
+    default = [IMPLICIT, EXPLICIT, "1.2.840.10008.1.2.2"]  # the AE's transfer_syntax
+    assert proposed == [
+        (VERIFICATION, default),
+        (CT, [JPEG_BASELINE]),
+        (CT, [EXPLICIT, IMPLICIT]),
+        (MR, default),
+    ]
+    assert accepted == [(VERIFICATION, EXPLICIT), (CT, EXPLICIT)]
+    assert rejected == [(CT, 4), (MR, 3)]  # transfer syntaxes, abstract syntax not supported
+
+
+def test_supported_contexts_accept_different_syntaxes_per_sop_class() -> None:
+    ae = AE(ae_title="OURSCP")
+    ae.add_supported_context(CT, EXPLICIT)
+    ae.add_supported_context(MR, [IMPLICIT])
+    ae.add_supported_context(MR, EXPLICIT)  # added to MR's: Implicit still preferred
+    assert [(c.abstract_syntax, c.transfer_syntax) for c in ae.supported_contexts] == [
+        (CT, [EXPLICIT]),
+        (MR, [IMPLICIT, EXPLICIT]),
+    ]
+    handle = ae.start_server(("127.0.0.1", 0), block=False)
+    try:
+        peer = pynetdicom_scu("THEIRSCU", {CT: [IMPLICIT, EXPLICIT], MR: [EXPLICIT, IMPLICIT]})
+        peer.add_requested_context(US, [IMPLICIT])
+        peer.add_requested_context(CT, [IMPLICIT])
+        assoc = peer.associate("127.0.0.1", handle.port, ae_title="OURSCP")
+        assert assoc.is_established
+        accepted = {
+            (str(c.abstract_syntax), str(c.transfer_syntax[0])) for c in assoc.accepted_contexts
+        }
+        rejected = {(str(c.abstract_syntax), c.result) for c in assoc.rejected_contexts}
+        assoc.release()
+    finally:
+        handle.shutdown(timeout=10)
+    assert accepted == {(CT, EXPLICIT), (MR, IMPLICIT)}
+    assert rejected == {(US, 3), (CT, 4)}
+
+
+def test_supported_roles_decide_what_pynetdicom_may_be() -> None:
+    """SCP/SCU role selection (PS3.7 D.3.3.4): CT lets the requestor be SCP
+    too, MR does not (its context proposing only the SCP role is rejected)."""
+    from pynetdicom import build_role
+
+    ae = AE(ae_title="OURSCP")
+    ae.add_supported_context(CT, scu_role=True, scp_role=True)
+    ae.add_supported_context(MR)
+    handle = ae.start_server(("127.0.0.1", 0), block=False)
+    try:
+        peer = pynetdicom_scu("THEIRSCU", {CT: None, MR: None})
+        roles = [build_role(CT, scu_role=True, scp_role=True), build_role(MR, scp_role=True)]
+        assoc = peer.associate("127.0.0.1", handle.port, ae_title="OURSCP", ext_neg=roles)
+        assert assoc.is_established
+        ct = next(c for c in assoc.accepted_contexts if c.abstract_syntax == CT)
+        assert (ct.as_scu, ct.as_scp) == (True, True)
+        assert [(str(c.abstract_syntax), c.result) for c in assoc.rejected_contexts] == [
+            (MR, 1)  # user rejection: no role left
+        ]
+        assoc.release()
+    finally:
+        handle.shutdown(timeout=10)
+
+
+def test_c_get_with_requested_contexts_and_the_scp_role() -> None:
+    """pynetdicom 2's C-GET SCU set-up: the model and the storage class
+    requested, the SCP role proposed for the latter; the match comes back."""
+    from pynetdicom import evt
+
+    def on_get(event: Any) -> Any:
+        from pydicom.dataset import FileMetaDataset
+
+        match = ct_dataset()
+        match.file_meta = FileMetaDataset()
+        match.file_meta.TransferSyntaxUID = IMPLICIT  # what pynetdicom sends it in
+        yield 1
+        yield 0xFF00, match
+
+    stored: list[str] = []
+
+    def on_c_store(dataset: Any) -> int:
+        stored.append(dataset.SOPInstanceUID)
+        return 0x0000
+
+    ae = AE(ae_title="OURSCU")
+    ae.add_requested_context(GET_P)
+    ae.add_requested_context(CT, scu_role=False, scp_role=True)
+    ae.on_c_store = on_c_store  # type: ignore[method-assign]
+    with pynetdicom_scp("THEIRSCP", [GET_P], [(evt.EVT_C_GET, on_get)], both_roles=[CT]) as port:
+        assoc = ae.associate("127.0.0.1", port, ae_title="THEIRSCP")
+        (ct,) = [c for c in assoc.accepted_contexts if c.abstract_syntax == CT]
+        assert (ct.requestor_is_scu, ct.requestor_is_scp) == (False, True)
+        statuses = [s for s, _ in assoc.send_c_get(query(), GET_P)]
+        assoc.release()
+    assert statuses[-1] == "Success"
+    assert stored == ["1.2.3.4.5"]

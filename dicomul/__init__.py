@@ -142,8 +142,11 @@ from ._models import (
     GET_MODELS,
     MOVE_MODELS,
     VERIFICATION_SOP_CLASS,
+    ContextSetting,
+    RejectedContext,
     RequestorProposal,
     model_sop_class,
+    rejected_contexts,
     requestor_proposal,
 )
 from ._operations import FindOperation, Reply, RetrieveOperation, handler_refusal
@@ -326,6 +329,9 @@ __all__ = [
     "RequestorProposal",
     "model_sop_class",
     "requestor_proposal",
+    "ContextSetting",
+    "RejectedContext",
+    "rejected_contexts",
     "DEFAULT_ARTIM_TIMEOUT",
     "DEFAULT_MAX_CONTROL_PDU_LENGTH",
     "DEFAULT_MAX_PDATA_LENGTH",

@@ -465,6 +465,7 @@ class AcceptorConfig:
         require_called_aet: str | bool | Sequence[str] = False,
         require_calling_aet: str | bool | Sequence[str] = False,
         maximum_operations_performed: int = 1,
+        supported_contexts: Mapping[str, SupportedContext] | None = None,
         **settings: Any,
     ) -> AcceptorConfig:
         """The configuration of an AE that serves ``scp_sop_classes`` and uses
@@ -479,7 +480,10 @@ class AcceptorConfig:
         asynchronous operations window (PS3.7 D.3.3.3: this side invokes one
         operation at a time and performs that many, 0 for no limit; 1
         answers none, which means the same; checked by
-        :func:`check_operations_window`).  Other ``settings`` are fields of
+        :func:`check_operations_window`).  ``supported_contexts`` set what
+        is supported for their abstract syntaxes (transfer syntaxes and
+        roles, pynetdicom's ``add_supported_context``), over what the SOP
+        class lists say.  Other ``settings`` are fields of
         :class:`AcceptorConfig` as they are.
         """
         performed = check_operations_window(maximum_operations_performed)
@@ -494,6 +498,7 @@ class AcceptorConfig:
             supported[sop_class] = SupportedContext(
                 transfer_syntaxes=syntaxes, scu_role=True, scp_role=sop_class in supported
             )
+        supported.update(supported_contexts or {})
         called = _required_titles(require_called_aet, ae_title)
         return cls(
             ae_title=ae_title,

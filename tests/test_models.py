@@ -114,3 +114,29 @@ def test_query_model_may_be_the_sop_class_uid() -> None:
     for bad in ("X", "1.2.03", ""):
         with pytest.raises(ValueError, match="or a SOP Class UID"):
             model_sop_class(CommandField.C_FIND_RQ, bad)
+
+
+def test_requested_contexts_come_first_with_their_syntaxes_and_roles() -> None:
+    from dicomul import ContextSetting
+
+    ct, mr = "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"
+    get_p = "1.2.840.10008.5.1.4.1.2.1.3"
+    proposal = requestor_proposal(
+        calling_ae_title="A",
+        called_ae_title="B",
+        scu_sop_classes=[get_p, ct],
+        scp_sop_classes=[ct, mr],
+        transfer_syntaxes=["1.2.840.10008.1.2"],
+        requested_contexts=[
+            ContextSetting(abstract_syntax=ct, transfer_syntaxes=("1.2.840.10008.1.2.4.50",)),
+            ContextSetting(abstract_syntax=mr, scp_role=True),
+        ],
+    )
+    request = proposal.request
+    assert [(c.context_id, c.abstract_syntax, c.transfer_syntaxes) for c in request.contexts] == [
+        (1, ct, ("1.2.840.10008.1.2.4.50",)),
+        (3, mr, ("1.2.840.10008.1.2",)),
+        (5, get_p, ("1.2.840.10008.1.2",)),  # the SCU classes not named by one
+    ]
+    roles = {r.sop_class: (r.scu, r.scp) for r in request.roles}
+    assert roles == {ct: (True, True), mr: (False, True)}  # MR's own role replaces the C-GET one

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from dicomul_common.outgoing import Outgoing
     from pydicom.dataset import Dataset
 
-    from dicomul import Negotiated, ProposedContext
+    from dicomul import ContextSetting, Negotiated, ProposedContext
 
     #: What a C-GET or C-MOVE handler yields: an instance (a Dataset or the
     #: path of a Part 10 file), or a ``(status, None)`` refusal.
@@ -161,6 +161,12 @@ class _Contexts(Protocol):
 
     @property
     def implementation_version_name(self) -> str | None: ...
+
+    @property
+    def requested_contexts(self) -> Sequence[ContextSetting]: ...
+
+    @property
+    def supported_contexts(self) -> Sequence[ContextSetting]: ...
 
 
 class RequestorSettings(ServiceHandlers, _Timeouts, _Contexts, Protocol):

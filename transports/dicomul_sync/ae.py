@@ -7,6 +7,7 @@ The SCU side is :meth:`AE.associate`; the SCP side :meth:`AE.start`.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Literal, overload
@@ -16,6 +17,8 @@ from dicomul import (
     DEFAULT_MAX_PDU_LENGTH,
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,
+    MAX_CONTEXTS,
+    ContextSetting,
     GeneralStatus,
     Negotiated,
     ProposedContext,
@@ -125,6 +128,8 @@ class AE:
         self.displace_idle_after: float | None = DEFAULT_DISPLACE_IDLE_AFTER
         self.maximum_pdu_size: int | None = DEFAULT_MAX_PDU_LENGTH
         self.maximum_operations_performed = 1
+        self._requested_contexts: list[ContextSetting] = []
+        self._supported_contexts: dict[str, ContextSetting] = {}
         self.implementation_class_uid = IMPLEMENTATION_CLASS_UID
         self.implementation_version_name: str | None = IMPLEMENTATION_VERSION_NAME
         #: Seconds associate() waits for the TCP connection (None: the
@@ -211,6 +216,118 @@ class AE:
     @implementation_version_name.setter
     def implementation_version_name(self, value: str | None) -> None:
         self._implementation_version_name = check_implementation_version_name(value)
+
+    # --------------------------------------- presentation contexts by SOP class
+
+    @property
+    def requested_contexts(self) -> list[ContextSetting]:
+        """The contexts :meth:`add_requested_context` added, proposed in that
+        order before one per ``scu_sop_class`` entry they do not name."""
+        return list(self._requested_contexts)
+
+    def add_requested_context(
+        self,
+        abstract_syntax: str,
+        transfer_syntaxes: str | Sequence[str] | None = None,
+        *,
+        scu_role: bool | None = None,
+        scp_role: bool | None = None,
+    ) -> None:
+        """Propose a presentation context for ``abstract_syntax`` in every
+        association this AE requests (pynetdicom 2's).
+
+        ``transfer_syntaxes`` (one or several, in order of preference; None:
+        the AE's ``transfer_syntax``, read at each association).  The same
+        abstract syntax may be added again with other transfer syntaxes: one
+        context each (a file then goes in its own syntax).  ``scu_role`` /
+        ``scp_role`` propose SCP/SCU role selection (PS3.7 D.3.3.4) for the
+        SOP class: ``scp_role=True`` to take C-STOREs back during a C-GET,
+        say.  ValueError for a non-UID, or past 128 contexts (PS3.8 9.3.2.2).
+        """
+        if len(self._requested_contexts) >= MAX_CONTEXTS:
+            raise ValueError(
+                f"already {MAX_CONTEXTS} requested contexts, the most one association "
+                "request carries (PS3.8 9.3.2.2)"
+            )
+        self._requested_contexts.append(
+            ContextSetting(
+                abstract_syntax=str(abstract_syntax),
+                transfer_syntaxes=_syntaxes(transfer_syntaxes),
+                scu_role=scu_role,
+                scp_role=scp_role,
+            )
+        )
+
+    def remove_requested_context(
+        self, abstract_syntax: str, transfer_syntaxes: str | Sequence[str] | None = None
+    ) -> None:
+        """Stop proposing ``abstract_syntax`` (None), or only these transfer
+        syntaxes of it (a context left with none goes)."""
+        removed = _syntaxes(transfer_syntaxes)
+        kept: list[ContextSetting] = []
+        for context in self._requested_contexts:
+            if context.abstract_syntax != abstract_syntax:
+                kept.append(context)
+            elif removed is not None:
+                left = tuple(
+                    ts for ts in context.syntaxes(self.transfer_syntax) if ts not in removed
+                )
+                if left:
+                    kept.append(dataclasses.replace(context, transfer_syntaxes=left))
+        self._requested_contexts = kept
+
+    @property
+    def supported_contexts(self) -> list[ContextSetting]:
+        """The contexts :meth:`add_supported_context` added; each decides, for
+        its abstract syntax, over ``scp_sop_class``/``scu_sop_class``."""
+        return list(self._supported_contexts.values())
+
+    def add_supported_context(
+        self,
+        abstract_syntax: str,
+        transfer_syntaxes: str | Sequence[str] | None = None,
+        scu_role: bool | None = None,
+        scp_role: bool | None = None,
+    ) -> None:
+        """Accept ``abstract_syntax`` with these transfer syntaxes (in order of
+        preference; None: the AE's ``transfer_syntax``, read at each
+        association), as pynetdicom 2's.
+
+        Roles (PS3.7 D.3.3.4), when the requestor proposes role selection:
+        ``scu_role`` whether it may be SCU (None: yes), ``scp_role`` whether
+        it may be SCP (None: no; True for a C-GET SCU's storage classes).
+        Added again, the transfer syntaxes are added to its own and roles
+        given replace its roles.  ValueError for a non-UID.
+        """
+        syntaxes = _syntaxes(transfer_syntaxes)
+        old = self._supported_contexts.get(abstract_syntax)
+        if old is not None:
+            if syntaxes is not None and old.transfer_syntaxes is not None:
+                syntaxes = tuple(dict.fromkeys((*old.transfer_syntaxes, *syntaxes)))
+            scu_role = old.scu_role if scu_role is None else scu_role
+            scp_role = old.scp_role if scp_role is None else scp_role
+        self._supported_contexts[str(abstract_syntax)] = ContextSetting(
+            abstract_syntax=str(abstract_syntax),
+            transfer_syntaxes=syntaxes,
+            scu_role=scu_role,
+            scp_role=scp_role,
+        )
+
+    def remove_supported_context(
+        self, abstract_syntax: str, transfer_syntaxes: str | Sequence[str] | None = None
+    ) -> None:
+        """Stop accepting ``abstract_syntax`` by :meth:`add_supported_context`
+        (None), or only these transfer syntaxes of it.  The seed's
+        ``scp_sop_class`` list is not changed: remove it there too."""
+        context = self._supported_contexts.pop(abstract_syntax, None)
+        removed = _syntaxes(transfer_syntaxes)
+        if context is None or removed is None:
+            return
+        left = tuple(ts for ts in context.syntaxes(self.transfer_syntax) if ts not in removed)
+        if left:
+            self._supported_contexts[abstract_syntax] = dataclasses.replace(
+                context, transfer_syntaxes=left
+            )
 
     # ------------------------------------------------------------- SCP side
 
@@ -507,6 +624,15 @@ class ServerHandle:
         associations in progress to end; with ``abort`` they end now."""
         self._server.stop(abort=abort)
         self._thread.join(timeout)
+
+
+def _syntaxes(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """Transfer syntaxes as given: one UID, several, or None (the AE's)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(uid) for uid in value)
 
 
 def _title_setting(value: str | Iterable[str] | None) -> str | list[str]:

@@ -27,6 +27,7 @@ from dicomul import (
     VERIFICATION_SOP_CLASS,
     Abort,
     Aborted,
+    AcceptedContext,
     AssociationAccepted,
     AssociationRejected,
     BytesLike,
@@ -39,6 +40,7 @@ from dicomul import (
     Negotiated,
     Priority,
     ProposedContext,
+    RejectedContext,
     Released,
     RemoteProtocolError,
     RequestAssociation,
@@ -61,6 +63,7 @@ from dicomul import (
     n_event_report_rq,
     n_get_rq,
     n_set_rq,
+    rejected_contexts,
     requestor_proposal,
     service_name,
 )
@@ -158,6 +161,7 @@ class Association:
             contexts=contexts,
             implementation_class_uid=ae.implementation_class_uid,
             implementation_version_name=ae.implementation_version_name,
+            requested_contexts=ae.requested_contexts,
         )
         self._request = proposal.request
         if proposal.left_out:
@@ -167,6 +171,24 @@ class Association:
                 len(proposal.left_out),
                 MAX_CONTEXTS,
             )
+
+    @property
+    def accepted_contexts(self) -> list[AcceptedContext]:
+        """The presentation contexts the peer accepted (``context_id``,
+        ``abstract_syntax``, the ``transfer_syntax`` chosen, the requestor's
+        roles ``requestor_is_scu``/``requestor_is_scp``); empty unless
+        established."""
+        negotiated = self.negotiated
+        return [] if negotiated is None else list(negotiated.contexts.values())
+
+    @property
+    def rejected_contexts(self) -> list[RejectedContext]:
+        """The proposed contexts the peer rejected, each with the ``result``
+        (PS3.8 Table 9-18) and what was proposed."""
+        negotiated = self.negotiated
+        if negotiated is None:
+            return []
+        return list(rejected_contexts(self._request.contexts, negotiated))
 
     # ------------------------------------------------------------------ loop
 

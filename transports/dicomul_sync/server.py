@@ -495,4 +495,8 @@ def acceptor_config(ae: AcceptorSettings) -> AcceptorConfig:
         maximum_operations_performed=ae.maximum_operations_performed,
         implementation_class_uid=ae.implementation_class_uid,
         implementation_version_name=ae.implementation_version_name,
+        supported_contexts={
+            context.abstract_syntax: context.supported(ae.transfer_syntax)
+            for context in ae.supported_contexts
+        },
     )
