@@ -568,3 +568,179 @@ def test_c_get_with_requested_contexts_and_the_scp_role() -> None:
         assoc.release()
     assert statuses[-1] == "Success"
     assert stored == ["1.2.3.4.5"]
+
+
+# ------------------------------------------------- 8. user identity both ways
+
+
+def run_dcmtk(tool: str, *args: str) -> Any:
+    import subprocess
+
+    from dcmtk_tools import dcmtk_path
+
+    return subprocess.run(
+        [dcmtk_path(tool), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.fixture
+def identity_scp() -> Any:
+    """Our Verification SCP accepting bob/secret (and a JWT 'good-token',
+    answered with a server response); what it was asked is kept."""
+    seen: list[tuple[int, bytes, bytes, int, str]] = []
+
+    def on_user_identity(identity: Any, calling_ae_title: str) -> object:
+        seen.append(
+            (
+                identity.identity_type,
+                identity.primary_field,
+                identity.secondary_field,
+                identity.positive_response_requested,
+                calling_ae_title,
+            )
+        )
+        if identity.identity_type == 5:  # JWT
+            return identity.primary_field == b"good-token", b"server-says-hello"
+        return (identity.primary_field, identity.secondary_field) == (b"bob", b"secret")
+
+    ae = echo_ae()
+    ae.scp_sop_class.append(CT)
+    ae.on_c_store = lambda dataset: 0x0000  # type: ignore[method-assign]
+    ae.on_user_identity = on_user_identity
+    handle = ae.start_server(("127.0.0.1", 0), block=False)
+    try:
+        yield handle.port, seen
+    finally:
+        handle.shutdown(timeout=10)
+
+
+def ct_file() -> str:
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file("CT_small.dcm")
+    assert path is not None
+    return str(path)
+
+
+def test_dcmtk_storescu_with_username_and_password_into_our_scp(identity_scp: Any) -> None:
+    """storescu -usr -pwd -rsp (PS3.7 D.3.3.7): our handler decides; a
+    wrong passcode is rejected (RJ 1/2/1, D.3.3.7.3)."""
+    port, seen = identity_scp
+    good = run_dcmtk(
+        "storescu", "-aet", "DCMTKSCU", "-aec", "OURSCP", "-usr", "bob", "-pwd", "secret",
+        "-rsp", "127.0.0.1", str(port), ct_file(),
+    )  # fmt: skip
+    assert good.returncode == 0, good.stdout + good.stderr
+    bad = run_dcmtk(
+        "storescu", "-aec", "OURSCP", "-usr", "bob", "-pwd", "wrong",
+        "127.0.0.1", str(port), ct_file(),
+    )  # fmt: skip
+    assert bad.returncode != 0
+    assert "Association Rejected" in bad.stdout + bad.stderr
+    assert seen == [
+        (2, b"bob", b"secret", 1, "DCMTKSCU"),
+        (2, b"bob", b"wrong", 0, "STORESCU"),
+    ]
+
+
+def test_dcmtk_storescu_with_a_jwt_gets_our_server_response(
+    identity_scp: Any, tmp_path: Any
+) -> None:
+    port, seen = identity_scp
+    token = tmp_path / "token.jwt"
+    token.write_bytes(b"good-token")
+    result = run_dcmtk(
+        "storescu", "-d", "-aec", "OURSCP", "--jwt", str(token), "-rsp",
+        "127.0.0.1", str(port), ct_file(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    # DCMTK's debug log shows the response's length, not its contents.
+    assert "Server Response (not dumped) length: 17" in result.stdout + result.stderr
+    assert seen == [(5, b"good-token", b"", 1, "STORESCU")]
+
+
+def test_our_requestor_identities_as_pynetdicom_sees_them() -> None:
+    """Username, username and passcode, Kerberos, SAML and JWT, with or
+    without a positive response requested; pynetdicom's handler decides and
+    its server response comes back to us."""
+    from pynetdicom import evt
+
+    from dicomul import UserIdentity
+
+    seen: list[tuple[int, bytes, bytes]] = []
+
+    def on_user_id(event: Any) -> tuple[bool, bytes | None]:
+        seen.append((event.user_id_type, event.primary_field, event.secondary_field or b""))
+        return event.primary_field != b"mallory", b"ticket-back"
+
+    identities = [
+        (UserIdentity.username("alice"), None),
+        # pynetdicom answers no response for username types, though asked
+        # (PS3.7 D.3.3.7.2 has a zero-length one): nothing, as it sent.
+        (UserIdentity.username("bob", "secret", positive_response_requested=True), None),
+        (UserIdentity.kerberos(b"\x01kerb", positive_response_requested=True), b"ticket-back"),
+        (UserIdentity.saml("<saml/>"), None),
+        (UserIdentity.jwt("a.b.c", positive_response_requested=True), b"ticket-back"),
+    ]
+    with pynetdicom_scp("THEIRSCP", [VERIFICATION], [(evt.EVT_USER_ID, on_user_id)]) as port:
+        ae = AE(ae_title="OURSCU", scu_sop_class=[VERIFICATION])
+        for identity, response in identities:
+            assoc = ae.associate("127.0.0.1", port, "THEIRSCP", user_identity=identity)
+            assert assoc.is_established
+            assert assoc.user_identity_response == response
+            assoc.release()
+        refused = ae.associate(
+            "127.0.0.1", port, "THEIRSCP", user_identity=UserIdentity.username("mallory")
+        )
+        assert refused.is_rejected
+    assert seen == [
+        (1, b"alice", b""),
+        (2, b"bob", b"secret"),
+        (3, b"\x01kerb", b""),
+        (4, b"<saml/>", b""),
+        (5, b"a.b.c", b""),
+        (1, b"mallory", b""),
+    ]
+
+
+def test_a_slow_identity_check_holds_up_no_other_peer_and_a_raise_rejects() -> None:
+    """The check runs off the accept loop (it may do I/O): while one waits,
+    another peer is served; a handler that raises rejects its association."""
+    from dicomul import UserIdentity
+
+    release = threading.Event()
+
+    def on_user_identity(identity: Any, calling_ae_title: str) -> bool:
+        if identity.primary_field == b"slow":
+            return release.wait(10)
+        raise RuntimeError("directory unreachable")
+
+    ae = echo_ae()
+    ae.on_user_identity = on_user_identity
+    handle = ae.start_server(("127.0.0.1", 0), block=False)
+    results: list[bool] = []
+    try:
+        scu = AE(ae_title="OURSCU", scu_sop_class=[VERIFICATION])
+
+        def slow() -> None:
+            assoc = scu.associate(
+                "127.0.0.1", handle.port, "OURSCP", user_identity=UserIdentity.username("slow")
+            )
+            results.append(assoc.is_established)
+            assoc.release()
+
+        waiting = threading.Thread(target=slow)
+        waiting.start()
+        assert pynetdicom_echo("127.0.0.1", handle.port) == 0x0000  # served meanwhile
+        failing = scu.associate(
+            "127.0.0.1", handle.port, "OURSCP", user_identity=UserIdentity.username("eve")
+        )
+        assert failing.is_rejected
+        assert (failing.rejection.pdu.result, failing.rejection.pdu.source) == (1, 2)
+        assert results == []  # still waiting for its check
+        release.set()
+        waiting.join(10)
+    finally:
+        release.set()
+        handle.shutdown(timeout=10)
+    assert results == [True]

@@ -270,6 +270,59 @@ class UserIdentity:
                 raise LocalProtocolError("username and passcode identity needs a passcode")
         elif self.secondary_field:
             raise LocalProtocolError("only username-and-passcode identity has a secondary field")
+        if not self.primary_field:
+            raise LocalProtocolError("a user identity needs a primary field (PS3.7 D.3.3.7.1)")
+        for name in ("primary_field", "secondary_field"):
+            if len(getattr(self, name)) > 0xFFFF:
+                raise LocalProtocolError(f"{name} is longer than 65535 bytes (PS3.7 Table D.3-14)")
+
+    @classmethod
+    def username(
+        cls,
+        username: str,
+        passcode: str | None = None,
+        *,
+        positive_response_requested: bool = False,
+    ) -> UserIdentity:
+        """Username (type 1), or username and passcode (type 2), UTF-8 encoded
+        (PS3.7 D.3.3.7.1)."""
+        return cls(
+            identity_type=UserIdentityType.USERNAME
+            if passcode is None
+            else UserIdentityType.USERNAME_AND_PASSCODE,
+            primary_field=username.encode("utf-8"),
+            secondary_field=b"" if passcode is None else passcode.encode("utf-8"),
+            positive_response_requested=positive_response_requested,
+        )
+
+    @classmethod
+    def kerberos(cls, ticket: bytes, *, positive_response_requested: bool = False) -> UserIdentity:
+        """A Kerberos service ticket (type 3)."""
+        return cls(
+            identity_type=UserIdentityType.KERBEROS,
+            primary_field=bytes(ticket),
+            positive_response_requested=positive_response_requested,
+        )
+
+    @classmethod
+    def saml(
+        cls, assertion: bytes | str, *, positive_response_requested: bool = False
+    ) -> UserIdentity:
+        """A SAML assertion (type 4)."""
+        return cls(
+            identity_type=UserIdentityType.SAML,
+            primary_field=assertion.encode("utf-8") if isinstance(assertion, str) else assertion,
+            positive_response_requested=positive_response_requested,
+        )
+
+    @classmethod
+    def jwt(cls, token: bytes | str, *, positive_response_requested: bool = False) -> UserIdentity:
+        """A JSON Web Token (type 5)."""
+        return cls(
+            identity_type=UserIdentityType.JWT,
+            primary_field=token.encode("ascii") if isinstance(token, str) else token,
+            positive_response_requested=positive_response_requested,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

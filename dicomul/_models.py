@@ -31,6 +31,7 @@ from ._acse import (
     ProposedContext,
     RoleProposal,
     SupportedContext,
+    UserIdentity,
 )
 from ._command import CommandField
 from ._enums import ContextResult
@@ -228,6 +229,7 @@ def requestor_proposal(
     implementation_class_uid: str = IMPLEMENTATION_CLASS_UID,
     implementation_version_name: str | None = IMPLEMENTATION_VERSION_NAME,
     requested_contexts: Sequence[ContextSetting] = (),
+    user_identity: UserIdentity | None = None,
 ) -> RequestorProposal:
     """The association an AE requests: a context per SCU SOP class offering
     ``transfer_syntaxes``; if one of them is a C-GET model, also a context
@@ -277,6 +279,7 @@ def requestor_proposal(
         roles=tuple(role_of.values()),
         implementation_class_uid=implementation_class_uid,
         implementation_version_name=implementation_version_name,
+        user_identity=user_identity,
     )
     left_out = () if contexts is not None else tuple(uid for uid, _ in wanted[MAX_CONTEXTS:])
     return RequestorProposal(request, left_out)

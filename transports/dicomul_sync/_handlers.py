@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
     from dicomul import ContextSetting, Negotiated, ProposedContext
+    from dicomul.pdu import UserIdentityRQSubItem
 
     #: What a C-GET or C-MOVE handler yields: an instance (a Dataset or the
     #: path of a Part 10 file), or a ``(status, None)`` refusal.
@@ -201,6 +202,10 @@ class AcceptorSettings(ServiceHandlers, _Timeouts, _Contexts, Protocol):
 
     @property
     def displace_idle_after(self) -> float | None: ...
+
+    @property
+    def on_user_identity(self) -> Callable[[UserIdentityRQSubItem, str], object] | None:
+        """Decides on a requestor's user identity (None: not checked)."""
 
     def on_association_accepted(self, negotiated: Negotiated) -> object:
         """Notification: an association was accepted."""

@@ -22,6 +22,7 @@ from dicomul import (
     GeneralStatus,
     Negotiated,
     ProposedContext,
+    UserIdentity,
     check_ae_title,
     check_implementation_class_uid,
     check_implementation_version_name,
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     import ssl
 
     from pydicom.dataset import Dataset
+
+    from dicomul.pdu import UserIdentityRQSubItem
 
     from ._handlers import RetrieveItem, ServiceRequest, StoreSink
 
@@ -144,6 +147,16 @@ class AE:
         #: data set's bytes undecoded as they come off the wire and answers
         #: the status on commit.  Takes precedence over store_directory.
         self.on_c_store_stream: Callable[[ServiceRequest], StoreSink] | None = None
+        #: If set, decides on the user identity a requestor asserts (PS3.7
+        #: D.3.3.7): called as on_user_identity(identity, calling_ae_title)
+        #: with the request's sub-item (identity_type, primary_field,
+        #: secondary_field, positive_response_requested), in a worker thread
+        #: (it may do I/O); returns True/False, or (accepted, server response)
+        #: (the response is sent when the requestor asked for one: a Kerberos
+        #: or SAML/JWT answer; empty for username types).  False or a raise
+        #: rejects the association (RJ 1/2/1, PS3.7 D.3.3.7.3).  None: not
+        #: checked (an identity is ignored, as PS3.7 allows).
+        self.on_user_identity: Callable[[UserIdentityRQSubItem, str], object] | None = None
         #: A server-side ssl.SSLContext: start() then serves TLS only.
         self.ssl_context: ssl.SSLContext | None = None
         #: Move destinations this SCP knows: AE title -> (host, port).
@@ -544,6 +557,7 @@ class AE:
         contexts: Sequence[ProposedContext] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        user_identity: UserIdentity | None = None,
     ) -> Association:
         """Request an association with the peer at ``addr``:``port``.
 
@@ -560,6 +574,11 @@ class AE:
         ``ssl_context`` (a client-side :class:`ssl.SSLContext`) the
         connection is TLS, the peer's certificate checked against
         ``server_hostname`` (default ``addr``) as the context says.
+        ``user_identity`` (a :class:`dicomul.UserIdentity`, e.g.
+        ``UserIdentity.username("bob", "secret", positive_response_requested=True)``,
+        ``.kerberos(ticket)``, ``.saml(assertion)``, ``.jwt(token)``) is
+        asserted in the request (PS3.7 D.3.3.7); the peer's server response
+        is then ``assoc.user_identity_response``.
         """
         association = Association(
             self,
@@ -571,6 +590,7 @@ class AE:
             ssl_context=ssl_context,
             server_hostname=server_hostname,
             open_association=self._open_for_move,
+            user_identity=user_identity,
         )
         association._connect()
         return association

@@ -48,6 +48,7 @@ from dicomul import (
     ResponseCollector,
     Role,
     Status,
+    UserIdentity,
     c_cancel_rq,
     c_echo_rq,
     c_find_rq,
@@ -122,6 +123,7 @@ class Association:
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         open_association: OpenAssociation | None = None,
+        user_identity: UserIdentity | None = None,
     ) -> None:
         self.ae = ae
         self.address = address
@@ -162,6 +164,7 @@ class Association:
             implementation_class_uid=ae.implementation_class_uid,
             implementation_version_name=ae.implementation_version_name,
             requested_contexts=ae.requested_contexts,
+            user_identity=user_identity,
         )
         self._request = proposal.request
         if proposal.left_out:
@@ -189,6 +192,14 @@ class Association:
         if negotiated is None:
             return []
         return list(rejected_contexts(self._request.contexts, negotiated))
+
+    @property
+    def user_identity_response(self) -> bytes | None:
+        """The acceptor's server response to our user identity (PS3.7
+        D.3.3.7.2), if it sent one: empty for username types, a Kerberos
+        server ticket or SAML/JWT response otherwise."""
+        negotiated = self.negotiated
+        return None if negotiated is None else negotiated.user_identity_response
 
     # ------------------------------------------------------------------ loop
 

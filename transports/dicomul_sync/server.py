@@ -49,6 +49,7 @@ from dicomul import (
     Role,
     longest_idle,
 )
+from dicomul.pdu import UserIdentityRQSubItem
 
 from ._accept import AcceptLoop
 from ._channel import Channel
@@ -57,6 +58,8 @@ from ._socket_io import Waker
 from ._trace import PduTrace
 
 if TYPE_CHECKING:
+    from dicomul.pdu import AssociateRQ
+
     from ._handlers import AcceptorSettings, OpenAssociation
 
 __all__ = ["ServedAssociation", "Server", "listen"]
@@ -169,6 +172,8 @@ class Server:
                 displace=self.displace_idle,
                 hand_off=hand_off,
                 ssl_context=self.ssl_context,
+                check_identity=self.check_identity if self.ae.on_user_identity else None,
+                wake_up=self._wake,
             )
             try:
                 loop.run(self._stopping.is_set)
@@ -190,6 +195,21 @@ class Server:
             for sock in list(self._active_sockets):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+
+    def check_identity(self, request: AssociateRQ) -> tuple[bool, bytes | None]:
+        """The AE's verdict on a request's user identity (PS3.7 D.3.3.7), from
+        ``on_user_identity(identity, calling_ae_title)``: True or False, or
+        (accepted, server response).  Run in a worker thread."""
+        handler = self.ae.on_user_identity
+        info = request.user_information
+        identity = None if info is None else info.user_identity
+        if handler is None or not isinstance(identity, UserIdentityRQSubItem):
+            return True, None
+        verdict = handler(identity, request.calling_aet)
+        if isinstance(verdict, tuple):
+            accepted, response = verdict
+            return bool(accepted), None if response is None else bytes(response)
+        return bool(verdict), None
 
     # ---------------------------------------------------------- one association
 
