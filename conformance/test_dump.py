@@ -19,6 +19,7 @@ message that was exchanged, ``--extract`` give back each data set stored
 byte for byte, tshark's DICOM dissector agree on the PDUs, commands and
 statuses, and the capture read from a pipe, as pcapng, with its packets
 reordered and repeated, cut short, or started mid-association, still decode.
+A pcapng that dumpcap writes from two interfaces at once decodes too.
 """
 
 from __future__ import annotations
@@ -30,14 +31,17 @@ import pathlib
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import time
 from typing import Any
 
 import pytest
 from captures import (
     Packet,
     ProxyRecorder,
+    can_run_tcpdump,
     listening_thread,
     read_packets,
     recorder,
@@ -576,3 +580,52 @@ def test_tshark_agrees_on_pdus_commands_and_statuses(session: Session) -> None:
             assert before["transfer_syntax"] in UNREADABLE, message
             assert message["command"].endswith("-RSP")
         assert pending is None, pending
+
+
+@pytest.mark.skipif(
+    shutil.which("dumpcap") is None or not can_run_tcpdump(),
+    reason="dumpcap (Wireshark's capture tool) is not installed, or this process may not capture",
+)
+def test_a_pcapng_from_two_interfaces_at_once(tmp_path: pathlib.Path) -> None:
+    """``dumpcap -i lo -i any`` writes one pcapng with two interfaces of
+    different link types (Ethernet and Linux cooked).  With a filter for
+    each, one echo is recorded on ``lo`` alone and another on ``any`` alone:
+    both are reported, so each packet was read with its own interface's link
+    type (a reader that takes the first interface's for all loses one)."""
+    capture = tmp_path / "two.pcapng"
+    with app_server("echoscp") as first, app_server("echoscp") as second:
+        proc = subprocess.Popen(
+            [
+                *("dumpcap", "-q", "-w", str(capture)),
+                *("-i", "lo", "-f", f"tcp port {first.port}"),
+                *("-i", "any", "-f", f"tcp port {second.port}"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stderr is not None
+            assert "Capturing on" in proc.stderr.readline()
+            for server in (first, second):
+                done = run(dcmtk_path("echoscu"), HOST, str(server.port))
+                assert done.returncode == 0, done.stderr
+        finally:
+            time.sleep(0.3)  # the last packets through the kernel's buffers
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=20)
+    if shutil.which("capinfos"):  # Wireshark's own account of what the file holds
+        described = run("capinfos", str(capture)).stdout
+        assert "Number of interfaces in file: 2" in described
+        assert "Ethernet" in described
+        assert "Linux cooked" in described
+    groups = associations(events(str(capture))).values()
+    assert sorted(group[0]["server"] for group in groups) == sorted(
+        f"{HOST}:{server.port}" for server in (first, second)
+    )
+    for group in groups:
+        assert messages(group) == [
+            ("requestor", "C-ECHO-RQ", 1, None, True),
+            ("acceptor", "C-ECHO-RSP", 1, 0, True),
+        ]
+        assert [r["how"] for r in group if r["event"] == "end"] == ["released"]

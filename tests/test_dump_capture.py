@@ -8,6 +8,7 @@ import io
 import json
 import pathlib
 import select
+import struct
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -325,3 +326,112 @@ def test_a_pipe_prints_each_association_as_it_ends() -> None:
         proc.wait(30)
     assert proc.returncode == 0
     assert rest.startswith(b"Association 2: 10.0.0.1:42001 -> 10.0.0.2:104")
+
+
+# ------------------------------------------------------------ pcapng, every interface
+
+
+def ng_block(block_type: int, body: bytes, order: str = "<") -> bytes:
+    """One pcapng block: type, total length, body padded to 32 bits, length again."""
+    body += b"\0" * (-len(body) % 4)
+    length = struct.pack(order + "I", len(body) + 12)
+    return struct.pack(order + "I", block_type) + length + body + length
+
+
+def ng_section(order: str = "<") -> bytes:
+    magic = struct.pack(order + "I", 0x1A2B3C4D)
+    return ng_block(0x0A0D0D0A, magic + struct.pack(order + "HHq", 1, 0, -1), order)
+
+
+def ng_interface(linktype: int, tsresol: int | None = None, order: str = "<") -> bytes:
+    body = struct.pack(order + "HHI", linktype, 0, 65535)
+    if tsresol is not None:
+        body += struct.pack(order + "HH", 9, 1) + bytes([tsresol, 0, 0, 0])
+        body += struct.pack(order + "HH", 0, 0)
+    return ng_block(1, body, order)
+
+
+def ng_packet(interface: int, units: int, frame: bytes, order: str = "<") -> bytes:
+    high, low = units >> 32, units & 0xFFFFFFFF
+    head = struct.pack(order + "IIIII", interface, high, low, len(frame), len(frame))
+    return ng_block(6, head + frame, order)
+
+
+def ethernet(segment: Segment) -> bytes:
+    return bytes(dpkt.ethernet.Ethernet(data=dpkt.ip.IP(frame(segment)), type=0x0800))
+
+
+def test_pcapng_with_several_interfaces_sections_and_byte_orders() -> None:
+    """What ``dumpcap -i lo -i eth0`` and ``mergecap`` write: each packet is
+    read with its own interface's link type and timestamp resolution, across
+    sections of either byte order; packets on an interface of an unknown link
+    type are passed over with one note, other blocks are skipped."""
+    segments = conversation_segments(42000, 2)
+    half = len(segments) // 2
+    capture = ng_section("<") + ng_interface(dpkt.pcap.DLT_RAW, tsresol=9)
+    capture += ng_interface(dpkt.pcap.DLT_EN10MB) + ng_interface(147)  # 147: a private type
+    capture += ng_block(4, b"\0" * 4)  # a name resolution block
+    for n, segment in enumerate(segments[:half]):
+        if n % 2:
+            capture += ng_packet(1, round(segment.time * 1e6), ethernet(segment))
+        else:
+            capture += ng_packet(0, round(segment.time * 1e9), frame(segment))
+        capture += ng_packet(2, 0, b"not a frame anyone reads")
+    # A second section, big-endian, its interface in units of 2**-20 s,
+    # and a Simple Packet Block (interface 0, no timestamp).
+    capture += ng_section(">") + ng_interface(dpkt.pcap.DLT_EN10MB, tsresol=0x80 | 20, order=">")
+    for segment in segments[half:-1]:
+        capture += ng_packet(0, round(segment.time * 2**20), ethernet(segment), ">")
+    last = ethernet(segments[-1])
+    capture += ng_block(3, struct.pack(">I", len(last)) + last, ">")
+    notes: list[str] = []
+    read = list(read_packets(io.BytesIO(capture), notes))
+    assert [(s.source, s.destination, s.seq, s.flags, s.payload) for s in read] == [
+        (s.source, s.destination, s.seq, s.flags, s.payload) for s in segments
+    ]
+    assert [s.time for s in read[:-1]] == pytest.approx([s.time for s in segments[:-1]], abs=1e-6)
+    assert notes == [
+        "interface 2 has link type 147, not one this tool reads: its packets are passed over"
+    ]
+
+
+def test_pcapng_broken_off_or_damaged() -> None:
+    segments = conversation_segments(43000, 1)
+    capture = ng_section() + ng_interface(dpkt.pcap.DLT_RAW)
+    capture += b"".join(ng_packet(0, 0, frame(s)) for s in segments)
+    notes: list[str] = []
+    assert len(list(read_packets(io.BytesIO(capture[:-10]), notes))) == len(segments) - 1
+    assert notes == [f"the capture ends within a block (after packet {len(segments) - 1})"]
+    bad_length = capture + b"\x06\0\0\0\x07\0\0\0" + capture
+    notes = []
+    assert len(list(read_packets(io.BytesIO(bad_length), notes))) == len(segments)
+    assert notes == [
+        f"the capture breaks off after packet {len(segments)}: "
+        "a block of type 0x6 claims a length of 7 bytes"
+    ]
+    with pytest.raises(CaptureError, match="the capture's header is damaged: no byte-order magic"):
+        list(read_packets(io.BytesIO(b"\x0a\x0d\x0d\x0a\x1c\0\0\0XXXX" + b"\0" * 16), []))
+    notes = []
+    stray = ng_section() + ng_packet(5, 0, frame(segments[0])) * 2
+    assert list(read_packets(io.BytesIO(stray), notes)) == []
+    assert notes == [
+        "packet 1 names interface 5, which no block described: "
+        "that interface's packets are passed over"
+    ]
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=600), st.integers(min_value=0, max_value=4))
+def test_pcapng_arbitrary_blocks_never_crash(junk: bytes, where: int) -> None:
+    """Garbage anywhere after a valid start gives packets or notes, never an
+    exception other than CaptureError."""
+    segments = conversation_segments(44000, 1)
+    blocks = [ng_section(), ng_interface(dpkt.pcap.DLT_RAW)]
+    blocks += [ng_packet(0, 0, frame(s)) for s in segments[:3]]
+    blocks.insert(min(where + 1, len(blocks)), junk)
+    notes: list[str] = []
+    try:
+        read = list(read_packets(io.BytesIO(b"".join(blocks)), notes))
+    except CaptureError:
+        return
+    assert all(isinstance(s, Segment) for s in read)

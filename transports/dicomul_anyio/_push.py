@@ -39,11 +39,22 @@ Body = BytesLike | Iterable[BytesLike] | AsyncIterable[BytesLike] | None
 async def push_data_set(driver: Driver, message: OutgoingMessage, body: Body) -> None:
     """Push ``body`` into ``message`` piece by piece, writing each push's
     PDUs, then finish it.  Stops early if the association ends under it
-    (the message is then no longer open)."""
+    (the message is then no longer open).
+
+    Nothing is written after the first push: the core keeps a push's last
+    fragment until it knows whether more follows (the last one carries the
+    last-fragment bit, PS3.8 E.2), so after one push only the command may be
+    queued.  A small data set's command and data then leave in one write at
+    the finish, never as two small writes (which Nagle's algorithm and a
+    delayed ACK would hold up); a large one is written from the second push
+    on, so at most two pushes are held."""
     if message.command.has_data_set:
+        first = True
         async for piece in pieces(body if body is not None else b""):
             message.push(piece, now=anyio.current_time())
-            await write_whole(driver)
+            if not first:
+                await write_whole(driver)
+            first = False
             if not message.open:  # the association ended under it
                 break
     message.finish(now=anyio.current_time())

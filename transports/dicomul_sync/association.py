@@ -98,17 +98,17 @@ class Association:
     of ours (another Message ID) aborts the association at once (PS3.7
     9.1.x.1.2), and the request returns None.
 
+    ``ae`` is the requesting AE, as far as an association uses it
+    (:class:`._handlers.RequestorSettings`); ``open_association`` requests
+    the associations to a move destination should the peer send a C-MOVE
+    here (see :class:`._services.Services`).
+
     Attributes
     ----------
     is_established, is_rejected, is_aborted, is_released : bool
         Where the association stands, as the seed documentation uses them.
     negotiated : dicomul.Negotiated or None
         What was agreed, once established.
-
-    ``ae`` is the requesting AE, as far as an association uses it
-    (:class:`._handlers.RequestorSettings`); ``open_association`` requests
-    the associations to a move destination should the peer send a C-MOVE
-    here (see :class:`._services.Services`).
     """
 
     def __init__(

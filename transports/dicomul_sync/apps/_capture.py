@@ -1,7 +1,8 @@
 """Capture files to TCP byte streams, for ``dicomul dump``.
 
-:func:`read_packets` reads a pcap or pcapng capture (file or pipe) with dpkt
-and yields each TCP segment in it; :class:`TcpReassembler` puts each
+:func:`read_packets` reads a pcap capture (with dpkt) or a pcapng one (every
+interface, :mod:`._pcapng`), from a file or a pipe, and yields each TCP
+segment in it; :class:`TcpReassembler` puts each
 connection's two byte streams back in order, the way the receiving host saw
 them: retransmitted and overlapping bytes are taken once, segments that came
 out of order wait for the bytes before them, and bytes that never come are
@@ -18,6 +19,8 @@ import ipaddress
 import struct
 from collections.abc import Iterator
 from typing import IO, Any
+
+from ._pcapng import read_pcapng
 
 __all__ = [
     "CaptureError",
@@ -110,20 +113,19 @@ def read_packets(stream: IO[bytes], notes: list[str]) -> Iterator[Segment]:
     import dpkt  # noqa: PLC0415 - only when a capture is read
 
     first = _read_exactly(stream, 4)
-    if first in PCAP_MAGICS:
-        kind: Any = dpkt.pcap.Reader
-    elif first == PCAPNG_MAGIC:
-        kind = dpkt.pcapng.Reader
-    elif not first:
+    if first == PCAPNG_MAGIC:
+        yield from _pcapng_segments(stream, first, notes)
+        return
+    if not first:
         raise CaptureError("the capture is empty")
-    else:
+    if first not in PCAP_MAGICS:
         raise CaptureError(
             f"not a pcap or pcapng capture (it starts with {first.hex(' ')}, "
             "not a capture file's magic number)"
         )
     source = _Counted(stream, first)
     try:
-        reader = kind(source)
+        reader = dpkt.pcap.Reader(source)
     except (ValueError, dpkt.UnpackError, struct.error) as exc:
         raise CaptureError(f"the capture's header is damaged: {exc}") from None
     link = reader.datalink()
@@ -148,6 +150,20 @@ def read_packets(stream: IO[bytes], notes: list[str]) -> Iterator[Segment]:
             yield segment
     if source.cut_short:
         notes.append(f"the capture ends within a packet (after packet {count - 1})")
+
+
+def _pcapng_segments(stream: IO[bytes], first: bytes, notes: list[str]) -> Iterator[Segment]:
+    """Every TCP segment of a pcapng capture, each packet's frame read by its
+    own interface's link type (a capture may have several: ``dumpcap -i lo -i
+    eth0``)."""
+    packets = read_pcapng(stream.read, first, notes, _LINKS.__contains__)
+    try:
+        for timestamp, frame, linktype in packets:
+            segment = _segment(timestamp, frame, _LINKS[linktype])
+            if segment is not None:
+                yield segment
+    except ValueError as exc:
+        raise CaptureError(f"the capture's header is damaged: {exc}") from None
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:
