@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         check_operations_window,
         contexts_to_send,
         interpret_ac,
+        missing_context_reason,
         negotiate,
         propose_contexts,
     )
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
         Command,
         CommandField,
         Priority,
+        check_priority,
         decode_command,
         encode_command,
         response_for,
@@ -156,8 +158,11 @@ if TYPE_CHECKING:
         GET_MODELS,
         MOVE_MODELS,
         VERIFICATION_SOP_CLASS,
+        ContextSetting,
+        RejectedContext,
         RequestorProposal,
         model_sop_class,
+        rejected_contexts,
         requestor_proposal,
     )
     from ._operations import FindOperation, Reply, RetrieveOperation, handler_refusal
@@ -222,7 +227,14 @@ if TYPE_CHECKING:
         IMPLICIT_VR_LITTLE_ENDIAN,
         transfer_syntax_encoding,
     )
-    from ._wire import AE_TITLE_RULE, BytesLike, ae_title_problem, check_ae_title
+    from ._wire import (
+        AE_TITLE_RULE,
+        BytesLike,
+        ae_title_problem,
+        check_ae_title,
+        check_implementation_class_uid,
+        check_implementation_version_name,
+    )
 
 #: Private module -> the public names it defines, space-separated (``.pdu`` is
 #: itself the public name).
@@ -233,14 +245,15 @@ _LAZY_MODULES: dict[str, str] = {
         "MAX_CONTEXTS MAX_OPERATIONS AcceptedContext AcceptorConfig AssociationRequest "
         "Negotiated ProposedContext RoleProposal SupportedContext UserIdentity "
         "association_batches build_associate_rq check_operations_window contexts_to_send "
-        "interpret_ac negotiate propose_contexts"
+        "interpret_ac missing_context_reason negotiate propose_contexts"
     ),
     "._buffer": (
         "DEFAULT_MAX_CONTROL_PDU_LENGTH DEFAULT_MAX_PDATA_LENGTH READ_INTO_PDU_ABOVE "
         "STREAM_PDATA_ABOVE ReceiveBuffer"
     ),
     "._command": (
-        "NO_DATA_SET Command CommandField Priority decode_command encode_command response_for"
+        "NO_DATA_SET Command CommandField Priority check_priority decode_command encode_command "
+        "response_for"
     ),
     "._connection": "DEFAULT_ARTIM_TIMEOUT Connection OutgoingMessage Role",
     "._conversation": (
@@ -277,7 +290,7 @@ _LAZY_MODULES: dict[str, str] = {
     ),
     "._models": (
         "FIND_MODELS GET_MODELS MOVE_MODELS VERIFICATION_SOP_CLASS RequestorProposal "
-        "model_sop_class requestor_proposal"
+        "model_sop_class requestor_proposal ContextSetting RejectedContext rejected_contexts"
     ),
     "._operations": "FindOperation Reply RetrieveOperation handler_refusal",
     "._part10": "part10_data_set_offset part10_file_meta",
@@ -309,7 +322,10 @@ _LAZY_MODULES: dict[str, str] = {
         "DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN EXPLICIT_VR_BIG_ENDIAN EXPLICIT_VR_LITTLE_ENDIAN "
         "IMPLICIT_VR_LITTLE_ENDIAN transfer_syntax_encoding"
     ),
-    "._wire": "AE_TITLE_RULE BytesLike ae_title_problem check_ae_title",
+    "._wire": (
+        "AE_TITLE_RULE BytesLike ae_title_problem check_ae_title "
+        "check_implementation_class_uid check_implementation_version_name"
+    ),
     "._dataset": "decode_dataset encode_dataset",  # pydicom: slow to import
 }
 #: Public name -> the private module to import it from.
@@ -386,6 +402,8 @@ __all__ = [
     "BytesLike",
     "ae_title_problem",
     "check_ae_title",
+    "check_implementation_class_uid",
+    "check_implementation_version_name",
     "check_operations_window",
     "part10_data_set_offset",
     "part10_file_meta",
@@ -427,6 +445,9 @@ __all__ = [
     "RequestorProposal",
     "model_sop_class",
     "requestor_proposal",
+    "ContextSetting",
+    "RejectedContext",
+    "rejected_contexts",
     "DEFAULT_ARTIM_TIMEOUT",
     "DEFAULT_MAX_CONTROL_PDU_LENGTH",
     "DEFAULT_MAX_PDATA_LENGTH",
@@ -464,6 +485,7 @@ __all__ = [
     "Negotiated",
     "NeedData",
     "Priority",
+    "check_priority",
     "ProposedContext",
     "Reassembler",
     "RejectAssociation",
@@ -492,6 +514,7 @@ __all__ = [
     "decode_dataset",
     "encode_dataset",
     "interpret_ac",
+    "missing_context_reason",
     "join_data_set",
     "negotiate",
     "propose_contexts",

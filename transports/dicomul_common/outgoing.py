@@ -102,6 +102,7 @@ def store_request(
     *,
     requestor_as_scp: bool = False,
     originator: tuple[str, int] | None = None,
+    priority: int | str = 0,
 ) -> tuple[int, Command, DataSetSource]:
     """The context ID, C-STORE-RQ and data set to send ``item``.
 
@@ -110,7 +111,8 @@ def store_request(
     syntax was accepted, and otherwise re-encoded into an accepted native
     syntax if it is native or RLE Lossless (other compressed data cannot be).
     ``originator`` is the C-MOVE originator's AE title and message ID for a
-    C-MOVE sub-operation (PS3.7 9.3.1.1).  Raises :class:`CannotSendError`
+    C-MOVE sub-operation (PS3.7 9.3.1.1); ``priority`` the request's
+    Priority (PS3.7 9.1; MEDIUM, 0, by default).  Raises :class:`CannotSendError`
     when no context fits, or RLE data do not decode.
     """
     context = negotiated.context_to_send(
@@ -149,7 +151,11 @@ def store_request(
                 f"cannot re-encode it into {context.transfer_syntax}: {type(exc).__name__}: {exc}"
             ) from exc
     command = c_store_rq(
-        message_id, item.sop_class_uid, item.sop_instance_uid, move_originator=originator
+        message_id,
+        item.sop_class_uid,
+        item.sop_instance_uid,
+        move_originator=originator,
+        priority=priority,
     )
     return context.context_id, command, body
 
