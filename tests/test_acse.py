@@ -679,3 +679,36 @@ def test_refuse_all_rejects_permanently_with_no_reason() -> None:
     assert isinstance(answer, AssociateRJ)
     assert negotiated is None
     assert (answer.result, answer.source, answer.reason) == (1, 1, 1)
+
+
+def test_missing_context_reason_names_what_happened_to_the_sop_class() -> None:
+    from dicomul import missing_context_reason
+
+    proposal = request()
+    _, negotiated = negotiate(build_associate_rq(proposal), CONFIG)
+    assert negotiated is not None
+    contexts = proposal.contexts
+    assert "not proposed" in missing_context_reason("1.9.9", contexts, negotiated)
+    assert missing_context_reason("1.2.3.4", contexts, negotiated) == (
+        "the peer rejected it: abstract syntax not supported (PS3.8 9.3.3.2)"
+    )
+    # CT was accepted with the requestor as SCU only: not as SCP (PS3.7 D.3.3.4).
+    assert "SCP role" in missing_context_reason(CT, contexts, negotiated, requestor_as_scp=True)
+
+
+def test_user_identity_constructors_fill_the_sub_item_of_ps37_table_d3_14() -> None:
+    bob = UserIdentity.username("bob", "sécret", positive_response_requested=True)
+    assert (bob.identity_type, bob.primary_field, bob.secondary_field) == (
+        UserIdentityType.USERNAME_AND_PASSCODE,
+        b"bob",
+        "sécret".encode(),
+    )
+    assert bob.positive_response_requested
+    assert UserIdentity.username("alice").identity_type == UserIdentityType.USERNAME
+    assert UserIdentity.kerberos(b"\x00t").identity_type == UserIdentityType.KERBEROS
+    assert UserIdentity.saml("<a/>").primary_field == b"<a/>"
+    assert UserIdentity.jwt("h.p.s").identity_type == UserIdentityType.JWT
+    with pytest.raises(LocalProtocolError, match="primary field"):
+        UserIdentity.jwt("")
+    with pytest.raises(LocalProtocolError, match="65535"):
+        UserIdentity.saml(b"x" * 0x10000)

@@ -402,19 +402,7 @@ def user_identity(args: argparse.Namespace) -> UserIdentity | None:
         build_parser().error("one of -usr, -kt, --saml, --jwt at most")
     rsp = bool(args.pos_response)
     if args.user is not None:
-        user = args.user.encode()
-        if args.password is None:
-            return UserIdentity(
-                identity_type=UserIdentityType.USERNAME,
-                primary_field=user,
-                positive_response_requested=rsp,
-            )
-        return UserIdentity(
-            identity_type=UserIdentityType.USERNAME_AND_PASSCODE,
-            primary_field=user,
-            secondary_field=args.password.encode(),
-            positive_response_requested=rsp,
-        )
+        return UserIdentity.username(args.user, args.password, positive_response_requested=rsp)
     if not given:
         if rsp:
             build_parser().error("-rsp needs one of -usr, -kt, --saml, --jwt")
