@@ -496,6 +496,15 @@ class AcceptorConfig:
     #: reason given (RJ 2/1/1): this acceptor cannot serve now, for instance
     #: because its configuration is unusable.
     out_of_service: bool = False
+    #: Reject every request, rejected-permanent by the service user with no
+    #: reason given (RJ 1/1/1): an acceptor that takes no association at all
+    #: (DCMTK storescp's --refuse, for testing a requestor).
+    refuse_all: bool = False
+    #: What an abstract syntax not in ``supported`` is accepted with; None
+    #: (the default) rejects it, result 3 (PS3.8 Table 9-18).  A storage SCP
+    #: that keeps whatever it is sent (DCMTK storescp's "promiscuous" mode)
+    #: sets it.
+    unknown_abstract_syntax: SupportedContext | None = None
 
     def __post_init__(self) -> None:
         """Check the AE titles (PS3.5 6.2): ValueError names a bad one, so a
@@ -519,6 +528,7 @@ class AcceptorConfig:
         require_called_aet: str | bool | Sequence[str] = False,
         require_calling_aet: str | bool | Sequence[str] = False,
         maximum_operations_performed: int = 1,
+        accept_unknown_sop_classes: bool = False,
         supported_contexts: Mapping[str, SupportedContext] | None = None,
         **settings: Any,
     ) -> AcceptorConfig:
@@ -534,9 +544,11 @@ class AcceptorConfig:
         asynchronous operations window (PS3.7 D.3.3.3: this side invokes one
         operation at a time and performs that many, 0 for no limit; 1
         answers none, which means the same; checked by
-        :func:`check_operations_window`).  ``supported_contexts`` set what
-        is supported for their abstract syntaxes (transfer syntaxes and
-        roles, pynetdicom's ``add_supported_context``), over what the SOP
+        :func:`check_operations_window`).  ``accept_unknown_sop_classes``
+        accepts any other abstract syntax too, with the requestor as SCU
+        (:attr:`AcceptorConfig.unknown_abstract_syntax`).  ``supported_contexts``
+        set what is supported for their abstract syntaxes (transfer syntaxes
+        and roles, pynetdicom's ``add_supported_context``), over what the SOP
         class lists say.  Other ``settings`` are fields of
         :class:`AcceptorConfig` as they are.
         """
@@ -552,6 +564,8 @@ class AcceptorConfig:
             supported[sop_class] = SupportedContext(
                 transfer_syntaxes=syntaxes, scu_role=True, scp_role=sop_class in supported
             )
+        if accept_unknown_sop_classes:
+            settings["unknown_abstract_syntax"] = SupportedContext(transfer_syntaxes=syntaxes)
         supported.update(supported_contexts or {})
         called = _required_titles(require_called_aet, ae_title)
         return cls(
@@ -800,6 +814,12 @@ def negotiate(
             RejectSource.SERVICE_USER,
             RejectReasonUser.NO_REASON_GIVEN,
         )
+    if config.refuse_all:
+        return _reject(
+            RejectResult.REJECTED_PERMANENT,
+            RejectSource.SERVICE_USER,
+            RejectReasonUser.NO_REASON_GIVEN,
+        )
     called = config.called_ae_titles or (config.ae_title,)
     if config.require_called_aet and rq.called_aet not in {t.strip() for t in called}:
         return _reject(
@@ -970,7 +990,7 @@ def _decide_context(
     """Result, chosen transfer syntax and requestor roles for one context (PS3.8 9.3.3.2)."""
     if pc.context_id % 2 == 0 or pc.context_id in seen_ids:
         return ContextResult.NO_REASON, None, (False, False)
-    supported = config.supported.get(pc.abstract_syntax_uid)
+    supported = config.supported.get(pc.abstract_syntax_uid, config.unknown_abstract_syntax)
     if supported is None:
         return ContextResult.ABSTRACT_SYNTAX_NOT_SUPPORTED, None, (False, False)
     offered = set(pc.transfer_syntax_uids)

@@ -142,7 +142,16 @@ class Services:
         if negotiated is None or context_id not in negotiated.contexts:
             return None  # the engine refuses such PDVs; nothing to answer
         transfer_syntax = negotiated.contexts[context_id].transfer_syntax
-        return ServiceRequest(command, context_id, transfer_syntax, negotiated)
+        return ServiceRequest(
+            command, context_id, transfer_syntax, negotiated, peer_address=self._peer_address()
+        )
+
+    def _peer_address(self) -> str | None:
+        """The peer's IP address, if the channel has a connected socket."""
+        try:
+            return str(self.channel.sock.getpeername()[0]) if self.channel.sock else None
+        except OSError:
+            return None
 
     def _sink_for(self, request: ServiceRequest) -> GuardedSink:
         field = CommandField(request.command.command_field)

@@ -131,6 +131,13 @@ class AE:
         self.displace_idle_after: float | None = DEFAULT_DISPLACE_IDLE_AFTER
         self.maximum_pdu_size: int | None = DEFAULT_MAX_PDU_LENGTH
         self.maximum_operations_performed = 1
+        #: Accept any abstract syntax not in scp_sop_class too, with the
+        #: transfer syntaxes above (a storage SCP keeping whatever it is sent,
+        #: private SOP classes included: DCMTK storescp's -pm).
+        self.accept_unknown_sop_classes = False
+        #: Reject every association, permanently, no reason given (RJ
+        #: 1/1/1: DCMTK storescp's --refuse, for testing requestors).
+        self.refuse_associations = False
         self._requested_contexts: list[ContextSetting] = []
         self._supported_contexts: dict[str, ContextSetting] = {}
         self.implementation_class_uid = IMPLEMENTATION_CLASS_UID

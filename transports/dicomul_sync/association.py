@@ -76,6 +76,8 @@ if TYPE_CHECKING:
 
     from pydicom.dataset import Dataset
 
+    from dicomul import UserIdentity
+
     from ._handlers import OpenAssociation, RequestorSettings
 
 __all__ = ["Association", "read_part10_meta"]

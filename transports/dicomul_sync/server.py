@@ -513,6 +513,8 @@ def acceptor_config(ae: AcceptorSettings) -> AcceptorConfig:
         maximum_associations=ae.maximum_associations,
         max_pdu_length=0 if ae.maximum_pdu_size is None else ae.maximum_pdu_size,
         maximum_operations_performed=ae.maximum_operations_performed,
+        accept_unknown_sop_classes=ae.accept_unknown_sop_classes,
+        refuse_all=ae.refuse_associations,
         implementation_class_uid=ae.implementation_class_uid,
         implementation_version_name=ae.implementation_version_name,
         supported_contexts={

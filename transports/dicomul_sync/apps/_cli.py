@@ -23,7 +23,7 @@ from ._tls import client_tls
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from dicomul import ProposedContext
+    from dicomul import ProposedContext, UserIdentity
     from dicomul_sync.ae import AE
     from dicomul_sync.association import Association
 
@@ -102,6 +102,30 @@ def parser(prog: str, description: str) -> argparse.ArgumentParser:
         "--version", action="version", version=f"%(prog)s {__version__}", help="print version"
     )
     return p
+
+
+class _Refused(argparse.Action):
+    """A DCMTK option the app does not have: refused by name, with why,
+    rather than misread (``-dhl`` as ``-d -h -l``, ``+rn`` as ``+r n``)."""
+
+    def __init__(self, option_strings: list[str], dest: str, *, why: str, app: str) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=argparse.SUPPRESS)
+        self.why, self.app = why, app
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        parser.error(f"{option_string}: DCMTK {self.app}'s option is not supported: {self.why}")
+
+
+def refuse_options(p: argparse.ArgumentParser, app: str, refused: dict[str, str]) -> None:
+    """Refuse each DCMTK spelling of ``refused`` (option -> why) by name."""
+    for name, why in refused.items():
+        p.add_argument(name, action=_Refused, why=why, app=app, dest=f"refused{name}")
 
 
 def add_logging_options(p: argparse.ArgumentParser) -> None:
@@ -305,6 +329,7 @@ def add_calling_titles(p: argparse.ArgumentParser, *, aetitle: str) -> None:
     titles.add_argument(
         "-aet",
         "--calling-aet",
+        "--aetitle",  # DCMTK's long spelling
         type=ae_title,
         default=aetitle,
         metavar="[a]etitle",
@@ -313,6 +338,7 @@ def add_calling_titles(p: argparse.ArgumentParser, *, aetitle: str) -> None:
     titles.add_argument(
         "-aec",
         "--called-aet",
+        "--call",  # DCMTK's long spelling
         type=ae_title,
         default="ANY-SCP",
         metavar="[a]etitle",
@@ -332,11 +358,16 @@ def add_output_directory(group: argparse._ArgumentGroup, what: str = "received o
 
 
 def associate(
-    ae: AE, args: argparse.Namespace, contexts: Sequence[ProposedContext] | None = None
+    ae: AE,
+    args: argparse.Namespace,
+    contexts: Sequence[ProposedContext] | None = None,
+    *,
+    user_identity: UserIdentity | None = None,
 ) -> Association:
     """The association the options ask for (peer, port, called AE title,
-    timeouts, maximum PDU, TLS), with ``contexts`` or the AE's own; see
-    ``is_established`` (the reason it is not is logged)."""
+    timeouts, maximum PDU, TLS), with ``contexts`` or the AE's own, and
+    ``user_identity`` if given; see ``is_established`` (the reason it is
+    not is logged)."""
     ae.connection_timeout = args.timeout
     ae.acse_timeout = args.acse_timeout
     ae.dimse_timeout = args.dimse_timeout
@@ -349,6 +380,7 @@ def associate(
         max_pdu=args.max_pdu or None,
         contexts=contexts,
         ssl_context=client_tls(args),
+        user_identity=user_identity,
     )
 
 
