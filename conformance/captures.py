@@ -120,11 +120,12 @@ def can_run_tcpdump() -> bool:
 
 
 class TcpdumpRecorder:
-    """tcpdump on the loopback interface, for the TCP ports given."""
+    """tcpdump on the loopback interface (or ``interface``), for the TCP ports given."""
 
-    def __init__(self, path: pathlib.Path, ports: Iterable[int]) -> None:
+    def __init__(self, path: pathlib.Path, ports: Iterable[int], interface: str = "lo") -> None:
         self.path = path
         self.ports = sorted(ports)
+        self.interface = interface
         self._proc: subprocess.Popen[str] | None = None
 
     def front(self, port: int) -> int:
@@ -134,7 +135,7 @@ class TcpdumpRecorder:
         expression = "tcp and (" + " or ".join(f"port {p}" for p in self.ports) + ")"
         self._proc = subprocess.Popen(
             [
-                *("tcpdump", "-i", "lo", "--immediate-mode", "-U", "-s", "0"),
+                *("tcpdump", "-i", self.interface, "--immediate-mode", "-U", "-s", "0"),
                 *("-B", "16384", "-Z", "root", "-w", str(self.path), expression),
             ],
             stdout=subprocess.DEVNULL,
@@ -142,8 +143,12 @@ class TcpdumpRecorder:
             text=True,
         )
         assert self._proc.stderr is not None
-        ready, _, _ = select.select([self._proc.stderr], [], [], 20)
-        line = self._proc.stderr.readline() if ready else ""
+        line = ""
+        for _ in range(3):  # "-i any" first says which link type it picked
+            ready, _, _ = select.select([self._proc.stderr], [], [], 20)
+            line = self._proc.stderr.readline() if ready else ""
+            if not line or "listening on" in line:
+                break
         if "listening on" not in line:
             self._proc.kill()
             raise RuntimeError(f"tcpdump did not start: {line!r}")

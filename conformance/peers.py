@@ -102,6 +102,8 @@ def pynetdicom_scp(
     requested: Iterable[str] = (),
     transfer_syntaxes: Sequence[str] | None = None,
     require_called_aet: bool = False,
+    host: str = HOST,
+    configure: Callable[[Any], None] | None = None,
 ) -> Iterator[int]:
     """An in-process pynetdicom SCP on a free port; yields the port.
 
@@ -110,6 +112,8 @@ def pynetdicom_scp(
     ``transfer_syntaxes`` are the ones the ``supported`` contexts accept
     (pynetdicom's default: the uncompressed ones and Deflated).
     ``require_called_aet``: reject an association not called ``ae_title``.
+    ``host``: the address it listens on ('::1' for IPv6).  ``configure`` is
+    called with the pynetdicom AE before it starts (any other setting).
     """
     import pynetdicom
 
@@ -122,8 +126,10 @@ def pynetdicom_scp(
         peer.add_supported_context(uid, scu_role=True, scp_role=True)
     for uid in requested:
         peer.add_requested_context(uid)
+    if configure is not None:
+        configure(peer)
     port = free_port()
-    server = peer.start_server((HOST, port), block=False, evt_handlers=list(handlers))
+    server = peer.start_server((host, port), block=False, evt_handlers=list(handlers))
     try:
         yield port
     finally:

@@ -128,9 +128,9 @@ def test_findscu_tag_form_patient_root_quiet_by_default(
     qr: Archive, tmp_path: pathlib.Path
 ) -> None:
     """Keys as gggg,eeee (with and without parentheses), the Patient Root
-    model by default; without -v nothing is printed."""
+    model (-P; the default is DCMTK's, -W); without -v nothing is printed."""
     done = dicomul(
-        "findscu", "-k", "0008,0052=PATIENT", "-k", "(0010,0010)=D*", "-k", "0010,0020=",
+        "findscu", "-P", "-k", "0008,0052=PATIENT", "-k", "(0010,0010)=D*", "-k", "0010,0020=",
         "-X", "-od", str(tmp_path), HOST, str(qr.port),
     )  # fmt: skip
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")

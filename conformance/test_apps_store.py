@@ -262,9 +262,16 @@ def test_association_failures(corpus_dir: pathlib.Path) -> None:
         rejected = dicomul("storescu", HOST, str(port), str(path))
     assert rejected.returncode != 0
     assert "E: Association Request Failed: Association Rejected (" in rejected.stderr
-    nothing = dicomul("storescu", HOST, str(free_port()), str(corpus_dir / "sub" / "notes.txt"))
+    notes = corpus_dir / "sub" / "notes.txt"
+    nothing = dicomul("storescu", "-nh", HOST, str(free_port()), str(notes))
     assert nothing.returncode != 0
     assert "E: no DICOM files to send" in nothing.stderr
+    # Without -nh a named file that is not DICOM stops the run before it
+    # starts, as DCMTK's storescu -R does.
+    halted = dicomul("storescu", HOST, str(free_port()), str(path), str(notes))
+    assert halted.returncode == 1
+    assert f"E: {notes} is not a DICOM file (" in halted.stderr
+    assert "nothing sent (-nh skips it)" in halted.stderr
 
 
 # -------------------------------------------------------------------- help
@@ -474,11 +481,15 @@ def test_files_needing_over_128_contexts_go_over_several_associations(
     for uid, source in sources(files).items():
         assert_same_data_set(received[uid], source)
 
-    # One association only: the files whose contexts did not fit fail.
+    # One association only: the files whose contexts did not fit fail (-nh:
+    # each of them; without, the run stops at the first).
     out_single = tmp_path / "single"
     out_single.mkdir()
     with our_storescp("-od", str(out_single)) as server:
-        done = dicomul("storescu", "-ma", HOST, str(server.port), str(files))
+        done = dicomul("storescu", "-ma", "-nh", HOST, str(server.port), str(files))
+        halted = dicomul("storescu", "-ma", HOST, str(server.port), str(files))
+    assert halted.returncode == 1
+    assert halted.stdout.startswith("sent 128, warnings 0, failures 1, not sent 1 (")
     assert done.returncode == 1
     assert done.stdout.startswith("sent 128, warnings 0, failures 2 (")
     assert "W: 67 presentation contexts needed past the 128 allowed" in done.stderr
@@ -577,7 +588,7 @@ def test_a_file_that_cannot_be_re_encoded_fails_alone(tmp_path: pathlib.Path) ->
     out = tmp_path / "out"
     out.mkdir()
     with our_storescp("-xi", "-od", str(out)) as server:  # implicit only: re-encoding needed
-        done = dicomul("storescu", HOST, str(server.port), str(files))
+        done = dicomul("storescu", "-nh", HOST, str(server.port), str(files))
     assert done.returncode == 1
     assert done.stdout.startswith("sent 2, warnings 0, failures 1 "), done.stdout + done.stderr
     assert "cannot re-encode it into 1.2.840.10008.1.2" in done.stderr

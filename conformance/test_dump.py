@@ -19,7 +19,7 @@ message that was exchanged, ``--extract`` give back each data set stored
 byte for byte, tshark's DICOM dissector agree on the PDUs, commands and
 statuses, and the capture read from a pipe, as pcapng, with its packets
 reordered and repeated, cut short, or started mid-association, still decode.
-A pcapng that dumpcap writes from two interfaces at once decodes too.
+A pcapng of two interfaces (two tcpdumps merged by mergecap) decodes too.
 """
 
 from __future__ import annotations
@@ -31,16 +31,15 @@ import pathlib
 import random
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import time
 from typing import Any
 
 import pytest
 from captures import (
     Packet,
     ProxyRecorder,
+    TcpdumpRecorder,
     can_run_tcpdump,
     listening_thread,
     read_packets,
@@ -583,37 +582,30 @@ def test_tshark_agrees_on_pdus_commands_and_statuses(session: Session) -> None:
 
 
 @pytest.mark.skipif(
-    shutil.which("dumpcap") is None or not can_run_tcpdump(),
-    reason="dumpcap (Wireshark's capture tool) is not installed, or this process may not capture",
+    shutil.which("mergecap") is None or not can_run_tcpdump(),
+    reason="mergecap (Wireshark's) is not installed, or this process may not capture",
 )
-def test_a_pcapng_from_two_interfaces_at_once(tmp_path: pathlib.Path) -> None:
-    """``dumpcap -i lo -i any`` writes one pcapng with two interfaces of
-    different link types (Ethernet and Linux cooked).  With a filter for
-    each, one echo is recorded on ``lo`` alone and another on ``any`` alone:
-    both are reported, so each packet was read with its own interface's link
-    type (a reader that takes the first interface's for all loses one)."""
+def test_a_pcapng_of_two_interfaces(tmp_path: pathlib.Path) -> None:
+    """One echo recorded on ``lo`` (Ethernet frames), another on ``any``
+    (Linux cooked frames), merged by Wireshark's mergecap into one pcapng
+    with two interfaces, as ``dumpcap -i lo -i any`` writes: both are
+    reported, so each packet was read with its own interface's link type
+    (a reader that takes the first interface's for all loses one)."""
     capture = tmp_path / "two.pcapng"
-    with app_server("echoscp") as first, app_server("echoscp") as second:
-        proc = subprocess.Popen(
-            [
-                *("dumpcap", "-q", "-w", str(capture)),
-                *("-i", "lo", "-f", f"tcp port {first.port}"),
-                *("-i", "any", "-f", f"tcp port {second.port}"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert proc.stderr is not None
-            assert "Capturing on" in proc.stderr.readline()
-            for server in (first, second):
-                done = run(dcmtk_path("echoscu"), HOST, str(server.port))
-                assert done.returncode == 0, done.stderr
-        finally:
-            time.sleep(0.3)  # the last packets through the kernel's buffers
-            proc.send_signal(signal.SIGINT)
-            proc.communicate(timeout=20)
+    with (
+        app_server("echoscp") as first,
+        app_server("echoscp") as second,
+        TcpdumpRecorder(tmp_path / "lo.pcap", [first.port]),
+        TcpdumpRecorder(tmp_path / "any.pcap", [second.port], interface="any"),
+    ):
+        for server in (first, second):
+            done = run(dcmtk_path("echoscu"), HOST, str(server.port))
+            assert done.returncode == 0, done.stderr
+    merged = run(
+        "mergecap", "-F", "pcapng", "-w", str(capture),
+        str(tmp_path / "lo.pcap"), str(tmp_path / "any.pcap"),
+    )  # fmt: skip
+    assert merged.returncode == 0, merged.stderr
     if shutil.which("capinfos"):  # Wireshark's own account of what the file holds
         described = run("capinfos", str(capture)).stdout
         assert "Number of interfaces in file: 2" in described

@@ -319,7 +319,8 @@ def test_storescu_sends_no_deflated_file_that_does_not_inflate_whole(
     """storescu checked a file's data set before sending it, but skipped
     deflated ones: a deflated file cut short, or holding garbage, went out
     as it was.  Now it is inflated (in bounded steps) and walked first; the
-    whole one goes, the others fail alone."""
+    whole one goes, the others fail alone (-nh: without it, storescu stops
+    at the first file not sent, as DCMTK's does)."""
     files = tmp_path / "files"
     files.mkdir()
     whole = write(instance("1.2.3.600"), files / "whole.dcm", DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
@@ -332,7 +333,7 @@ def test_storescu_sends_no_deflated_file_that_does_not_inflate_whole(
     out = tmp_path / "out"
     out.mkdir()
     with app_server("storescp", "-od", str(out)) as server:
-        done = dicomul("storescu", "127.0.0.1", str(server.port), str(files))
+        done = dicomul("storescu", "-nh", "127.0.0.1", str(server.port), str(files))
     assert done.returncode == 1, done.stderr
     assert done.stdout.startswith("sent 1, warnings 0, failures 2 "), done.stdout
     assert done.stderr.count("is not a whole DICOM file") == 2, done.stderr

@@ -558,7 +558,10 @@ def test_a_read_only_storage_area_refuses_the_storage_context(
         assert assoc.negotiated.context_for(CT) is None
         assert assoc.send_c_store(str(path)) is None
         echo = assoc.send_c_echo()
-    assert "No accepted presentation context for C-STORE" in caplog.text
+    assert (
+        f"Cannot send C-STORE of CT Image Storage ({CT}): the peer rejected it: user rejection"
+        in caplog.text
+    )
     assert echo is not None
     assert echo.Status == 0x0000
 

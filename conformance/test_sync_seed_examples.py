@@ -374,3 +374,77 @@ def test_the_scu_examples_against_our_own_scp(
     assert len(list(received.glob("*.dcm"))) == 1
     assert find.count("(0010,0010) Patient's Name") == 2
     assert find.rstrip().endswith("C-FIND finished, releasing the association")
+
+
+RT_PLAN = "1.2.840.10008.5.1.4.1.1.481.5"
+ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
+
+
+def non_image_file(path: pathlib.Path, sop_class: str) -> pathlib.Path:
+    """A minimal RT Plan or Encapsulated PDF instance as a Part 10 file."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    ds = Dataset()
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, generate_uid()
+    ds.PatientName, ds.PatientID = "SEED^NONIMAGE", "NI1"
+    if sop_class == ENCAPSULATED_PDF:
+        ds.Modality, ds.MIMETypeOfEncapsulatedDocument = "DOC", "application/pdf"
+        ds.EncapsulatedDocument = b"%PDF-1.4\n%%EOF\n"
+    else:
+        ds.Modality, ds.RTPlanLabel = "RTPLAN", "PLAN1"
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.parametrize("sop_class", [RT_PLAN, ENCAPSULATED_PDF])
+def test_storage_scu_example_sends_rt_plan_and_pdf_to_dcmtk(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, sop_class: str
+) -> None:
+    """StorageSOPClassList proposes at most 128 contexts (PS3.8 9.3.2.2);
+    its order keeps RT and Encapsulated PDF among them."""
+    import pydicom
+
+    monkeypatch.chdir(tmp_path)
+    sent = pydicom.dcmread(non_image_file(tmp_path / "dcmfile", sop_class))
+    received = tmp_path / "received"
+    received.mkdir()
+    with storescp("-od", str(received)) as port:
+        out = run_example(STORAGE_SCU, port)
+    assert re.search(r"\(0000,0900\) Status +US: 0\n", out), out
+    (stored,) = received.iterdir()
+    assert pydicom.dcmread(stored).SOPInstanceUID == sent.SOPInstanceUID
+
+
+def test_sending_a_class_not_proposed_says_so(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    plan = non_image_file(tmp_path / "plan.dcm", RT_PLAN)
+    ae = AE(scu_sop_class=[CT])
+    with storescp() as port, caplog.at_level(logging.ERROR, logger="dicomul"):
+        assoc = ae.associate("127.0.0.1", port)
+        assert assoc.send_c_store(str(plan)) is None
+        assoc.release()
+    assert (
+        f"Cannot send C-STORE of RT Plan Storage ({RT_PLAN}): it was not proposed" in caplog.text
+    )
+
+
+def test_sending_a_class_the_peer_rejected_says_why(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    plan = non_image_file(tmp_path / "plan.dcm", RT_PLAN)
+    ae = AE(scu_sop_class=[CT, RT_PLAN])
+    with pynetdicom_scp("CTONLY", [CT], []) as port, caplog.at_level(logging.ERROR, "dicomul"):
+        assoc = ae.associate("127.0.0.1", port)
+        assert assoc.is_established
+        assert assoc.send_c_store(str(plan)) is None
+        assoc.release()
+    assert (
+        f"Cannot send C-STORE of RT Plan Storage ({RT_PLAN}): the peer rejected it: "
+        "abstract syntax not supported" in caplog.text
+    )

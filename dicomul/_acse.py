@@ -18,7 +18,7 @@ and passed in as data, so an async adapter can await it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Any
 
@@ -35,6 +35,7 @@ from ._enums import (
     UserIdentityType,
 )
 from ._errors import LocalProtocolError, RemoteProtocolError
+from ._record import dataclass
 from ._status import GeneralStatus
 from ._version import IMPLEMENTATION_VERSION_NAME
 from ._wire import ae_title, check_ae_title, uid
@@ -78,6 +79,7 @@ __all__ = [
     "UserIdentity",
     "build_associate_rq",
     "interpret_ac",
+    "missing_context_reason",
     "negotiate",
     "propose_contexts",
 ]
@@ -269,6 +271,59 @@ class UserIdentity:
                 raise LocalProtocolError("username and passcode identity needs a passcode")
         elif self.secondary_field:
             raise LocalProtocolError("only username-and-passcode identity has a secondary field")
+        if not self.primary_field:
+            raise LocalProtocolError("a user identity needs a primary field (PS3.7 D.3.3.7.1)")
+        for name in ("primary_field", "secondary_field"):
+            if len(getattr(self, name)) > 0xFFFF:
+                raise LocalProtocolError(f"{name} is longer than 65535 bytes (PS3.7 Table D.3-14)")
+
+    @classmethod
+    def username(
+        cls,
+        username: str,
+        passcode: str | None = None,
+        *,
+        positive_response_requested: bool = False,
+    ) -> UserIdentity:
+        """Username (type 1), or username and passcode (type 2), UTF-8 encoded
+        (PS3.7 D.3.3.7.1)."""
+        return cls(
+            identity_type=UserIdentityType.USERNAME
+            if passcode is None
+            else UserIdentityType.USERNAME_AND_PASSCODE,
+            primary_field=username.encode("utf-8"),
+            secondary_field=b"" if passcode is None else passcode.encode("utf-8"),
+            positive_response_requested=positive_response_requested,
+        )
+
+    @classmethod
+    def kerberos(cls, ticket: bytes, *, positive_response_requested: bool = False) -> UserIdentity:
+        """A Kerberos service ticket (type 3)."""
+        return cls(
+            identity_type=UserIdentityType.KERBEROS,
+            primary_field=bytes(ticket),
+            positive_response_requested=positive_response_requested,
+        )
+
+    @classmethod
+    def saml(
+        cls, assertion: bytes | str, *, positive_response_requested: bool = False
+    ) -> UserIdentity:
+        """A SAML assertion (type 4)."""
+        return cls(
+            identity_type=UserIdentityType.SAML,
+            primary_field=assertion.encode("utf-8") if isinstance(assertion, str) else assertion,
+            positive_response_requested=positive_response_requested,
+        )
+
+    @classmethod
+    def jwt(cls, token: bytes | str, *, positive_response_requested: bool = False) -> UserIdentity:
+        """A JSON Web Token (type 5)."""
+        return cls(
+            identity_type=UserIdentityType.JWT,
+            primary_field=token.encode("ascii") if isinstance(token, str) else token,
+            positive_response_requested=positive_response_requested,
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -441,6 +496,15 @@ class AcceptorConfig:
     #: reason given (RJ 2/1/1): this acceptor cannot serve now, for instance
     #: because its configuration is unusable.
     out_of_service: bool = False
+    #: Reject every request, rejected-permanent by the service user with no
+    #: reason given (RJ 1/1/1): an acceptor that takes no association at all
+    #: (DCMTK storescp's --refuse, for testing a requestor).
+    refuse_all: bool = False
+    #: What an abstract syntax not in ``supported`` is accepted with; None
+    #: (the default) rejects it, result 3 (PS3.8 Table 9-18).  A storage SCP
+    #: that keeps whatever it is sent (DCMTK storescp's "promiscuous" mode)
+    #: sets it.
+    unknown_abstract_syntax: SupportedContext | None = None
 
     def __post_init__(self) -> None:
         """Check the AE titles (PS3.5 6.2): ValueError names a bad one, so a
@@ -464,6 +528,8 @@ class AcceptorConfig:
         require_called_aet: str | bool | Sequence[str] = False,
         require_calling_aet: str | bool | Sequence[str] = False,
         maximum_operations_performed: int = 1,
+        accept_unknown_sop_classes: bool = False,
+        supported_contexts: Mapping[str, SupportedContext] | None = None,
         **settings: Any,
     ) -> AcceptorConfig:
         """The configuration of an AE that serves ``scp_sop_classes`` and uses
@@ -478,7 +544,12 @@ class AcceptorConfig:
         asynchronous operations window (PS3.7 D.3.3.3: this side invokes one
         operation at a time and performs that many, 0 for no limit; 1
         answers none, which means the same; checked by
-        :func:`check_operations_window`).  Other ``settings`` are fields of
+        :func:`check_operations_window`).  ``accept_unknown_sop_classes``
+        accepts any other abstract syntax too, with the requestor as SCU
+        (:attr:`AcceptorConfig.unknown_abstract_syntax`).  ``supported_contexts``
+        set what is supported for their abstract syntaxes (transfer syntaxes
+        and roles, pynetdicom's ``add_supported_context``), over what the SOP
+        class lists say.  Other ``settings`` are fields of
         :class:`AcceptorConfig` as they are.
         """
         performed = check_operations_window(maximum_operations_performed)
@@ -493,6 +564,9 @@ class AcceptorConfig:
             supported[sop_class] = SupportedContext(
                 transfer_syntaxes=syntaxes, scu_role=True, scp_role=sop_class in supported
             )
+        if accept_unknown_sop_classes:
+            settings["unknown_abstract_syntax"] = SupportedContext(transfer_syntaxes=syntaxes)
+        supported.update(supported_contexts or {})
         called = _required_titles(require_called_aet, ae_title)
         return cls(
             ae_title=ae_title,
@@ -652,6 +726,43 @@ class Negotiated:
         return None
 
 
+#: Why the acceptor rejected a presentation context (PS3.8 Table 9-18).
+_CONTEXT_REJECTIONS: dict[int, str] = {
+    ContextResult.USER_REJECTION: "user rejection",
+    ContextResult.NO_REASON: "no reason given (provider rejection)",
+    ContextResult.ABSTRACT_SYNTAX_NOT_SUPPORTED: "abstract syntax not supported",
+    ContextResult.TRANSFER_SYNTAXES_NOT_SUPPORTED: "transfer syntaxes not supported",
+}
+
+
+def missing_context_reason(
+    sop_class: str,
+    proposed: Iterable[ProposedContext],
+    negotiated: Negotiated,
+    *,
+    requestor_as_scp: bool = False,
+) -> str:
+    """Why no accepted presentation context carries ``sop_class`` (for the
+    requestor as SCU, or as SCP), in words for an error message: it was not
+    proposed (not among the SOP classes the requestor uses, or past the 128
+    contexts of PS3.8 9.3.2.2), the acceptor rejected each context proposing
+    it (with the PS3.8 Table 9-18 reason), or it accepted it without the
+    role needed (PS3.7 D.3.3.4).
+    """
+    ids = [pc.context_id for pc in proposed if pc.abstract_syntax == sop_class]
+    if not ids:
+        return "it was not proposed in the association request (PS3.8 9.3.2.2)"
+    reasons = [
+        _CONTEXT_REJECTIONS.get(result, f"result {result}")
+        for context_id, result in negotiated.rejected.items()
+        if context_id in ids
+    ]
+    if len(reasons) == len(ids):
+        return "the peer rejected it: " + "; ".join(dict.fromkeys(reasons)) + " (PS3.8 9.3.3.2)"
+    role = "SCP" if requestor_as_scp else "SCU"
+    return f"the peer accepted it without this side in the {role} role (PS3.7 D.3.3.4)"
+
+
 def _reject(result: int, source: int, reason: int) -> tuple[AssociateRJ, None]:
     return AssociateRJ(result=result, source=source, reason=reason), None
 
@@ -700,6 +811,12 @@ def negotiate(
     if config.out_of_service:
         return _reject(
             RejectResult.REJECTED_TRANSIENT,
+            RejectSource.SERVICE_USER,
+            RejectReasonUser.NO_REASON_GIVEN,
+        )
+    if config.refuse_all:
+        return _reject(
+            RejectResult.REJECTED_PERMANENT,
             RejectSource.SERVICE_USER,
             RejectReasonUser.NO_REASON_GIVEN,
         )
@@ -873,7 +990,7 @@ def _decide_context(
     """Result, chosen transfer syntax and requestor roles for one context (PS3.8 9.3.3.2)."""
     if pc.context_id % 2 == 0 or pc.context_id in seen_ids:
         return ContextResult.NO_REASON, None, (False, False)
-    supported = config.supported.get(pc.abstract_syntax_uid)
+    supported = config.supported.get(pc.abstract_syntax_uid, config.unknown_abstract_syntax)
     if supported is None:
         return ContextResult.ABSTRACT_SYNTAX_NOT_SUPPORTED, None, (False, False)
     offered = set(pc.transfer_syntax_uids)

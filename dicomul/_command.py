@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, fields
 from enum import IntEnum
 from operator import attrgetter
 from typing import Any, Final
 
 from ._enums import AbortReason
 from ._errors import LocalProtocolError, RemoteProtocolError
+from ._record import dataclass
 from ._wire import BytesLike
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "Command",
     "CommandField",
     "Priority",
+    "check_priority",
     "decode_command",
     "encode_command",
     "response_for",
@@ -93,6 +95,34 @@ class Priority(IntEnum):
     MEDIUM = 0x0000
     HIGH = 0x0001
     LOW = 0x0002
+
+
+def check_priority(value: object) -> Priority:
+    """``value`` as a :class:`Priority` (PS3.7 9.1: a DIMSE-C request's
+    Priority, 0000,0700, is LOW 2, MEDIUM 0 or HIGH 1); a name ('LOW',
+    'medium', 'HIGH') is taken too.  Anything else raises ValueError
+    (TypeError for what is neither an int nor a str).
+
+    >>> check_priority("high"), check_priority(2)
+    (<Priority.HIGH: 1>, <Priority.LOW: 2>)
+    """
+    if type(value) is Priority:  # the usual case, on every request: at once
+        return value
+    if isinstance(value, str):
+        try:
+            return Priority[value.upper()]
+        except KeyError:
+            pass
+    elif not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"a priority is an int or a name, not {type(value).__name__}")
+    else:
+        try:
+            return Priority(value)
+        except ValueError:
+            pass
+    raise ValueError(
+        f"priority {value!r} is not LOW (2), MEDIUM (0) or HIGH (1) (PS3.7 9.1, Annex E)"
+    )
 
 
 class _VR(IntEnum):

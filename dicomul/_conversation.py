@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from enum import Enum
 from typing import TypeAlias
 
@@ -62,6 +61,7 @@ from ._describe import _RESULTS, HEX_DUMP_LIMIT, describe_frame, describe_pdu
 from ._dimse import CommandReceived, Reassembler
 from ._enums import AbortReason, AbortSource, ContextResult, ItemType, PDUType, reject_reason_name
 from ._errors import PDUDecodeError, RemoteProtocolError
+from ._record import dataclass
 from ._responses import is_final_response
 from ._status import status_meaning
 from ._syntax import (

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ._command import Command, CommandField
 from ._errors import LocalProtocolError
+from ._record import dataclass
 from ._status import StatusCategory, status_category
 from ._wire import is_valid_uid
 

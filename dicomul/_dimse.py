@@ -30,11 +30,11 @@ the A-ABORT reason to answer with.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 
 from ._command import Command, decode_command, encode_command
 from ._enums import AbortReason, MessageControlHeader
 from ._errors import LocalProtocolError, RemoteProtocolError
+from ._record import dataclass
 from ._wire import BytesLike
 from .pdu import PDataTF, PresentationDataValue
 

@@ -20,13 +20,13 @@ Every event is a frozen, slotted, keyword-only dataclass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import Final, TypeAlias
 
 from ._acse import AcceptorConfig, AssociationRequest, Negotiated
 from ._dimse import CommandReceived, DataSetFragment
 from ._enums import reject_reason_name
+from ._record import dataclass
 from .pdu import AssociateAC, AssociateRJ, AssociateRQ
 
 __all__ = [

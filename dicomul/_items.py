@@ -24,11 +24,11 @@ Decoders take a ``memoryview`` of the whole PDU and absolute offsets, so a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import ClassVar, TypeAlias, TypeVar
 
 from ._enums import AbortReason, ContextResult, ItemType, RoleValue, UserIdentityType
 from ._errors import LocalProtocolError
+from ._record import dataclass
 from ._wire import (
     ITEM_HEADER,
     U16,

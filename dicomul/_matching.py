@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from ._record import dataclass
 
 __all__ = [
     "RANGE_VRS",

@@ -29,10 +29,11 @@ transfer syntax, ready to send.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, TypeVar
 
 from ._command import Command, CommandField
+from ._record import dataclass
 from ._services import HandlerOutcome, outcome_status
 from ._status import GeneralStatus, QueryRetrieveStatus, Status
 from ._suboperations import SubOperations

@@ -6,7 +6,8 @@ C-STORE, C-FIND, C-GET, C-MOVE, C-CANCEL and C-ECHO; Tables 10.3-1 to
 10.3-11 for the N- services) and sets Command Data Set Type (0000,0800) to
 say whether a data set follows, so that an adapter (or a test) never writes
 a :class:`~dicomul.Command` by hand.  Priority (0000,0700) is MEDIUM unless
-given (LOW, MEDIUM or HIGH; PS3.7 Table 9.3-1).
+given (LOW, MEDIUM or HIGH, or their names; PS3.7 Table 9.3-1; anything
+else raises ValueError, see :func:`~dicomul.check_priority`).
 
 >>> rq = c_store_rq(7, "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4")
 >>> (CommandField(rq.command_field).name, rq.message_id, rq.has_data_set)
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._command import NO_DATA_SET, Command, CommandField, Priority
+from ._command import NO_DATA_SET, Command, CommandField, Priority, check_priority
 
 __all__ = [
     "c_cancel_rq",
@@ -59,7 +60,7 @@ def c_store_rq(
     sop_class_uid: str,
     sop_instance_uid: str,
     *,
-    priority: int = Priority.MEDIUM,
+    priority: int | str = Priority.MEDIUM,
     move_originator: tuple[str, int] | None = None,
 ) -> Command:
     """C-STORE-RQ (PS3.7 9.3.1.1, Table 9.3-1): the data set follows.
@@ -73,7 +74,7 @@ def c_store_rq(
         message_id=message_id,
         affected_sop_class_uid=sop_class_uid,
         affected_sop_instance_uid=sop_instance_uid,
-        priority=priority,
+        priority=check_priority(priority),
         command_data_set_type=_DATA_SET,
         move_originator_application_entity_title=(
             None if move_originator is None else move_originator[0]
@@ -86,31 +87,35 @@ def _query_rq(
     field: CommandField,
     message_id: int,
     sop_class_uid: str,
-    priority: int,
+    priority: int | str,
     move_destination: str | None = None,
 ) -> Command:
     return Command(
         command_field=field,
         message_id=message_id,
         affected_sop_class_uid=sop_class_uid,
-        priority=priority,
+        priority=check_priority(priority),
         move_destination=move_destination,
         command_data_set_type=_DATA_SET,
     )
 
 
-def c_find_rq(message_id: int, sop_class_uid: str, *, priority: int = Priority.MEDIUM) -> Command:
+def c_find_rq(
+    message_id: int, sop_class_uid: str, *, priority: int | str = Priority.MEDIUM
+) -> Command:
     """C-FIND-RQ (PS3.7 9.3.2.1, Table 9.3-3): the identifier follows."""
     return _query_rq(CommandField.C_FIND_RQ, message_id, sop_class_uid, priority)
 
 
-def c_get_rq(message_id: int, sop_class_uid: str, *, priority: int = Priority.MEDIUM) -> Command:
+def c_get_rq(
+    message_id: int, sop_class_uid: str, *, priority: int | str = Priority.MEDIUM
+) -> Command:
     """C-GET-RQ (PS3.7 9.3.3.1, Table 9.3-6): the identifier follows."""
     return _query_rq(CommandField.C_GET_RQ, message_id, sop_class_uid, priority)
 
 
 def c_move_rq(
-    message_id: int, sop_class_uid: str, destination: str, *, priority: int = Priority.MEDIUM
+    message_id: int, sop_class_uid: str, destination: str, *, priority: int | str = Priority.MEDIUM
 ) -> Command:
     """C-MOVE-RQ (PS3.7 9.3.4.1, Table 9.3-9): Move Destination (0000,0600)
     names the AE the matches go to; the identifier follows."""

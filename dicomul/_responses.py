@@ -19,12 +19,12 @@ Every adapter's SCU uses it, so that none writes these rules again.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
 from ._command import Command
 from ._dimse import CommandReceived, DataSetFragment
 from ._enums import AbortReason
 from ._errors import RemoteProtocolError
+from ._record import dataclass
 from ._status import StatusCategory, status_category
 
 __all__ = ["MAX_RESPONSE_DATA_SET", "Response", "ResponseCollector", "is_final_response"]

@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ._command import Command
+from ._record import dataclass
 from ._status import StoreStatus
 from ._structure import LONG_VRS, DataSetStructureError, StructureWalker
 from ._syntax import EXPLICIT_VR_LITTLE_ENDIAN, transfer_syntax_encoding

@@ -34,6 +34,8 @@ __all__ = [
     "ae_title",
     "ae_title_problem",
     "check_ae_title",
+    "check_implementation_class_uid",
+    "check_implementation_version_name",
     "is_valid_ae_title",
     "is_valid_uid",
     "text",
@@ -152,6 +154,45 @@ def check_ae_title(title: str) -> str:
     if problem is not None:
         raise ValueError(f"AE title {title!r} {problem}: {AE_TITLE_RULE}")
     return title
+
+
+def check_implementation_class_uid(value: str) -> str:
+    """Return ``value`` if it can be sent as an Implementation Class UID
+    (PS3.7 D.3.3.2: a UID, PS3.5 9.1, at most 64 characters of digits and
+    dots); else raise ValueError (TypeError for a non-str) saying why.
+
+    >>> check_implementation_class_uid("1.2.3.4")
+    '1.2.3.4'
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"an implementation class UID is a str, not {type(value).__name__}")
+    if not is_valid_uid(value.encode("ascii", "replace")):
+        raise ValueError(
+            f"implementation class UID {value!r} is not a UID: 1 to 64 characters, "
+            "digit components without leading zeros separated by dots (PS3.5 9.1)"
+        )
+    return value
+
+
+def check_implementation_version_name(value: str | None) -> str | None:
+    """Return ``value`` if it can be sent as an Implementation Version Name
+    (PS3.7 D.3.3.2: 1 to 16 characters of the default repertoire, no
+    backslash or control character), or None (no version name sent); else
+    raise ValueError (TypeError for a non-str) saying why.
+
+    >>> check_implementation_version_name("MYAPP_1.0")
+    'MYAPP_1.0'
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"an implementation version name is a str, not {type(value).__name__}")
+    if not 1 <= len(value) <= 16 or any(c not in _AE_CHARACTERS for c in value):
+        raise ValueError(
+            f"implementation version name {value!r} is not 1 to 16 characters of the "
+            "default repertoire without backslash or control characters (PS3.7 D.3.3.2)"
+        )
+    return value
 
 
 def is_valid_ae_title(raw: bytes) -> bool:

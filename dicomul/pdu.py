@@ -28,7 +28,6 @@ copies.  Encoding copies each payload once, into the output ``bytes``.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from typing import ClassVar, TypeAlias
 
 from ._enums import (
@@ -67,6 +66,7 @@ from ._items import (
     iter_items,
     misplaced,
 )
+from ._record import dataclass
 from ._wire import (
     PDU_HEADER,
     U32,

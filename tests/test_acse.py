@@ -650,3 +650,69 @@ def test_an_operations_window_is_a_16_bit_count(value: object, error: type[Excep
     with pytest.raises(error, match="maximum_operations_performed"):
         check_operations_window(value)
     assert check_operations_window(65535) == 65535
+
+
+def test_an_unknown_abstract_syntax_is_accepted_only_when_configured() -> None:
+    """PS3.8 Table 9-18: an abstract syntax the acceptor does not know is
+    result 3; ``unknown_abstract_syntax`` (DCMTK storescp's -pm) accepts it,
+    the requestor as SCU, while known classes keep their own settings."""
+    rq = build_associate_rq(request())  # Verification, CT and 1.2.3.4
+    ac, negotiated = negotiate(rq, CONFIG)
+    assert isinstance(ac, AssociateAC)
+    assert negotiated is not None
+    assert negotiated.rejected == {5: 3}
+    anything = AcceptorConfig.for_sop_classes(
+        ae_title="STORE-SCP",
+        scp_sop_classes=[VERIFICATION],
+        transfer_syntaxes=[EXPLICIT],
+        accept_unknown_sop_classes=True,
+    )
+    assert anything.unknown_abstract_syntax == SupportedContext(transfer_syntaxes=(EXPLICIT,))
+    _, negotiated = negotiate(rq, anything)
+    assert negotiated is not None
+    assert negotiated.rejected == {}
+    accepted = {c.abstract_syntax: c.transfer_syntax for c in negotiated.contexts.values()}
+    assert accepted == {VERIFICATION: EXPLICIT, CT: EXPLICIT, "1.2.3.4": EXPLICIT}
+    assert all(c.requestor_is_scu for c in negotiated.contexts.values())
+
+
+def test_refuse_all_rejects_permanently_with_no_reason() -> None:
+    """RJ 1/1/1 (PS3.8 Table 9-21), whatever is proposed."""
+    rq = build_associate_rq(request())
+    answer, negotiated = negotiate(rq, dataclasses.replace(CONFIG, refuse_all=True))
+    assert isinstance(answer, AssociateRJ)
+    assert negotiated is None
+    assert (answer.result, answer.source, answer.reason) == (1, 1, 1)
+
+
+def test_missing_context_reason_names_what_happened_to_the_sop_class() -> None:
+    from dicomul import missing_context_reason
+
+    proposal = request()
+    _, negotiated = negotiate(build_associate_rq(proposal), CONFIG)
+    assert negotiated is not None
+    contexts = proposal.contexts
+    assert "not proposed" in missing_context_reason("1.9.9", contexts, negotiated)
+    assert missing_context_reason("1.2.3.4", contexts, negotiated) == (
+        "the peer rejected it: abstract syntax not supported (PS3.8 9.3.3.2)"
+    )
+    # CT was accepted with the requestor as SCU only: not as SCP (PS3.7 D.3.3.4).
+    assert "SCP role" in missing_context_reason(CT, contexts, negotiated, requestor_as_scp=True)
+
+
+def test_user_identity_constructors_fill_the_sub_item_of_ps37_table_d3_14() -> None:
+    bob = UserIdentity.username("bob", "sécret", positive_response_requested=True)
+    assert (bob.identity_type, bob.primary_field, bob.secondary_field) == (
+        UserIdentityType.USERNAME_AND_PASSCODE,
+        b"bob",
+        "sécret".encode(),
+    )
+    assert bob.positive_response_requested
+    assert UserIdentity.username("alice").identity_type == UserIdentityType.USERNAME
+    assert UserIdentity.kerberos(b"\x00t").identity_type == UserIdentityType.KERBEROS
+    assert UserIdentity.saml("<a/>").primary_field == b"<a/>"
+    assert UserIdentity.jwt("h.p.s").identity_type == UserIdentityType.JWT
+    with pytest.raises(LocalProtocolError, match="primary field"):
+        UserIdentity.jwt("")
+    with pytest.raises(LocalProtocolError, match="65535"):
+        UserIdentity.saml(b"x" * 0x10000)

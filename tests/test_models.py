@@ -24,7 +24,7 @@ def test_model_letters_name_the_ps34_sop_classes() -> None:
     assert model_sop_class(CommandField.C_FIND_RQ, "S") == "1.2.840.10008.5.1.4.1.2.2.1"
     assert model_sop_class(CommandField.C_GET_RQ, "P") == "1.2.840.10008.5.1.4.1.2.1.3"
     assert model_sop_class(CommandField.C_MOVE_RQ, "O") == "1.2.840.10008.5.1.4.1.2.3.2"
-    with pytest.raises(ValueError, match="one of O, P, S, not 'W'"):
+    with pytest.raises(ValueError, match="one of O, P, S or a SOP Class UID, not 'W'"):
         model_sop_class(CommandField.C_MOVE_RQ, "W")  # no worklist retrieve
 
 
@@ -96,3 +96,47 @@ def test_given_contexts_are_proposed_instead_with_the_ae_roles() -> None:
     assert proposal.request.contexts == own
     assert [r.sop_class for r in proposal.request.roles] == [CT]
     assert proposal.left_out == ()
+
+
+def test_query_model_may_be_the_sop_class_uid() -> None:
+    """pynetdicom 2 names the model by its UID: any UID is taken but a
+    standard model of another service."""
+    study_find = "1.2.840.10008.5.1.4.1.2.2.1"
+    assert model_sop_class(CommandField.C_FIND_RQ, study_find) == study_find
+    composite_move = "1.2.840.10008.5.1.4.1.2.4.2"  # Composite Instance Root (PS3.4 Y)
+    assert model_sop_class(CommandField.C_MOVE_RQ, composite_move) == composite_move
+    private = "1.2.826.0.1.3680043.9.1234.1"
+    assert model_sop_class(CommandField.C_GET_RQ, private) == private
+    with pytest.raises(ValueError, match="another service, not of C-MOVE"):
+        model_sop_class(CommandField.C_MOVE_RQ, study_find)
+    with pytest.raises(ValueError, match="another service, not of C-GET"):
+        model_sop_class(CommandField.C_GET_RQ, composite_move)
+    for bad in ("X", "1.2.03", ""):
+        with pytest.raises(ValueError, match="or a SOP Class UID"):
+            model_sop_class(CommandField.C_FIND_RQ, bad)
+
+
+def test_requested_contexts_come_first_with_their_syntaxes_and_roles() -> None:
+    from dicomul import ContextSetting
+
+    ct, mr = "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"
+    get_p = "1.2.840.10008.5.1.4.1.2.1.3"
+    proposal = requestor_proposal(
+        calling_ae_title="A",
+        called_ae_title="B",
+        scu_sop_classes=[get_p, ct],
+        scp_sop_classes=[ct, mr],
+        transfer_syntaxes=["1.2.840.10008.1.2"],
+        requested_contexts=[
+            ContextSetting(abstract_syntax=ct, transfer_syntaxes=("1.2.840.10008.1.2.4.50",)),
+            ContextSetting(abstract_syntax=mr, scp_role=True),
+        ],
+    )
+    request = proposal.request
+    assert [(c.context_id, c.abstract_syntax, c.transfer_syntaxes) for c in request.contexts] == [
+        (1, ct, ("1.2.840.10008.1.2.4.50",)),
+        (3, mr, ("1.2.840.10008.1.2",)),
+        (5, get_p, ("1.2.840.10008.1.2",)),  # the SCU classes not named by one
+    ]
+    roles = {r.sop_class: (r.scu, r.scp) for r in request.roles}
+    assert roles == {ct: (True, True), mr: (False, True)}  # MR's own role replaces the C-GET one

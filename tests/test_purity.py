@@ -45,9 +45,24 @@ def violations(source: str, filename: str = "<string>") -> list[str]:
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
             and node.func.id in BANNED_CALLS
+            and not is_relative_import(node)
         ):
             found.append(f"{filename}:{node.lineno} calls {node.func.id}()")
     return found
+
+
+def is_relative_import(call: ast.Call) -> bool:
+    """``__import__(name, globals(), None, fromlist, 1)``: a module of the core
+    itself, imported on first use (``dicomul/__init__.py``'s lazy names), which
+    this checker reads like any other."""
+    level = call.args[4] if len(call.args) == 5 else None
+    level = next((k.value for k in call.keywords if k.arg == "level"), level)
+    return (
+        isinstance(call.func, ast.Name)
+        and call.func.id == "__import__"
+        and isinstance(level, ast.Constant)
+        and level.value == 1
+    )
 
 
 def test_core_imports_only_allowed_modules() -> None:
@@ -63,10 +78,21 @@ def test_core_imports_only_allowed_modules() -> None:
     assert not ALLOWED_MODULES & BANNED_MODULES
 
 
+#: The one exec() of the core: a record's __init__, compiled from its field
+#: names, as dataclasses.dataclass compiles it (dicomul/_record.py, issue 16).
+EXEMPT = {"_record.py": ["calls exec()"]}
+
+
 def test_core_modules_do_no_io() -> None:
     files = sorted(CORE.rglob("*.py"))
     assert len(files) >= 8  # the scan really sees the package
-    problems = [v for f in files for v in violations(f.read_text(), str(f.relative_to(CORE)))]
+    problems = []
+    for f in files:
+        name = str(f.relative_to(CORE))
+        found = violations(f.read_text(), name)
+        exempt = EXEMPT.get(name, [])
+        assert [v.split(" ", 1)[1] for v in found if v.split(" ", 1)[1] in exempt] == exempt
+        problems += [v for v in found if v.split(" ", 1)[1] not in exempt]
     assert problems == []
 
 
@@ -80,13 +106,22 @@ def test_core_modules_do_no_io() -> None:
         "import logging",
         "def f():\n    return open('x')",
         "def f():\n    import trio",
+        "__import__('socket')",
+        "__import__('socket', globals(), None, (), 0)",
     ],
 )
 def test_checker_catches(source: str) -> None:
     assert violations(source)
 
 
-@pytest.mark.parametrize("source", ["import struct", "from dataclasses import dataclass"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import struct",
+        "from dataclasses import dataclass",
+        "__import__('_acse', globals(), None, ('negotiate',), 1)",
+    ],
+)
 def test_checker_allows_pure_modules(source: str) -> None:
     assert violations(source) == []
 

@@ -9,11 +9,15 @@ README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_readme_python_blocks_run() -> None:
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    text = README.read_text()
+    blocks = list(re.finditer(r"```python\n(.*?)```", text, flags=re.DOTALL))
     assert len(blocks) >= 5
     namespace: dict[str, object] = {"__name__": "readme"}
     for block in blocks:
-        exec(compile(block, str(README), "exec"), namespace)
+        # Padded to its place in README.md: tracebacks, and hypothesis's
+        # inspect.getsource of a @given function, find the real lines.
+        code = "\n" * text.count("\n", 0, block.start(1)) + block.group(1)
+        exec(compile(code, str(README), "exec"), namespace)
 
 
 def test_readme_opens_with_the_demo_and_the_ci_test_command() -> None:

@@ -83,3 +83,18 @@ def test_n_get_without_attributes_asks_for_all() -> None:
         0x00100010,
         0x00100020,
     )
+
+
+def test_priority_is_checked_and_names_are_taken() -> None:
+    """PS3.7 9.1 / Annex E: LOW 2, MEDIUM 0, HIGH 1; nothing else goes on the wire."""
+    from dicomul import Priority, c_find_rq, c_store_rq, check_priority
+
+    assert c_store_rq(1, "1.2", "1.2.3", priority="low").priority == Priority.LOW
+    assert c_find_rq(1, "1.2", priority=1).priority == Priority.HIGH
+    assert check_priority(Priority.MEDIUM) is Priority.MEDIUM
+    for bad in (3, -1, 0x0100, "URGENT"):
+        with pytest.raises(ValueError, match=r"not LOW \(2\), MEDIUM \(0\) or HIGH \(1\)"):
+            c_store_rq(1, "1.2", "1.2.3", priority=bad)
+    for wrong_type in (True, 1.0, None):
+        with pytest.raises(TypeError):
+            check_priority(wrong_type)

@@ -47,6 +47,9 @@ class ConnectionPair:
         default_factory=lambda: {REQUESTOR: bytearray(), ACCEPTOR: bytearray()}
     )
     _closed: set[str] = field(default_factory=set)
+    #: Sides whose peer closed the transport: they read end-of-stream once
+    #: the bytes still in flight to them are delivered (TCP's order).
+    _eof_due: set[str] = field(default_factory=set)
 
     def side(self, name: str) -> Connection:
         return self.requestor if name == REQUESTOR else self.acceptor
@@ -104,6 +107,11 @@ class ConnectionPair:
                     del pending[:size]
                     conn.receive_data(piece, now=self.now)
                     progress = True
+                elif name in self._eof_due:
+                    self._eof_due.discard(name)
+                    if name not in self._closed:
+                        conn.receive_data(b"", now=self.now)
+                        progress = True
                 progress |= self._drain(name, new[name])
         return new
 
@@ -126,7 +134,8 @@ class ConnectionPair:
         return name in self._closed
 
     def close(self, name: str) -> None:
-        """``name`` closes the transport: the other side reads end-of-stream."""
+        """``name`` closes the transport: the other side reads end-of-stream
+        (on the next :meth:`pump`, after every byte ``name`` wrote before)."""
         if name in self._closed:
             return
         self._closed.add(name)
@@ -134,7 +143,7 @@ class ConnectionPair:
         peer = self.side(other)
         never_connected = peer.state is State.STA1 and not peer._connected
         if other not in self._closed and not never_connected:
-            peer.receive_data(b"", now=self.now)
+            self._eof_due.add(other)
 
     def advance(self, seconds: float) -> dict[str, list[object]]:
         """Move the clock, fire due timers on both sides, and pump."""

@@ -161,3 +161,65 @@ def test_a_bad_operations_window_is_refused_when_assigned(value: object, error: 
     with pytest.raises(error, match="maximum_operations_performed"):
         ae.maximum_operations_performed = value  # type: ignore[assignment]
     assert ae.maximum_operations_performed == 1
+
+
+def test_implementation_uid_and_version_are_checked_when_assigned() -> None:
+    ae = AE()
+    ae.implementation_class_uid = "1.2.826.0.1.3680043.9.9999"
+    ae.implementation_version_name = "MYAPP_1"
+    assert (ae.implementation_class_uid, ae.implementation_version_name) == (
+        "1.2.826.0.1.3680043.9.9999",
+        "MYAPP_1",
+    )
+    for bad in ("", "1.2.03", "1..2", "1.2.a", "1." + "2" * 63):
+        with pytest.raises(ValueError, match=r"PS3\.5 9\.1"):
+            ae.implementation_class_uid = bad
+    for bad_name in ("", "A" * 17, "BACK\\SLASH", "ÄPP"):
+        with pytest.raises(ValueError, match=r"PS3\.7 D\.3\.3\.2"):
+            ae.implementation_version_name = bad_name
+    assert ae.implementation_class_uid == "1.2.826.0.1.3680043.9.9999"
+    ae.implementation_version_name = None  # none sent
+    assert acceptor_config(ae).implementation_version_name is None
+    assert acceptor_config(ae).implementation_class_uid == "1.2.826.0.1.3680043.9.9999"
+
+
+CT_SOP = "1.2.840.10008.5.1.4.1.1.2"
+MR_SOP = "1.2.840.10008.5.1.4.1.1.4"
+IMPLICIT, EXPLICIT, BIG = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"
+
+
+def test_requested_contexts_are_added_and_removed_as_pynetdicom_does() -> None:
+    ae = AE()
+    ae.add_requested_context(CT_SOP)
+    ae.add_requested_context(CT_SOP, [EXPLICIT, IMPLICIT])
+    ae.add_requested_context(MR_SOP, EXPLICIT)
+    ae.remove_requested_context(CT_SOP, IMPLICIT)  # from each CT context
+    assert [(c.abstract_syntax, c.transfer_syntax) for c in ae.requested_contexts] == [
+        (CT_SOP, [EXPLICIT, BIG]),  # the AE's three, less Implicit
+        (CT_SOP, [EXPLICIT]),
+        (MR_SOP, [EXPLICIT]),
+    ]
+    ae.remove_requested_context(MR_SOP, EXPLICIT)  # left with none: gone
+    ae.remove_requested_context(CT_SOP)
+    assert ae.requested_contexts == []
+    with pytest.raises(ValueError, match="is not a UID"):
+        ae.add_requested_context("CT")
+    for n in range(128):
+        ae.add_requested_context(f"1.2.3.{n + 1}")
+    with pytest.raises(ValueError, match=r"already 128 requested contexts.*\(PS3\.8 9\.3\.2\.2\)"):
+        ae.add_requested_context(CT_SOP)
+
+
+def test_supported_contexts_become_the_acceptor_configuration() -> None:
+    ae = AE(scp_sop_class=[CT_SOP, MR_SOP])  # the seed's way, then per SOP class over it
+    ae.add_supported_context(CT_SOP, EXPLICIT, scp_role=True)
+    ae.add_supported_context(CT_SOP, IMPLICIT)  # syntaxes added, roles kept
+    supported = acceptor_config(ae).supported
+    assert supported[CT_SOP].transfer_syntaxes == (EXPLICIT, IMPLICIT)
+    assert (supported[CT_SOP].scu_role, supported[CT_SOP].scp_role) == (True, True)
+    assert supported[MR_SOP].transfer_syntaxes == (IMPLICIT, EXPLICIT, BIG)  # the seed's
+    ae.remove_supported_context(CT_SOP, EXPLICIT)
+    assert acceptor_config(ae).supported[CT_SOP].transfer_syntaxes == (IMPLICIT,)
+    ae.remove_supported_context(CT_SOP)
+    assert ae.supported_contexts == []
+    assert acceptor_config(ae).supported[CT_SOP].transfer_syntaxes == (IMPLICIT, EXPLICIT, BIG)

@@ -23,9 +23,34 @@ def test_storage_list_is_the_storage_service_class() -> None:
         "1.2.840.10008.1.3.10",  # Media Storage Directory Storage (DICOMDIR)
         "1.2.840.10008.5.1.4.38.1",  # Hanging Protocol Storage (PS3.4 GG)
         "1.2.840.10008.5.1.4.1.1.200.1",  # CT Defined Procedure Protocol Storage (GG)
-        "1.2.840.10008.5.1.4.1.1.5",  # NM Image Storage (Retired)
+        "1.2.840.10008.5.1.1.29",  # Hardcopy Grayscale Image Storage (print, retired)
     ):
         assert outsider not in storage
+
+
+def test_storage_list_has_what_is_in_use_within_128_and_retired_last() -> None:
+    """A requestor proposing the list gets its first 128 (PS3.8 9.3.2.2):
+    the classes in use are there; the retired ones come after every current one."""
+    storage = dicomul_sync.StorageSOPClassList
+    first = storage[:128]
+    for uid in (
+        CT,
+        "1.2.840.10008.5.1.4.1.1.128",  # PET
+        "1.2.840.10008.5.1.4.1.1.481.1",  # RT Image
+        "1.2.840.10008.5.1.4.1.1.481.2",  # RT Dose
+        "1.2.840.10008.5.1.4.1.1.481.3",  # RT Structure Set
+        "1.2.840.10008.5.1.4.1.1.481.5",  # RT Plan
+        "1.2.840.10008.5.1.4.1.1.104.1",  # Encapsulated PDF
+        "1.2.840.10008.5.1.4.1.1.88.59",  # Key Object Selection
+        "1.2.840.10008.5.1.4.1.1.1.1",  # DX For Presentation
+    ):
+        assert uid in first
+    assert storage[:2] == [CT, "1.2.840.10008.5.1.4.1.1.4"]
+    retired = [
+        storage.index(uid) for uid in ("1.2.840.10008.5.1.4.1.1.5", "1.2.840.10008.5.1.4.1.1.6")
+    ]
+    assert min(retired) > storage.index("1.2.840.10008.5.1.4.34.10")  # after every current one
+    assert min(retired) >= 128
 
 
 def test_query_retrieve_list_has_every_model_of_the_seed() -> None:

@@ -2,8 +2,9 @@
 
 A :class:`Driver` owns a byte stream and the core's
 :class:`dicomul.Connection`: it writes what the core queues (its one way out
-for bytes, :meth:`~dicomul.Connection.data_to_send`), reads when the core
-needs data, fires the core's timers on the event loop's clock
+for bytes, :meth:`~dicomul.Connection.data_to_send_buffers`: large views
+of a data set unjoined), reads when the core needs data, fires the core's
+timers on the event loop's clock
 (``anyio.current_time``) through :meth:`~dicomul.Connection.handle_timeout`
 at :attr:`~dicomul.Connection.next_deadline`, and answers a peer's
 A-RELEASE-RQ when the core says so (:attr:`~dicomul.Connection.release_to_answer`).
@@ -28,12 +29,21 @@ from dicomul import (
     RespondRelease,
 )
 
-__all__ = ["GONE", "RECEIVE_SIZE", "Driver"]
+__all__ = ["GONE", "RECEIVE_SIZE", "SEND_UNJOINED_FROM", "Driver"]
 
 #: What a stream raises when the peer or the connection is gone.
 GONE = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
 #: Bytes asked of the stream per read.
 RECEIVE_SIZE = 65536
+#: A queued buffer this large is written as it is (not copied); smaller ones
+#: are joined, into writes of about this size (see :meth:`Driver._write`).
+SEND_UNJOINED_FROM = 65536
+
+
+def _joined(run: list[BytesLike]) -> bytes:
+    """``run`` as one ``bytes`` (no copy for a lone ``bytes``)."""
+    first = run[0]
+    return first if len(run) == 1 and isinstance(first, bytes) else b"".join(run)
 
 
 class Driver:
@@ -60,10 +70,41 @@ class Driver:
         if not self.conn.data_pending:
             return
         async with self._write_lock:
-            data = self.conn.data_to_send()
-            if data:
-                await self.stream.send(data)
+            buffers = self.conn.data_to_send_buffers()
+            if buffers:
+                await self._write(buffers)
                 self.conn.wrote(now=anyio.current_time())
+
+    async def _write(self, buffers: list[BytesLike]) -> None:
+        """Write the core's queued buffers in order, copying only small ones.
+
+        An anyio stream writes one bytes-like object per ``send`` and has no
+        gathering write, and each ``send`` costs a trip through the event
+        loop (and a system call): many small sends would be slower than one
+        joined one.  So runs of small buffers (PDU headers, short commands,
+        16 KiB fragments) are joined into sends of about
+        :data:`SEND_UNJOINED_FROM` bytes, and a buffer at least that large (a
+        view of a data set pushed whole, in large PDUs) is sent as it is,
+        never copied."""
+        run: list[BytesLike] = []
+        size = 0
+        for buffer in buffers:
+            n = buffer.nbytes if isinstance(buffer, memoryview) else len(buffer)
+            if n >= SEND_UNJOINED_FROM:
+                if run:
+                    await self.stream.send(_joined(run))
+                    run, size = [], 0
+                # A bytes-like object: every anyio byte stream (asyncio's
+                # transport.write, trio's send_all, TLS) takes a memoryview.
+                await self.stream.send(buffer)  # type: ignore[arg-type]
+                continue
+            run.append(buffer)
+            size += n
+            if size >= SEND_UNJOINED_FROM:
+                await self.stream.send(_joined(run))
+                run, size = [], 0
+        if run:
+            await self.stream.send(_joined(run))
 
     async def send(self, event: object) -> None:
         """Hand ``event`` (RequestRelease, AcceptAssociation...) to the core and

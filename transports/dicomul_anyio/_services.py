@@ -679,11 +679,18 @@ class _DatasetSink:
         self.parts.append(data)
 
     async def commit(self) -> int | None:
+        from dicomul_common.storage import file_meta_for  # noqa: PLC0415 - pydicom now loaded
+
         from dicomul import MAX_INFLATED_SIZE  # noqa: PLC0415
 
+        request = self.request
         data, self.parts = b"".join(self.parts), []
         dataset = decode_data_set(
-            data, self.request.transfer_syntax, max_inflated_size=MAX_INFLATED_SIZE
+            data, request.transfer_syntax, max_inflated_size=MAX_INFLATED_SIZE
+        )
+        # PS3.10 7.1, so that save_as(enforce_file_format=True) writes a Part 10 file.
+        dataset.file_meta = file_meta_for(
+            request.sop_class_uid, request.sop_instance_uid or "", request.transfer_syntax
         )
         return answer_status(await call(self.on_c_store, dataset))
 

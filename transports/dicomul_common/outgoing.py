@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import pathlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,8 @@ from dicomul import (
 )
 
 if TYPE_CHECKING:
+    import pathlib
+
     from pydicom.dataset import Dataset, FileMetaDataset
 
 __all__ = ["FILE_CHUNK", "CannotSendError", "Outgoing", "read_part10_meta", "store_request"]
@@ -63,6 +64,8 @@ class Outgoing:
         plain (then its errors are the ones raised).
         """
         if isinstance(item, str | os.PathLike):
+            import pathlib  # noqa: PLC0415 - slow to import: not for an app that sends no file
+
             path = pathlib.Path(item)
             head, complete = _head(path, FIRST_READ)
             try:
@@ -99,6 +102,7 @@ def store_request(
     *,
     requestor_as_scp: bool = False,
     originator: tuple[str, int] | None = None,
+    priority: int | str = 0,
 ) -> tuple[int, Command, DataSetSource]:
     """The context ID, C-STORE-RQ and data set to send ``item``.
 
@@ -107,7 +111,8 @@ def store_request(
     syntax was accepted, and otherwise re-encoded into an accepted native
     syntax if it is native or RLE Lossless (other compressed data cannot be).
     ``originator`` is the C-MOVE originator's AE title and message ID for a
-    C-MOVE sub-operation (PS3.7 9.3.1.1).  Raises :class:`CannotSendError`
+    C-MOVE sub-operation (PS3.7 9.3.1.1); ``priority`` the request's
+    Priority (PS3.7 9.1; MEDIUM, 0, by default).  Raises :class:`CannotSendError`
     when no context fits, or RLE data do not decode.
     """
     context = negotiated.context_to_send(
@@ -146,7 +151,11 @@ def store_request(
                 f"cannot re-encode it into {context.transfer_syntax}: {type(exc).__name__}: {exc}"
             ) from exc
     command = c_store_rq(
-        message_id, item.sop_class_uid, item.sop_instance_uid, move_originator=originator
+        message_id,
+        item.sop_class_uid,
+        item.sop_instance_uid,
+        move_originator=originator,
+        priority=priority,
     )
     return context.context_id, command, body
 

@@ -29,7 +29,8 @@ class ServiceRequest:
 
     ``dataset`` is the request's data set, decoded (None if it has none,
     and for a C-STORE, whose data set goes to its sink: ``on_c_store``
-    gets it decoded as its argument).
+    gets it decoded as its argument).  ``peer_address`` is the peer's IP
+    address, where the adapter knows it (storescp's ``#r``).
     """
 
     command: Command
@@ -37,6 +38,7 @@ class ServiceRequest:
     transfer_syntax: str
     negotiated: Negotiated
     dataset: Dataset | None = None
+    peer_address: str | None = None
 
     @property
     def sop_class_uid(self) -> str:

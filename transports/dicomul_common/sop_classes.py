@@ -1,12 +1,15 @@
 """SOP class constants and lists, generated from pydicom's UID dictionary.
 
-``StorageSOPClassList`` holds the standard, non-retired SOP classes of the
-Storage Service Class (PS3.4 Annex B.5): the "... Storage" SOP classes under
-the Storage root 1.2.840.10008.5.1.4.1.1 and the RT delivery instruction
-ones (1.2.840.10008.5.1.4.34), without those of the Non-Patient Object
-Storage Service Class (PS3.4 Annex GG: hanging protocols, colour palettes,
-implant templates, defined procedure protocols, protocol approvals) and
-without the DICOMDIR's Media Storage Directory Storage.
+``StorageSOPClassList`` holds the standard SOP classes of the Storage
+Service Class (PS3.4 Annex B.5): the "... Storage" SOP classes under the
+Storage root 1.2.840.10008.5.1.4.1.1 and the RT delivery instruction ones
+(1.2.840.10008.5.1.4.34), without those of the Non-Patient Object Storage
+Service Class (PS3.4 Annex GG: hanging protocols, colour palettes, implant
+templates, defined procedure protocols, protocol approvals) and without the
+DICOMDIR's Media Storage Directory Storage.  A requestor proposing it gets
+its first 128 (PS3.8 9.3.2.2), so it is ordered: the classes in common use
+first (CT, MR, CR, DX, MG, US, SC, PET, NM, XA, RT, PDF, SR, presentation
+states...), the rarely used ones after the rest, the retired ones last.
 ``QueryRetrieveSOPClassList`` holds the Query/Retrieve information models of
 PS3.4 Annex C.6 (including the retired Patient/Study Only model, which the
 seed's ``query_model='O'`` names) and Modality Worklist FIND (``'W'``).
@@ -65,12 +68,78 @@ def _storage(*, retired_too: bool = False) -> list[str]:
 
 
 def storage_classes_to_accept() -> list[str]:
-    """What a storage SCP accepts: :data:`StorageSOPClassList`, then the
-    retired storage classes, print ones included (old modalities still send
-    them; DCMTK's storescp accepts them too).  An acceptor is not bound by the 128
-    contexts a request may carry."""
+    """What a storage SCP accepts: :data:`StorageSOPClassList` (its retired
+    classes included), then the retired print storage classes (old
+    modalities still send them; DCMTK's storescp accepts them too).  An
+    acceptor is not bound by the 128 contexts a request may carry."""
     retired = [uid for uid in _storage(retired_too=True) if uid not in StorageSOPClassList]
     return [*StorageSOPClassList, *retired]
+
+
+#: The storage classes in common use, most used first: what a modality, a
+#: PACS or a treatment planning system sends day to day.  They open
+#: :data:`StorageSOPClassList`, so that a requestor proposing the list
+#: (one context each, at most 128: PS3.8 9.3.2.2) can send them.
+COMMON_STORAGE_CLASSES = (
+    "1.2.840.10008.5.1.4.1.1.2",  # CT Image
+    "1.2.840.10008.5.1.4.1.1.4",  # MR Image
+    "1.2.840.10008.5.1.4.1.1.1",  # Computed Radiography Image
+    "1.2.840.10008.5.1.4.1.1.1.1",  # Digital X-Ray Image - For Presentation
+    "1.2.840.10008.5.1.4.1.1.1.1.1",  # Digital X-Ray Image - For Processing
+    "1.2.840.10008.5.1.4.1.1.1.2",  # Digital Mammography X-Ray Image - For Presentation
+    "1.2.840.10008.5.1.4.1.1.1.2.1",  # Digital Mammography X-Ray Image - For Processing
+    "1.2.840.10008.5.1.4.1.1.6.1",  # Ultrasound Image
+    "1.2.840.10008.5.1.4.1.1.3.1",  # Ultrasound Multi-frame Image
+    "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture Image
+    "1.2.840.10008.5.1.4.1.1.7.1",  # Multi-frame Single Bit Secondary Capture
+    "1.2.840.10008.5.1.4.1.1.7.2",  # Multi-frame Grayscale Byte Secondary Capture
+    "1.2.840.10008.5.1.4.1.1.7.3",  # Multi-frame Grayscale Word Secondary Capture
+    "1.2.840.10008.5.1.4.1.1.7.4",  # Multi-frame True Color Secondary Capture
+    "1.2.840.10008.5.1.4.1.1.128",  # Positron Emission Tomography Image
+    "1.2.840.10008.5.1.4.1.1.20",  # Nuclear Medicine Image
+    "1.2.840.10008.5.1.4.1.1.12.1",  # X-Ray Angiographic Image
+    "1.2.840.10008.5.1.4.1.1.12.2",  # X-Ray Radiofluoroscopic Image
+    "1.2.840.10008.5.1.4.1.1.481.1",  # RT Image
+    "1.2.840.10008.5.1.4.1.1.481.2",  # RT Dose
+    "1.2.840.10008.5.1.4.1.1.481.3",  # RT Structure Set
+    "1.2.840.10008.5.1.4.1.1.481.5",  # RT Plan
+    "1.2.840.10008.5.1.4.1.1.481.8",  # RT Ion Plan
+    "1.2.840.10008.5.1.4.1.1.481.4",  # RT Beams Treatment Record
+    "1.2.840.10008.5.1.4.1.1.481.6",  # RT Brachy Treatment Record
+    "1.2.840.10008.5.1.4.1.1.481.7",  # RT Treatment Summary Record
+    "1.2.840.10008.5.1.4.1.1.481.9",  # RT Ion Beams Treatment Record
+    "1.2.840.10008.5.1.4.1.1.104.1",  # Encapsulated PDF
+    "1.2.840.10008.5.1.4.1.1.104.2",  # Encapsulated CDA
+    "1.2.840.10008.5.1.4.1.1.88.11",  # Basic Text SR
+    "1.2.840.10008.5.1.4.1.1.88.22",  # Enhanced SR
+    "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
+    "1.2.840.10008.5.1.4.1.1.88.34",  # Comprehensive 3D SR
+    "1.2.840.10008.5.1.4.1.1.88.59",  # Key Object Selection Document
+    "1.2.840.10008.5.1.4.1.1.88.67",  # X-Ray Radiation Dose SR
+    "1.2.840.10008.5.1.4.1.1.88.68",  # Radiopharmaceutical Radiation Dose SR
+    "1.2.840.10008.5.1.4.1.1.88.50",  # Mammography CAD SR
+    "1.2.840.10008.5.1.4.1.1.88.65",  # Chest CAD SR
+    "1.2.840.10008.5.1.4.1.1.11.1",  # Grayscale Softcopy Presentation State
+    "1.2.840.10008.5.1.4.1.1.11.2",  # Color Softcopy Presentation State
+    "1.2.840.10008.5.1.4.1.1.2.1",  # Enhanced CT Image
+    "1.2.840.10008.5.1.4.1.1.4.1",  # Enhanced MR Image
+    "1.2.840.10008.5.1.4.1.1.130",  # Enhanced PET Image
+    "1.2.840.10008.5.1.4.1.1.13.1.3",  # Breast Tomosynthesis Image
+    "1.2.840.10008.5.1.4.1.1.1.3",  # Digital Intra-Oral X-Ray Image - For Presentation
+    "1.2.840.10008.5.1.4.1.1.66.4",  # Segmentation
+    "1.2.840.10008.5.1.4.1.1.66.1",  # Spatial Registration
+    "1.2.840.10008.5.1.4.1.1.66",  # Raw Data
+    "1.2.840.10008.5.1.4.1.1.77.1.1",  # VL Endoscopic Image
+    "1.2.840.10008.5.1.4.1.1.77.1.4",  # VL Photographic Image
+    "1.2.840.10008.5.1.4.1.1.77.1.2",  # VL Microscopic Image
+    "1.2.840.10008.5.1.4.1.1.77.1.6",  # VL Whole Slide Microscopy Image
+    "1.2.840.10008.5.1.4.1.1.77.1.5.1",  # Ophthalmic Photography 8 Bit Image
+    "1.2.840.10008.5.1.4.1.1.77.1.5.4",  # Ophthalmic Tomography Image
+    "1.2.840.10008.5.1.4.1.1.9.1.1",  # 12-lead ECG Waveform
+    "1.2.840.10008.5.1.4.1.1.9.1.2",  # General ECG Waveform
+    "1.2.840.10008.5.1.4.1.1.9.2.1",  # Hemodynamic Waveform
+    "1.2.840.10008.5.1.4.1.1.9.4.1",  # Basic Voice Audio Waveform
+)
 
 
 def _query_retrieve() -> list[str]:
@@ -90,8 +159,26 @@ def sop_class_constants() -> dict[str, str]:
 
 #: The Verification SOP Class (PS3.4 Annex A).
 VerificationSOPClass = "1.2.840.10008.1.1"
-#: Every standard SOP class of the Storage Service Class (PS3.4 Annex B.5).
-StorageSOPClassList: list[str] = _storage()
+
+
+def _ordered_storage() -> list[str]:
+    """The Storage Service Class's SOP classes (PS3.4 Annex B.5) in the
+    order a requestor proposes them: :data:`COMMON_STORAGE_CLASSES` first,
+    then the rest of the current ones, those rarely used after them, and the
+    retired ones last (past the 128 contexts of one request)."""
+    current = _storage()
+    common = [uid for uid in COMMON_STORAGE_CLASSES if uid in current]
+    listed = set(common)
+    rest = [uid for uid in current if uid not in listed]
+    rest.sort(key=_rarely_retrieved)  # stable: the dictionary's order otherwise
+    retired = [
+        uid
+        for uid in _storage(retired_too=True)
+        if uid not in listed and uid not in rest and uid.startswith(_STORAGE_ROOTS)
+    ]
+    return [*common, *rest, *retired]
+
+
 #: The Query/Retrieve models (PS3.4 Annex C.6) and Modality Worklist FIND.
 QueryRetrieveSOPClassList: list[str] = _query_retrieve()
 
@@ -138,11 +225,16 @@ def _rarely_retrieved(uid: str) -> bool:
     return uid.startswith(_RARE_BRANCHES) and uid not in _COMMON_WAVEFORMS
 
 
+#: Every standard SOP class of the Storage Service Class (PS3.4 Annex B.5),
+#: the common ones first and the retired ones last (:func:`_ordered_storage`).
+StorageSOPClassList: list[str] = _ordered_storage()
+
+
 def storage_classes_for_retrieve(limit: int = 127) -> list[str]:
     """The ``limit`` storage SOP classes a C-GET SCU proposes to receive
-    (with the SCP role, PS3.7 D.3.3.4): :data:`StorageSOPClassList` with the
-    rarely retrieved ones last, so that what an archive holds (CT, MR, PET,
-    US, XA, CR/DX/MG, NM, SC, SR, RT, PDF, presentation states...) fits in
-    one association's 128 contexts."""
-    ordered = sorted(StorageSOPClassList, key=_rarely_retrieved)  # stable: order kept
-    return ordered[:limit]
+    (with the SCP role, PS3.7 D.3.3.4): the first of
+    :data:`StorageSOPClassList`, whose order puts the rarely retrieved ones
+    last, so that what an archive holds (CT, MR, PET, US, XA, CR/DX/MG, NM,
+    SC, SR, RT, PDF, presentation states...) fits in one association's 128
+    contexts."""
+    return StorageSOPClassList[:limit]  # ordered so already

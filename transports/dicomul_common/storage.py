@@ -32,6 +32,7 @@ __all__ = [
     "DurableFile",
     "NotAFileNameError",
     "file_meta_bytes",
+    "file_meta_for",
     "file_name_for",
     "fsync_directory",
     "read_attributes",
@@ -59,14 +60,32 @@ def file_name_for(sop_instance_uid: str) -> str:
     return f"{sop_instance_uid}.dcm"
 
 
-def file_meta_bytes(sop_class_uid: str, sop_instance_uid: str, transfer_syntax: str) -> bytes:
-    """Preamble, "DICM" and the group 0002 elements of PS3.10 7.1."""
+def file_meta_for(
+    sop_class_uid: str,
+    sop_instance_uid: str,
+    transfer_syntax: str,
+    *,
+    implementation_class_uid: str = IMPLEMENTATION_CLASS_UID,
+    implementation_version_name: str | None = IMPLEMENTATION_VERSION_NAME,
+) -> FileMetaDataset:
+    """The File Meta Information of a received instance (PS3.10 7.1): its
+    SOP class and instance (the C-STORE request's, which the data set was
+    checked against), the transfer syntax it came in, and the
+    implementation writing it (dicomul's unless given: the receiving AE's).
+    The group length and version are filled in when the file is written."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = UID(sop_class_uid)
     meta.MediaStorageSOPInstanceUID = UID(sop_instance_uid)
     meta.TransferSyntaxUID = UID(transfer_syntax)
-    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    meta.ImplementationClassUID = UID(implementation_class_uid)
+    if implementation_version_name:
+        meta.ImplementationVersionName = implementation_version_name
+    return meta
+
+
+def file_meta_bytes(sop_class_uid: str, sop_instance_uid: str, transfer_syntax: str) -> bytes:
+    """Preamble, "DICM" and the group 0002 elements of PS3.10 7.1."""
+    meta = file_meta_for(sop_class_uid, sop_instance_uid, transfer_syntax)
     fp = DicomBytesIO()
     fp.is_little_endian = True
     fp.is_implicit_VR = False

@@ -12,14 +12,26 @@ core's :class:`dicomul.Connection` decides, this package moves bytes.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
-
-from ._handlers import ServiceRequest, StoreSink, current_request
-from .ae import AE
-from .association import Association
 
 if TYPE_CHECKING:
     from dicomul_common.sop_classes import QueryRetrieveSOPClassList, StorageSOPClassList
+
+    from ._handlers import ServiceRequest, StoreSink, current_request
+    from .ae import AE
+    from .association import Association
+
+#: Public name -> the module defining it, imported on first use (PEP 562):
+#: ``dicomul <app> --help`` and an app that needs no association (``dump``)
+#: do not load the SCU and SCP machinery (issue 16).
+_LAZY = {
+    "AE": ".ae",
+    "Association": ".association",
+    "ServiceRequest": "._handlers",
+    "StoreSink": "._handlers",
+    "current_request": "._handlers",
+}
 
 #: The Verification SOP Class (PS3.4 Annex A).
 VerificationSOPClass = "1.2.840.10008.1.1"
@@ -37,8 +49,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """The SOP class lists and ``<Keyword>SOPClass`` constants, built from
-    pydicom's UID dictionary on first use (importing pydicom is slow)."""
+    """The classes of :data:`_LAZY`, imported on first use; the SOP class
+    lists and ``<Keyword>SOPClass`` constants, built from pydicom's UID
+    dictionary on first use (importing pydicom is slow)."""
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name], __name__)
+        value = getattr(module, name)
+        globals()[name] = value  # the next look-up is a plain attribute
+        return value
     if name in ("StorageSOPClassList", "QueryRetrieveSOPClassList") or name.endswith("SOPClass"):
         from dicomul_common import sop_classes  # noqa: PLC0415
 
@@ -48,3 +66,9 @@ def __getattr__(name: str) -> object:
         if name in constants:
             return constants[name]
     raise AttributeError(f"module 'dicomul_sync' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names, the lazy ones included (``help()`` and Sphinx's
+    autodoc list a module's members from ``dir()``)."""
+    return sorted({*globals(), *_LAZY})

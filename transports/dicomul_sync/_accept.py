@@ -12,6 +12,11 @@ led here).  ARTIM runs from the connection to the whole A-ASSOCIATE-RQ
 (PS3.8 9.1.5): bytes trickling in do not restart it.  At the association
 limit, a request that only the limit refuses may displace the association
 idle longest (``displace``, see :mod:`.server`).
+
+A request asserting a user identity (PS3.7 D.3.3.7), when the AE checks
+identities (``check_identity``), waits for the check in a small thread pool
+(it may do I/O: a directory, a token service) while the loop goes on with
+the others; its result wakes the loop, which then negotiates the request.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from dicomul import (
     NEED_DATA,
@@ -32,6 +38,7 @@ from dicomul import (
     AssociationRequested,
     Connection,
     ConnectionClosed,
+    LocalProtocolError,
     only_the_limit_refuses,
 )
 from dicomul.pdu import AssociateRQ
@@ -75,6 +82,11 @@ MAX_PENDING = 256
 #: its Connection, the bytes still to write (the tail of the AC), and its
 #: PDU trace if debugging.
 HandOff = Callable[[socket.socket, Connection, bytes, PduTrace | None], None]
+#: Checks the user identity of a request (PS3.7 D.3.3.7): (accepted, server
+#: response); called in a worker thread, never in the loop.
+CheckIdentity = Callable[[AssociateRQ], tuple[bool, bytes | None]]
+#: Identity checks run at once at most (more wait their turn).
+IDENTITY_WORKERS = 4
 
 
 class _Pending:
@@ -109,8 +121,17 @@ class AcceptLoop:
         displace: Callable[[], bool],
         hand_off: HandOff,
         ssl_context: ssl.SSLContext | None,
+        check_identity: CheckIdentity | None = None,
+        wake_up: Callable[[], None] | None = None,
     ) -> None:
         self.listener = listener
+        self.check_identity = check_identity
+        #: Wakes the loop from another thread (an identity check done).
+        self.wake_up = wake_up
+        self._identity_pool: ThreadPoolExecutor | None = None
+        self._identified: queue.SimpleQueue[
+            tuple[_Pending, AssociateRQ, Future[tuple[bool, bytes | None]]]
+        ] = queue.SimpleQueue()
         self.wake = wake
         self.new_connection = new_connection
         self.config = config
@@ -140,6 +161,7 @@ class AcceptLoop:
                     if key.fileobj is self.wake:
                         self.wake.recv(64)
                         self._take_back()
+                        self._take_identified()
                     elif key.fileobj is self.listener:
                         self._accept()
                     else:
@@ -149,6 +171,8 @@ class AcceptLoop:
                 self._fire_timers()
         finally:
             self._take_back()
+            if self._identity_pool is not None:
+                self._identity_pool.shutdown(wait=False, cancel_futures=True)
             for pending in list(self.pending.values()):
                 self._drop(pending)
             self.selector.close()
@@ -316,21 +340,89 @@ class AcceptLoop:
         while (event := conn.next_event()) is not NEED_DATA:
             closed |= isinstance(event, ConnectionClosed)
             if isinstance(event, AssociationRequested):
+                if self._identity_to_check(event.request):
+                    self._start_identity_check(pending, event.request)
+                    continue  # the loop negotiates once the check is done
                 self._negotiate(pending, event.request)
                 if conn.negotiated is not None:
-                    # Write the AC here; the worker starts once it is out.
-                    pending.accepted = True
-                    pending.out += conn.data_to_send()
-                    self._flush(pending)
-                    if not pending.out:
-                        self._hand_off(pending)
+                    self._write_acceptance(pending)
                     return
         pending.out += conn.data_to_send()
         self._flush(pending)
         if pending.sock in self.pending and closed:
             self._drop(pending)  # closed, timed out, or done after a rejection
 
-    def _negotiate(self, pending: _Pending, request: AssociateRQ) -> None:
+    def _write_acceptance(self, pending: _Pending) -> None:
+        """Write the AC here; the worker starts once it is out."""
+        pending.accepted = True
+        pending.out += pending.conn.data_to_send()
+        self._flush(pending)
+        if not pending.out and pending.sock in self.pending:
+            self._hand_off(pending)
+
+    # -------------------------------------------------------- user identity
+
+    def _identity_to_check(self, request: AssociateRQ) -> bool:
+        info = request.user_information
+        return (
+            self.check_identity is not None and info is not None and info.user_identity is not None
+        )
+
+    def _start_identity_check(self, pending: _Pending, request: AssociateRQ) -> None:
+        assert self.check_identity is not None
+        if self._identity_pool is None:
+            self._identity_pool = ThreadPoolExecutor(
+                max_workers=IDENTITY_WORKERS, thread_name_prefix="dicomul-identity"
+            )
+        future = self._identity_pool.submit(self.check_identity, request)
+
+        def done(finished: Future[tuple[bool, bytes | None]]) -> None:
+            self._identified.put((pending, request, finished))
+            if self.wake_up is not None:
+                self.wake_up()
+
+        future.add_done_callback(done)
+
+    def _take_identified(self) -> None:
+        """Negotiate the requests whose identity checks are done."""
+        while True:
+            try:
+                pending, request, future = self._identified.get_nowait()
+            except queue.Empty:
+                return
+            if pending.sock not in self.pending:
+                continue  # gone meanwhile (closed, evicted)
+            self._guarded(pending, self._finish_identified, request, future)
+
+    def _finish_identified(
+        self, pending: _Pending, request: AssociateRQ, future: Future[tuple[bool, bytes | None]]
+    ) -> None:
+        try:
+            result = future.result()
+        except Exception:
+            LOGGER.exception("the user identity check failed: rejecting the association")
+            result = (False, None)
+        try:
+            self._negotiate(pending, request, user_identity_result=result)
+        except LocalProtocolError:  # the peer aborted or went away while it was checked
+            LOGGER.info("Association gone while its user identity was checked")
+            self._drop(pending)
+            return
+        if pending.conn.negotiated is not None:
+            self._write_acceptance(pending)
+        else:
+            pending.out += pending.conn.data_to_send()
+            self._flush(pending)
+            if not result[0]:
+                LOGGER.warning("Association Rejected: user identity not accepted")
+
+    def _negotiate(
+        self,
+        pending: _Pending,
+        request: AssociateRQ,
+        *,
+        user_identity_result: tuple[bool, bytes | None] | None = None,
+    ) -> None:
         LOGGER.info("Association Received")
         others = self.claim()
         try:
@@ -342,7 +434,11 @@ class AcceptLoop:
             ):
                 others -= 1  # the displaced association's slot is free
             pending.conn.send(
-                AcceptAssociation(config=config, active_associations=others),
+                AcceptAssociation(
+                    config=config,
+                    active_associations=others,
+                    user_identity_result=user_identity_result,
+                ),
                 now=time.monotonic(),
             )
         except BaseException:

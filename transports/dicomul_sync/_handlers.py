@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from dicomul_common.outgoing import Outgoing
     from pydicom.dataset import Dataset
 
-    from dicomul import Negotiated, ProposedContext
+    from dicomul import ContextSetting, Negotiated, ProposedContext
+    from dicomul.pdu import UserIdentityRQSubItem
 
     #: What a C-GET or C-MOVE handler yields: an instance (a Dataset or the
     #: path of a Part 10 file), or a ``(status, None)`` refusal.
@@ -69,6 +70,14 @@ class StoreHandlers(Protocol):
     @property
     def store_directory(self) -> str | None:
         """Where received data sets are stored durably, if anywhere."""
+
+    @property
+    def implementation_class_uid(self) -> str:
+        """The UID put in received data sets' file meta information."""
+
+    @property
+    def implementation_version_name(self) -> str | None:
+        """The version name put there with it."""
 
     def on_c_store(self, dataset: Dataset) -> object:
         """Take a received data set; the status to answer."""
@@ -148,6 +157,18 @@ class _Contexts(Protocol):
     @property
     def transfer_syntax(self) -> Sequence[str]: ...
 
+    @property
+    def implementation_class_uid(self) -> str: ...
+
+    @property
+    def implementation_version_name(self) -> str | None: ...
+
+    @property
+    def requested_contexts(self) -> Sequence[ContextSetting]: ...
+
+    @property
+    def supported_contexts(self) -> Sequence[ContextSetting]: ...
+
 
 class RequestorSettings(ServiceHandlers, _Timeouts, _Contexts, Protocol):
     """What an association this AE requests (:class:`.association.Association`)
@@ -180,7 +201,17 @@ class AcceptorSettings(ServiceHandlers, _Timeouts, _Contexts, Protocol):
     def maximum_operations_performed(self) -> int: ...
 
     @property
+    def accept_unknown_sop_classes(self) -> bool: ...
+
+    @property
+    def refuse_associations(self) -> bool: ...
+
+    @property
     def displace_idle_after(self) -> float | None: ...
+
+    @property
+    def on_user_identity(self) -> Callable[[UserIdentityRQSubItem, str], object] | None:
+        """Decides on a requestor's user identity (None: not checked)."""
 
     def on_association_accepted(self, negotiated: Negotiated) -> object:
         """Notification: an association was accepted."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from dicomul_common.handling import HeldEvents
 from dicomul_common.outgoing import CannotSendError, Outgoing, store_request
 
+import dicomul
 from dicomul import (
     Aborted,
     Command,
@@ -26,14 +27,7 @@ from dicomul import (
     CommandReceived,
     ConnectionClosed,
     DataSetFragment,
-    FindOperation,
     HandlerOutcome,
-    InstanceCreation,
-    Reply,
-    RetrieveOperation,
-    StoreCheck,
-    association_batches,
-    handler_refusal,
     is_cancel_request,
     outcome_status,
     response_for,
@@ -54,6 +48,8 @@ from ._sinks import (
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
+
+    from dicomul import Reply, RetrieveOperation
 
     from ._channel import Channel
     from ._handlers import OpenAssociation, ServiceHandlers, StoreAssociation
@@ -146,7 +142,16 @@ class Services:
         if negotiated is None or context_id not in negotiated.contexts:
             return None  # the engine refuses such PDVs; nothing to answer
         transfer_syntax = negotiated.contexts[context_id].transfer_syntax
-        return ServiceRequest(command, context_id, transfer_syntax, negotiated)
+        return ServiceRequest(
+            command, context_id, transfer_syntax, negotiated, peer_address=self._peer_address()
+        )
+
+    def _peer_address(self) -> str | None:
+        """The peer's IP address, if the channel has a connected socket."""
+        try:
+            return str(self.channel.sock.getpeername()[0]) if self.channel.sock else None
+        except OSError:
+            return None
 
     def _sink_for(self, request: ServiceRequest) -> GuardedSink:
         field = CommandField(request.command.command_field)
@@ -154,7 +159,7 @@ class Services:
             # A data set that cannot be kept fails with the service's own status.
             return GuardedSink(CollectedDataSet, command_field=field)
         ae = self.ae
-        check = StoreCheck(request.command, request.transfer_syntax)
+        check = dicomul.StoreCheck(request.command, request.transfer_syntax)
         if ae.on_c_store_stream is not None:
             return GuardedSink(ae.on_c_store_stream, request, command_field=field, check=check)
         if ae.store_directory is not None:  # the check is CheckedStore's own
@@ -216,7 +221,7 @@ class Services:
         """C-FIND (PS3.4 C.4.1.2): the core's :class:`dicomul.FindOperation`
         says what to answer to each item the handler yields, to the peer's
         C-CANCEL (checked between matches) and to a handler that fails."""
-        query = FindOperation(request.transfer_syntax)
+        query = dicomul.FindOperation(request.transfer_syntax)
         try:
             for item in self.ae.on_c_find(_identifier(request)):
                 cancelled = self._cancel_requested(request)
@@ -259,12 +264,12 @@ class Services:
     def _move(self, request: ServiceRequest) -> None:
         """C-MOVE (PS3.4 C.4.2.3): each match goes to the move destination
         over a new association this AE requests, a pending response after each."""
-        destination, address = RetrieveOperation.destination_address(
+        destination, address = dicomul.RetrieveOperation.destination_address(
             request.command, self.ae.move_destinations
         )
         if address is None:
             LOGGER.error("Move destination %r is unknown", destination)
-            self._reply(request, RetrieveOperation.destination_unknown())
+            self._reply(request, dicomul.RetrieveOperation.destination_unknown())
             return
         items = self._matches(
             request, lambda: self.ae.on_c_move(_identifier(request), destination)
@@ -294,18 +299,18 @@ class Services:
         sub-operation) or failed (0xC000)."""
         try:
             items = list(handler())
-            refusal = handler_refusal(items)
+            refusal = dicomul.handler_refusal(items)
             if refusal is None:
                 return [Outgoing.of(item) for item in items]  # type: ignore[arg-type]
         except NotImplementedError as exc:  # no handler (the AE's default)
             self._unhandled(request, exc)
             return None
         except Exception:
-            reply = RetrieveOperation.failed(request.command.command_field)
+            reply = dicomul.RetrieveOperation.failed(request.command.command_field)
             LOGGER.exception("retrieve handler failed; answering 0x%04X", reply.status)
             self._reply(request, reply)
             return None
-        self._reply(request, RetrieveOperation.refused(refusal))
+        self._reply(request, dicomul.RetrieveOperation.refused(refusal))
         return None
 
     def _suboperations(
@@ -381,7 +386,7 @@ class Services:
         if field == CommandField.N_CREATE_RQ:
             from pydicom.uid import generate_uid  # noqa: PLC0415 - pydicom only when needed
 
-            creation = InstanceCreation.of(request.command, new_uid=generate_uid)
+            creation = dicomul.InstanceCreation.of(request.command, new_uid=generate_uid)
             request = dataclasses.replace(request, command=creation.request)
         handler = getattr(self.ae, _N_HANDLERS[field])
         status, reply = call_handler(handler, (request,), field)
@@ -443,7 +448,7 @@ def _failure(command_field: int) -> int:
 def _retrieve(request: ServiceRequest, items: Sequence[Outgoing]) -> RetrieveOperation:
     """The core's operation for a C-GET or C-MOVE ``request`` whose handler matched ``items``."""
     uids = [item.sop_instance_uid for item in items]
-    return RetrieveOperation(request.command.command_field, request.transfer_syntax, uids)
+    return dicomul.RetrieveOperation(request.command.command_field, request.transfer_syntax, uids)
 
 
 def _identifier(request: ServiceRequest) -> Dataset:
@@ -475,7 +480,9 @@ class _MoveRelay:
         self.destination = destination
         self.address = address
         self.originator = originator
-        self.batches = association_batches([(i.sop_class_uid, i.transfer_syntax) for i in items])
+        self.batches = dicomul.association_batches(
+            [(i.sop_class_uid, i.transfer_syntax) for i in items]
+        )
         self.batch = -1  # the run whose association is open (or failed to open)
         self.association: StoreAssociation | None = None
         self.sent = 0

@@ -169,7 +169,11 @@ class CollectedDataSet(handling.CollectedDataSet):
 
 
 class DatasetSink:
-    """Collect the data set, decode it, and hand it to ``ae.on_c_store``."""
+    """Collect the data set, decode it, and hand it to ``ae.on_c_store``
+    with its ``file_meta`` (PS3.10 7.1: the request's SOP class and
+    instance, the transfer syntax it came in, the AE's implementation), so
+    that ``dataset.save_as(path, enforce_file_format=True)`` writes a Part
+    10 file as it is, compressed or not."""
 
     def __init__(self, ae: StoreHandlers, request: ServiceRequest) -> None:
         self.ae = ae
@@ -180,12 +184,22 @@ class DatasetSink:
         self.parts.append(bytes(data))
 
     def commit(self) -> int | None:
+        from dicomul_common.storage import file_meta_for  # noqa: PLC0415 - pydicom now loaded
+
         from dicomul import MAX_INFLATED_SIZE  # noqa: PLC0415
 
+        request = self.request
         dataset = decode_data_set(
-            b"".join(self.parts), self.request.transfer_syntax, max_inflated_size=MAX_INFLATED_SIZE
+            b"".join(self.parts), request.transfer_syntax, max_inflated_size=MAX_INFLATED_SIZE
         )
         self.parts = []
+        dataset.file_meta = file_meta_for(
+            request.sop_class_uid,
+            request.sop_instance_uid or "",
+            request.transfer_syntax,
+            implementation_class_uid=self.ae.implementation_class_uid,
+            implementation_version_name=self.ae.implementation_version_name,
+        )
         return answer_status(self.ae.on_c_store(dataset))
 
     def discard(self) -> None:

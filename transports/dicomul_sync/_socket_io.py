@@ -18,12 +18,16 @@ import math
 import os
 import select
 import socket
-import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, cast
 
 from dicomul import BytesLike, Connection
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["RECEIVE_SIZE", "Waker", "read_into", "write_to"]
 
@@ -35,6 +39,35 @@ RECEIVE_SIZE = 65536
 #: connection is given up (a write half done cannot be resumed: PDUs would
 #: interleave).
 WRITE_TIMEOUT = 60.0
+
+
+def _as_tls(sock: socket.socket) -> ssl.SSLSocket | None:
+    """``sock`` if it is a TLS socket, else None.
+
+    ``ssl`` is not imported here (it costs a fast-starting app, such as
+    ``dicomul echoscu``, 5 ms): a socket can be a TLS one only once
+    something (the caller's SSLContext) has imported it."""
+    ssl_module = sys.modules.get("ssl")
+    if ssl_module is not None and isinstance(sock, ssl_module.SSLSocket):
+        return cast("ssl.SSLSocket", sock)
+    return None
+
+
+def _tls_error(exc: OSError) -> ssl.SSLError | None:
+    """``exc`` if it is an ``ssl.SSLError`` (see :func:`_as_tls` for why
+    ``ssl`` is looked up, not imported), else None."""
+    ssl_module = sys.modules.get("ssl")
+    if ssl_module is not None and isinstance(exc, ssl_module.SSLError):
+        return cast("ssl.SSLError", exc)
+    return None
+
+
+def _tls_would_block(exc: OSError) -> bool:
+    """``exc`` is a TLS socket's SSLWantReadError or SSLWantWriteError."""
+    ssl_module = sys.modules.get("ssl")
+    return ssl_module is not None and isinstance(
+        exc, ssl_module.SSLWantReadError | ssl_module.SSLWantWriteError
+    )
 
 
 class Waker:
@@ -148,7 +181,8 @@ def _wait(sock: socket.socket, timeout: float | None, waker: Waker | None) -> _R
     """
     if waker is not None and waker.take():
         return _Ready.WOKEN
-    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+    tls = _as_tls(sock)
+    if tls is not None and tls.pending():
         return _Ready.DATA  # decrypted already
     poller = select.poll()
     poller.register(sock, select.POLLIN)
@@ -195,14 +229,16 @@ def _receive_into(sock: socket.socket, conn: Connection) -> tuple[memoryview, bo
             count = len(data)
         else:
             count = sock.recv_into(buffer)
-    except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+    except BlockingIOError:
         return None
-    except ssl.SSLError as exc:
-        # A TLS alert (a refused certificate, say): the engine sees the
-        # connection close; the reason is only here, so it is logged.
-        LOGGER.error("TLS error: %s", exc.reason or exc)
-        count = 0
-    except OSError:
+    except OSError as exc:
+        if _tls_would_block(exc):
+            return None
+        tls_error = _tls_error(exc)
+        if tls_error is not None:
+            # A TLS alert (a refused certificate, say): the engine sees the
+            # connection close; the reason is only here, so it is logged.
+            LOGGER.error("TLS error: %s", tls_error.reason or tls_error)
         count = 0
     if not count:
         conn.receive_data(b"", now=time.monotonic())
@@ -230,8 +266,9 @@ def write_to(
     if not any(len(b) for b in buffers):
         return True
     try:
-        if isinstance(sock, ssl.SSLSocket):
-            _write_tls(sock, buffers, timeout)
+        tls = _as_tls(sock)
+        if tls is not None:
+            _write_tls(tls, buffers, timeout)
         else:
             _write_gathered(sock, buffers, timeout)
     except OSError:
@@ -315,8 +352,12 @@ def _send_now(sock: socket.socket, data: bytes) -> int:
     _non_blocking(sock)
     try:
         return sock.send(data)
-    except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+    except BlockingIOError:
         return 0
+    except OSError as exc:
+        if _tls_would_block(exc):
+            return 0
+        raise
 
 
 def _iov_max() -> int:

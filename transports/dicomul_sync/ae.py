@@ -7,22 +7,29 @@ The SCU side is :meth:`AE.associate`; the SCP side :meth:`AE.start`.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 from dicomul import (
     DEFAULT_DISPLACE_IDLE_AFTER,
     DEFAULT_MAX_PDU_LENGTH,
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION_NAME,
+    MAX_CONTEXTS,
+    ContextSetting,
     GeneralStatus,
     Negotiated,
     ProposedContext,
+    UserIdentity,
     check_ae_title,
+    check_implementation_class_uid,
+    check_implementation_version_name,
     check_operations_window,
 )
 
 from .association import Association
-from .server import Server
 
 if TYPE_CHECKING:
     import pathlib
@@ -30,9 +37,12 @@ if TYPE_CHECKING:
 
     from pydicom.dataset import Dataset
 
-    from ._handlers import RetrieveItem, ServiceRequest, StoreSink
+    from dicomul.pdu import UserIdentityRQSubItem
 
-__all__ = ["AE", "DEFAULT_TRANSFER_SYNTAXES"]
+    from ._handlers import RetrieveItem, ServiceRequest, StoreSink
+    from .server import ServedAssociation, Server
+
+__all__ = ["AE", "DEFAULT_TRANSFER_SYNTAXES", "ServerHandle"]
 
 #: Implicit VR Little Endian, Explicit VR Little Endian, Explicit VR Big Endian.
 DEFAULT_TRANSFER_SYNTAXES = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2")
@@ -85,6 +95,10 @@ class AE:
         (local-limit-exceeded).
     maximum_pdu_size : int or None
         Maximum PDU length this AE receives as SCP; None means no limit.
+    implementation_class_uid, implementation_version_name : str
+        What this AE says it is in every A-ASSOCIATE-RQ and -AC (PS3.7
+        D.3.3.2): dicomul's UID and version by default.  Checked when
+        assigned (ValueError); a version name of None sends none.
     maximum_operations_performed : int
         The asynchronous operations window this AE offers as SCP (PS3.7
         D.3.3.3): how many requests a requestor may have outstanding on one
@@ -117,6 +131,17 @@ class AE:
         self.displace_idle_after: float | None = DEFAULT_DISPLACE_IDLE_AFTER
         self.maximum_pdu_size: int | None = DEFAULT_MAX_PDU_LENGTH
         self.maximum_operations_performed = 1
+        #: Accept any abstract syntax not in scp_sop_class too, with the
+        #: transfer syntaxes above (a storage SCP keeping whatever it is sent,
+        #: private SOP classes included: DCMTK storescp's -pm).
+        self.accept_unknown_sop_classes = False
+        #: Reject every association, permanently, no reason given (RJ
+        #: 1/1/1: DCMTK storescp's --refuse, for testing requestors).
+        self.refuse_associations = False
+        self._requested_contexts: list[ContextSetting] = []
+        self._supported_contexts: dict[str, ContextSetting] = {}
+        self.implementation_class_uid = IMPLEMENTATION_CLASS_UID
+        self.implementation_version_name: str | None = IMPLEMENTATION_VERSION_NAME
         #: Seconds associate() waits for the TCP connection (None: the
         #: network or ACSE timeout, whichever is set).
         self.connection_timeout: float | None = None
@@ -129,6 +154,16 @@ class AE:
         #: data set's bytes undecoded as they come off the wire and answers
         #: the status on commit.  Takes precedence over store_directory.
         self.on_c_store_stream: Callable[[ServiceRequest], StoreSink] | None = None
+        #: If set, decides on the user identity a requestor asserts (PS3.7
+        #: D.3.3.7): called as on_user_identity(identity, calling_ae_title)
+        #: with the request's sub-item (identity_type, primary_field,
+        #: secondary_field, positive_response_requested), in a worker thread
+        #: (it may do I/O); returns True/False, or (accepted, server response)
+        #: (the response is sent when the requestor asked for one: a Kerberos
+        #: or SAML/JWT answer; empty for username types).  False or a raise
+        #: rejects the association (RJ 1/2/1, PS3.7 D.3.3.7.3).  None: not
+        #: checked (an identity is ignored, as PS3.7 allows).
+        self.on_user_identity: Callable[[UserIdentityRQSubItem, str], object] | None = None
         #: A server-side ssl.SSLContext: start() then serves TLS only.
         self.ssl_context: ssl.SSLContext | None = None
         #: Move destinations this SCP knows: AE title -> (host, port).
@@ -139,7 +174,11 @@ class AE:
         #: Set while start() is listening (with port 0, ``port`` is then the
         #: port the system chose): wait on it before connecting to this AE.
         self.listening = threading.Event()
-        self._server: Server | None = None
+        #: The host :meth:`start` listens on: '' every IPv4 interface, '::'
+        #: every IPv6 one, '::1' or '127.0.0.1' loopback only...
+        self.bind_address = ""
+        self._servers: list[Server] = []
+        self._servers_lock = threading.Lock()
 
     @property
     def ae_title(self) -> str:
@@ -177,6 +216,138 @@ class AE:
     @maximum_operations_performed.setter
     def maximum_operations_performed(self, value: int) -> None:
         self._maximum_operations_performed = check_operations_window(value)
+
+    @property
+    def implementation_class_uid(self) -> str:
+        """The Implementation Class UID sent in A-ASSOCIATE-RQ and -AC (PS3.7
+        D.3.3.2), dicomul's by default; a non-UID raises ValueError when assigned."""
+        return self._implementation_class_uid
+
+    @implementation_class_uid.setter
+    def implementation_class_uid(self, value: str) -> None:
+        self._implementation_class_uid = check_implementation_class_uid(value)
+
+    @property
+    def implementation_version_name(self) -> str | None:
+        """The Implementation Version Name sent with it (1 to 16 characters;
+        None sends none), dicomul's by default; checked when assigned."""
+        return self._implementation_version_name
+
+    @implementation_version_name.setter
+    def implementation_version_name(self, value: str | None) -> None:
+        self._implementation_version_name = check_implementation_version_name(value)
+
+    # --------------------------------------- presentation contexts by SOP class
+
+    @property
+    def requested_contexts(self) -> list[ContextSetting]:
+        """The contexts :meth:`add_requested_context` added, proposed in that
+        order before one per ``scu_sop_class`` entry they do not name."""
+        return list(self._requested_contexts)
+
+    def add_requested_context(
+        self,
+        abstract_syntax: str,
+        transfer_syntaxes: str | Sequence[str] | None = None,
+        *,
+        scu_role: bool | None = None,
+        scp_role: bool | None = None,
+    ) -> None:
+        """Propose a presentation context for ``abstract_syntax`` in every
+        association this AE requests (pynetdicom 2's).
+
+        ``transfer_syntaxes`` (one or several, in order of preference; None:
+        the AE's ``transfer_syntax``, read at each association).  The same
+        abstract syntax may be added again with other transfer syntaxes: one
+        context each (a file then goes in its own syntax).  ``scu_role`` /
+        ``scp_role`` propose SCP/SCU role selection (PS3.7 D.3.3.4) for the
+        SOP class: ``scp_role=True`` to take C-STOREs back during a C-GET,
+        say.  ValueError for a non-UID, or past 128 contexts (PS3.8 9.3.2.2).
+        """
+        if len(self._requested_contexts) >= MAX_CONTEXTS:
+            raise ValueError(
+                f"already {MAX_CONTEXTS} requested contexts, the most one association "
+                "request carries (PS3.8 9.3.2.2)"
+            )
+        self._requested_contexts.append(
+            ContextSetting(
+                abstract_syntax=str(abstract_syntax),
+                transfer_syntaxes=_syntaxes(transfer_syntaxes),
+                scu_role=scu_role,
+                scp_role=scp_role,
+            )
+        )
+
+    def remove_requested_context(
+        self, abstract_syntax: str, transfer_syntaxes: str | Sequence[str] | None = None
+    ) -> None:
+        """Stop proposing ``abstract_syntax`` (None), or only these transfer
+        syntaxes of it (a context left with none goes)."""
+        removed = _syntaxes(transfer_syntaxes)
+        kept: list[ContextSetting] = []
+        for context in self._requested_contexts:
+            if context.abstract_syntax != abstract_syntax:
+                kept.append(context)
+            elif removed is not None:
+                left = tuple(
+                    ts for ts in context.syntaxes(self.transfer_syntax) if ts not in removed
+                )
+                if left:
+                    kept.append(dataclasses.replace(context, transfer_syntaxes=left))
+        self._requested_contexts = kept
+
+    @property
+    def supported_contexts(self) -> list[ContextSetting]:
+        """The contexts :meth:`add_supported_context` added; each decides, for
+        its abstract syntax, over ``scp_sop_class``/``scu_sop_class``."""
+        return list(self._supported_contexts.values())
+
+    def add_supported_context(
+        self,
+        abstract_syntax: str,
+        transfer_syntaxes: str | Sequence[str] | None = None,
+        scu_role: bool | None = None,
+        scp_role: bool | None = None,
+    ) -> None:
+        """Accept ``abstract_syntax`` with these transfer syntaxes (in order of
+        preference; None: the AE's ``transfer_syntax``, read at each
+        association), as pynetdicom 2's.
+
+        Roles (PS3.7 D.3.3.4), when the requestor proposes role selection:
+        ``scu_role`` whether it may be SCU (None: yes), ``scp_role`` whether
+        it may be SCP (None: no; True for a C-GET SCU's storage classes).
+        Added again, the transfer syntaxes are added to its own and roles
+        given replace its roles.  ValueError for a non-UID.
+        """
+        syntaxes = _syntaxes(transfer_syntaxes)
+        old = self._supported_contexts.get(abstract_syntax)
+        if old is not None:
+            if syntaxes is not None and old.transfer_syntaxes is not None:
+                syntaxes = tuple(dict.fromkeys((*old.transfer_syntaxes, *syntaxes)))
+            scu_role = old.scu_role if scu_role is None else scu_role
+            scp_role = old.scp_role if scp_role is None else scp_role
+        self._supported_contexts[str(abstract_syntax)] = ContextSetting(
+            abstract_syntax=str(abstract_syntax),
+            transfer_syntaxes=syntaxes,
+            scu_role=scu_role,
+            scp_role=scp_role,
+        )
+
+    def remove_supported_context(
+        self, abstract_syntax: str, transfer_syntaxes: str | Sequence[str] | None = None
+    ) -> None:
+        """Stop accepting ``abstract_syntax`` by :meth:`add_supported_context`
+        (None), or only these transfer syntaxes of it.  The seed's
+        ``scp_sop_class`` list is not changed: remove it there too."""
+        context = self._supported_contexts.pop(abstract_syntax, None)
+        removed = _syntaxes(transfer_syntaxes)
+        if context is None or removed is None:
+            return
+        left = tuple(ts for ts in context.syntaxes(self.transfer_syntax) if ts not in removed)
+        if left:
+            self._supported_contexts[abstract_syntax] = dataclasses.replace(
+                context, transfer_syntaxes=left
+            )
 
     # ------------------------------------------------------------- SCP side
 
@@ -267,33 +438,122 @@ class AE:
     def on_association_aborted(self, negotiated: Negotiated | None) -> None:
         """Notification: an association this SCP served was aborted."""
 
-    def start(self, ssl_context: ssl.SSLContext | None = None) -> None:
-        """Listen on ``port`` and serve associations until :meth:`stop`.
+    @overload
+    def start(
+        self, ssl_context: ssl.SSLContext | None = None, *, block: Literal[True] = True
+    ) -> None: ...
+
+    @overload
+    def start(
+        self, ssl_context: ssl.SSLContext | None = None, *, block: Literal[False]
+    ) -> ServerHandle: ...
+
+    def start(
+        self, ssl_context: ssl.SSLContext | None = None, *, block: bool = True
+    ) -> ServerHandle | None:
+        """Listen on :attr:`bind_address`:``port`` and serve associations until :meth:`stop`.
 
         With ``ssl_context`` (a server-side :class:`ssl.SSLContext`; default
         the AE's :attr:`ssl_context`), every connection is TLS (PS3.15 B.1);
-        require client certificates by setting its ``verify_mode``.
+        require client certificates by setting its ``verify_mode``.  With
+        ``block=False`` it returns once listening, with a
+        :class:`ServerHandle` (``shutdown()``, ``active_associations``);
+        ``port`` is then the port listened on (the system's choice for 0).
         """
+        return self._start(
+            (self.bind_address, self.port), block=block, ssl_context=ssl_context, set_port=True
+        )
+
+    @overload
+    def start_server(
+        self,
+        address: tuple[str, int],
+        *,
+        block: Literal[True] = True,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None: ...
+
+    @overload
+    def start_server(
+        self,
+        address: tuple[str, int],
+        *,
+        block: Literal[False],
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> ServerHandle: ...
+
+    def start_server(
+        self,
+        address: tuple[str, int],
+        *,
+        block: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> ServerHandle | None:
+        """Serve this AE's SCP side at ``address``, (host, port), as pynetdicom 2's.
+
+        ``host`` '' listens on every IPv4 interface, ``'::'`` on every IPv6
+        one (and IPv4 too where the system allows dual-stack sockets),
+        ``'::1'`` or ``'127.0.0.1'`` on loopback only.  The socket is bound
+        before this returns or blocks (an address in use raises OSError
+        here).  Blocking, it serves until :meth:`stop`; with ``block=False``
+        it serves in a thread and returns a :class:`ServerHandle`.  Several
+        servers may run at once; :meth:`stop` stops them all.
+        """
+        return self._start(address, block=block, ssl_context=ssl_context, set_port=False)
+
+    def _start(
+        self,
+        address: tuple[str, int],
+        *,
+        block: bool,
+        ssl_context: ssl.SSLContext | None,
+        set_port: bool,
+    ) -> ServerHandle | None:
+        from .server import Server  # noqa: PLC0415 - only an SCP needs it: a faster SCU start
+
+        host, port = address
         server = Server(
             self, ssl_context or self.ssl_context, open_association=self._open_for_move
         )
-        self._server = server
+        bound = server.bind(host, port)
+        if set_port:
+            self.port = bound  # before listening is set: who waits on it reads the port
+        with self._servers_lock:
+            self._servers.append(server)
+        self.listening.set()
+        if block:
+            self._serve(server)
+            return None
+        thread = threading.Thread(
+            target=self._serve, args=(server,), name=f"dicomul-server-{bound}", daemon=True
+        )
+        thread.start()
+        return ServerHandle(server, thread, (host, bound))
+
+    def _serve(self, server: Server) -> None:
         try:
-            self.port = server.bind()
-            self.listening.set()
             server.serve()
         finally:
-            self.listening.clear()
-            self._server = None
+            with self._servers_lock:
+                self._servers.remove(server)
+                if not self._servers:
+                    self.listening.clear()
+
+    @property
+    def active_associations(self) -> list[ServedAssociation]:
+        """The associations this AE's servers are serving now."""
+        with self._servers_lock:
+            servers = list(self._servers)
+        return [association for server in servers for association in server.active_associations]
 
     def stop(self, *, abort: bool = False) -> None:
         """Stop :meth:`start` (from another thread or a signal handler).
 
         New connections are refused at once; :meth:`start` returns when the
-        associations in progress end, or, with ``abort``, at once.
+        associations in progress end, or, with ``abort``, at once.  Stops
+        every server :meth:`start_server` started.
         """
-        server = self._server
-        if server is not None:
+        for server in list(self._servers):  # no lock: safe from a signal handler
             server.stop(abort=abort)
 
     def associate(
@@ -306,6 +566,7 @@ class AE:
         contexts: Sequence[ProposedContext] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        user_identity: UserIdentity | None = None,
     ) -> Association:
         """Request an association with the peer at ``addr``:``port``.
 
@@ -322,6 +583,11 @@ class AE:
         ``ssl_context`` (a client-side :class:`ssl.SSLContext`) the
         connection is TLS, the peer's certificate checked against
         ``server_hostname`` (default ``addr``) as the context says.
+        ``user_identity`` (a :class:`dicomul.UserIdentity`, e.g.
+        ``UserIdentity.username("bob", "secret", positive_response_requested=True)``,
+        ``.kerberos(ticket)``, ``.saml(assertion)``, ``.jwt(token)``) is
+        asserted in the request (PS3.7 D.3.3.7); the peer's server response
+        is then ``assoc.user_identity_response``.
         """
         association = Association(
             self,
@@ -333,6 +599,7 @@ class AE:
             ssl_context=ssl_context,
             server_hostname=server_hostname,
             open_association=self._open_for_move,
+            user_identity=user_identity,
         )
         association._connect()
         return association
@@ -357,6 +624,44 @@ class AE:
         )
         association._connect()
         return association
+
+
+class ServerHandle:
+    """A server :meth:`AE.start_server` runs in a thread (``block=False``).
+
+    ``server_address`` is the (host, port) listened on, ``port`` its port.
+    """
+
+    def __init__(self, server: Server, thread: threading.Thread, address: tuple[str, int]) -> None:
+        self._server = server
+        self._thread = thread
+        self.server_address = address
+        self.port = address[1]
+
+    @property
+    def active_associations(self) -> list[ServedAssociation]:
+        """The associations being served now (peer ``address``, ``negotiated``)."""
+        return self._server.active_associations
+
+    @property
+    def is_serving(self) -> bool:
+        """True until the server has stopped and its associations ended."""
+        return self._thread.is_alive()
+
+    def shutdown(self, *, abort: bool = False, timeout: float | None = None) -> None:
+        """Stop listening and wait (up to ``timeout`` seconds) for the
+        associations in progress to end; with ``abort`` they end now."""
+        self._server.stop(abort=abort)
+        self._thread.join(timeout)
+
+
+def _syntaxes(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """Transfer syntaxes as given: one UID, several, or None (the AE's)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(uid) for uid in value)
 
 
 def _title_setting(value: str | Iterable[str] | None) -> str | list[str]:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import socket
-import ssl
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -26,6 +26,7 @@ from dicomul import (
     VERIFICATION_SOP_CLASS,
     Abort,
     Aborted,
+    AcceptedContext,
     AssociationAccepted,
     AssociationRejected,
     BytesLike,
@@ -36,7 +37,9 @@ from dicomul import (
     DataSetSource,
     GeneralStatus,
     Negotiated,
+    Priority,
     ProposedContext,
+    RejectedContext,
     Released,
     RemoteProtocolError,
     RequestAssociation,
@@ -44,12 +47,15 @@ from dicomul import (
     ResponseCollector,
     Role,
     Status,
+    UserIdentity,
     c_cancel_rq,
     c_echo_rq,
     c_find_rq,
     c_get_rq,
     c_move_rq,
+    check_priority,
     is_final_response,
+    missing_context_reason,
     model_sop_class,
     n_action_rq,
     n_create_rq,
@@ -57,6 +63,7 @@ from dicomul import (
     n_event_report_rq,
     n_get_rq,
     n_set_rq,
+    rejected_contexts,
     requestor_proposal,
     service_name,
 )
@@ -65,7 +72,11 @@ from ._channel import Channel
 from ._services import Services
 
 if TYPE_CHECKING:
+    import ssl
+
     from pydicom.dataset import Dataset
+
+    from dicomul import UserIdentity
 
     from ._handlers import OpenAssociation, RequestorSettings
 
@@ -90,17 +101,17 @@ class Association:
     of ours (another Message ID) aborts the association at once (PS3.7
     9.1.x.1.2), and the request returns None.
 
+    ``ae`` is the requesting AE, as far as an association uses it
+    (:class:`._handlers.RequestorSettings`); ``open_association`` requests
+    the associations to a move destination should the peer send a C-MOVE
+    here (see :class:`._services.Services`).
+
     Attributes
     ----------
     is_established, is_rejected, is_aborted, is_released : bool
         Where the association stands, as the seed documentation uses them.
     negotiated : dicomul.Negotiated or None
         What was agreed, once established.
-
-    ``ae`` is the requesting AE, as far as an association uses it
-    (:class:`._handlers.RequestorSettings`); ``open_association`` requests
-    the associations to a move destination should the peer send a C-MOVE
-    here (see :class:`._services.Services`).
     """
 
     def __init__(
@@ -115,6 +126,7 @@ class Association:
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         open_association: OpenAssociation | None = None,
+        user_identity: UserIdentity | None = None,
     ) -> None:
         self.ae = ae
         self.address = address
@@ -152,6 +164,10 @@ class Association:
             transfer_syntaxes=ae.transfer_syntax,
             max_pdu_length=0 if max_pdu is None else max_pdu,
             contexts=contexts,
+            implementation_class_uid=ae.implementation_class_uid,
+            implementation_version_name=ae.implementation_version_name,
+            requested_contexts=ae.requested_contexts,
+            user_identity=user_identity,
         )
         self._request = proposal.request
         if proposal.left_out:
@@ -162,6 +178,32 @@ class Association:
                 MAX_CONTEXTS,
             )
 
+    @property
+    def accepted_contexts(self) -> list[AcceptedContext]:
+        """The presentation contexts the peer accepted (``context_id``,
+        ``abstract_syntax``, the ``transfer_syntax`` chosen, the requestor's
+        roles ``requestor_is_scu``/``requestor_is_scp``); empty unless
+        established."""
+        negotiated = self.negotiated
+        return [] if negotiated is None else list(negotiated.contexts.values())
+
+    @property
+    def rejected_contexts(self) -> list[RejectedContext]:
+        """The proposed contexts the peer rejected, each with the ``result``
+        (PS3.8 Table 9-18) and what was proposed."""
+        negotiated = self.negotiated
+        if negotiated is None:
+            return []
+        return list(rejected_contexts(self._request.contexts, negotiated))
+
+    @property
+    def user_identity_response(self) -> bytes | None:
+        """The acceptor's server response to our user identity (PS3.7
+        D.3.3.7.2), if it sent one: empty for username types, a Kerberos
+        server ticket or SAML/JWT response otherwise."""
+        negotiated = self.negotiated
+        return None if negotiated is None else negotiated.user_identity_response
+
     # ------------------------------------------------------------------ loop
 
     def _connect(self) -> None:
@@ -171,7 +213,7 @@ class Association:
         try:
             ae = self.ae
             sock = socket.create_connection(
-                (self.address, self.port),
+                (_host_name(self.address), self.port),  # type: ignore[arg-type]  # bytes: see there
                 timeout=ae.connection_timeout or ae.network_timeout or ae.acse_timeout,
             )
         except OSError as exc:
@@ -185,7 +227,7 @@ class Association:
         if context is not None:
             try:
                 sock = context.wrap_socket(sock, server_hostname=hostname or self.address)
-            except (OSError, ssl.SSLError) as exc:
+            except OSError as exc:  # ssl.SSLError is one
                 LOGGER.error("Association Request Failed: TLS handshake failed: %s", exc)
                 sock.close()
                 self.is_aborted = True
@@ -270,7 +312,8 @@ class Association:
             return None
         context = negotiated.context_for(sop_class)
         if context is None:
-            LOGGER.error("No accepted presentation context for %s (%s)", what, sop_class)
+            reason = missing_context_reason(sop_class, self._request.contexts, negotiated)
+            LOGGER.error("Cannot send %s of %s: %s", what, _sop_class_label(sop_class), reason)
             return None
         return negotiated, context.context_id
 
@@ -372,6 +415,7 @@ class Association:
         self,
         dataset: Dataset | str | os.PathLike[str] | Outgoing,
         msg_id: int | None = None,
+        priority: int | str = Priority.MEDIUM,
         *,
         originator: tuple[str, int] | None = None,
         on_sent: Callable[[int], None] | None = None,
@@ -387,11 +431,15 @@ class Association:
         serves, if any.
         ``on_sent`` is called with the size of each part of the data set as
         it is handed to the transport (a progress bar's feed).
+        ``priority`` is the request's Priority (0000,0700): ``Priority.LOW``
+        (2), ``MEDIUM`` (0, the default) or ``HIGH`` (1), or its name
+        (PS3.7 9.1.1.1.3); anything else raises ValueError.
 
         Returns the response's command set (``Status`` at least), or None if
         it could not be sent (not established, no matching context) or the
         association ended first.
         """
+        check_priority(priority)  # ValueError before anything is sent
         item = dataset if isinstance(dataset, Outgoing) else Outgoing.of(dataset)
         found = self._established_context(item.sop_class_uid, "C-STORE")
         if found is None:
@@ -400,7 +448,7 @@ class Association:
         message_id = self._conn.new_message_id() if msg_id is None else msg_id
         try:
             context_id, request, body = store_request(
-                negotiated, item, message_id, originator=originator
+                negotiated, item, message_id, originator=originator, priority=priority
             )
         except CannotSendError as exc:
             LOGGER.error("Cannot send %s: %s", dataset, exc)
@@ -410,12 +458,17 @@ class Association:
         return self._request_response(context_id, request, body)
 
     def send_c_find(
-        self, dataset: Dataset, query_model: str = "P", msg_id: int | None = None
+        self,
+        dataset: Dataset,
+        query_model: str = "P",
+        msg_id: int | None = None,
+        priority: int | str = Priority.MEDIUM,
     ) -> Iterator[tuple[Status, Dataset | None]]:
         """Query the peer (C-FIND, PS3.4 C.4.1); yield (status, identifier) per response.
 
         ``query_model`` is 'W' (Modality Worklist), 'P' (Patient Root), 'S'
-        (Study Root) or 'O' (Patient/Study Only).  Each status is a
+        (Study Root) or 'O' (Patient/Study Only), or the model's SOP Class
+        UID (for C-GET and C-MOVE too: any UID but another service's model).  Each status is a
         :class:`dicomul.Status`: an int that also compares equal to
         'Pending', 'Success', 'Cancel', 'Failure' or 'Warning'.  Pending
         responses carry a matching identifier; the final one carries None.
@@ -424,12 +477,17 @@ class Association:
         responses read as it is (as pynetdicom's).  Leaving the loop early
         (or closing the iterator) cancels the query (C-CANCEL) and reads up
         to its final response, so the association stays usable; so do C-GET
-        and C-MOVE.
+        and C-MOVE.  ``priority`` is as :meth:`send_c_store`'s, for each of
+        the three.
         """
-        return self._query(CommandField.C_FIND_RQ, dataset, query_model, msg_id)
+        return self._query(CommandField.C_FIND_RQ, dataset, query_model, msg_id, priority)
 
     def send_c_get(
-        self, dataset: Dataset, query_model: str = "P", msg_id: int | None = None
+        self,
+        dataset: Dataset,
+        query_model: str = "P",
+        msg_id: int | None = None,
+        priority: int | str = Priority.MEDIUM,
     ) -> Iterator[tuple[Status, Dataset | None]]:
         """Retrieve the matches over this association (C-GET, PS3.4 C.4.3).
 
@@ -439,7 +497,7 @@ class Association:
         with the SCP role, PS3.7 D.3.3.4).  ``query_model`` is 'P', 'S' or
         'O'.  Yields (status, identifier) per C-GET response.
         """
-        return self._query(CommandField.C_GET_RQ, dataset, query_model, msg_id)
+        return self._query(CommandField.C_GET_RQ, dataset, query_model, msg_id, priority)
 
     def send_c_cancel(self, msg_id: int | None = None) -> None:
         """Ask the peer to cancel an outstanding C-FIND, C-GET or C-MOVE (C-CANCEL).
@@ -461,7 +519,12 @@ class Association:
         self._send_request(context_id, c_cancel_rq(msg_id))
 
     def send_c_move(
-        self, dataset: Dataset, move_aet: str, query_model: str = "P", msg_id: int | None = None
+        self,
+        dataset: Dataset,
+        move_aet: str,
+        query_model: str = "P",
+        msg_id: int | None = None,
+        priority: int | str = Priority.MEDIUM,
     ) -> Iterator[tuple[Status, Dataset | None]]:
         """Ask the peer to send the matches to ``move_aet`` (C-MOVE, PS3.4 C.4.2).
 
@@ -474,6 +537,7 @@ class Association:
             dataset,
             query_model,
             msg_id,
+            priority,
             move_destination=move_aet,
         )
 
@@ -483,13 +547,17 @@ class Association:
         dataset: Dataset,
         query_model: str,
         msg_id: int | None,
+        priority: int | str,
         *,
         move_destination: str | None = None,
     ) -> Iterator[tuple[Status, Dataset | None]]:
         sop_class = model_sop_class(field, query_model)  # ValueError before anything is sent
+        checked = check_priority(priority)
         # Lazy, as pynetdicom's: the request goes at the first next(), so
         # queries may be made before any is read.
-        return self._query_responses(field, sop_class, dataset, msg_id, move_destination)
+        return self._query_responses(
+            field, sop_class, dataset, msg_id, move_destination, priority=checked
+        )
 
     def _query_responses(
         self,
@@ -498,6 +566,8 @@ class Association:
         dataset: Dataset,
         msg_id: int | None,
         move_destination: str | None,
+        *,
+        priority: Priority,
     ) -> Iterator[tuple[Status, Dataset | None]]:
         found = self._established_context(sop_class, CommandField(field).name)
         if found is None:
@@ -509,10 +579,10 @@ class Association:
         message_id = self._conn.new_message_id() if msg_id is None else msg_id
         if field == CommandField.C_MOVE_RQ:
             assert move_destination is not None
-            request = c_move_rq(message_id, sop_class, move_destination)
+            request = c_move_rq(message_id, sop_class, move_destination, priority=priority)
         else:
             request = (c_get_rq if field == CommandField.C_GET_RQ else c_find_rq)(
-                message_id, sop_class
+                message_id, sop_class, priority=priority
             )
         assert request.message_id is not None
         self._send_request(context_id, request, encode_dataset(dataset, transfer_syntax))
@@ -713,6 +783,21 @@ def _reporting(body: DataSetSource, on_sent: Callable[[int], None]) -> Iterator[
         on_sent(len(part))
 
 
+def _sop_class_label(uid: str) -> str:
+    """``RT Plan Storage (1.2.840.10008.5.1.4.1.1.481.5)``: the name from
+    pydicom's dictionary if pydicom is loaded already (never imported just
+    for this: an echo needs no pydicom), else the UID alone."""
+    if uid == VERIFICATION_SOP_CLASS:
+        return f"Verification SOP Class ({uid})"
+    if "pydicom" in sys.modules:
+        from pydicom.uid import UID  # noqa: PLC0415 - loaded already
+
+        name = UID(uid).name
+        if name != uid:
+            return f"{name} ({uid})"
+    return uid
+
+
 def _establishment_failure(event: Aborted) -> str:
     """Why an association failed before the peer answered, in a line."""
     if event.by_peer:
@@ -741,3 +826,11 @@ def _log_response(command: Command) -> None:
 _MULTIPLE_RESPONSES = frozenset(
     {CommandField.C_FIND_RSP, CommandField.C_GET_RSP, CommandField.C_MOVE_RSP}
 )
+
+
+def _host_name(address: str) -> str | bytes:
+    """``address`` as ``getaddrinfo`` takes it (typeshed says ``str`` only;
+    CPython takes bytes too): an ASCII name or number as bytes, which spares
+    a short run (``dicomul echoscu``) the import of the IDNA codec that a
+    ``str`` needs, 1.5 ms (issue 16)."""
+    return address.encode("ascii") if address.isascii() else address

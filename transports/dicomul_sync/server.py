@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from dicomul import (
     Abort,
@@ -49,6 +49,7 @@ from dicomul import (
     Role,
     longest_idle,
 )
+from dicomul.pdu import UserIdentityRQSubItem
 
 from ._accept import AcceptLoop
 from ._channel import Channel
@@ -57,9 +58,11 @@ from ._socket_io import Waker
 from ._trace import PduTrace
 
 if TYPE_CHECKING:
+    from dicomul.pdu import AssociateRQ
+
     from ._handlers import AcceptorSettings, OpenAssociation
 
-__all__ = ["Server"]
+__all__ = ["ServedAssociation", "Server", "listen"]
 
 LOGGER = logging.getLogger("dicomul.sync.server")
 
@@ -125,11 +128,20 @@ class Server:
             LOGGER.info("The AE's settings are usable again")
         return config
 
-    def bind(self) -> int:
-        """Open the listening socket; return the port (useful with port 0)."""
-        listener = socket.create_server(("", self.ae.port), reuse_port=False)
+    def bind(self, host: str = "", port: int | None = None) -> int:
+        """Open the listening socket on ``host`` (see :func:`listen`) and
+        ``port`` (default the AE's); return the port (useful with port 0)."""
+        listener = listen(host, self.ae.port if port is None else port)
         self.listener = listener
         return int(listener.getsockname()[1])
+
+    @property
+    def active_associations(self) -> list[ServedAssociation]:
+        """The associations being served now (a snapshot): each from the
+        moment a worker takes it, just after the A-ASSOCIATE-AC is sent and
+        before any request is answered, until it ends."""
+        with self._lock:
+            return [handler for handler in self._handlers if handler.counted]
 
     def serve(self) -> None:
         """Accept and serve associations until :meth:`stop` is called.
@@ -160,6 +172,8 @@ class Server:
                 displace=self.displace_idle,
                 hand_off=hand_off,
                 ssl_context=self.ssl_context,
+                check_identity=self.check_identity if self.ae.on_user_identity else None,
+                wake_up=self._wake,
             )
             try:
                 loop.run(self._stopping.is_set)
@@ -181,6 +195,21 @@ class Server:
             for sock in list(self._active_sockets):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+
+    def check_identity(self, request: AssociateRQ) -> tuple[bool, bytes | None]:
+        """The AE's verdict on a request's user identity (PS3.7 D.3.3.7), from
+        ``on_user_identity(identity, calling_ae_title)``: True or False, or
+        (accepted, server response).  Run in a worker thread."""
+        handler = self.ae.on_user_identity
+        info = request.user_information
+        identity = None if info is None else info.user_identity
+        if handler is None or not isinstance(identity, UserIdentityRQSubItem):
+            return True, None
+        verdict = handler(identity, request.calling_aet)
+        if isinstance(verdict, tuple):
+            accepted, response = verdict
+            return bool(accepted), None if response is None else bytes(response)
+        return bool(verdict), None
 
     # ---------------------------------------------------------- one association
 
@@ -290,7 +319,8 @@ class Server:
 
 class _Handler:
     """One association in the acceptor role: the socket loop; the services
-    themselves are :class:`Services`."""
+    themselves are :class:`Services`.  Read from other threads through
+    :class:`ServedAssociation` (``Server.active_associations``)."""
 
     def __init__(
         self, server: Server, sock: socket.socket, conn: Connection, trace: PduTrace | None
@@ -310,6 +340,18 @@ class _Handler:
         self.services = Services(self.ae, self.channel, open_association=server.open_association)
         #: True once the engine said to close the connection (ConnectionClosed).
         self.closed = False
+        #: The peer's (host, port), IPv4 or IPv6.
+        self.address: tuple[str, int] = _peer_address(sock)
+
+    @property
+    def negotiated(self) -> Negotiated | None:
+        """What was agreed with the peer."""
+        return self.conn.negotiated
+
+    @property
+    def is_established(self) -> bool:
+        """True until the association is released or aborted."""
+        return not self.conn.association_over
 
     def run(self) -> None:
         conn = self.conn
@@ -405,6 +447,44 @@ class _Handler:
             LOGGER.exception("notification handler failed")
 
 
+class ServedAssociation(Protocol):
+    """An association a server is serving, as ``active_associations`` shows it."""
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The peer's (host, port)."""
+
+    @property
+    def negotiated(self) -> Negotiated | None:
+        """What was agreed (contexts, AE titles, implementation, identity)."""
+
+    @property
+    def is_established(self) -> bool:
+        """False once the association is released or aborted."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port``.
+
+    ``host`` '' listens on every IPv4 interface (as before bind addresses
+    existed); an IPv6 address (``'::1'``, or ``'::'`` for every interface,
+    which also takes IPv4 where the system allows dual-stack sockets) listens
+    over IPv6; a name or IPv4 address on that interface only.
+    """
+    if ":" in host:
+        dualstack = host == "::" and socket.has_dualstack_ipv6()
+        return socket.create_server((host, port), family=socket.AF_INET6, dualstack_ipv6=dualstack)
+    return socket.create_server((host, port), reuse_port=False)
+
+
+def _peer_address(sock: socket.socket) -> tuple[str, int]:
+    try:
+        host, port = sock.getpeername()[:2]
+    except OSError:
+        return ("?", 0)
+    return str(host), int(port)
+
+
 def _peer_name(sock: socket.socket | None) -> str:
     """``host:port`` of the peer, for the log."""
     try:
@@ -433,4 +513,12 @@ def acceptor_config(ae: AcceptorSettings) -> AcceptorConfig:
         maximum_associations=ae.maximum_associations,
         max_pdu_length=0 if ae.maximum_pdu_size is None else ae.maximum_pdu_size,
         maximum_operations_performed=ae.maximum_operations_performed,
+        accept_unknown_sop_classes=ae.accept_unknown_sop_classes,
+        refuse_all=ae.refuse_associations,
+        implementation_class_uid=ae.implementation_class_uid,
+        implementation_version_name=ae.implementation_version_name,
+        supported_contexts={
+            context.abstract_syntax: context.supported(ae.transfer_syntax)
+            for context in ae.supported_contexts
+        },
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dicomul import GeneralStatus
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 #: The information models' switches: (short, long, letter, help).
 MODELS = {
     "W": ("-W", "--worklist", "use modality worklist information model"),
-    "P": ("-P", "--patient", "use patient root information model (default)"),
+    "P": ("-P", "--patient", "use patient root information model"),
     "S": ("-S", "--study", "use study root information model"),
     "O": ("-O", "--psonly", "use patient/study only information model"),
 }
@@ -41,8 +41,12 @@ class BadKeyError(ValueError):
     """A -k key that is not ``path[=value]`` with a known keyword or a tag."""
 
 
-def build_parser(prog: str, description: str, *, models: str, aet: str) -> argparse.ArgumentParser:
-    """The parser with every option the three apps share."""
+def build_parser(
+    prog: str, description: str, *, models: str, aet: str, default_model: str = "P"
+) -> argparse.ArgumentParser:
+    """The parser with every option the three apps share; the information
+    model is ``default_model`` unless an option names one (DCMTK's: -W for
+    findscu, -P for getscu and movescu)."""
     p = _cli.parser(prog, description)
     p.add_argument("peer", help="hostname of DICOM peer")
     p.add_argument("port", type=_cli.port_number, help="tcp/ip port number of peer")
@@ -57,10 +61,11 @@ def build_parser(prog: str, description: str, *, models: str, aet: str) -> argpa
     model = network.add_mutually_exclusive_group()
     for letter in models:
         short, long, about = MODELS[letter]
+        about += " (default)" if letter == default_model else ""
         model.add_argument(
             short, long, dest="model", action="store_const", const=letter, help=about
         )
-    p.set_defaults(model="P")
+    p.set_defaults(model=default_model)
     _cli.add_calling_titles(p, aetitle=aet)
     keys = p.add_argument_group("query keys")
     keys.add_argument(
@@ -75,8 +80,163 @@ def build_parser(prog: str, description: str, *, models: str, aet: str) -> argpa
         "may be repeated",
     )
     _cli.add_timeout_options(p, connecting=True)
+    run = p.add_argument_group("run")
+    run.add_argument(
+        "--repeat",
+        type=_cli.positive_int,
+        default=1,
+        metavar="[n]umber",
+        help="send the request n times, one after the other, on the association",
+    )
+    run.add_argument(
+        "--abort", action="store_true", help="abort the association instead of releasing it"
+    )
+    run.add_argument(
+        "--cancel",
+        type=_cli.positive_int,
+        metavar="[n]umber",
+        help="cancel (C-CANCEL) after n responses (default: never)",
+    )
     _tls.add_tls_options(p, server=False)
     return p
+
+
+def end(assoc: Association, args: argparse.Namespace) -> None:
+    """Release the association, or abort it with --abort."""
+    if not assoc.is_established:
+        return
+    if args.abort:
+        assoc.abort()
+    else:
+        assoc.release()
+
+
+def cancel_after(
+    assoc: Association, responses: Iterable[tuple[Status, Dataset | None]], count: int | None
+) -> Iterator[tuple[Status, Dataset | None]]:
+    """``responses``, with a C-CANCEL sent after the ``count``-th pending one
+    (PS3.4 C.4.1.2.3: the peer then ends with Cancel, or whatever it had
+    already decided); read to the final one all the same."""
+    pending = 0
+    for status, answer in responses:
+        yield status, answer
+        if status == "Pending":
+            pending += 1
+            if pending == count:
+                assoc.send_c_cancel()
+
+
+# ------------------------------------------------ incoming C-STORE syntaxes
+
+_UNCOMPRESSED = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2")
+
+#: The compressed syntaxes +xa accepts (the ones storescp accepts).
+COMPRESSED = (
+    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
+    "1.2.840.10008.1.2.5",  # RLE Lossless
+    "1.2.840.10008.1.2.4.50",  # JPEG Baseline (Process 1)
+    "1.2.840.10008.1.2.4.51",  # JPEG Extended (Process 2 & 4)
+    "1.2.840.10008.1.2.4.57",  # JPEG Lossless, Non-Hierarchical (Process 14)
+    "1.2.840.10008.1.2.4.70",  # JPEG Lossless, first-order prediction (Process 14 SV1)
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS Lossy (Near-Lossless)
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 (Lossless Only)
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000
+)
+
+#: DCMTK getscu's and movescu's switches for the C-STORE sub-operations'
+#: transfer syntaxes: (names, syntaxes in preference order, what).
+INCOMING = (
+    (("+x=", "--prefer-uncompr"), _UNCOMPRESSED, "prefer explicit VR little endian (default)"),
+    (("+xe", "--prefer-little"), _UNCOMPRESSED, "prefer explicit VR little endian"),
+    (
+        ("+xb", "--prefer-big"),
+        (_UNCOMPRESSED[1], _UNCOMPRESSED[0], _UNCOMPRESSED[2]),
+        "prefer explicit VR big endian",
+    ),
+    (
+        ("+xs", "--prefer-lossless"),
+        ("1.2.840.10008.1.2.4.70", *_UNCOMPRESSED),
+        "prefer JPEG Lossless (SV1), and take the uncompressed syntaxes",
+    ),
+    (
+        ("+xy", "--prefer-jpeg8"),
+        ("1.2.840.10008.1.2.4.50", *_UNCOMPRESSED),
+        "prefer JPEG Baseline, and take the uncompressed syntaxes",
+    ),
+    (
+        ("+xx", "--prefer-jpeg12"),
+        ("1.2.840.10008.1.2.4.51", *_UNCOMPRESSED),
+        "prefer JPEG Extended, and take the uncompressed syntaxes",
+    ),
+    (
+        ("+xv", "--prefer-j2k-lossless"),
+        ("1.2.840.10008.1.2.4.90", *_UNCOMPRESSED),
+        "prefer JPEG 2000 lossless, and take the uncompressed syntaxes",
+    ),
+    (
+        ("+xw", "--prefer-j2k-lossy"),
+        ("1.2.840.10008.1.2.4.91", *_UNCOMPRESSED),
+        "prefer JPEG 2000, and take the uncompressed syntaxes",
+    ),
+    (
+        ("+xt", "--prefer-jls-lossless"),
+        ("1.2.840.10008.1.2.4.80", *_UNCOMPRESSED),
+        "prefer JPEG-LS lossless, and take the uncompressed syntaxes",
+    ),
+    (
+        ("+xu", "--prefer-jls-lossy"),
+        ("1.2.840.10008.1.2.4.81", *_UNCOMPRESSED),
+        "prefer JPEG-LS near-lossless, and take the uncompressed syntaxes",
+    ),
+    (
+        ("+xr", "--prefer-rle"),
+        ("1.2.840.10008.1.2.5", *_UNCOMPRESSED),
+        "prefer RLE Lossless, and take the uncompressed syntaxes",
+    ),
+    (
+        ("+xd", "--prefer-deflated"),
+        ("1.2.840.10008.1.2.1.99", *_UNCOMPRESSED),
+        "prefer deflated explicit VR little endian, and take the uncompressed syntaxes",
+    ),
+    (("+xi", "--implicit"), (_UNCOMPRESSED[2],), "take implicit VR little endian only"),
+    (
+        ("+xa", "--accept-all"),
+        (*_UNCOMPRESSED, *COMPRESSED),
+        "take every syntax: uncompressed, deflated, RLE, JPEG, JPEG-LS, JPEG 2000",
+    ),
+)
+
+
+def add_incoming_options(p: argparse.ArgumentParser) -> None:
+    """The +x switches (the transfer syntaxes the C-STORE sub-operations may
+    come in: stored as they come) and --ignore."""
+    group = p.add_argument_group(
+        "preferred storage transfer syntaxes (incoming C-STOREs)"
+    ).add_mutually_exclusive_group()
+    for names, syntaxes, about in INCOMING:
+        group.add_argument(
+            *names, dest="incoming", action="store_const", const=syntaxes, help=about
+        )
+    p.set_defaults(incoming=_UNCOMPRESSED)
+    p.add_argument_group("output").add_argument(
+        "--ignore",
+        action="store_true",
+        help="receive the data sets but do not store them (answering Success)",
+    )
+
+
+class Discard:
+    """--ignore: take the bytes, keep nothing, answer Success."""
+
+    def write(self, data: bytes | memoryview) -> None:
+        pass
+
+    def commit(self) -> int | None:
+        return None
+
+    def discard(self) -> None:
+        pass
 
 
 def parse_args(p: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
@@ -386,22 +546,30 @@ def retrieve_summary(what: str, status: Any, response: Dataset | None) -> str:
 def retrieve(
     what: str,
     assoc: Association,
-    responses: Iterable[tuple[Status, Dataset | None]],
+    responses: Callable[[], Iterable[tuple[Status, Dataset | None]]],
     log: logging.Logger,
+    args: argparse.Namespace,
 ) -> int:
-    """Read a C-GET's or C-MOVE's responses to the final one, release, and
-    report (``what`` is "Get" or "Move"); the exit status."""
-    final = None
-    failed_list = None
-    for status, answer in responses:
-        if status != "Pending":
-            final, failed_list = status, answer
-    if final is None:
-        log.error("%s SCU Failed: the association ended before the final response", what)
-        return 1
-    response = assoc.last_response
-    assoc.release()
-    return report(what, final, response, failed_list, log)
+    """Send the C-GET or C-MOVE ``responses`` makes (--repeat times), read
+    each one's responses to the final one (a C-CANCEL after --cancel of
+    them), release (or --abort), and report each (``what`` is "Get" or
+    "Move"); the exit status."""
+    outcomes = []
+    for _ in range(args.repeat):
+        final = None
+        failed_list = None
+        for status, answer in cancel_after(assoc, responses(), args.cancel):
+            if status != "Pending":
+                final, failed_list = status, answer
+        if final is None:
+            log.error("%s SCU Failed: the association ended before the final response", what)
+            return 1
+        outcomes.append((final, assoc.last_response, failed_list))
+    end(assoc, args)
+    worst = 0
+    for final, response, failed_list in outcomes:
+        worst = max(worst, report(what, final, response, failed_list, log))
+    return worst
 
 
 def report(

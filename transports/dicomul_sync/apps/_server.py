@@ -81,6 +81,12 @@ def add_server_options(p: argparse.ArgumentParser, *, aetitle: str) -> None:
     p.set_defaults(preference="uncompr")
     server = p.add_argument_group("server")
     server.add_argument(
+        "-dhl",
+        "--disable-host-lookup",
+        action="store_true",
+        help="disable hostname lookup (always: peers are known by IP address; DCMTK's switch)",
+    )
+    server.add_argument(
         "--max-associations",
         type=_cli.positive_int,
         default=10,

@@ -25,12 +25,12 @@ import argparse
 import dataclasses
 import functools
 import logging
-import pathlib
 from typing import TYPE_CHECKING
 
 from ._exit import fail
 
 if TYPE_CHECKING:
+    import pathlib
     import ssl
     from collections.abc import Callable
 
@@ -311,6 +311,8 @@ def _load_trusted(context: ssl.SSLContext, options: TlsOptions, *, server: bool)
         except OSError as exc:
             fail(f"cannot load trusted certificate file {cafile}: {exc}")
     for directory in options.cert_dirs:
+        import pathlib  # noqa: PLC0415 - only for a directory of certificates
+
         _load_directory(context, pathlib.Path(directory))
     if options.system_certs:
         context.load_default_certs(ssl.Purpose.CLIENT_AUTH if server else ssl.Purpose.SERVER_AUTH)

@@ -17,16 +17,24 @@ import argparse
 import logging
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import _cli, _query
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+    from dicomul import Status
+    from dicomul_sync.association import Association
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = _query.build_parser(
         "findscu",
         "DICOM query (C-FIND) SCU: find what a peer holds.",
-        models="PSOW",
+        models="WPSO",
         aet="FINDSCU",
+        default_model="W",
     )
     output = p.add_argument_group("output")
     shown = output.add_mutually_exclusive_group()
@@ -76,13 +84,50 @@ def main(argv: Sequence[str]) -> int:
         return 1  # why is logged
     syntax = _query.context_syntax(assoc, sop_class)
     shown = response_logger(args)
-    final = None
     _query.log_identifiers_when_sent(assoc, log, query, sop_class)
+    finals = []
+    for _ in range(args.repeat):
+        final = find(
+            assoc, args, query=query, shown=shown, log=log, syntax=syntax, sop_class=sop_class
+        )
+        if final is None:
+            log.error("Find SCU Failed: the association ended before the final response")
+            return 1  # why is logged
+        finals.append(final)
+    last_response = assoc.last_response
+    _query.end(assoc, args)
+    failed = [final for final in finals if final not in ("Success", "Warning", "Cancel")]
+    if not failed:
+        return 0
+    comment = last_response.get("ErrorComment") if last_response else None
+    log.error(
+        "Find SCU Failed: %s: %s%s",
+        _query.status_text(failed[-1]),
+        failed[-1].meaning("find"),
+        f" ({comment})" if comment else "",
+    )
+    return 1
+
+
+def find(
+    assoc: Association,
+    args: argparse.Namespace,
+    *,
+    query: Dataset,
+    shown: logging.Logger,
+    log: logging.Logger,
+    syntax: str | None,
+    sop_class: str,
+) -> Status | None:
+    """One C-FIND: its matches shown (and extracted with -X), a C-CANCEL
+    after --cancel of them; its final status (None if the association
+    ended first)."""
     responses = assoc.send_c_find(query, query_model=args.model)
-    for matches, (status, answer) in enumerate(responses, start=1):
+    for matches, (status, answer) in enumerate(
+        _query.cancel_after(assoc, responses, args.cancel), start=1
+    ):
         if status != "Pending":
-            final = status
-            break
+            return status
         if shown.isEnabledFor(logging.INFO):
             shown.info("---------------------------")
             shown.info("Find Response: %d (%s)", matches, _query.status_text(status))
@@ -94,20 +139,7 @@ def main(argv: Sequence[str]) -> int:
             path = os.path.join(args.output_directory, f"rsp{matches:04d}.dcm")
             write_response(answer, path, sop_class)
             log.info("Writing response dataset to file: %s", path)
-    if final is None:
-        log.error("Find SCU Failed: the association ended before the final response")
-        return 1  # why is logged
-    assoc.release()
-    if final in ("Success", "Warning"):
-        return 0
-    comment = assoc.last_response.get("ErrorComment") if assoc.last_response else None
-    log.error(
-        "Find SCU Failed: %s: %s%s",
-        _query.status_text(final),
-        final.meaning("find"),
-        f" ({comment})" if comment else "",
-    )
-    return 1
+    return None
 
 
 def response_logger(args: argparse.Namespace) -> logging.Logger:

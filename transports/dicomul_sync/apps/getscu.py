@@ -4,9 +4,12 @@ The peer sends each match back on the same association as a C-STORE
 sub-operation: the storage SOP classes are proposed with the SCP role
 (PS3.7 D.3.3.4) and what arrives is written durably under ``-od``, named by
 SOP Instance UID.  DCMTK getscu's query options (``-P -S -O``, ``-k``, a
-query file).  Prints the sub-operation counts at the end; the exit status
-is non-zero if the association fails, any sub-operation fails or the
-retrieve ends other than in Success or Warning.
+query file), ``+x=`` ... ``+xa`` for the syntaxes the sub-operations may
+come in (proposed in each storage context, in that order of preference),
+``--ignore``, ``--repeat``, ``--cancel`` and ``--abort``.  Prints the
+sub-operation counts at the end; the exit status is non-zero if the
+association fails, any sub-operation fails or the retrieve ends other than
+in Success or Warning.
 
 127 of the 176 storage SOP classes fit beside the C-GET model in the 128
 presentation contexts an association can carry (PS3.8 9.3.2.2): the ones
@@ -36,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     output = p.add_argument_group("output")
     _cli.add_output_directory(output)
+    _query.add_incoming_options(p)
     return p
 
 
@@ -59,10 +63,16 @@ def main(argv: Sequence[str]) -> int:
         ae_title=args.calling_aet,
         scu_sop_class=[GET_MODELS[args.model]],
         scp_sop_class=storage_classes_for_retrieve(MAX_CONTEXTS - 1),
+        transfer_syntax=args.incoming,  # proposed for the C-STORE sub-operations
     )
-    ae.store_directory = args.output_directory
+    if args.ignore:
+        ae.on_c_store_stream = lambda request: _query.Discard()
+    else:
+        ae.store_directory = args.output_directory
     assoc = _cli.associate(ae, args)
     if not _cli.accepted(assoc):
         return 1  # why is logged
     _query.log_identifiers_when_sent(assoc, log, query, GET_MODELS[args.model])
-    return _query.retrieve("Get", assoc, assoc.send_c_get(query, query_model=args.model), log)
+    return _query.retrieve(
+        "Get", assoc, lambda: assoc.send_c_get(query, query_model=args.model), log, args
+    )

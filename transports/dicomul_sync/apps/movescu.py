@@ -3,7 +3,10 @@
 ``-aem`` names the move destination (default: our own calling AE title);
 with ``+P port`` this app listens there itself as a storage SCP for the
 sub-operations, writing what arrives durably under ``-od``.  DCMTK movescu's
-query options (``-P -S -O``, ``-k``, a query file).  Prints the
+query options (``-P -S -O``, ``-k``, a query file);
+``+x=`` ... ``+xa`` for the syntaxes its own storage SCP accepts (``+xa``:
+JPEG, JPEG-LS, JPEG 2000, RLE and deflated too, stored as they come),
+``--ignore``, ``--repeat``, ``--cancel`` and ``--abort``.  Prints the
 sub-operation counts at the end; the exit status is non-zero if the
 association fails, any sub-operation fails or the retrieve ends other than
 in Success or Warning.
@@ -25,8 +28,6 @@ if TYPE_CHECKING:
 
     from dicomul_sync.ae import AE
 
-#: Explicit VR Little Endian first, as DCMTK's storage SCPs prefer.
-STORE_TRANSFER_SYNTAXES = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.2")
 VERIFICATION = "1.2.840.10008.1.1"
 
 
@@ -56,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     output = p.add_argument_group("output")
     _cli.add_output_directory(output)
+    _query.add_incoming_options(p)
+    p.add_argument_group("network").add_argument(
+        "-dhl",
+        "--disable-host-lookup",
+        action="store_true",
+        help="disable hostname lookup (always; DCMTK's switch)",
+    )
     return p
 
 
@@ -92,8 +100,13 @@ def move(args: argparse.Namespace, query: Dataset, move_aet: str, log: logging.L
     if not _cli.accepted(assoc):
         return 1  # why is logged
     _query.log_identifiers_when_sent(assoc, log, query, MOVE_MODELS[args.model])
-    responses = assoc.send_c_move(query, move_aet, query_model=args.model)
-    return _query.retrieve("Move", assoc, responses, log)
+    return _query.retrieve(
+        "Move",
+        assoc,
+        lambda: assoc.send_c_move(query, move_aet, query_model=args.model),
+        log,
+        args,
+    )
 
 
 def storage_scp(args: argparse.Namespace, ae_title: str) -> AE:
@@ -106,9 +119,12 @@ def storage_scp(args: argparse.Namespace, ae_title: str) -> AE:
         ae_title=ae_title,
         port=args.listen_port,
         scp_sop_class=[*storage_classes_to_accept(), VERIFICATION],
-        transfer_syntax=STORE_TRANSFER_SYNTAXES,
+        transfer_syntax=args.incoming,
     )
-    scp.store_directory = args.output_directory
+    if args.ignore:
+        scp.on_c_store_stream = lambda request: _query.Discard()
+    else:
+        scp.store_directory = args.output_directory
     scp.ssl_context = _tls.incoming_tls(args)  # TLS out, TLS in
     scp.acse_timeout = args.acse_timeout
     scp.dimse_timeout = args.dimse_timeout

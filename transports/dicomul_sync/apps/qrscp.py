@@ -1,8 +1,10 @@
 """qrscp: a query/retrieve SCP over a directory of DICOM files (PS3.4 C).
 
 ``--database DIR`` is indexed at start (every DICOM file under it, in an
-in-memory SQLite table, see ``_qrindex``) and each file received by C-STORE
-is written durably into DIR and indexed.  Serves C-ECHO, C-STORE, and
+SQLite table kept in ``DIR/.dicomul-index.sqlite``, or ``--index FILE``,
+or in memory with ``--no-index-file``; a start reads only the files added
+or changed since the last, see ``_qrindex``) and each file received by
+C-STORE is written durably into DIR and indexed.  Serves C-ECHO, C-STORE, and
 C-FIND, C-GET and C-MOVE of the Patient Root, Study Root and Patient/Study
 Only models at the PATIENT, STUDY, SERIES and IMAGE levels;
 ``--known-ae AE=host:port`` names the move destinations.  Serves until
@@ -25,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import pathlib
+import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -49,6 +53,9 @@ from .storescp import COMPRESSED
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
+    from dicomul_sync.ae import AE
+
+    from ._qrconfig import Config
     from ._qrindex import Index
 
 #: Patient Root, Study Root, Patient/Study Only x FIND, MOVE, GET.
@@ -74,12 +81,36 @@ def build_parser() -> argparse.ArgumentParser:
         "(C-ECHO, C-STORE, C-FIND, C-GET, C-MOVE).",
     )
     _server.add_server_options(p, aetitle="QRSCP")
+    for action in p._actions:  # as dcmqrscp's [port]: the configuration file may give it
+        if action.dest == "port":
+            action.nargs = "?"
+            action.help = "tcp/ip port number to listen on (default: NetworkTCPPort of -c)"
     database = p.add_argument_group("database")
-    database.add_argument(
+    source = database.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--database",
-        required=True,
         metavar="[d]irectory",
         help="serve the DICOM files under existing directory d, and store received ones there",
+    )
+    source.add_argument(
+        "-c",
+        "--config",
+        metavar="[f]ilename",
+        help="serve the AE titles of dcmqrscp configuration file f instead (its AETable: "
+        "a storage area, access R, W or RW, and the peers allowed, per AE title; "
+        "its HostTable: move destinations; NetworkTCPPort, MaxPDUSize, MaxAssociations)",
+    )
+    where = database.add_mutually_exclusive_group()
+    where.add_argument(
+        "--index",
+        metavar="[f]ile",
+        help="keep the index of --database in SQLite file f (default: .dicomul-index.sqlite "
+        "in each storage area; updated at start from the files added, changed or removed)",
+    )
+    where.add_argument(
+        "--no-index-file",
+        action="store_true",
+        help="keep the index in memory only: every file is read at each start",
     )
     database.add_argument(
         "--known-ae",
@@ -206,11 +237,81 @@ def retrieve(index: Index, identifier: Dataset) -> list[str | tuple[int, None]]:
     return list(index.paths({keyword: keys[keyword] for keyword in unique}))
 
 
+def open_index(
+    directory: pathlib.Path, args: argparse.Namespace, log: logging.Logger
+) -> Index | None:
+    """The database's index, brought up to date with its files: kept in
+    ``--index`` or the database directory's INDEX_NAME file, in memory with
+    ``--no-index-file`` or if that file cannot be written (a read-only
+    archive); None (logged) if the path holds another program's database."""
+    import sqlite3  # noqa: PLC0415
+
+    from ._qrindex import INDEX_NAME, ForeignIndexError, Index  # noqa: PLC0415
+
+    path = None if args.no_index_file else pathlib.Path(args.index or directory / INDEX_NAME)
+    try:
+        index = Index(directory, path)
+    except ForeignIndexError as exc:
+        log.error("%s (choose another with --index, or --no-index-file)", exc)
+        return None
+    except sqlite3.Error as exc:
+        log.warning("Cannot use the index file %s (%s): indexing in memory", path, exc)
+        index = Index(directory)
+    started = time.monotonic()
+    count = index.scan()
+    log.info(
+        "Indexed %d files under %s in %.1f s%s",
+        count, directory, time.monotonic() - started, f" ({index.path})" if index.path else "",
+    )  # fmt: skip
+    return index
+
+
+def _configured(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, log: logging.Logger
+) -> Config | None:
+    """The -c configuration, its global parameters applied to ``args``
+    where the command line left them at their default; None (logged) if it
+    cannot be used."""
+    from ._qrconfig import ConfigError, read_config  # noqa: PLC0415
+
+    if args.index is not None:
+        parser.error("--index is for --database; with -c, each storage area has its own index")
+    try:
+        config = read_config(args.config)
+        if config.max_pdu_size is not None:
+            _cli.pdu_length(str(config.max_pdu_size))
+    except (OSError, ConfigError, argparse.ArgumentTypeError) as exc:
+        log.error("Cannot use the configuration: %s", exc)
+        return None
+    missing = [a for a in config.areas.values() if not a.directory.is_dir()]
+    for area in missing:
+        log.error("storage area of %s does not exist: %s", area.title, area.directory)
+    if missing:
+        return None
+    if args.port is None:
+        args.port = config.port
+    for name, value in (
+        ("max_pdu", config.max_pdu_size),
+        ("max_associations", config.max_associations),
+    ):
+        if value is not None and getattr(args, name) == parser.get_default(name):
+            setattr(args, name, value)
+    return config
+
+
 def main(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     log = _cli.setup_logging(args, "qrscp")
-    directory = pathlib.Path(args.database)
-    if not directory.is_dir():
+    config = None
+    if args.config is not None:
+        config = _configured(parser, args, log)
+        if config is None:
+            return 1
+    if args.port is None:
+        parser.error("the port is missing (and no NetworkTCPPort in a -c configuration)")
+    directory = pathlib.Path(args.database or os.curdir)
+    if config is None and not directory.is_dir():
         log.error("database directory does not exist: %s", directory)
         return 1
 
@@ -218,11 +319,6 @@ def main(argv: Sequence[str]) -> int:
 
     from dicomul_sync import StorageSOPClassList  # noqa: PLC0415 - after parsing: fast --help
     from dicomul_sync.ae import AE  # noqa: PLC0415
-
-    from ._qrindex import Index  # noqa: PLC0415
-
-    index = Index(directory)
-    log.info("Indexed %d files under %s", index.scan(), directory)
 
     syntaxes = PREFERENCES[args.preference]
     if args.preference != "implicit":
@@ -235,10 +331,18 @@ def main(argv: Sequence[str]) -> int:
         transfer_syntax=syntaxes,
     )
     _server.configure(ae, args)
-    ae.move_destinations = {title: (host, port) for title, host, port in args.known_ae}
+    destinations = config.destinations() if config is not None else {}
+    destinations.update({title: (host, port) for title, host, port in args.known_ae})
+    ae.move_destinations = destinations
     # Served over TLS, moves go over TLS too, the destination authenticated as
     # -rc/-vc/-ic say (and only if there is one: with none, nothing to trust).
-    ae.move_ssl_context = _tls.client_tls(args) if args.known_ae else None
+    ae.move_ssl_context = _tls.client_tls(args) if destinations else None
+    if config is not None:
+        return _serve_areas(ae, args, config, log)
+
+    index = open_index(directory, args, log)
+    if index is None:
+        return 1
     ae.store_directory = str(directory)
 
     def stored(path: pathlib.Path) -> None:
@@ -259,4 +363,37 @@ def main(argv: Sequence[str]) -> int:
     # A (status, None) item refuses the retrieve (see Services._matches).
     ae.on_c_get = on_get  # type: ignore[method-assign]
     ae.on_c_move = on_move  # type: ignore[method-assign]
+    return _server.serve(ae, args)
+
+
+def _serve_areas(ae: AE, args: argparse.Namespace, config: Config, log: logging.Logger) -> int:
+    """Serve the AE titles of ``config``, each over its storage area
+    (:mod:`._qrareas`: unknown called titles and calling titles no AE title
+    lists are rejected; what a peer may not do is refused per request)."""
+    from ._qrareas import Areas  # noqa: PLC0415
+
+    indexes: dict[str, Index] = {}
+    by_directory: dict[pathlib.Path, Index] = {}
+    for title, area in config.areas.items():
+        where = area.directory.resolve()
+        if where not in by_directory:
+            index = open_index(area.directory, args, log)
+            if index is None:
+                return 1
+            by_directory[where] = index
+        indexes[title] = by_directory[where]
+        log.info(
+            "AE title %s: %s, %s, peers %s", title, area.directory,
+            "RW" if area.readable and area.writable else "R" if area.readable else "W",
+            "ANY" if area.peers is None else ", ".join(p.title for p in area.peers) or "none",
+        )  # fmt: skip
+    areas = Areas(config.areas, indexes, find, retrieve)
+    # PS3.8 9.3.4: RJ reason 7 for any other called AE title; reason 3 for
+    # a calling AE title that no AE title lists (unless one allows ANY).
+    ae.require_called_aet = list(config.areas)
+    ae.require_calling_aet = config.calling_titles() or ""
+    ae.on_c_store_stream = areas.store_sink
+    ae.on_c_find = areas.find  # type: ignore[method-assign]
+    ae.on_c_get = areas.retrieve  # type: ignore[method-assign]
+    ae.on_c_move = lambda identifier, move_aet: areas.retrieve(identifier)  # type: ignore[method-assign]
     return _server.serve(ae, args)

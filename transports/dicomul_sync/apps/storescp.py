@@ -4,24 +4,22 @@ Each data set is written as it arrives, undecoded, to a temporary file in
 the output directory, then flushed, fsynced and renamed to
 ``<SOP Instance UID>.dcm`` before Success is answered (``AE.store_directory``).
 ``--sort-by-study`` puts each file in a folder named by its Study Instance
-UID; ``--ignore`` receives and discards (for benchmarks).  Serves until
-interrupted (SIGINT or SIGTERM).
+UID (``-su p``: ``p_<UID>``), ``-uf`` names files as DCMTK does, ``-xcr`` and
+``-xcs`` run commands (see ``_reception``); ``--ignore`` receives and
+discards (for benchmarks).  Serves until interrupted (SIGINT or SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
 import pathlib
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from . import _cli, _server
 from ._server import PREFERENCES, VERIFICATION
 
 if TYPE_CHECKING:
-    import logging
-
     from dicomul_sync import ServiceRequest, StoreSink
 
 #: Accepted beside the native syntaxes unless -xi: Deflated, RLE Lossless and
@@ -39,8 +37,6 @@ COMPRESSED = (
     "1.2.840.10008.1.2.4.91",  # JPEG 2000
 )
 
-_UID = re.compile(r"[0-9]+(\.[0-9]+)*\Z")
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = _cli.parser(
@@ -50,17 +46,111 @@ def build_parser() -> argparse.ArgumentParser:
     _server.add_server_options(p, aetitle="STORESCP")
     output = p.add_argument_group("output")
     _cli.add_output_directory(output)
-    output.add_argument(
+    sorting = output.add_mutually_exclusive_group()
+    sorting.add_argument(
         "--sort-by-study",
-        action="store_true",
+        dest="study_prefix",
+        action="store_const",
+        const="",
         help="put each object in a subdirectory named by its Study Instance UID",
+    )
+    sorting.add_argument(
+        "-su",
+        "--sort-on-study-uid",
+        dest="study_prefix",
+        metavar="[p]refix",
+        help="put each object in a subdirectory named p_<Study Instance UID> (as DCMTK)",
+    )
+    output.add_argument(
+        "-uf",
+        "--default-filenames",
+        action="store_true",
+        help="name files as DCMTK's storescp does, <prefix>.<SOP Instance UID> (CT.1.2.3...; "
+        "the prefix names the SOP class, else the Modality, else UNKNOWN); default: "
+        "<SOP Instance UID>.dcm",
+    )
+    output.add_argument(
+        "-fe",
+        "--filename-extension",
+        default="",
+        metavar="[e]xtension",
+        help="append e to the file names of -uf (DCMTK's: none)",
+    )
+    network = p.add_argument_group("network")
+    network.add_argument(
+        "--refuse",
+        action="store_true",
+        help="refuse every association (rejected permanent, no reason given: for testing "
+        "a requestor)",
+    )
+    network.add_argument(
+        "-pm",
+        "--promiscuous",
+        action="store_true",
+        help="accept any SOP class, private and unknown ones too, and store what comes",
     )
     output.add_argument(
         "--ignore",
         action="store_true",
         help="receive data but discard it, answering Success (for benchmarks)",
     )
+    events = p.add_argument_group(
+        "event options (placeholders: #p folder, #f file name, #a calling AE title, "
+        "#c called AE title, #r peer IP address; run without a shell)"
+    )
+    events.add_argument(
+        "-xcr",
+        "--exec-on-reception",
+        metavar="[c]ommand",
+        help="run c after each object is durably stored",
+    )
+    events.add_argument(
+        "-xcs",
+        "--exec-on-eostudy",
+        metavar="[c]ommand",
+        help="run c once all objects of a study are stored: when one of another study "
+        "arrives, or -tos seconds after its last one (#p is the study's folder)",
+    )
+    events.add_argument(
+        "-tos",
+        "--eostudy-timeout",
+        type=_cli.seconds,
+        metavar="[t]imeout",
+        help="a study ends t seconds after its last object (with -xcs)",
+    )
+    events.add_argument(
+        "-xs",
+        "--exec-sync",
+        action="store_true",
+        help="wait for each command before answering the C-STORE (default: run it in the "
+        "background, as DCMTK does)",
+    )
+    p.set_defaults(study_prefix=None)
+    _cli.refuse_options(p, "storescp", REFUSED)
     return p
+
+
+#: DCMTK storescp options this one does not have, and why (refused by name).
+REFUSED = {
+    "-ss": "sorting by a timestamp is not done: use -su or --sort-by-study",
+    "--sort-conc-studies": "sorting by a timestamp is not done: use -su or --sort-by-study",
+    "-sp": "sorting by patient name is not done: use -su or --sort-by-study",
+    "--sort-on-patientname": "sorting by patient name is not done: use -su or --sort-by-study",
+    "+uf": "unique file names are not made: use -uf or the default naming",
+    "--unique-filenames": "unique file names are not made: use -uf or the default naming",
+    "-tn": "file names from the time are not made: use -uf or the default naming",
+    "--timenames": "file names from the time are not made: use -uf or the default naming",
+    "-rns": "files are not renamed at the end of a study",
+    "--rename-on-eostudy": "files are not renamed at the end of a study",
+    "-F": "files are always written in the Part 10 format",
+    "--write-dataset": "files are always written in the Part 10 format",
+    "-xf": "association profiles from a configuration file are not read",
+    "--config-file": "association profiles from a configuration file are not read",
+    "-id": "no inetd mode: run it as a service",
+    "--inetd": "no inetd mode: run it as a service",
+    "--fork": "associations are served in threads already",
+    "--reject": "rejecting peers without an implementation class UID is not done",
+}
 
 
 class Discard:
@@ -76,52 +166,23 @@ class Discard:
         pass
 
 
-def study_sorted_sink(
-    directory: pathlib.Path, log: logging.Logger
-) -> Callable[[ServiceRequest], StoreSink]:
-    """An ``on_c_store_stream`` handler writing ``directory/<Study UID>/<SOP UID>.dcm``."""
-    from dicomul_common.storage import DurableFile, read_attributes  # noqa: PLC0415
+def _words(command: str) -> list[str]:
+    """``command`` split as sh would ([] if it cannot be: an open quote)."""
+    import shlex  # noqa: PLC0415
 
-    def study_folder(file: DurableFile) -> pathlib.Path:
-        """The folder of the instance's study, read back from what was written
-        (as a stream, up to the Study Instance UID: no large value is read)."""
-        file.flush()
-        ds = read_attributes(file.temporary_path, ["StudyInstanceUID"])
-        study = str(ds.get("StudyInstanceUID", "")).strip("\0 ")
-        if not _UID.match(study) or len(study) > 64:
-            log.warning("no usable Study Instance UID (%r): storing at the top", study)
-            return directory
-        return directory / study
-
-    class Sink:
-        def __init__(self, request: ServiceRequest) -> None:
-            self.file = DurableFile(
-                directory,
-                sop_class_uid=request.sop_class_uid,
-                sop_instance_uid=request.sop_instance_uid or "",
-                transfer_syntax=request.transfer_syntax,
-            )
-
-        def write(self, data: bytes | memoryview) -> None:
-            self.file.write(data)
-
-        def commit(self) -> int | None:
-            try:
-                folder = study_folder(self.file)
-            except BaseException:
-                self.file.discard()
-                raise
-            log.info("Stored %s", self.file.commit(into=folder))
-            return None
-
-        def discard(self) -> None:
-            self.file.discard()
-
-    return Sink
+    try:
+        return shlex.split(command)
+    except ValueError:
+        return []
 
 
 def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
+    for option, command in (("-xcr", args.exec_on_reception), ("-xcs", args.exec_on_eostudy)):
+        if command is not None and not _words(command):
+            build_parser().error(
+                f"{option}: {command!r} is not a command (words as sh splits them)"
+            )
     log = _cli.setup_logging(args, "storescp")
     directory = pathlib.Path(args.output_directory)
     if not args.ignore and not directory.is_dir():
@@ -142,14 +203,34 @@ def main(argv: Sequence[str]) -> int:
         transfer_syntax=syntaxes,
     )
     _server.configure(ae, args)
+    ae.accept_unknown_sop_classes = args.promiscuous
+    ae.refuse_associations = args.refuse
+    commands = None
     if args.ignore:
 
         def ignore(request: ServiceRequest) -> StoreSink:
             return Discard()
 
         ae.on_c_store_stream = ignore
-    elif args.sort_by_study:
-        ae.on_c_store_stream = study_sorted_sink(directory, log)
+    elif (
+        args.study_prefix is not None
+        or args.default_filenames
+        or args.exec_on_reception
+        or args.exec_on_eostudy
+    ):
+        from ._reception import Commands, Placement, receiver  # noqa: PLC0415
+
+        placement = Placement(
+            directory, args.study_prefix, args.default_filenames, args.filename_extension
+        )
+        if args.exec_on_reception or args.exec_on_eostudy:
+            commands = Commands(
+                args.exec_on_reception,
+                args.exec_on_eostudy,
+                wait=args.exec_sync,
+                study_timeout=args.eostudy_timeout,
+            )
+        ae.on_c_store_stream = receiver(placement, commands)
     else:
         ae.store_directory = str(directory)
 
@@ -157,4 +238,8 @@ def main(argv: Sequence[str]) -> int:
             log.info("Stored %s", path)
 
         ae.on_c_stored = stored  # type: ignore[method-assign]
-    return _server.serve(ae, args)
+    try:
+        return _server.serve(ae, args)
+    finally:
+        if commands is not None:
+            commands.close()

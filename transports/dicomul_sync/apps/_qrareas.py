@@ -1,0 +1,147 @@
+"""qrscp's AE titles, each with its storage area and access rules (``-c``).
+
+Each AE title of the configuration (:mod:`._qrconfig`, dcmqrscp's AETable)
+serves its own directory and index: a C-FIND, C-GET or C-MOVE sees only the
+area of the AE title it was called by, a C-STORE is written there.  The
+rules, checked for every request against the association's called and
+calling AE titles:
+
+* an association whose called AE title is none of the configured ones is
+  rejected by the acceptor (A-ASSOCIATE-RJ permanent, service user, reason
+  7 "called-AE-title-not-recognized", PS3.8 9.3.4), as is one from a
+  calling AE title that no AE title lists among its peers, when none allows
+  ANY (reason 3, "calling-AE-title-not-recognized"): the AE's
+  ``require_called_aet`` and ``require_calling_aet``;
+* a peer not in the called AE title's peer list, a C-STORE to an area that
+  is not writable (access R), or a C-FIND, C-GET or C-MOVE of one that is
+  not readable (access W), is answered "Refused: Not Authorized" (0x0124,
+  a failure status PS3.7 Annex C defines for every DIMSE service; PS3.4
+  gives C-STORE, C-FIND, C-GET and C-MOVE no status of their own for it),
+  and nothing is stored, matched or sent.  (dcmqrscp rejects such an
+  association, or refuses the storage presentation contexts of a read-only
+  area; one listening AE answering several titles negotiates the same
+  contexts for all of them, so here the refusal comes per request.)
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from dicomul import GeneralStatus
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+    from dicomul_sync import ServiceRequest
+
+    from ._qrconfig import StorageArea
+    from ._qrindex import Index
+
+__all__ = ["NOT_AUTHORIZED", "Areas"]
+
+LOGGER = logging.getLogger("dicomul.app.qrscp")
+
+#: PS3.7 Annex C, "Refused: Not Authorized".
+NOT_AUTHORIZED = int(GeneralStatus.NOT_AUTHORIZED)
+
+
+class Areas:
+    """The configured AE titles, their areas and the indexes of those areas
+    (one per directory, shared by titles naming the same one)."""
+
+    def __init__(
+        self,
+        areas: Mapping[str, StorageArea],
+        indexes: Mapping[str, Index],
+        find: Callable[[Index, Dataset], Iterator[Dataset | tuple[int, Dataset]]],
+        retrieve: Callable[[Index, Dataset], list[str | tuple[int, None]]],
+    ) -> None:
+        self.areas = dict(areas)
+        self.indexes = dict(indexes)
+        #: qrscp's C-FIND and retrieve over one index.
+        self._find = find
+        self._retrieve = retrieve
+
+    def _refusal(self, request: ServiceRequest, *, write: bool) -> tuple[StorageArea, int | None]:
+        """The called AE title's area, and the status refusing ``request``
+        (None: allowed)."""
+        negotiated = request.negotiated
+        called, calling = negotiated.called_ae_title.strip(), negotiated.calling_ae_title.strip()
+        area = self.areas[called]  # the acceptor rejected any other called title
+        if not area.permits(calling):
+            problem = f"{calling!r} is not a peer of {called!r}"
+        elif write and not area.writable:
+            problem = f"{called!r} is read-only (access R)"
+        elif not write and not area.readable:
+            problem = f"{called!r} is write-only (access W)"
+        else:
+            return area, None
+        LOGGER.warning("Refused: not authorized (%s): answering 0x%04X", problem, NOT_AUTHORIZED)
+        return area, NOT_AUTHORIZED
+
+    def _current(self) -> tuple[Index, int | None]:
+        from dicomul_sync import current_request  # noqa: PLC0415
+
+        area, refusal = self._refusal(current_request(), write=False)
+        return self.indexes[area.title], refusal
+
+    def find(self, identifier: Dataset) -> Iterator[Dataset | tuple[int, Dataset]]:
+        """C-FIND on the called AE title's area, if the peer may read it."""
+        from pydicom.dataset import Dataset  # noqa: PLC0415
+
+        index, refusal = self._current()
+        if refusal is not None:
+            return iter([(refusal, Dataset())])
+        return self._find(index, identifier)
+
+    def retrieve(self, identifier: Dataset) -> list[str | tuple[int, None]]:
+        """C-GET or C-MOVE from the called AE title's area, if the peer may read it."""
+        index, refusal = self._current()
+        if refusal is not None:
+            return [(refusal, None)]
+        return self._retrieve(index, identifier)
+
+    def store_sink(self, request: ServiceRequest) -> AreaSink:
+        """Where a C-STORE's data set goes: the called AE title's area, or
+        nowhere (refused) if the peer may not write it."""
+        area, refusal = self._refusal(request, write=True)
+        return AreaSink(request, area.directory, self.indexes[area.title], refusal)
+
+
+class AreaSink:
+    """A C-STORE into one storage area (written durably, as the storage SCP
+    does, then indexed), or refused with ``refusal`` and its data dropped."""
+
+    def __init__(
+        self, request: ServiceRequest, directory: pathlib.Path, index: Index, refusal: int | None
+    ) -> None:
+        from dicomul_common.store_sink import CheckedStore  # noqa: PLC0415
+
+        self.index = index
+        self.refusal = refusal
+        self.store = (
+            None
+            if refusal is not None
+            else CheckedStore(request.command, request.transfer_syntax, str(directory))
+        )
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self.store is not None:
+            self.store.write(data)
+
+    def commit(self) -> int:
+        if self.store is None:
+            assert self.refusal is not None
+            return self.refusal
+        status = self.store.finish()
+        if self.store.path is not None:
+            indexed = self.index.add(self.store.path)
+            LOGGER.info("Stored %s%s", self.store.path, "" if indexed else " (not indexed)")
+        return int(status)
+
+    def discard(self) -> None:
+        if self.store is not None:
+            self.store.discard()
