@@ -32,11 +32,16 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
 from dicomul import (
+    EVT_ABORTED,
+    EVT_ACCEPTED,
+    EVT_CONN_CLOSE,
+    EVT_RELEASED,
+    EVT_USER_ID,
     Abort,
     Aborted,
     AcceptorConfig,
@@ -44,6 +49,7 @@ from dicomul import (
     Connection,
     ConnectionClosed,
     DataSetFragment,
+    EventType,
     Negotiated,
     ReleaseRequested,
     Role,
@@ -53,6 +59,7 @@ from dicomul.pdu import UserIdentityRQSubItem
 
 from ._accept import AcceptLoop
 from ._channel import Channel
+from ._events import Event, EventHandlers, HandlerRegistry, notify
 from ._services import Services
 from ._socket_io import Waker
 from ._trace import PduTrace
@@ -60,6 +67,7 @@ from ._trace import PduTrace
 if TYPE_CHECKING:
     from dicomul.pdu import AssociateRQ
 
+    from ._events import Handler
     from ._handlers import AcceptorSettings, OpenAssociation
 
 __all__ = ["ServedAssociation", "Server", "listen"]
@@ -85,9 +93,13 @@ class Server:
         ssl_context: ssl.SSLContext | None = None,
         *,
         open_association: OpenAssociation | None = None,
+        registry: HandlerRegistry | None = None,
     ) -> None:
         self.ae = ae
         self.open_association = open_association
+        #: The event handlers bound for this server: each association it
+        #: serves starts with a copy (see :mod:`._events`).
+        self.registry = registry if registry is not None else HandlerRegistry()
         #: With a context, every connection is TLS (PS3.15 B.1): the accept
         #: loop runs the handshake, bounded by ARTIM like the request.
         self.ssl_context = ssl_context
@@ -172,8 +184,10 @@ class Server:
                 displace=self.displace_idle,
                 hand_off=hand_off,
                 ssl_context=self.ssl_context,
-                check_identity=self.check_identity if self.ae.on_user_identity else None,
+                check_identity=self.check_identity,
+                checks_identity=self.checks_identity,
                 wake_up=self._wake,
+                notify=self._notify_connection,
             )
             try:
                 loop.run(self._stopping.is_set)
@@ -196,16 +210,63 @@ class Server:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
 
+    # ------------------------------------------------------ event handlers
+
+    def bind_handler(
+        self, event: EventType, handler: Handler, args: Sequence[object] | None = None
+    ) -> None:
+        """Bind ``handler`` for this server's new associations and those it serves now."""
+        self.registry.bind(event, handler, args)
+        for association in self.active_associations:
+            association.bind(event, handler, args)
+
+    def unbind_handler(self, event: EventType, handler: Handler) -> None:
+        """Unbind ``handler`` from this server and the associations it serves now."""
+        self.registry.unbind(event, handler)
+        for association in self.active_associations:
+            association.unbind(event, handler)
+
+    def _notify_connection(
+        self, event: EventType, sock: socket.socket, request: AssociateRQ | None
+    ) -> None:
+        """An event of the accept loop, before any association is served:
+        EVT_CONN_OPEN, EVT_REQUESTED, EVT_REJECTED, EVT_CONN_CLOSE."""
+        peer = Connecting(_peer_address(sock), request)
+        notify(self.registry, peer, event, address=peer.address)
+
+    def checks_identity(self) -> bool:
+        """Whether a requestor's user identity is checked (an EVT_USER_ID
+        handler or ``on_user_identity``): else it is ignored, as PS3.7 allows."""
+        return bool(self.registry.handlers(EVT_USER_ID)) or self.ae.on_user_identity is not None
+
     def check_identity(self, request: AssociateRQ) -> tuple[bool, bytes | None]:
-        """The AE's verdict on a request's user identity (PS3.7 D.3.3.7), from
+        """The verdict on a request's user identity (PS3.7 D.3.3.7): the
+        EVT_USER_ID handler's (is_verified, server response), else the AE's
         ``on_user_identity(identity, calling_ae_title)``: True or False, or
         (accepted, server response).  Run in a worker thread."""
         handler = self.ae.on_user_identity
         info = request.user_information
         identity = None if info is None else info.user_identity
-        if handler is None or not isinstance(identity, UserIdentityRQSubItem):
+        if not isinstance(identity, UserIdentityRQSubItem):
             return True, None
-        verdict = handler(identity, request.calling_aet)
+        bound = self.registry.handlers(EVT_USER_ID)
+        if bound:
+            event_handler, args = bound[0]
+            event = Event(
+                Connecting(("?", 0), request),
+                EVT_USER_ID,
+                {
+                    "user_id_type": int(identity.identity_type),
+                    "primary_field": identity.primary_field,
+                    "secondary_field": identity.secondary_field,
+                    "positive_response_requested": identity.positive_response_requested,
+                },
+            )
+            verdict = event_handler(event, *args)
+        elif handler is None:
+            return True, None
+        else:
+            verdict = handler(identity, request.calling_aet)
         if isinstance(verdict, tuple):
             accepted, response = verdict
             return bool(accepted), None if response is None else bytes(response)
@@ -337,7 +398,11 @@ class _Handler:
         self.channel = Channel(
             conn, sock, before_write=self._before_write, trace=trace, waker=self.waker
         )
-        self.services = Services(self.ae, self.channel, open_association=server.open_association)
+        #: This association's event handlers: a copy of its server's.
+        self.registry = server.registry.copy()
+        handlers = EventHandlers(self.ae, self.registry, self)
+        self.services = Services(handlers, self.channel, open_association=server.open_association)
+        handlers.cancelled = self.services.is_cancelled
         #: True once the engine said to close the connection (ConnectionClosed).
         self.closed = False
         #: The peer's (host, port), IPv4 or IPv6.
@@ -348,6 +413,23 @@ class _Handler:
         """What was agreed with the peer."""
         return self.conn.negotiated
 
+    def bind(
+        self, event: EventType, handler: Handler, args: Sequence[object] | None = None
+    ) -> None:
+        """Call ``handler(event, *args)`` for ``event`` on this association."""
+        self.registry.bind(event, handler, args)
+
+    def unbind(self, event: EventType, handler: Handler) -> None:
+        """Stop calling ``handler`` for ``event`` on this association."""
+        self.registry.unbind(event, handler)
+
+    def get_handlers(self, event: EventType) -> object:
+        """What is bound to ``event`` here (see :meth:`HandlerRegistry.get_handlers`)."""
+        return self.registry.get_handlers(event)
+
+    def _event(self, event: EventType, **attributes: object) -> None:
+        notify(self.registry, self, event, **attributes)
+
     @property
     def is_established(self) -> bool:
         """True until the association is released or aborted."""
@@ -356,6 +438,7 @@ class _Handler:
     def run(self) -> None:
         conn = self.conn
         LOGGER.info("Association Acknowledged")
+        self._event(EVT_ACCEPTED)
         self._notify(self.ae.on_association_accepted, conn.negotiated)
         while True:
             event = self.channel.next_event()
@@ -365,6 +448,7 @@ class _Handler:
             self._handle(event)
             if self.channel.answer_release():  # due now (see release_to_answer)
                 LOGGER.info("Association Released")
+                self._event(EVT_RELEASED)
                 self._notify(self.ae.on_association_released, conn.negotiated)
             if conn.association_over:
                 self._release_slot()  # the association no longer exists
@@ -392,6 +476,7 @@ class _Handler:
                 LOGGER.info("Association Aborted")
             else:  # this side aborted: a timeout, a protocol error, a displacement
                 LOGGER.warning("Association Aborted: %s", event.message)
+            self._event(EVT_ABORTED)
             self._notify(self.ae.on_association_aborted, self.conn.negotiated)
         elif isinstance(event, CommandReceived | DataSetFragment):
             LOGGER.warning("Ignoring %r: no request of ours is outstanding", event)
@@ -437,6 +522,7 @@ class _Handler:
         """The connection is gone: free its slot; keep nothing partial (PS3.4 B.2.3)."""
         self._release_slot()
         self.services.close()
+        self._event(EVT_CONN_CLOSE, address=self.address)
 
     @staticmethod
     def _notify(handler: Callable[..., object], negotiated: Negotiated | None) -> None:
@@ -445,6 +531,19 @@ class _Handler:
             handler(negotiated)
         except Exception:
             LOGGER.exception("notification handler failed")
+
+
+class Connecting:
+    """A connection the server has not yet handed to a worker: what an
+    acceptor's handler of EVT_CONN_OPEN, EVT_REQUESTED, EVT_REJECTED or
+    EVT_USER_ID sees as ``event.assoc``: the peer's ``address`` and, once
+    received, its A-ASSOCIATE-RQ (``request``: ``calling_aet``,
+    ``called_aet``, the contexts proposed)."""
+
+    def __init__(self, address: tuple[str, int], request: AssociateRQ | None) -> None:
+        self.address = address
+        self.request = request
+        self.is_established = False
 
 
 class ServedAssociation(Protocol):
@@ -461,6 +560,17 @@ class ServedAssociation(Protocol):
     @property
     def is_established(self) -> bool:
         """False once the association is released or aborted."""
+
+    def bind(
+        self, event: EventType, handler: Handler, args: Sequence[object] | None = None
+    ) -> None:
+        """Call ``handler(event, *args)`` for ``event`` on this association."""
+
+    def unbind(self, event: EventType, handler: Handler) -> None:
+        """Stop calling ``handler`` for ``event`` on this association."""
+
+    def get_handlers(self, event: EventType) -> object:
+        """What is bound to ``event`` on this association."""
 
 
 def listen(host: str, port: int) -> socket.socket:
