@@ -336,3 +336,33 @@ def test_binding_on_a_served_association_only_affects_it(scp: AE) -> None:
     assert int(second.send_c_echo().Status) == 0x0000
     first.release()
     second.release()
+
+
+def test_n_create_handler_sees_the_assigned_instance_uid_and_answers_a_data_set() -> None:
+    mpps = "1.2.840.10008.3.1.2.3.3"
+    scp = AE(ae_title="EVSCP", scp_sop_class=[mpps])
+    scp.bind_address = "127.0.0.1"
+    seen: list[Any] = []
+
+    def on_create(event: Any) -> tuple[int, Dataset]:
+        seen.append((event.request.AffectedSOPInstanceUID, event.dataset.PatientID))
+        reply = Dataset()
+        reply.PatientID = event.dataset.PatientID
+        return 0x0000, reply
+
+    try:
+        port = serve(scp, [(evt.EVT_N_CREATE, on_create)])
+        assoc = AE(ae_title="EVSCU", scu_sop_class=[mpps]).associate(
+            "127.0.0.1", port, ae_title="EVSCP"
+        )
+        attributes = Dataset()
+        attributes.PatientID = "N1"
+        status, reply = assoc.send_n_create(attributes, mpps)
+        assoc.release()
+    finally:
+        scp.stop(abort=True)
+    assert status is not None
+    assert int(status.Status) == 0
+    assert reply is not None
+    assert reply.PatientID == "N1"
+    assert seen == [(status.AffectedSOPInstanceUID, "N1")]

@@ -407,29 +407,35 @@ class EventHandlers:
         return _retrieve_items(started[1])
 
     def _normalized(
-        self, event: EventType, fallback: Callable[[ServiceRequest], object]
+        self,
+        event: EventType,
+        request: ServiceRequest,
+        fallback: Callable[[ServiceRequest], object],
     ) -> object:
-        if self._bound(event) is None:
-            return fallback(current_request())
-        return self._call(event)
+        """A DIMSE-N request (an N-CREATE's with its instance UID assigned)."""
+        bound = self._bound(event)
+        if bound is None:
+            return fallback(request)
+        handler, args = bound
+        return handler(self._event(event, request), *args)
 
     def on_n_event_report(self, request: ServiceRequest) -> object:
-        return self._normalized(EVT_N_EVENT_REPORT, self.ae.on_n_event_report)
+        return self._normalized(EVT_N_EVENT_REPORT, request, self.ae.on_n_event_report)
 
     def on_n_get(self, request: ServiceRequest) -> object:
-        return self._normalized(EVT_N_GET, self.ae.on_n_get)
+        return self._normalized(EVT_N_GET, request, self.ae.on_n_get)
 
     def on_n_set(self, request: ServiceRequest) -> object:
-        return self._normalized(EVT_N_SET, self.ae.on_n_set)
+        return self._normalized(EVT_N_SET, request, self.ae.on_n_set)
 
     def on_n_action(self, request: ServiceRequest) -> object:
-        return self._normalized(EVT_N_ACTION, self.ae.on_n_action)
+        return self._normalized(EVT_N_ACTION, request, self.ae.on_n_action)
 
     def on_n_create(self, request: ServiceRequest) -> object:
-        return self._normalized(EVT_N_CREATE, self.ae.on_n_create)
+        return self._normalized(EVT_N_CREATE, request, self.ae.on_n_create)
 
     def on_n_delete(self, request: ServiceRequest) -> object:
-        return self._normalized(EVT_N_DELETE, self.ae.on_n_delete)
+        return self._normalized(EVT_N_DELETE, request, self.ae.on_n_delete)
 
 
 def _find_items(results: object) -> Iterator[object]:
