@@ -70,6 +70,7 @@ __all__ = [
     "EventHandlers",
     "HandlerRegistry",
     "PresentationContext",
+    "ServiceUser",
     "notify",
 ]
 
@@ -151,6 +152,16 @@ class HandlerRegistry:
         for binding in extra:
             registry.bind(*binding)
         return registry
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServiceUser:
+    """One side of an association as pynetdicom's ``assoc.requestor`` and
+    ``assoc.acceptor`` show it: its AE title and (host, port)."""
+
+    ae_title: str
+    address: str
+    port: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

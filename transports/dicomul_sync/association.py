@@ -77,7 +77,7 @@ from dicomul import (
 )
 
 from ._channel import Channel
-from ._events import EventHandlers, HandlerRegistry, notify
+from ._events import EventHandlers, HandlerRegistry, ServiceUser, notify
 from ._services import Services
 
 if TYPE_CHECKING:
@@ -218,6 +218,20 @@ class Association:
         server ticket or SAML/JWT response otherwise."""
         negotiated = self.negotiated
         return None if negotiated is None else negotiated.user_identity_response
+
+    @property
+    def requestor(self) -> ServiceUser:
+        """This side: its AE title and local address (pynetdicom's ``assoc.requestor``)."""
+        host, port = "", 0
+        with contextlib.suppress(OSError):
+            if self._channel.sock is not None:
+                host, port = self._channel.sock.getsockname()[:2]
+        return ServiceUser(self.ae.ae_title, str(host), int(port))
+
+    @property
+    def acceptor(self) -> ServiceUser:
+        """The peer: the AE title called and its address (pynetdicom's ``assoc.acceptor``)."""
+        return ServiceUser(self._request.called_ae_title, self.address, self.port)
 
     # -------------------------------------------------------- event handlers
 

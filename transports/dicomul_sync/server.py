@@ -59,7 +59,7 @@ from dicomul.pdu import UserIdentityRQSubItem
 
 from ._accept import AcceptLoop
 from ._channel import Channel
-from ._events import Event, EventHandlers, HandlerRegistry, notify
+from ._events import Event, EventHandlers, HandlerRegistry, ServiceUser, notify
 from ._services import Services
 from ._socket_io import Waker
 from ._trace import PduTrace
@@ -412,6 +412,24 @@ class _Handler:
     def negotiated(self) -> Negotiated | None:
         """What was agreed with the peer."""
         return self.conn.negotiated
+
+    @property
+    def requestor(self) -> ServiceUser:
+        """The peer: its AE title (once negotiated) and address (pynetdicom's)."""
+        negotiated = self.conn.negotiated
+        title = "" if negotiated is None else negotiated.calling_ae_title
+        return ServiceUser(title, *self.address)
+
+    @property
+    def acceptor(self) -> ServiceUser:
+        """This side: the AE title it was called by, and where it listens."""
+        negotiated = self.conn.negotiated
+        title = self.ae.ae_title if negotiated is None else negotiated.called_ae_title
+        host, port = "", 0
+        with contextlib.suppress(OSError):
+            if self.channel.sock is not None:
+                host, port = self.channel.sock.getsockname()[:2]
+        return ServiceUser(title, str(host), int(port))
 
     def bind(
         self, event: EventType, handler: Handler, args: Sequence[object] | None = None
