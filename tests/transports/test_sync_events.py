@@ -366,3 +366,48 @@ def test_n_create_handler_sees_the_assigned_instance_uid_and_answers_a_data_set(
     assert reply is not None
     assert reply.PatientID == "N1"
     assert seen == [(status.AffectedSOPInstanceUID, "N1")]
+
+
+def test_pdu_dimse_and_data_notifications_on_both_sides(scp: AE) -> None:
+    requested: list[tuple[str, str]] = []
+    served: list[tuple[str, str]] = []
+    closed = threading.Event()
+
+    def note(event: Any, into: list[tuple[str, str]]) -> None:
+        if event.event in (evt.EVT_PDU_SENT, evt.EVT_PDU_RECV):
+            into.append((event.event.name, type(event.pdu).__name__))
+        elif event.event in (evt.EVT_DIMSE_SENT, evt.EVT_DIMSE_RECV):
+            into.append((event.event.name, hex(event.message.command_field)))
+        elif event.event is evt.EVT_CONN_CLOSE:
+            closed.set()
+        else:
+            assert isinstance(event.data, bytes)
+            into.append((event.event.name, "bytes"))
+
+    wire = [evt.EVT_PDU_SENT, evt.EVT_PDU_RECV, evt.EVT_DIMSE_SENT, evt.EVT_DIMSE_RECV]
+    port = serve(scp, [(e, note, [served]) for e in [*wire, evt.EVT_CONN_CLOSE]])
+    assoc = scu().associate(
+        "127.0.0.1",
+        port,
+        ae_title="EVSCP",
+        evt_handlers=[(e, note, [requested]) for e in [*wire, evt.EVT_DATA_SENT]],
+    )
+    assert int(assoc.send_c_echo().Status) == 0
+    assoc.release()
+    assert closed.wait(5)
+    pdus = [kind for name, kind in requested if name.startswith("EVT_PDU")]
+    assert pdus == ["AssociateRQ", "AssociateAC", "PDataTF", "PDataTF", "ReleaseRQ", "ReleaseRP"]
+    messages = [(n, k) for n, k in requested if n.startswith("EVT_DIMSE")]
+    assert messages == [("EVT_DIMSE_SENT", "0x30"), ("EVT_DIMSE_RECV", "0x8030")]
+    assert ("EVT_DATA_SENT", "bytes") in requested
+    # The SCP's connection is observed from its A-ASSOCIATE-AC on.
+    assert [(n, k) for n, k in served if n.startswith("EVT_DIMSE")] == [
+        ("EVT_DIMSE_RECV", "0x30"),
+        ("EVT_DIMSE_SENT", "0x8030"),
+    ]
+    assert [k for n, k in served if n.startswith("EVT_PDU")] == [
+        "PDataTF",
+        "PDataTF",
+        "ReleaseRQ",
+        "ReleaseRP",
+    ]

@@ -47,12 +47,21 @@ from dicomul import (
     EVT_C_GET,
     EVT_C_MOVE,
     EVT_C_STORE,
+    EVT_DATA_RECV,
+    EVT_DATA_SENT,
+    EVT_DIMSE_RECV,
+    EVT_DIMSE_SENT,
     EVT_N_ACTION,
     EVT_N_CREATE,
     EVT_N_DELETE,
     EVT_N_EVENT_REPORT,
     EVT_N_GET,
     EVT_N_SET,
+    EVT_PDU_RECV,
+    EVT_PDU_SENT,
+    BytesLike,
+    Command,
+    CommandReceived,
     EventType,
     Status,
     answer_status,
@@ -71,6 +80,7 @@ __all__ = [
     "HandlerRegistry",
     "PresentationContext",
     "ServiceUser",
+    "WireEvents",
     "notify",
 ]
 
@@ -535,3 +545,80 @@ class _EventStoreSink:
 
     def discard(self) -> None:
         self.parts = []
+
+
+class WireEvents:
+    """The notifications of what crosses one association's connection: the
+    bytes (EVT_DATA_SENT/RECV, ``event.data``), the PDUs (EVT_PDU_SENT/RECV,
+    ``event.pdu``, a :mod:`dicomul.pdu` object) and the DIMSE messages
+    (EVT_DIMSE_SENT/RECV, ``event.message``, a :class:`dicomul.Command`, with
+    ``event.context_id``), as the :class:`._channel.Channel` reports them.
+
+    PDUs are framed only if a PDU handler was bound when the association's
+    connection began (``frame_pdus``), as framing a stream must start at its
+    beginning; the other events follow the bindings as they change.
+    """
+
+    def __init__(self, registry: HandlerRegistry, assoc: object, *, frame_pdus: bool) -> None:
+        from dicomul import ReceiveBuffer  # noqa: PLC0415
+
+        self.registry = registry
+        self.assoc = assoc
+        self._frames = (
+            {"sent": ReceiveBuffer(), "received": ReceiveBuffer()} if frame_pdus else None
+        )
+
+    @staticmethod
+    def wanted(registry: HandlerRegistry) -> bool:
+        """Whether a PDU handler is bound (then PDUs are framed from the start)."""
+        return bool(registry.handlers(EVT_PDU_SENT) or registry.handlers(EVT_PDU_RECV))
+
+    def sent(self, data: BytesLike) -> None:
+        self._bytes("sent", EVT_DATA_SENT, EVT_PDU_SENT, data)
+
+    def received(self, data: BytesLike) -> None:
+        self._bytes("received", EVT_DATA_RECV, EVT_PDU_RECV, data)
+
+    def _bytes(
+        self, way: str, data_event: EventType, pdu_event: EventType, data: BytesLike
+    ) -> None:
+        if self.registry.handlers(data_event):
+            notify(self.registry, self.assoc, data_event, data=bytes(data))
+        if self._frames is None:
+            return
+        from dicomul import ProtocolError, pdu  # noqa: PLC0415
+
+        stream = self._frames[way]
+        stream.feed(bytes(data))
+        while True:
+            try:
+                frame = stream.next_frame()
+            except ProtocolError:
+                self._frames = None  # the engine says what was wrong; stop framing
+                return
+            if frame is None:
+                return
+            if self.registry.handlers(pdu_event):
+                try:
+                    decoded: object = pdu.decode(frame)
+                except ProtocolError:
+                    continue
+                notify(self.registry, self.assoc, pdu_event, pdu=decoded)
+
+    def message_sent(self, context_id: int, command: Command) -> None:
+        """A DIMSE message handed to the connection."""
+        if self.registry.handlers(EVT_DIMSE_SENT):
+            notify(
+                self.registry, self.assoc, EVT_DIMSE_SENT, message=command, context_id=context_id
+            )
+
+    def event(self, event: object) -> None:
+        """An event the connection gave: a DIMSE message received, say."""
+        if isinstance(event, CommandReceived) and self.registry.handlers(EVT_DIMSE_RECV):
+            notify(
+                self.registry,
+                self.assoc,
+                EVT_DIMSE_RECV,
+                message=event.command,
+                context_id=event.context_id,
+            )

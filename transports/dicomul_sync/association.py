@@ -77,7 +77,7 @@ from dicomul import (
 )
 
 from ._channel import Channel
-from ._events import EventHandlers, HandlerRegistry, ServiceUser, notify
+from ._events import EventHandlers, HandlerRegistry, ServiceUser, WireEvents, notify
 from ._services import Services
 
 if TYPE_CHECKING:
@@ -167,6 +167,9 @@ class Association:
         self._channel = Channel(self._conn, None)
         # Requests the peer sends meanwhile (C-GET's C-STORE sub-operations,
         # N-EVENT-REPORTs) are served as an SCP would.
+        self._channel.observer = WireEvents(
+            self.registry, self, frame_pdus=WireEvents.wanted(self.registry)
+        )
         handlers = EventHandlers(ae, self.registry, self)
         self._services = Services(handlers, self._channel, open_association=open_association)
         handlers.cancelled = self._services.is_cancelled

@@ -59,7 +59,14 @@ from dicomul.pdu import UserIdentityRQSubItem
 
 from ._accept import AcceptLoop
 from ._channel import Channel
-from ._events import Event, EventHandlers, HandlerRegistry, ServiceUser, notify
+from ._events import (
+    Event,
+    EventHandlers,
+    HandlerRegistry,
+    ServiceUser,
+    WireEvents,
+    notify,
+)
 from ._services import Services
 from ._socket_io import Waker
 from ._trace import PduTrace
@@ -456,6 +463,10 @@ class _Handler:
     def run(self) -> None:
         conn = self.conn
         LOGGER.info("Association Acknowledged")
+        # From here on (the A-ASSOCIATE-AC is out): bytes, PDUs, messages.
+        self.channel.observer = WireEvents(
+            self.registry, self, frame_pdus=WireEvents.wanted(self.registry)
+        )
         self._event(EVT_ACCEPTED)
         self._notify(self.ae.on_association_accepted, conn.negotiated)
         while True:
