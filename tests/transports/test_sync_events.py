@@ -411,3 +411,47 @@ def test_pdu_dimse_and_data_notifications_on_both_sides(scp: AE) -> None:
         "ReleaseRQ",
         "ReleaseRP",
     ]
+
+
+def test_fsm_transitions_of_an_echo_as_table_9_10_names_them(scp: AE) -> None:
+    seen: list[tuple[str, str, str, str]] = []
+
+    def note(event: Any) -> None:
+        seen.append((event.current_state, event.fsm_event, event.action, event.next_state))
+
+    port = serve(scp)
+    assoc = scu().associate(
+        "127.0.0.1", port, ae_title="EVSCP", evt_handlers=[(evt.EVT_FSM_TRANSITION, note)]
+    )
+    assert int(assoc.send_c_echo().Status) == 0
+    assoc.release()
+    assert seen == [
+        ("Sta1", "Evt1", "AE-1", "Sta4"),
+        ("Sta4", "Evt2", "AE-2", "Sta5"),
+        ("Sta5", "Evt3", "AE-3", "Sta6"),
+        ("Sta6", "Evt9", "DT-1", "Sta6"),
+        ("Sta6", "Evt10", "DT-2", "Sta6"),
+        ("Sta6", "Evt11", "AR-1", "Sta7"),
+        ("Sta7", "Evt13", "AR-3", "Sta1"),
+    ]
+
+
+@pytest.mark.parametrize("where", ["before the address", "after the address"])
+def test_a_move_handler_that_raises_answers_unable_to_process(scp: AE, where: str) -> None:
+    def on_move(event: Any) -> Iterator[object]:
+        if where == "before the address":
+            raise RuntimeError("no database")
+        yield "127.0.0.1", 1
+        raise RuntimeError("no database")
+
+    scp.scp_sop_class.append(MOVE_PATIENT)
+    port = serve(scp, [(evt.EVT_C_MOVE, on_move)])
+    requestor = scu()
+    requestor.scu_sop_class.append(MOVE_PATIENT)
+    assoc = requestor.associate("127.0.0.1", port, ae_title="EVSCP")
+    query = Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    statuses = [int(status) for status, _ in assoc.send_c_move(query, "ANYWHERE", "P")]
+    assert int(assoc.send_c_echo().Status) == 0  # the association goes on
+    assoc.release()
+    assert statuses == [0xC000]

@@ -137,6 +137,8 @@ class Channel:
     def flush(self) -> None:
         """Write what the engine has queued (its one way out for bytes), its
         buffers as they are (:meth:`dicomul.Connection.data_to_send_buffers`)."""
+        if self.observer is not None:
+            self.observer.transitions(self.conn)
         buffers = self.conn.data_to_send_buffers()
         if buffers:
             self.write(buffers)

@@ -51,6 +51,7 @@ from dicomul import (
     EVT_DATA_SENT,
     EVT_DIMSE_RECV,
     EVT_DIMSE_SENT,
+    EVT_FSM_TRANSITION,
     EVT_N_ACTION,
     EVT_N_CREATE,
     EVT_N_DELETE,
@@ -62,6 +63,7 @@ from dicomul import (
     BytesLike,
     Command,
     CommandReceived,
+    Connection,
     EventType,
     Status,
     answer_status,
@@ -196,8 +198,10 @@ class Event:
     ``file_meta``) and ``file_meta``; C-FIND/GET/MOVE's ``identifier`` and
     ``is_cancelled``; C-MOVE's ``move_destination``; the DIMSE-N request's
     ``dataset``.  EVT_USER_ID: ``user_id_type``, ``primary_field``,
-    ``secondary_field``.  EVT_CONN_OPEN/CLOSE: ``address``.  An attribute
-    the event does not have raises AttributeError.
+    ``secondary_field``.  EVT_CONN_OPEN/CLOSE: ``address``.  EVT_DATA_*:
+    ``data``; EVT_PDU_*: ``pdu``; EVT_DIMSE_*: ``message``, ``context_id``;
+    EVT_FSM_TRANSITION: ``current_state``, ``fsm_event``, ``action``,
+    ``next_state``.  An attribute the event does not have raises AttributeError.
     """
 
     def __init__(
@@ -397,16 +401,20 @@ class EventHandlers:
         if self._bound(EVT_C_MOVE) is None:
             return self.ae.move_destinations
         request = current_request()
-        items = iter(self._call(EVT_C_MOVE))  # type: ignore[call-overload]
+        title = (request.command.move_destination or "").strip()
+        try:
+            items = iter(self._call(EVT_C_MOVE))  # type: ignore[call-overload]
+            first = next(items, (None, None))
+        except Exception as exc:  # on_c_move raises it again: the service's failure
+            self._move = (request, _raising(exc))
+            return {title: ("", 0)}
         self._move = (request, items)
-        first = next(items, (None, None))
         address = tuple(first) if isinstance(first, tuple | list) else (None, None)
         if len(address) > 2:
             LOGGER.warning("C-MOVE handler's association keywords are not used: %r", address[2])
-        host, port = address[:2]
+        host, port = (*address, None, None)[:2]
         if host is None or port is None:
             return {}
-        title = (request.command.move_destination or "").strip()
         return {title: (str(host), int(port))}
 
     def on_c_find(self, identifier: Dataset) -> Iterable[object]:
@@ -457,6 +465,12 @@ class EventHandlers:
 
     def on_n_delete(self, request: ServiceRequest) -> object:
         return self._normalized(EVT_N_DELETE, request, self.ae.on_n_delete)
+
+
+def _raising(exc: Exception) -> Iterator[object]:
+    """An iterator that raises ``exc`` when first asked for an item."""
+    raise exc
+    yield  # pragma: no cover - makes this a generator
 
 
 def _find_items(results: object) -> Iterator[object]:
@@ -604,6 +618,26 @@ class WireEvents:
                 except ProtocolError:
                     continue
                 notify(self.registry, self.assoc, pdu_event, pdu=decoded)
+
+    def transitions(self, conn: Connection) -> None:
+        """The state machine's transitions since the last call
+        (EVT_FSM_TRANSITION: ``current_state``, ``fsm_event``, ``action``,
+        ``next_state``, as PS3.8 Table 9-10 names them: 'Sta6', 'Evt10',
+        'DT-2'...); recorded while a handler is bound."""
+        wanted = bool(self.registry.handlers(EVT_FSM_TRANSITION))
+        conn.record_transitions = wanted
+        if not wanted:
+            return
+        for state, fsm_event, action, next_state in conn.take_transitions():
+            notify(
+                self.registry,
+                self.assoc,
+                EVT_FSM_TRANSITION,
+                current_state=state.value,
+                fsm_event=fsm_event.value,
+                action=action.value,
+                next_state=next_state.value,
+            )
 
     def message_sent(self, context_id: int, command: Command) -> None:
         """A DIMSE message handed to the connection."""

@@ -170,6 +170,7 @@ class Association:
         self._channel.observer = WireEvents(
             self.registry, self, frame_pdus=WireEvents.wanted(self.registry)
         )
+        self._channel.observer.transitions(self._conn)  # recording from AE-1 on, if wanted
         handlers = EventHandlers(ae, self.registry, self)
         self._services = Services(handlers, self._channel, open_association=open_association)
         handlers.cancelled = self._services.is_cancelled

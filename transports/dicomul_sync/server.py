@@ -467,6 +467,7 @@ class _Handler:
         self.channel.observer = WireEvents(
             self.registry, self, frame_pdus=WireEvents.wanted(self.registry)
         )
+        self.channel.observer.transitions(conn)
         self._event(EVT_ACCEPTED)
         self._notify(self.ae.on_association_accepted, conn.negotiated)
         while True:
