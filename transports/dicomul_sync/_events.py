@@ -98,11 +98,14 @@ class HandlerRegistry:
     """The handlers bound to events, for an AE, a server or an association.
 
     Thread-safe: a server's worker reads it while the application binds.
+    Each event's bindings are a tuple replaced whole under the lock, so a
+    reader (on every read and write of a connection: :class:`WireEvents`)
+    takes no lock.
     """
 
     def __init__(self, bindings: Iterable[EventBinding] = ()) -> None:
         self._lock = threading.Lock()
-        self._bound: dict[EventType, list[tuple[Handler, tuple[object, ...]]]] = {}
+        self._bound: dict[EventType, tuple[tuple[Handler, tuple[object, ...]], ...]] = {}
         for binding in bindings:
             self.bind(*binding)
 
@@ -119,20 +122,21 @@ class HandlerRegistry:
         entry = (handler, tuple(args or ()))
         with self._lock:
             if event.is_intervention:
-                self._bound[event] = [entry]
+                self._bound[event] = (entry,)
                 return
-            bound = self._bound.setdefault(event, [])
-            for index, (known, _) in enumerate(bound):
-                if known == handler:
-                    bound[index] = entry
-                    return
-            bound.append(entry)
+            bound = list(self._bound.get(event, ()))
+            known = [index for index, (other, _) in enumerate(bound) if other == handler]
+            if known:
+                bound[known[0]] = entry
+            else:
+                bound.append(entry)
+            self._bound[event] = tuple(bound)
 
     def unbind(self, event: EventType, handler: Handler) -> None:
         """Stop calling ``handler`` for ``event`` (nothing if it was not bound)."""
         with self._lock:
-            bound = self._bound.get(event, [])
-            kept = [entry for entry in bound if entry[0] != handler]
+            bound = self._bound.get(event, ())
+            kept = tuple(entry for entry in bound if entry[0] != handler)
             if kept:
                 self._bound[event] = kept
             else:
@@ -150,8 +154,11 @@ class HandlerRegistry:
 
     def handlers(self, event: EventType) -> list[tuple[Handler, tuple[object, ...]]]:
         """The (handler, args) bound to ``event``, in the order bound."""
-        with self._lock:
-            return list(self._bound.get(event, ()))
+        return list(self._bound.get(event, ()))
+
+    def has(self, event: EventType) -> bool:
+        """Whether any handler is bound to ``event`` (cheap: no copy, no lock)."""
+        return event in self._bound
 
     def bindings(self) -> list[tuple[EventType, Handler, tuple[object, ...]]]:
         """Every binding, to copy into another registry."""
@@ -585,7 +592,7 @@ class WireEvents:
     @staticmethod
     def wanted(registry: HandlerRegistry) -> bool:
         """Whether a PDU handler is bound (then PDUs are framed from the start)."""
-        return bool(registry.handlers(EVT_PDU_SENT) or registry.handlers(EVT_PDU_RECV))
+        return registry.has(EVT_PDU_SENT) or registry.has(EVT_PDU_RECV)
 
     def sent(self, data: BytesLike) -> None:
         self._bytes("sent", EVT_DATA_SENT, EVT_PDU_SENT, data)
@@ -596,7 +603,7 @@ class WireEvents:
     def _bytes(
         self, way: str, data_event: EventType, pdu_event: EventType, data: BytesLike
     ) -> None:
-        if self.registry.handlers(data_event):
+        if self.registry.has(data_event):
             notify(self.registry, self.assoc, data_event, data=bytes(data))
         if self._frames is None:
             return
@@ -612,7 +619,7 @@ class WireEvents:
                 return
             if frame is None:
                 return
-            if self.registry.handlers(pdu_event):
+            if self.registry.has(pdu_event):
                 try:
                     decoded: object = pdu.decode(frame)
                 except ProtocolError:
@@ -624,7 +631,7 @@ class WireEvents:
         (EVT_FSM_TRANSITION: ``current_state``, ``fsm_event``, ``action``,
         ``next_state``, as PS3.8 Table 9-10 names them: 'Sta6', 'Evt10',
         'DT-2'...); recorded while a handler is bound."""
-        wanted = bool(self.registry.handlers(EVT_FSM_TRANSITION))
+        wanted = self.registry.has(EVT_FSM_TRANSITION)
         conn.record_transitions = wanted
         if not wanted:
             return
@@ -641,14 +648,14 @@ class WireEvents:
 
     def message_sent(self, context_id: int, command: Command) -> None:
         """A DIMSE message handed to the connection."""
-        if self.registry.handlers(EVT_DIMSE_SENT):
+        if self.registry.has(EVT_DIMSE_SENT):
             notify(
                 self.registry, self.assoc, EVT_DIMSE_SENT, message=command, context_id=context_id
             )
 
     def event(self, event: object) -> None:
         """An event the connection gave: a DIMSE message received, say."""
-        if isinstance(event, CommandReceived) and self.registry.handlers(EVT_DIMSE_RECV):
+        if isinstance(event, CommandReceived) and self.registry.has(EVT_DIMSE_RECV):
             notify(
                 self.registry,
                 self.assoc,
