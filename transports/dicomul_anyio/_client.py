@@ -260,11 +260,12 @@ class AsyncAssociation:
         def prepare() -> tuple[int, Command, _Body]:
             from dicomul_common.outgoing import CannotSendError  # noqa: PLC0415
 
+            item = Outgoing.of(dataset)
             try:
-                return store_request(
-                    negotiated, Outgoing.of(dataset), 0, originator=originator, priority=priority
-                )
+                return store_request(negotiated, item, 0, originator=originator, priority=priority)
             except CannotSendError as exc:
+                if negotiated.context_for(item.sop_class_uid) is None:
+                    raise self._no_context(item.sop_class_uid) from exc
                 raise NoAcceptedContextError(str(exc)) from exc
 
         context_id, command, body = await anyio.to_thread.run_sync(prepare)
@@ -575,14 +576,19 @@ class AsyncAssociation:
 
     def _context(self, sop_class: str) -> AcceptedContext:
         self._check_standing()
-        negotiated = self.negotiated
-        context = negotiated.context_for(sop_class)
+        context = self.negotiated.context_for(sop_class)
         if context is None:
-            reason = missing_context_reason(sop_class, self._request.contexts, negotiated)
-            raise NoAcceptedContextError(
-                f"no accepted presentation context for {sop_class}: {reason}"
-            )
+            raise self._no_context(sop_class)
         return context
+
+    def _no_context(self, sop_class: str) -> NoAcceptedContextError:
+        """The error for a request of ``sop_class``, which no accepted
+        context carries, saying why (not proposed, rejected and how, or
+        accepted without this side's role)."""
+        reason = missing_context_reason(sop_class, self._request.contexts, self.negotiated)
+        return NoAcceptedContextError(
+            f"no accepted presentation context for {sop_class}: {reason}"
+        )
 
     async def _request_response(
         self, context_id: int, build: Callable[[int], Command], body: _Body
