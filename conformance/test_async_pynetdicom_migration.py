@@ -23,9 +23,9 @@ from pydicom.dataset import Dataset
 from pynetdicom import build_role, evt
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
 from test_async_server import running
-from test_sync_migration import ipv6_loopback_problem
+from test_sync_migration import PynetdicomIdentities, ipv6_loopback_problem, priority_recorders
 
-from dicomul import ContextSetting, Priority, UserIdentity
+from dicomul import ContextSetting, Priority
 
 pytestmark = pytest.mark.anyio
 
@@ -70,29 +70,7 @@ async def test_pynetdicom_scp_sees_the_priority_of_each_request(
 ) -> None:
     """Priority (0000,0700) of C-STORE, C-FIND, C-GET and C-MOVE (PS3.7 9.1)."""
     seen: dict[str, int] = {}
-
-    def on_store(event: Any) -> int:
-        seen["store"] = event.request.Priority
-        return 0x0000
-
-    def on_find(event: Any) -> Any:
-        seen["find"] = event.request.Priority
-        yield from ()
-
-    def on_get(event: Any) -> Any:
-        seen["get"] = event.request.Priority
-        yield 0
-
-    def on_move(event: Any) -> Any:
-        seen["move"] = event.request.Priority
-        yield None, None  # an unknown destination: refused, which is enough here
-
-    handlers = [
-        (evt.EVT_C_STORE, on_store),
-        (evt.EVT_C_FIND, on_find),
-        (evt.EVT_C_GET, on_get),
-        (evt.EVT_C_MOVE, on_move),
-    ]
+    handlers = priority_recorders(seen)
     with pynetdicom_scp("THEIRSCP", [CT, FIND_P, MOVE_P, GET_P], handlers) as port:
         async with connect(
             HOST, port, called_ae_title="THEIRSCP", sop_classes=[CT, FIND_P, GET_P, MOVE_P]
@@ -179,50 +157,21 @@ async def test_our_async_requestor_identities_as_pynetdicom_sees_them(
     and its server response comes back."""
     from dicomul_anyio import AssociationRejectedError
 
-    seen: list[tuple[int, bytes, bytes]] = []
-
-    def on_user_id(event: Any) -> tuple[bool, bytes | None]:
-        seen.append((event.user_id_type, event.primary_field, event.secondary_field or b""))
-        return event.primary_field != b"mallory", b"ticket-back"
-
-    identities = [
-        (UserIdentity.username("alice"), None),
-        # pynetdicom sends no response for username types, though asked.
-        (UserIdentity.username("bob", "secret", positive_response_requested=True), None),
-        (UserIdentity.kerberos(b"\x01kerb", positive_response_requested=True), b"ticket-back"),
-        (UserIdentity.saml("<saml/>"), None),
-        (UserIdentity.jwt("a.b.c", positive_response_requested=True), b"ticket-back"),
-    ]
+    case = PynetdicomIdentities()
     responses = []
-    with pynetdicom_scp("THEIRSCP", [VERIFICATION], [(evt.EVT_USER_ID, on_user_id)]) as port:
-        for identity, _ in identities:
-            async with connect(
-                HOST,
-                port,
-                called_ae_title="THEIRSCP",
-                sop_classes=[VERIFICATION],
-                user_identity=identity,
-            ) as assoc:
+    with pynetdicom_scp("THEIRSCP", [VERIFICATION], case.handlers) as port:
+        our = functools.partial(
+            connect, HOST, port, called_ae_title="THEIRSCP", sop_classes=[VERIFICATION]
+        )
+        for identity, _ in case.cases:
+            async with our(user_identity=identity) as assoc:
                 responses.append(assoc.user_identity_response)
                 assert (await assoc.c_echo()).Status == 0x0000
         with pytest.raises(AssociationRejectedError):
-            async with connect(
-                HOST,
-                port,
-                called_ae_title="THEIRSCP",
-                sop_classes=[VERIFICATION],
-                user_identity=UserIdentity.username("mallory"),
-            ):
+            async with our(user_identity=case.refused):
                 pass
-    assert responses == [response for _, response in identities]
-    assert seen == [
-        (1, b"alice", b""),
-        (2, b"bob", b"secret"),
-        (3, b"\x01kerb", b""),
-        (4, b"<saml/>", b""),
-        (5, b"a.b.c", b""),
-        (1, b"mallory", b""),
-    ]
+    assert responses == [response for _, response in case.cases]
+    assert case.seen == list(PynetdicomIdentities.EXPECTED)
 
 
 # ---------------------------------------- presentation contexts by SOP class
