@@ -225,7 +225,9 @@ async def test_a_slow_identity_check_holds_up_no_other_peer_and_a_raise_rejects(
     assert (rejected.value.event.pdu.result, rejected.value.event.pdu.source) == (1, 2)
 
 
-async def test_a_check_that_outlasts_the_acse_timeout_rejects(anyio_backend: str) -> None:
+async def test_a_check_that_outlasts_the_acse_timeout_rejects(
+    anyio_backend: str, caplog: pytest.LogCaptureFixture
+) -> None:
     async def never(identity: Any, calling_ae_title: str) -> bool:
         await anyio.sleep_forever()
         raise AssertionError
@@ -234,6 +236,7 @@ async def test_a_check_that_outlasts_the_acse_timeout_rejects(anyio_backend: str
         with pytest.raises(AssociationRejectedError):
             async with connect(HOST, port, user_identity=UserIdentity.username("x")):
                 pass
+    assert "took longer than the ACSE timeout (0.3 s)" in caplog.text
 
 
 # ------------------------------------------- presentation contexts by class

@@ -402,6 +402,13 @@ class _Association:
         try:
             with anyio.fail_after(self.server.acse_timeout):
                 return identity_verdict(await call(handler, identity, request.calling_aet))
+        except TimeoutError:
+            LOGGER.warning(
+                "the user identity check took longer than the ACSE timeout (%s s): "
+                "rejecting the association",
+                self.server.acse_timeout,
+            )
+            return False, None
         except Exception:
             LOGGER.exception("the user identity check failed: rejecting the association")
             return False, None
