@@ -328,6 +328,8 @@ def test_binding_on_a_served_association_only_affects_it(scp: AE) -> None:
     port = serve(scp)
     first = scu().associate("127.0.0.1", port, ae_title="EVSCP")
     second = scu().associate("127.0.0.1", port, ae_title="EVSCP")
+    # Answered: each is in a worker's hands, so listed as served.
+    assert int(first.send_c_echo().Status) == int(second.send_c_echo().Status) == 0
     first_served = next(
         a for a in scp.active_associations if a.address[1] == first._channel.sock.getsockname()[1]
     )

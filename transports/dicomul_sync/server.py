@@ -36,6 +36,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
+from dicomul_common.negotiation import asserted_identity, identity_verdict, supported_by_sop_class
+
 from dicomul import (
     EVT_ABORTED,
     EVT_ACCEPTED,
@@ -55,7 +57,6 @@ from dicomul import (
     Role,
     longest_idle,
 )
-from dicomul.pdu import UserIdentityRQSubItem
 
 from ._accept import AcceptLoop
 from ._channel import Channel
@@ -252,9 +253,8 @@ class Server:
         ``on_user_identity(identity, calling_ae_title)``: True or False, or
         (accepted, server response).  Run in a worker thread."""
         handler = self.ae.on_user_identity
-        info = request.user_information
-        identity = None if info is None else info.user_identity
-        if not isinstance(identity, UserIdentityRQSubItem):
+        identity = asserted_identity(request)
+        if identity is None:
             return True, None
         bound = self.registry.handlers(EVT_USER_ID)
         if bound:
@@ -269,15 +269,10 @@ class Server:
                     "positive_response_requested": identity.positive_response_requested,
                 },
             )
-            verdict = event_handler(event, *args)
-        elif handler is None:
+            return identity_verdict(event_handler(event, *args))
+        if handler is None:
             return True, None
-        else:
-            verdict = handler(identity, request.calling_aet)
-        if isinstance(verdict, tuple):
-            accepted, response = verdict
-            return bool(accepted), None if response is None else bytes(response)
-        return bool(verdict), None
+        return identity_verdict(handler(identity, request.calling_aet))
 
     # ---------------------------------------------------------- one association
 
@@ -657,8 +652,5 @@ def acceptor_config(ae: AcceptorSettings) -> AcceptorConfig:
         refuse_all=ae.refuse_associations,
         implementation_class_uid=ae.implementation_class_uid,
         implementation_version_name=ae.implementation_version_name,
-        supported_contexts={
-            context.abstract_syntax: context.supported(ae.transfer_syntax)
-            for context in ae.supported_contexts
-        },
+        supported_contexts=supported_by_sop_class(ae.supported_contexts, ae.transfer_syntax),
     )
