@@ -308,3 +308,50 @@ def test_dcmtk_movescu_receives_through_evt_c_move(scp: AE, tmp_path: pathlib.Pa
     unknown = dcmtk("movescu", *common, "-aem", "NOBODY", "-v", HOST, str(port))
     assert "Refused: MoveDestinationUnknown" in unknown.stderr, unknown.stderr  # 0xA801
     assert destinations == ["MOVESCU", "NOBODY"]
+
+
+def test_a_pynetdicom_c_get_scp_stores_into_our_requestors_evt_c_store() -> None:
+    """The SCU side: the C-STORE sub-operations of a C-GET from pynetdicom's
+    SCP reach the EVT_C_STORE handler given to ``associate``; the handler
+    given to the AE's callback is not used; EVT_DIMSE_RECV sees the C-STOREs."""
+    from peers import pynetdicom_scp
+    from pynetdicom import evt as pynetdicom_evt
+
+    matches = [ct("GOT^ONE"), ct("GOT^TWO")]
+
+    def their_get(event: Any) -> Iterator[object]:
+        yield len(matches)
+        for ds in matches:
+            yield 0xFF00, ds
+
+    stored: list[tuple[str, str]] = []
+    received: list[int] = []
+
+    def handle_store(event: Any) -> int:
+        stored.append((str(event.dataset.PatientName), event.file_meta.TransferSyntaxUID))
+        return 0x0000
+
+    def handle_dimse(event: Any) -> None:
+        received.append(event.message.command_field)
+
+    ae = AE(ae_title="OURSCU")
+    ae.add_requested_context(GET_PATIENT)
+    ae.add_requested_context(CT, [ExplicitVRLittleEndian], scu_role=False, scp_role=True)
+    ae.on_c_store = lambda dataset: 0xC000  # type: ignore[method-assign]
+    handlers = [(pynetdicom_evt.EVT_C_GET, their_get)]
+    with pynetdicom_scp("THEIRSCP", [GET_PATIENT], handlers, both_roles=[CT]) as port:
+        assoc = ae.associate(
+            HOST,
+            port,
+            ae_title="THEIRSCP",
+            evt_handlers=[(evt.EVT_C_STORE, handle_store), (evt.EVT_DIMSE_RECV, handle_dimse)],
+        )
+        assert assoc.is_established
+        query = Dataset()
+        query.QueryRetrieveLevel = "PATIENT"
+        query.PatientID = "P1"
+        statuses = [int(status) for status, _ in assoc.send_c_get(query, GET_PATIENT)]
+        assoc.release()
+    assert statuses[-1] == 0x0000
+    assert stored == [("GOT^ONE", ExplicitVRLittleEndian), ("GOT^TWO", ExplicitVRLittleEndian)]
+    assert received.count(0x0001) == 2  # C-STORE-RQ (PS3.7 E.1)
