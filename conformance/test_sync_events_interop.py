@@ -164,9 +164,11 @@ def test_pynetdicom_user_identity_is_decided_by_evt_user_id(scp: AE) -> None:
     from pynetdicom.pdu_primitives import UserIdentityNegotiation
 
     calls: list[tuple[int, bytes, bytes]] = []
+    peers: list[tuple[str, str]] = []
 
     def handle_user(event: Any) -> tuple[bool, bytes | None]:
         calls.append((event.user_id_type, event.primary_field, event.secondary_field))
+        peers.append((event.assoc.requestor.ae_title, event.assoc.requestor.address))
         return event.primary_field == b"alice", None
 
     port = start(scp, [(evt.EVT_USER_ID, handle_user)])
@@ -185,6 +187,7 @@ def test_pynetdicom_user_identity_is_decided_by_evt_user_id(scp: AE) -> None:
     refused = peer.associate(HOST, port, ae_title="EVSCP", ext_neg=[identity(b"mallory", b"x")])
     assert refused.is_rejected
     assert calls == [(2, b"alice", b"pw"), (2, b"mallory", b"x")]
+    assert peers == [("PYNETSCU", HOST)] * 2
 
 
 # ---------------------------------------------------------------- DCMTK

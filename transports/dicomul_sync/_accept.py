@@ -91,7 +91,7 @@ MAX_PENDING = 256
 HandOff = Callable[[socket.socket, Connection, bytes, PduTrace | None], None]
 #: Checks the user identity of a request (PS3.7 D.3.3.7): (accepted, server
 #: response); called in a worker thread, never in the loop.
-CheckIdentity = Callable[[AssociateRQ], tuple[bool, bytes | None]]
+CheckIdentity = Callable[[AssociateRQ, socket.socket], tuple[bool, bytes | None]]
 #: Tells the server of an event of a connection not yet handed off: the
 #: event, the socket, and the A-ASSOCIATE-RQ once received.
 Notify = Callable[[EventType, socket.socket, AssociateRQ | None], None]
@@ -406,7 +406,7 @@ class AcceptLoop:
             self._identity_pool = ThreadPoolExecutor(
                 max_workers=IDENTITY_WORKERS, thread_name_prefix="dicomul-identity"
             )
-        future = self._identity_pool.submit(self.check_identity, request)
+        future = self._identity_pool.submit(self.check_identity, request, pending.sock)
 
         def done(finished: Future[tuple[bool, bytes | None]]) -> None:
             self._identified.put((pending, request, finished))

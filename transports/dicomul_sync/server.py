@@ -247,7 +247,9 @@ class Server:
         handler or ``on_user_identity``): else it is ignored, as PS3.7 allows."""
         return bool(self.registry.handlers(EVT_USER_ID)) or self.ae.on_user_identity is not None
 
-    def check_identity(self, request: AssociateRQ) -> tuple[bool, bytes | None]:
+    def check_identity(
+        self, request: AssociateRQ, sock: socket.socket | None = None
+    ) -> tuple[bool, bytes | None]:
         """The verdict on a request's user identity (PS3.7 D.3.3.7): the
         EVT_USER_ID handler's (is_verified, server response), else the AE's
         ``on_user_identity(identity, calling_ae_title)``: True or False, or
@@ -260,7 +262,7 @@ class Server:
         if bound:
             event_handler, args = bound[0]
             event = Event(
-                Connecting(("?", 0), request),
+                Connecting(("?", 0) if sock is None else _peer_address(sock), request),
                 EVT_USER_ID,
                 {
                     "user_id_type": int(identity.identity_type),
@@ -569,6 +571,12 @@ class Connecting:
         self.address = address
         self.request = request
         self.is_established = False
+
+    @property
+    def requestor(self) -> ServiceUser:
+        """The peer: its AE title (once its request is in) and address."""
+        title = "" if self.request is None else self.request.calling_aet
+        return ServiceUser(title, *self.address)
 
 
 class ServedAssociation(Protocol):
