@@ -457,3 +457,28 @@ def test_a_move_handler_that_raises_answers_unable_to_process(scp: AE, where: st
     assert int(assoc.send_c_echo().Status) == 0  # the association goes on
     assoc.release()
     assert statuses == [0xC000]
+
+
+def test_store_handler_can_write_the_encoded_data_set_as_a_part_10_file(
+    scp: AE, tmp_path: Any
+) -> None:
+    import pydicom
+
+    def on_store(event: Any) -> int:
+        path = tmp_path / f"{event.request.AffectedSOPInstanceUID}.dcm"
+        path.write_bytes(event.encoded_dataset())  # as received: never decoded here
+        raw = event.encoded_dataset(include_meta=False)  # a raise would answer 0xC000
+        assert event.encoded_dataset().endswith(raw)
+        assert raw[:4] != b"\0" * 4  # the data set itself, no preamble
+        return 0x0000
+
+    scp.implementation_version_name = "EVTEST"
+    port = serve(scp, [(evt.EVT_C_STORE, on_store)])
+    assoc = scu().associate("127.0.0.1", port, ae_title="EVSCP")
+    sent = ct("PART^TEN")
+    assert int(assoc.send_c_store(sent).Status) == 0
+    assoc.release()
+    written = pydicom.dcmread(tmp_path / f"{sent.SOPInstanceUID}.dcm")
+    assert str(written.PatientName) == "PART^TEN"
+    assert written.file_meta.MediaStorageSOPInstanceUID == sent.SOPInstanceUID
+    assert written.file_meta.ImplementationVersionName == "EVTEST"

@@ -536,6 +536,24 @@ class _EventStoreSink:
         """The data set as received, in the negotiated transfer syntax."""
         return b"".join(self.parts)
 
+    def encoded_dataset(self, include_meta: bool = True) -> bytes:
+        """pynetdicom's ``event.encoded_dataset()``: the data set as received,
+        undecoded, after a Part 10 preamble and file meta information
+        (``include_meta``), ready to be written to a file as it is."""
+        if not include_meta:
+            return self.encoded()
+        from dicomul_common.storage import file_meta_bytes  # noqa: PLC0415
+
+        request, ae = self.request, self.handlers.ae
+        meta = file_meta_bytes(
+            request.sop_class_uid,
+            request.sop_instance_uid or "",
+            request.transfer_syntax,
+            implementation_class_uid=ae.implementation_class_uid,
+            implementation_version_name=ae.implementation_version_name,
+        )
+        return meta + self.encoded()
+
     def _decode(self) -> Dataset:
         from dicomul_common.handling import decode_data_set  # noqa: PLC0415
         from dicomul_common.storage import file_meta_for  # noqa: PLC0415
@@ -558,7 +576,7 @@ class _EventStoreSink:
     def commit(self) -> int | None:
         handler, args = self.bound
         event = self.handlers._event(EVT_C_STORE, self.request, dataset=self._decode)
-        event._attributes["encoded_dataset"] = self.encoded
+        event._attributes["encoded_dataset"] = self.encoded_dataset
         try:
             return answer_status(handler(event, *args))
         finally:
