@@ -68,6 +68,21 @@ for uid in (CT_IMAGE, MR_IMAGE, SECONDARY_CAPTURE, VERIFICATION):
 ae.start_server((\"127.0.0.1\", port), evt_handlers=[(evt.EVT_C_STORE, on_store)])
 '''
 
+#: The same Storage SCP writing the bytes as received (no decoding), with
+#: the Part 10 header the library builds.  argv: port, storage folder, log file.
+RAW_STORAGE_SCP = STORAGE_SCP.replace(
+    """    ds = event.dataset
+    ds.file_meta = event.file_meta
+    ds.save_as(f"{folder}/{ds.SOPInstanceUID}.dcm", enforce_file_format=True)
+    with open(log, "a") as out:
+        out.write(f"stored {ds.SOPInstanceUID} from {event.assoc.requestor.ae_title}\\n")""",
+    """    uid = event.request.AffectedSOPInstanceUID
+    with open(f"{folder}/{uid}.dcm", "wb") as out:
+        out.write(event.encoded_dataset())
+    with open(log, "a") as out:
+        out.write(f"stored {uid} from {event.assoc.requestor.ae_title}\\n")""",
+)
+
 #: A Query/Retrieve Find SCP over a folder of Part 10 files, PATIENT level
 #: of the Patient Root model.  argv: port, folder, log file.
 FIND_SCP = '''
@@ -232,7 +247,12 @@ def library(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def test_storage_scp_saves_what_storescu_sends(library: str, tmp_path: pathlib.Path) -> None:
+@pytest.mark.parametrize("source", ["decoded", "raw"])
+def test_storage_scp_saves_what_storescu_sends(
+    library: str, source: str, tmp_path: pathlib.Path
+) -> None:
+    program = STORAGE_SCP if source == "decoded" else RAW_STORAGE_SCP
+    assert program.count("def on_store") == 1
     outgoing, folder, log = tmp_path / "out", tmp_path / "store", tmp_path / "log"
     outgoing.mkdir()
     folder.mkdir()
@@ -240,7 +260,7 @@ def test_storage_scp_saves_what_storescu_sends(library: str, tmp_path: pathlib.P
         instance(outgoing / "ct.dcm", "CT^PATIENT"),
         instance(outgoing / "mr.dcm", "MR^PATIENT", "1.2.840.10008.5.1.4.1.1.4"),
     ]
-    with running(STORAGE_SCP, library, folder, log) as port:
+    with running(program, library, folder, log) as port:
         result = dcmtk(
             "storescu", "-aet", "DCMTK_SCU", HOST, str(port), *map(str, outgoing.iterdir())
         )
