@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="propose n transfer syntaxes (1-3)",
     )
     _cli.add_timeout_options(p, connecting=True)
+    _cli.add_ip_options(p, server=False)
     misc = p.add_argument_group("echo")
     misc.add_argument(
         "--repeat",

@@ -126,6 +126,8 @@ def storage_scp(args: argparse.Namespace, ae_title: str) -> AE:
     else:
         scp.store_directory = args.output_directory
     scp.ssl_context = _tls.incoming_tls(args)  # TLS out, TLS in
+    # -i6: the peer reaches us over IPv6 too (every interface, as DCMTK's movescu).
+    scp.bind_address = "::" if args.ip_version == _cli.IPV6 else ""
     scp.acse_timeout = args.acse_timeout
     scp.dimse_timeout = args.dimse_timeout
     if args.max_pdu:

@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     _cli.add_logging_options(p)
     _cli.add_calling_titles(p, aetitle="STORESCU")
     _cli.add_timeout_options(p, connecting=True)
+    _cli.add_ip_options(p, server=False)
     proposal = p.add_argument_group(
         "proposed transmission transfer syntaxes (each file's own syntax is always proposed)"
     ).add_mutually_exclusive_group()
