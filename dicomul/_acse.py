@@ -500,6 +500,13 @@ class AcceptorConfig:
     #: reason given (RJ 1/1/1): an acceptor that takes no association at all
     #: (DCMTK storescp's --refuse, for testing a requestor).
     refuse_all: bool = False
+    #: Reject a request whose User Information carries no Implementation
+    #: Class UID (or an empty one), rejected-permanent by the service user
+    #: with no reason given (RJ 1/1/1).  PS3.7 D.3.3.2 makes the sub-item
+    #: mandatory in every A-ASSOCIATE-RQ; DCMTK storescp's --reject rejects
+    #: such a request so (seen: DCMTK 3.6.7 answers 1/1/1), where by default
+    #: it, as this acceptor, takes it.
+    require_implementation_class_uid: bool = False
     #: What an abstract syntax not in ``supported`` is accepted with; None
     #: (the default) rejects it, result 3 (PS3.8 Table 9-18).  A storage SCP
     #: that keeps whatever it is sent (DCMTK storescp's "promiscuous" mode)
@@ -815,6 +822,14 @@ def negotiate(
             RejectReasonUser.NO_REASON_GIVEN,
         )
     if config.refuse_all:
+        return _reject(
+            RejectResult.REJECTED_PERMANENT,
+            RejectSource.SERVICE_USER,
+            RejectReasonUser.NO_REASON_GIVEN,
+        )
+    if config.require_implementation_class_uid and not (
+        rq.user_information is not None and rq.user_information.implementation_class_uid
+    ):
         return _reject(
             RejectResult.REJECTED_PERMANENT,
             RejectSource.SERVICE_USER,

@@ -681,6 +681,36 @@ def test_refuse_all_rejects_permanently_with_no_reason() -> None:
     assert (answer.result, answer.source, answer.reason) == (1, 1, 1)
 
 
+def test_require_implementation_class_uid_rejects_a_request_without_one() -> None:
+    """PS3.7 D.3.3.2 makes the sub-item mandatory; with the setting (DCMTK
+    storescp's --reject) a request without it, or with an empty one, is
+    rejected RJ 1/1/1; with a UID it is accepted; without the setting all are."""
+    from dicomul.pdu import ImplementationClassUIDSubItem, UserInformationItem
+
+    rq = build_associate_rq(request())
+    assert rq.user_information is not None
+    others = tuple(
+        sub
+        for sub in rq.user_information.sub_items
+        if not isinstance(sub, ImplementationClassUIDSubItem)
+    )
+    without = dataclasses.replace(rq, user_information=UserInformationItem(sub_items=others))
+    empty = dataclasses.replace(
+        rq,
+        user_information=UserInformationItem(
+            sub_items=(*others, ImplementationClassUIDSubItem(name=b""))
+        ),
+    )
+    strict = dataclasses.replace(CONFIG, require_implementation_class_uid=True)
+    for bad in (without, empty, dataclasses.replace(rq, user_information=None)):
+        answer, negotiated = negotiate(bad, strict)
+        assert isinstance(answer, AssociateRJ)
+        assert negotiated is None
+        assert (answer.result, answer.source, answer.reason) == (1, 1, 1)
+        assert negotiate(bad, CONFIG)[1] is not None
+    assert negotiate(rq, strict)[1] is not None
+
+
 def test_missing_context_reason_names_what_happened_to_the_sop_class() -> None:
     from dicomul import missing_context_reason
 

@@ -207,6 +207,9 @@ class AcceptorSettings(ServiceHandlers, _Timeouts, _Contexts, Protocol):
     def refuse_associations(self) -> bool: ...
 
     @property
+    def require_implementation_class_uid(self) -> bool: ...
+
+    @property
     def displace_idle_after(self) -> float | None: ...
 
     @property

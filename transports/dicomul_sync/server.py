@@ -515,6 +515,7 @@ def acceptor_config(ae: AcceptorSettings) -> AcceptorConfig:
         maximum_operations_performed=ae.maximum_operations_performed,
         accept_unknown_sop_classes=ae.accept_unknown_sop_classes,
         refuse_all=ae.refuse_associations,
+        require_implementation_class_uid=ae.require_implementation_class_uid,
         implementation_class_uid=ae.implementation_class_uid,
         implementation_version_name=ae.implementation_version_name,
         supported_contexts={

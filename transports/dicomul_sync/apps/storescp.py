@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         "a requestor)",
     )
     network.add_argument(
+        "--reject",
+        action="store_true",
+        help="reject an association whose request has no implementation class UID "
+        "(rejected permanent, service user, no reason given, as DCMTK)",
+    )
+    network.add_argument(
         "-pm",
         "--promiscuous",
         action="store_true",
@@ -149,7 +155,6 @@ REFUSED = {
     "-id": "no inetd mode: run it as a service",
     "--inetd": "no inetd mode: run it as a service",
     "--fork": "associations are served in threads already",
-    "--reject": "rejecting peers without an implementation class UID is not done",
 }
 
 
@@ -205,6 +210,7 @@ def main(argv: Sequence[str]) -> int:
     _server.configure(ae, args)
     ae.accept_unknown_sop_classes = args.promiscuous
     ae.refuse_associations = args.refuse
+    ae.require_implementation_class_uid = args.reject
     commands = None
     if args.ignore:
 
