@@ -210,6 +210,9 @@ class AcceptorSettings(ServiceHandlers, _Timeouts, _Contexts, Protocol):
     def require_implementation_class_uid(self) -> bool: ...
 
     @property
+    def permitted_peers(self) -> Mapping[str, tuple[tuple[str, frozenset[str]], ...]]: ...
+
+    @property
     def displace_idle_after(self) -> float | None: ...
 
     @property

@@ -9,10 +9,10 @@ calling AE titles:
 * an association whose called AE title is none of the configured ones is
   rejected by the acceptor (A-ASSOCIATE-RJ permanent, service user, reason
   7 "called-AE-title-not-recognized", PS3.8 9.3.4), as is one from a
-  calling AE title that no AE title lists among its peers, when none allows
-  ANY (reason 3, "calling-AE-title-not-recognized"): the AE's
-  ``require_called_aet`` and ``require_calling_aet``;
-* a peer not in the called AE title's peer list, a C-STORE to an area that
+  calling AE title and host that the called AE title's peers do not name
+  (reason 7 too: what dcmqrscp answers): the AE's ``require_called_aet``
+  and ``permitted_peers``;
+* a peer not in the called AE title's peer list (none gets this far), a C-STORE to an area that
   is not writable (access R), or a C-FIND, C-GET or C-MOVE of one that is
   not readable (access W), is answered "Refused: Not Authorized" (0x0124,
   a failure status PS3.7 Annex C defines for every DIMSE service; PS3.4

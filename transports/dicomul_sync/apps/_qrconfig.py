@@ -19,9 +19,13 @@ A DCMTK user's file is read as it is (``dicomul qrscp -c dcmqrscp.cfg``):
 As in dcmqrscp's file, values are separated by white space, ``=`` or
 ``,``; a value in double or single quotes or in parentheses is one value
 (a parenthesised triple is split again); ``#`` starts a comment line.
-Peers are matched by AE title (exactly, as dcmqrscp does); their host name
-is not checked, and serves with the port as a C-MOVE destination (the
-AETable's peers first, then the HostTable's, as dcmqrscp looks them up).
+Peers are matched by AE title (exactly, as dcmqrscp does) and host: a peer
+must call from an address its host name resolves to (DCMTK's dcmqrset.txt,
+step 10: the AE title and the host "must match the values known to
+dcmqrscp"), else the association is rejected as dcmqrscp rejects it (RJ
+1/1/7; ``qrscp.permitted_peers``).  The host and port also serve as a C-MOVE
+destination (the AETable's peers first, then the HostTable's, as dcmqrscp
+looks them up).
 """
 
 from __future__ import annotations

@@ -366,6 +366,36 @@ def main(argv: Sequence[str]) -> int:
     return _server.serve(ae, args)
 
 
+def permitted_peers(
+    config: Config, log: logging.Logger
+) -> dict[str, tuple[tuple[str, frozenset[str]], ...]]:
+    """Who may call each AE title that does not allow ANY: its peers'
+    titles, each from the addresses its host name resolves to (looked up
+    once, here).  dcmqrscp compares the host name it looks the peer's
+    address up to (or, with its -dhl, the address itself) with the name
+    written; here the name written is resolved, so a name or an IP address
+    both work.  A host that does not resolve admits nobody (logged)."""
+    import socket  # noqa: PLC0415
+
+    resolved: dict[str, frozenset[str]] = {}
+
+    def addresses(host: str) -> frozenset[str]:
+        if host not in resolved:
+            try:
+                infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+                resolved[host] = frozenset(str(info[4][0]) for info in infos)
+            except (OSError, UnicodeError) as exc:
+                log.warning("host %s does not resolve (%s): its peers are refused", host, exc)
+                resolved[host] = frozenset({f"unresolved:{host}"})
+        return resolved[host]
+
+    return {
+        title: tuple((peer.title, addresses(peer.host)) for peer in area.peers)
+        for title, area in config.areas.items()
+        if area.peers is not None
+    }
+
+
 def _serve_areas(ae: AE, args: argparse.Namespace, config: Config, log: logging.Logger) -> int:
     """Serve the AE titles of ``config``, each over its storage area
     (:mod:`._qrareas`: unknown called titles and calling titles no AE title
@@ -388,10 +418,11 @@ def _serve_areas(ae: AE, args: argparse.Namespace, config: Config, log: logging.
             "ANY" if area.peers is None else ", ".join(p.title for p in area.peers) or "none",
         )  # fmt: skip
     areas = Areas(config.areas, indexes, find, retrieve)
-    # PS3.8 9.3.4: RJ reason 7 for any other called AE title; reason 3 for
-    # a calling AE title that no AE title lists (unless one allows ANY).
+    # PS3.8 9.3.4: RJ reason 7 for any other called AE title; and, as
+    # dcmqrscp answers a peer an AE title's list does not name (title and
+    # host, DCMTK's dcmqrset.txt step 10), reason 7 too: permitted_peers().
     ae.require_called_aet = list(config.areas)
-    ae.require_calling_aet = config.calling_titles() or ""
+    ae.permitted_peers = permitted_peers(config, log)
     ae.on_c_store_stream = areas.store_sink
     ae.on_c_find = areas.find  # type: ignore[method-assign]
     ae.on_c_get = areas.retrieve  # type: ignore[method-assign]
