@@ -376,3 +376,93 @@ def test_global_parameters_yield_to_the_command_line(tmp_path: pathlib.Path) -> 
     args = parser.parse_args(["-c", config, "--max-associations", "7", "-pdu", "8192", "11112"])
     assert qrscp._configured(parser, args, log) is not None
     assert (args.port, args.max_pdu, args.max_associations) == (11112, 8192, 7)
+
+
+# ------------------------------------------------------------------ quotas
+
+QUOTA_CONFIG = """\
+NetworkTCPPort = {port}
+AETable BEGIN
+FEW {root}/few RW (2, 1mb) ANY
+SMALL {root}/small RW (10, 20kb) ANY
+AETable END
+"""
+
+
+def _kept(directory: pathlib.Path) -> set[str]:
+    """The SOP Instance UIDs of the DICOM files in ``directory``."""
+    kept = set()
+    for path in directory.iterdir():
+        if path.name == "index.dat" or path.name.startswith(".dicomul-index"):
+            continue
+        kept.add(str(dcmread(path, stop_before_pixels=True).SOPInstanceUID))
+    return kept
+
+
+def _quota_outcome(port: int, root: pathlib.Path, files: dict[str, pathlib.Path]) -> object:
+    """Store into FEW studies A, B, C (one file each), and into SMALL three
+    files of study D then one too large; what each area keeps and what the
+    too large file was answered."""
+    import time
+
+    def store(called: str, name: str) -> subprocess.CompletedProcess[str]:
+        done = run("storescu", "-v", "-aec", called, HOST, str(port), str(files[name]))
+        time.sleep(1.1)  # dcmqrscp records times to the second
+        return done
+
+    for name in ("A", "B", "C"):
+        assert store("FEW", name).returncode == 0
+    for name in ("D1", "D2", "D3"):
+        assert store("SMALL", name).returncode == 0
+    large = store("SMALL", "LARGE")
+    status = [line for line in large.stderr.splitlines() if "Store Response" in line]
+    sop = {name: str(dcmread(path).SOPInstanceUID) for name, path in files.items()}
+    names = {uid: name for name, uid in sop.items()}
+    return (
+        sorted(names[uid] for uid in _kept(root / "few")),
+        sorted(names[uid] for uid in _kept(root / "small")),
+        status,
+    )
+
+
+def test_quota_as_dcmqrscp(tmp_path: pathlib.Path) -> None:
+    """The AETable's quota, (maxStudies, maxBytesPerStudy), kept as DCMTK's
+    dcmqrscp keeps it, side by side: past 2 studies the oldest study is
+    deleted (A); a study past 20 kB loses its oldest file (D1; each file is
+    about 8.6 kB); a file larger than 20 kB is refused, 0xA700 "Refused:
+    Out of Resources", and not kept."""
+    files = {}
+    study_d = image(seed=9).StudyInstanceUID
+    for name, seed in (("A", 1), ("B", 2), ("C", 3), ("D1", 4), ("D2", 5), ("D3", 6)):
+        ds = image(seed=seed)
+        if name.startswith("D"):
+            ds.StudyInstanceUID = study_d
+        files[name] = write(ds, tmp_path / f"{name}.dcm", ExplicitVRLittleEndian)
+    large = image(seed=7, rows=128, columns=128)
+    large.StudyInstanceUID = study_d
+    files["LARGE"] = write(large, tmp_path / "LARGE.dcm", ExplicitVRLittleEndian)
+    outcomes = {}
+    for ours in (True, False):
+        root = tmp_path / ("ours" if ours else "dcmtk")
+        for area in ("few", "small"):
+            (root / area).mkdir(parents=True)
+        port = free_port()
+        config = configure(root, port, 1, QUOTA_CONFIG)
+        command = (
+            [DICOMUL, "qrscp", "-c", str(config)]
+            if ours
+            else [dcmtk_path("dcmqrscp"), "-c", str(config), str(port)]
+        )
+        proc = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            wait_listening(port)
+            outcomes[ours] = _quota_outcome(port, root, files)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    assert outcomes[True] == outcomes[False]
+    few, small, status = outcomes[True]  # type: ignore[misc]
+    assert few == ["B", "C"]
+    assert small == ["D2", "D3"]
+    assert status == ["I: Received Store Response (Refused: OutOfResources)"]
