@@ -24,7 +24,7 @@ calling AE titles:
 
 Each AE title's quota, ``(maxStudies, maxBytesPerStudy)``, is kept as
 dcmqrscp keeps it (DCMTK's dcmqrscp manual: it "will delete images if its
-quota restrictions have been exceeded"; dcmqrsetup.txt step 8 warns that
+quota restrictions have been exceeded"; dcmqrset.txt step 8 warns that
 sending to an area may delete the original images; the rules below are
 those of DCMTK's index database, dcmqrdbi.cc, checked side by side in
 ``conformance/test_apps_qrscp_access.py``), after each C-STORE is written:

@@ -11,8 +11,8 @@ A DCMTK user's file is read as it is (``dicomul qrscp -c dcmqrscp.cfg``):
 * ``AETable BEGIN`` ... ``AETable END``, one line per AE title this SCP
   answers to: ``AETitle StorageArea Access Quota Peers``, where Access is
   R (query and retrieve), W (store only) or RW / WR (both), Quota is
-  ``(maxStudies, maxBytesPerStudy)`` (read, not enforced: nothing is ever
-  deleted), and Peers is ANY, names from the HostTable, or
+  ``(maxStudies, maxBytesPerStudy)`` (kept as dcmqrscp keeps it, deleting
+  files: see :mod:`._qrareas`), and Peers is ANY, names from the HostTable, or
   ``(AETitle, HostName, PortNumber)`` triples: the calling AE titles allowed
   to use that AE title.
 
@@ -75,7 +75,7 @@ class StorageArea:
     #: The calling AE titles allowed, None for ANY.
     peers: tuple[Peer, ...] | None
     #: The quota as written (maximum studies, maximum bytes per study; -1
-    #: for a size without a unit): read, not enforced.
+    #: for a size without a unit: no byte limit), kept by :class:`._qrareas.Quota`.
     quota: tuple[int, int] | None = None
 
     def permits(self, calling_ae_title: str) -> bool:
