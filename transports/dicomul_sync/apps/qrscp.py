@@ -46,7 +46,7 @@ from dicomul import (
     retrieve_identifier_problem,
 )
 
-from . import _cli, _server, _tls
+from . import _cli, _dcmtk, _server, _tls
 from ._server import PREFERENCES, VERIFICATION
 from .storescp import COMPRESSED
 
@@ -120,7 +120,51 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="AE=host:port",
         help="a move destination (may be repeated)",
     )
+    negotiation = p.add_argument_group("association negotiation (as dcmqrscp)")
+    negotiation.add_argument(
+        "--disable-get",
+        action="store_true",
+        help="disable C-GET support: its presentation contexts are rejected",
+    )
+    for short, long, model, about in (
+        ("-QP", "--no-patient-root", 1, "Patient Root"),
+        ("-QS", "--no-study-root", 2, "Study Root"),
+        ("-QO", "--no-patient-study", 3, "Patient/Study Only"),
+    ):
+        negotiation.add_argument(
+            short,
+            long,
+            dest="without_models",
+            action="append_const",
+            const=model,
+            help=f"do not support the {about} Q/R models (their contexts are rejected)",
+        )
+    negotiation.add_argument(
+        "--refuse",
+        action="store_true",
+        help="refuse every association (rejected permanent, no reason given)",
+    )
+    negotiation.add_argument(
+        "--reject",
+        action="store_true",
+        help="reject an association whose request has no implementation class UID "
+        "(rejected permanent, service user, no reason given, as DCMTK)",
+    )
+    p.set_defaults(without_models=[])
+    _dcmtk.refuse_the_rest(p, "qrscp")
     return p
+
+
+def query_retrieve_classes(args: argparse.Namespace) -> list[str]:
+    """The Q/R SOP classes served: all but those -QP/-QS/-QO and
+    --disable-get take away (PS3.4 C.6: model 1 Patient Root, 2 Study Root,
+    3 Patient/Study Only; service 1 FIND, 2 MOVE, 3 GET)."""
+    return [
+        uid
+        for uid in QUERY_RETRIEVE
+        if int(uid.split(".")[-2]) not in args.without_models
+        and not (args.disable_get and uid.endswith(".3"))
+    ]
 
 
 def _levels() -> tuple[str, ...]:
@@ -326,11 +370,13 @@ def main(argv: Sequence[str]) -> int:
     ae = AE(
         ae_title=args.aetitle,
         port=args.port,
-        scp_sop_class=[VERIFICATION, *storage_classes_to_accept(), *QUERY_RETRIEVE],
+        scp_sop_class=[VERIFICATION, *storage_classes_to_accept(), *query_retrieve_classes(args)],
         scu_sop_class=list(StorageSOPClassList),
         transfer_syntax=syntaxes,
     )
     _server.configure(ae, args)
+    ae.refuse_associations = args.refuse
+    ae.require_implementation_class_uid = args.reject
     destinations = config.destinations() if config is not None else {}
     destinations.update({title: (host, port) for title, host, port in args.known_ae})
     ae.move_destinations = destinations

@@ -16,7 +16,7 @@ import pathlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from . import _cli, _server
+from . import _cli, _dcmtk, _server
 from ._server import PREFERENCES, VERIFICATION
 
 if TYPE_CHECKING:
@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(study_prefix=None)
     _cli.refuse_options(p, "storescp", REFUSED)
+    _dcmtk.refuse_the_rest(p, "storescp")
     return p
 
 

@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from . import _cli, _tls
+from . import _cli, _dcmtk, _tls
 
 if TYPE_CHECKING:
     import logging
@@ -195,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(multiple=True)
     _tls.add_tls_options(p, server=False)
+    _dcmtk.refuse_the_rest(p, "storescu")
     return p
 
 
