@@ -32,7 +32,7 @@ import contextlib
 import errno
 import logging
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import anyio
@@ -94,6 +94,8 @@ async def serve(
     transfer_syntaxes: Sequence[str] = DEFAULT_TRANSFER_SYNTAXES,
     require_called_aet: str | bool | Sequence[str] = False,
     require_calling_aet: str | bool | Sequence[str] = False,
+    permitted_peers: Mapping[str, tuple[tuple[str, frozenset[str]], ...]] | None = None,
+    require_implementation_class_uid: bool = False,
     maximum_associations: int = 10,
     maximum_operations_performed: int = 1,
     displace_idle_after: float | None = DEFAULT_DISPLACE_IDLE_AFTER,
@@ -114,7 +116,11 @@ async def serve(
     SCP (the storage classes a C-GET sends back: by default the storage
     classes when ``on_c_get`` is given).  Each with ``transfer_syntaxes``.
     ``require_called_aet``/``require_calling_aet``: True (``ae_title``), a
-    title, a list, or False.  Over ``maximum_associations`` an association
+    title, a list, or False.  ``permitted_peers``: called AE title ->
+    the (calling AE title, IP addresses) pairs that may call it, others
+    rejected (:attr:`dicomul.AcceptorConfig.permitted_peers`, dcmqrscp's
+    rule); ``require_implementation_class_uid`` rejects a request without
+    one (DCMTK storescp's --reject).  Over ``maximum_associations`` an association
     is rejected (local limit exceeded), unless an association has been idle
     at least ``displace_idle_after`` seconds (None: never): the one idle
     longest is then aborted (A-P-ABORT) and the new one takes its slot, as
@@ -139,6 +145,8 @@ async def serve(
         transfer_syntaxes=transfer_syntaxes,
         require_called_aet=require_called_aet,
         require_calling_aet=require_calling_aet,
+        permitted_peers=dict(permitted_peers or {}),
+        require_implementation_class_uid=require_implementation_class_uid,
         maximum_associations=maximum_associations,
         maximum_operations_performed=maximum_operations_performed,
         max_pdu_length=max_pdu_length,
@@ -275,6 +283,8 @@ class _Association:
         self.held = held
         #: ``host:port`` of the peer, for the log.
         self.peer = _peer_name(stream)
+        #: The peer's IP address (AcceptorConfig.permitted_peers), None if unknown.
+        self.peer_ip = _peer_ip(stream)
         self.pumped = PumpedStream(stream, before_send=self._before_send)
         self.conn = Connection(
             Role.ACCEPTOR,
@@ -342,7 +352,9 @@ class _Association:
         if slots.active >= config.maximum_associations and only_the_limit_refuses(request, config):
             server.slots.displace_idle(now=anyio.current_time(), after=server.displace_idle_after)
         self.conn.send(
-            AcceptAssociation(config=config, active_associations=slots.active),
+            AcceptAssociation(
+                config=config, active_associations=slots.active, peer_address=self.peer_ip
+            ),
             now=anyio.current_time(),
         )
         negotiated = self.conn.negotiated
@@ -494,3 +506,12 @@ def _peer_name(stream: anyio.abc.ByteStream) -> str:
     if isinstance(address, tuple):
         return f"{address[0]}:{address[1]}"
     return str(address)
+
+
+def _peer_ip(stream: anyio.abc.ByteStream) -> str | None:
+    """The peer's IP address (a TLS stream wraps the socket's), or None."""
+    try:
+        address = stream.extra(anyio.abc.SocketAttribute.remote_address)
+    except anyio.TypedAttributeLookupError:
+        return None
+    return str(address[0]) if isinstance(address, tuple) else None
