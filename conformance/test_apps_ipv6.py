@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 from dcmtk_tools import dcmtk_path
-from peers import free_port, pynetdicom_scp
+from peers import free_port, pynetdicom_scp, pynetdicom_scu
 from test_apps_echo import DICOMUL, ENV, app_server, dcmtk, dicomul
 
 VERIFICATION = "1.2.840.10008.1.1"
@@ -84,6 +84,17 @@ def test_server_i6_listens_on_ipv6(app: str, tmp_path: object) -> None:
         done = dicomul("echoscu", "::1", str(server.port))
         assert done.returncode == 0, done.stderr
         assert _connects("::1", server.port)
+
+
+def test_pynetdicom_reaches_our_server_on_ipv6(tmp_path: object) -> None:
+    """pynetdicom 3 associates with our storescp -i6 at ``::1`` and echoes."""
+    with app_server("storescp", "-i6", "-od", str(tmp_path)) as server:
+        assoc = pynetdicom_scu("PYNETDICOM", {VERIFICATION: None}).associate("::1", server.port)
+        try:
+            assert assoc.is_established
+            assert assoc.send_c_echo().Status == 0x0000
+        finally:
+            assoc.release()
 
 
 def test_server_default_is_ipv4_only() -> None:
