@@ -3,7 +3,7 @@
 Usage::
 
     python bench/run_startup.py [--runs 20] [--scp dicomul|dcmtk] [--only name,...]
-                                [--baseline REVISION]
+                                [--baseline REVISION] [--venv DIR ...]
 
 Starts one echo SCP on 127.0.0.1 (``dicomul echoscp``, or DCMTK's
 ``storescp --ignore``, which answers C-ECHO too), then runs each command
@@ -18,7 +18,10 @@ interpreter alone costs; ``import dicomul_sync.apps.echoscu`` what importing
 costs before a byte is sent.  ``--baseline REVISION`` adds the same two
 dicomul commands run from a ``git archive`` of that revision, first on
 ``PYTHONPATH`` (as ``run_peers.py --baseline`` does), so that before and
-after are timed in the same interleaved runs.  Run it with the Python of the
+after are timed in the same interleaved runs.  ``--venv DIR`` (repeatable)
+adds ``DIR/bin/dicomul echoscu`` and ``import dicomul_sync.apps.echoscu``
+with that environment's Python: another install to compare in the same
+runs, such as a wheel installed plainly or the mypyc-compiled core.  Run it with the Python of the
 environment dicomul is installed in (``.venv/bin/python``): the console
 script is looked up beside it.
 """
@@ -54,7 +57,9 @@ def free_port() -> int:
 Command = tuple[list[str], dict[str, str]]
 
 
-def commands(port: int, baseline: pathlib.Path | None) -> dict[str, Command]:
+def commands(
+    port: int, baseline: pathlib.Path | None, venvs: Sequence[str] = ()
+) -> dict[str, Command]:
     """What to time: name -> command (those whose program is missing are left out)."""
     py = sys.executable
     peer = ["127.0.0.1", str(port)]
@@ -76,6 +81,17 @@ def commands(port: int, baseline: pathlib.Path | None) -> dict[str, Command]:
     timed: dict[str, Command] = {
         name: (argv, {}) for name, argv in found.items() if pathlib.Path(argv[0]).exists()
     }
+    for venv in venvs:
+        bin_dir = pathlib.Path(venv) / "bin"
+        name = pathlib.Path(venv).name
+        timed[f"{name}: python -c 'import dicomul_sync.apps.echoscu'"] = (
+            [str(bin_dir / "python"), "-c", "import dicomul_sync.apps.echoscu"],
+            {},
+        )
+        timed[f"{name}: dicomul echoscu (console script)"] = (
+            [str(bin_dir / "dicomul"), "echoscu", *peer],
+            {},
+        )
     if baseline is not None:
         path = {"PYTHONPATH": f"{baseline}{os.pathsep}{baseline / 'transports'}"}
         timed["baseline: python -c 'import dicomul_sync.apps.echoscu'"] = (
@@ -152,11 +168,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--scp", choices=("dicomul", "dcmtk"), default="dicomul")
     p.add_argument("--only", default="", help="comma-separated substrings of the names to run")
     p.add_argument("--baseline", metavar="REVISION", help="also time dicomul at this revision")
+    p.add_argument(
+        "--venv",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also time the dicomul installed in this environment (repeatable)",
+    )
     args = p.parse_args(argv)
     port = free_port()
     with tempfile.TemporaryDirectory() as temporary:
         baseline = extract(args.baseline, pathlib.Path(temporary)) if args.baseline else None
-        return run(args, port, commands(port, baseline))
+        return run(args, port, commands(port, baseline, args.venv))
 
 
 def run(args: argparse.Namespace, port: int, todo: dict[str, Command]) -> int:

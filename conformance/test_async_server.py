@@ -80,8 +80,9 @@ async def running(backend: str, handlers: Handlers, **options: Any) -> AsyncIter
     """``serve`` started in a task group on a free port; yields the port and
     cancels the server on leaving."""
     options.setdefault("ae_title", "ASYNCSCP")
+    options.setdefault("host", HOST)
     async with anyio.create_task_group() as group:
-        serve = functools.partial(package(backend).serve, handlers, port=0, host=HOST, **options)
+        serve = functools.partial(package(backend).serve, handlers, port=0, **options)
         port = await group.start(serve)
         yield port
         group.cancel_scope.cancel()

@@ -279,18 +279,11 @@ def query() -> Any:
     return ds
 
 
-@pytest.mark.parametrize(
-    ("priority", "on_the_wire"),
-    [(None, 0x0000), (2, 0x0002), ("HIGH", 0x0001), ("medium", 0x0000)],
-)
-def test_priority_of_each_dimse_c_request_as_pynetdicom_receives_it(
-    priority: int | str | None, on_the_wire: int
-) -> None:
-    """Priority (0000,0700) of C-STORE, C-FIND, C-GET and C-MOVE requests
-    (PS3.7 9.1, Annex E: LOW 2, MEDIUM 0, HIGH 1)."""
+def priority_recorders(seen: dict[str, int]) -> list[tuple[Any, Any]]:
+    """pynetdicom handlers for C-STORE, C-FIND, C-GET and C-MOVE that note
+    each request's Priority in ``seen`` (by 'store', 'find'...) and answer
+    Success (the C-MOVE: refused, its destination unknown, enough here)."""
     from pynetdicom import evt
-
-    seen: dict[str, int] = {}
 
     def on_store(event: Any) -> int:
         seen["store"] = event.request.Priority
@@ -306,14 +299,27 @@ def test_priority_of_each_dimse_c_request_as_pynetdicom_receives_it(
 
     def on_move(event: Any) -> Any:
         seen["move"] = event.request.Priority
-        yield None, None  # an unknown destination: refused, which is enough here
+        yield None, None
 
-    handlers = [
+    return [
         (evt.EVT_C_STORE, on_store),
         (evt.EVT_C_FIND, on_find),
         (evt.EVT_C_GET, on_get),
         (evt.EVT_C_MOVE, on_move),
     ]
+
+
+@pytest.mark.parametrize(
+    ("priority", "on_the_wire"),
+    [(None, 0x0000), (2, 0x0002), ("HIGH", 0x0001), ("medium", 0x0000)],
+)
+def test_priority_of_each_dimse_c_request_as_pynetdicom_receives_it(
+    priority: int | str | None, on_the_wire: int
+) -> None:
+    """Priority (0000,0700) of C-STORE, C-FIND, C-GET and C-MOVE requests
+    (PS3.7 9.1, Annex E: LOW 2, MEDIUM 0, HIGH 1)."""
+    seen: dict[str, int] = {}
+    handlers = priority_recorders(seen)
     with pynetdicom_scp("THEIRSCP", [CT, FIND_P, MOVE_P, GET_P], handlers) as port:
         ae = AE(ae_title="OURSCU", scu_sop_class=[CT, FIND_P, MOVE_P, GET_P])
         assoc = ae.associate("127.0.0.1", port, ae_title="THEIRSCP")
@@ -659,48 +665,62 @@ def test_dcmtk_storescu_with_a_jwt_gets_our_server_response(
     assert seen == [(5, b"good-token", b"", 1, "STORESCU")]
 
 
-def test_our_requestor_identities_as_pynetdicom_sees_them() -> None:
-    """Username, username and passcode, Kerberos, SAML and JWT, with or
-    without a positive response requested; pynetdicom's handler decides and
-    its server response comes back to us."""
-    from pynetdicom import evt
+class PynetdicomIdentities:
+    """Our requestor's identities against a pynetdicom EVT_USER_ID handler
+    (shared with the async adapters' test): username, username and
+    passcode, Kerberos, SAML and JWT, with or without a positive response
+    requested, each with the server response pynetdicom sends back; its
+    handler refuses 'mallory' and notes what it was sent in ``seen``."""
 
-    from dicomul import UserIdentity
-
-    seen: list[tuple[int, bytes, bytes]] = []
-
-    def on_user_id(event: Any) -> tuple[bool, bytes | None]:
-        seen.append((event.user_id_type, event.primary_field, event.secondary_field or b""))
-        return event.primary_field != b"mallory", b"ticket-back"
-
-    identities = [
-        (UserIdentity.username("alice"), None),
-        # pynetdicom answers no response for username types, though asked
-        # (PS3.7 D.3.3.7.2 has a zero-length one): nothing, as it sent.
-        (UserIdentity.username("bob", "secret", positive_response_requested=True), None),
-        (UserIdentity.kerberos(b"\x01kerb", positive_response_requested=True), b"ticket-back"),
-        (UserIdentity.saml("<saml/>"), None),
-        (UserIdentity.jwt("a.b.c", positive_response_requested=True), b"ticket-back"),
-    ]
-    with pynetdicom_scp("THEIRSCP", [VERIFICATION], [(evt.EVT_USER_ID, on_user_id)]) as port:
-        ae = AE(ae_title="OURSCU", scu_sop_class=[VERIFICATION])
-        for identity, response in identities:
-            assoc = ae.associate("127.0.0.1", port, "THEIRSCP", user_identity=identity)
-            assert assoc.is_established
-            assert assoc.user_identity_response == response
-            assoc.release()
-        refused = ae.associate(
-            "127.0.0.1", port, "THEIRSCP", user_identity=UserIdentity.username("mallory")
-        )
-        assert refused.is_rejected
-    assert seen == [
+    #: What the handler is sent, in the order of ``cases`` then 'mallory'.
+    EXPECTED = (
         (1, b"alice", b""),
         (2, b"bob", b"secret"),
         (3, b"\x01kerb", b""),
         (4, b"<saml/>", b""),
         (5, b"a.b.c", b""),
         (1, b"mallory", b""),
-    ]
+    )
+
+    def __init__(self) -> None:
+        from pynetdicom import evt
+
+        from dicomul import UserIdentity
+
+        self.seen: list[tuple[int, bytes, bytes]] = []
+        self.handlers = [(evt.EVT_USER_ID, self.on_user_id)]
+        self.refused = UserIdentity.username("mallory")
+        #: (identity, the server response expected back)
+        self.cases = [
+            (UserIdentity.username("alice"), None),
+            # pynetdicom answers no response for username types, though asked
+            # (PS3.7 D.3.3.7.2 has a zero-length one): nothing, as it sent.
+            (UserIdentity.username("bob", "secret", positive_response_requested=True), None),
+            (UserIdentity.kerberos(b"\x01kerb", positive_response_requested=True), b"ticket-back"),
+            (UserIdentity.saml("<saml/>"), None),
+            (UserIdentity.jwt("a.b.c", positive_response_requested=True), b"ticket-back"),
+        ]
+
+    def on_user_id(self, event: Any) -> tuple[bool, bytes | None]:
+        self.seen.append((event.user_id_type, event.primary_field, event.secondary_field or b""))
+        return event.primary_field != b"mallory", b"ticket-back"
+
+
+def test_our_requestor_identities_as_pynetdicom_sees_them() -> None:
+    """Username, username and passcode, Kerberos, SAML and JWT, with or
+    without a positive response requested; pynetdicom's handler decides and
+    its server response comes back to us."""
+    case = PynetdicomIdentities()
+    with pynetdicom_scp("THEIRSCP", [VERIFICATION], case.handlers) as port:
+        ae = AE(ae_title="OURSCU", scu_sop_class=[VERIFICATION])
+        for identity, response in case.cases:
+            assoc = ae.associate("127.0.0.1", port, "THEIRSCP", user_identity=identity)
+            assert assoc.is_established
+            assert assoc.user_identity_response == response
+            assoc.release()
+        refused = ae.associate("127.0.0.1", port, "THEIRSCP", user_identity=case.refused)
+        assert refused.is_rejected
+    assert case.seen == list(PynetdicomIdentities.EXPECTED)
 
 
 def test_a_slow_identity_check_holds_up_no_other_peer_and_a_raise_rejects() -> None:

@@ -540,7 +540,10 @@ _DECODERS: Final = {
     )
     for tag, name, vr in _ELEMENTS
 }
-_new = object.__new__
+# Each class's own allocator, for building without the constructor's
+# checks: object.__new__ itself in Python; compiled by mypyc (the optional
+# build, bench/README.md), the native class's, which object.__new__ refuses.
+_new_command = Command.__new__
 _set = object.__setattr__
 #: Every field of Command but extra_elements, with its default, for building
 #: a decoded command.
@@ -600,7 +603,7 @@ def decode_command(data: BytesLike) -> Command:
         raise _bad("no Command Field (0000,0100)", 0)
     if "command_data_set_type" not in values:
         raise _bad("no Command Data Set Type (0000,0800)", 0)
-    command = _new(Command)
+    command = _new_command(Command)
     get = values.get
     for name, default in _FIELD_DEFAULTS:
         _set(command, name, get(name, default))

@@ -59,7 +59,7 @@ from ._command import Command, CommandField
 from ._connection import Role
 from ._describe import _RESULTS, HEX_DUMP_LIMIT, describe_frame, describe_pdu
 from ._dimse import CommandReceived, Reassembler
-from ._enums import AbortSource, ContextResult, ItemType, PDUType, reject_reason_name
+from ._enums import AbortReason, AbortSource, ContextResult, ItemType, PDUType, reject_reason_name
 from ._errors import PDUDecodeError, RemoteProtocolError
 from ._record import dataclass
 from ._responses import is_final_response
@@ -1005,7 +1005,10 @@ class ConversationDecoder:
             )
             detail = source
             if pdu.source == AbortSource.SERVICE_PROVIDER:
-                reason = getattr(pdu.reason, "name", str(pdu.reason))
+                # Named from the value: compiled by mypyc, an int field holds
+                # a plain int, never the enum member the decoder gave it.
+                named = AbortReason._value2member_map_.get(pdu.reason)
+                reason = str(pdu.reason) if named is None else named.name
                 detail += f", {reason.lower().replace('_', '-')}"
             for each in self._sides.values():
                 self._give_up_message(each, events, each.end, orphan=False)

@@ -83,10 +83,12 @@ def decode_dataset(
         dataset.set_original_encoding(implicit, little, dataset.original_character_set)
     except DataSetStructureError as exc:
         raise RemoteProtocolError(str(exc)) from exc
-    except Exception as exc:  # pydicom raises many exception types for bad input
+    # A name of its own: mypyc (the optional compiled build) gives a name one
+    # type, the first except clause's, and would refuse any other exception.
+    except Exception as error:  # pydicom raises many exception types for bad input
         raise RemoteProtocolError(
-            f"the data set is not valid {transfer_syntax} encoding: {exc}"
-        ) from exc
+            f"the data set is not valid {transfer_syntax} encoding: {error}"
+        ) from error
     return dataset
 
 

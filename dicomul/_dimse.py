@@ -86,7 +86,11 @@ def fragment_size(max_pdu_length: int) -> int:
 #: One PDV to send: (Message Control Header, the fragment's bytes).
 Piece = tuple[int, BytesLike]
 
-_new = object.__new__
+# Each class's own allocator, for building without the constructor's
+# checks: object.__new__ itself in Python; compiled by mypyc (the optional
+# build, bench/README.md), the native class's, which object.__new__ refuses.
+_new_pdv = PresentationDataValue.__new__
+_new_pdata = PDataTF.__new__
 _set = object.__setattr__
 
 
@@ -94,11 +98,11 @@ def _pdu(context_id: int, control: int, data: BytesLike) -> PDataTF:
     """A P-DATA-TF of one PDV, built without the constructors' checks: the
     context ID is checked once by the Fragmenter, the control header is one
     of the four flag values and the data a bytes or memoryview."""
-    pdv = _new(PresentationDataValue)
+    pdv = _new_pdv(PresentationDataValue)
     _set(pdv, "context_id", context_id)
     _set(pdv, "control_header", control)
     _set(pdv, "data", data)
-    pdata = _new(PDataTF)
+    pdata = _new_pdata(PDataTF)
     _set(pdata, "pdvs", (pdv,))
     _set(pdata, "header_reserved", 0)
     return pdata
@@ -343,6 +347,10 @@ class DataSetFragment:
         )
 
 
+_new_received = CommandReceived.__new__
+_new_fragment = DataSetFragment.__new__
+
+
 def _unexpected(message: str) -> RemoteProtocolError:
     return RemoteProtocolError(message, abort_reason=AbortReason.UNEXPECTED_PDU_PARAMETER)
 
@@ -400,7 +408,7 @@ class Reassembler:
             self._expect_data_set = False
         # Every field is as read from the PDV: built without the
         # constructor's keyword parsing, once per PDU of every data set.
-        fragment = _new(DataSetFragment)
+        fragment = _new_fragment(DataSetFragment)
         _set(fragment, "context_id", context_id)
         _set(fragment, "data", pdv.data)
         _set(fragment, "is_last", is_last)
@@ -431,7 +439,7 @@ class Reassembler:
         else:
             self._context = None
         # Both fields are known good: built without the keyword parsing.
-        received = _new(CommandReceived)
+        received = _new_received(CommandReceived)
         _set(received, "context_id", context_id)
         _set(received, "command", command)
         return received

@@ -110,16 +110,30 @@ def _check_strict_uid(raw: bytes, what: str, offset: int, strict: bool) -> None:
 # ---------------------------------------------------------------- UID-only items
 
 
+class _Typed:
+    """Declares ``item_type``, the item-type (byte 1) of every item class
+    but :class:`UnknownSubItem` (whose item-type is a field).
+
+    Each class sets it once defined (``ApplicationContextItem.item_type =
+    ...``), not in its body: mypyc, the optional compiler of the core
+    (bench/README.md), takes every name annotated or assigned in a dataclass
+    body for a field, ClassVar or not (mypyc issue 1122), and the instance
+    would then refuse it.
+    """
+
+    __slots__ = ()
+
+    item_type: ClassVar[ItemType]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _UIDItem:
+class _UIDItem(_Typed):
     """Base of the items whose value is a single UID (or name)."""
 
     #: The UID as on the wire (normally unpadded; some peers add a NUL).
     name: bytes
     #: Byte 2 of the item header, reserved (PS3.8: sent as 00H, not tested).
     header_reserved: int = 0
-
-    item_type: ClassVar[ItemType]
 
     def __post_init__(self) -> None:
         check_bytes("name", self.name, maximum=_MAX_ITEM)
@@ -143,7 +157,8 @@ class ApplicationContextItem(_UIDItem):
     one, 1.2.840.10008.3.1.1.1 (PS3.7 Annex A.2.1).
     """
 
-    item_type: ClassVar[ItemType] = ItemType.APPLICATION_CONTEXT
+
+ApplicationContextItem.item_type = ItemType.APPLICATION_CONTEXT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,7 +168,8 @@ class AbstractSyntaxItem(_UIDItem):
     Bytes 5-xxx: Abstract-syntax-name, the SOP class UID proposed.
     """
 
-    item_type: ClassVar[ItemType] = ItemType.ABSTRACT_SYNTAX
+
+AbstractSyntaxItem.item_type = ItemType.ABSTRACT_SYNTAX
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,7 +179,8 @@ class TransferSyntaxItem(_UIDItem):
     Bytes 5-xxx: Transfer-syntax-name, a transfer syntax UID (PS3.5 Annex A).
     """
 
-    item_type: ClassVar[ItemType] = ItemType.TRANSFER_SYNTAX
+
+TransferSyntaxItem.item_type = ItemType.TRANSFER_SYNTAX
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,7 +190,8 @@ class ImplementationClassUIDSubItem(_UIDItem):
     Bytes 5-xxx: Implementation-class-uid of the sender.
     """
 
-    item_type: ClassVar[ItemType] = ItemType.IMPLEMENTATION_CLASS_UID
+
+ImplementationClassUIDSubItem.item_type = ItemType.IMPLEMENTATION_CLASS_UID
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -183,12 +201,13 @@ class ImplementationVersionNameSubItem(_UIDItem):
     Bytes 5-xxx: Implementation-version-name, 1 to 16 ISO 646 characters.
     """
 
-    item_type: ClassVar[ItemType] = ItemType.IMPLEMENTATION_VERSION_NAME
-
     @property
     def version_name(self) -> str:
         """The version name without padding."""
         return text(self.name)
+
+
+ImplementationVersionNameSubItem.item_type = ItemType.IMPLEMENTATION_VERSION_NAME
 
 
 def _decode_uid_item(
@@ -210,7 +229,7 @@ def _decode_uid_item(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PresentationContextRQItem:
+class PresentationContextRQItem(_Typed):
     """Presentation Context Item of an A-ASSOCIATE-RQ, PS3.8 Table 9-13 (20H).
 
     | 5     Presentation-context-ID (odd, 1 to 255)
@@ -224,8 +243,6 @@ class PresentationContextRQItem:
     header_reserved: int = 0
     #: Bytes 6-8, reserved.
     reserved_6_8: bytes = b"\x00\x00\x00"
-
-    item_type: ClassVar[ItemType] = ItemType.PRESENTATION_CONTEXT_RQ
 
     def __post_init__(self) -> None:
         check_uints(self, context_id=8, header_reserved=8)
@@ -252,6 +269,9 @@ class PresentationContextRQItem:
         body = [bytes([self.context_id]), self.reserved_6_8, self.abstract_syntax.encode()]
         body.extend(ts.encode() for ts in self.transfer_syntaxes)
         return _item(self.item_type, self.header_reserved, b"".join(body))
+
+
+PresentationContextRQItem.item_type = ItemType.PRESENTATION_CONTEXT_RQ
 
 
 def decode_pc_rq(
@@ -293,7 +313,7 @@ def decode_pc_rq(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PresentationContextACItem:
+class PresentationContextACItem(_Typed):
     """Presentation Context Item of an A-ASSOCIATE-AC, PS3.8 Table 9-18 (21H).
 
     | 5     Presentation-context-ID
@@ -313,8 +333,6 @@ class PresentationContextACItem:
     reserved_6: int = 0
     reserved_8: int = 0
 
-    item_type: ClassVar[ItemType] = ItemType.PRESENTATION_CONTEXT_AC
-
     def __post_init__(self) -> None:
         check_uints(self, context_id=8, result=8, header_reserved=8, reserved_6=8, reserved_8=8)
         if self.transfer_syntax is not None and not isinstance(
@@ -333,6 +351,9 @@ class PresentationContextACItem:
         if self.transfer_syntax is not None:
             body += self.transfer_syntax.encode()
         return _item(self.item_type, self.header_reserved, body)
+
+
+PresentationContextACItem.item_type = ItemType.PRESENTATION_CONTEXT_AC
 
 
 def decode_pc_ac(
@@ -367,7 +388,7 @@ def decode_pc_ac(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MaximumLengthSubItem:
+class MaximumLengthSubItem(_Typed):
     """Maximum Length Sub-Item, PS3.8 Annex D.1, Tables D.1-1 and D.1-2 (51H).
 
     | 5-8   Maximum-length-received: the largest P-DATA-TF variable field the
@@ -377,14 +398,15 @@ class MaximumLengthSubItem:
     maximum_length: int
     header_reserved: int = 0
 
-    item_type: ClassVar[ItemType] = ItemType.MAXIMUM_LENGTH
-
     def __post_init__(self) -> None:
         check_uints(self, maximum_length=32, header_reserved=8)
 
     def encode(self) -> bytes:
         """Encode the sub-item with its header."""
         return _item(self.item_type, self.header_reserved, U32.pack(self.maximum_length))
+
+
+MaximumLengthSubItem.item_type = ItemType.MAXIMUM_LENGTH
 
 
 def _decode_max_length(
@@ -398,7 +420,7 @@ def _decode_max_length(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AsynchronousOperationsWindowSubItem:
+class AsynchronousOperationsWindowSubItem(_Typed):
     """Asynchronous Operations Window Sub-Item, PS3.7 Tables D.3-7 and D.3-8 (53H).
 
     | 5-6   Maximum-number-operations-invoked (0 means unlimited)
@@ -409,8 +431,6 @@ class AsynchronousOperationsWindowSubItem:
     max_operations_performed: int
     header_reserved: int = 0
 
-    item_type: ClassVar[ItemType] = ItemType.ASYNCHRONOUS_OPERATIONS_WINDOW
-
     def __post_init__(self) -> None:
         check_uints(
             self, max_operations_invoked=16, max_operations_performed=16, header_reserved=8
@@ -420,6 +440,9 @@ class AsynchronousOperationsWindowSubItem:
         """Encode the sub-item with its header."""
         body = U16.pack(self.max_operations_invoked) + U16.pack(self.max_operations_performed)
         return _item(self.item_type, self.header_reserved, body)
+
+
+AsynchronousOperationsWindowSubItem.item_type = ItemType.ASYNCHRONOUS_OPERATIONS_WINDOW
 
 
 def _decode_async_window(
@@ -445,7 +468,7 @@ def _read_uid_field(buf: memoryview, pos: int, end: int, what: str) -> tuple[byt
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RoleSelectionSubItem:
+class RoleSelectionSubItem(_Typed):
     """SCP/SCU Role Selection Sub-Item, PS3.7 Tables D.3-9 and D.3-10 (54H).
 
     | 5-6   UID-length
@@ -458,8 +481,6 @@ class RoleSelectionSubItem:
     scu_role: int
     scp_role: int
     header_reserved: int = 0
-
-    item_type: ClassVar[ItemType] = ItemType.ROLE_SELECTION
 
     def __post_init__(self) -> None:
         check_bytes("sop_class_uid", self.sop_class_uid, maximum=_MAX_ITEM - 4)
@@ -478,6 +499,9 @@ class RoleSelectionSubItem:
             + bytes((self.scu_role, self.scp_role))
         )
         return _item(self.item_type, self.header_reserved, body)
+
+
+RoleSelectionSubItem.item_type = ItemType.ROLE_SELECTION
 
 
 def _decode_role(
@@ -499,7 +523,7 @@ def _decode_role(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SOPClassExtendedNegotiationSubItem:
+class SOPClassExtendedNegotiationSubItem(_Typed):
     """SOP Class Extended Negotiation Sub-Item, PS3.7 Table D.3-11 (56H).
 
     | 5-6   SOP-class-uid-length
@@ -510,8 +534,6 @@ class SOPClassExtendedNegotiationSubItem:
     sop_class_uid: bytes
     service_class_application_information: bytes
     header_reserved: int = 0
-
-    item_type: ClassVar[ItemType] = ItemType.SOP_CLASS_EXTENDED_NEGOTIATION
 
     def __post_init__(self) -> None:
         check_bytes("sop_class_uid", self.sop_class_uid, maximum=_MAX_ITEM - 2)
@@ -537,6 +559,9 @@ class SOPClassExtendedNegotiationSubItem:
         return _item(self.item_type, self.header_reserved, body)
 
 
+SOPClassExtendedNegotiationSubItem.item_type = ItemType.SOP_CLASS_EXTENDED_NEGOTIATION
+
+
 def _decode_ext_neg(
     buf: memoryview, reserved: int, start: int, end: int, strict: bool
 ) -> SOPClassExtendedNegotiationSubItem:
@@ -550,7 +575,7 @@ def _decode_ext_neg(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SOPClassCommonExtendedNegotiationSubItem:
+class SOPClassCommonExtendedNegotiationSubItem(_Typed):
     """SOP Class Common Extended Negotiation Sub-Item, PS3.7 Table D.3-12 (57H).
 
     | 2     Sub-item-version (kept in ``header_reserved``; 00H)
@@ -564,8 +589,6 @@ class SOPClassCommonExtendedNegotiationSubItem:
     service_class_uid: bytes
     related_general_sop_class_uids: tuple[bytes, ...] = ()
     header_reserved: int = 0
-
-    item_type: ClassVar[ItemType] = ItemType.SOP_CLASS_COMMON_EXTENDED_NEGOTIATION
 
     def __post_init__(self) -> None:
         check_bytes("sop_class_uid", self.sop_class_uid, maximum=_MAX_ITEM)
@@ -609,6 +632,9 @@ class SOPClassCommonExtendedNegotiationSubItem:
         return _item(self.item_type, self.header_reserved, body)
 
 
+SOPClassCommonExtendedNegotiationSubItem.item_type = ItemType.SOP_CLASS_COMMON_EXTENDED_NEGOTIATION
+
+
 def _decode_common_ext_neg(
     buf: memoryview, reserved: int, start: int, end: int, strict: bool
 ) -> SOPClassCommonExtendedNegotiationSubItem:
@@ -638,7 +664,7 @@ def _decode_common_ext_neg(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class UserIdentityRQSubItem:
+class UserIdentityRQSubItem(_Typed):
     """User Identity Negotiation Sub-Item (A-ASSOCIATE-RQ), PS3.7 Table D.3-14 (58H).
 
     | 5     User-Identity-Type (:class:`~dicomul.UserIdentityType`)
@@ -653,8 +679,6 @@ class UserIdentityRQSubItem:
     primary_field: bytes
     secondary_field: bytes = b""
     header_reserved: int = 0
-
-    item_type: ClassVar[ItemType] = ItemType.USER_IDENTITY_RQ
 
     def __post_init__(self) -> None:
         check_uints(self, identity_type=8, positive_response_requested=8)
@@ -674,6 +698,9 @@ class UserIdentityRQSubItem:
             )
         )
         return _item(self.item_type, self.header_reserved, body)
+
+
+UserIdentityRQSubItem.item_type = ItemType.USER_IDENTITY_RQ
 
 
 def _decode_user_identity_rq(
@@ -698,7 +725,7 @@ def _decode_user_identity_rq(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class UserIdentityACSubItem:
+class UserIdentityACSubItem(_Typed):
     """User Identity Negotiation Sub-Item (A-ASSOCIATE-AC), PS3.7 Table D.3-15 (59H).
 
     | 5-6   Server-response-length, then Server-response (a Kerberos server
@@ -708,8 +735,6 @@ class UserIdentityACSubItem:
     server_response: bytes
     header_reserved: int = 0
 
-    item_type: ClassVar[ItemType] = ItemType.USER_IDENTITY_AC
-
     def __post_init__(self) -> None:
         check_bytes("server_response", self.server_response, maximum=_MAX_ITEM - 2)
         check_uints(self, header_reserved=8)
@@ -718,6 +743,9 @@ class UserIdentityACSubItem:
         """Encode the sub-item with its header."""
         body = U16.pack(len(self.server_response)) + self.server_response
         return _item(self.item_type, self.header_reserved, body)
+
+
+UserIdentityACSubItem.item_type = ItemType.USER_IDENTITY_AC
 
 
 def _decode_user_identity_ac(
@@ -795,7 +823,7 @@ _SUB_ITEM_CLASSES = (
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class UserInformationItem:
+class UserInformationItem(_Typed):
     """User Information Item, PS3.8 Table 9-16 and Annex D (50H).
 
     Holds its sub-items in the order received.  The properties pick out the
@@ -804,8 +832,6 @@ class UserInformationItem:
 
     sub_items: tuple[SubItem, ...]
     header_reserved: int = 0
-
-    item_type: ClassVar[ItemType] = ItemType.USER_INFORMATION
 
     def __post_init__(self) -> None:
         if not isinstance(self.sub_items, tuple) or not all(
@@ -872,6 +898,9 @@ class UserInformationItem:
         """Encode the item with its header and sub-items."""
         body = b"".join(sub.encode() for sub in self.sub_items)
         return _item(self.item_type, self.header_reserved, body)
+
+
+UserInformationItem.item_type = ItemType.USER_INFORMATION
 
 
 def decode_user_info(

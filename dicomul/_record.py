@@ -42,7 +42,10 @@ else:
         """:func:`dataclasses.dataclass`, building frozen slotted classes cheaply."""
 
         def wrap(cls):
-            if _is_plain_record(options):
+            # A class compiled by mypyc (the optional build, setup.py) is a
+            # native class: its fields are slots mypyc made, and only
+            # dataclasses' own decorator may finish it.
+            if _is_plain_record(options) and not hasattr(cls, "__mypyc_attrs__"):
                 return _record(cls, kw_only=options.get("kw_only", False))
             return dataclasses.dataclass(cls, **options)
 

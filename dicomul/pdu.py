@@ -139,8 +139,22 @@ def _header(pdu_type: int, reserved: int, length: int) -> bytes:
 # ------------------------------------------------------------------ A-ASSOCIATE
 
 
+class _Typed:
+    """Declares ``pdu_type``, the PDU-type (byte 1) of every PDU class.
+
+    Each class sets it once defined (``AbortRQ.pdu_type = ...``), not in its
+    body: mypyc, the optional compiler of the core (bench/README.md), takes
+    every name annotated or assigned in a dataclass body for a field, ClassVar
+    or not (mypyc issue 1122), and the instance would then refuse it.
+    """
+
+    __slots__ = ()
+
+    pdu_type: ClassVar[PDUType]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Associate:
+class _Associate(_Typed):
     """Fields common to A-ASSOCIATE-RQ and -AC, PS3.8 Tables 9-11 and 9-17."""
 
     #: Bytes 11-26, Called-AE-title: 16 bytes, space padded (use :func:`ae_title`).
@@ -155,8 +169,6 @@ class _Associate:
     reserved_9_10: int = 0
     #: Bytes 43-74, reserved (an AC echoes the RQ's value).
     reserved_43_74: bytes = bytes(32)
-
-    pdu_type: ClassVar[PDUType]
 
     def _check_fixed(self) -> None:
         check_bytes("called_ae_title", self.called_ae_title, maximum=16, exact=16)
@@ -201,8 +213,6 @@ class AssociateRQ(_Associate):
     #: None only when a peer left the item out (PS3.8 requires it).
     user_information: UserInformationItem | None
 
-    pdu_type: ClassVar[PDUType] = PDUType.A_ASSOCIATE_RQ
-
     def __post_init__(self) -> None:
         self._check_fixed()
         _check_variable(self, PresentationContextRQItem)
@@ -210,6 +220,9 @@ class AssociateRQ(_Associate):
     def encode(self) -> bytes:
         """Encode the PDU (see :func:`encode`)."""
         return self._encode(_variable_items(self))
+
+
+AssociateRQ.pdu_type = PDUType.A_ASSOCIATE_RQ
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,8 +237,6 @@ class AssociateAC(_Associate):
     presentation_contexts: tuple[PresentationContextACItem, ...]
     user_information: UserInformationItem | None
 
-    pdu_type: ClassVar[PDUType] = PDUType.A_ASSOCIATE_AC
-
     def __post_init__(self) -> None:
         self._check_fixed()
         _check_variable(self, PresentationContextACItem)
@@ -233,6 +244,9 @@ class AssociateAC(_Associate):
     def encode(self) -> bytes:
         """Encode the PDU (see :func:`encode`)."""
         return self._encode(_variable_items(self))
+
+
+AssociateAC.pdu_type = PDUType.A_ASSOCIATE_AC
 
 
 def _check_variable(
@@ -312,7 +326,7 @@ def _decode_associate(buf: memoryview, length: int, strict: bool) -> AssociateRQ
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AssociateRJ:
+class AssociateRJ(_Typed):
     """A-ASSOCIATE-RJ PDU, PS3.8 section 9.3.4, Table 9-21 (type 03H).
 
     | 7     Reserved
@@ -328,8 +342,6 @@ class AssociateRJ:
     header_reserved: int = 0
     reserved_7: int = 0
 
-    pdu_type: ClassVar[PDUType] = PDUType.A_ASSOCIATE_RJ
-
     def __post_init__(self) -> None:
         check_uints(self, result=8, source=8, reason=8, header_reserved=8, reserved_7=8)
 
@@ -338,6 +350,9 @@ class AssociateRJ:
         return _header(self.pdu_type, self.header_reserved, 4) + bytes(
             (self.reserved_7, self.result, self.source, self.reason)
         )
+
+
+AssociateRJ.pdu_type = PDUType.A_ASSOCIATE_RJ
 
 
 def _decode_rj(buf: memoryview, length: int, strict: bool) -> AssociateRJ:
@@ -409,7 +424,7 @@ class PresentationDataValue:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PDataTF:
+class PDataTF(_Typed):
     """P-DATA-TF PDU, PS3.8 section 9.3.5, Table 9-22 (type 04H).
 
     Bytes 7-xxx: one or more PDV items.
@@ -417,8 +432,6 @@ class PDataTF:
 
     pdvs: tuple[PresentationDataValue, ...]
     header_reserved: int = 0
-
-    pdu_type: ClassVar[PDUType] = PDUType.P_DATA_TF
 
     def __post_init__(self) -> None:
         if not isinstance(self.pdvs, tuple) or not self.pdvs:
@@ -441,6 +454,9 @@ class PDataTF:
         return b"".join(parts)
 
 
+PDataTF.pdu_type = PDUType.P_DATA_TF
+
+
 #: The header of a P-DATA-TF of one PDV: PDU-type, reserved, PDU-length,
 #: then the PDV's Item-length, Presentation-context-ID and Message Control
 #: Header (PS3.8 Tables 9-22 and 9-23).
@@ -458,7 +474,11 @@ def pdata_header(context_id: int, control_header: int, length: int) -> bytes:
     )
 
 
-_new = object.__new__
+# Each class's own allocator, for building without the constructor's
+# checks: object.__new__ itself in Python; compiled by mypyc (the optional
+# build, bench/README.md), the native class's, which object.__new__ refuses.
+_new_pdv = PresentationDataValue.__new__
+_new_pdata = PDataTF.__new__
 _set = object.__setattr__
 
 
@@ -486,13 +506,13 @@ def decode_pdata(buf: memoryview, length: int, strict: bool) -> PDataTF:
             raise fail(f"PDV presentation context ID {context_id} is even", pos + 4)
         # Fields read from single bytes fit by construction: skip the
         # constructor's checks on this hot path (about half the decode time).
-        pdv = _new(PresentationDataValue)
+        pdv = _new_pdv(PresentationDataValue)
         _set(pdv, "context_id", context_id)
         _set(pdv, "control_header", buf[pos + 5])
         _set(pdv, "data", buf[pos + 6 : item_end])
         pdvs.append(pdv)
         pos = item_end
-    pdata = _new(PDataTF)
+    pdata = _new_pdata(PDataTF)
     _set(pdata, "pdvs", tuple(pdvs))
     _set(pdata, "header_reserved", buf[1])
     return pdata
@@ -502,13 +522,11 @@ def decode_pdata(buf: memoryview, length: int, strict: bool) -> PDataTF:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Release:
+class _Release(_Typed):
     """Fields of A-RELEASE-RQ and -RP: bytes 7-10 are reserved."""
 
     header_reserved: int = 0
     reserved_7_10: int = 0
-
-    pdu_type: ClassVar[PDUType]
 
     def __post_init__(self) -> None:
         check_uints(self, header_reserved=8, reserved_7_10=32)
@@ -522,14 +540,16 @@ class _Release:
 class ReleaseRQ(_Release):
     """A-RELEASE-RQ PDU, PS3.8 section 9.3.6, Table 9-24 (type 05H)."""
 
-    pdu_type: ClassVar[PDUType] = PDUType.A_RELEASE_RQ
+
+ReleaseRQ.pdu_type = PDUType.A_RELEASE_RQ
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReleaseRP(_Release):
     """A-RELEASE-RP PDU, PS3.8 section 9.3.7, Table 9-25 (type 06H)."""
 
-    pdu_type: ClassVar[PDUType] = PDUType.A_RELEASE_RP
+
+ReleaseRP.pdu_type = PDUType.A_RELEASE_RP
 
 
 def _decode_release(buf: memoryview, length: int, strict: bool) -> ReleaseRQ | ReleaseRP:
@@ -539,7 +559,7 @@ def _decode_release(buf: memoryview, length: int, strict: bool) -> ReleaseRQ | R
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AbortRQ:
+class AbortRQ(_Typed):
     """A-ABORT PDU, PS3.8 section 9.3.8, Table 9-26 (type 07H).
 
     | 7-8   Reserved
@@ -553,8 +573,6 @@ class AbortRQ:
     header_reserved: int = 0
     reserved_7_8: int = 0
 
-    pdu_type: ClassVar[PDUType] = PDUType.A_ABORT
-
     def __post_init__(self) -> None:
         check_uints(self, source=8, reason=8, header_reserved=8, reserved_7_8=16)
 
@@ -565,6 +583,9 @@ class AbortRQ:
             + self.reserved_7_8.to_bytes(2, "big")
             + bytes((self.source, self.reason))
         )
+
+
+AbortRQ.pdu_type = PDUType.A_ABORT
 
 
 def _decode_abort(buf: memoryview, length: int, strict: bool) -> AbortRQ:

@@ -31,6 +31,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
+    "sphinx.ext.graphviz",
     "dicomul_docs",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -47,3 +48,4 @@ napoleon_use_ivar = True
 
 html_theme = "alabaster"
 html_title = f"dicomul {release}"
+graphviz_output_format = "svg"

@@ -7,6 +7,7 @@ import importlib
 import pkgutil
 
 import pytest
+from compiled import COMPILED
 
 import dicomul
 
@@ -23,6 +24,10 @@ def test_docstring_examples(name: str) -> None:
     assert result.failed == 0
 
 
+# Compiled by mypyc, a module's functions and classes are no longer Python
+# ones and doctest finds few of their examples (those it finds run above):
+# all of them run against the pure-Python core, the same source.
+@pytest.mark.skipif(COMPILED, reason="doctest finds few examples in compiled modules")
 def test_examples_exist() -> None:
     attempted = sum(doctest.testmod(importlib.import_module(n)).attempted for n in MODULES)
     assert attempted >= 10

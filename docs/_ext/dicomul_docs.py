@@ -8,8 +8,11 @@
   ``dicomul._fsm.TRANSITIONS`` (the table the engine runs on), and the
   actions with their next states from ``NEXT_STATE``; the descriptions are
   the ``#:`` comments of the enums in that module.
+* ``.. dicomul-state-diagram::`` draws the same data as a graph (Graphviz,
+  through :mod:`sphinx.ext.graphviz`): one node per state, one arrow per
+  pair of states an event leads between, labelled with those events.
 
-Both build docutils nodes directly (no reStructuredText is parsed from help
+All build docutils nodes directly (no reStructuredText is parsed from help
 strings), so nothing an app's help says can break the build.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import textwrap
 from typing import Any
 
 from docutils import nodes
@@ -157,7 +161,64 @@ class StateTable(SphinxDirective):
         return result
 
 
+def _next_states(fsm: Any, action: Any) -> list[Any]:
+    """Where ``action`` leads: AE-6 and AR-8 lead to one of two states
+    (``dicomul._fsm``'s docstring says which when)."""
+    following = fsm.NEXT_STATE[action]
+    if following is not None:
+        return [following]
+    if action is fsm.Action.AE_6:
+        return [fsm.State.STA3, fsm.State.STA13]
+    return [fsm.State.STA9, fsm.State.STA10]
+
+
+def state_diagram_dot() -> str:
+    """The DUL state machine as Graphviz source, from ``TRANSITIONS`` and
+    ``NEXT_STATE``: an arrow from each state to each state an event there
+    leads to, labelled with the events (``Evt3``); local events dashed when
+    every event of the arrow is local."""
+    fsm = importlib.import_module("dicomul._fsm")
+    docs = _attr_docs()
+    arrows: dict[tuple[Any, Any], list[Any]] = {}
+    for (state, event), action in fsm.TRANSITIONS.items():
+        for following in _next_states(fsm, action):
+            arrows.setdefault((state, following), []).append(event)
+    lines = [
+        "digraph dul {",
+        '  graph [rankdir=LR, fontname="sans-serif", fontsize=10];',
+        '  node [shape=box, style=rounded, fontname="sans-serif", fontsize=10];',
+        '  edge [fontname="sans-serif", fontsize=8];',
+    ]
+    for state in fsm.State:
+        meaning = docs.get(("State", state.name), "").split(";")[0].split(" (")[0]
+        wrapped = textwrap.wrap(meaning.rstrip("."), 26)
+        label = "\\n".join([state.value, *wrapped]).replace('"', "'")
+        lines.append(f'  "{state.value}" [label="{label}"];')
+    for (source, target), events in arrows.items():
+        names = sorted({e.value for e in events}, key=lambda v: int(v[3:]))
+        style = ", style=dashed" if all(e in fsm.LOCAL_EVENTS for e in events) else ""
+        lines.append(f'  "{source.value}" -> "{target.value}" [label="{" ".join(names)}"{style}];')
+    lines.append("}")
+    return "\n".join(lines)
+
+
+class StateDiagram(SphinxDirective):
+    """The state machine as a graph, drawn by Graphviz at build time."""
+
+    def run(self) -> list[nodes.Node]:
+        from sphinx.ext.graphviz import graphviz  # noqa: PLC0415 - only this directive
+
+        fsm = importlib.import_module("dicomul._fsm")
+        self.env.note_dependency(fsm.__file__ or "")
+        node = graphviz()
+        node["code"] = state_diagram_dot()
+        node["options"] = {}
+        node["alt"] = "The DICOM Upper Layer state machine (PS3.8 section 9.2)"
+        return [node]
+
+
 def setup(app: Any) -> dict[str, Any]:
     app.add_directive("dicomul-app-options", AppOptions)
     app.add_directive("dicomul-state-table", StateTable)
+    app.add_directive("dicomul-state-diagram", StateDiagram)
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1"}

@@ -42,6 +42,8 @@ from dicomul_common.responses import command_dataset
 
 from dicomul import (
     DEFAULT_MAX_PDU_LENGTH,
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION_NAME,
     VERIFICATION_SOP_CLASS,
     Aborted,
     AbortReason,
@@ -49,15 +51,19 @@ from dicomul import (
     AcceptedContext,
     AssociationAccepted,
     AssociationRejected,
+    AssociationRequest,
     BytesLike,
     Command,
     CommandField,
     Connection,
     ConnectionClosed,
+    ContextSetting,
     GeneralStatus,
     Negotiated,
     OutgoingMessage,
+    Priority,
     ProposedContext,
+    RejectedContext,
     RequestAssociation,
     RequestRelease,
     Response,
@@ -70,6 +76,10 @@ from dicomul import (
     c_move_rq,
     c_store_rq,
     check_ae_title,
+    check_implementation_class_uid,
+    check_implementation_version_name,
+    check_priority,
+    missing_context_reason,
     model_sop_class,
     n_action_rq,
     n_create_rq,
@@ -77,6 +87,7 @@ from dicomul import (
     n_event_report_rq,
     n_get_rq,
     n_set_rq,
+    rejected_contexts,
     requestor_proposal,
 )
 
@@ -123,11 +134,13 @@ class AsyncAssociation:
     def __init__(
         self,
         driver: Driver,
+        request: AssociationRequest,
         *,
         drain_timeout: float,
         on_n_event_report: OnRequest | None = None,
     ) -> None:
         self._driver = driver
+        self._request = request
         self._conn = driver.conn
         self._message_lock = anyio.Lock()
         self._services = SubOperationServer(
@@ -152,6 +165,27 @@ class AsyncAssociation:
         return self._conn.can_send_messages and not self._driver.closed
 
     @property
+    def accepted_contexts(self) -> list[AcceptedContext]:
+        """The presentation contexts the peer accepted (``context_id``,
+        ``abstract_syntax``, the ``transfer_syntax`` it chose, this side's
+        roles ``requestor_is_scu``/``requestor_is_scp``), as the blocking
+        Association's."""
+        return list(self.negotiated.contexts.values())
+
+    @property
+    def rejected_contexts(self) -> list[RejectedContext]:
+        """The proposed contexts the peer rejected, each with its ``result``
+        (PS3.8 Table 9-18) and what was proposed."""
+        return list(rejected_contexts(self._request.contexts, self.negotiated))
+
+    @property
+    def user_identity_response(self) -> bytes | None:
+        """The peer's server response to the user identity asserted
+        (PS3.7 D.3.3.7.2), if it sent one: empty for the username types, a
+        Kerberos ticket or a SAML/JWT response otherwise."""
+        return self.negotiated.user_identity_response
+
+    @property
     def outstanding_requests(self) -> frozenset[int]:
         """Message IDs of this side's requests awaiting their final response."""
         return self._conn.outstanding_requests
@@ -172,6 +206,7 @@ class AsyncAssociation:
         transfer_syntax: str | None = None,
         move_originator_ae_title: str | None = None,
         move_originator_message_id: int | None = None,
+        priority: int | str = Priority.MEDIUM,
     ) -> Dataset:
         """C-STORE (PS3.7 9.1.1): the response's command set (``Status``...).
 
@@ -189,8 +224,15 @@ class AsyncAssociation:
         (0000,1030) and (0000,1031)); a C-MOVE SCP relaying its matches sets
         them.  One without the other raises TypeError, a bad AE title or a
         message ID that is not 0 to 65535 ValueError.
+
+        ``priority`` is the request's Priority (0000,0700): ``Priority.LOW``
+        (2), ``MEDIUM`` (0, the default) or ``HIGH`` (1), or its name; anything
+        else raises ValueError before anything is sent (PS3.7 9.1,
+        :func:`dicomul.check_priority`).  So for :meth:`c_find`,
+        :meth:`c_get` and :meth:`c_move`.
         """
         originator = _move_originator(move_originator_ae_title, move_originator_message_id)
+        priority = check_priority(priority)
         if isinstance(dataset, AsyncIterable):
             if sop_class_uid is None or sop_instance_uid is None or transfer_syntax is None:
                 raise TypeError(
@@ -205,7 +247,11 @@ class AsyncAssociation:
             return await self._request_response(
                 context.context_id,
                 lambda mid: c_store_rq(
-                    mid, sop_class_uid, sop_instance_uid, move_originator=originator
+                    mid,
+                    sop_class_uid,
+                    sop_instance_uid,
+                    move_originator=originator,
+                    priority=priority,
                 ),
                 stream,
             )
@@ -214,9 +260,12 @@ class AsyncAssociation:
         def prepare() -> tuple[int, Command, _Body]:
             from dicomul_common.outgoing import CannotSendError  # noqa: PLC0415
 
+            item = Outgoing.of(dataset)
             try:
-                return store_request(negotiated, Outgoing.of(dataset), 0, originator=originator)
+                return store_request(negotiated, item, 0, originator=originator, priority=priority)
             except CannotSendError as exc:
+                if negotiated.context_for(item.sop_class_uid) is None:
+                    raise self._no_context(item.sop_class_uid) from exc
                 raise NoAcceptedContextError(str(exc)) from exc
 
         context_id, command, body = await anyio.to_thread.run_sync(prepare)
@@ -225,7 +274,7 @@ class AsyncAssociation:
         )
 
     def c_find(
-        self, query: Dataset, model: str = "P"
+        self, query: Dataset, model: str = "P", *, priority: int | str = Priority.MEDIUM
     ) -> AsyncIterator[tuple[Status, Dataset | None]]:
         """C-FIND (PS3.4 C.4.1) against query/retrieve ``model``: 'P' (Patient
         Root), 'S' (Study Root), 'O', 'W' (Modality Worklist), or a SOP class
@@ -238,7 +287,7 @@ class AsyncAssociation:
         (or :data:`GRACE`), so that the association stays usable; past it,
         the association is aborted.  So do :meth:`c_get` and :meth:`c_move`.
         """
-        return self._query(CommandField.C_FIND_RQ, query, model)
+        return self._query(CommandField.C_FIND_RQ, query, model, priority=priority)
 
     def c_get(
         self,
@@ -247,6 +296,7 @@ class AsyncAssociation:
         *,
         on_c_store: OnCStore | None = None,
         store_directory: str | os.PathLike[str] | None = None,
+        priority: int | str = Priority.MEDIUM,
     ) -> AsyncIterator[tuple[Status, Dataset | None]]:
         """C-GET (PS3.4 C.4.3): the peer sends the matches on this association
         as C-STORE sub-operations, which this side stores as their SCP: in
@@ -259,38 +309,59 @@ class AsyncAssociation:
         if (on_c_store is None) == (store_directory is None):
             raise TypeError("give exactly one of on_c_store and store_directory")
         target = StoreTarget(on_c_store=on_c_store, store_directory=store_directory)
-        return self._query(CommandField.C_GET_RQ, query, model, target=target)
+        return self._query(CommandField.C_GET_RQ, query, model, target=target, priority=priority)
 
     def c_move(
-        self, query: Dataset, destination: str, model: str = "P"
+        self,
+        query: Dataset,
+        destination: str,
+        model: str = "P",
+        *,
+        priority: int | str = Priority.MEDIUM,
     ) -> AsyncIterator[tuple[Status, Dataset | None]]:
         """C-MOVE (PS3.4 C.4.2): the peer stores the matches on the AE titled
         ``destination``.  Yields (status, identifier) per response;
         :attr:`last_response` holds the sub-operation counts."""
-        return self._query(CommandField.C_MOVE_RQ, query, model, destination=destination)
+        return self._query(
+            CommandField.C_MOVE_RQ, query, model, destination=destination, priority=priority
+        )
 
-    async def _query(
+    def _query(
         self,
         field: CommandField,
         query: Dataset,
         model: str,
         *,
+        priority: int | str,
         destination: str | None = None,
         target: StoreTarget | None = None,
     ) -> AsyncIterator[tuple[Status, Dataset | None]]:
-        from dicomul import decode_dataset, encode_dataset  # noqa: PLC0415
-
-        sop_class = model if "." in model else model_sop_class(field, model)
-        context = self._context(sop_class)
-        syntax = context.transfer_syntax
+        """The responses to a query; the model and priority are checked now
+        (ValueError), before anything is sent."""
+        sop_class = model_sop_class(field, model)
+        checked = check_priority(priority)
 
         def build(message_id: int) -> Command:
             if field == CommandField.C_MOVE_RQ:
                 assert destination is not None
-                return c_move_rq(message_id, sop_class, destination)
+                return c_move_rq(message_id, sop_class, destination, priority=checked)
             return (c_get_rq if field == CommandField.C_GET_RQ else c_find_rq)(
-                message_id, sop_class
+                message_id, sop_class, priority=checked
             )
+
+        return self._query_responses(sop_class, build, query, target)
+
+    async def _query_responses(
+        self,
+        sop_class: str,
+        build: Callable[[int], Command],
+        query: Dataset,
+        target: StoreTarget | None,
+    ) -> AsyncIterator[tuple[Status, Dataset | None]]:
+        from dicomul import decode_dataset, encode_dataset  # noqa: PLC0415
+
+        context = self._context(sop_class)
+        syntax = context.transfer_syntax
 
         if target is not None:
             if self._services.target is not None:
@@ -507,8 +578,17 @@ class AsyncAssociation:
         self._check_standing()
         context = self.negotiated.context_for(sop_class)
         if context is None:
-            raise NoAcceptedContextError(f"no accepted presentation context for {sop_class}")
+            raise self._no_context(sop_class)
         return context
+
+    def _no_context(self, sop_class: str) -> NoAcceptedContextError:
+        """The error for a request of ``sop_class``, which no accepted
+        context carries, saying why (not proposed, rejected and how, or
+        accepted without this side's role)."""
+        reason = missing_context_reason(sop_class, self._request.contexts, self.negotiated)
+        return NoAcceptedContextError(
+            f"no accepted presentation context for {sop_class}: {reason}"
+        )
 
     async def _request_response(
         self, context_id: int, build: Callable[[int], Command], body: _Body
@@ -613,10 +693,13 @@ async def connect(
     sop_classes: Sequence[str] | None = None,
     scp_sop_classes: Sequence[str] | None = None,
     contexts: Sequence[ProposedContext] | None = None,
+    requested_contexts: Sequence[ContextSetting] = (),
     transfer_syntaxes: Iterable[str] = DEFAULT_TRANSFER_SYNTAXES,
     max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
     max_operations: int = 1,
     user_identity: UserIdentity | None = None,
+    implementation_class_uid: str = IMPLEMENTATION_CLASS_UID,
+    implementation_version_name: str | None = IMPLEMENTATION_VERSION_NAME,
     acse_timeout: float | None = 30.0,
     dimse_timeout: float | None = None,
     network_timeout: float | None = None,
@@ -633,12 +716,25 @@ async def connect(
     association carries.  When a C-GET model is among them, the storage
     classes ``scp_sop_classes`` (default: the storage SOP classes) are
     proposed too, with the SCP role (PS3.7 D.3.3.4), for the C-GET's
-    C-STORE sub-operations.  ``contexts`` replaces the proposed contexts
+    C-STORE sub-operations.  ``requested_contexts``
+    (:class:`dicomul.ContextSetting`, pynetdicom's ``add_requested_context``)
+    are proposed first, each with its own transfer syntaxes (None:
+    ``transfer_syntaxes``) and, if it sets a role, its SCP/SCU role
+    selection (PS3.7 D.3.3.4; ``scp_role=True`` for the storage classes a
+    C-GET brings back); then one context per SOP class they do not name.
+    ``contexts`` replaces the proposed contexts
     outright.  ``max_operations`` above 1 proposes that many outstanding
     requests (the asynchronous operations window, PS3.7 D.3.3.3: invoked;
     one performed), so that tasks may pipeline requests; the window the
-    peer accepts is respected.  ``user_identity`` is asserted in the
-    A-ASSOCIATE-RQ (PS3.7 D.3.3.7).  ``acse_timeout`` bounds connecting
+    peer accepts is respected.  ``user_identity`` (a
+    :class:`dicomul.UserIdentity`: ``.username(name, passcode)``,
+    ``.kerberos(ticket)``, ``.saml(assertion)``, ``.jwt(token)``) is asserted
+    in the A-ASSOCIATE-RQ (PS3.7 D.3.3.7); the peer's server response is then
+    :attr:`AsyncAssociation.user_identity_response`.
+    ``implementation_class_uid`` and ``implementation_version_name`` (PS3.7
+    D.3.3.2; dicomul's unless given, None for no version name) are checked
+    (ValueError) and sent.  ``host`` may be an IPv6 address ('::1').
+    ``acse_timeout`` bounds connecting
     and each association negotiation step, ``dimse_timeout`` each wait for
     a response (it starts once the request is written whole: a slow upload
     is not a late peer), ``network_timeout`` an association idle.
@@ -666,10 +762,13 @@ async def connect(
         transfer_syntaxes=list(transfer_syntaxes),
         max_pdu_length=max_pdu_length,
         contexts=contexts,
+        requested_contexts=requested_contexts,
+        user_identity=user_identity,
+        implementation_class_uid=check_implementation_class_uid(implementation_class_uid),
+        implementation_version_name=check_implementation_version_name(implementation_version_name),
     )
     request = dataclasses.replace(
         proposal.request,
-        user_identity=user_identity,
         asynchronous_operations=None if max_operations == 1 else (max_operations, 1),
     )
     stream: anyio.abc.ByteStream
@@ -709,7 +808,7 @@ async def connect(
         assert isinstance(answer, Aborted | ConnectionClosed), answer
         raise AssociationAbortedError(answer)
     assoc = AsyncAssociation(
-        driver, drain_timeout=dimse_timeout or GRACE, on_n_event_report=on_n_event_report
+        driver, request, drain_timeout=dimse_timeout or GRACE, on_n_event_report=on_n_event_report
     )
     try:
         yield assoc

@@ -71,6 +71,17 @@ class Handlers:
     without an instance UID gets one assigned (PS3.7 10.1.5.1.4), in the
     request handed to the handler.
 
+    User identity (PS3.7 D.3.3.7), as ``dicomul_sync.AE.on_user_identity``:
+    ``on_user_identity(identity, calling_ae_title)`` (async or not: an
+    ``async def`` may do I/O, a directory or a token service, while the
+    server goes on with other peers) decides on the identity a requestor
+    asserts (``identity.identity_type``, ``primary_field``,
+    ``secondary_field``, ``positive_response_requested``) before the
+    association is negotiated; it returns True/False, or ``(accepted,
+    server response)`` (sent when the requestor asked for one).  False, a
+    raise, or no answer within the ACSE timeout rejects the association
+    (RJ 1/2/1, PS3.7 D.3.3.7.3).  None: identities are not checked.
+
     Notifications, as ``dicomul_sync.AE``'s (async or not; one that raises
     is logged and changes nothing): ``on_association_accepted(negotiated)``
     once the A-ASSOCIATE-AC is sent, ``on_association_released(negotiated)``
@@ -94,6 +105,7 @@ class Handlers:
     on_n_action: Handler | None = None
     on_n_create: Handler | None = None
     on_n_delete: Handler | None = None
+    on_user_identity: Handler | None = None
     on_association_accepted: Handler | None = None
     on_association_released: Handler | None = None
     on_association_aborted: Handler | None = None

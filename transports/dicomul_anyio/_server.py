@@ -38,12 +38,15 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 from anyio.streams.tls import TLSStream
+from dicomul_common.negotiation import asserted_identity, identity_verdict, supported_by_sop_class
 
 from dicomul import (
     DEFAULT_DISPLACE_IDLE_AFTER,
     DEFAULT_MAX_PDU_LENGTH,
     FIND_MODELS,
     GET_MODELS,
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION_NAME,
     MOVE_MODELS,
     VERIFICATION_SOP_CLASS,
     Aborted,
@@ -53,9 +56,12 @@ from dicomul import (
     CommandReceived,
     Connection,
     ConnectionClosed,
+    ContextSetting,
     DataSetFragment,
     ReleaseRequested,
     Role,
+    check_implementation_class_uid,
+    check_implementation_version_name,
     only_the_limit_refuses,
 )
 from dicomul.pdu import AssociateRQ
@@ -92,6 +98,7 @@ async def serve(
     scp_sop_classes: Sequence[str] | None = None,
     scu_sop_classes: Sequence[str] | None = None,
     transfer_syntaxes: Sequence[str] = DEFAULT_TRANSFER_SYNTAXES,
+    supported_contexts: Sequence[ContextSetting] = (),
     require_called_aet: str | bool | Sequence[str] = False,
     require_calling_aet: str | bool | Sequence[str] = False,
     permitted_peers: Mapping[str, tuple[tuple[str, frozenset[str]], ...]] | None = None,
@@ -100,14 +107,18 @@ async def serve(
     maximum_operations_performed: int = 1,
     displace_idle_after: float | None = DEFAULT_DISPLACE_IDLE_AFTER,
     max_pdu_length: int = DEFAULT_MAX_PDU_LENGTH,
+    implementation_class_uid: str = IMPLEMENTATION_CLASS_UID,
+    implementation_version_name: str | None = IMPLEMENTATION_VERSION_NAME,
     acse_timeout: float | None = 30.0,
     dimse_timeout: float | None = None,
     network_timeout: float | None = None,
     ssl_context: ssl.SSLContext | None = None,
     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve associations on ``host``:``port`` (every interface unless told)
-    with ``handlers``, until cancelled.
+    """Serve associations on ``host``:``port`` with ``handlers``, until
+    cancelled.  ``host`` is the address listened on: every interface, IPv4
+    and IPv6, unless told; '127.0.0.1' or '::1' loopback only, '::' every
+    IPv6 interface.
 
     ``scp_sop_classes`` are accepted with the requestor as SCU; without
     them, Verification, the storage SOP classes, and the query/retrieve
@@ -115,6 +126,12 @@ async def serve(
     ``on_c_move``).  ``scu_sop_classes`` are accepted with the requestor as
     SCP (the storage classes a C-GET sends back: by default the storage
     classes when ``on_c_get`` is given).  Each with ``transfer_syntaxes``.
+    ``supported_contexts`` (:class:`dicomul.ContextSetting`, pynetdicom's
+    ``add_supported_context``) decide for their SOP classes over those
+    lists: their own transfer syntaxes in order of preference (None:
+    ``transfer_syntaxes``), and the roles a requestor may take when it
+    proposes role selection (PS3.7 D.3.3.4; ``scu_role`` None: yes,
+    ``scp_role`` None: no).
     ``require_called_aet``/``require_calling_aet``: True (``ae_title``), a
     title, a list, or False.  ``permitted_peers``: called AE title ->
     the (calling AE title, IP addresses) pairs that may call it, others
@@ -129,7 +146,11 @@ async def serve(
     operations window (PS3.7 D.3.3.3; 0: no limit): a requestor may then
     have that many requests outstanding, performed in the order they arrive
     and each answered by its Message ID.  ``max_pdu_length`` is the largest
-    PDU received (0: no limit).  The timeouts are seconds on the event
+    PDU received (0: no limit).  ``implementation_class_uid`` and
+    ``implementation_version_name`` (PS3.7 D.3.3.2; dicomul's unless
+    given, None for no version name) are checked (ValueError) and sent in
+    every A-ASSOCIATE-AC, and put in the file meta of the data sets
+    ``on_c_store`` gets.  The timeouts are seconds on the event
     loop's clock (None: none); ``acse_timeout`` also bounds the TLS
     handshake and the wait for the association request (ARTIM).
 
@@ -143,6 +164,7 @@ async def serve(
         scp_sop_classes=scp_sop_classes,
         scu_sop_classes=scu_sop_classes,
         transfer_syntaxes=transfer_syntaxes,
+        supported_contexts=supported_by_sop_class(supported_contexts, transfer_syntaxes),
         require_called_aet=require_called_aet,
         require_calling_aet=require_calling_aet,
         permitted_peers=dict(permitted_peers or {}),
@@ -150,6 +172,8 @@ async def serve(
         maximum_associations=maximum_associations,
         maximum_operations_performed=maximum_operations_performed,
         max_pdu_length=max_pdu_length,
+        implementation_class_uid=check_implementation_class_uid(implementation_class_uid),
+        implementation_version_name=check_implementation_version_name(implementation_version_name),
     )
     server = _Server(
         handlers,
@@ -348,12 +372,16 @@ class _Association:
     async def _negotiate(self, request: AssociateRQ) -> None:
         LOGGER.info("Association Received")
         server = self.server
+        identity_result = await self._check_identity(request)
         slots, config = server.slots, server.config
         if slots.active >= config.maximum_associations and only_the_limit_refuses(request, config):
             server.slots.displace_idle(now=anyio.current_time(), after=server.displace_idle_after)
         self.conn.send(
             AcceptAssociation(
-                config=config, active_associations=slots.active, peer_address=self.peer_ip
+                config=config,
+                active_associations=slots.active,
+                user_identity_result=identity_result,
+                peer_address=self.peer_ip,
             ),
             now=anyio.current_time(),
         )
@@ -365,10 +393,36 @@ class _Association:
         await self.driver.flush()
         if negotiated is None:
             LOGGER.info("Association Rejected")  # holds no slot (PS3.8 9.3.4)
+            if identity_result is not None and not identity_result[0]:
+                LOGGER.warning("Association Rejected: user identity not accepted")
         else:
             LOGGER.info("Association Acknowledged")
             self.ended = False
             await self._notify("on_association_accepted")
+
+    async def _check_identity(self, request: AssociateRQ) -> tuple[bool, bytes | None] | None:
+        """The verdict of ``Handlers.on_user_identity`` on the identity the
+        request asserts (PS3.7 D.3.3.7), for the core's negotiation; None
+        when there is none to check.  Only this association's task waits:
+        the server goes on with the others.  A handler that raises, or
+        does not answer within the ACSE timeout, refuses the identity."""
+        handler = self.server.handlers.on_user_identity
+        identity = asserted_identity(request)
+        if handler is None or identity is None:
+            return None
+        try:
+            with anyio.fail_after(self.server.acse_timeout):
+                return identity_verdict(await call(handler, identity, request.calling_aet))
+        except TimeoutError:
+            LOGGER.warning(
+                "the user identity check took longer than the ACSE timeout (%s s): "
+                "rejecting the association",
+                self.server.acse_timeout,
+            )
+            return False, None
+        except Exception:
+            LOGGER.exception("the user identity check failed: rejecting the association")
+            return False, None
 
     def idle_for(self, now: float) -> float | None:
         """Seconds idle (:meth:`dicomul.Connection.idle_for`); None if not
@@ -464,6 +518,8 @@ class _Association:
                         called_ae_title=destination,
                         sop_classes=sop_classes,
                         transfer_syntaxes=syntaxes,
+                        implementation_class_uid=config.implementation_class_uid,
+                        implementation_version_name=config.implementation_version_name,
                         acse_timeout=self.server.acse_timeout,
                         dimse_timeout=self.server.dimse_timeout,
                         network_timeout=self.server.network_timeout,

@@ -688,9 +688,15 @@ class _DatasetSink:
         dataset = decode_data_set(
             data, request.transfer_syntax, max_inflated_size=MAX_INFLATED_SIZE
         )
-        # PS3.10 7.1, so that save_as(enforce_file_format=True) writes a Part 10 file.
+        # PS3.10 7.1, so that save_as(enforce_file_format=True) writes a Part 10
+        # file; the implementation writing it is this server (the acceptor).
+        uid, version = request.negotiated.acceptor_implementation
         dataset.file_meta = file_meta_for(
-            request.sop_class_uid, request.sop_instance_uid or "", request.transfer_syntax
+            request.sop_class_uid,
+            request.sop_instance_uid or "",
+            request.transfer_syntax,
+            implementation_class_uid=uid,
+            implementation_version_name=version,
         )
         return answer_status(await call(self.on_c_store, dataset))
 

@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from dicomul_common.negotiation import asserted_identity
+
 from dicomul import (
     NEED_DATA,
     AcceptAssociation,
@@ -363,10 +365,7 @@ class AcceptLoop:
     # -------------------------------------------------------- user identity
 
     def _identity_to_check(self, request: AssociateRQ) -> bool:
-        info = request.user_information
-        return (
-            self.check_identity is not None and info is not None and info.user_identity is not None
-        )
+        return self.check_identity is not None and asserted_identity(request) is not None
 
     def _start_identity_check(self, pending: _Pending, request: AssociateRQ) -> None:
         assert self.check_identity is not None

@@ -36,6 +36,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
+from dicomul_common.negotiation import asserted_identity, identity_verdict, supported_by_sop_class
+
 from dicomul import (
     Abort,
     Aborted,
@@ -49,7 +51,6 @@ from dicomul import (
     Role,
     longest_idle,
 )
-from dicomul.pdu import UserIdentityRQSubItem
 
 from ._accept import AcceptLoop
 from ._channel import Channel
@@ -201,15 +202,10 @@ class Server:
         ``on_user_identity(identity, calling_ae_title)``: True or False, or
         (accepted, server response).  Run in a worker thread."""
         handler = self.ae.on_user_identity
-        info = request.user_information
-        identity = None if info is None else info.user_identity
-        if handler is None or not isinstance(identity, UserIdentityRQSubItem):
+        identity = asserted_identity(request)
+        if handler is None or identity is None:
             return True, None
-        verdict = handler(identity, request.calling_aet)
-        if isinstance(verdict, tuple):
-            accepted, response = verdict
-            return bool(accepted), None if response is None else bytes(response)
-        return bool(verdict), None
+        return identity_verdict(handler(identity, request.calling_aet))
 
     # ---------------------------------------------------------- one association
 
@@ -519,8 +515,5 @@ def acceptor_config(ae: AcceptorSettings) -> AcceptorConfig:
         permitted_peers=dict(ae.permitted_peers),
         implementation_class_uid=ae.implementation_class_uid,
         implementation_version_name=ae.implementation_version_name,
-        supported_contexts={
-            context.abstract_syntax: context.supported(ae.transfer_syntax)
-            for context in ae.supported_contexts
-        },
+        supported_contexts=supported_by_sop_class(ae.supported_contexts, ae.transfer_syntax),
     )
