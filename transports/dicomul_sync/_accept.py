@@ -437,6 +437,7 @@ class AcceptLoop:
                     config=config,
                     active_associations=others,
                     user_identity_result=user_identity_result,
+                    peer_address=_peer_ip(pending.sock),
                 ),
                 now=time.monotonic(),
             )
@@ -487,3 +488,11 @@ class AcceptLoop:
             pending.claimed = False
             self.release()
         pending.sock.close()
+
+
+def _peer_ip(sock: socket.socket) -> str | None:
+    """The peer's IP address (None if the socket has none any more)."""
+    try:
+        return str(sock.getpeername()[0])
+    except (OSError, IndexError):
+        return None

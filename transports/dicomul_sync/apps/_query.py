@@ -80,6 +80,7 @@ def build_parser(
         "may be repeated",
     )
     _cli.add_timeout_options(p, connecting=True)
+    _cli.add_ip_options(p, server=False)
     run = p.add_argument_group("run")
     run.add_argument(
         "--repeat",

@@ -16,7 +16,7 @@ import pathlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from . import _cli, _server
+from . import _cli, _dcmtk, _server
 from ._server import PREFERENCES, VERIFICATION
 
 if TYPE_CHECKING:
@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         "a requestor)",
     )
     network.add_argument(
+        "--reject",
+        action="store_true",
+        help="reject an association whose request has no implementation class UID "
+        "(rejected permanent, service user, no reason given, as DCMTK)",
+    )
+    network.add_argument(
         "-pm",
         "--promiscuous",
         action="store_true",
@@ -127,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(study_prefix=None)
     _cli.refuse_options(p, "storescp", REFUSED)
+    _dcmtk.refuse_the_rest(p, "storescp")
     return p
 
 
@@ -149,7 +156,6 @@ REFUSED = {
     "-id": "no inetd mode: run it as a service",
     "--inetd": "no inetd mode: run it as a service",
     "--fork": "associations are served in threads already",
-    "--reject": "rejecting peers without an implementation class UID is not done",
 }
 
 
@@ -205,6 +211,7 @@ def main(argv: Sequence[str]) -> int:
     _server.configure(ae, args)
     ae.accept_unknown_sop_classes = args.promiscuous
     ae.refuse_associations = args.refuse
+    ae.require_implementation_class_uid = args.reject
     commands = None
     if args.ignore:
 
