@@ -29,6 +29,23 @@ if TYPE_CHECKING:
 
 __all__ = ["add_logging_options", "parser", "setup_logging"]
 
+#: The compressed transfer syntaxes the apps take in C-STOREs beside the
+#: native ones (storescp and qrscp unless -xi, getscu/movescu with +xa):
+#: Deflated, RLE Lossless and the common JPEG, JPEG-LS and JPEG 2000
+#: syntaxes (PS3.5 A.4-A.6, PS3.6 A), stored as they come.
+COMPRESSED = (
+    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
+    "1.2.840.10008.1.2.5",  # RLE Lossless
+    "1.2.840.10008.1.2.4.50",  # JPEG Baseline (Process 1)
+    "1.2.840.10008.1.2.4.51",  # JPEG Extended (Process 2 & 4)
+    "1.2.840.10008.1.2.4.57",  # JPEG Lossless, Non-Hierarchical (Process 14)
+    "1.2.840.10008.1.2.4.70",  # JPEG Lossless, first-order prediction (Process 14 SV1)
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS Lossy (Near-Lossless)
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 (Lossless Only)
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000
+)
+
 LEVELS = {
     "critical": logging.CRITICAL,
     "error": logging.ERROR,

@@ -22,20 +22,8 @@ from ._server import PREFERENCES, VERIFICATION
 if TYPE_CHECKING:
     from dicomul_sync import ServiceRequest, StoreSink
 
-#: Accepted beside the native syntaxes unless -xi: Deflated, RLE Lossless and
-#: the common JPEG, JPEG-LS and JPEG 2000 syntaxes (PS3.5 A.4-A.6, PS3.6 A).
-COMPRESSED = (
-    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
-    "1.2.840.10008.1.2.5",  # RLE Lossless
-    "1.2.840.10008.1.2.4.50",  # JPEG Baseline (Process 1)
-    "1.2.840.10008.1.2.4.51",  # JPEG Extended (Process 2 & 4)
-    "1.2.840.10008.1.2.4.57",  # JPEG Lossless, Non-Hierarchical (Process 14)
-    "1.2.840.10008.1.2.4.70",  # JPEG Lossless, first-order prediction (Process 14 SV1)
-    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
-    "1.2.840.10008.1.2.4.81",  # JPEG-LS Lossy (Near-Lossless)
-    "1.2.840.10008.1.2.4.90",  # JPEG 2000 (Lossless Only)
-    "1.2.840.10008.1.2.4.91",  # JPEG 2000
-)
+#: Accepted beside the native syntaxes unless -xi (shared with getscu/movescu's +xa).
+COMPRESSED = _cli.COMPRESSED
 
 
 def build_parser() -> argparse.ArgumentParser:
