@@ -132,6 +132,18 @@ class TcpdumpRecorder:
         return port
 
     def __enter__(self) -> TcpdumpRecorder:
+        # tcpdump has been seen to exit at start on a loaded machine running
+        # several captures: one more try, then the error with all it said.
+        said = ""
+        for _ in range(2):
+            said = self._start()
+            if not said:
+                return self
+            time.sleep(0.5)
+        raise RuntimeError(f"tcpdump did not start: {said!r}")
+
+    def _start(self) -> str:
+        """Start tcpdump; "" once it listens, else what it said."""
         expression = "tcp and (" + " or ".join(f"port {p}" for p in self.ports) + ")"
         self._proc = subprocess.Popen(
             [
@@ -143,16 +155,22 @@ class TcpdumpRecorder:
             text=True,
         )
         assert self._proc.stderr is not None
-        line = ""
-        for _ in range(3):  # "-i any" first says which link type it picked
-            ready, _, _ = select.select([self._proc.stderr], [], [], 20)
-            line = self._proc.stderr.readline() if ready else ""
-            if not line or "listening on" in line:
-                break
-        if "listening on" not in line:
-            self._proc.kill()
-            raise RuntimeError(f"tcpdump did not start: {line!r}")
-        return self
+        # Read the pipe itself, not through readline: "-i any" first says
+        # which link type it picked, and both lines may come in one read,
+        # the second then waiting in Python's buffer where select() cannot
+        # see it (this waited 20 s, or failed, under load).
+        fd = self._proc.stderr.fileno()
+        said = b""
+        deadline = time.monotonic() + 20
+        while b"listening on" not in said:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(fd, 4096) if ready else b""
+            if not chunk:  # exited, or silent for 20 s
+                self._proc.kill()
+                self._proc.wait(timeout=20)
+                return said.decode(errors="replace") + f" (exit status {self._proc.returncode})"
+            said += chunk
+        return ""
 
     def __exit__(self, *exc_info: object) -> None:
         assert self._proc is not None

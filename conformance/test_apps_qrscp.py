@@ -528,3 +528,37 @@ def test_a_data_set_without_file_meta_is_not_indexed(tmp_path: pathlib.Path) -> 
     index = Index(tmp_path)
     assert index.scan() == 1
     assert [p.endswith("good.dcm") for p in index.paths({})] == [True]
+
+
+def test_disable_get_and_models_as_dcmqrscp(tmp_path: pathlib.Path) -> None:
+    """--disable-get and -QS, dcmqrscp's: the C-GET contexts, and all of the
+    Study Root model, are rejected, so DCMTK's getscu (-S: Study Root) and
+    findscu -S get no context; findscu -P still finds."""
+    (tmp_path / "db").mkdir()
+    make_archive(tmp_path / "db")
+    with qrscp(tmp_path / "db", "--disable-get", "-QS") as server:
+        port = str(server.port)
+        got = run("getscu", "-P", "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID=PID1",
+                  "-od", str(tmp_path), HOST, port)  # fmt: skip
+        study_root = run("findscu", "-S", "-k", "QueryRetrieveLevel=STUDY", HOST, port)
+        patient_root = run("findscu", "-P", "-k", "QueryRetrieveLevel=PATIENT",
+                           "-k", "PatientID", HOST, port)  # fmt: skip
+    assert got.returncode != 0
+    assert "No adequate Presentation Contexts for sending C-GET" in got.stderr, got.stderr
+    assert study_root.returncode != 0
+    assert "No Acceptable Presentation Contexts" in study_root.stderr, study_root.stderr
+    assert patient_root.returncode == 0, patient_root.stderr
+
+
+@pytest.mark.parametrize("option", ["--refuse", "--reject"])
+def test_refuse_and_reject(option: str, tmp_path: pathlib.Path) -> None:
+    """dcmqrscp's --refuse (every association) and --reject (one without an
+    implementation class UID; DCMTK's echoscu sends one: accepted)."""
+    (tmp_path / "db").mkdir()
+    with qrscp(tmp_path / "db", option) as server:
+        done = run("echoscu", "-v", HOST, str(server.port))
+    if option == "--refuse":
+        assert done.returncode != 0
+        assert "Result: Rejected Permanent, Source: Service User" in done.stderr
+    else:
+        assert done.returncode == 0, done.stderr

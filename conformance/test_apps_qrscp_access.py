@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 from corpus import image, write
+from dcmtk_tools import dcmtk_path
 from dicomul_sync.apps._qrconfig import ConfigError, Peer, read_config
 from peers import HOST, free_port, wait_listening
 from pydicom import dcmread
@@ -114,20 +115,24 @@ def test_each_ae_title_queries_its_own_area(site: Site, tmp_path: pathlib.Path) 
     assert find(site, tmp_path / "r", "READONLY", "FINDER") == ["PID1", "PID1", "PID2"]
 
 
-def test_a_peer_not_listed_is_refused(site: Site, tmp_path: pathlib.Path) -> None:
-    """READONLY lists FINDER and DEST: another calling AE title reaches it
-    (ARCHIVE allows ANY, so it is not rejected at association) and its
-    C-FIND, C-GET and C-MOVE are refused, nothing sent."""
-    assert find(site, tmp_path, "READONLY", "STRANGER") == ["refused"]
+def test_a_peer_not_listed_is_rejected(site: Site, tmp_path: pathlib.Path) -> None:
+    """READONLY lists FINDER and DEST: another calling AE title is rejected
+    at association, reason 7 (as dcmqrscp answers: see
+    test_host_table_as_dcmqrscp), for C-FIND, C-GET and C-MOVE alike;
+    nothing is sent."""
     key = f"StudyInstanceUID={study_uid('A')}"
+    found = run("findscu", "-S", "-aec", "READONLY", "-aet", "STRANGER",
+                "-k", "QueryRetrieveLevel=STUDY", HOST, site.port)  # fmt: skip
     got = run("getscu", "-v", "-S", "-aec", "READONLY", "-aet", "STRANGER",
               "-k", "QueryRetrieveLevel=STUDY", "-k", key, "-od", str(tmp_path),
               HOST, site.port)  # fmt: skip
-    assert NOT_AUTHORIZED in got.stderr, got.stderr
     moved = run("movescu", "-v", "-S", "-aec", "READONLY", "-aet", "STRANGER", "-aem", "DEST",
                 "+P", str(site.move_port), "-k", "QueryRetrieveLevel=STUDY", "-k", key,
                 HOST, site.port, cwd=tmp_path)  # fmt: skip
-    assert NOT_AUTHORIZED in moved.stderr, moved.stderr
+    assert "Called AE Title Not Recognized" in found.stderr, found.stderr
+    for done in (got, moved):  # these two print no reason
+        assert done.returncode != 0
+        assert "Association Rejected" in done.stderr, done.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -173,28 +178,101 @@ def test_getscu_and_movescu_where_allowed(site: Site, tmp_path: pathlib.Path) ->
     assert len(list(moved.iterdir())) == 2
 
 
-def test_a_calling_ae_title_no_ae_title_lists_is_rejected(tmp_path: pathlib.Path) -> None:
-    """No AE title allows ANY: a stranger is rejected at association
-    (reason 3), a listed peer served; the port comes from NetworkTCPPort."""
+#: One AE title, three peers: FRIEND from this host (by name), NUMBERED
+#: from this host (by address), FARAWAY from a host that is not this one.
+HOSTS_CONFIG = """\
+NetworkTCPPort = {port}
+HostTable BEGIN
+friend = (FRIEND, localhost, 104)
+numbered = (NUMBERED, 127.0.0.1, 104)
+faraway = (FARAWAY, elsewhere.invalid, 104)
+HostTable END
+AETable BEGIN
+ONLY {root}/only R (1, 1mb) friend, numbered, faraway
+AETable END
+"""
+
+
+def test_a_calling_ae_title_not_from_its_host_is_rejected(tmp_path: pathlib.Path) -> None:
+    """No AE title allows ANY: a stranger, or a peer's title from another
+    host than its HostTable entry's, is rejected at association (RJ 1/1/7,
+    dcmqrscp's answer); a listed peer from its host served, whether the
+    file names the host or its address; the port comes from NetworkTCPPort."""
     (tmp_path / "only").mkdir()
     make_archive(tmp_path / "only")
     port = free_port()
-    config = configure(tmp_path, port, 1, "NetworkTCPPort = {port}\n"
-                       "AETable BEGIN\nONLY {root}/only R (1, 1mb) (FRIEND, somehost, 104)\n"
-                       "AETable END\n")  # fmt: skip
+    config = configure(tmp_path, port, 1, HOSTS_CONFIG)
     proc = subprocess.Popen([DICOMUL, "qrscp", "-c", str(config)], env=ENV,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         wait_listening(port)
-        rejected = run("findscu", "-S", "-aec", "ONLY", "-aet", "STRANGER",
-                       "-k", "QueryRetrieveLevel=STUDY", HOST, str(port))  # fmt: skip
-        (tmp_path / "out").mkdir()
-        served = findscu_as(port, tmp_path / "out", "FRIEND")
+        rejected = {
+            calling: run(
+                "findscu",
+                "-S",
+                "-aec",
+                "ONLY",
+                "-aet",
+                calling,
+                "-k",
+                "QueryRetrieveLevel=STUDY",
+                HOST,
+                str(port),
+            )
+            for calling in ("STRANGER", "FARAWAY")
+        }
+        served = {}
+        for calling in ("FRIEND", "NUMBERED"):
+            (tmp_path / calling).mkdir()
+            served[calling] = findscu_as(port, tmp_path / calling, calling)
     finally:
         proc.terminate()
         proc.wait(10)
-    assert "Calling AE Title Not Recognized" in rejected.stderr, rejected.stderr
-    assert served == 3
+    for done in rejected.values():
+        assert "Called AE Title Not Recognized" in done.stderr, done.stderr
+    assert served == {"FRIEND": 3, "NUMBERED": 3}
+
+
+def _echo_outcomes(port: int) -> dict[str, str]:
+    """What DCMTK's echoscu gets from the server on ``port``, per calling title."""
+    outcomes = {}
+    for calling in ("FRIEND", "NUMBERED", "FARAWAY", "STRANGER"):
+        done = run("echoscu", "-aet", calling, "-aec", "ONLY", HOST, str(port))
+        reasons = [line for line in done.stderr.splitlines() if "Reason:" in line]
+        outcomes[calling] = "accepted" if done.returncode == 0 else " ".join(reasons)
+    return outcomes
+
+
+def test_host_table_as_dcmqrscp(tmp_path: pathlib.Path) -> None:
+    """The same dcmqrscp.cfg served by DCMTK's dcmqrscp and by qrscp -c:
+    the same calling titles accepted and rejected, with the same reason
+    (7, Called AE Title Not Recognized), except NUMBERED: dcmqrscp compares
+    the host name it looks the peer up to with the name written, so an
+    address written is never matched (dcmqrcnf.txt: "you cannot substitute
+    an IP address for a hostname"); qrscp resolves the name written, so an
+    address works too."""
+    (tmp_path / "only").mkdir()
+    outcomes = {}
+    for ours in (True, False):
+        port = free_port()
+        config = configure(tmp_path, port, 1, HOSTS_CONFIG)
+        command = (
+            [DICOMUL, "qrscp", "-c", str(config)]
+            if ours
+            else [dcmtk_path("dcmqrscp"), "-c", str(config), str(port)]
+        )
+        proc = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            wait_listening(port)
+            outcomes[ours] = _echo_outcomes(port)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    rejected = "F: Reason: Called AE Title Not Recognized"
+    assert outcomes[True] == {"FRIEND": "accepted", "NUMBERED": "accepted",
+                              "FARAWAY": rejected, "STRANGER": rejected}  # fmt: skip
+    assert outcomes[False] == {**outcomes[True], "NUMBERED": rejected}
 
 
 def findscu_as(port: int, out: pathlib.Path, calling: str) -> int:
@@ -298,3 +376,93 @@ def test_global_parameters_yield_to_the_command_line(tmp_path: pathlib.Path) -> 
     args = parser.parse_args(["-c", config, "--max-associations", "7", "-pdu", "8192", "11112"])
     assert qrscp._configured(parser, args, log) is not None
     assert (args.port, args.max_pdu, args.max_associations) == (11112, 8192, 7)
+
+
+# ------------------------------------------------------------------ quotas
+
+QUOTA_CONFIG = """\
+NetworkTCPPort = {port}
+AETable BEGIN
+FEW {root}/few RW (2, 1mb) ANY
+SMALL {root}/small RW (10, 20kb) ANY
+AETable END
+"""
+
+
+def _kept(directory: pathlib.Path) -> set[str]:
+    """The SOP Instance UIDs of the DICOM files in ``directory``."""
+    kept = set()
+    for path in directory.iterdir():
+        if path.name == "index.dat" or path.name.startswith(".dicomul-index"):
+            continue
+        kept.add(str(dcmread(path, stop_before_pixels=True).SOPInstanceUID))
+    return kept
+
+
+def _quota_outcome(port: int, root: pathlib.Path, files: dict[str, pathlib.Path]) -> object:
+    """Store into FEW studies A, B, C (one file each), and into SMALL three
+    files of study D then one too large; what each area keeps and what the
+    too large file was answered."""
+    import time
+
+    def store(called: str, name: str) -> subprocess.CompletedProcess[str]:
+        done = run("storescu", "-v", "-aec", called, HOST, str(port), str(files[name]))
+        time.sleep(1.1)  # dcmqrscp records times to the second
+        return done
+
+    for name in ("A", "B", "C"):
+        assert store("FEW", name).returncode == 0
+    for name in ("D1", "D2", "D3"):
+        assert store("SMALL", name).returncode == 0
+    large = store("SMALL", "LARGE")
+    status = [line for line in large.stderr.splitlines() if "Store Response" in line]
+    sop = {name: str(dcmread(path).SOPInstanceUID) for name, path in files.items()}
+    names = {uid: name for name, uid in sop.items()}
+    return (
+        sorted(names[uid] for uid in _kept(root / "few")),
+        sorted(names[uid] for uid in _kept(root / "small")),
+        status,
+    )
+
+
+def test_quota_as_dcmqrscp(tmp_path: pathlib.Path) -> None:
+    """The AETable's quota, (maxStudies, maxBytesPerStudy), kept as DCMTK's
+    dcmqrscp keeps it, side by side: past 2 studies the oldest study is
+    deleted (A); a study past 20 kB loses its oldest file (D1; each file is
+    about 8.6 kB); a file larger than 20 kB is refused, 0xA700 "Refused:
+    Out of Resources", and not kept."""
+    files = {}
+    study_d = image(seed=9).StudyInstanceUID
+    for name, seed in (("A", 1), ("B", 2), ("C", 3), ("D1", 4), ("D2", 5), ("D3", 6)):
+        ds = image(seed=seed)
+        if name.startswith("D"):
+            ds.StudyInstanceUID = study_d
+        files[name] = write(ds, tmp_path / f"{name}.dcm", ExplicitVRLittleEndian)
+    large = image(seed=7, rows=128, columns=128)
+    large.StudyInstanceUID = study_d
+    files["LARGE"] = write(large, tmp_path / "LARGE.dcm", ExplicitVRLittleEndian)
+    outcomes = {}
+    for ours in (True, False):
+        root = tmp_path / ("ours" if ours else "dcmtk")
+        for area in ("few", "small"):
+            (root / area).mkdir(parents=True)
+        port = free_port()
+        config = configure(root, port, 1, QUOTA_CONFIG)
+        command = (
+            [DICOMUL, "qrscp", "-c", str(config)]
+            if ours
+            else [dcmtk_path("dcmqrscp"), "-c", str(config), str(port)]
+        )
+        proc = subprocess.Popen(command, env=ENV, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+        try:
+            wait_listening(port)
+            outcomes[ours] = _quota_outcome(port, root, files)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    assert outcomes[True] == outcomes[False]
+    few, small, status = outcomes[True]  # type: ignore[misc]
+    assert few == ["B", "C"]
+    assert small == ["D2", "D3"]
+    assert status == ["I: Received Store Response (Refused: OutOfResources)"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from corpus import image, write
 from dcmtk_tools import dcmtk_path
 from peers import HOST, free_port, wait_listening
 from test_apps_echo import ENV, app_server, dicomul
+
+from dicomul import pdu
 
 EXPLICIT = "1.2.840.10008.1.2.1"
 
@@ -240,9 +243,7 @@ def test_default_filenames_as_dcmtk(tmp_path: pathlib.Path) -> None:
     assert stored.name.endswith(".dcm")
 
 
-@pytest.mark.parametrize(
-    "option", ["-ss", "-sp", "+uf", "-tn", "-rns", "--fork", "-xf", "--reject"]
-)
+@pytest.mark.parametrize("option", ["-ss", "-sp", "+uf", "-tn", "-rns", "--fork", "-xf"])
 def test_dcmtk_options_it_lacks_are_refused_by_name(option: str) -> None:
     done = dicomul("storescp", option, "x", "104")
     assert done.returncode == 2
@@ -308,3 +309,68 @@ def test_refuse_as_dcmtk() -> None:
         shown[ours] = [line for line in done.stderr.splitlines() if line.startswith("F: ")]
     assert shown[True] == shown[False]
     assert "F: Result: Rejected Permanent, Source: Service User" in shown[True]
+
+
+def _associate_rq(*, implementation_class_uid: bytes | None) -> bytes:
+    """An A-ASSOCIATE-RQ for Verification, built by hand so that its User
+    Information can leave out the Implementation Class UID (PS3.7 D.3.3.2
+    requires it; no toolkit's requestor omits it)."""
+    subs: list[pdu.SubItem] = [pdu.MaximumLengthSubItem(maximum_length=16384)]
+    if implementation_class_uid is not None:
+        subs.append(pdu.ImplementationClassUIDSubItem(name=implementation_class_uid))
+    return pdu.AssociateRQ(
+        called_ae_title=pdu.ae_title("ANY-SCP"),
+        calling_ae_title=pdu.ae_title("HANDMADE"),
+        application_context=pdu.ApplicationContextItem(
+            name=pdu.DICOM_APPLICATION_CONTEXT.encode()
+        ),
+        presentation_contexts=(
+            pdu.PresentationContextRQItem(
+                context_id=1,
+                abstract_syntax=pdu.AbstractSyntaxItem(name=b"1.2.840.10008.1.1"),
+                transfer_syntaxes=(pdu.TransferSyntaxItem(name=b"1.2.840.10008.1.2"),),
+            ),
+        ),
+        user_information=pdu.UserInformationItem(sub_items=tuple(subs)),
+    ).encode()
+
+
+def _answer(port: int, request: bytes) -> object:
+    """The PDU the acceptor on ``port`` answers ``request`` with."""
+    with socket.create_connection((HOST, port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while (header := pdu.peek_header(data)) is None or len(data) < 6 + header[1]:
+            chunk = sock.recv(65536)
+            assert chunk, "closed without an answer"
+            data += chunk
+    return pdu.decode(data)
+
+
+@pytest.mark.parametrize("ours", [True, False], ids=["dicomul", "dcmtk"])
+def test_reject_without_implementation_class_uid(ours: bool) -> None:
+    """--reject: a request with no Implementation Class UID is rejected
+    permanent, by the service user, no reason given (RJ 1/1/1, what DCMTK
+    3.6.7's storescp --reject answers); one with it (DCMTK's echoscu's) is
+    accepted.  Without --reject both storescps accept either."""
+    for options, rejects in ((["--reject"], True), ([], False)):
+        server = app_server("storescp", *options) if ours else dcmtk_storescp(*options)
+        with server as handle:
+            port = handle if isinstance(handle, int) else handle.port
+            answer = _answer(port, _associate_rq(implementation_class_uid=None))
+            if rejects:
+                assert isinstance(answer, pdu.AssociateRJ), answer
+                assert (answer.result, answer.source, answer.reason) == (1, 1, 1)
+            else:
+                assert isinstance(answer, pdu.AssociateAC), answer
+            with_uid = _answer(port, _associate_rq(implementation_class_uid=b"1.2.3.4"))
+            assert isinstance(with_uid, pdu.AssociateAC), with_uid
+            echo = subprocess.run(
+                [dcmtk_path("echoscu"), HOST, str(port)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+                env=ENV,
+            )
+            assert echo.returncode == 0, echo.stderr

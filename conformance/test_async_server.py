@@ -343,6 +343,25 @@ async def test_wrong_called_ae_title_is_rejected(anyio_backend: str) -> None:
             assert await a.c_echo() == 0x0000
 
 
+async def test_permitted_peers_by_title_and_address(anyio_backend: str) -> None:
+    """AcceptorConfig.permitted_peers through serve(): the calling title
+    from a listed address is served, from another address or under another
+    title rejected 1/1/7 (the adapter hands the core the peer's address)."""
+    rules = {
+        "ASYNCSCP": (("FRIEND", frozenset({HOST})), ("FARAWAY", frozenset({"192.0.2.1"}))),
+    }
+    async with running(anyio_backend, Handlers(), permitted_peers=rules) as port:
+        connect = package(anyio_backend).connect
+        async with connect(HOST, port, called_ae_title="ASYNCSCP", ae_title="FRIEND") as a:
+            assert await a.c_echo() == 0x0000
+        for calling in ("FARAWAY", "STRANGER"):
+            with pytest.raises(dicomul_asyncio.AssociationRejectedError) as rejected:
+                async with connect(HOST, port, called_ae_title="ASYNCSCP", ae_title=calling):
+                    pass
+            pdu = rejected.value.event.pdu
+            assert (pdu.result, pdu.source, pdu.reason) == (1, 1, 7)
+
+
 async def test_over_the_association_limit_is_rejected(anyio_backend: str) -> None:
     pkg = package(anyio_backend)
     async with running(anyio_backend, Handlers(), maximum_associations=1) as port:

@@ -500,6 +500,25 @@ class AcceptorConfig:
     #: reason given (RJ 1/1/1): an acceptor that takes no association at all
     #: (DCMTK storescp's --refuse, for testing a requestor).
     refuse_all: bool = False
+    #: Reject a request whose User Information carries no Implementation
+    #: Class UID (or an empty one), rejected-permanent by the service user
+    #: with no reason given (RJ 1/1/1).  PS3.7 D.3.3.2 makes the sub-item
+    #: mandatory in every A-ASSOCIATE-RQ; DCMTK storescp's --reject rejects
+    #: such a request so (seen: DCMTK 3.6.7 answers 1/1/1), where by default
+    #: it, as this acceptor, takes it.
+    require_implementation_class_uid: bool = False
+    #: Who may call each of these AE titles, as DCMTK's dcmqrscp.cfg AETable
+    #: lists its peers: called AE title -> (calling AE title, addresses)
+    #: pairs.  A request to a called title listed here is rejected unless
+    #: its calling AE title is in a pair whose addresses hold the peer's
+    #: address (``negotiate``'s ``peer_address``; no addresses: from any
+    #: host).  The rejection is rejected-permanent by the service user,
+    #: reason 7 "called-AE-title-not-recognized", which is what dcmqrscp
+    #: (DCMTK 3.6.7) answers a peer its AETable does not permit, title or
+    #: host (PS3.8 9.3.4 has no reason for a host).  Titles not listed: no rule.
+    permitted_peers: Mapping[str, tuple[tuple[str, frozenset[str]], ...]] = field(
+        default_factory=dict
+    )
     #: What an abstract syntax not in ``supported`` is accepted with; None
     #: (the default) rejects it, result 3 (PS3.8 Table 9-18).  A storage SCP
     #: that keeps whatever it is sent (DCMTK storescp's "promiscuous" mode)
@@ -767,12 +786,26 @@ def _reject(result: int, source: int, reason: int) -> tuple[AssociateRJ, None]:
     return AssociateRJ(result=result, source=source, reason=reason), None
 
 
+def _permitted(
+    peers: tuple[tuple[str, frozenset[str]], ...], calling: str, address: str | None
+) -> bool:
+    """Whether ``calling`` from ``address`` is one of ``peers`` (see
+    :attr:`AcceptorConfig.permitted_peers`)."""
+    if address is not None and address.lower().startswith("::ffff:") and "." in address:
+        address = address[7:]  # an IPv4 peer on a dual-stack socket
+    return any(
+        title.strip() == calling and (not addresses or address in addresses)
+        for title, addresses in peers
+    )
+
+
 def negotiate(
     rq: AssociateRQ,
     config: AcceptorConfig,
     *,
     active_associations: int = 0,
     user_identity_result: tuple[bool, bytes | None] | None = None,
+    peer_address: str | None = None,
 ) -> tuple[AssociateAC, Negotiated] | tuple[AssociateRJ, None]:
     """Decide the acceptor's answer to ``rq``.
 
@@ -789,6 +822,11 @@ def negotiate(
         checked one: (accepted, server response).  None when the acceptor
         does not check identities: the sub-item is then ignored, as PS3.7
         D.3.3.7 lets an acceptor do.
+    peer_address : str or None
+        The requestor's IP address, for :attr:`AcceptorConfig.permitted_peers`
+        (an IPv4-mapped IPv6 address counts as its IPv4 address); None when
+        the transport has none: a peer that must come from given hosts is
+        then rejected.
 
     Returns
     -------
@@ -820,6 +858,14 @@ def negotiate(
             RejectSource.SERVICE_USER,
             RejectReasonUser.NO_REASON_GIVEN,
         )
+    if config.require_implementation_class_uid and not (
+        rq.user_information is not None and rq.user_information.implementation_class_uid
+    ):
+        return _reject(
+            RejectResult.REJECTED_PERMANENT,
+            RejectSource.SERVICE_USER,
+            RejectReasonUser.NO_REASON_GIVEN,
+        )
     called = config.called_ae_titles or (config.ae_title,)
     if config.require_called_aet and rq.called_aet not in {t.strip() for t in called}:
         return _reject(
@@ -834,6 +880,13 @@ def negotiate(
             RejectResult.REJECTED_PERMANENT,
             RejectSource.SERVICE_USER,
             RejectReasonUser.CALLING_AE_TITLE_NOT_RECOGNIZED,
+        )
+    peers = config.permitted_peers.get(rq.called_aet)
+    if peers is not None and not _permitted(peers, rq.calling_aet, peer_address):
+        return _reject(
+            RejectResult.REJECTED_PERMANENT,
+            RejectSource.SERVICE_USER,
+            RejectReasonUser.CALLED_AE_TITLE_NOT_RECOGNIZED,
         )
     peer_max = rq.user_information.maximum_length if rq.user_information else None
     if 0 < (peer_max or 0) < MIN_PEER_MAX_PDU_LENGTH:

@@ -760,6 +760,7 @@ class Connection:
             event.config,
             active_associations=event.active_associations,
             user_identity_result=event.user_identity_result,
+            peer_address=event.peer_address,
         )
         if negotiated is None:
             return self._input(Event.EVT8, pdu=answer)

@@ -177,6 +177,8 @@ class AcceptAssociation:
     config: AcceptorConfig
     active_associations: int = 0
     user_identity_result: tuple[bool, bytes | None] | None = None
+    #: The requestor's IP address (:attr:`AcceptorConfig.permitted_peers`).
+    peer_address: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -346,8 +346,11 @@ def communication_profiles() -> list[str]:
         "",
         "#### 3.3.2 Physical network interface, IPv4 and IPv6",
         "",
-        "Whatever the host's TCP/IP stack offers; the apps take a host name or an "
-        "address to connect to, and listen on every address of the host.",
+        "Whatever the host's TCP/IP stack offers, IPv4 and IPv6. The SCUs take a host "
+        "name or an address (`::1` too) to connect to, over IPv4 only with `-i4`, IPv6 "
+        "only with `-i6`, either by default or with `-i0`. The SCPs listen on every IPv4 "
+        "address of the host (`-i4`, the default), on every IPv6 one with `-i6` (IPv4 "
+        "too where the system has dual-stack sockets), or on one address with `--bind`.",
         "",
     ]
 
@@ -631,8 +634,7 @@ def qrscp_document() -> str:
     #: qrscp -c (dcmqrscp.cfg): what a peer may not do on the AE title it called.
     not_authorized = (
         int(GeneralStatus.NOT_AUTHORIZED),
-        "with `-c`: the calling AE title is not a peer of the called one, or the "
-        "called one's access is {access}; nothing is {done}",
+        "with `-c`: the called AE title's access is {access}; nothing is {done}",
     )
     find_extra = [
         (int(GeneralStatus.PENDING), "a match, with its identifier"),
@@ -683,6 +685,11 @@ def qrscp_document() -> str:
             "the data set's SOP Class or Instance UID is not the request's; nothing is kept",
         ),
         (not_authorized[0], not_authorized[1].format(access="R (read only)", done="kept")),
+        (
+            int(StoreStatus.OUT_OF_RESOURCES),
+            "with `-c`: the file is larger than the called AE title's maxBytesPerStudy "
+            "(its quota, as dcmqrscp); nothing is kept",
+        ),
     ]
     query_outcomes = (
         (
@@ -755,8 +762,13 @@ def qrscp_document() -> str:
         "each AE title of the file's AETable over that title's own directory and index, "
         "with its access (R, W, RW) and its peers (calling AE titles): another called AE "
         "title is rejected (rejected-permanent / service-user / called-AE-title-not-"
-        "recognized), so is a calling AE title no entry lists when none allows ANY "
-        "(calling-AE-title-not-recognized); the rest is refused per request (0x0124).",
+        "recognized), and so, as dcmqrscp rejects it, is a peer the called AE title "
+        "does not list, by AE title or by host (it must call from an address its "
+        "host name resolves to); the rest is refused per request (0x0124). Each AE "
+        "title's quota (maxStudies, maxBytesPerStudy) is kept as dcmqrscp keeps it: "
+        "a file larger than maxBytesPerStudy is refused (0xA700), a study past it "
+        "loses its oldest files, a new study past maxStudies deletes the study stored "
+        "into least recently.",
         "",
         "### 3.2 AE Specifications",
         "",

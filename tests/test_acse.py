@@ -685,6 +685,70 @@ def test_refuse_all_rejects_permanently_with_no_reason() -> None:
     assert (answer.result, answer.source, answer.reason) == (1, 1, 1)
 
 
+def test_require_implementation_class_uid_rejects_a_request_without_one() -> None:
+    """PS3.7 D.3.3.2 makes the sub-item mandatory; with the setting (DCMTK
+    storescp's --reject) a request without it, or with an empty one, is
+    rejected RJ 1/1/1; with a UID it is accepted; without the setting all are."""
+    from dicomul.pdu import ImplementationClassUIDSubItem, UserInformationItem
+
+    rq = build_associate_rq(request())
+    assert rq.user_information is not None
+    others = tuple(
+        sub
+        for sub in rq.user_information.sub_items
+        if not isinstance(sub, ImplementationClassUIDSubItem)
+    )
+    without = dataclasses.replace(rq, user_information=UserInformationItem(sub_items=others))
+    empty = dataclasses.replace(
+        rq,
+        user_information=UserInformationItem(
+            sub_items=(*others, ImplementationClassUIDSubItem(name=b""))
+        ),
+    )
+    strict = dataclasses.replace(CONFIG, require_implementation_class_uid=True)
+    for bad in (without, empty, dataclasses.replace(rq, user_information=None)):
+        answer, negotiated = negotiate(bad, strict)
+        assert isinstance(answer, AssociateRJ)
+        assert negotiated is None
+        assert (answer.result, answer.source, answer.reason) == (1, 1, 1)
+        assert negotiate(bad, CONFIG)[1] is not None
+    assert negotiate(rq, strict)[1] is not None
+
+
+def test_permitted_peers_reject_a_caller_by_title_and_address() -> None:
+    """dcmqrscp's AETable peers: a called title listed admits only its
+    (calling title, host) pairs, others RJ 1/1/7 (what dcmqrscp answers);
+    an IPv4-mapped address counts as IPv4; no addresses: any host; a title
+    not listed has no rule."""
+    rq = build_associate_rq(request())  # CALLER -> the CONFIG's title
+    called, calling = rq.called_aet, rq.calling_aet
+    home = frozenset({"127.0.0.1", "::1"})
+
+    def answer(
+        peers: dict[str, tuple[tuple[str, frozenset[str]], ...]], address: str | None
+    ) -> AssociateAC | AssociateRJ:
+        config = dataclasses.replace(CONFIG, permitted_peers=peers)
+        return negotiate(rq, config, peer_address=address)[0]
+
+    for peers, address in (
+        ({called: ((calling, home),)}, "127.0.0.1"),
+        ({called: ((calling, home),)}, "::ffff:127.0.0.1"),
+        ({called: ((calling, home),)}, "::1"),
+        ({called: (("OTHER", frozenset()), (calling, frozenset()))}, "10.1.2.3"),
+        ({"ELSEWHERE": (("OTHER", home),)}, "10.1.2.3"),
+    ):
+        assert isinstance(answer(peers, address), AssociateAC), (peers, address)
+    for peers, address in (
+        ({called: ((calling, home),)}, "10.1.2.3"),
+        ({called: ((calling, home),)}, None),
+        ({called: (("OTHER", frozenset()),)}, "127.0.0.1"),
+        ({called: ()}, "127.0.0.1"),
+    ):
+        rejected = answer(peers, address)
+        assert isinstance(rejected, AssociateRJ), (peers, address)
+        assert (rejected.result, rejected.source, rejected.reason) == (1, 1, 7)
+
+
 def test_missing_context_reason_names_what_happened_to_the_sop_class() -> None:
     from dicomul import missing_context_reason
 

@@ -121,6 +121,7 @@ def test_echoscu_help_loads_no_library_beyond_the_app() -> None:
         "dicomul_sync.apps.__main__",
         "dicomul_sync.apps.echoscu",
         "dicomul_sync.apps._cli",
+        "dicomul_sync.apps._dcmtk",  # the DCMTK options it refuses by name
         "dicomul_sync.apps._exit",
         "dicomul_sync.apps._tls",
     }

@@ -32,7 +32,7 @@ import contextlib
 import errno
 import logging
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import anyio
@@ -101,6 +101,8 @@ async def serve(
     supported_contexts: Sequence[ContextSetting] = (),
     require_called_aet: str | bool | Sequence[str] = False,
     require_calling_aet: str | bool | Sequence[str] = False,
+    permitted_peers: Mapping[str, tuple[tuple[str, frozenset[str]], ...]] | None = None,
+    require_implementation_class_uid: bool = False,
     maximum_associations: int = 10,
     maximum_operations_performed: int = 1,
     displace_idle_after: float | None = DEFAULT_DISPLACE_IDLE_AFTER,
@@ -131,7 +133,11 @@ async def serve(
     proposes role selection (PS3.7 D.3.3.4; ``scu_role`` None: yes,
     ``scp_role`` None: no).
     ``require_called_aet``/``require_calling_aet``: True (``ae_title``), a
-    title, a list, or False.  Over ``maximum_associations`` an association
+    title, a list, or False.  ``permitted_peers``: called AE title ->
+    the (calling AE title, IP addresses) pairs that may call it, others
+    rejected (:attr:`dicomul.AcceptorConfig.permitted_peers`, dcmqrscp's
+    rule); ``require_implementation_class_uid`` rejects a request without
+    one (DCMTK storescp's --reject).  Over ``maximum_associations`` an association
     is rejected (local limit exceeded), unless an association has been idle
     at least ``displace_idle_after`` seconds (None: never): the one idle
     longest is then aborted (A-P-ABORT) and the new one takes its slot, as
@@ -161,6 +167,8 @@ async def serve(
         supported_contexts=supported_by_sop_class(supported_contexts, transfer_syntaxes),
         require_called_aet=require_called_aet,
         require_calling_aet=require_calling_aet,
+        permitted_peers=dict(permitted_peers or {}),
+        require_implementation_class_uid=require_implementation_class_uid,
         maximum_associations=maximum_associations,
         maximum_operations_performed=maximum_operations_performed,
         max_pdu_length=max_pdu_length,
@@ -299,6 +307,8 @@ class _Association:
         self.held = held
         #: ``host:port`` of the peer, for the log.
         self.peer = _peer_name(stream)
+        #: The peer's IP address (AcceptorConfig.permitted_peers), None if unknown.
+        self.peer_ip = _peer_ip(stream)
         self.pumped = PumpedStream(stream, before_send=self._before_send)
         self.conn = Connection(
             Role.ACCEPTOR,
@@ -371,6 +381,7 @@ class _Association:
                 config=config,
                 active_associations=slots.active,
                 user_identity_result=identity_result,
+                peer_address=self.peer_ip,
             ),
             now=anyio.current_time(),
         )
@@ -551,3 +562,12 @@ def _peer_name(stream: anyio.abc.ByteStream) -> str:
     if isinstance(address, tuple):
         return f"{address[0]}:{address[1]}"
     return str(address)
+
+
+def _peer_ip(stream: anyio.abc.ByteStream) -> str | None:
+    """The peer's IP address (a TLS stream wraps the socket's), or None."""
+    try:
+        address = stream.extra(anyio.abc.SocketAttribute.remote_address)
+    except anyio.TypedAttributeLookupError:
+        return None
+    return str(address[0]) if isinstance(address, tuple) else None

@@ -106,8 +106,24 @@ def file_meta_bytes(
     return b"\0" * 128 + b"DICM" + fp.getvalue()
 
 
+#: Every so many bytes written, the kernel is asked to start writing them to
+#: disk (see DurableFile.write).
+WRITEBACK_EVERY = 1024 * 1024
+
+
 class DurableFile:
-    """One received instance on its way to ``directory/<SOP Instance UID>.dcm``."""
+    """One received instance on its way to ``directory/<SOP Instance UID>.dcm``.
+
+    Large data sets are written back while they arrive: every
+    :data:`WRITEBACK_EVERY` bytes, ``posix_fadvise(POSIX_FADV_DONTNEED)``
+    over what was written since makes Linux start writing those pages out
+    without waiting for them (and drop them from the page cache once clean:
+    the store does not read them again).  The fsync of :meth:`commit` then
+    waits only for the tail, so the disk works while the network does,
+    instead of after it (issue 16: the durable store reached a third of a
+    plain write+fsync loop).  Where the call does not exist or fails, the
+    commit's fsync does all the work, as before.
+    """
 
     def __init__(
         self,
@@ -122,9 +138,12 @@ class DurableFile:
         self.transfer_syntax = transfer_syntax
         fd, self._temp_path = _create_temporary(self.directory)
         self._file = os.fdopen(fd, "wb")
+        self._size = 0  # bytes written so far
+        self._written_back = 0  # where the last writeback asked for ended
         try:
             meta = file_meta_bytes(sop_class_uid, sop_instance_uid, transfer_syntax)
             self._file.write(meta)
+            self._size = len(meta)
         except BaseException:
             self.discard()
             raise
@@ -132,6 +151,25 @@ class DurableFile:
     def write(self, data: bytes | memoryview) -> None:
         """Append data-set bytes as they arrive."""
         self._file.write(data)
+        self._size += len(data)
+        if self._size - self._written_back >= WRITEBACK_EVERY:
+            self._start_writeback()
+
+    def _start_writeback(self) -> None:
+        """Ask the kernel to start writing out what arrived since the last call."""
+        self._file.flush()
+        advise = getattr(os, "posix_fadvise", None)  # not on every system
+        if advise is not None:
+            try:
+                advise(
+                    self._file.fileno(),
+                    self._written_back,
+                    self._size - self._written_back,
+                    os.POSIX_FADV_DONTNEED,
+                )
+            except OSError as exc:  # advice only: the commit's fsync still makes it durable
+                LOGGER.debug("posix_fadvise on %s: %s", self._temp_path, exc)
+        self._written_back = self._size
 
     @property
     def temporary_path(self) -> pathlib.Path:

@@ -470,6 +470,7 @@ class AcceptLoop:
                     config=config,
                     active_associations=others,
                     user_identity_result=user_identity_result,
+                    peer_address=_peer_ip(pending.sock),
                 ),
                 now=time.monotonic(),
             )
@@ -533,3 +534,11 @@ class AcceptLoop:
                 self.notify(event, pending.sock, request)
             except Exception:
                 LOGGER.exception("event notification failed")
+
+
+def _peer_ip(sock: socket.socket) -> str | None:
+    """The peer's IP address (None if the socket has none any more)."""
+    try:
+        return str(sock.getpeername()[0])
+    except (OSError, IndexError):
+        return None

@@ -142,6 +142,14 @@ class AE:
         #: Reject every association, permanently, no reason given (RJ
         #: 1/1/1: DCMTK storescp's --refuse, for testing requestors).
         self.refuse_associations = False
+        #: Reject an association whose request has no Implementation Class
+        #: UID (PS3.7 D.3.3.2 requires one), RJ 1/1/1: DCMTK storescp's
+        #: --reject (:attr:`dicomul.AcceptorConfig.require_implementation_class_uid`).
+        self.require_implementation_class_uid = False
+        #: Called AE title -> the (calling AE title, IP addresses) pairs that
+        #: may call it, others rejected RJ 1/1/7 as dcmqrscp does
+        #: (:attr:`dicomul.AcceptorConfig.permitted_peers`).
+        self.permitted_peers: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {}
         self._requested_contexts: list[ContextSetting] = []
         self._supported_contexts: dict[str, ContextSetting] = {}
         self.implementation_class_uid = IMPLEMENTATION_CLASS_UID

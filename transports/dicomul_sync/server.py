@@ -658,6 +658,8 @@ def acceptor_config(ae: AcceptorSettings) -> AcceptorConfig:
         maximum_operations_performed=ae.maximum_operations_performed,
         accept_unknown_sop_classes=ae.accept_unknown_sop_classes,
         refuse_all=ae.refuse_associations,
+        require_implementation_class_uid=ae.require_implementation_class_uid,
+        permitted_peers=dict(ae.permitted_peers),
         implementation_class_uid=ae.implementation_class_uid,
         implementation_version_name=ae.implementation_version_name,
         supported_contexts=supported_by_sop_class(ae.supported_contexts, ae.transfer_syntax),

@@ -29,6 +29,23 @@ if TYPE_CHECKING:
 
 __all__ = ["add_logging_options", "parser", "setup_logging"]
 
+#: The compressed transfer syntaxes the apps take in C-STOREs beside the
+#: native ones (storescp and qrscp unless -xi, getscu/movescu with +xa):
+#: Deflated, RLE Lossless and the common JPEG, JPEG-LS and JPEG 2000
+#: syntaxes (PS3.5 A.4-A.6, PS3.6 A), stored as they come.
+COMPRESSED = (
+    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
+    "1.2.840.10008.1.2.5",  # RLE Lossless
+    "1.2.840.10008.1.2.4.50",  # JPEG Baseline (Process 1)
+    "1.2.840.10008.1.2.4.51",  # JPEG Extended (Process 2 & 4)
+    "1.2.840.10008.1.2.4.57",  # JPEG Lossless, Non-Hierarchical (Process 14)
+    "1.2.840.10008.1.2.4.70",  # JPEG Lossless, first-order prediction (Process 14 SV1)
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
+    "1.2.840.10008.1.2.4.81",  # JPEG-LS Lossy (Near-Lossless)
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 (Lossless Only)
+    "1.2.840.10008.1.2.4.91",  # JPEG 2000
+)
+
 LEVELS = {
     "critical": logging.CRITICAL,
     "error": logging.ERROR,
@@ -322,6 +339,83 @@ def _seconds_or_none(text: str) -> float | None:
     return None if _number(text, float) == 0 else seconds(text)
 
 
+#: The IP protocol version options (DCMTK 3.6.9's spellings: its echoscu,
+#: storescu, findscu, getscu and movescu write -i4/--ipv4, -i6/--ipv6,
+#: -i0/--ip-auto; DCMTK 3.6.7, installed here, has none of them).
+IPV4, IPV6, IP_AUTO = 4, 6, 0
+
+
+def add_ip_options(p: argparse.ArgumentParser, *, server: bool) -> None:
+    """``-i4/--ipv4``, ``-i6/--ipv6`` (and for a client ``-i0/--ip-auto``;
+    for a server ``--bind``): the IP version a client connects with, the
+    address a server listens on."""
+    group = p.add_argument_group("IP protocol version").add_mutually_exclusive_group()
+    if server:
+        group.add_argument(
+            "-i4",
+            "--ipv4",
+            dest="ip_version",
+            action="store_const",
+            const=IPV4,
+            help="listen on every IPv4 interface, 0.0.0.0 (default)",
+        )
+        group.add_argument(
+            "-i6",
+            "--ipv6",
+            dest="ip_version",
+            action="store_const",
+            const=IPV6,
+            help="listen on every IPv6 interface, :: (IPv4 too where the system has "
+            "dual-stack sockets)",
+        )
+        group.add_argument(
+            "--bind",
+            dest="bind_address",
+            metavar="[a]ddress",
+            help="listen on address a only, IPv4 or IPv6 (e.g. 127.0.0.1, ::1); "
+            "not a DCMTK option",
+        )
+    else:
+        for names, const, about in (
+            (("-i4", "--ipv4"), IPV4, "connect over IPv4 only (DCMTK's default)"),
+            (("-i6", "--ipv6"), IPV6, "connect over IPv6 only"),
+            (("-i0", "--ip-auto"), IP_AUTO, "connect over IPv4 or IPv6, as the name resolves"),
+        ):
+            group.add_argument(
+                *names, dest="ip_version", action="store_const", const=const, help=about
+            )
+        p.epilog = (p.epilog or "") + (
+            "Without -i4, -i6 or -i0 the peer is connected to as -i0 does: an IPv6 "
+            "literal (::1) over IPv6, a name by each address it resolves to in turn."
+        )
+    p.set_defaults(ip_version=None)
+
+
+def listen_address(args: argparse.Namespace) -> str:
+    """The address a server's options name: ``--bind``'s, ``::`` with
+    ``-i6``, else every IPv4 interface (the library's ``''``)."""
+    if getattr(args, "bind_address", None):
+        return str(args.bind_address)
+    return "::" if args.ip_version == IPV6 else ""
+
+
+def peer_address(args: argparse.Namespace) -> str:
+    """``args.peer`` as the IP version options want it: unchanged without
+    one of them (or with -i0); with -i4 or -i6 its first address of that
+    family (a literal of the other family fails: exit status 1)."""
+    if args.ip_version in (None, IP_AUTO):
+        return str(args.peer)
+    import socket  # noqa: PLC0415 - the association imports it anyway
+
+    family = socket.AF_INET if args.ip_version == IPV4 else socket.AF_INET6
+    try:
+        infos = socket.getaddrinfo(args.peer, args.port, family, socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        version = "IPv4" if family == socket.AF_INET else "IPv6"
+        fail(f"Association Request Failed: no {version} address for {args.peer}: {exc}")
+    return str(infos[0][4][0])
+
+
 def add_calling_titles(p: argparse.ArgumentParser, *, aetitle: str) -> None:
     """``-aet/--calling-aet`` (default ``aetitle``) and ``-aec/--called-aet``
     (default ANY-SCP), as the seed's echoscu names them."""
@@ -373,13 +467,15 @@ def associate(
     ae.dimse_timeout = args.dimse_timeout
     ae.network_timeout = args.socket_timeout
 
+    peer = peer_address(args)
     return ae.associate(
-        args.peer,
+        peer,
         args.port,
         ae_title=args.called_aet,
         max_pdu=args.max_pdu or None,
         contexts=contexts,
         ssl_context=client_tls(args),
+        server_hostname=args.peer if peer != args.peer else None,
         user_identity=user_identity,
     )
 

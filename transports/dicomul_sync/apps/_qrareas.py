@@ -9,10 +9,10 @@ calling AE titles:
 * an association whose called AE title is none of the configured ones is
   rejected by the acceptor (A-ASSOCIATE-RJ permanent, service user, reason
   7 "called-AE-title-not-recognized", PS3.8 9.3.4), as is one from a
-  calling AE title that no AE title lists among its peers, when none allows
-  ANY (reason 3, "calling-AE-title-not-recognized"): the AE's
-  ``require_called_aet`` and ``require_calling_aet``;
-* a peer not in the called AE title's peer list, a C-STORE to an area that
+  calling AE title and host that the called AE title's peers do not name
+  (reason 7 too: what dcmqrscp answers): the AE's ``require_called_aet``
+  and ``permitted_peers``;
+* a peer not in the called AE title's peer list (none gets this far), a C-STORE to an area that
   is not writable (access R), or a C-FIND, C-GET or C-MOVE of one that is
   not readable (access W), is answered "Refused: Not Authorized" (0x0124,
   a failure status PS3.7 Annex C defines for every DIMSE service; PS3.4
@@ -21,16 +21,36 @@ calling AE titles:
   association, or refuses the storage presentation contexts of a read-only
   area; one listening AE answering several titles negotiates the same
   contexts for all of them, so here the refusal comes per request.)
+
+Each AE title's quota, ``(maxStudies, maxBytesPerStudy)``, is kept as
+dcmqrscp keeps it (DCMTK's dcmqrscp manual: it "will delete images if its
+quota restrictions have been exceeded"; dcmqrset.txt step 8 warns that
+sending to an area may delete the original images; the rules below are
+those of DCMTK's index database, dcmqrdbi.cc, checked side by side in
+``conformance/test_apps_qrscp_access.py``), after each C-STORE is written:
+
+* a file larger than maxBytesPerStudy is refused, 0xA700 "Refused: Out of
+  Resources" (PS3.4 B.2.3), and removed;
+* a file that takes its study over maxBytesPerStudy deletes the study's
+  oldest files (by modification time) until it fits;
+* a file of a new study, when the area holds maxStudies studies already,
+  deletes the study stored into least recently, every file of it.
+
+A size written without a unit (``(10, 1024)``) sets no byte limit, and
+maxStudies 0 none on the number of studies.  Deleted files are removed from
+the disk and the index.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import pathlib
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from dicomul import GeneralStatus
+from dicomul import GeneralStatus, StoreStatus
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -61,6 +81,8 @@ class Areas:
     ) -> None:
         self.areas = dict(areas)
         self.indexes = dict(indexes)
+        #: One lock per index: a quota is checked and kept one C-STORE at a time.
+        self._quota_locks = {id(index): threading.Lock() for index in self.indexes.values()}
         #: qrscp's C-FIND and retrieve over one index.
         self._find = find
         self._retrieve = retrieve
@@ -108,7 +130,63 @@ class Areas:
         """Where a C-STORE's data set goes: the called AE title's area, or
         nowhere (refused) if the peer may not write it."""
         area, refusal = self._refusal(request, write=True)
-        return AreaSink(request, area.directory, self.indexes[area.title], refusal)
+        index = self.indexes[area.title]
+        quota = Quota(area.quota, index, self._quota_locks[id(index)])
+        return AreaSink(request, area.directory, index, refusal, quota)
+
+
+class Quota:
+    """An area's ``(maxStudies, maxBytesPerStudy)``, kept after each file
+    stored (see the module docstring)."""
+
+    def __init__(self, limits: tuple[int, int] | None, index: Index, lock: threading.Lock) -> None:
+        self.max_studies, self.max_bytes = limits if limits is not None else (0, -1)
+        self.index = index
+        self.lock = lock
+
+    def keep(self, path: pathlib.Path) -> int | None:
+        """Apply the quota to the file just stored at ``path`` (indexed):
+        None if it is kept, else the status refusing it (it is removed)."""
+        with self.lock:
+            size = os.path.getsize(path)
+            if 0 <= self.max_bytes < size:
+                LOGGER.warning(
+                    "Refused: %s is %d bytes, more than the %d bytes a study may take: "
+                    "answering 0x%04X", path, size, self.max_bytes, StoreStatus.OUT_OF_RESOURCES,
+                )  # fmt: skip
+                self.index.delete(path)
+                return int(StoreStatus.OUT_OF_RESOURCES)
+            study = self.index.study_of(path)
+            if study is None:
+                return None
+            others = [(p, n) for p, n in self.index.study_files(study) if p != str(path)]
+            if others:
+                self._fit(study, others, size)
+            else:
+                self._make_room(study)
+        return None
+
+    def _fit(self, study: str, others: list[tuple[str, int]], size: int) -> None:
+        """Delete the study's oldest files until it holds maxBytesPerStudy."""
+        total = size + sum(n for _, n in others)
+        for old, n in others:
+            if self.max_bytes < 0 or total <= self.max_bytes:
+                return
+            LOGGER.warning("Quota: study %s over %d bytes: deleting %s", study,
+                           self.max_bytes, old)  # fmt: skip
+            self.index.delete(old)
+            total -= n
+
+    def _make_room(self, study: str) -> None:
+        """Delete the least recently stored studies past maxStudies."""
+        if self.max_studies <= 0:
+            return
+        older = [s for s in self.index.studies() if s != study]
+        for victim in older[: max(0, len(older) + 1 - self.max_studies)]:
+            LOGGER.warning("Quota: more than %d studies: deleting the oldest, %s",
+                           self.max_studies, victim)  # fmt: skip
+            for old, _ in self.index.study_files(victim):
+                self.index.delete(old)
 
 
 class AreaSink:
@@ -116,12 +194,18 @@ class AreaSink:
     does, then indexed), or refused with ``refusal`` and its data dropped."""
 
     def __init__(
-        self, request: ServiceRequest, directory: pathlib.Path, index: Index, refusal: int | None
+        self,
+        request: ServiceRequest,
+        directory: pathlib.Path,
+        index: Index,
+        refusal: int | None,
+        quota: Quota | None = None,
     ) -> None:
         from dicomul_common.store_sink import CheckedStore  # noqa: PLC0415
 
         self.index = index
         self.refusal = refusal
+        self.quota = quota
         self.store = (
             None
             if refusal is not None
@@ -140,6 +224,10 @@ class AreaSink:
         if self.store.path is not None:
             indexed = self.index.add(self.store.path)
             LOGGER.info("Stored %s%s", self.store.path, "" if indexed else " (not indexed)")
+            if indexed and self.quota is not None:
+                refused = self.quota.keep(pathlib.Path(self.store.path))
+                if refused is not None:
+                    return refused
         return int(status)
 
     def discard(self) -> None:

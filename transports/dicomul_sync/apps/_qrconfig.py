@@ -11,17 +11,21 @@ A DCMTK user's file is read as it is (``dicomul qrscp -c dcmqrscp.cfg``):
 * ``AETable BEGIN`` ... ``AETable END``, one line per AE title this SCP
   answers to: ``AETitle StorageArea Access Quota Peers``, where Access is
   R (query and retrieve), W (store only) or RW / WR (both), Quota is
-  ``(maxStudies, maxBytesPerStudy)`` (read, not enforced: nothing is ever
-  deleted), and Peers is ANY, names from the HostTable, or
+  ``(maxStudies, maxBytesPerStudy)`` (kept as dcmqrscp keeps it, deleting
+  files: see :mod:`._qrareas`), and Peers is ANY, names from the HostTable, or
   ``(AETitle, HostName, PortNumber)`` triples: the calling AE titles allowed
   to use that AE title.
 
 As in dcmqrscp's file, values are separated by white space, ``=`` or
 ``,``; a value in double or single quotes or in parentheses is one value
 (a parenthesised triple is split again); ``#`` starts a comment line.
-Peers are matched by AE title (exactly, as dcmqrscp does); their host name
-is not checked, and serves with the port as a C-MOVE destination (the
-AETable's peers first, then the HostTable's, as dcmqrscp looks them up).
+Peers are matched by AE title (exactly, as dcmqrscp does) and host: a peer
+must call from an address its host name resolves to (DCMTK's dcmqrset.txt,
+step 10: the AE title and the host "must match the values known to
+dcmqrscp"), else the association is rejected as dcmqrscp rejects it (RJ
+1/1/7; ``qrscp.permitted_peers``).  The host and port also serve as a C-MOVE
+destination (the AETable's peers first, then the HostTable's, as dcmqrscp
+looks them up).
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ class StorageArea:
     #: The calling AE titles allowed, None for ANY.
     peers: tuple[Peer, ...] | None
     #: The quota as written (maximum studies, maximum bytes per study; -1
-    #: for a size without a unit): read, not enforced.
+    #: for a size without a unit: no byte limit), kept by :class:`._qrareas.Quota`.
     quota: tuple[int, int] | None = None
 
     def permits(self, calling_ae_title: str) -> bool:

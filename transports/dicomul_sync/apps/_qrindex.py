@@ -445,6 +445,43 @@ class Index:
 
         return entities()
 
+    # ------------------------------------------------------------ quotas
+
+    def study_of(self, path: str | os.PathLike[str]) -> str | None:
+        """The Study Instance UID of the instance indexed from ``path``."""
+        with self._lock:
+            row = self._db.execute(
+                'SELECT "StudyInstanceUID" FROM instances WHERE path = ?', [self._key(path)]
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def study_files(self, study: str) -> list[tuple[str, int]]:
+        """(path, size) of the files of ``study``'s instances, oldest
+        (modification time) first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT i.path, f.size FROM instances i JOIN files f ON f.path = i.path "
+                'WHERE i."StudyInstanceUID" = ? ORDER BY f.mtime_ns, i.path',
+                [study],
+            ).fetchall()
+        return [(self._full(key), int(size)) for key, size in rows]
+
+    def studies(self) -> list[str]:
+        """The Study Instance UIDs indexed, the study stored into least
+        recently (its newest file's modification time) first."""
+        with self._lock:
+            rows = self._db.execute(
+                'SELECT i."StudyInstanceUID" FROM instances i JOIN files f ON f.path = i.path '
+                'GROUP BY i."StudyInstanceUID" ORDER BY max(f.mtime_ns), i."StudyInstanceUID"'
+            ).fetchall()
+        return [str(study) for (study,) in rows]
+
+    def delete(self, path: str | os.PathLike[str]) -> None:
+        """Remove file ``path`` from the disk and from the index."""
+        pathlib.Path(path).unlink(missing_ok=True)
+        orphans = self._forget([self._key(path)])
+        self._revive(orphans)  # another file may still hold the instance
+
     def paths(self, keys: dict[str, str]) -> list[str]:
         """The files of the instances matching ``keys``."""
         return list(dict.fromkeys(self._full(row["path"]) for row in self._rows(keys)))

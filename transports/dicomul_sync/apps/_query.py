@@ -80,6 +80,7 @@ def build_parser(
         "may be repeated",
     )
     _cli.add_timeout_options(p, connecting=True)
+    _cli.add_ip_options(p, server=False)
     run = p.add_argument_group("run")
     run.add_argument(
         "--repeat",
@@ -131,18 +132,7 @@ def cancel_after(
 _UNCOMPRESSED = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2")
 
 #: The compressed syntaxes +xa accepts (the ones storescp accepts).
-COMPRESSED = (
-    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
-    "1.2.840.10008.1.2.5",  # RLE Lossless
-    "1.2.840.10008.1.2.4.50",  # JPEG Baseline (Process 1)
-    "1.2.840.10008.1.2.4.51",  # JPEG Extended (Process 2 & 4)
-    "1.2.840.10008.1.2.4.57",  # JPEG Lossless, Non-Hierarchical (Process 14)
-    "1.2.840.10008.1.2.4.70",  # JPEG Lossless, first-order prediction (Process 14 SV1)
-    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
-    "1.2.840.10008.1.2.4.81",  # JPEG-LS Lossy (Near-Lossless)
-    "1.2.840.10008.1.2.4.90",  # JPEG 2000 (Lossless Only)
-    "1.2.840.10008.1.2.4.91",  # JPEG 2000
-)
+COMPRESSED = _cli.COMPRESSED
 
 #: DCMTK getscu's and movescu's switches for the C-STORE sub-operations'
 #: transfer syntaxes: (names, syntaxes in preference order, what).

@@ -95,6 +95,7 @@ def add_server_options(p: argparse.ArgumentParser, *, aetitle: str) -> None:
         "peer displaces the association idle longest (no operation in progress, no "
         f"progress from its peer) if idle {DEFAULT_DISPLACE_IDLE_AFTER:g} s or more",
     )
+    _cli.add_ip_options(p, server=True)
     _tls.add_tls_options(p, server=True)
 
 
@@ -105,6 +106,7 @@ def configure(ae: AE, args: argparse.Namespace) -> None:
     ae.dimse_timeout = args.dimse_timeout
     ae.maximum_pdu_size = args.max_pdu or None
     ae.maximum_associations = args.max_associations
+    ae.bind_address = _cli.listen_address(args)
 
 
 def serve(ae: AE, args: argparse.Namespace) -> int:

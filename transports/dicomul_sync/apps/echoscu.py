@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from dicomul import GeneralStatus
 
-from . import _cli, _tls
+from . import _cli, _dcmtk, _tls
 
 VERIFICATION = "1.2.840.10008.1.1"
 #: What --propose-ts n takes the first n of (PS3.5 A.1, A.2, A.3... in this order).
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="propose n transfer syntaxes (1-3)",
     )
     _cli.add_timeout_options(p, connecting=True)
+    _cli.add_ip_options(p, server=False)
     misc = p.add_argument_group("echo")
     misc.add_argument(
         "--repeat",
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--abort", action="store_true", help="abort association instead of releasing it"
     )
     _tls.add_tls_options(p, server=False)
+    _dcmtk.refuse_the_rest(p, "echoscu")
     return p
 
 

@@ -19,7 +19,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from . import _cli, _query
+from . import _cli, _dcmtk, _query
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="extract responses to file (rsp0001.dcm, ...)",
     )
     _cli.add_output_directory(output, "the extracted responses")
+    _dcmtk.refuse_the_rest(p, "findscu")
     return p
 
 

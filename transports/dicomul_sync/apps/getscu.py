@@ -24,7 +24,7 @@ import argparse
 import os
 from collections.abc import Sequence
 
-from . import _cli, _query
+from . import _cli, _dcmtk, _query
 
 #: The presentation contexts an A-ASSOCIATE-RQ can carry (PS3.8 9.3.2.2).
 MAX_CONTEXTS = 128
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     output = p.add_argument_group("output")
     _cli.add_output_directory(output)
     _query.add_incoming_options(p)
+    _dcmtk.refuse_the_rest(p, "getscu")
     return p
 
 

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from . import _cli, _query, _tls
+from . import _cli, _dcmtk, _query, _tls
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -55,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="[n]umber",
         help="port number for incoming associations: store the sub-operations here",
     )
+    move.add_argument(
+        "--no-port",
+        dest="listen_port",
+        action="store_const",
+        const=None,
+        help="no port for incoming associations (default): the sub-operations go to "
+        "the move destination's own SCP",
+    )
     output = p.add_argument_group("output")
     _cli.add_output_directory(output)
     _query.add_incoming_options(p)
@@ -64,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="disable hostname lookup (always; DCMTK's switch)",
     )
+    _dcmtk.refuse_the_rest(p, "movescu")
     return p
 
 
@@ -126,6 +135,8 @@ def storage_scp(args: argparse.Namespace, ae_title: str) -> AE:
     else:
         scp.store_directory = args.output_directory
     scp.ssl_context = _tls.incoming_tls(args)  # TLS out, TLS in
+    # -i6: the peer reaches us over IPv6 too (every interface, as DCMTK's movescu).
+    scp.bind_address = "::" if args.ip_version == _cli.IPV6 else ""
     scp.acse_timeout = args.acse_timeout
     scp.dimse_timeout = args.dimse_timeout
     if args.max_pdu:

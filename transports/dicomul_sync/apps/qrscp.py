@@ -46,7 +46,7 @@ from dicomul import (
     retrieve_identifier_problem,
 )
 
-from . import _cli, _server, _tls
+from . import _cli, _dcmtk, _server, _tls
 from ._server import PREFERENCES, VERIFICATION
 from .storescp import COMPRESSED
 
@@ -120,7 +120,51 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="AE=host:port",
         help="a move destination (may be repeated)",
     )
+    negotiation = p.add_argument_group("association negotiation (as dcmqrscp)")
+    negotiation.add_argument(
+        "--disable-get",
+        action="store_true",
+        help="disable C-GET support: its presentation contexts are rejected",
+    )
+    for short, long, model, about in (
+        ("-QP", "--no-patient-root", 1, "Patient Root"),
+        ("-QS", "--no-study-root", 2, "Study Root"),
+        ("-QO", "--no-patient-study", 3, "Patient/Study Only"),
+    ):
+        negotiation.add_argument(
+            short,
+            long,
+            dest="without_models",
+            action="append_const",
+            const=model,
+            help=f"do not support the {about} Q/R models (their contexts are rejected)",
+        )
+    negotiation.add_argument(
+        "--refuse",
+        action="store_true",
+        help="refuse every association (rejected permanent, no reason given)",
+    )
+    negotiation.add_argument(
+        "--reject",
+        action="store_true",
+        help="reject an association whose request has no implementation class UID "
+        "(rejected permanent, service user, no reason given, as DCMTK)",
+    )
+    p.set_defaults(without_models=[])
+    _dcmtk.refuse_the_rest(p, "qrscp")
     return p
+
+
+def query_retrieve_classes(args: argparse.Namespace) -> list[str]:
+    """The Q/R SOP classes served: all but those -QP/-QS/-QO and
+    --disable-get take away (PS3.4 C.6: model 1 Patient Root, 2 Study Root,
+    3 Patient/Study Only; service 1 FIND, 2 MOVE, 3 GET)."""
+    return [
+        uid
+        for uid in QUERY_RETRIEVE
+        if int(uid.split(".")[-2]) not in args.without_models
+        and not (args.disable_get and uid.endswith(".3"))
+    ]
 
 
 def _levels() -> tuple[str, ...]:
@@ -326,11 +370,13 @@ def main(argv: Sequence[str]) -> int:
     ae = AE(
         ae_title=args.aetitle,
         port=args.port,
-        scp_sop_class=[VERIFICATION, *storage_classes_to_accept(), *QUERY_RETRIEVE],
+        scp_sop_class=[VERIFICATION, *storage_classes_to_accept(), *query_retrieve_classes(args)],
         scu_sop_class=list(StorageSOPClassList),
         transfer_syntax=syntaxes,
     )
     _server.configure(ae, args)
+    ae.refuse_associations = args.refuse
+    ae.require_implementation_class_uid = args.reject
     destinations = config.destinations() if config is not None else {}
     destinations.update({title: (host, port) for title, host, port in args.known_ae})
     ae.move_destinations = destinations
@@ -366,6 +412,36 @@ def main(argv: Sequence[str]) -> int:
     return _server.serve(ae, args)
 
 
+def permitted_peers(
+    config: Config, log: logging.Logger
+) -> dict[str, tuple[tuple[str, frozenset[str]], ...]]:
+    """Who may call each AE title that does not allow ANY: its peers'
+    titles, each from the addresses its host name resolves to (looked up
+    once, here).  dcmqrscp compares the host name it looks the peer's
+    address up to (or, with its -dhl, the address itself) with the name
+    written; here the name written is resolved, so a name or an IP address
+    both work.  A host that does not resolve admits nobody (logged)."""
+    import socket  # noqa: PLC0415
+
+    resolved: dict[str, frozenset[str]] = {}
+
+    def addresses(host: str) -> frozenset[str]:
+        if host not in resolved:
+            try:
+                infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+                resolved[host] = frozenset(str(info[4][0]) for info in infos)
+            except (OSError, UnicodeError) as exc:
+                log.warning("host %s does not resolve (%s): its peers are refused", host, exc)
+                resolved[host] = frozenset({f"unresolved:{host}"})
+        return resolved[host]
+
+    return {
+        title: tuple((peer.title, addresses(peer.host)) for peer in area.peers)
+        for title, area in config.areas.items()
+        if area.peers is not None
+    }
+
+
 def _serve_areas(ae: AE, args: argparse.Namespace, config: Config, log: logging.Logger) -> int:
     """Serve the AE titles of ``config``, each over its storage area
     (:mod:`._qrareas`: unknown called titles and calling titles no AE title
@@ -388,10 +464,11 @@ def _serve_areas(ae: AE, args: argparse.Namespace, config: Config, log: logging.
             "ANY" if area.peers is None else ", ".join(p.title for p in area.peers) or "none",
         )  # fmt: skip
     areas = Areas(config.areas, indexes, find, retrieve)
-    # PS3.8 9.3.4: RJ reason 7 for any other called AE title; reason 3 for
-    # a calling AE title that no AE title lists (unless one allows ANY).
+    # PS3.8 9.3.4: RJ reason 7 for any other called AE title; and, as
+    # dcmqrscp answers a peer an AE title's list does not name (title and
+    # host, DCMTK's dcmqrset.txt step 10), reason 7 too: permitted_peers().
     ae.require_called_aet = list(config.areas)
-    ae.require_calling_aet = config.calling_titles() or ""
+    ae.permitted_peers = permitted_peers(config, log)
     ae.on_c_store_stream = areas.store_sink
     ae.on_c_find = areas.find  # type: ignore[method-assign]
     ae.on_c_get = areas.retrieve  # type: ignore[method-assign]

@@ -16,26 +16,14 @@ import pathlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from . import _cli, _server
+from . import _cli, _dcmtk, _server
 from ._server import PREFERENCES, VERIFICATION
 
 if TYPE_CHECKING:
     from dicomul_sync import ServiceRequest, StoreSink
 
-#: Accepted beside the native syntaxes unless -xi: Deflated, RLE Lossless and
-#: the common JPEG, JPEG-LS and JPEG 2000 syntaxes (PS3.5 A.4-A.6, PS3.6 A).
-COMPRESSED = (
-    "1.2.840.10008.1.2.1.99",  # Deflated Explicit VR Little Endian
-    "1.2.840.10008.1.2.5",  # RLE Lossless
-    "1.2.840.10008.1.2.4.50",  # JPEG Baseline (Process 1)
-    "1.2.840.10008.1.2.4.51",  # JPEG Extended (Process 2 & 4)
-    "1.2.840.10008.1.2.4.57",  # JPEG Lossless, Non-Hierarchical (Process 14)
-    "1.2.840.10008.1.2.4.70",  # JPEG Lossless, first-order prediction (Process 14 SV1)
-    "1.2.840.10008.1.2.4.80",  # JPEG-LS Lossless
-    "1.2.840.10008.1.2.4.81",  # JPEG-LS Lossy (Near-Lossless)
-    "1.2.840.10008.1.2.4.90",  # JPEG 2000 (Lossless Only)
-    "1.2.840.10008.1.2.4.91",  # JPEG 2000
-)
+#: Accepted beside the native syntaxes unless -xi (shared with getscu/movescu's +xa).
+COMPRESSED = _cli.COMPRESSED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         "a requestor)",
     )
     network.add_argument(
+        "--reject",
+        action="store_true",
+        help="reject an association whose request has no implementation class UID "
+        "(rejected permanent, service user, no reason given, as DCMTK)",
+    )
+    network.add_argument(
         "-pm",
         "--promiscuous",
         action="store_true",
@@ -127,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(study_prefix=None)
     _cli.refuse_options(p, "storescp", REFUSED)
+    _dcmtk.refuse_the_rest(p, "storescp")
     return p
 
 
@@ -149,7 +144,6 @@ REFUSED = {
     "-id": "no inetd mode: run it as a service",
     "--inetd": "no inetd mode: run it as a service",
     "--fork": "associations are served in threads already",
-    "--reject": "rejecting peers without an implementation class UID is not done",
 }
 
 
@@ -205,6 +199,7 @@ def main(argv: Sequence[str]) -> int:
     _server.configure(ae, args)
     ae.accept_unknown_sop_classes = args.promiscuous
     ae.refuse_associations = args.refuse
+    ae.require_implementation_class_uid = args.reject
     commands = None
     if args.ignore:
 

@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from . import _cli, _tls
+from . import _cli, _dcmtk, _tls
 
 if TYPE_CHECKING:
     import logging
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     _cli.add_logging_options(p)
     _cli.add_calling_titles(p, aetitle="STORESCU")
     _cli.add_timeout_options(p, connecting=True)
+    _cli.add_ip_options(p, server=False)
     proposal = p.add_argument_group(
         "proposed transmission transfer syntaxes (each file's own syntax is always proposed)"
     ).add_mutually_exclusive_group()
@@ -194,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(multiple=True)
     _tls.add_tls_options(p, server=False)
+    _dcmtk.refuse_the_rest(p, "storescu")
     return p
 
 
