@@ -135,6 +135,37 @@ if TYPE_CHECKING:
         RequestRelease,
         RespondRelease,
     )
+    from ._evt import (
+        EVENT_TYPES,
+        EVT_ABORTED,
+        EVT_ACCEPTED,
+        EVT_C_ECHO,
+        EVT_C_FIND,
+        EVT_C_GET,
+        EVT_C_MOVE,
+        EVT_C_STORE,
+        EVT_CONN_CLOSE,
+        EVT_CONN_OPEN,
+        EVT_DATA_RECV,
+        EVT_DATA_SENT,
+        EVT_DIMSE_RECV,
+        EVT_DIMSE_SENT,
+        EVT_FSM_TRANSITION,
+        EVT_N_ACTION,
+        EVT_N_CREATE,
+        EVT_N_DELETE,
+        EVT_N_EVENT_REPORT,
+        EVT_N_GET,
+        EVT_N_SET,
+        EVT_PDU_RECV,
+        EVT_PDU_SENT,
+        EVT_REJECTED,
+        EVT_RELEASED,
+        EVT_REQUESTED,
+        EVT_USER_ID,
+        SERVICE_EVENTS,
+        EventType,
+    )
     from ._fsm import Action, Event, State
     from ._idle import (
         DEFAULT_DISPLACE_IDLE_AFTER,
@@ -279,6 +310,13 @@ _LAZY_MODULES: dict[str, str] = {
         "AssociationRequested ConnectionClosed ConnectionEvent NeedData RejectAssociation "
         "Released ReleaseRequested RequestAssociation RequestRelease RespondRelease"
     ),
+    "._evt": (
+        "EVENT_TYPES EVT_ABORTED EVT_ACCEPTED EVT_CONN_CLOSE EVT_CONN_OPEN EVT_C_ECHO "
+        "EVT_C_FIND EVT_C_GET EVT_C_MOVE EVT_C_STORE EVT_DATA_RECV EVT_DATA_SENT "
+        "EVT_DIMSE_RECV EVT_DIMSE_SENT EVT_FSM_TRANSITION EVT_N_ACTION EVT_N_CREATE "
+        "EVT_N_DELETE EVT_N_EVENT_REPORT EVT_N_GET EVT_N_SET EVT_PDU_RECV EVT_PDU_SENT "
+        "EVT_REJECTED EVT_RELEASED EVT_REQUESTED EVT_USER_ID SERVICE_EVENTS EventType"
+    ),
     "._fsm": "Action Event State",
     "._idle": (
         "DEFAULT_DISPLACE_IDLE_AFTER PROGRESS_BYTES Progress longest_idle only_the_limit_refuses"
@@ -352,6 +390,35 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "EVENT_TYPES",
+    "EVT_ABORTED",
+    "EVT_ACCEPTED",
+    "EVT_CONN_CLOSE",
+    "EVT_CONN_OPEN",
+    "EVT_C_ECHO",
+    "EVT_C_FIND",
+    "EVT_C_GET",
+    "EVT_C_MOVE",
+    "EVT_C_STORE",
+    "EVT_DATA_RECV",
+    "EVT_DATA_SENT",
+    "EVT_DIMSE_RECV",
+    "EVT_DIMSE_SENT",
+    "EVT_FSM_TRANSITION",
+    "EVT_N_ACTION",
+    "EVT_N_CREATE",
+    "EVT_N_DELETE",
+    "EVT_N_EVENT_REPORT",
+    "EVT_N_GET",
+    "EVT_N_SET",
+    "EVT_PDU_RECV",
+    "EVT_PDU_SENT",
+    "EVT_REJECTED",
+    "EVT_RELEASED",
+    "EVT_REQUESTED",
+    "EVT_USER_ID",
+    "SERVICE_EVENTS",
+    "EventType",
     "ConversationDecoder",
     "ConversationEvent",
     "Ending",

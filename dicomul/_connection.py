@@ -117,6 +117,9 @@ __all__ = ["DEFAULT_ARTIM_TIMEOUT", "Connection", "Role"]
 
 #: ARTIM timer period in seconds (PS3.8 9.1.5: a local, configurable value).
 DEFAULT_ARTIM_TIMEOUT = 30.0
+#: The transitions a connection keeps for :meth:`Connection.take_transitions`
+#: at most (the oldest go first): bounded, should no one take them.
+MAX_RECORDED_TRANSITIONS = 1024
 
 
 class Role(Enum):
@@ -370,6 +373,20 @@ class Connection:
         self._request: AssociateRQ | None = None
         self._reassembler: Reassembler | None = None
         self.negotiated: Negotiated | None = None
+        #: Keep each state machine transition for :meth:`take_transitions`
+        #: (an adapter's EVT_FSM_TRANSITION handlers); off by default.
+        self.record_transitions = False
+        self._transitions: deque[tuple[State, Event, Action, State]] = deque(
+            maxlen=MAX_RECORDED_TRANSITIONS
+        )
+
+    def take_transitions(self) -> list[tuple[State, Event, Action, State]]:
+        """The transitions since the last call, while :attr:`record_transitions`
+        is on: (state, event, action, next state) of PS3.8 Table 9-10 each,
+        the last :data:`MAX_RECORDED_TRANSITIONS` at most."""
+        taken = list(self._transitions)
+        self._transitions.clear()
+        return taken
 
     # ----------------------------------------------------------- properties
 
@@ -916,6 +933,8 @@ class Connection:
         action, next_state = transition(self._state, Event.EVT9, is_requestor=self.is_requestor)
         assert action in (Action.DT_1, Action.AR_7)
         assert next_state is self._state
+        if self.record_transitions:
+            self._transitions.append((self._state, Event.EVT9, action, next_state))
         outbox = self._outbox
         for control, data in pieces:
             outbox.append(pdata_header(context_id, control, len(data)))
@@ -1062,6 +1081,9 @@ class Connection:
             # Evt10 in Sta6 or Sta7: DT-2 or AR-6, the state unchanged (see
             # _PDATA_INDICATED): the action itself, without the bookkeeping
             # of a transition.
+            if self.record_transitions:
+                action, _ = transition(self._state, Event.EVT10, is_requestor=self.is_requestor)
+                self._transitions.append((self._state, Event.EVT10, action, self._state))
             self._queue(self._deliver(received))
             return True
         event = _PDU_EVENTS[type(received)]
@@ -1085,6 +1107,8 @@ class Connection:
             is_requestor=self.is_requestor,
             request_acceptable=request_acceptable,
         )
+        if self.record_transitions:
+            self._transitions.append((previous, event, action, next_state))
         if next_state is not previous:
             self._state = next_state
             self._progress.mark(self._now)

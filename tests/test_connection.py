@@ -929,3 +929,29 @@ def test_a_p_data_tf_of_unlimited_length_streams_with_bounded_memory() -> None:
     assert last.is_last
     assert acceptor.state is State.STA6
     assert peak < 1024 * 1024
+
+
+def test_transitions_are_recorded_only_when_asked_and_taken_once() -> None:
+    """What an adapter's EVT_FSM_TRANSITION handlers get: each step of PS3.8
+    Table 9-10, the P-DATA fast paths (DT-1, DT-2) included."""
+    pair = ConnectionPair()
+    pair.acceptor.record_transitions = True
+    associate(pair)
+    send_message(pair, REQUESTOR, ECHO_RQ)
+    pair.pump()
+    send_message(pair, ACCEPTOR, ECHO_RSP)
+    pair.pump()
+    release(pair)
+    steps = [
+        (state.value, event.value, action.value, after.value)
+        for state, event, action, after in pair.acceptor.take_transitions()
+    ]
+    assert steps[:4] == [
+        ("Sta1", "Evt5", "AE-5", "Sta2"),
+        ("Sta2", "Evt6", "AE-6", "Sta3"),
+        ("Sta3", "Evt7", "AE-7", "Sta6"),
+        ("Sta6", "Evt10", "DT-2", "Sta6"),
+    ]
+    assert ("Sta6", "Evt9", "DT-1", "Sta6") in steps
+    assert pair.acceptor.take_transitions() == []
+    assert pair.requestor.take_transitions() == []  # not asked: nothing kept

@@ -83,9 +83,22 @@ def file_meta_for(
     return meta
 
 
-def file_meta_bytes(sop_class_uid: str, sop_instance_uid: str, transfer_syntax: str) -> bytes:
+def file_meta_bytes(
+    sop_class_uid: str,
+    sop_instance_uid: str,
+    transfer_syntax: str,
+    *,
+    implementation_class_uid: str = IMPLEMENTATION_CLASS_UID,
+    implementation_version_name: str | None = IMPLEMENTATION_VERSION_NAME,
+) -> bytes:
     """Preamble, "DICM" and the group 0002 elements of PS3.10 7.1."""
-    meta = file_meta_for(sop_class_uid, sop_instance_uid, transfer_syntax)
+    meta = file_meta_for(
+        sop_class_uid,
+        sop_instance_uid,
+        transfer_syntax,
+        implementation_class_uid=implementation_class_uid,
+        implementation_version_name=implementation_version_name,
+    )
     fp = DicomBytesIO()
     fp.is_little_endian = True
     fp.is_implicit_VR = False

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from dicomul_common.sop_classes import QueryRetrieveSOPClassList, StorageSOPClassList
 
+    from . import evt
     from ._handlers import ServiceRequest, StoreSink, current_request
+    from ._trace import debug_logger
     from .ae import AE
     from .association import Association
 
@@ -31,6 +33,7 @@ _LAZY = {
     "ServiceRequest": "._handlers",
     "StoreSink": "._handlers",
     "current_request": "._handlers",
+    "debug_logger": "._trace",
 }
 
 #: The Verification SOP Class (PS3.4 Annex A).
@@ -45,6 +48,8 @@ __all__ = [
     "StoreSink",
     "VerificationSOPClass",
     "current_request",
+    "debug_logger",
+    "evt",
 ]
 
 
@@ -52,6 +57,8 @@ def __getattr__(name: str) -> object:
     """The classes of :data:`_LAZY`, imported on first use; the SOP class
     lists and ``<Keyword>SOPClass`` constants, built from pydicom's UID
     dictionary on first use (importing pydicom is slow)."""
+    if name == "evt":  # pynetdicom's ``from pynetdicom import evt``
+        return importlib.import_module(".evt", __name__)
     if name in _LAZY:
         module = importlib.import_module(_LAZY[name], __name__)
         value = getattr(module, name)

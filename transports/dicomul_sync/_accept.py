@@ -34,12 +34,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dicomul_common.negotiation import asserted_identity
 
 from dicomul import (
+    EVT_CONN_CLOSE,
+    EVT_CONN_OPEN,
+    EVT_REJECTED,
+    EVT_REQUESTED,
     NEED_DATA,
     AcceptAssociation,
     AcceptorConfig,
     AssociationRequested,
     Connection,
     ConnectionClosed,
+    EventType,
     LocalProtocolError,
     only_the_limit_refuses,
 )
@@ -86,7 +91,10 @@ MAX_PENDING = 256
 HandOff = Callable[[socket.socket, Connection, bytes, PduTrace | None], None]
 #: Checks the user identity of a request (PS3.7 D.3.3.7): (accepted, server
 #: response); called in a worker thread, never in the loop.
-CheckIdentity = Callable[[AssociateRQ], tuple[bool, bytes | None]]
+CheckIdentity = Callable[[AssociateRQ, socket.socket], tuple[bool, bytes | None]]
+#: Tells the server of an event of a connection not yet handed off: the
+#: event, the socket, and the A-ASSOCIATE-RQ once received.
+Notify = Callable[[EventType, socket.socket, AssociateRQ | None], None]
 #: Identity checks run at once at most (more wait their turn).
 IDENTITY_WORKERS = 4
 
@@ -94,7 +102,16 @@ IDENTITY_WORKERS = 4
 class _Pending:
     """A connection whose association is not accepted yet."""
 
-    __slots__ = ("accepted", "claimed", "conn", "handshaking", "out", "sock", "trace")
+    __slots__ = (
+        "accepted",
+        "claimed",
+        "conn",
+        "given_back",
+        "handshaking",
+        "out",
+        "sock",
+        "trace",
+    )
 
     def __init__(self, sock: socket.socket, conn: Connection, *, handshaking: bool) -> None:
         self.sock = sock
@@ -106,6 +123,8 @@ class _Pending:
         self.accepted = False
         #: Holds one of the AE's association slots (to free if dropped).
         self.claimed = False
+        #: Served by a worker, back here to wait for the peer's close (Sta13).
+        self.given_back = False
 
 
 class AcceptLoop:
@@ -124,10 +143,17 @@ class AcceptLoop:
         hand_off: HandOff,
         ssl_context: ssl.SSLContext | None,
         check_identity: CheckIdentity | None = None,
+        checks_identity: Callable[[], bool] | None = None,
         wake_up: Callable[[], None] | None = None,
+        notify: Notify | None = None,
     ) -> None:
         self.listener = listener
         self.check_identity = check_identity
+        #: Whether identities are checked now (None: whenever check_identity is given).
+        self.checks_identity = checks_identity
+        #: Told of each connection's events until it is handed off (see
+        #: :mod:`._events`): opened, requested, rejected, closed.
+        self.notify = notify
         #: Wakes the loop from another thread (an identity check done).
         self.wake_up = wake_up
         self._identity_pool: ThreadPoolExecutor | None = None
@@ -194,6 +220,7 @@ class AcceptLoop:
             sock.setblocking(False)
             pending = _Pending(sock, conn, handshaking=False)
             pending.trace = trace
+            pending.given_back = True  # its worker told of EVT_CONN_CLOSE
             self.pending[sock] = pending
             self.selector.register(sock, selectors.EVENT_READ)
 
@@ -254,6 +281,7 @@ class AcceptLoop:
                 self._evict_oldest()
             self.pending[pending.sock] = pending
             self.selector.register(pending.sock, selectors.EVENT_READ)
+            self._notify(EVT_CONN_OPEN, pending)
             if pending.handshaking:
                 self._guarded(pending, self._handshake)
 
@@ -342,6 +370,7 @@ class AcceptLoop:
         while (event := conn.next_event()) is not NEED_DATA:
             closed |= isinstance(event, ConnectionClosed)
             if isinstance(event, AssociationRequested):
+                self._notify(EVT_REQUESTED, pending, event.request)
                 if self._identity_to_check(event.request):
                     self._start_identity_check(pending, event.request)
                     continue  # the loop negotiates once the check is done
@@ -365,7 +394,11 @@ class AcceptLoop:
     # -------------------------------------------------------- user identity
 
     def _identity_to_check(self, request: AssociateRQ) -> bool:
-        return self.check_identity is not None and asserted_identity(request) is not None
+        return (
+            self.check_identity is not None
+            and (self.checks_identity is None or self.checks_identity())
+            and asserted_identity(request) is not None
+        )
 
     def _start_identity_check(self, pending: _Pending, request: AssociateRQ) -> None:
         assert self.check_identity is not None
@@ -373,7 +406,7 @@ class AcceptLoop:
             self._identity_pool = ThreadPoolExecutor(
                 max_workers=IDENTITY_WORKERS, thread_name_prefix="dicomul-identity"
             )
-        future = self._identity_pool.submit(self.check_identity, request)
+        future = self._identity_pool.submit(self.check_identity, request, pending.sock)
 
         def done(finished: Future[tuple[bool, bytes | None]]) -> None:
             self._identified.put((pending, request, finished))
@@ -447,6 +480,7 @@ class AcceptLoop:
         if pending.conn.negotiated is None:
             self.release()  # rejected: holds no slot (PS3.8 9.3.4)
             LOGGER.info("Association Rejected")
+            self._notify(EVT_REJECTED, pending, request)
         else:
             pending.claimed = True
 
@@ -484,10 +518,22 @@ class AcceptLoop:
     def _drop(self, pending: _Pending) -> None:
         if self.pending.pop(pending.sock, None) is not None:
             self.selector.unregister(pending.sock)
+            if not pending.accepted and not pending.given_back:
+                self._notify(EVT_CONN_CLOSE, pending)
         if pending.claimed:
             pending.claimed = False
             self.release()
         pending.sock.close()
+
+    def _notify(
+        self, event: EventType, pending: _Pending, request: AssociateRQ | None = None
+    ) -> None:
+        """Tell the server's handlers of ``event`` (they log their own failures)."""
+        if self.notify is not None:
+            try:
+                self.notify(event, pending.sock, request)
+            except Exception:
+                LOGGER.exception("event notification failed")
 
 
 def _peer_ip(sock: socket.socket) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from dicomul_common.handling import HeldEvents
 
@@ -20,6 +21,9 @@ from dicomul import NEED_DATA, BytesLike, Command, Connection, DataSetSource, Re
 
 from ._socket_io import Waker, read_into, write_to
 from ._trace import PduTrace, trace_if_debugging
+
+if TYPE_CHECKING:
+    from ._events import WireEvents
 
 __all__ = ["Channel"]
 
@@ -50,6 +54,9 @@ class Channel:
         self.held = HeldEvents()
         # The last read filled its buffer: read again before waiting.
         self._more = False
+        #: Told of the bytes, PDUs and DIMSE messages crossing (event
+        #: handlers: :class:`._events.WireEvents`), if set.
+        self.observer: WireEvents | None = None
 
     def next_event(self) -> object | None:
         """The next event (a held one first), reading as the engine needs;
@@ -66,6 +73,8 @@ class Channel:
             event = conn.next_event()
             self.flush()
             if event is not NEED_DATA:
+                if self.observer is not None:
+                    self.observer.event(event)
                 return event
             if self.sock is None:
                 return None
@@ -78,6 +87,8 @@ class Channel:
         events: list[object] = []
         while (event := self.conn.next_event()) is not NEED_DATA:
             self.flush()
+            if self.observer is not None:
+                self.observer.event(event)
             events.append(event)
         self.flush()
         return events
@@ -101,6 +112,8 @@ class Channel:
         )
         if self.trace is not None and data:
             self.trace.received(data)
+        if self.observer is not None and data:
+            self.observer.received(data)
 
     def defer(self, event: object, *, during: str) -> None:
         """Keep an event taken early for :meth:`next_event` to return, in
@@ -124,6 +137,8 @@ class Channel:
     def flush(self) -> None:
         """Write what the engine has queued (its one way out for bytes), its
         buffers as they are (:meth:`dicomul.Connection.data_to_send_buffers`)."""
+        if self.observer is not None:
+            self.observer.transitions(self.conn)
         buffers = self.conn.data_to_send_buffers()
         if buffers:
             self.write(buffers)
@@ -137,6 +152,9 @@ class Channel:
             if self.trace is not None:
                 for buffer in [data] if isinstance(data, bytes | memoryview) else data:
                     self.trace.sent(buffer)
+            if self.observer is not None:
+                for buffer in [data] if isinstance(data, bytes | memoryview) else data:
+                    self.observer.sent(buffer)
             if not write_to(self.conn, self.sock, data):
                 # The peer is gone or not reading: nothing more can be written
                 # (a PDU half sent cannot be resumed); the engine sees Evt17.
@@ -149,6 +167,8 @@ class Channel:
         allows; a data set given as chunks is read and written a chunk at a
         time, never held whole."""
         conn = self.conn
+        if self.observer is not None:
+            self.observer.message_sent(context_id, command)
         if data_set is None or isinstance(data_set, bytes | bytearray | memoryview):
             conn.send_message(context_id, command, data_set, now=time.monotonic())
             self.flush()

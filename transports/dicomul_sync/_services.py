@@ -403,6 +403,11 @@ class Services:
 
     # -------------------------------------------------------------- cancel
 
+    def is_cancelled(self, request: ServiceRequest) -> bool:
+        """Whether the peer cancelled ``request`` (looked for now, without
+        waiting): a handler's ``event.is_cancelled``."""
+        return self._cancel_requested(request)
+
     def _cancel_requested(self, request: ServiceRequest) -> bool:
         """Look at what the peer has sent, without waiting: True if it
         cancelled ``request`` (the connection keeps that: PS3.7 9.3.2.3,

@@ -18,7 +18,7 @@ from dicomul import (
     describe_frame,
 )
 
-__all__ = ["PduTrace", "trace_if_debugging"]
+__all__ = ["PduTrace", "debug_logger", "trace_if_debugging"]
 
 LOGGER = logging.getLogger("dicomul.pdu")
 
@@ -53,3 +53,15 @@ class PduTrace:
 def trace_if_debugging() -> PduTrace | None:
     """A trace for a new connection if PDU debugging is on, else None (no cost)."""
     return PduTrace() if LOGGER.isEnabledFor(logging.DEBUG) else None
+
+
+def debug_logger() -> None:
+    """Log everything dicomul does to stderr at DEBUG (each PDU too), as
+    pynetdicom's ``debug_logger()``: for trying things out, not production."""
+    logger = logging.getLogger("dicomul")
+    logger.setLevel(logging.DEBUG)
+    if not any(getattr(h, "_dicomul_debug", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname).1s: %(message)s"))
+        handler._dicomul_debug = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Literal, overload
 
@@ -29,6 +30,7 @@ from dicomul import (
     check_operations_window,
 )
 
+from ._events import HandlerRegistry
 from .association import Association
 
 if TYPE_CHECKING:
@@ -37,8 +39,10 @@ if TYPE_CHECKING:
 
     from pydicom.dataset import Dataset
 
+    from dicomul import EventType
     from dicomul.pdu import UserIdentityRQSubItem
 
+    from ._events import EventBinding, Handler
     from ._handlers import RetrieveItem, ServiceRequest, StoreSink
     from .server import ServedAssociation, Server
 
@@ -187,6 +191,44 @@ class AE:
         self.bind_address = ""
         self._servers: list[Server] = []
         self._servers_lock = threading.Lock()
+        #: The event handlers bound with :meth:`bind` (see :mod:`._events`).
+        self._events = HandlerRegistry()
+        # The associations this AE requested that may still be going.
+        self._requested: weakref.WeakSet[Association] = weakref.WeakSet()
+
+    # ------------------------------------------------------- event handlers
+
+    def bind(
+        self, event: EventType, handler: Handler, args: Sequence[object] | None = None
+    ) -> None:
+        """Call ``handler(event, *args)`` when ``event`` (``evt.EVT_...``) happens
+        on any association of this AE: those it serves or requests from now
+        on, and those going now (pynetdicom's ``bind``).  An intervention
+        event (a DIMSE service, EVT_USER_ID) has one handler: binding another
+        replaces it; a notification event may have several."""
+        self._events.bind(event, handler, args)
+        for server in self._running_servers():
+            server.bind_handler(event, handler, args)
+        for association in list(self._requested):
+            association.bind(event, handler, args)
+
+    def unbind(self, event: EventType, handler: Handler) -> None:
+        """Stop calling ``handler`` for ``event`` on this AE's associations,
+        now and from now on."""
+        self._events.unbind(event, handler)
+        for server in self._running_servers():
+            server.unbind_handler(event, handler)
+        for association in list(self._requested):
+            association.unbind(event, handler)
+
+    def get_handlers(self, event: EventType) -> object:
+        """What :meth:`bind` bound to ``event``: (handler, args) or None for
+        an intervention event, a list of (handler, args) for a notification."""
+        return self._events.get_handlers(event)
+
+    def _running_servers(self) -> list[Server]:
+        with self._servers_lock:
+            return list(self._servers)
 
     @property
     def ae_title(self) -> str:
@@ -448,16 +490,28 @@ class AE:
 
     @overload
     def start(
-        self, ssl_context: ssl.SSLContext | None = None, *, block: Literal[True] = True
+        self,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        block: Literal[True] = True,
+        evt_handlers: Sequence[EventBinding] | None = None,
     ) -> None: ...
 
     @overload
     def start(
-        self, ssl_context: ssl.SSLContext | None = None, *, block: Literal[False]
+        self,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        block: Literal[False],
+        evt_handlers: Sequence[EventBinding] | None = None,
     ) -> ServerHandle: ...
 
     def start(
-        self, ssl_context: ssl.SSLContext | None = None, *, block: bool = True
+        self,
+        ssl_context: ssl.SSLContext | None = None,
+        *,
+        block: bool = True,
+        evt_handlers: Sequence[EventBinding] | None = None,
     ) -> ServerHandle | None:
         """Listen on :attr:`bind_address`:``port`` and serve associations until :meth:`stop`.
 
@@ -467,9 +521,16 @@ class AE:
         ``block=False`` it returns once listening, with a
         :class:`ServerHandle` (``shutdown()``, ``active_associations``);
         ``port`` is then the port listened on (the system's choice for 0).
+        ``evt_handlers`` binds event handlers for this server's associations
+        (pynetdicom's: ``[(evt.EVT_C_STORE, handle_store), (evt.EVT_ACCEPTED,
+        on_accept, [extra_arg])]``), besides those of :meth:`bind`.
         """
         return self._start(
-            (self.bind_address, self.port), block=block, ssl_context=ssl_context, set_port=True
+            (self.bind_address, self.port),
+            block=block,
+            ssl_context=ssl_context,
+            set_port=True,
+            evt_handlers=evt_handlers,
         )
 
     @overload
@@ -479,6 +540,7 @@ class AE:
         *,
         block: Literal[True] = True,
         ssl_context: ssl.SSLContext | None = None,
+        evt_handlers: Sequence[EventBinding] | None = None,
     ) -> None: ...
 
     @overload
@@ -488,6 +550,7 @@ class AE:
         *,
         block: Literal[False],
         ssl_context: ssl.SSLContext | None = None,
+        evt_handlers: Sequence[EventBinding] | None = None,
     ) -> ServerHandle: ...
 
     def start_server(
@@ -496,6 +559,7 @@ class AE:
         *,
         block: bool = True,
         ssl_context: ssl.SSLContext | None = None,
+        evt_handlers: Sequence[EventBinding] | None = None,
     ) -> ServerHandle | None:
         """Serve this AE's SCP side at ``address``, (host, port), as pynetdicom 2's.
 
@@ -506,8 +570,15 @@ class AE:
         here).  Blocking, it serves until :meth:`stop`; with ``block=False``
         it serves in a thread and returns a :class:`ServerHandle`.  Several
         servers may run at once; :meth:`stop` stops them all.
+        ``evt_handlers`` as for :meth:`start`.
         """
-        return self._start(address, block=block, ssl_context=ssl_context, set_port=False)
+        return self._start(
+            address,
+            block=block,
+            ssl_context=ssl_context,
+            set_port=False,
+            evt_handlers=evt_handlers,
+        )
 
     def _start(
         self,
@@ -516,12 +587,16 @@ class AE:
         block: bool,
         ssl_context: ssl.SSLContext | None,
         set_port: bool,
+        evt_handlers: Sequence[EventBinding] | None = None,
     ) -> ServerHandle | None:
         from .server import Server  # noqa: PLC0415 - only an SCP needs it: a faster SCU start
 
         host, port = address
         server = Server(
-            self, ssl_context or self.ssl_context, open_association=self._open_for_move
+            self,
+            ssl_context or self.ssl_context,
+            open_association=self._open_for_move,
+            registry=self._events.copy(evt_handlers or ()),
         )
         bound = server.bind(host, port)
         if set_port:
@@ -575,6 +650,7 @@ class AE:
         ssl_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         user_identity: UserIdentity | None = None,
+        evt_handlers: Sequence[EventBinding] | None = None,
     ) -> Association:
         """Request an association with the peer at ``addr``:``port``.
 
@@ -595,7 +671,9 @@ class AE:
         ``UserIdentity.username("bob", "secret", positive_response_requested=True)``,
         ``.kerberos(ticket)``, ``.saml(assertion)``, ``.jwt(token)``) is
         asserted in the request (PS3.7 D.3.3.7); the peer's server response
-        is then ``assoc.user_identity_response``.
+        is then ``assoc.user_identity_response``.  ``evt_handlers`` binds
+        event handlers for this association (pynetdicom's: EVT_C_STORE for a
+        C-GET's sub-operations, say), besides those of :meth:`bind`.
         """
         association = Association(
             self,
@@ -608,7 +686,9 @@ class AE:
             server_hostname=server_hostname,
             open_association=self._open_for_move,
             user_identity=user_identity,
+            registry=self._events.copy(evt_handlers or ()),
         )
+        self._requested.add(association)
         association._connect()
         return association
 
@@ -629,6 +709,7 @@ class AE:
             contexts=contexts,
             ssl_context=self.move_ssl_context,
             open_association=self._open_for_move,
+            registry=self._events.copy(),
         )
         association._connect()
         return association
@@ -650,6 +731,20 @@ class ServerHandle:
     def active_associations(self) -> list[ServedAssociation]:
         """The associations being served now (peer ``address``, ``negotiated``)."""
         return self._server.active_associations
+
+    def bind(
+        self, event: EventType, handler: Handler, args: Sequence[object] | None = None
+    ) -> None:
+        """Bind ``handler`` for this server's associations, new and current."""
+        self._server.bind_handler(event, handler, args)
+
+    def unbind(self, event: EventType, handler: Handler) -> None:
+        """Unbind ``handler`` from this server's associations, new and current."""
+        self._server.unbind_handler(event, handler)
+
+    def get_handlers(self, event: EventType) -> object:
+        """What is bound to ``event`` for this server's new associations."""
+        return self._server.registry.get_handlers(event)
 
     @property
     def is_serving(self) -> bool:

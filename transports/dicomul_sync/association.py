@@ -22,6 +22,13 @@ from dicomul_common.outgoing import CannotSendError, Outgoing, read_part10_meta,
 from dicomul_common.responses import command_dataset
 
 from dicomul import (
+    EVT_ABORTED,
+    EVT_ACCEPTED,
+    EVT_CONN_CLOSE,
+    EVT_CONN_OPEN,
+    EVT_REJECTED,
+    EVT_RELEASED,
+    EVT_REQUESTED,
     MAX_CONTEXTS,
     VERIFICATION_SOP_CLASS,
     Abort,
@@ -35,6 +42,7 @@ from dicomul import (
     Connection,
     ConnectionClosed,
     DataSetSource,
+    EventType,
     GeneralStatus,
     Negotiated,
     Priority,
@@ -69,6 +77,7 @@ from dicomul import (
 )
 
 from ._channel import Channel
+from ._events import EventHandlers, HandlerRegistry, ServiceUser, WireEvents, notify
 from ._services import Services
 
 if TYPE_CHECKING:
@@ -78,6 +87,7 @@ if TYPE_CHECKING:
 
     from dicomul import UserIdentity
 
+    from ._events import Handler
     from ._handlers import OpenAssociation, RequestorSettings
 
 __all__ = ["Association", "read_part10_meta"]
@@ -127,8 +137,11 @@ class Association:
         server_hostname: str | None = None,
         open_association: OpenAssociation | None = None,
         user_identity: UserIdentity | None = None,
+        registry: HandlerRegistry | None = None,
     ) -> None:
         self.ae = ae
+        #: This association's event handlers (see :mod:`._events`).
+        self.registry = registry if registry is not None else HandlerRegistry()
         self.address = address
         self.port = port
         self.is_established = False
@@ -154,7 +167,13 @@ class Association:
         self._channel = Channel(self._conn, None)
         # Requests the peer sends meanwhile (C-GET's C-STORE sub-operations,
         # N-EVENT-REPORTs) are served as an SCP would.
-        self._services = Services(ae, self._channel, open_association=open_association)
+        self._channel.observer = WireEvents(
+            self.registry, self, frame_pdus=WireEvents.wanted(self.registry)
+        )
+        self._channel.observer.transitions(self._conn)  # recording from AE-1 on, if wanted
+        handlers = EventHandlers(ae, self.registry, self)
+        self._services = Services(handlers, self._channel, open_association=open_association)
+        handlers.cancelled = self._services.is_cancelled
         self._collector = ResponseCollector()
         proposal = requestor_proposal(
             calling_ae_title=ae.ae_title,
@@ -204,6 +223,41 @@ class Association:
         negotiated = self.negotiated
         return None if negotiated is None else negotiated.user_identity_response
 
+    @property
+    def requestor(self) -> ServiceUser:
+        """This side: its AE title and local address (pynetdicom's ``assoc.requestor``)."""
+        host, port = "", 0
+        with contextlib.suppress(OSError):
+            if self._channel.sock is not None:
+                host, port = self._channel.sock.getsockname()[:2]
+        return ServiceUser(self.ae.ae_title, str(host), int(port))
+
+    @property
+    def acceptor(self) -> ServiceUser:
+        """The peer: the AE title called and its address (pynetdicom's ``assoc.acceptor``)."""
+        return ServiceUser(self._request.called_ae_title, self.address, self.port)
+
+    # -------------------------------------------------------- event handlers
+
+    def bind(
+        self, event: EventType, handler: Handler, args: Sequence[object] | None = None
+    ) -> None:
+        """Call ``handler(event, *args)`` when ``event`` happens on this
+        association (an EVT_C_STORE handler for a C-GET's sub-operations, say)."""
+        self.registry.bind(event, handler, args)
+
+    def unbind(self, event: EventType, handler: Handler) -> None:
+        """Stop calling ``handler`` for ``event`` on this association."""
+        self.registry.unbind(event, handler)
+
+    def get_handlers(self, event: EventType) -> object:
+        """What is bound to ``event``: (handler, args) or None for an
+        intervention event, a list of (handler, args) for a notification."""
+        return self.registry.get_handlers(event)
+
+    def _event(self, event: EventType, **attributes: object) -> None:
+        notify(self.registry, self, event, **attributes)
+
     # ------------------------------------------------------------------ loop
 
     def _connect(self) -> None:
@@ -233,8 +287,10 @@ class Association:
                 self.is_aborted = True
                 return
         self._channel.sock = sock
+        self._event(EVT_CONN_OPEN, address=(self.address, self.port))
         self._conn.transport_connected(now=time.monotonic())
         self._channel.flush()
+        self._event(EVT_REQUESTED)
         event = self._next_event()
         if isinstance(event, AssociationAccepted):
             self.negotiated = event.negotiated
@@ -258,6 +314,7 @@ class Association:
                 if self._conn.association_over:  # not a collision: released
                     self.is_established = False
                     self.is_released = True
+                    self._event(EVT_RELEASED)
             # After a rejection or a release (PS3.8 AE-4, AR-3), or our own
             # A-ABORT (a timeout), the engine's ConnectionClosed says when to
             # close: taken now, if it is due, rather than at the next read.
@@ -270,9 +327,12 @@ class Association:
         """Keep the is_* flags in step with the engine's events."""
         if isinstance(event, AssociationAccepted):
             self.is_established = True
+            self.negotiated = event.negotiated
+            self._event(EVT_ACCEPTED)
         elif isinstance(event, AssociationRejected):
             self.is_rejected = True
             self.rejection = event
+            self._event(EVT_REJECTED)
             LOGGER.error(
                 "Association Request Failed: Association Rejected (%s, %s: %s)",
                 "permanent" if event.pdu.result == 1 else "transient",
@@ -292,16 +352,21 @@ class Association:
                 LOGGER.error("Association Aborted: %s", event.message)
             self.is_established = False
             self.is_aborted = True
+            self._event(EVT_ABORTED)
         elif isinstance(event, Released):
             self.is_established = False
             self.is_released = True
+            self._event(EVT_RELEASED)
         elif isinstance(event, ConnectionClosed):
             self.is_established = False
             self._close()
 
     def _close(self) -> None:
+        opened = self._channel.sock is not None
         self._channel.close()
         self._services.close()
+        if opened:
+            self._event(EVT_CONN_CLOSE, address=(self.address, self.port))
 
     # ------------------------------------------------------------- services
 
@@ -772,6 +837,7 @@ class Association:
             self._channel.flush()
             self.is_established = False
             self.is_aborted = True
+            self._event(EVT_ABORTED)
         self._close()
 
 

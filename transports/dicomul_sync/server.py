@@ -32,13 +32,18 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
 from dicomul_common.negotiation import asserted_identity, identity_verdict, supported_by_sop_class
 
 from dicomul import (
+    EVT_ABORTED,
+    EVT_ACCEPTED,
+    EVT_CONN_CLOSE,
+    EVT_RELEASED,
+    EVT_USER_ID,
     Abort,
     Aborted,
     AcceptorConfig,
@@ -46,6 +51,7 @@ from dicomul import (
     Connection,
     ConnectionClosed,
     DataSetFragment,
+    EventType,
     Negotiated,
     ReleaseRequested,
     Role,
@@ -54,6 +60,14 @@ from dicomul import (
 
 from ._accept import AcceptLoop
 from ._channel import Channel
+from ._events import (
+    Event,
+    EventHandlers,
+    HandlerRegistry,
+    ServiceUser,
+    WireEvents,
+    notify,
+)
 from ._services import Services
 from ._socket_io import Waker
 from ._trace import PduTrace
@@ -61,6 +75,7 @@ from ._trace import PduTrace
 if TYPE_CHECKING:
     from dicomul.pdu import AssociateRQ
 
+    from ._events import Handler
     from ._handlers import AcceptorSettings, OpenAssociation
 
 __all__ = ["ServedAssociation", "Server", "listen"]
@@ -86,9 +101,13 @@ class Server:
         ssl_context: ssl.SSLContext | None = None,
         *,
         open_association: OpenAssociation | None = None,
+        registry: HandlerRegistry | None = None,
     ) -> None:
         self.ae = ae
         self.open_association = open_association
+        #: The event handlers bound for this server: each association it
+        #: serves starts with a copy (see :mod:`._events`).
+        self.registry = registry if registry is not None else HandlerRegistry()
         #: With a context, every connection is TLS (PS3.15 B.1): the accept
         #: loop runs the handshake, bounded by ARTIM like the request.
         self.ssl_context = ssl_context
@@ -173,8 +192,10 @@ class Server:
                 displace=self.displace_idle,
                 hand_off=hand_off,
                 ssl_context=self.ssl_context,
-                check_identity=self.check_identity if self.ae.on_user_identity else None,
+                check_identity=self.check_identity,
+                checks_identity=self.checks_identity,
                 wake_up=self._wake,
+                notify=self._notify_connection,
             )
             try:
                 loop.run(self._stopping.is_set)
@@ -197,13 +218,61 @@ class Server:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
 
-    def check_identity(self, request: AssociateRQ) -> tuple[bool, bytes | None]:
-        """The AE's verdict on a request's user identity (PS3.7 D.3.3.7), from
+    # ------------------------------------------------------ event handlers
+
+    def bind_handler(
+        self, event: EventType, handler: Handler, args: Sequence[object] | None = None
+    ) -> None:
+        """Bind ``handler`` for this server's new associations and those it serves now."""
+        self.registry.bind(event, handler, args)
+        for association in self.active_associations:
+            association.bind(event, handler, args)
+
+    def unbind_handler(self, event: EventType, handler: Handler) -> None:
+        """Unbind ``handler`` from this server and the associations it serves now."""
+        self.registry.unbind(event, handler)
+        for association in self.active_associations:
+            association.unbind(event, handler)
+
+    def _notify_connection(
+        self, event: EventType, sock: socket.socket, request: AssociateRQ | None
+    ) -> None:
+        """An event of the accept loop, before any association is served:
+        EVT_CONN_OPEN, EVT_REQUESTED, EVT_REJECTED, EVT_CONN_CLOSE."""
+        peer = Connecting(_peer_address(sock), request)
+        notify(self.registry, peer, event, address=peer.address)
+
+    def checks_identity(self) -> bool:
+        """Whether a requestor's user identity is checked (an EVT_USER_ID
+        handler or ``on_user_identity``): else it is ignored, as PS3.7 allows."""
+        return bool(self.registry.handlers(EVT_USER_ID)) or self.ae.on_user_identity is not None
+
+    def check_identity(
+        self, request: AssociateRQ, sock: socket.socket | None = None
+    ) -> tuple[bool, bytes | None]:
+        """The verdict on a request's user identity (PS3.7 D.3.3.7): the
+        EVT_USER_ID handler's (is_verified, server response), else the AE's
         ``on_user_identity(identity, calling_ae_title)``: True or False, or
         (accepted, server response).  Run in a worker thread."""
         handler = self.ae.on_user_identity
         identity = asserted_identity(request)
-        if handler is None or identity is None:
+        if identity is None:
+            return True, None
+        bound = self.registry.handlers(EVT_USER_ID)
+        if bound:
+            event_handler, args = bound[0]
+            event = Event(
+                Connecting(("?", 0) if sock is None else _peer_address(sock), request),
+                EVT_USER_ID,
+                {
+                    "user_id_type": int(identity.identity_type),
+                    "primary_field": identity.primary_field,
+                    "secondary_field": identity.secondary_field,
+                    "positive_response_requested": identity.positive_response_requested,
+                },
+            )
+            return identity_verdict(event_handler(event, *args))
+        if handler is None:
             return True, None
         return identity_verdict(handler(identity, request.calling_aet))
 
@@ -333,7 +402,11 @@ class _Handler:
         self.channel = Channel(
             conn, sock, before_write=self._before_write, trace=trace, waker=self.waker
         )
-        self.services = Services(self.ae, self.channel, open_association=server.open_association)
+        #: This association's event handlers: a copy of its server's.
+        self.registry = server.registry.copy()
+        handlers = EventHandlers(self.ae, self.registry, self)
+        self.services = Services(handlers, self.channel, open_association=server.open_association)
+        handlers.cancelled = self.services.is_cancelled
         #: True once the engine said to close the connection (ConnectionClosed).
         self.closed = False
         #: The peer's (host, port), IPv4 or IPv6.
@@ -345,6 +418,41 @@ class _Handler:
         return self.conn.negotiated
 
     @property
+    def requestor(self) -> ServiceUser:
+        """The peer: its AE title (once negotiated) and address (pynetdicom's)."""
+        negotiated = self.conn.negotiated
+        title = "" if negotiated is None else negotiated.calling_ae_title
+        return ServiceUser(title, *self.address)
+
+    @property
+    def acceptor(self) -> ServiceUser:
+        """This side: the AE title it was called by, and where it listens."""
+        negotiated = self.conn.negotiated
+        title = self.ae.ae_title if negotiated is None else negotiated.called_ae_title
+        host, port = "", 0
+        with contextlib.suppress(OSError):
+            if self.channel.sock is not None:
+                host, port = self.channel.sock.getsockname()[:2]
+        return ServiceUser(title, str(host), int(port))
+
+    def bind(
+        self, event: EventType, handler: Handler, args: Sequence[object] | None = None
+    ) -> None:
+        """Call ``handler(event, *args)`` for ``event`` on this association."""
+        self.registry.bind(event, handler, args)
+
+    def unbind(self, event: EventType, handler: Handler) -> None:
+        """Stop calling ``handler`` for ``event`` on this association."""
+        self.registry.unbind(event, handler)
+
+    def get_handlers(self, event: EventType) -> object:
+        """What is bound to ``event`` here (see :meth:`HandlerRegistry.get_handlers`)."""
+        return self.registry.get_handlers(event)
+
+    def _event(self, event: EventType, **attributes: object) -> None:
+        notify(self.registry, self, event, **attributes)
+
+    @property
     def is_established(self) -> bool:
         """True until the association is released or aborted."""
         return not self.conn.association_over
@@ -352,6 +460,12 @@ class _Handler:
     def run(self) -> None:
         conn = self.conn
         LOGGER.info("Association Acknowledged")
+        # From here on (the A-ASSOCIATE-AC is out): bytes, PDUs, messages.
+        self.channel.observer = WireEvents(
+            self.registry, self, frame_pdus=WireEvents.wanted(self.registry)
+        )
+        self.channel.observer.transitions(conn)
+        self._event(EVT_ACCEPTED)
         self._notify(self.ae.on_association_accepted, conn.negotiated)
         while True:
             event = self.channel.next_event()
@@ -361,6 +475,7 @@ class _Handler:
             self._handle(event)
             if self.channel.answer_release():  # due now (see release_to_answer)
                 LOGGER.info("Association Released")
+                self._event(EVT_RELEASED)
                 self._notify(self.ae.on_association_released, conn.negotiated)
             if conn.association_over:
                 self._release_slot()  # the association no longer exists
@@ -388,6 +503,7 @@ class _Handler:
                 LOGGER.info("Association Aborted")
             else:  # this side aborted: a timeout, a protocol error, a displacement
                 LOGGER.warning("Association Aborted: %s", event.message)
+            self._event(EVT_ABORTED)
             self._notify(self.ae.on_association_aborted, self.conn.negotiated)
         elif isinstance(event, CommandReceived | DataSetFragment):
             LOGGER.warning("Ignoring %r: no request of ours is outstanding", event)
@@ -433,6 +549,7 @@ class _Handler:
         """The connection is gone: free its slot; keep nothing partial (PS3.4 B.2.3)."""
         self._release_slot()
         self.services.close()
+        self._event(EVT_CONN_CLOSE, address=self.address)
 
     @staticmethod
     def _notify(handler: Callable[..., object], negotiated: Negotiated | None) -> None:
@@ -441,6 +558,25 @@ class _Handler:
             handler(negotiated)
         except Exception:
             LOGGER.exception("notification handler failed")
+
+
+class Connecting:
+    """A connection the server has not yet handed to a worker: what an
+    acceptor's handler of EVT_CONN_OPEN, EVT_REQUESTED, EVT_REJECTED or
+    EVT_USER_ID sees as ``event.assoc``: the peer's ``address`` and, once
+    received, its A-ASSOCIATE-RQ (``request``: ``calling_aet``,
+    ``called_aet``, the contexts proposed)."""
+
+    def __init__(self, address: tuple[str, int], request: AssociateRQ | None) -> None:
+        self.address = address
+        self.request = request
+        self.is_established = False
+
+    @property
+    def requestor(self) -> ServiceUser:
+        """The peer: its AE title (once its request is in) and address."""
+        title = "" if self.request is None else self.request.calling_aet
+        return ServiceUser(title, *self.address)
 
 
 class ServedAssociation(Protocol):
@@ -457,6 +593,17 @@ class ServedAssociation(Protocol):
     @property
     def is_established(self) -> bool:
         """False once the association is released or aborted."""
+
+    def bind(
+        self, event: EventType, handler: Handler, args: Sequence[object] | None = None
+    ) -> None:
+        """Call ``handler(event, *args)`` for ``event`` on this association."""
+
+    def unbind(self, event: EventType, handler: Handler) -> None:
+        """Stop calling ``handler`` for ``event`` on this association."""
+
+    def get_handlers(self, event: EventType) -> object:
+        """What is bound to ``event`` on this association."""
 
 
 def listen(host: str, port: int) -> socket.socket:
