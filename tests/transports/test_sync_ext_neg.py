@@ -109,7 +109,12 @@ def test_a_raising_async_ops_handler_answers_synchronous(scp: AE) -> None:
 
 def test_the_async_ops_handler_is_not_asked_without_an_offer(scp: AE) -> None:
     seen: list[object] = []
-    port = serve(scp, [(evt.EVT_ASYNC_OPS, lambda event: seen.append(event) or (2, 2))])
+
+    def on_async_ops(event: Any) -> tuple[int, int]:
+        seen.append(event)
+        return 2, 2
+
+    port = serve(scp, [(evt.EVT_ASYNC_OPS, on_async_ops)])
     assoc, info = associate(port, [])
     assoc.release()
     assert seen == []
@@ -157,7 +162,7 @@ def test_without_a_handler_no_extended_negotiation_is_answered(scp: AE) -> None:
 
 def test_the_sop_common_handler_accepts_a_subset_not_sent_back(scp: AE) -> None:
     seen: list[dict[str, SOPClassCommonExtendedNegotiation]] = []
-    accepted: list[object] = []
+    accepted: list[Any] = []
     ct_item = SOPClassCommonExtendedNegotiation(CT, STORAGE_SERVICE, ())
     find_item = SOPClassCommonExtendedNegotiation(FIND_PATIENT, "1.2.840.10008.4.3", ("1.2.3",))
 
