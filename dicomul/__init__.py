@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         AcceptorConfig,
         AssociationRequest,
         Negotiated,
+        NegotiationAnswers,
         ProposedContext,
         RoleProposal,
         SupportedContext,
@@ -139,6 +140,7 @@ if TYPE_CHECKING:
         EVENT_TYPES,
         EVT_ABORTED,
         EVT_ACCEPTED,
+        EVT_ASYNC_OPS,
         EVT_C_ECHO,
         EVT_C_FIND,
         EVT_C_GET,
@@ -162,9 +164,18 @@ if TYPE_CHECKING:
         EVT_REJECTED,
         EVT_RELEASED,
         EVT_REQUESTED,
+        EVT_SOP_COMMON,
+        EVT_SOP_EXTENDED,
         EVT_USER_ID,
         SERVICE_EVENTS,
         EventType,
+    )
+    from ._extneg import (
+        AsynchronousOperationsWindowNegotiation,
+        RequestedNegotiation,
+        SOPClassCommonExtendedNegotiation,
+        SOPClassExtendedNegotiation,
+        requested_negotiation,
     )
     from ._fsm import Action, Event, State
     from ._idle import (
@@ -274,7 +285,8 @@ _LAZY_MODULES: dict[str, str] = {
     "._acse": (
         "DEFAULT_MAX_PDU_LENGTH IMPLEMENTATION_CLASS_UID IMPLEMENTATION_VERSION_NAME "
         "MAX_CONTEXTS MAX_OPERATIONS AcceptedContext AcceptorConfig AssociationRequest "
-        "Negotiated ProposedContext RoleProposal SupportedContext UserIdentity "
+        "Negotiated NegotiationAnswers ProposedContext RoleProposal SupportedContext "
+        "UserIdentity "
         "association_batches build_associate_rq check_operations_window contexts_to_send "
         "interpret_ac missing_context_reason negotiate propose_contexts"
     ),
@@ -315,7 +327,12 @@ _LAZY_MODULES: dict[str, str] = {
         "EVT_C_FIND EVT_C_GET EVT_C_MOVE EVT_C_STORE EVT_DATA_RECV EVT_DATA_SENT "
         "EVT_DIMSE_RECV EVT_DIMSE_SENT EVT_FSM_TRANSITION EVT_N_ACTION EVT_N_CREATE "
         "EVT_N_DELETE EVT_N_EVENT_REPORT EVT_N_GET EVT_N_SET EVT_PDU_RECV EVT_PDU_SENT "
-        "EVT_REJECTED EVT_RELEASED EVT_REQUESTED EVT_USER_ID SERVICE_EVENTS EventType"
+        "EVT_REJECTED EVT_RELEASED EVT_REQUESTED EVT_USER_ID SERVICE_EVENTS EventType "
+        "EVT_ASYNC_OPS EVT_SOP_COMMON EVT_SOP_EXTENDED"
+    ),
+    "._extneg": (
+        "AsynchronousOperationsWindowNegotiation RequestedNegotiation "
+        "SOPClassCommonExtendedNegotiation SOPClassExtendedNegotiation requested_negotiation"
     ),
     "._fsm": "Action Event State",
     "._idle": (
@@ -393,6 +410,7 @@ __all__ = [
     "EVENT_TYPES",
     "EVT_ABORTED",
     "EVT_ACCEPTED",
+    "EVT_ASYNC_OPS",
     "EVT_CONN_CLOSE",
     "EVT_CONN_OPEN",
     "EVT_C_ECHO",
@@ -416,6 +434,8 @@ __all__ = [
     "EVT_REJECTED",
     "EVT_RELEASED",
     "EVT_REQUESTED",
+    "EVT_SOP_COMMON",
+    "EVT_SOP_EXTENDED",
     "EVT_USER_ID",
     "SERVICE_EVENTS",
     "EventType",
@@ -550,6 +570,12 @@ __all__ = [
     "Fragmenter",
     "Event",
     "Negotiated",
+    "NegotiationAnswers",
+    "AsynchronousOperationsWindowNegotiation",
+    "RequestedNegotiation",
+    "SOPClassCommonExtendedNegotiation",
+    "SOPClassExtendedNegotiation",
+    "requested_negotiation",
     "NeedData",
     "Priority",
     "check_priority",

@@ -18,7 +18,7 @@ and passed in as data, so an async adapter can await it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import field
+from dataclasses import field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -35,6 +35,11 @@ from ._enums import (
     UserIdentityType,
 )
 from ._errors import LocalProtocolError, RemoteProtocolError
+from ._extneg import (
+    AsynchronousOperationsWindowNegotiation,
+    SOPClassCommonExtendedNegotiation,
+    SOPClassExtendedNegotiation,
+)
 from ._record import dataclass
 from ._status import GeneralStatus
 from ._version import IMPLEMENTATION_VERSION_NAME
@@ -74,6 +79,7 @@ __all__ = [
     "AcceptorConfig",
     "AssociationRequest",
     "Negotiated",
+    "NegotiationAnswers",
     "ProposedContext",
     "RoleProposal",
     "UserIdentity",
@@ -362,6 +368,54 @@ class AssociationRequest:
             )
         if not 0 <= self.max_pdu_length <= 0xFFFFFFFF:
             raise LocalProtocolError(f"max_pdu_length {self.max_pdu_length} does not fit 32 bits")
+
+    def with_negotiation(self, items: Iterable[object]) -> AssociationRequest:
+        """This request with ``items`` negotiated too (PS3.7 D.3.3), as
+        pynetdicom's ``ext_neg`` lists them: a
+        :class:`AsynchronousOperationsWindowNegotiation` sets the window, a
+        :class:`RoleProposal` the roles of its SOP class, a
+        :class:`SOPClassExtendedNegotiation` and a
+        :class:`SOPClassCommonExtendedNegotiation` are added (replacing one
+        for the same SOP class), a :class:`UserIdentity` is asserted.
+
+        Raises
+        ------
+        TypeError
+            For an item of any other type.
+        """
+        window = self.asynchronous_operations
+        roles = {r.sop_class: r for r in self.roles}
+        extended = dict(self.extended_negotiation)
+        common = {c[0]: c for c in self.common_extended_negotiation}
+        identity = self.user_identity
+        for item in items:
+            if isinstance(item, AsynchronousOperationsWindowNegotiation):
+                window = (
+                    item.maximum_number_operations_invoked,
+                    item.maximum_number_operations_performed,
+                )
+            elif isinstance(item, RoleProposal):
+                roles[item.sop_class] = item
+            elif isinstance(item, SOPClassExtendedNegotiation):
+                extended[item.sop_class_uid] = item.service_class_application_information
+            elif isinstance(item, SOPClassCommonExtendedNegotiation):
+                common[item.sop_class_uid] = (
+                    item.sop_class_uid,
+                    item.service_class_uid,
+                    tuple(item.related_general_sop_class_identification),
+                )
+            elif isinstance(item, UserIdentity):
+                identity = item
+            else:
+                raise TypeError(f"not an extended negotiation item: {item!r}")
+        return replace(
+            self,
+            asynchronous_operations=window,
+            roles=tuple(roles.values()),
+            extended_negotiation=extended,
+            common_extended_negotiation=tuple(common.values()),
+            user_identity=identity,
+        )
 
 
 def _user_information(
@@ -668,6 +722,12 @@ class Negotiated:
     #: values are not validated here), and the acceptor's server response.
     user_identity: UserIdentityRQSubItem | None = None
     user_identity_response: bytes | None = None
+    #: The SOP class common extended negotiations the acceptor took
+    #: (PS3.7 D.3.3.6), by SOP class; the acceptor answers none of them on
+    #: the wire, so the requestor's view is always empty.
+    common_extended_negotiation: Mapping[str, SOPClassCommonExtendedNegotiation] = field(
+        default_factory=dict
+    )
 
     def context_to_send(
         self, sop_class: str, transfer_syntax: str | None, *, requestor_as_scp: bool = False
@@ -782,6 +842,27 @@ def missing_context_reason(
     return f"the peer accepted it without this side in the {role} role (PS3.7 D.3.3.4)"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NegotiationAnswers:
+    """The acceptor application's own answers to a request's extended
+    negotiation, decided before :func:`negotiate` runs (an adapter asks its
+    handlers, which :func:`dicomul.requested_negotiation` tells what was
+    asked).  None leaves that part to :class:`AcceptorConfig`."""
+
+    #: The asynchronous operations window to answer, (maximum invoked,
+    #: maximum performed) as the AC's sub-item carries them (PS3.7
+    #: D.3.3.3); answered only if the request offered a window.
+    asynchronous_operations: tuple[int, int] | None = None
+    #: SOP class UID -> the service class application information to
+    #: answer (PS3.7 D.3.3.5); a SOP class the request did not negotiate is
+    #: not answered.  Replaces :attr:`AcceptorConfig.extended_negotiation`.
+    extended_negotiation: Mapping[str, bytes] | None = None
+    #: The SOP classes whose common extended negotiation is accepted (PS3.7
+    #: D.3.3.6: nothing is sent back; :attr:`Negotiated.common_extended_negotiation`
+    #: records them); one the request did not negotiate is ignored.
+    common_extended_negotiation: frozenset[str] | None = None
+
+
 def _reject(result: int, source: int, reason: int) -> tuple[AssociateRJ, None]:
     return AssociateRJ(result=result, source=source, reason=reason), None
 
@@ -806,6 +887,7 @@ def negotiate(
     active_associations: int = 0,
     user_identity_result: tuple[bool, bytes | None] | None = None,
     peer_address: str | None = None,
+    answers: NegotiationAnswers | None = None,
 ) -> tuple[AssociateAC, Negotiated] | tuple[AssociateRJ, None]:
     """Decide the acceptor's answer to ``rq``.
 
@@ -827,6 +909,10 @@ def negotiate(
         (an IPv4-mapped IPv6 address counts as its IPv4 address); None when
         the transport has none: a peer that must come from given hosts is
         then rejected.
+    answers : NegotiationAnswers or None
+        The application's answers to the asynchronous operations window,
+        SOP class extended and common extended negotiation, where it gave
+        them; the rest follows ``config``.
 
     Returns
     -------
@@ -947,8 +1033,20 @@ def negotiate(
             )
     extra: list[SubItem] = []
     requestor_invoked = acceptor_invoked = 1
+    answers = answers or NegotiationAnswers()
     window = info.asynchronous_operations_window
-    if window is not None and config.asynchronous_operations is not None:
+    if window is not None and answers.asynchronous_operations is not None:
+        # The application's answer goes out as it is; what holds is never
+        # more than was offered (PS3.7 D.3.3.3, as interpret_ac reads it).
+        answer_invoked, answer_performed = answers.asynchronous_operations
+        requestor_invoked = _window_min(window.max_operations_invoked, answer_invoked)
+        acceptor_invoked = _window_min(window.max_operations_performed, answer_performed)
+        extra.append(
+            AsynchronousOperationsWindowSubItem(
+                max_operations_invoked=answer_invoked, max_operations_performed=answer_performed
+            )
+        )
+    elif window is not None and config.asynchronous_operations is not None:
         # PS3.7 D.3.3.3: the AC grants the requestor a number of operations to
         # invoke and to perform, each no more than it offered (0: unlimited).
         # What the requestor performs, this side invokes, and vice versa.
@@ -962,7 +1060,19 @@ def negotiate(
         )
     extra += list(role_replies.values())
     ext_replies: dict[str, bytes] = {}
-    if config.extended_negotiation is not None:
+    if answers.extended_negotiation is not None:
+        # PS3.7 D.3.3.5: one reply per SOP class the request negotiated.
+        for item in info.extended_negotiations:
+            answer = answers.extended_negotiation.get(item.sop_class)
+            if answer is not None and item.sop_class not in ext_replies:
+                ext_replies[item.sop_class] = answer
+                extra.append(
+                    SOPClassExtendedNegotiationSubItem(
+                        sop_class_uid=item.sop_class_uid,
+                        service_class_application_information=answer,
+                    )
+                )
+    elif config.extended_negotiation is not None:
         for item in info.extended_negotiations:
             reply = config.extended_negotiation(
                 item.sop_class, item.service_class_application_information
@@ -974,6 +1084,15 @@ def negotiate(
                         sop_class_uid=item.sop_class_uid,
                         service_class_application_information=reply,
                     )
+                )
+    common: dict[str, SOPClassCommonExtendedNegotiation] = {}
+    if answers.common_extended_negotiation is not None:
+        for common_item in info.common_extended_negotiations:
+            if common_item.sop_class in answers.common_extended_negotiation:
+                common[common_item.sop_class] = SOPClassCommonExtendedNegotiation(
+                    common_item.sop_class,
+                    common_item.service_class,
+                    common_item.related_general_sop_classes,
                 )
     identity = None
     response = None
@@ -1021,6 +1140,7 @@ def negotiate(
         extended_negotiation=MappingProxyType(ext_replies),
         user_identity=identity,
         user_identity_response=response,
+        common_extended_negotiation=MappingProxyType(common),
     )
     return ac, negotiated
 

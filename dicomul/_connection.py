@@ -761,6 +761,7 @@ class Connection:
             active_associations=event.active_associations,
             user_identity_result=event.user_identity_result,
             peer_address=event.peer_address,
+            answers=event.negotiation_answers,
         )
         if negotiated is None:
             return self._input(Event.EVT8, pdu=answer)

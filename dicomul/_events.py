@@ -23,7 +23,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Final, TypeAlias
 
-from ._acse import AcceptorConfig, AssociationRequest, Negotiated
+from ._acse import AcceptorConfig, AssociationRequest, Negotiated, NegotiationAnswers
 from ._dimse import CommandReceived, DataSetFragment
 from ._enums import reject_reason_name
 from ._record import dataclass
@@ -179,6 +179,8 @@ class AcceptAssociation:
     user_identity_result: tuple[bool, bytes | None] | None = None
     #: The requestor's IP address (:attr:`AcceptorConfig.permitted_peers`).
     peer_address: str | None = None
+    #: The application's extended negotiation answers (:func:`dicomul.negotiate`'s ``answers``).
+    negotiation_answers: NegotiationAnswers | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

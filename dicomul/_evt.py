@@ -14,7 +14,8 @@ calling handlers, and stamping each event with the time it happened, is
 the adapter's.
 
 The intervention events are the DIMSE services an SCP performs (PS3.7 9
-and 10) and the user identity negotiation (PS3.7 D.3.3.7); the notification
+and 10), the user identity negotiation (PS3.7 D.3.3.7) and the rest of
+the extended negotiation (D.3.3.3, D.3.3.5, D.3.3.6); the notification
 events follow the association through the Upper Layer (PS3.8 9: the
 connection, the A-ASSOCIATE, A-RELEASE and A-ABORT services, PDUs, the
 state machine's transitions) and DIMSE messages (PS3.7 6).
@@ -32,6 +33,7 @@ __all__ = [
     "EVENT_TYPES",
     "EVT_ABORTED",
     "EVT_ACCEPTED",
+    "EVT_ASYNC_OPS",
     "EVT_CONN_CLOSE",
     "EVT_CONN_OPEN",
     "EVT_C_ECHO",
@@ -55,6 +57,8 @@ __all__ = [
     "EVT_REJECTED",
     "EVT_RELEASED",
     "EVT_REQUESTED",
+    "EVT_SOP_COMMON",
+    "EVT_SOP_EXTENDED",
     "EVT_USER_ID",
     "SERVICE_EVENTS",
     "EventType",
@@ -107,6 +111,21 @@ EVT_N_CREATE = _intervention("EVT_N_CREATE", "N-CREATE request received (PS3.7 1
 EVT_N_DELETE = _intervention("EVT_N_DELETE", "N-DELETE request received (PS3.7 10.1.6)")
 # The acceptor's verdict on a requestor's user identity (PS3.7 D.3.3.7).
 EVT_USER_ID = _intervention("EVT_USER_ID", "User identity negotiation (PS3.7 D.3.3.7)")
+# The acceptor's answers to the rest of the extended negotiation: the
+# asynchronous operations window (the handler is given the window offered and
+# returns the one to answer), SOP class extended negotiation (given the
+# application information per SOP class, returns the replies per SOP class)
+# and SOP class common extended negotiation (given the items per SOP class,
+# returns those it takes).
+EVT_ASYNC_OPS = _intervention(
+    "EVT_ASYNC_OPS", "Asynchronous operations window negotiation (PS3.7 D.3.3.3)"
+)
+EVT_SOP_EXTENDED = _intervention(
+    "EVT_SOP_EXTENDED", "SOP class extended negotiation (PS3.7 D.3.3.5)"
+)
+EVT_SOP_COMMON = _intervention(
+    "EVT_SOP_COMMON", "SOP class common extended negotiation (PS3.7 D.3.3.6)"
+)
 
 # Notification events: the connection and the ACSE services (PS3.8 7.1-7.3).
 EVT_CONN_OPEN = _notification("EVT_CONN_OPEN", "Connection with the peer opened")
@@ -142,6 +161,9 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EVT_N_CREATE,
     EVT_N_DELETE,
     EVT_USER_ID,
+    EVT_ASYNC_OPS,
+    EVT_SOP_EXTENDED,
+    EVT_SOP_COMMON,
     EVT_CONN_OPEN,
     EVT_CONN_CLOSE,
     EVT_REQUESTED,

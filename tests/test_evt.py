@@ -22,6 +22,9 @@ INTERVENTIONS = {
     "EVT_N_GET",
     "EVT_N_SET",
     "EVT_USER_ID",
+    "EVT_ASYNC_OPS",
+    "EVT_SOP_EXTENDED",
+    "EVT_SOP_COMMON",
 }
 NOTIFICATIONS = {
     "EVT_CONN_OPEN",

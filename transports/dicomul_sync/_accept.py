@@ -46,6 +46,7 @@ from dicomul import (
     ConnectionClosed,
     EventType,
     LocalProtocolError,
+    NegotiationAnswers,
     only_the_limit_refuses,
 )
 from dicomul.pdu import AssociateRQ
@@ -95,6 +96,9 @@ CheckIdentity = Callable[[AssociateRQ, socket.socket], tuple[bool, bytes | None]
 #: Tells the server of an event of a connection not yet handed off: the
 #: event, the socket, and the A-ASSOCIATE-RQ once received.
 Notify = Callable[[EventType, socket.socket, AssociateRQ | None], None]
+#: The application's answers to a request's extended negotiation, or None
+#: to leave it to the AE's configuration.
+NegotiationAnswerer = Callable[[AssociateRQ, socket.socket], NegotiationAnswers | None]
 #: Identity checks run at once at most (more wait their turn).
 IDENTITY_WORKERS = 4
 
@@ -146,8 +150,13 @@ class AcceptLoop:
         checks_identity: Callable[[], bool] | None = None,
         wake_up: Callable[[], None] | None = None,
         notify: Notify | None = None,
+        negotiation_answers: NegotiationAnswerer | None = None,
     ) -> None:
         self.listener = listener
+        #: The application's answers to a request's extended negotiation
+        #: (its EVT_ASYNC_OPS, EVT_SOP_EXTENDED, EVT_SOP_COMMON handlers),
+        #: asked in this loop just before negotiating: they must be quick.
+        self.negotiation_answers = negotiation_answers
         self.check_identity = check_identity
         #: Whether identities are checked now (None: whenever check_identity is given).
         self.checks_identity = checks_identity
@@ -471,6 +480,9 @@ class AcceptLoop:
                     active_associations=others,
                     user_identity_result=user_identity_result,
                     peer_address=_peer_ip(pending.sock),
+                    negotiation_answers=None
+                    if self.negotiation_answers is None
+                    else self.negotiation_answers(request, pending.sock),
                 ),
                 now=time.monotonic(),
             )

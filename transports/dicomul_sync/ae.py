@@ -651,6 +651,7 @@ class AE:
         server_hostname: str | None = None,
         user_identity: UserIdentity | None = None,
         evt_handlers: Sequence[EventBinding] | None = None,
+        ext_neg: Sequence[object] | None = None,
     ) -> Association:
         """Request an association with the peer at ``addr``:``port``.
 
@@ -674,6 +675,17 @@ class AE:
         is then ``assoc.user_identity_response``.  ``evt_handlers`` binds
         event handlers for this association (pynetdicom's: EVT_C_STORE for a
         C-GET's sub-operations, say), besides those of :meth:`bind`.
+        ``ext_neg`` lists extended negotiation items, as pynetdicom's does
+        (PS3.7 D.3.3): :class:`dicomul.AsynchronousOperationsWindowNegotiation`,
+        :class:`dicomul.RoleProposal` (SCP/SCU role selection),
+        :class:`dicomul.SOPClassExtendedNegotiation`,
+        :class:`dicomul.SOPClassCommonExtendedNegotiation`,
+        :class:`dicomul.UserIdentity`; anything else raises TypeError.  What
+        the peer answered is then on ``assoc.negotiated``:
+        ``requestor_max_invoked``/``acceptor_max_invoked`` (the window),
+        the contexts' ``requestor_is_scu``/``requestor_is_scp`` (roles),
+        ``extended_negotiation`` (the replies by SOP class) and
+        ``user_identity_response``.
         """
         association = Association(
             self,
@@ -687,6 +699,7 @@ class AE:
             open_association=self._open_for_move,
             user_identity=user_identity,
             registry=self._events.copy(evt_handlers or ()),
+            ext_neg=ext_neg or (),
         )
         self._requested.add(association)
         association._connect()

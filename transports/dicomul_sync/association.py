@@ -138,6 +138,7 @@ class Association:
         open_association: OpenAssociation | None = None,
         user_identity: UserIdentity | None = None,
         registry: HandlerRegistry | None = None,
+        ext_neg: Sequence[object] = (),
     ) -> None:
         self.ae = ae
         #: This association's event handlers (see :mod:`._events`).
@@ -188,7 +189,8 @@ class Association:
             requested_contexts=ae.requested_contexts,
             user_identity=user_identity,
         )
-        self._request = proposal.request
+        # PS3.7 D.3.3: the extended negotiation items asked for, over the AE's.
+        self._request = proposal.request.with_negotiation(ext_neg)
         if proposal.left_out:
             LOGGER.warning(
                 "%d SOP classes past the %d presentation contexts allowed are not "

@@ -11,6 +11,7 @@ from dicomul import (
     EVENT_TYPES,
     EVT_ABORTED,
     EVT_ACCEPTED,
+    EVT_ASYNC_OPS,
     EVT_C_ECHO,
     EVT_C_FIND,
     EVT_C_GET,
@@ -34,6 +35,8 @@ from dicomul import (
     EVT_REJECTED,
     EVT_RELEASED,
     EVT_REQUESTED,
+    EVT_SOP_COMMON,
+    EVT_SOP_EXTENDED,
     EVT_USER_ID,
     EventType,
 )
@@ -48,6 +51,7 @@ NOTIFICATION_EVENTS = tuple(e for e in EVENT_TYPES if e.is_notification)
 __all__ = [
     "EVT_ABORTED",
     "EVT_ACCEPTED",
+    "EVT_ASYNC_OPS",
     "EVT_CONN_CLOSE",
     "EVT_CONN_OPEN",
     "EVT_C_ECHO",
@@ -71,6 +75,8 @@ __all__ = [
     "EVT_REJECTED",
     "EVT_RELEASED",
     "EVT_REQUESTED",
+    "EVT_SOP_COMMON",
+    "EVT_SOP_EXTENDED",
     "EVT_USER_ID",
     "INTERVENTION_EVENTS",
     "NOTIFICATION_EVENTS",
