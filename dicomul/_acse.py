@@ -382,6 +382,11 @@ class AssociationRequest:
         ------
         TypeError
             For an item of any other type.
+        ValueError
+            For a second user identity (one already in this request, or two
+            in ``items``): a request carries one User Identity sub-item
+            (PS3.7 D.3.3.7), and taking either silently would assert an
+            identity the caller may not have meant.
         """
         window = self.asynchronous_operations
         roles = {r.sop_class: r for r in self.roles}
@@ -405,6 +410,11 @@ class AssociationRequest:
                     tuple(item.related_general_sop_class_identification),
                 )
             elif isinstance(item, UserIdentity):
+                if identity is not None and identity != item:
+                    raise ValueError(
+                        "two user identities asserted (user_identity= and ext_neg, or twice "
+                        "in ext_neg): a request carries one (PS3.7 D.3.3.7)"
+                    )
                 identity = item
             else:
                 raise TypeError(f"not an extended negotiation item: {item!r}")

@@ -96,6 +96,17 @@ def test_with_negotiation_refuses_other_objects() -> None:
         BASE.with_negotiation([(FIND, b"\x01")])
 
 
+def test_a_second_user_identity_is_refused_not_silently_chosen() -> None:
+    bob, alice = UserIdentity.username("bob"), UserIdentity.username("alice")
+    with pytest.raises(ValueError, match="two user identities"):
+        BASE.with_negotiation([bob, alice])
+    with pytest.raises(ValueError, match="two user identities"):
+        dataclasses.replace(BASE, user_identity=bob).with_negotiation([alice])
+    # The same identity given both ways is one identity.
+    same = dataclasses.replace(BASE, user_identity=bob).with_negotiation([bob])
+    assert same.user_identity == bob
+
+
 def test_records_check_their_values() -> None:
     with pytest.raises(ValueError, match="65535"):
         AsynchronousOperationsWindowNegotiation(0x10000, 1)

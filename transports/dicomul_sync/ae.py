@@ -680,7 +680,9 @@ class AE:
         :class:`dicomul.RoleProposal` (SCP/SCU role selection),
         :class:`dicomul.SOPClassExtendedNegotiation`,
         :class:`dicomul.SOPClassCommonExtendedNegotiation`,
-        :class:`dicomul.UserIdentity`; anything else raises TypeError.  What
+        :class:`dicomul.UserIdentity`; anything else raises TypeError, and
+        a second, different user identity (here and in ``user_identity``)
+        ValueError.  What
         the peer answered is then on ``assoc.negotiated``:
         ``requestor_max_invoked``/``acceptor_max_invoked`` (the window),
         the contexts' ``requestor_is_scu``/``requestor_is_scp`` (roles),
