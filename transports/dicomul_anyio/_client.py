@@ -144,7 +144,10 @@ class AsyncAssociation:
         self._conn = driver.conn
         self._message_lock = anyio.Lock()
         self._services = SubOperationServer(
-            self.negotiated, self._respond, on_n_event_report=on_n_event_report
+            self.negotiated,
+            self._respond,
+            on_n_event_report=on_n_event_report,
+            implementation=(request.implementation_class_uid, request.implementation_version_name),
         )
         self._dispatcher = Dispatcher(driver, self._services.serve)
         self._drain_timeout = drain_timeout
