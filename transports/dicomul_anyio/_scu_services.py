@@ -204,7 +204,11 @@ class SubOperationServer:
         assert target is not None
         assert target.on_c_store is not None
         dataset = _decoded(incoming, self.implementation)
-        return answer_status(await target.on_c_store(dataset)), None
+        request = ServiceRequest(
+            incoming.command, incoming.context_id, incoming.transfer_syntax, self._negotiated
+        )
+        with serving(request):  # current_request() inside the handler, as on the server
+            return answer_status(await target.on_c_store(dataset)), None
 
     async def _event_report(self, incoming: _Incoming) -> _Answer:
         """The ``on_n_event_report`` handler's answer: its status, and its

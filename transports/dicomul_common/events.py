@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from dicomul_common.requests import ServiceRequest
 
 __all__ = [
+    "Connecting",
     "Event",
     "EventBinding",
     "Handler",
@@ -169,6 +170,34 @@ class PresentationContext:
     context_id: int
     abstract_syntax: str
     transfer_syntax: str
+
+
+class Connecting:
+    """An association not yet established, as an event's ``assoc`` shows it
+    before there is one (EVT_CONN_OPEN, EVT_REQUESTED, EVT_REJECTED, the
+    negotiation's intervention events, EVT_CONN_CLOSE of a connection never
+    accepted): the peer's ``address`` (host, port) and, once known, the
+    request (``request``: on an acceptor the A-ASSOCIATE-RQ received, a
+    :class:`dicomul.pdu.AssociateRQ` with ``calling_aet``, ``called_aet``
+    and the contexts proposed; on a requestor the
+    :class:`dicomul.AssociationRequest` it proposes)."""
+
+    def __init__(self, address: tuple[str, int], request: object = None) -> None:
+        self.address = address
+        self.request = request
+        self.is_established = False
+
+    @property
+    def requestor(self) -> ServiceUser:
+        """The requestor: its AE title (once its request is known) and, on
+        an acceptor, its address."""
+        title = getattr(self.request, "calling_aet", None) or getattr(
+            self.request, "calling_ae_title", ""
+        )
+        return ServiceUser(str(title).strip(), *self.address)
+
+    def __repr__(self) -> str:
+        return f"Connecting({self.address!r})"
 
 
 class Event:
