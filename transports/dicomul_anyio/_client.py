@@ -929,9 +929,9 @@ async def connect(
     driver = Driver(stream, conn)
     address = (host, port)
     peer = Connecting(address, request)
-    if registry.bindings():
-        driver.wire = WireEvents(registry, peer, frame_pdus=WireEvents.wanted(registry))
-        driver.wire.transitions(conn)  # recording from AE-1 on, if wanted
+    # Always: handlers bound later (AsyncAssociation.bind) are told too.
+    driver.wire = WireEvents(registry, peer, frame_pdus=WireEvents.wanted(registry))
+    driver.wire.transitions(conn)  # recording from AE-1 on, if wanted
     notify(registry, peer, EVT_CONN_OPEN, address=address)
 
     async def fail(event: EventType) -> None:

@@ -463,6 +463,10 @@ class AsyncServices:
 
     # -------------------------------------------------------------- cancel
 
+    def cancel_requested(self, request: ServiceRequest) -> bool:
+        """Whether the peer cancelled ``request`` (for ``event.is_cancelled``)."""
+        return self._cancel_requested(request)
+
     def _cancel_requested(self, request: ServiceRequest) -> bool:
         """Look at what the peer has sent, without waiting: True if it
         cancelled ``request`` (PS3.7 9.3.2.3, 9.3.3.3, 9.3.4.3); every other

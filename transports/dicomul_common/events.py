@@ -185,7 +185,11 @@ class Connecting:
     def __init__(self, address: tuple[str, int], request: object = None) -> None:
         self.address = address
         self.request = request
-        self.is_established = False
+
+    @property
+    def is_established(self) -> bool:
+        """False: not (yet) an association."""
+        return False
 
     @property
     def requestor(self) -> ServiceUser:
