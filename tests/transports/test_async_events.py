@@ -286,6 +286,20 @@ async def test_an_intervention_event_other_than_c_store_is_refused_on_connect(
             pass  # pragma: no cover - refused before connecting
 
 
+async def test_an_async_notification_handler_is_refused(anyio_backend: str) -> None:
+    async def told(event: Event) -> None:  # pragma: no cover - never called
+        pass
+
+    with pytest.raises(TypeError, match="EVT_ACCEPTED is a notification"):
+        async with package(anyio_backend).connect(HOST, 1, evt_handlers=[(EVT_ACCEPTED, told)]):
+            pass  # pragma: no cover - refused before connecting
+    with pytest.raises(TypeError, match="EVT_CONN_OPEN is a notification"):
+        await serve(Handlers(), port=0, host=HOST, evt_handlers=[(EVT_CONN_OPEN, told)])
+    async with running() as port, package(anyio_backend).connect(HOST, port) as assoc:
+        with pytest.raises(TypeError, match="EVT_RELEASED is a notification"):
+            assoc.bind(EVT_RELEASED, told)
+
+
 # ---------------------------------------------------------- extended negotiation
 
 

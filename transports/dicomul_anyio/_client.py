@@ -115,6 +115,7 @@ from dicomul import (
 
 from ._dispatch import AssociationAbortedError, Dispatcher
 from ._driver import GONE, Driver
+from ._events import check_notification_handler
 from ._push import GRACE, Body, push_data_set
 from ._scu_services import OnCStore, OnRequest, StoreTarget, SubOperationServer
 from ._services import call
@@ -243,7 +244,10 @@ class AsyncAssociation:
         """Call ``handler(event, *args)`` when ``event`` (``EVT_...``, the
         notification events) happens on this association from now on.
         EVT_PDU_SENT/RECV are framed only if a PDU handler was bound at
-        :func:`connect` (a stream is framed from its start)."""
+        :func:`connect` (a stream is framed from its start).  A notification
+        handler is a plain function (TypeError for an ``async def``)."""
+        if isinstance(event, EventType):
+            check_notification_handler(event, handler)
         self.registry.bind(event, handler, args)
 
     def unbind(self, event: EventType, handler: Handler) -> None:
@@ -904,6 +908,7 @@ async def connect(
     ).with_negotiation(ext_neg)  # PS3.7 D.3.3: checked before connecting
     registry = HandlerRegistry(evt_handlers)
     for binding in registry.bindings():
+        check_notification_handler(binding[0], binding[1])
         if binding[0].is_intervention and binding[0] is not EVT_C_STORE:
             raise ValueError(
                 f"{binding[0]} is not an event of an association requested "

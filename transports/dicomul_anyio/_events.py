@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +54,24 @@ if TYPE_CHECKING:
 
     from ._handlers import Handlers
 
-__all__ = ["ServedAssociation", "serving_association", "with_event_handlers"]
+__all__ = [
+    "ServedAssociation",
+    "check_notification_handler",
+    "serving_association",
+    "with_event_handlers",
+]
+
+
+def check_notification_handler(event: EventType, handler: object) -> None:
+    """Refuse an ``async def`` bound to a notification event: notifications
+    are called synchronously where the event happens (so that they see the
+    events in order, and writing a PDU never waits on one), so its
+    coroutine would never run.  Interventions may be ``async def``."""
+    if event.is_notification and inspect.iscoroutinefunction(handler):
+        raise TypeError(
+            f"{event} is a notification: its handler is a plain function, called where the "
+            f"event happens, not an async def ({handler!r}); start a task from it to await"
+        )
 
 
 class ServedAssociation(Connecting):

@@ -87,7 +87,12 @@ from dicomul.pdu import AssociateRQ
 from ._admission import Slots, Unassociated
 from ._client import DEFAULT_TRANSFER_SYNTAXES, connect
 from ._driver import GONE, Driver
-from ._events import ServedAssociation, serving_association, with_event_handlers
+from ._events import (
+    ServedAssociation,
+    check_notification_handler,
+    serving_association,
+    with_event_handlers,
+)
 from ._pump import PumpedStream
 from ._services import AsyncServices, call
 
@@ -215,6 +220,8 @@ async def serve(
         implementation_version_name=check_implementation_version_name(implementation_version_name),
     )
     registry = HandlerRegistry(evt_handlers)
+    for binding in registry.bindings():
+        check_notification_handler(binding[0], binding[1])
     server = _Server(
         with_event_handlers(handlers, registry),
         config,
