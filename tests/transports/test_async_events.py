@@ -29,6 +29,7 @@ from dicomul import (
     EVT_ASYNC_OPS,
     EVT_C_ECHO,
     EVT_C_FIND,
+    EVT_C_GET,
     EVT_C_STORE,
     EVT_CONN_CLOSE,
     EVT_CONN_OPEN,
@@ -500,3 +501,53 @@ async def test_dimse_services_served_by_event_handlers(anyio_backend: str) -> No
     assert contexts == [VERIFICATION]
     assert [str(d.SOPInstanceUID) for d in stored] == ["1.2.3.4"]
     assert stored[0].file_meta.MediaStorageSOPInstanceUID == "1.2.3.4"
+
+
+async def test_c_get_served_by_an_evt_c_get_handler_into_an_evt_c_store_handler(
+    anyio_backend: str,
+) -> None:
+    def instance(number: int) -> Dataset:
+        ds = Dataset()
+        ds.SOPClassUID, ds.SOPInstanceUID, ds.PatientID = CT, f"1.2.3.{number}", "P1"
+        return ds
+
+    async def on_get(event: Event) -> Any:  # an async generator, as pynetdicom's are not
+        assert event.identifier.PatientID in {"P1", "NONE"}
+        if event.identifier.PatientID == "NONE":
+            yield 1
+            yield 0xA701, None  # refused: out of resources
+            return
+        yield 2
+        for number in (1, 2):
+            await anyio.sleep(0)
+            yield 0xFF00, instance(number)
+
+    received: list[tuple[str, str]] = []
+
+    def on_store(event: Event) -> int:
+        received.append((str(event.dataset.SOPInstanceUID), event.file_meta.TransferSyntaxUID))
+        return 0x0000
+
+    # No scp_sop_classes: the C-GET models and the storage classes a C-GET
+    # sends back are the defaults, as with Handlers(on_c_get=...).
+    async with (
+        running(evt_handlers=[(EVT_C_GET, on_get)]) as port,
+        package(anyio_backend).connect(
+            HOST,
+            port,
+            sop_classes=[GET_P],
+            scp_sop_classes=[CT],
+            evt_handlers=[(EVT_C_STORE, on_store)],
+        ) as assoc,
+    ):
+        query = Dataset()
+        query.QueryRetrieveLevel, query.PatientID = "PATIENT", "P1"
+        statuses = [int(s) async for s, _ in assoc.c_get(query, GET_P)]
+        assert statuses == [0xFF00, 0x0000]  # Pending after each sub-operation but the last
+        assert assoc.last_response is not None
+        assert assoc.last_response.NumberOfCompletedSuboperations == 2
+        query.PatientID = "NONE"
+        statuses = [int(s) async for s, _ in assoc.c_get(query, GET_P)]
+        assert statuses == [0xA701]
+    assert [uid for uid, _ in received] == ["1.2.3.1", "1.2.3.2"]
+    assert all(syntax for _, syntax in received)

@@ -12,13 +12,17 @@ async server's own is here:
   its A-ASSOCIATE-RQ once received (``request``), then what was agreed
   (``negotiated``, ``accepted_contexts``, ``is_established``).
 - :func:`with_event_handlers`: the DIMSE services' intervention events
-  (EVT_C_ECHO, EVT_C_STORE, EVT_C_FIND and the DIMSE-N ones) bound in
+  (EVT_C_ECHO, EVT_C_STORE, EVT_C_FIND, EVT_C_GET and the DIMSE-N ones) bound in
   ``evt_handlers`` become the :class:`~._handlers.Handlers` fields that
   serve them, so that statuses, cancels and failures are decided by the
   same service layer (and the core's operations) as for ``Handlers``; a
-  handler may be an ``async def``.  C-GET and C-MOVE keep their
-  ``Handlers`` fields (``on_c_get``, ``on_c_move``): pynetdicom's generator
-  protocol for them (a count, an address first) is not mapped.
+  handler may be an ``async def`` (or an async generator).  An EVT_C_GET
+  handler yields as pynetdicom's: the number of matches, then ``(status,
+  dataset)`` pairs, a non-pending status refusing the rest (the core's
+  :func:`dicomul.handler_refusal`).  C-MOVE keeps its ``Handlers`` field
+  (``on_c_move`` and ``move_destinations``): pynetdicom's handler yields
+  the destination's address first, which the server needs before it
+  calls the handler.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from dicomul_common.events import Connecting, Event, HandlerRegistry, ServiceUser
@@ -35,6 +39,7 @@ from dicomul_common.requests import current_request
 from dicomul import (
     EVT_C_ECHO,
     EVT_C_FIND,
+    EVT_C_GET,
     EVT_C_STORE,
     EVT_N_ACTION,
     EVT_N_CREATE,
@@ -46,6 +51,8 @@ from dicomul import (
     Connection,
     EventType,
     Negotiated,
+    Status,
+    answer_status,
 )
 
 if TYPE_CHECKING:
@@ -171,6 +178,13 @@ def with_event_handlers(handlers: Handlers, registry: HandlerRegistry) -> Handle
             return handler(_event(EVT_C_FIND, current_request()), *args)
 
         fields["on_c_find"] = on_c_find
+    if bound(EVT_C_GET):
+
+        def on_c_get(identifier: Dataset) -> AsyncIterator[object]:
+            handler, args = _bound(registry, EVT_C_GET)
+            return _retrieve_items(handler(_event(EVT_C_GET, current_request()), *args))
+
+        fields["on_c_get"] = on_c_get
     for event_type, name in (
         (EVT_N_EVENT_REPORT, "on_n_event_report"),
         (EVT_N_GET, "on_n_get"),
@@ -182,6 +196,44 @@ def with_event_handlers(handlers: Handlers, registry: HandlerRegistry) -> Handle
         if bound(event_type):
             fields[name] = _normalized(registry, event_type)
     return dataclasses.replace(handlers, **fields) if fields else handlers  # type: ignore[arg-type]
+
+
+async def _retrieve_items(results: object) -> AsyncIterator[object]:
+    """An EVT_C_GET handler's yields (a generator, async or not, or an
+    awaitable giving one) as ``Handlers.on_c_get``'s items: the number of
+    matches first (not needed: the matches are counted), then each pending
+    ``(status, dataset)`` pair's data set; another status is yielded as a
+    ``(status, None)`` refusal and ends the handler."""
+    if inspect.isawaitable(results):
+        results = await results
+    first = True
+    async for item in _aiter(results):
+        if first:
+            first = False
+            if not isinstance(item, int) or isinstance(item, bool):
+                raise TypeError(
+                    f"a C-GET handler yields the number of matches first, not {item!r}"
+                )
+            continue
+        if isinstance(item, tuple):
+            status, dataset = item
+            code = answer_status(status)
+            if Status(code) != "Pending":
+                yield code, None
+                return
+            yield dataset
+        else:
+            yield item
+
+
+async def _aiter(results: object) -> AsyncIterator[object]:
+    """The items of an async iterable or an iterable."""
+    if hasattr(results, "__aiter__"):
+        async for item in results:
+            yield item
+    else:
+        for item in results:  # type: ignore[attr-defined]
+            yield item
 
 
 def _normalized(registry: HandlerRegistry, event_type: EventType) -> Callable[..., object]:

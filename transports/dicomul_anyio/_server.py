@@ -195,13 +195,20 @@ async def serve(
     (``event.app_info``; returns {SOP class UID: bytes}) and EVT_SOP_COMMON
     (``event.items``; returns those accepted), each within the ACSE timeout
     (the core's :class:`dicomul.NegotiationAnswers`, as ``dicomul_sync``'s
-    handlers); and EVT_C_ECHO, EVT_C_STORE, EVT_C_FIND and the DIMSE-N
-    events, over the matching ``Handlers`` fields.
+    handlers); and EVT_C_ECHO, EVT_C_STORE, EVT_C_FIND, EVT_C_GET and the
+    DIMSE-N events, over the matching ``Handlers`` fields (see
+    :mod:`._events`; EVT_C_MOVE is not mapped: ``on_c_move``).
 
     With ``ssl_context`` (a server-side context) every connection is TLS
     (PS3.15 B.1).  Started with ``await task_group.start(serve, ...)``, it
     reports the port it listens on (useful with ``port=0``).
     """
+    registry = HandlerRegistry(evt_handlers)
+    for binding in registry.bindings():
+        check_notification_handler(binding[0], binding[1])
+    # The DIMSE events bound serve their services (and so choose the default
+    # SOP classes, as the Handlers fields do).
+    handlers = with_event_handlers(handlers, registry)
     config = _config(
         handlers,
         ae_title=ae_title,
@@ -219,11 +226,8 @@ async def serve(
         implementation_class_uid=check_implementation_class_uid(implementation_class_uid),
         implementation_version_name=check_implementation_version_name(implementation_version_name),
     )
-    registry = HandlerRegistry(evt_handlers)
-    for binding in registry.bindings():
-        check_notification_handler(binding[0], binding[1])
     server = _Server(
-        with_event_handlers(handlers, registry),
+        handlers,
         config,
         registry=registry,
         ssl_context=ssl_context,
