@@ -551,3 +551,32 @@ async def test_c_get_served_by_an_evt_c_get_handler_into_an_evt_c_store_handler(
         assert statuses == [0xA701]
     assert [uid for uid, _ in received] == ["1.2.3.1", "1.2.3.2"]
     assert all(syntax for _, syntax in received)
+
+
+async def test_an_evt_c_find_handler_sees_the_peer_cancel(anyio_backend: str) -> None:
+    saw_cancel = anyio.Event()
+
+    async def on_find(event: Event) -> Any:
+        match = Dataset()
+        match.PatientID, match.QueryRetrieveLevel = "P1", "PATIENT"
+        assert event.is_cancelled is False
+        yield 0xFF00, match
+        with anyio.fail_after(5):
+            while not event.is_cancelled:  # PS3.7 9.3.2.3: the peer's C-CANCEL
+                await anyio.sleep(0.01)
+        saw_cancel.set()
+        yield 0xFE00, None
+
+    async with (
+        running(evt_handlers=[(EVT_C_FIND, on_find)]) as port,
+        package(anyio_backend).connect(HOST, port, sop_classes=[VERIFICATION, FIND_P]) as assoc,
+    ):
+        query = Dataset()
+        query.QueryRetrieveLevel, query.PatientID = "PATIENT", "P1"
+        async with contextlib.aclosing(assoc.c_find(query, FIND_P)) as answers:
+            async for status, _ in answers:
+                assert int(status) == 0xFF00
+                break  # closing the iterator sends the C-CANCEL
+        with anyio.fail_after(5):
+            await saw_cancel.wait()
+        assert (await assoc.c_echo()).Status == 0  # the association goes on
