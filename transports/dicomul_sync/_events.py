@@ -3,7 +3,9 @@
 Theory of operation
 -------------------
 The event types are the core's (:mod:`dicomul._evt`).  Here is what binds
-handlers to them and what calls them:
+handlers to them and what calls them (the registry, :class:`Event`,
+:func:`notify` and :class:`WireEvents` live in :mod:`dicomul_common.events`,
+shared with the async adapter, and are re-exported here):
 
 - :class:`HandlerRegistry` holds the bindings of an AE, of a server, or of
   one association: ``bind(event, handler, args=None)``, ``unbind``,
