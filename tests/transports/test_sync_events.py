@@ -402,12 +402,14 @@ def test_pdu_dimse_and_data_notifications_on_both_sides(scp: AE) -> None:
     messages = [(n, k) for n, k in requested if n.startswith("EVT_DIMSE")]
     assert messages == [("EVT_DIMSE_SENT", "0x30"), ("EVT_DIMSE_RECV", "0x8030")]
     assert ("EVT_DATA_SENT", "bytes") in requested
-    # The SCP's connection is observed from its A-ASSOCIATE-AC on.
+    # The SCP's connection is observed from its first byte on.
     assert [(n, k) for n, k in served if n.startswith("EVT_DIMSE")] == [
         ("EVT_DIMSE_RECV", "0x30"),
         ("EVT_DIMSE_SENT", "0x8030"),
     ]
     assert [k for n, k in served if n.startswith("EVT_PDU")] == [
+        "AssociateRQ",
+        "AssociateAC",
         "PDataTF",
         "PDataTF",
         "ReleaseRQ",
@@ -482,3 +484,117 @@ def test_store_handler_can_write_the_encoded_data_set_as_a_part_10_file(
     assert str(written.PatientName) == "PART^TEN"
     assert written.file_meta.MediaStorageSOPInstanceUID == sent.SOPInstanceUID
     assert written.file_meta.ImplementationVersionName == "EVTEST"
+
+
+def _wire_note(seen: list[tuple[object, ...]]) -> Any:
+    """A server-side handler recording what it is told, with the association."""
+
+    def note(event: Any) -> None:
+        kind = event.event
+        if kind is evt.EVT_FSM_TRANSITION:
+            detail: tuple[object, ...] = (
+                event.current_state,
+                event.fsm_event,
+                event.action,
+                event.next_state,
+            )
+        elif kind in (evt.EVT_PDU_RECV, evt.EVT_PDU_SENT):
+            detail = (type(event.pdu).__name__,)
+        elif kind in (evt.EVT_DATA_RECV, evt.EVT_DATA_SENT):
+            detail = (bytes(event.data),)
+        else:
+            detail = ()
+        seen.append((kind.name, *detail, event.assoc))
+
+    return note
+
+
+WIRE_AND_ASSOCIATION = [
+    evt.EVT_CONN_OPEN,
+    evt.EVT_DATA_RECV,
+    evt.EVT_DATA_SENT,
+    evt.EVT_PDU_RECV,
+    evt.EVT_PDU_SENT,
+    evt.EVT_FSM_TRANSITION,
+    evt.EVT_REQUESTED,
+    evt.EVT_ACCEPTED,
+    evt.EVT_REJECTED,
+    evt.EVT_CONN_CLOSE,
+]
+
+
+def test_the_scp_reports_its_connection_from_the_first_byte(scp: AE) -> None:
+    """Before its A-ASSOCIATE-AC is out, the SCP's handlers see the RQ come
+    in and the AC go out, and the transitions of PS3.8 Table 9-10 that take
+    an acceptor from Sta1 to Sta6 (AE-5, AE-6, AE-7), in that order, with
+    one not-yet-established association object; then the worker's."""
+    seen: list[tuple[object, ...]] = []
+    closed = threading.Event()
+    port = serve(scp, [(kind, _wire_note(seen)) for kind in WIRE_AND_ASSOCIATION])
+
+    def back_to_idle(event: Any) -> None:
+        if event.next_state == "Sta1":
+            closed.set()
+
+    scp.bind(evt.EVT_FSM_TRANSITION, back_to_idle)
+    assoc = scu().associate("127.0.0.1", port, ae_title="EVSCP")
+    assert int(assoc.send_c_echo().Status) == 0
+    assoc.release()
+    assert closed.wait(5)
+    accepted = [entry[0] for entry in seen].index("EVT_ACCEPTED")
+    before = [entry[:-1] for entry in seen[:accepted]]
+    received = b"".join(entry[1] for entry in before if entry[0] == "EVT_DATA_RECV")  # type: ignore[misc]
+    sent = b"".join(entry[1] for entry in before if entry[0] == "EVT_DATA_SENT")  # type: ignore[misc]
+    assert received[:1] == b"\x01"  # the A-ASSOCIATE-RQ in (PS3.8 9.3.2)
+    assert sent[:1] == b"\x02"  # the A-ASSOCIATE-AC out (PS3.8 9.3.3)
+    assert [entry for entry in before if not entry[0].startswith("EVT_DATA")] == [
+        ("EVT_CONN_OPEN",),
+        ("EVT_FSM_TRANSITION", "Sta1", "Evt5", "AE-5", "Sta2"),
+        ("EVT_PDU_RECV", "AssociateRQ"),
+        ("EVT_FSM_TRANSITION", "Sta2", "Evt6", "AE-6", "Sta3"),
+        ("EVT_REQUESTED",),
+        ("EVT_FSM_TRANSITION", "Sta3", "Evt7", "AE-7", "Sta6"),
+        ("EVT_PDU_SENT", "AssociateAC"),
+    ]
+    # The data received comes before the PDU it holds, as pynetdicom reports.
+    names = [entry[0] for entry in before]
+    assert names.index("EVT_DATA_RECV") < names.index("EVT_PDU_RECV")
+    assert names.index("EVT_DATA_SENT") < names.index("EVT_PDU_SENT")
+    connecting = {id(entry[-1]) for entry in seen[:accepted]}
+    assert len(connecting) == 1  # one object for the connection until accepted
+    first = seen[0][-1]
+    assert first.is_established is False  # type: ignore[attr-defined]
+    assert first.request.calling_aet == "EVSCU"  # type: ignore[attr-defined]
+    served = seen[accepted][-1]
+    after = [entry[:-1] for entry in seen[accepted:] if entry[0] == "EVT_FSM_TRANSITION"]
+    assert after[-1] == ("EVT_FSM_TRANSITION", "Sta13", "Evt17", "AR-5", "Sta1")
+    assert all(entry[-1] is served for entry in seen[accepted:])
+    # The PDUs go on being framed across the hand-over to the worker.
+    pdus = [entry[1] for entry in seen if entry[0] in ("EVT_PDU_RECV", "EVT_PDU_SENT")]
+    assert pdus == ["AssociateRQ", "AssociateAC", "PDataTF", "PDataTF", "ReleaseRQ", "ReleaseRP"]
+
+
+def test_the_scp_reports_a_rejection_on_the_wire(scp: AE) -> None:
+    """A rejected request: RQ in, RJ out, Sta3 to Sta13 (AE-8), then the
+    peer's close (AR-5), all from the accept loop (PS3.8 Table 9-10)."""
+    seen: list[tuple[object, ...]] = []
+    closed = threading.Event()
+    scp.require_called_aet = True
+    port = serve(scp, [(kind, _wire_note(seen)) for kind in WIRE_AND_ASSOCIATION])
+    scp.bind(evt.EVT_CONN_CLOSE, lambda event: closed.set())
+    assoc = scu().associate("127.0.0.1", port, ae_title="SOMEONE")
+    assert assoc.is_rejected
+    assert closed.wait(5)
+    assert [entry[:-1] for entry in seen if not entry[0].startswith("EVT_DATA")] == [
+        ("EVT_CONN_OPEN",),
+        ("EVT_FSM_TRANSITION", "Sta1", "Evt5", "AE-5", "Sta2"),
+        ("EVT_PDU_RECV", "AssociateRQ"),
+        ("EVT_FSM_TRANSITION", "Sta2", "Evt6", "AE-6", "Sta3"),
+        ("EVT_REQUESTED",),
+        ("EVT_FSM_TRANSITION", "Sta3", "Evt8", "AE-8", "Sta13"),
+        ("EVT_REJECTED",),
+        ("EVT_PDU_SENT", "AssociateRJ"),
+        ("EVT_FSM_TRANSITION", "Sta13", "Evt17", "AR-5", "Sta1"),
+        ("EVT_CONN_CLOSE",),
+    ]
+    assert len({id(entry[-1]) for entry in seen}) == 1

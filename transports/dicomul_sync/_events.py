@@ -26,8 +26,9 @@ handlers to them and what calls them:
 Handlers run in the thread serving the association (a worker of the
 server, or the caller's for an association it requested), except the
 events before an association is accepted (EVT_CONN_OPEN, EVT_REQUESTED,
-EVT_REJECTED, and EVT_CONN_CLOSE of a connection never accepted), which the
-server's accept loop runs: keep those quick.
+EVT_REJECTED, EVT_CONN_CLOSE of a connection never accepted, and the
+EVT_DATA_*, EVT_PDU_* and EVT_FSM_TRANSITION until the A-ASSOCIATE-AC or
+-RJ is written), which the server's accept loop runs: keep those quick.
 """
 
 from __future__ import annotations
@@ -606,6 +607,13 @@ class WireEvents:
         self._frames = (
             {"sent": ReceiveBuffer(), "received": ReceiveBuffer()} if frame_pdus else None
         )
+
+    def rebind(self, registry: HandlerRegistry, assoc: object) -> None:
+        """Report to ``registry``'s handlers, as ``assoc``, from now on: an
+        acceptor's connection goes from its accept loop to the association
+        serving it, its PDU framing carried on."""
+        self.registry = registry
+        self.assoc = assoc
 
     @staticmethod
     def wanted(registry: HandlerRegistry) -> bool:
