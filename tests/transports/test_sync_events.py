@@ -598,3 +598,128 @@ def test_the_scp_reports_a_rejection_on_the_wire(scp: AE) -> None:
         ("EVT_CONN_CLOSE",),
     ]
     assert len({id(entry[-1]) for entry in seen}) == 1
+
+
+@pytest.fixture
+def destination() -> Iterator[tuple[AE, list[Any]]]:
+    """A storage SCP as a move destination, recording each association it accepts."""
+    accepted: list[Any] = []
+    ae = AE(ae_title="DEST", scp_sop_class=[CT])
+    ae.bind_address = "127.0.0.1"
+    ae.port = 0
+    ae.start(
+        block=False,
+        evt_handlers=[
+            (evt.EVT_ACCEPTED, lambda event: accepted.append(event.assoc.negotiated)),
+            (evt.EVT_C_STORE, lambda event: 0x0000),
+        ],
+    )
+    yield ae, accepted
+    ae.stop(abort=True)
+
+
+def _move(port: int, destination: str = "DEST") -> tuple[list[int], Any]:
+    requestor = scu()
+    requestor.scu_sop_class.append(MOVE_PATIENT)
+    assoc = requestor.associate("127.0.0.1", port, ae_title="EVSCP")
+    query = Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    statuses = [int(status) for status, _ in assoc.send_c_move(query, destination, "P")]
+    final = assoc.last_response
+    assoc.release()
+    return statuses, final
+
+
+def test_a_move_handlers_association_keywords_are_used(
+    scp: AE, destination: tuple[AE, list[Any]]
+) -> None:
+    """``(addr, port, kwargs)``: the sub-association is requested with
+    pynetdicom's ``associate()`` keywords, as the destination sees them (its
+    called AE title, the requestor's maximum PDU length) and as handlers
+    bound through them are told."""
+    dest, accepted = destination
+    told: list[str] = []
+
+    def on_move(event: Any) -> Iterator[object]:
+        keywords = {
+            "ae_title": "OTHER-TITLE",
+            "max_pdu": 8192,
+            "bind_address": ("127.0.0.1", 0),
+            "evt_handlers": [
+                (evt.EVT_DIMSE_SENT, lambda e: told.append(hex(e.message.command_field)))
+            ],
+        }
+        yield "127.0.0.1", dest.port, keywords
+        yield 2
+        yield 0xFF00, ct("ONE")
+        yield 0xFF00, ct("TWO")
+
+    scp.scp_sop_class.append(MOVE_PATIENT)
+    port = serve(scp, [(evt.EVT_C_MOVE, on_move)])
+    statuses, final = _move(port)
+    assert statuses[-1] == 0x0000
+    assert final.NumberOfCompletedSuboperations == 2
+    assert [n.called_ae_title for n in accepted] == ["OTHER-TITLE"]
+    assert accepted[0].requestor_max_pdu_length == 8192
+    assert told == ["0x1", "0x1"]  # the two C-STORE-RQs, seen by the handler given
+
+
+def test_the_seed_on_c_move_may_yield_the_address_and_keywords_first(
+    scp: AE, destination: tuple[AE, list[Any]]
+) -> None:
+    """The seed's ``on_c_move`` may name the address of a destination the
+    AE does not know, with keywords, before its instances (pynetdicom3's
+    handlers did); a destination in ``move_destinations`` still wins."""
+    dest, accepted = destination
+
+    def on_c_move(identifier: Dataset, move_aet: str) -> Iterator[object]:
+        yield "127.0.0.1", dest.port, {"max_pdu": 32768}
+        yield ct("ONE")
+
+    scp.on_c_move = on_c_move  # type: ignore[method-assign]
+    scp.scp_sop_class.append(MOVE_PATIENT)
+    port = serve(scp)
+    statuses, final = _move(port)
+    assert statuses[-1] == 0x0000
+    assert final.NumberOfCompletedSuboperations == 1
+    assert accepted[0].requestor_max_pdu_length == 32768
+    scp.move_destinations["DEST"] = ("127.0.0.1", 1)  # known: the handler's address is not asked
+    statuses, final = _move(port)
+    assert final.NumberOfFailedSuboperations == 1  # the one instance, not the address
+    assert statuses[-1] == 0xA702  # every sub-operation failed to reach port 1
+    assert len(accepted) == 1
+
+
+@pytest.mark.parametrize(
+    ("keywords", "named"),
+    [
+        ({"max_pdu": 8192, "maxpdu": 1}, "'maxpdu'"),
+        ({"max_pdu": "big"}, "max_pdu"),
+        ({"evt_handlers": [("EVT_C_STORE", print)]}, "not an event type"),
+        ({"ext_neg": ["not an item"]}, "not an extended negotiation item"),
+        ({"contexts": []}, "contexts is empty"),
+        ({"bind_address": "127.0.0.1"}, "bind_address"),
+        ("not a dict", "must be a dict"),
+    ],
+)
+def test_unusable_move_keywords_answer_a_failure_and_say_why(
+    scp: AE,
+    destination: tuple[AE, list[Any]],
+    keywords: object,
+    named: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dest, accepted = destination
+
+    def on_move(event: Any) -> Iterator[object]:
+        yield "127.0.0.1", dest.port, keywords
+        yield 1
+        yield 0xFF00, ct("ONE")
+
+    scp.scp_sop_class.append(MOVE_PATIENT)
+    port = serve(scp, [(evt.EVT_C_MOVE, on_move)])
+    with caplog.at_level("ERROR", logger="dicomul.sync"):
+        statuses, _ = _move(port)
+    assert statuses == [0xC000]  # unable to process (PS3.4 C.4.2.1.5), before any sub-operation
+    assert accepted == []
+    assert any(named in record.getMessage() for record in caplog.records)

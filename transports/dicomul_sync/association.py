@@ -139,8 +139,11 @@ class Association:
         user_identity: UserIdentity | None = None,
         registry: HandlerRegistry | None = None,
         ext_neg: Sequence[object] = (),
+        bind_address: tuple[str, int] | None = None,
     ) -> None:
         self.ae = ae
+        #: The local (host, port) to connect from (None: any).
+        self.bind_address = bind_address
         #: This association's event handlers (see :mod:`._events`).
         self.registry = registry if registry is not None else HandlerRegistry()
         self.address = address
@@ -271,6 +274,7 @@ class Association:
             sock = socket.create_connection(
                 (_host_name(self.address), self.port),  # type: ignore[arg-type]  # bytes: see there
                 timeout=ae.connection_timeout or ae.network_timeout or ae.acse_timeout,
+                source_address=self.bind_address,
             )
         except OSError as exc:
             LOGGER.error("Association Request Failed: Failed to establish association")
