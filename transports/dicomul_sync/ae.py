@@ -682,7 +682,10 @@ class AE:
         :class:`dicomul.RoleProposal` (SCP/SCU role selection),
         :class:`dicomul.SOPClassExtendedNegotiation`,
         :class:`dicomul.SOPClassCommonExtendedNegotiation`,
-        :class:`dicomul.UserIdentity`; anything else raises TypeError, and
+        :class:`dicomul.UserIdentity`, or pynetdicom's mutable items of the
+        same names from :mod:`dicomul_sync.pdu_primitives` (checked when
+        converted: TypeError or ValueError naming the attribute); anything
+        else raises TypeError, and
         a second, different user identity (here and in ``user_identity``)
         ValueError.  What
         the peer answered is then on ``assoc.negotiated``:

@@ -79,6 +79,7 @@ from dicomul import (
 from ._channel import Channel
 from ._events import EventHandlers, HandlerRegistry, ServiceUser, WireEvents, notify
 from ._services import Services
+from .pdu_primitives import negotiation_items
 
 if TYPE_CHECKING:
     import ssl
@@ -193,7 +194,7 @@ class Association:
             user_identity=user_identity,
         )
         # PS3.7 D.3.3: the extended negotiation items asked for, over the AE's.
-        self._request = proposal.request.with_negotiation(ext_neg)
+        self._request = proposal.request.with_negotiation(negotiation_items(ext_neg))
         if proposal.left_out:
             LOGGER.warning(
                 "%d SOP classes past the %d presentation contexts allowed are not "
