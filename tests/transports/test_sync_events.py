@@ -699,6 +699,8 @@ def test_the_seed_on_c_move_may_yield_the_address_and_keywords_first(
         ({"ext_neg": ["not an item"]}, "not an extended negotiation item"),
         ({"contexts": []}, "contexts is empty"),
         ({"bind_address": "127.0.0.1"}, "bind_address"),
+        ({"tls_args": ("no context", None)}, "tls_args must be"),
+        ({"ae_title": "A" * 17}, "longer than 16 characters"),
         ("not a dict", "must be a dict"),
     ],
 )

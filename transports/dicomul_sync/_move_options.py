@@ -13,14 +13,17 @@ half-way through the matches.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from dicomul import ProposedContext, check_ae_title
 
 from ._events import HandlerRegistry
 from ._handlers import MoveAssociationOptions
 from .pdu_primitives import negotiation_items
+
+if TYPE_CHECKING:
+    import ssl
 
 __all__ = ["KEYWORDS", "move_association_options"]
 
@@ -129,6 +132,8 @@ def _bind_address(address: object) -> tuple[str, int] | None:
 def _tls_args(tls: object) -> tuple[ssl.SSLContext, str | None] | None:
     if tls is None:
         return None
+    import ssl  # noqa: PLC0415 - only with TLS: an echo loads no TLS (tests/test_lazy_import.py)
+
     if (
         not isinstance(tls, tuple | list)
         or len(tls) != 2
