@@ -44,6 +44,8 @@ from test_sync_services import (
 )
 from tls_certs import Pki, make_pki
 
+from dicomul import IMPLEMENTATION_CLASS_UID
+
 CT = "1.2.840.10008.5.1.4.1.1.2"
 PATIENT_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.1.1"
 VERIFICATION = "1.2.840.10008.1.1"
@@ -407,7 +409,20 @@ async def test_c_get_from_our_sync_scp_into_a_directory_and_a_handler(
     assert sorted(str(ds.SOPInstanceUID) for ds in handled) == sorted(
         str(dcmread(f).SOPInstanceUID) for f in files
     )
-    assert handled[0].file_meta.TransferSyntaxUID == EXPLICIT
+    # Each carries its File Meta Information (PS3.10 7.1), as the blocking
+    # adapter's do, so that it is saved as a Part 10 file as it is.
+    for dataset in handled:
+        meta = dataset.file_meta
+        assert meta.TransferSyntaxUID == EXPLICIT
+        assert meta.MediaStorageSOPClassUID == CT
+        assert meta.MediaStorageSOPInstanceUID == dataset.SOPInstanceUID
+        assert meta.ImplementationClassUID == IMPLEMENTATION_CLASS_UID
+        saved = tmp_path / f"saved-{dataset.SOPInstanceUID}.dcm"
+        dataset.save_as(saved, enforce_file_format=True)
+        reread = dcmread(saved)
+        assert reread == dataset
+        assert reread.file_meta.TransferSyntaxUID == EXPLICIT
+        assert reread.file_meta.MediaStorageSOPInstanceUID == dataset.SOPInstanceUID
 
 
 # ---------------------------------------------- dcmqrscp, C-MOVE to storescp

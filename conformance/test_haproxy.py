@@ -331,6 +331,8 @@ class Burst:
     #: Each API sender's file: the status answered, None if none was.
     statuses: dict[pathlib.Path, int | None]
     runs: list[StorescuRun]
+    #: When the victim was killed (the epoch's seconds, as HAProxy logs).
+    killed_at: float
 
 
 def burst(
@@ -366,6 +368,7 @@ def burst(
     while sum(1 for _ in out.glob("*.dcm")) < total // 4 or int(proxy.stats()["a"]["scur"]) == 0:
         assert time.monotonic() < deadline, "the burst did not get going"
         time.sleep(0.01)
+    killed_at = time.time()
     victim.kill()
     victim.wait()
     statuses: dict[pathlib.Path, int | None] = {}
@@ -379,7 +382,7 @@ def burst(
     for worker in workers:
         worker.join(timeout=60)
         assert not worker.is_alive()
-    return Burst(statuses, runs)
+    return Burst(statuses, runs, killed_at)
 
 
 @needs_haproxy
@@ -466,7 +469,7 @@ def test_a_killed_storescp_loses_nothing_reported_stored(tmp_path: pathlib.Path)
         assert int(table["b"]["smax"]) == MAXCONN, summary(table)
         assert "Server storescp/a is DOWN" in (tmp_path / "haproxy.log").read_text()
 
-    check_outcomes(out, result, sources)
+    check_outcomes(out, result, sources, sessions((tmp_path / "haproxy.log").read_text()))
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -475,7 +478,39 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         proc.wait(timeout=10)
 
 
-def check_outcomes(out: pathlib.Path, result: Burst, sources: dict[str, pathlib.Path]) -> None:
+@dataclasses.dataclass(frozen=True)
+class Session:
+    """One client connection as HAProxy's ``option tcplog`` line reports it."""
+
+    line: str
+    server: str
+    #: Accepted and ended (the epoch's seconds, to HAProxy's millisecond).
+    start: float
+    end: float
+
+
+def sessions(log: str) -> list[Session]:
+    """The sessions of HAProxy's ``dicom`` frontend in its log: the
+    accept date (local time) and ``Tw/Tc/Tt``, Tt the session's whole
+    duration in milliseconds."""
+    pattern = re.compile(r"\[([^]]+)\] dicom storescp/(\S+) [-\d]+/[-\d]+/\+?(\d+) ")
+    found = []
+    for line in log.splitlines():
+        match = pattern.search(line)
+        if match:
+            accepted, fraction = match[1].split(".")
+            stamp = time.mktime(time.strptime(accepted, "%d/%b/%Y:%H:%M:%S"))
+            start = stamp + int(fraction) / 1000
+            found.append(Session(line, match[2], start, start + int(match[3]) / 1000))
+    return found
+
+
+def check_outcomes(
+    out: pathlib.Path,
+    result: Burst,
+    sources: dict[str, pathlib.Path],
+    proxied: list[Session],
+) -> None:
     """Success means on disk and intact; a failure was reported as one."""
     # Every file under its final name is whole: one of the files sent, its
     # data set byte for byte (whatever its sender was told).
@@ -509,8 +544,18 @@ def check_outcomes(out: pathlib.Path, result: Burst, sources: dict[str, pathlib.
             failed_runs += 1
     assert len(result.runs) == 16
 
-    # The kill broke associations in progress (HAProxy had some open to the
-    # victim), and no more than those: at most MAXCONN, each of at most
-    # BATCH files; the rest went to the other server.
+    # The kill broke associations in progress, and no more than those: each
+    # loss is one of the sessions HAProxy had open to the victim when it was
+    # killed (at most MAXCONN), each of at most BATCH files.  HAProxy logs a
+    # session when it ends, to the millisecond: those on the victim ending
+    # after the kill.
+    assert len(proxied) >= 400 // BATCH, "one session per association, at least"
+    on_victim = [s for s in proxied if s.server == "a" and s.end >= result.killed_at - 0.002]
     lost = unanswered + failed_runs * BATCH
-    assert 0 < lost <= MAXCONN * BATCH, (unanswered, failed_runs)
+    diagnosis = (
+        f"{unanswered} files unanswered, {failed_runs} storescu runs failed; killed at "
+        f"{result.killed_at:.3f}; sessions open to the victim then: "
+        + "; ".join(f"{s.line} (ended {s.end:.3f})" for s in on_victim)
+    )
+    assert 0 < len(on_victim) <= MAXCONN, diagnosis
+    assert 0 < lost <= len(on_victim) * BATCH, diagnosis

@@ -304,11 +304,18 @@ def test_event_handlers_log_the_connection(library: str, tmp_path: pathlib.Path)
     with running(EVENTS_SCP, library, tmp_path / "unused", log) as port:
         result = dcmtk("echoscu", HOST, str(port))
         assert result.returncode == 0, result.stderr
-        # The release is answered before the connection closes: wait for it.
+        # The release is answered before the connection closes: wait for both.
         wait_for_line(log, "echo with message ID 1")
+        year = log.read_text().splitlines()[3].rsplit(" ", 1)[1]
         wait_for_line(log, "connection closed", after="echo with message ID 1")
+        wait_for_line(log, f"assoc: EVT_RELEASED at {year}", after="echo with message ID 1")
     lines = log.read_text().splitlines()
-    year = lines[3].rsplit(" ", 1)[1]
+    ending = [f"assoc: EVT_RELEASED at {year}", "connection closed"]
+    if library == "pynetdicom" and lines[5:] == ending[::-1]:
+        # pynetdicom raises the two from different threads: under load the
+        # close is sometimes logged first.  dicomul raises both from the
+        # association's worker, in the order they happen.
+        lines[5:] = ending
     assert lines == [
         # The probe that waited for the program to listen: a connection, no association.
         f"connection from {HOST}",
@@ -316,6 +323,5 @@ def test_event_handlers_log_the_connection(library: str, tmp_path: pathlib.Path)
         f"connection from {HOST}",
         f"assoc: EVT_ACCEPTED at {year}",
         "echo with message ID 1",
-        f"assoc: EVT_RELEASED at {year}",
-        "connection closed",
+        *ending,
     ]

@@ -37,11 +37,30 @@ from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
+from dicomul_common.events import (
+    Connecting,
+    Event,
+    EventBinding,
+    Handler,
+    HandlerRegistry,
+    ServiceUser,
+    WireEvents,
+    notify,
+)
 from dicomul_common.outgoing import Outgoing, store_request
+from dicomul_common.requests import current_request
 from dicomul_common.responses import command_dataset
 
 from dicomul import (
     DEFAULT_MAX_PDU_LENGTH,
+    EVT_ABORTED,
+    EVT_ACCEPTED,
+    EVT_C_STORE,
+    EVT_CONN_CLOSE,
+    EVT_CONN_OPEN,
+    EVT_REJECTED,
+    EVT_RELEASED,
+    EVT_REQUESTED,
     IMPLEMENTATION_CLASS_UID,
     IMPLEMENTATION_VERSION_NAME,
     VERIFICATION_SOP_CLASS,
@@ -58,12 +77,15 @@ from dicomul import (
     Connection,
     ConnectionClosed,
     ContextSetting,
+    EventType,
     GeneralStatus,
     Negotiated,
     OutgoingMessage,
     Priority,
     ProposedContext,
     RejectedContext,
+    Released,
+    ReleaseRequested,
     RequestAssociation,
     RequestRelease,
     Response,
@@ -93,8 +115,10 @@ from dicomul import (
 
 from ._dispatch import AssociationAbortedError, Dispatcher
 from ._driver import GONE, Driver
+from ._events import check_notification_handler
 from ._push import GRACE, Body, push_data_set
 from ._scu_services import OnCStore, OnRequest, StoreTarget, SubOperationServer
+from ._services import call
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -138,13 +162,22 @@ class AsyncAssociation:
         *,
         drain_timeout: float,
         on_n_event_report: OnRequest | None = None,
+        registry: HandlerRegistry | None = None,
+        address: tuple[str, int] = ("", 0),
     ) -> None:
+        #: This association's event handlers (``evt_handlers``, :meth:`bind`).
+        self.registry = registry if registry is not None else HandlerRegistry()
+        #: The peer's (host, port), as connected to.
+        self.address = address
         self._driver = driver
         self._request = request
         self._conn = driver.conn
         self._message_lock = anyio.Lock()
         self._services = SubOperationServer(
-            self.negotiated, self._respond, on_n_event_report=on_n_event_report
+            self.negotiated,
+            self._respond,
+            on_n_event_report=on_n_event_report,
+            implementation=(request.implementation_class_uid, request.implementation_version_name),
         )
         self._dispatcher = Dispatcher(driver, self._services.serve)
         self._drain_timeout = drain_timeout
@@ -153,6 +186,13 @@ class AsyncAssociation:
         #: The command set of the last C-FIND/C-GET/C-MOVE response, as a
         #: Dataset (sub-operation counts, error comment).
         self.last_response: Dataset | None = None
+        # Whether the end (EVT_RELEASED or EVT_ABORTED) and the close
+        # (EVT_CONN_CLOSE) were notified: each once.
+        self._end_told = False
+        self._close_told = False
+        if driver.wire is not None:
+            driver.wire.assoc = self  # the wire's events name the association now
+        driver.observe = self._observe
 
     @property
     def negotiated(self) -> Negotiated:
@@ -184,6 +224,61 @@ class AsyncAssociation:
         (PS3.7 D.3.3.7.2), if it sent one: empty for the username types, a
         Kerberos ticket or a SAML/JWT response otherwise."""
         return self.negotiated.user_identity_response
+
+    @property
+    def acceptor(self) -> ServiceUser:
+        """The peer: the AE title called and its (host, port) (pynetdicom's
+        ``assoc.acceptor``)."""
+        return ServiceUser(self._request.called_ae_title, *self.address)
+
+    @property
+    def requestor(self) -> ServiceUser:
+        """This side: its AE title (pynetdicom's ``assoc.requestor``)."""
+        return ServiceUser(self._request.calling_ae_title, "", 0)
+
+    # ------------------------------------------------------ event handlers
+
+    def bind(
+        self, event: EventType, handler: Handler, args: Sequence[object] | None = None
+    ) -> None:
+        """Call ``handler(event, *args)`` when ``event`` (``EVT_...``, the
+        notification events) happens on this association from now on.
+        EVT_PDU_SENT/RECV are framed only if a PDU handler was bound at
+        :func:`connect` (a stream is framed from its start).  A notification
+        handler is a plain function (TypeError for an ``async def``)."""
+        if isinstance(event, EventType):
+            check_notification_handler(event, handler)
+        self.registry.bind(event, handler, args)
+
+    def unbind(self, event: EventType, handler: Handler) -> None:
+        """Stop calling ``handler`` for ``event`` on this association."""
+        self.registry.unbind(event, handler)
+
+    def get_handlers(self, event: EventType) -> object:
+        """What is bound to ``event``: (handler, args) or None for an
+        intervention event, a list of (handler, args) for a notification."""
+        return self.registry.get_handlers(event)
+
+    async def _event_store(self, dataset: Dataset) -> object:
+        """A C-GET's C-STORE sub-operation, for the EVT_C_STORE handler bound."""
+        handlers = self.registry.handlers(EVT_C_STORE)
+        if not handlers:
+            raise RuntimeError("the EVT_C_STORE handler was unbound during the C-GET")
+        handler, args = handlers[0]
+        event = Event(self, EVT_C_STORE, {"dataset": dataset}, service=current_request())
+        return await call(handler, event, *args)
+
+    def _observe(self, event: object) -> None:
+        """The association's end, as the core reports it (PS3.8 7.2, 7.3)."""
+        if isinstance(event, Released | ReleaseRequested):
+            self._end(EVT_RELEASED)
+        elif isinstance(event, Aborted):
+            self._end(EVT_ABORTED)
+
+    def _end(self, event: EventType) -> None:
+        if not self._end_told:
+            self._end_told = True
+            notify(self.registry, self, event)
 
     @property
     def outstanding_requests(self) -> frozenset[int]:
@@ -305,7 +400,14 @@ class AsyncAssociation:
         status, is the sub-operation's status).  The storage classes must
         have been proposed with the SCP role (``connect(scp_sop_classes=...)``).
         Yields (status, identifier) per C-GET response; :attr:`last_response`
-        holds the sub-operation counts.  One C-GET at a time."""
+        holds the sub-operation counts.  One C-GET at a time.  Without either,
+        an EVT_C_STORE handler bound on the association (``evt_handlers``,
+        :meth:`bind`, as pynetdicom's) is called with an
+        :class:`~dicomul_common.events.Event` (``event.dataset`` with its
+        ``file_meta``, ``event.context``, ``event.request``); it may be an
+        ``async def``, and returns the status."""
+        if on_c_store is None and store_directory is None and self.registry.has(EVT_C_STORE):
+            on_c_store = self._event_store
         if (on_c_store is None) == (store_directory is None):
             raise TypeError("give exactly one of on_c_store and store_directory")
         target = StoreTarget(on_c_store=on_c_store, store_directory=store_directory)
@@ -566,11 +668,17 @@ class AsyncAssociation:
         """Abort the association (A-ABORT) and close the connection."""
         await self._driver.abort()
         self._dispatcher.end(ConnectionClosed())
+        self._end(EVT_ABORTED)
         await self._closed()
 
     async def _closed(self) -> None:
         await self._driver.close()
         await self._services.close()
+        if not self._end_told:  # ended without a release or abort seen: lost
+            self._end(EVT_ABORTED)
+        if not self._close_told:
+            self._close_told = True
+            notify(self.registry, self, EVT_CONN_CLOSE, address=self.address)
 
     # --------------------------------------------------------- the engine
 
@@ -634,7 +742,7 @@ class AsyncAssociation:
 
     async def _send_locked(self, context_id: int, command: Command, body: _Body) -> None:
         """Send one message under the message lock, its data set pushed as read."""
-        message = self._conn.start_message(context_id, command, now=anyio.current_time())
+        message = self._driver.start_message(context_id, command)
         try:
             await push_data_set(self._driver, message, body)
             self._driver.deadline_changed()  # the wait for its response begins
@@ -705,6 +813,8 @@ async def connect(
     network_timeout: float | None = None,
     ssl_context: ssl.SSLContext | None = None,
     on_n_event_report: OnRequest | None = None,
+    ext_neg: Sequence[object] = (),
+    evt_handlers: Iterable[EventBinding] = (),
 ) -> AsyncIterator[AsyncAssociation]:
     """Associate with the peer at ``host``:``port``; the block runs with the
     association established, which is released on leaving it and aborted on
@@ -744,6 +854,31 @@ async def connect(
     ``dataset`` the Event Information) and returns a status, or (status,
     Event Reply data set); without it they are answered 0x0211.
 
+    ``ext_neg`` lists extended negotiation items (PS3.7 D.3.3), as
+    ``dicomul_sync``'s ``associate(ext_neg=...)`` and pynetdicom's do: the
+    core's :class:`dicomul.AsynchronousOperationsWindowNegotiation` (over
+    ``max_operations``), :class:`dicomul.RoleProposal`,
+    :class:`dicomul.SOPClassExtendedNegotiation`,
+    :class:`dicomul.SOPClassCommonExtendedNegotiation` and
+    :class:`dicomul.UserIdentity` (one identity at most, with
+    ``user_identity`` too: ValueError; another type: TypeError); what the
+    peer answered is in :attr:`AsyncAssociation.negotiated`.
+
+    ``evt_handlers`` binds handlers to the notification events of this
+    association, as ``[(EVT_ACCEPTED, handler), (EVT_PDU_SENT, handler,
+    [args])]`` (the event types are the core's, ``dicomul.EVT_...``):
+    EVT_CONN_OPEN, EVT_REQUESTED, then EVT_ACCEPTED, EVT_REJECTED or
+    EVT_ABORTED, later EVT_RELEASED or EVT_ABORTED, and EVT_CONN_CLOSE;
+    EVT_DATA_SENT/RECV, EVT_PDU_SENT/RECV, EVT_DIMSE_SENT/RECV and
+    EVT_FSM_TRANSITION as they happen.  Each is called ``handler(event,
+    *args)`` with a :class:`dicomul_common.events.Event` (``assoc``,
+    ``event``, ``timestamp`` and the event's own attributes) synchronously,
+    in the task where the event happens: a plain function, which should
+    be quick; what it returns is ignored and a raise is logged.  Before
+    the association is accepted ``event.assoc`` is a
+    :class:`dicomul_common.events.Connecting`, then the
+    :class:`AsyncAssociation`.
+
     Raises :class:`AssociationRejectedError` or :class:`AssociationAbortedError`
     if it is not established (the latter also when the connection cannot be
     made, the TLS handshake fails or the peer resets it: the transport's
@@ -770,7 +905,15 @@ async def connect(
     request = dataclasses.replace(
         proposal.request,
         asynchronous_operations=None if max_operations == 1 else (max_operations, 1),
-    )
+    ).with_negotiation(ext_neg)  # PS3.7 D.3.3: checked before connecting
+    registry = HandlerRegistry(evt_handlers)
+    for binding in registry.bindings():
+        check_notification_handler(binding[0], binding[1])
+        if binding[0].is_intervention and binding[0] is not EVT_C_STORE:
+            raise ValueError(
+                f"{binding[0]} is not an event of an association requested "
+                "(EVT_C_STORE for a C-GET's sub-operations is): bind it on serve()"
+            )
     stream: anyio.abc.ByteStream
     with anyio.fail_after(acse_timeout):
         try:
@@ -789,27 +932,48 @@ async def connect(
         network_timeout=network_timeout,
     )
     driver = Driver(stream, conn)
+    address = (host, port)
+    peer = Connecting(address, request)
+    # Always: handlers bound later (AsyncAssociation.bind) are told too.
+    driver.wire = WireEvents(registry, peer, frame_pdus=WireEvents.wanted(registry))
+    driver.wire.transitions(conn)  # recording from AE-1 on, if wanted
+    notify(registry, peer, EVT_CONN_OPEN, address=address)
+
+    async def fail(event: EventType) -> None:
+        """Not established: ``event``, then the connection closed."""
+        await driver.close()
+        notify(registry, peer, event)
+        notify(registry, peer, EVT_CONN_CLOSE, address=address)
+
     try:
-        await driver.send(RequestAssociation(request=request))
-        conn.transport_connected(now=anyio.current_time())
+        conn.send(RequestAssociation(request=request), now=anyio.current_time())  # AE-1
+        conn.transport_connected(now=anyio.current_time())  # AE-2
         await driver.flush()
+        notify(registry, peer, EVT_REQUESTED)
         answer = await driver.next_event()
     except GONE as exc:  # the peer reset before the A-ASSOCIATE-RQ was written
-        await driver.close()
+        await fail(EVT_ABORTED)
         raise AssociationAbortedError(ConnectionClosed(), reason=f"{exc!r}") from exc
     except BaseException:
-        await driver.close()
+        with anyio.CancelScope(shield=True):
+            await fail(EVT_ABORTED)
         raise
     if isinstance(answer, AssociationRejected):
-        await driver.close()
+        await fail(EVT_REJECTED)
         raise AssociationRejectedError(answer)
     if not isinstance(answer, AssociationAccepted):
-        await driver.close()
+        await fail(EVT_ABORTED)
         assert isinstance(answer, Aborted | ConnectionClosed), answer
         raise AssociationAbortedError(answer)
     assoc = AsyncAssociation(
-        driver, request, drain_timeout=dimse_timeout or GRACE, on_n_event_report=on_n_event_report
+        driver,
+        request,
+        drain_timeout=dimse_timeout or GRACE,
+        on_n_event_report=on_n_event_report,
+        registry=registry,
+        address=address,
     )
+    notify(registry, assoc, EVT_ACCEPTED)
     try:
         yield assoc
     except BaseException:

@@ -10,11 +10,20 @@ at :attr:`~dicomul.Connection.next_deadline`, and answers a peer's
 A-RELEASE-RQ when the core says so (:attr:`~dicomul.Connection.release_to_answer`).
 The SCU side (``_client``) and the SCP side both drive their association
 through it; neither holds a protocol rule.
+
+With event handlers bound (``evt_handlers``), its :attr:`Driver.wire`
+(:class:`dicomul_common.events.WireEvents`, the blocking adapter's) is told
+of every byte written and read (EVT_DATA_SENT/RECV, and the PDUs they
+frame, EVT_PDU_SENT/RECV), every DIMSE message started (EVT_DIMSE_SENT) or
+received (EVT_DIMSE_RECV), and the state machine's transitions
+(EVT_FSM_TRANSITION), where they happen.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
@@ -26,8 +35,12 @@ from dicomul import (
     Command,
     Connection,
     ConnectionClosed,
+    OutgoingMessage,
     RespondRelease,
 )
+
+if TYPE_CHECKING:
+    from dicomul_common.events import WireEvents
 
 __all__ = ["GONE", "RECEIVE_SIZE", "SEND_UNJOINED_FROM", "Driver"]
 
@@ -61,12 +74,21 @@ class Driver:
         # deadline_changed) rather than timed out.
         self._waiting: anyio.CancelScope | None = None
         self._woken = False
+        #: The event notifications of what crosses the connection, if any
+        #: handler is bound (see the module's docstring).
+        self.wire: WireEvents | None = None
+        #: Told of each event the core gives (the association's lifecycle
+        #: notifications), if set.
+        self.observe: Callable[[object], None] | None = None
 
     async def flush(self) -> None:
         """Write whatever the core has queued, and tell the core it went.
 
         The bytes are taken from the core under the write lock, so that what
         several tasks queue goes out in the order it was queued."""
+        wire = self.wire
+        if wire is not None:
+            wire.transitions(self.conn)
         if not self.conn.data_pending:
             return
         async with self._write_lock:
@@ -74,6 +96,9 @@ class Driver:
             if buffers:
                 await self._write(buffers)
                 self.conn.wrote(now=anyio.current_time())
+                if wire is not None:
+                    for buffer in buffers:
+                        wire.sent(buffer)
 
     async def _write(self, buffers: list[BytesLike]) -> None:
         """Write the core's queued buffers in order, copying only small ones.
@@ -116,8 +141,17 @@ class Driver:
         self, context_id: int, command: Command, data: BytesLike | None = None
     ) -> None:
         """Send one DIMSE message whose data set (if any) is in memory."""
+        if self.wire is not None:
+            self.wire.message_sent(context_id, command)
         self.conn.send_message(context_id, command, data, now=anyio.current_time())
         await self.flush()
+
+    def start_message(self, context_id: int, command: Command) -> OutgoingMessage:
+        """Start one DIMSE message whose data set is pushed as it is read
+        (:meth:`dicomul.Connection.start_message`)."""
+        if self.wire is not None:
+            self.wire.message_sent(context_id, command)
+        return self.conn.start_message(context_id, command, now=anyio.current_time())
 
     async def next_event(self) -> object:
         """The core's next event, reading and keeping its timers as needed;
@@ -128,6 +162,10 @@ class Driver:
             if self.conn.release_to_answer:  # the peer asked (or a collision): PS3.8 7.2
                 await self.send(RespondRelease())
             if event is not NEED_DATA:
+                if self.wire is not None:
+                    self.wire.event(event)
+                if self.observe is not None:
+                    self.observe(event)
                 if isinstance(event, ConnectionClosed):  # the core's one signal to close
                     self.closed = True
                 return event
@@ -152,7 +190,11 @@ class Driver:
             received = True
         woken, self._woken = self._woken, False
         if received:
+            if self.wire is not None and data:
+                self.wire.received(data)
             self.conn.receive_data(data, now=anyio.current_time())
+            if self.wire is not None:
+                self.wire.transitions(self.conn)
         elif not woken:  # (woken: the deadline moved, wait again on the new one)
             self.conn.handle_timeout(now=anyio.current_time())
 

@@ -36,6 +36,8 @@ from dicomul_common.handling import (
 from dicomul_common.requests import ServiceRequest, serving
 
 from dicomul import (
+    IMPLEMENTATION_CLASS_UID,
+    IMPLEMENTATION_VERSION_NAME,
     Command,
     CommandField,
     CommandReceived,
@@ -98,8 +100,15 @@ class SubOperationServer:
         respond: Callable[[int, Command, bytes | None], Awaitable[None]],
         *,
         on_n_event_report: OnRequest | None = None,
+        implementation: tuple[str, str | None] = (
+            IMPLEMENTATION_CLASS_UID,
+            IMPLEMENTATION_VERSION_NAME,
+        ),
     ) -> None:
         self._negotiated = negotiated
+        #: This side's implementation class UID and version name (PS3.7
+        #: D.3.3.2), written into the file meta of the data sets received.
+        self.implementation = implementation
         self._respond = respond
         self._incoming: _Incoming | None = None
         #: Where C-STORE sub-operations go (set for the time of a C-GET).
@@ -194,8 +203,12 @@ class SubOperationServer:
         assert incoming.parts is not None
         assert target is not None
         assert target.on_c_store is not None
-        dataset = _decoded(incoming)
-        return answer_status(await target.on_c_store(dataset)), None
+        dataset = _decoded(incoming, self.implementation)
+        request = ServiceRequest(
+            incoming.command, incoming.context_id, incoming.transfer_syntax, self._negotiated
+        )
+        with serving(request):  # current_request() inside the handler, as on the server
+            return answer_status(await target.on_c_store(dataset)), None
 
     async def _event_report(self, incoming: _Incoming) -> _Answer:
         """The ``on_n_event_report`` handler's answer: its status, and its
@@ -228,18 +241,22 @@ async def _discard(incoming: _Incoming) -> None:
             await anyio.to_thread.run_sync(store.discard)
 
 
-def _decoded(incoming: _Incoming) -> Dataset:
-    """The received data set, with file meta so that it can be saved as it came."""
-    from pydicom.dataset import FileMetaDataset  # noqa: PLC0415
-    from pydicom.uid import UID  # noqa: PLC0415
+def _decoded(incoming: _Incoming, implementation: tuple[str, str | None]) -> Dataset:
+    """The received data set, with its File Meta Information (PS3.10 7.1:
+    the C-STORE's SOP class and instance, the transfer syntax it came in,
+    this side's implementation), so that ``save_as(path,
+    enforce_file_format=True)`` writes it as a Part 10 file."""
+    from dicomul_common.storage import file_meta_for  # noqa: PLC0415 - pydicom on use
 
     from dicomul import decode_dataset  # noqa: PLC0415
 
     assert incoming.parts is not None
     dataset = decode_dataset(b"".join(incoming.parts), incoming.transfer_syntax)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(incoming.command.affected_sop_class_uid or "")
-    meta.MediaStorageSOPInstanceUID = UID(incoming.command.affected_sop_instance_uid or "")
-    meta.TransferSyntaxUID = UID(incoming.transfer_syntax)
-    dataset.file_meta = meta
+    dataset.file_meta = file_meta_for(
+        incoming.command.affected_sop_class_uid or "",
+        incoming.command.affected_sop_instance_uid or "",
+        incoming.transfer_syntax,
+        implementation_class_uid=implementation[0],
+        implementation_version_name=implementation[1],
+    )
     return dataset

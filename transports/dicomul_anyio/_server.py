@@ -32,17 +32,33 @@ import contextlib
 import errno
 import logging
 import ssl
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
 from anyio.streams.tls import TLSStream
-from dicomul_common.negotiation import asserted_identity, identity_verdict, supported_by_sop_class
+from dicomul_common.events import Event, EventBinding, HandlerRegistry, WireEvents, notify
+from dicomul_common.negotiation import (
+    NEGOTIATION_EVENTS,
+    asserted_identity,
+    identity_verdict,
+    negotiation_answers,
+    negotiation_questions,
+    supported_by_sop_class,
+)
 
 from dicomul import (
     DEFAULT_DISPLACE_IDLE_AFTER,
     DEFAULT_MAX_PDU_LENGTH,
+    EVT_ABORTED,
+    EVT_ACCEPTED,
+    EVT_CONN_CLOSE,
+    EVT_CONN_OPEN,
+    EVT_REJECTED,
+    EVT_RELEASED,
+    EVT_REQUESTED,
+    EVT_USER_ID,
     FIND_MODELS,
     GET_MODELS,
     IMPLEMENTATION_CLASS_UID,
@@ -58,6 +74,8 @@ from dicomul import (
     ConnectionClosed,
     ContextSetting,
     DataSetFragment,
+    EventType,
+    NegotiationAnswers,
     ReleaseRequested,
     Role,
     check_implementation_class_uid,
@@ -69,6 +87,12 @@ from dicomul.pdu import AssociateRQ
 from ._admission import Slots, Unassociated
 from ._client import DEFAULT_TRANSFER_SYNTAXES, connect
 from ._driver import GONE, Driver
+from ._events import (
+    ServedAssociation,
+    check_notification_handler,
+    serving_association,
+    with_event_handlers,
+)
 from ._pump import PumpedStream
 from ._services import AsyncServices, call
 
@@ -113,6 +137,7 @@ async def serve(
     dimse_timeout: float | None = None,
     network_timeout: float | None = None,
     ssl_context: ssl.SSLContext | None = None,
+    evt_handlers: Iterable[EventBinding] = (),
     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve associations on ``host``:``port`` with ``handlers``, until
@@ -154,10 +179,36 @@ async def serve(
     loop's clock (None: none); ``acse_timeout`` also bounds the TLS
     handshake and the wait for the association request (ARTIM).
 
+    ``evt_handlers`` binds handlers to events, pynetdicom's way
+    (``[(EVT_C_STORE, handle_store), (EVT_ACCEPTED, log, [args])]``, the
+    core's event types ``dicomul.EVT_...``), each called ``handler(event,
+    *args)`` with a :class:`dicomul_common.events.Event` whose ``assoc`` is
+    the connection's :class:`~._events.ServedAssociation`.  Notifications
+    (EVT_CONN_OPEN, EVT_REQUESTED, EVT_ACCEPTED, EVT_REJECTED,
+    EVT_RELEASED, EVT_ABORTED, EVT_CONN_CLOSE, EVT_DATA_*, EVT_PDU_*,
+    EVT_DIMSE_*, EVT_FSM_TRANSITION) are plain functions, called in the
+    association's task where the event happens (quick: the event loop
+    waits); a raise is logged.  Interventions may be ``async def``:
+    EVT_USER_ID (over ``Handlers.on_user_identity``: returns
+    ``(is_verified, server response)``), EVT_ASYNC_OPS (``event.invoked``,
+    ``event.performed``; returns the window), EVT_SOP_EXTENDED
+    (``event.app_info``; returns {SOP class UID: bytes}) and EVT_SOP_COMMON
+    (``event.items``; returns those accepted), each within the ACSE timeout
+    (the core's :class:`dicomul.NegotiationAnswers`, as ``dicomul_sync``'s
+    handlers); and EVT_C_ECHO, EVT_C_STORE, EVT_C_FIND, EVT_C_GET and the
+    DIMSE-N events, over the matching ``Handlers`` fields (see
+    :mod:`._events`; EVT_C_MOVE is not mapped: ``on_c_move``).
+
     With ``ssl_context`` (a server-side context) every connection is TLS
     (PS3.15 B.1).  Started with ``await task_group.start(serve, ...)``, it
     reports the port it listens on (useful with ``port=0``).
     """
+    registry = HandlerRegistry(evt_handlers)
+    for binding in registry.bindings():
+        check_notification_handler(binding[0], binding[1])
+    # The DIMSE events bound serve their services (and so choose the default
+    # SOP classes, as the Handlers fields do).
+    handlers = with_event_handlers(handlers, registry)
     config = _config(
         handlers,
         ae_title=ae_title,
@@ -178,6 +229,7 @@ async def serve(
     server = _Server(
         handlers,
         config,
+        registry=registry,
         ssl_context=ssl_context,
         timeouts=(acse_timeout, dimse_timeout, network_timeout),
         displace_idle_after=displace_idle_after,
@@ -229,8 +281,11 @@ class _Server:
         ssl_context: ssl.SSLContext | None,
         timeouts: tuple[float | None, float | None, float | None],
         displace_idle_after: float | None,
+        registry: HandlerRegistry | None = None,
     ) -> None:
         self.handlers = handlers
+        #: The event handlers bound (``evt_handlers``).
+        self.registry = registry if registry is not None else HandlerRegistry()
         self.config = config
         self.ssl_context = ssl_context
         self.acse_timeout, self.dimse_timeout, self.network_timeout = timeouts
@@ -320,6 +375,19 @@ class _Association:
         self.services = AsyncServices(
             server.handlers, self.driver, self.pumped, move_relay=self._move_relay
         )
+        #: What this connection's events show as ``event.assoc``.
+        self.assoc = ServedAssociation(
+            _peer_address(stream),
+            self.conn,
+            server.config.ae_title,
+            cancelled=self.services.cancel_requested,
+        )
+        registry = server.registry
+        if registry.bindings():
+            self.driver.wire = WireEvents(
+                registry, self.assoc, frame_pdus=WireEvents.wanted(registry)
+            )
+            self.driver.wire.transitions(self.conn)  # recording from Sta1 on, if wanted
         self.counted = False  # holds one of the server's slots
         #: Set by displace(): the seconds the association had been idle.
         self.displaced_after: float | None = None
@@ -329,6 +397,8 @@ class _Association:
         self.lingering = False
 
     async def run(self) -> None:
+        serving_association(self.assoc)  # this task's (the DIMSE events' assoc)
+        self._event(EVT_CONN_OPEN, address=self.assoc.address)
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(self.pumped.pump)
@@ -347,6 +417,11 @@ class _Association:
                 else:  # cancelled, or failed: the peer learns at once
                     await self.driver.abort()
                 await self._notify_end("on_association_aborted")
+            self._event(EVT_CONN_CLOSE, address=self.assoc.address)
+
+    def _event(self, event: EventType, **attributes: object) -> None:
+        """Tell ``event``'s notification handlers (a raise is logged)."""
+        notify(self.server.registry, self.assoc, event, **attributes)
 
     async def _serve(self) -> None:
         conn, driver = self.conn, self.driver
@@ -372,7 +447,10 @@ class _Association:
     async def _negotiate(self, request: AssociateRQ) -> None:
         LOGGER.info("Association Received")
         server = self.server
+        self.assoc.request = request
+        self._event(EVT_REQUESTED)
         identity_result = await self._check_identity(request)
+        answers = await self._negotiation_answers(request)
         slots, config = server.slots, server.config
         if slots.active >= config.maximum_associations and only_the_limit_refuses(request, config):
             server.slots.displace_idle(now=anyio.current_time(), after=server.displace_idle_after)
@@ -382,6 +460,7 @@ class _Association:
                 active_associations=slots.active,
                 user_identity_result=identity_result,
                 peer_address=self.peer_ip,
+                negotiation_answers=answers,
             ),
             now=anyio.current_time(),
         )
@@ -393,11 +472,13 @@ class _Association:
         await self.driver.flush()
         if negotiated is None:
             LOGGER.info("Association Rejected")  # holds no slot (PS3.8 9.3.4)
+            self._event(EVT_REJECTED)
             if identity_result is not None and not identity_result[0]:
                 LOGGER.warning("Association Rejected: user identity not accepted")
         else:
             LOGGER.info("Association Acknowledged")
             self.ended = False
+            self._event(EVT_ACCEPTED)
             await self._notify("on_association_accepted")
 
     async def _check_identity(self, request: AssociateRQ) -> tuple[bool, bytes | None] | None:
@@ -408,10 +489,22 @@ class _Association:
         does not answer within the ACSE timeout, refuses the identity."""
         handler = self.server.handlers.on_user_identity
         identity = asserted_identity(request)
-        if handler is None or identity is None:
+        bound = self.server.registry.handlers(EVT_USER_ID)
+        if (handler is None and not bound) or identity is None:
             return None
         try:
             with anyio.fail_after(self.server.acse_timeout):
+                if bound:  # EVT_USER_ID, as dicomul_sync's: over on_user_identity
+                    event_handler, args = bound[0]
+                    attributes = {
+                        "user_id_type": int(identity.identity_type),
+                        "primary_field": identity.primary_field,
+                        "secondary_field": identity.secondary_field,
+                        "positive_response_requested": identity.positive_response_requested,
+                    }
+                    event = Event(self.assoc, EVT_USER_ID, attributes)
+                    return identity_verdict(await call(event_handler, event, *args))
+                assert handler is not None
                 return identity_verdict(await call(handler, identity, request.calling_aet))
         except TimeoutError:
             LOGGER.warning(
@@ -423,6 +516,26 @@ class _Association:
         except Exception:
             LOGGER.exception("the user identity check failed: rejecting the association")
             return False, None
+
+    async def _negotiation_answers(self, request: AssociateRQ) -> NegotiationAnswers | None:
+        """The EVT_ASYNC_OPS, EVT_SOP_EXTENDED and EVT_SOP_COMMON handlers'
+        answers to what ``request`` negotiates (PS3.7 D.3.3.3, D.3.3.5,
+        D.3.3.6), each awaited within the ACSE timeout; None where none is
+        bound.  One that raises or times out answers nothing (logged)."""
+        registry = self.server.registry
+        bound = [event for event in NEGOTIATION_EVENTS if registry.has(event)]
+        if not bound:
+            return None
+        replies: dict[EventType, object] = {}
+        for event_type, attributes in negotiation_questions(request, bound).items():
+            handler, args = registry.handlers(event_type)[0]
+            try:
+                with anyio.fail_after(self.server.acse_timeout):
+                    event = Event(self.assoc, event_type, attributes)
+                    replies[event_type] = await call(handler, event, *args)
+            except Exception as exc:  # logged by negotiation_answers
+                replies[event_type] = exc
+        return negotiation_answers(bound, replies)
 
     def idle_for(self, now: float) -> float | None:
         """Seconds idle (:meth:`dicomul.Connection.idle_for`); None if not
@@ -460,6 +573,8 @@ class _Association:
         """Notify the end of an accepted association, once."""
         if not self.ended:
             self.ended = True
+            released = name == "on_association_released"
+            self._event(EVT_RELEASED if released else EVT_ABORTED)
             await self._notify(name)
 
     async def _other(self, event: object) -> None:
@@ -562,6 +677,17 @@ def _peer_name(stream: anyio.abc.ByteStream) -> str:
     if isinstance(address, tuple):
         return f"{address[0]}:{address[1]}"
     return str(address)
+
+
+def _peer_address(stream: anyio.abc.ByteStream) -> tuple[str, int]:
+    """The peer's (host, port), ("?", 0) if unknown (the events' ``address``)."""
+    try:
+        address = stream.extra(anyio.abc.SocketAttribute.remote_address)
+    except anyio.TypedAttributeLookupError:
+        return ("?", 0)
+    if isinstance(address, tuple):
+        return (str(address[0]), int(address[1]))
+    return (str(address), 0)
 
 
 def _peer_ip(stream: anyio.abc.ByteStream) -> str | None:

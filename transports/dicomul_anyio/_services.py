@@ -405,7 +405,7 @@ class AsyncServices:
         given up midway (the peer gone, the server cancelled) is abandoned:
         the core aborts the association, so the peer never takes a torn
         message for a whole one (PS3.8 9.3.5)."""
-        message = self.conn.start_message(context_id, command, now=anyio.current_time())
+        message = self.driver.start_message(context_id, command)
         try:
             await push_data_set(self.driver, message, body)
         except BaseException:
@@ -462,6 +462,10 @@ class AsyncServices:
             await self._respond(request, status, body, affected_sop_instance_uid=uid)
 
     # -------------------------------------------------------------- cancel
+
+    def cancel_requested(self, request: ServiceRequest) -> bool:
+        """Whether the peer cancelled ``request`` (for ``event.is_cancelled``)."""
+        return self._cancel_requested(request)
 
     def _cancel_requested(self, request: ServiceRequest) -> bool:
         """Look at what the peer has sent, without waiting: True if it

@@ -20,6 +20,8 @@ thread):
 - :mod:`dicomul_common.handling`: what a handler's answer, or its raise,
   becomes (through the core's status tables), which errors are the
   peer's data, and a request's data set collected within a bound.
+- :mod:`dicomul_common.events`: event handlers (the registry, the Event
+  object, notifications, the wire watcher) over the core's event types;
 - :mod:`dicomul_common.negotiation`: the user identity a request asserts
   and what an identity handler's answer becomes, and the contexts an AE
   supports by SOP class, as the core's negotiation takes them.

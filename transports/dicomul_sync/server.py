@@ -32,20 +32,24 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
-from dicomul_common.negotiation import asserted_identity, identity_verdict, supported_by_sop_class
+from dicomul_common.negotiation import (
+    NEGOTIATION_EVENTS,
+    asserted_identity,
+    identity_verdict,
+    negotiation_answers,
+    negotiation_questions,
+    supported_by_sop_class,
+)
 
 from dicomul import (
     EVT_ABORTED,
     EVT_ACCEPTED,
-    EVT_ASYNC_OPS,
     EVT_CONN_CLOSE,
     EVT_RELEASED,
-    EVT_SOP_COMMON,
-    EVT_SOP_EXTENDED,
     EVT_USER_ID,
     Abort,
     Aborted,
@@ -60,9 +64,7 @@ from dicomul import (
     NegotiationAnswers,
     ReleaseRequested,
     Role,
-    check_operations_window,
     longest_idle,
-    requested_negotiation,
 )
 
 from ._accept import AcceptLoop, Watch
@@ -296,55 +298,18 @@ class Server:
         None where no handler is bound (the AE's settings decide).  A
         handler that raises, or answers what cannot be sent, is logged and
         answers nothing, as if the request had not asked."""
-        handlers = {
-            event: self.registry.handlers(event)
-            for event in (EVT_ASYNC_OPS, EVT_SOP_EXTENDED, EVT_SOP_COMMON)
-        }
-        if not any(handlers.values()):
+        bound = [event for event in NEGOTIATION_EVENTS if self.registry.handlers(event)]
+        if not bound:
             return None
-        asked = requested_negotiation(request)
         assoc = _connecting(peer, request)
-
-        def ask(event_type: EventType, attributes: Mapping[str, object]) -> object:
-            handler, args = handlers[event_type][0]
-            return handler(Event(assoc, event_type, attributes), *args)
-
-        window: tuple[int, int] | None = None
-        if handlers[EVT_ASYNC_OPS] and asked.asynchronous_operations is not None:
-            invoked, performed = asked.asynchronous_operations
+        replies: dict[EventType, object] = {}
+        for event_type, attributes in negotiation_questions(request, bound).items():
+            handler, args = self.registry.handlers(event_type)[0]
             try:
-                # pynetdicom's handlers read nr_invoked/nr_performed.
-                offered = {"invoked": invoked, "performed": performed}
-                offered.update(nr_invoked=invoked, nr_performed=performed)
-                answer = ask(EVT_ASYNC_OPS, offered)
-                window = _window_answer(answer)
-            except Exception:
-                LOGGER.exception("EVT_ASYNC_OPS handler failed: no window answered")
-                window = (1, 1)  # synchronous: the safe answer to an offer
-        extended: dict[str, bytes] | None = None
-        if handlers[EVT_SOP_EXTENDED]:
-            extended = {}
-            if asked.extended_negotiation:
-                try:
-                    answer = ask(EVT_SOP_EXTENDED, {"app_info": dict(asked.extended_negotiation)})
-                    extended = _extended_answer(answer)
-                except Exception:
-                    LOGGER.exception("EVT_SOP_EXTENDED handler failed: none answered")
-        common: frozenset[str] | None = None
-        if handlers[EVT_SOP_COMMON]:
-            common = frozenset()
-            if asked.common_extended_negotiation:
-                try:
-                    items = dict(asked.common_extended_negotiation)
-                    answer = ask(EVT_SOP_COMMON, {"items": items})
-                    common = _common_answer(answer)
-                except Exception:
-                    LOGGER.exception("EVT_SOP_COMMON handler failed: none accepted")
-        return NegotiationAnswers(
-            asynchronous_operations=window,
-            extended_negotiation=extended,
-            common_extended_negotiation=common,
-        )
+                replies[event_type] = handler(Event(assoc, event_type, attributes), *args)
+            except Exception as exc:  # logged by negotiation_answers
+                replies[event_type] = exc
+        return negotiation_answers(bound, replies)
 
     # ---------------------------------------------------------- one association
 
@@ -549,8 +514,9 @@ class _Handler:
         # From here on (the A-ASSOCIATE-AC is out): bytes, PDUs, messages,
         # on the loop's observer when there is one (PDUs framed from the start).
         if self.connecting is not None:
-            self.channel.observer = self.connecting.wire
-            self.connecting.wire.rebind(self.registry, self)
+            # The loop's observer goes on, told to this association's handlers.
+            wire = self.channel.observer = self.connecting.wire
+            wire.registry, wire.assoc = self.registry, self
         else:
             self.channel.observer = WireEvents(
                 self.registry, self, frame_pdus=WireEvents.wanted(self.registry)
@@ -799,35 +765,3 @@ def acceptor_config(ae: AcceptorSettings) -> AcceptorConfig:
         implementation_version_name=ae.implementation_version_name,
         supported_contexts=supported_by_sop_class(ae.supported_contexts, ae.transfer_syntax),
     )
-
-
-def _window_answer(answer: object) -> tuple[int, int]:
-    """An EVT_ASYNC_OPS handler's (maximum invoked, maximum performed)."""
-    if not isinstance(answer, tuple | list) or len(answer) != 2:
-        raise TypeError(f"EVT_ASYNC_OPS returns (invoked, performed), not {answer!r}")
-    invoked = check_operations_window(answer[0], name="invoked")
-    performed = check_operations_window(answer[1], name="performed")
-    return invoked, performed
-
-
-def _extended_answer(answer: object) -> dict[str, bytes]:
-    """An EVT_SOP_EXTENDED handler's {SOP class UID: application information}."""
-    if answer is None:
-        return {}
-    if not isinstance(answer, Mapping):
-        raise TypeError(f"EVT_SOP_EXTENDED returns a dict of UID: bytes, not {answer!r}")
-    replies: dict[str, bytes] = {}
-    for sop_class, info in answer.items():
-        if not isinstance(info, bytes | bytearray):
-            raise TypeError(f"EVT_SOP_EXTENDED answers bytes, not {info!r} for {sop_class}")
-        replies[str(sop_class)] = bytes(info)
-    return replies
-
-
-def _common_answer(answer: object) -> frozenset[str]:
-    """The SOP classes of an EVT_SOP_COMMON handler's accepted items."""
-    if answer is None:
-        return frozenset()
-    if not isinstance(answer, Mapping):
-        raise TypeError(f"EVT_SOP_COMMON returns a dict of UID: item, not {answer!r}")
-    return frozenset(str(sop_class) for sop_class in answer)
