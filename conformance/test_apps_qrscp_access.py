@@ -466,3 +466,56 @@ def test_quota_as_dcmqrscp(tmp_path: pathlib.Path) -> None:
     assert few == ["B", "C"]
     assert small == ["D2", "D3"]
     assert status == ["I: Received Store Response (Refused: OutOfResources)"]
+
+
+def test_quota_upper_limits_as_dcmqrscp(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A quota past dcmqrscp's upper limits, 500 studies and 1 GiB per
+    study, is lowered to them with a warning, as dcmqrscp 3.6.7 does (its
+    log: "maxStudiesPerStorageArea too large / setting to 500",
+    "maxBytesPerStudy too large / setting to 1073741824"); values within
+    them are kept."""
+    for area in ("big", "edge"):
+        (tmp_path / area).mkdir()
+    port = free_port()
+    config = configure(
+        tmp_path,
+        port,
+        1,
+        "NetworkTCPPort = {port}\nAETable BEGIN\n"
+        "BIG {root}/big RW (501, 2gb) ANY\n"
+        "EDGE {root}/edge RW (500, 1024mb) ANY\n"
+        "AETable END\n",
+    )
+    with caplog.at_level("WARNING", logger="dicomul.app.qrscp"):
+        areas = read_config(config).areas
+    assert areas["BIG"].quota == (500, 1 << 30)
+    assert areas["EDGE"].quota == (500, 1 << 30)  # at the limits: kept, no warning
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 2
+    assert "maxStudies 501 is too large: setting it to 500" in warnings[0]
+    assert f"maxBytesPerStudy {2 << 30} is too large: setting it to {1 << 30}" in warnings[1]
+    # dcmqrscp says the same of the same file (once a store opens the area's index).
+    sample = write(image(seed=11), tmp_path / "one.dcm", ExplicitVRLittleEndian)
+    logged: dict[str, list[str]] = {}
+    for title in ("BIG", "EDGE"):
+        proc = subprocess.Popen([dcmtk_path("dcmqrscp"), "-c", str(config), str(port)],
+                                env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True)  # fmt: skip
+        try:
+            wait_listening(port)
+            assert run("storescu", "-aec", title, HOST, str(port), str(sample)).returncode == 0
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=10)
+        logged[title] = [
+            " ".join(line.split()) for line in err.splitlines() if line.startswith("W:")
+        ]
+    assert logged["BIG"] == [
+        "W: maxStudiesPerStorageArea too large",
+        "W: setting to 500",
+        "W: maxBytesPerStudy too large",
+        "W: setting to 1073741824",
+    ]
+    assert logged["EDGE"] == []

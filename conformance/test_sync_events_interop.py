@@ -358,3 +358,91 @@ def test_a_pynetdicom_c_get_scp_stores_into_our_requestors_evt_c_store() -> None
     assert statuses[-1] == 0x0000
     assert stored == [("GOT^ONE", ExplicitVRLittleEndian), ("GOT^TWO", ExplicitVRLittleEndian)]
     assert received.count(0x0001) == 2  # C-STORE-RQ (PS3.7 E.1)
+
+
+#: pynetdicom's PDU class names, as dicomul's (:mod:`dicomul.pdu`).
+PDU_NAMES = {
+    "A_ASSOCIATE_RQ": "AssociateRQ",
+    "A_ASSOCIATE_AC": "AssociateAC",
+    "A_ASSOCIATE_RJ": "AssociateRJ",
+    "P_DATA_TF": "PDataTF",
+    "A_RELEASE_RQ": "ReleaseRQ",
+    "A_RELEASE_RP": "ReleaseRP",
+    "A_ABORT_RQ": "AbortRQ",
+}
+
+
+def _acceptor_report(serve: Any, evt_module: Any) -> tuple[list[tuple[str, ...]], bytes]:
+    """What an acceptor's handlers are told while a pynetdicom requestor
+    associates, echoes and releases: the PDUs and transitions in order, and
+    the bytes received.  ``serve(handlers) -> (port, stop)`` starts it."""
+    seen: list[tuple[str, ...]] = []
+    received: list[bytes] = []
+    idle = threading.Event()
+
+    def note(event: Any) -> None:
+        if event.event is evt_module.EVT_FSM_TRANSITION:
+            step = (event.current_state, event.fsm_event, event.action, event.next_state)
+            seen.append(("FSM", *step))
+            if event.next_state == "Sta1":
+                idle.set()
+        elif event.event in (evt_module.EVT_PDU_RECV, evt_module.EVT_PDU_SENT):
+            name = type(event.pdu).__name__
+            seen.append((event.event.name, PDU_NAMES.get(name, name)))
+        else:
+            received.append(bytes(event.data))
+
+    kinds = [evt_module.EVT_FSM_TRANSITION, evt_module.EVT_PDU_RECV, evt_module.EVT_PDU_SENT]
+    port, stop = serve([(kind, note) for kind in [*kinds, evt_module.EVT_DATA_RECV]])
+    try:
+        peer = pynetdicom_scu("PYNETSCU", {VERIFICATION: None})
+        assoc = peer.associate(HOST, port, ae_title="EVSCP")
+        assert assoc.send_c_echo().Status == 0x0000
+        assoc.release()
+        assert idle.wait(5)
+    finally:
+        stop()
+    return seen, b"".join(received)
+
+
+def test_the_scp_reports_the_association_set_up_as_pynetdicom_does(scp: AE) -> None:
+    """The same pynetdicom requestor against a pynetdicom acceptor and ours:
+    the acceptor's handlers are told of the same PDUs and the same PS3.8
+    Table 9-10 transitions, in the same order, from the A-ASSOCIATE-RQ on
+    (Sta1-AE-5-Sta2, Sta2-AE-6-Sta3, Sta3-AE-7-Sta6 included), and of the
+    same bytes received."""
+    import pynetdicom
+    from pynetdicom import evt as pynetdicom_evt
+
+    def pynetdicom_acceptor(handlers: list[Any]) -> tuple[int, Any]:
+        ae = pynetdicom.AE(ae_title="EVSCP")
+        ae.add_supported_context(VERIFICATION)
+        port = free_port()
+        server = ae.start_server((HOST, port), block=False, evt_handlers=handlers)
+        return port, server.shutdown
+
+    def ours(handlers: list[Any]) -> tuple[int, Any]:
+        return start(scp, handlers), scp.stop
+
+    reference, reference_bytes = _acceptor_report(pynetdicom_acceptor, pynetdicom_evt)
+    report, report_bytes = _acceptor_report(ours, evt)
+
+    def transitions(seen: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+        return [entry[1:] for entry in seen if entry[0] == "FSM"]
+
+    def pdus(seen: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+        return [entry for entry in seen if entry[0] != "FSM"]
+
+    assert transitions(report) == transitions(reference)
+    assert transitions(report)[:3] == [
+        ("Sta1", "Evt5", "AE-5", "Sta2"),
+        ("Sta2", "Evt6", "AE-6", "Sta3"),
+        ("Sta3", "Evt7", "AE-7", "Sta6"),
+    ]
+    assert pdus(report) == pdus(reference)
+    assert pdus(report)[:2] == [("EVT_PDU_RECV", "AssociateRQ"), ("EVT_PDU_SENT", "AssociateAC")]
+    assert report_bytes == reference_bytes  # the same requestor sent the same bytes
+    # Each PDU received is reported after the transition into the state it arrives in.
+    first_pdu = report.index(("EVT_PDU_RECV", "AssociateRQ"))
+    assert report.index(("FSM", "Sta1", "Evt5", "AE-5", "Sta2")) < first_pdu
+    assert first_pdu < report.index(("FSM", "Sta2", "Evt6", "AE-6", "Sta3"))

@@ -402,12 +402,14 @@ def test_pdu_dimse_and_data_notifications_on_both_sides(scp: AE) -> None:
     messages = [(n, k) for n, k in requested if n.startswith("EVT_DIMSE")]
     assert messages == [("EVT_DIMSE_SENT", "0x30"), ("EVT_DIMSE_RECV", "0x8030")]
     assert ("EVT_DATA_SENT", "bytes") in requested
-    # The SCP's connection is observed from its A-ASSOCIATE-AC on.
+    # The SCP's connection is observed from its first byte on.
     assert [(n, k) for n, k in served if n.startswith("EVT_DIMSE")] == [
         ("EVT_DIMSE_RECV", "0x30"),
         ("EVT_DIMSE_SENT", "0x8030"),
     ]
     assert [k for n, k in served if n.startswith("EVT_PDU")] == [
+        "AssociateRQ",
+        "AssociateAC",
         "PDataTF",
         "PDataTF",
         "ReleaseRQ",
@@ -482,3 +484,244 @@ def test_store_handler_can_write_the_encoded_data_set_as_a_part_10_file(
     assert str(written.PatientName) == "PART^TEN"
     assert written.file_meta.MediaStorageSOPInstanceUID == sent.SOPInstanceUID
     assert written.file_meta.ImplementationVersionName == "EVTEST"
+
+
+def _wire_note(seen: list[tuple[object, ...]]) -> Any:
+    """A server-side handler recording what it is told, with the association."""
+
+    def note(event: Any) -> None:
+        kind = event.event
+        if kind is evt.EVT_FSM_TRANSITION:
+            detail: tuple[object, ...] = (
+                event.current_state,
+                event.fsm_event,
+                event.action,
+                event.next_state,
+            )
+        elif kind in (evt.EVT_PDU_RECV, evt.EVT_PDU_SENT):
+            detail = (type(event.pdu).__name__,)
+        elif kind in (evt.EVT_DATA_RECV, evt.EVT_DATA_SENT):
+            detail = (bytes(event.data),)
+        else:
+            detail = ()
+        seen.append((kind.name, *detail, event.assoc))
+
+    return note
+
+
+WIRE_AND_ASSOCIATION = [
+    evt.EVT_CONN_OPEN,
+    evt.EVT_DATA_RECV,
+    evt.EVT_DATA_SENT,
+    evt.EVT_PDU_RECV,
+    evt.EVT_PDU_SENT,
+    evt.EVT_FSM_TRANSITION,
+    evt.EVT_REQUESTED,
+    evt.EVT_ACCEPTED,
+    evt.EVT_REJECTED,
+    evt.EVT_CONN_CLOSE,
+]
+
+
+def test_the_scp_reports_its_connection_from_the_first_byte(scp: AE) -> None:
+    """Before its A-ASSOCIATE-AC is out, the SCP's handlers see the RQ come
+    in and the AC go out, and the transitions of PS3.8 Table 9-10 that take
+    an acceptor from Sta1 to Sta6 (AE-5, AE-6, AE-7), in that order, with
+    one not-yet-established association object; then the worker's."""
+    seen: list[tuple[object, ...]] = []
+    closed = threading.Event()
+    port = serve(scp, [(kind, _wire_note(seen)) for kind in WIRE_AND_ASSOCIATION])
+
+    def back_to_idle(event: Any) -> None:
+        if event.next_state == "Sta1":
+            closed.set()
+
+    scp.bind(evt.EVT_FSM_TRANSITION, back_to_idle)
+    assoc = scu().associate("127.0.0.1", port, ae_title="EVSCP")
+    assert int(assoc.send_c_echo().Status) == 0
+    assoc.release()
+    assert closed.wait(5)
+    accepted = [entry[0] for entry in seen].index("EVT_ACCEPTED")
+    before = [entry[:-1] for entry in seen[:accepted]]
+    received = b"".join(entry[1] for entry in before if entry[0] == "EVT_DATA_RECV")  # type: ignore[misc]
+    sent = b"".join(entry[1] for entry in before if entry[0] == "EVT_DATA_SENT")  # type: ignore[misc]
+    assert received[:1] == b"\x01"  # the A-ASSOCIATE-RQ in (PS3.8 9.3.2)
+    assert sent[:1] == b"\x02"  # the A-ASSOCIATE-AC out (PS3.8 9.3.3)
+    assert [entry for entry in before if not entry[0].startswith("EVT_DATA")] == [
+        ("EVT_CONN_OPEN",),
+        ("EVT_FSM_TRANSITION", "Sta1", "Evt5", "AE-5", "Sta2"),
+        ("EVT_PDU_RECV", "AssociateRQ"),
+        ("EVT_FSM_TRANSITION", "Sta2", "Evt6", "AE-6", "Sta3"),
+        ("EVT_REQUESTED",),
+        ("EVT_FSM_TRANSITION", "Sta3", "Evt7", "AE-7", "Sta6"),
+        ("EVT_PDU_SENT", "AssociateAC"),
+    ]
+    # The data received comes before the PDU it holds, as pynetdicom reports.
+    names = [entry[0] for entry in before]
+    assert names.index("EVT_DATA_RECV") < names.index("EVT_PDU_RECV")
+    assert names.index("EVT_DATA_SENT") < names.index("EVT_PDU_SENT")
+    connecting = {id(entry[-1]) for entry in seen[:accepted]}
+    assert len(connecting) == 1  # one object for the connection until accepted
+    first = seen[0][-1]
+    assert first.is_established is False  # type: ignore[attr-defined]
+    assert first.request.calling_aet == "EVSCU"  # type: ignore[attr-defined]
+    served = seen[accepted][-1]
+    after = [entry[:-1] for entry in seen[accepted:] if entry[0] == "EVT_FSM_TRANSITION"]
+    assert after[-1] == ("EVT_FSM_TRANSITION", "Sta13", "Evt17", "AR-5", "Sta1")
+    assert all(entry[-1] is served for entry in seen[accepted:])
+    # The PDUs go on being framed across the hand-over to the worker.
+    pdus = [entry[1] for entry in seen if entry[0] in ("EVT_PDU_RECV", "EVT_PDU_SENT")]
+    assert pdus == ["AssociateRQ", "AssociateAC", "PDataTF", "PDataTF", "ReleaseRQ", "ReleaseRP"]
+
+
+def test_the_scp_reports_a_rejection_on_the_wire(scp: AE) -> None:
+    """A rejected request: RQ in, RJ out, Sta3 to Sta13 (AE-8), then the
+    peer's close (AR-5), all from the accept loop (PS3.8 Table 9-10)."""
+    seen: list[tuple[object, ...]] = []
+    closed = threading.Event()
+    scp.require_called_aet = True
+    port = serve(scp, [(kind, _wire_note(seen)) for kind in WIRE_AND_ASSOCIATION])
+    scp.bind(evt.EVT_CONN_CLOSE, lambda event: closed.set())
+    assoc = scu().associate("127.0.0.1", port, ae_title="SOMEONE")
+    assert assoc.is_rejected
+    assert closed.wait(5)
+    assert [entry[:-1] for entry in seen if not entry[0].startswith("EVT_DATA")] == [
+        ("EVT_CONN_OPEN",),
+        ("EVT_FSM_TRANSITION", "Sta1", "Evt5", "AE-5", "Sta2"),
+        ("EVT_PDU_RECV", "AssociateRQ"),
+        ("EVT_FSM_TRANSITION", "Sta2", "Evt6", "AE-6", "Sta3"),
+        ("EVT_REQUESTED",),
+        ("EVT_FSM_TRANSITION", "Sta3", "Evt8", "AE-8", "Sta13"),
+        ("EVT_REJECTED",),
+        ("EVT_PDU_SENT", "AssociateRJ"),
+        ("EVT_FSM_TRANSITION", "Sta13", "Evt17", "AR-5", "Sta1"),
+        ("EVT_CONN_CLOSE",),
+    ]
+    assert len({id(entry[-1]) for entry in seen}) == 1
+
+
+@pytest.fixture
+def destination() -> Iterator[tuple[AE, list[Any]]]:
+    """A storage SCP as a move destination, recording each association it accepts."""
+    accepted: list[Any] = []
+    ae = AE(ae_title="DEST", scp_sop_class=[CT])
+    ae.bind_address = "127.0.0.1"
+    ae.port = 0
+    ae.start(
+        block=False,
+        evt_handlers=[
+            (evt.EVT_ACCEPTED, lambda event: accepted.append(event.assoc.negotiated)),
+            (evt.EVT_C_STORE, lambda event: 0x0000),
+        ],
+    )
+    yield ae, accepted
+    ae.stop(abort=True)
+
+
+def _move(port: int, destination: str = "DEST") -> tuple[list[int], Any]:
+    requestor = scu()
+    requestor.scu_sop_class.append(MOVE_PATIENT)
+    assoc = requestor.associate("127.0.0.1", port, ae_title="EVSCP")
+    query = Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    statuses = [int(status) for status, _ in assoc.send_c_move(query, destination, "P")]
+    final = assoc.last_response
+    assoc.release()
+    return statuses, final
+
+
+def test_a_move_handlers_association_keywords_are_used(
+    scp: AE, destination: tuple[AE, list[Any]]
+) -> None:
+    """``(addr, port, kwargs)``: the sub-association is requested with
+    pynetdicom's ``associate()`` keywords, as the destination sees them (its
+    called AE title, the requestor's maximum PDU length) and as handlers
+    bound through them are told."""
+    dest, accepted = destination
+    told: list[str] = []
+
+    def on_move(event: Any) -> Iterator[object]:
+        keywords = {
+            "ae_title": "OTHER-TITLE",
+            "max_pdu": 8192,
+            "bind_address": ("127.0.0.1", 0),
+            "evt_handlers": [
+                (evt.EVT_DIMSE_SENT, lambda e: told.append(hex(e.message.command_field)))
+            ],
+        }
+        yield "127.0.0.1", dest.port, keywords
+        yield 2
+        yield 0xFF00, ct("ONE")
+        yield 0xFF00, ct("TWO")
+
+    scp.scp_sop_class.append(MOVE_PATIENT)
+    port = serve(scp, [(evt.EVT_C_MOVE, on_move)])
+    statuses, final = _move(port)
+    assert statuses[-1] == 0x0000
+    assert final.NumberOfCompletedSuboperations == 2
+    assert [n.called_ae_title for n in accepted] == ["OTHER-TITLE"]
+    assert accepted[0].requestor_max_pdu_length == 8192
+    assert told == ["0x1", "0x1"]  # the two C-STORE-RQs, seen by the handler given
+
+
+def test_the_seed_on_c_move_may_yield_the_address_and_keywords_first(
+    scp: AE, destination: tuple[AE, list[Any]]
+) -> None:
+    """The seed's ``on_c_move`` may name the address of a destination the
+    AE does not know, with keywords, before its instances (pynetdicom3's
+    handlers did); a destination in ``move_destinations`` still wins."""
+    dest, accepted = destination
+
+    def on_c_move(identifier: Dataset, move_aet: str) -> Iterator[object]:
+        yield "127.0.0.1", dest.port, {"max_pdu": 32768}
+        yield ct("ONE")
+
+    scp.on_c_move = on_c_move  # type: ignore[method-assign]
+    scp.scp_sop_class.append(MOVE_PATIENT)
+    port = serve(scp)
+    statuses, final = _move(port)
+    assert statuses[-1] == 0x0000
+    assert final.NumberOfCompletedSuboperations == 1
+    assert accepted[0].requestor_max_pdu_length == 32768
+    scp.move_destinations["DEST"] = ("127.0.0.1", 1)  # known: the handler's address is not asked
+    statuses, final = _move(port)
+    assert final.NumberOfFailedSuboperations == 1  # the one instance, not the address
+    assert statuses[-1] == 0xA702  # every sub-operation failed to reach port 1
+    assert len(accepted) == 1
+
+
+@pytest.mark.parametrize(
+    ("keywords", "named"),
+    [
+        ({"max_pdu": 8192, "maxpdu": 1}, "'maxpdu'"),
+        ({"max_pdu": "big"}, "max_pdu"),
+        ({"evt_handlers": [("EVT_C_STORE", print)]}, "not an event type"),
+        ({"ext_neg": ["not an item"]}, "not an extended negotiation item"),
+        ({"contexts": []}, "contexts is empty"),
+        ({"bind_address": "127.0.0.1"}, "bind_address"),
+        ({"tls_args": ("no context", None)}, "tls_args must be"),
+        ({"ae_title": "A" * 17}, "longer than 16 characters"),
+        ("not a dict", "must be a dict"),
+    ],
+)
+def test_unusable_move_keywords_answer_a_failure_and_say_why(
+    scp: AE,
+    destination: tuple[AE, list[Any]],
+    keywords: object,
+    named: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dest, accepted = destination
+
+    def on_move(event: Any) -> Iterator[object]:
+        yield "127.0.0.1", dest.port, keywords
+        yield 1
+        yield 0xFF00, ct("ONE")
+
+    scp.scp_sop_class.append(MOVE_PATIENT)
+    port = serve(scp, [(evt.EVT_C_MOVE, on_move)])
+    with caplog.at_level("ERROR", logger="dicomul.sync"):
+        statuses, _ = _move(port)
+    assert statuses == [0xC000]  # unable to process (PS3.4 C.4.2.1.5), before any sub-operation
+    assert accepted == []
+    assert any(named in record.getMessage() for record in caplog.records)

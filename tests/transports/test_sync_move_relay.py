@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dicomul_common.outgoing import Outgoing
+from dicomul_sync._handlers import MoveAssociationOptions
 from dicomul_sync._services import _MoveRelay
 from pydicom.dataset import Dataset
 
@@ -45,9 +46,14 @@ class Factory:
         self.established = established
 
     def __call__(
-        self, title: str, address: tuple[str, int], contexts: Sequence[ProposedContext]
+        self,
+        title: str,
+        address: tuple[str, int],
+        contexts: Sequence[ProposedContext],
+        options: MoveAssociationOptions,
     ) -> FakeAssociation:
         self.log.append(("open", title, address, len(contexts)))
+        self.options = options
         return FakeAssociation(self.log, established=self.established)
 
 
@@ -56,9 +62,13 @@ def items(classes: int) -> list[Outgoing]:
     return [Outgoing(f"1.2.3.{n}", f"1.2.4.{n}", None) for n in range(classes)]
 
 
-def relay_all(factory: Factory | None, matches: list[Outgoing]) -> list[int | None]:
+def relay_all(
+    factory: Factory | None,
+    matches: list[Outgoing],
+    options: MoveAssociationOptions | None = None,
+) -> list[int | None]:
     """What Services does with the relay for one C-MOVE."""
-    relay = _MoveRelay(factory, matches, "STORE", DESTINATION, ORIGINATOR)
+    relay = _MoveRelay(factory, matches, "STORE", DESTINATION, ORIGINATOR, options=options)
     relay.connect(0)
     try:
         return [relay.send(item) for item in matches]
@@ -97,3 +107,18 @@ def test_sub_operations_fail_when_the_destination_does_not_accept() -> None:
 
 def test_without_a_factory_every_sub_operation_fails() -> None:
     assert relay_all(None, items(2)) == [None, None]
+
+
+def test_the_handlers_contexts_make_one_association_for_every_match() -> None:
+    """Contexts given by the C-MOVE handler (pynetdicom's ``contexts``
+    keyword) are proposed as they are, on one association for all."""
+    factory = Factory()
+    context = ProposedContext(
+        context_id=1, abstract_syntax="1.2.3.0", transfer_syntaxes=("1.2.840.10008.1.2",)
+    )
+    options = MoveAssociationOptions(contexts=(context,), max_pdu=0, max_pdu_given=True)
+    assert relay_all(factory, items(65), options) == [0] * 65
+    assert [entry for entry in factory.log if entry[0] == "open"] == [
+        ("open", "STORE", DESTINATION, 1)
+    ]
+    assert factory.options is options  # the rest is the factory's to apply

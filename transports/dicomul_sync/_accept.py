@@ -30,6 +30,7 @@ import ssl
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
 
 from dicomul_common.negotiation import asserted_identity
 
@@ -42,6 +43,7 @@ from dicomul import (
     AcceptAssociation,
     AcceptorConfig,
     AssociationRequested,
+    BytesLike,
     Connection,
     ConnectionClosed,
     EventType,
@@ -54,7 +56,7 @@ from dicomul.pdu import AssociateRQ
 from ._socket_io import RECEIVE_SIZE
 from ._trace import PduTrace, trace_if_debugging
 
-__all__ = ["AcceptLoop"]
+__all__ = ["AcceptLoop", "Watch"]
 
 LOGGER = logging.getLogger("dicomul.sync.server")
 
@@ -86,19 +88,39 @@ ACCEPT_BATCH = 64
 #: real peer out until ARTIM frees them (a real peer asks at once).
 MAX_PENDING = 256
 
+
+class Watch(Protocol):
+    """What the server is told of one connection while this loop holds it:
+    its notification events, and what crosses it (bytes, and the state
+    machine's transitions), so that handlers see an acceptor's connection
+    from its first byte as pynetdicom reports it (EVT_DATA_*, EVT_PDU_*,
+    EVT_FSM_TRANSITION of Sta1 to Sta2, Sta3, Sta6 or Sta13)."""
+
+    def notify(self, event: EventType, request: AssociateRQ | None) -> None:
+        """``event`` happened (EVT_CONN_OPEN...); ``request`` once received."""
+
+    def received(self, data: BytesLike) -> None:
+        """Bytes read from the peer."""
+
+    def sent(self, data: BytesLike) -> None:
+        """Bytes written to the peer."""
+
+    def transitions(self, conn: Connection) -> None:
+        """Report the engine's transitions since the last call."""
+
+
 #: Hands an accepted association to a worker: the socket (blocking again),
-#: its Connection, the bytes still to write (the tail of the AC), and its
-#: PDU trace if debugging.
-HandOff = Callable[[socket.socket, Connection, bytes, PduTrace | None], None]
+#: its Connection, the bytes still to write (the tail of the AC), its PDU
+#: trace if debugging, and its watch.
+HandOff = Callable[[socket.socket, Connection, bytes, PduTrace | None, Watch | None], None]
 #: Checks the user identity of a request (PS3.7 D.3.3.7): (accepted, server
 #: response); called in a worker thread, never in the loop.
-CheckIdentity = Callable[[AssociateRQ, socket.socket], tuple[bool, bytes | None]]
-#: Tells the server of an event of a connection not yet handed off: the
-#: event, the socket, and the A-ASSOCIATE-RQ once received.
-Notify = Callable[[EventType, socket.socket, AssociateRQ | None], None]
+CheckIdentity = Callable[[AssociateRQ, Watch | None], tuple[bool, bytes | None]]
+#: Makes the watch of a new connection (see :class:`Watch`).
+NewWatch = Callable[[socket.socket], Watch]
 #: The application's answers to a request's extended negotiation, or None
 #: to leave it to the AE's configuration.
-NegotiationAnswerer = Callable[[AssociateRQ, socket.socket], NegotiationAnswers | None]
+NegotiationAnswerer = Callable[[AssociateRQ, Watch | None], NegotiationAnswers | None]
 #: Identity checks run at once at most (more wait their turn).
 IDENTITY_WORKERS = 4
 
@@ -115,10 +137,19 @@ class _Pending:
         "out",
         "sock",
         "trace",
+        "watch",
     )
 
-    def __init__(self, sock: socket.socket, conn: Connection, *, handshaking: bool) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        conn: Connection,
+        *,
+        handshaking: bool,
+        watch: Watch | None = None,
+    ) -> None:
         self.sock = sock
+        self.watch = watch
         self.conn = conn
         self.out = bytearray()
         self.handshaking = handshaking
@@ -149,7 +180,7 @@ class AcceptLoop:
         check_identity: CheckIdentity | None = None,
         checks_identity: Callable[[], bool] | None = None,
         wake_up: Callable[[], None] | None = None,
-        notify: Notify | None = None,
+        watch: NewWatch | None = None,
         negotiation_answers: NegotiationAnswerer | None = None,
     ) -> None:
         self.listener = listener
@@ -160,9 +191,10 @@ class AcceptLoop:
         self.check_identity = check_identity
         #: Whether identities are checked now (None: whenever check_identity is given).
         self.checks_identity = checks_identity
-        #: Told of each connection's events until it is handed off (see
-        #: :mod:`._events`): opened, requested, rejected, closed.
-        self.notify = notify
+        #: Makes what is told of each connection's events until it is
+        #: handed off (see :class:`Watch`): opened, requested, rejected,
+        #: closed, and the bytes and transitions.
+        self.watch = watch
         #: Wakes the loop from another thread (an identity check done).
         self.wake_up = wake_up
         self._identity_pool: ThreadPoolExecutor | None = None
@@ -183,9 +215,9 @@ class AcceptLoop:
         self.pending: dict[socket.socket, _Pending] = {}
         self._accept_paused_until: float | None = None
         self._evicting = False  # warned once that the limit was reached
-        self._returned: queue.SimpleQueue[tuple[socket.socket, Connection, PduTrace | None]] = (
-            queue.SimpleQueue()
-        )
+        self._returned: queue.SimpleQueue[
+            tuple[socket.socket, Connection, PduTrace | None, Watch | None]
+        ] = queue.SimpleQueue()
 
     def run(self, stopping: Callable[[], bool]) -> None:
         """Serve until ``stopping()`` is true after a wake-up; then close what is pending."""
@@ -214,20 +246,27 @@ class AcceptLoop:
                 self._drop(pending)
             self.selector.close()
 
-    def give_back(self, sock: socket.socket, conn: Connection, trace: PduTrace | None) -> None:
+    def give_back(
+        self,
+        sock: socket.socket,
+        conn: Connection,
+        trace: PduTrace | None,
+        watch: Watch | None = None,
+    ) -> None:
         """From a worker: a connection whose association has ended (Sta13) and
         that now only waits for the peer to close or ARTIM; the loop keeps it,
-        the worker is free.  Thread-safe; the caller then wakes the loop."""
-        self._returned.put((sock, conn, trace))
+        the worker is free (``watch`` is told of its last bytes and
+        transitions).  Thread-safe; the caller then wakes the loop."""
+        self._returned.put((sock, conn, trace, watch))
 
     def _take_back(self) -> None:
         while True:
             try:
-                sock, conn, trace = self._returned.get_nowait()
+                sock, conn, trace, watch = self._returned.get_nowait()
             except queue.Empty:
                 return
             sock.setblocking(False)
-            pending = _Pending(sock, conn, handshaking=False)
+            pending = _Pending(sock, conn, handshaking=False, watch=watch)
             pending.trace = trace
             pending.given_back = True  # its worker told of EVT_CONN_CLOSE
             self.pending[sock] = pending
@@ -291,6 +330,7 @@ class AcceptLoop:
             self.pending[pending.sock] = pending
             self.selector.register(pending.sock, selectors.EVENT_READ)
             self._notify(EVT_CONN_OPEN, pending)
+            self._transitions(pending)  # Sta1 to Sta2 (AE-5)
             if pending.handshaking:
                 self._guarded(pending, self._handshake)
 
@@ -315,7 +355,10 @@ class AcceptLoop:
                 sock, server_side=True, do_handshake_on_connect=False
             )
         conn = self.new_connection()
-        pending = _Pending(sock, conn, handshaking=self.ssl_context is not None)
+        watch = None if self.watch is None else self.watch(sock)
+        pending = _Pending(sock, conn, handshaking=self.ssl_context is not None, watch=watch)
+        if watch is not None:
+            watch.transitions(conn)  # records them from AE-5 on, if wanted
         conn.transport_connected(now=time.monotonic())  # starts ARTIM
         pending.out += conn.data_to_send()
         return pending
@@ -369,6 +412,8 @@ class AcceptLoop:
             data = b""
         if pending.trace is not None and data:
             pending.trace.received(data)
+        if pending.watch is not None and data:
+            pending.watch.received(data)
         pending.conn.receive_data(data, now=time.monotonic())
         self._progress(pending)
 
@@ -379,6 +424,7 @@ class AcceptLoop:
         while (event := conn.next_event()) is not NEED_DATA:
             closed |= isinstance(event, ConnectionClosed)
             if isinstance(event, AssociationRequested):
+                self._transitions(pending)  # Sta2 to Sta3 (AE-6)
                 self._notify(EVT_REQUESTED, pending, event.request)
                 if self._identity_to_check(event.request):
                     self._start_identity_check(pending, event.request)
@@ -415,7 +461,7 @@ class AcceptLoop:
             self._identity_pool = ThreadPoolExecutor(
                 max_workers=IDENTITY_WORKERS, thread_name_prefix="dicomul-identity"
             )
-        future = self._identity_pool.submit(self.check_identity, request, pending.sock)
+        future = self._identity_pool.submit(self.check_identity, request, pending.watch)
 
         def done(finished: Future[tuple[bool, bytes | None]]) -> None:
             self._identified.put((pending, request, finished))
@@ -482,13 +528,14 @@ class AcceptLoop:
                     peer_address=_peer_ip(pending.sock),
                     negotiation_answers=None
                     if self.negotiation_answers is None
-                    else self.negotiation_answers(request, pending.sock),
+                    else self.negotiation_answers(request, pending.watch),
                 ),
                 now=time.monotonic(),
             )
         except BaseException:
             self.release()
             raise
+        self._transitions(pending)  # Sta3 to Sta6 (AE-7) or Sta13 (AE-8)
         if pending.conn.negotiated is None:
             self.release()  # rejected: holds no slot (PS3.8 9.3.4)
             LOGGER.info("Association Rejected")
@@ -497,13 +544,18 @@ class AcceptLoop:
             pending.claimed = True
 
     def _flush(self, pending: _Pending) -> None:
+        self._transitions(pending)
         if pending.handshaking or pending.sock not in self.pending:
             return
         try:
             while pending.out:
                 sent = pending.sock.send(pending.out)
-                if pending.trace is not None:
-                    pending.trace.sent(bytes(pending.out[:sent]))
+                if pending.trace is not None or pending.watch is not None:
+                    written = bytes(pending.out[:sent])
+                    if pending.trace is not None:
+                        pending.trace.sent(written)
+                    if pending.watch is not None and written:
+                        pending.watch.sent(written)
                 del pending.out[:sent]
                 pending.conn.wrote(now=time.monotonic())  # a write done is progress
         except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
@@ -521,13 +573,16 @@ class AcceptLoop:
         pending.sock.setblocking(True)
         pending.claimed = False  # the worker owns the slot now
         try:
-            self.hand_off(pending.sock, pending.conn, bytes(pending.out), pending.trace)
+            self.hand_off(
+                pending.sock, pending.conn, bytes(pending.out), pending.trace, pending.watch
+            )
         except BaseException:
             self.release()
             pending.sock.close()
             raise
 
     def _drop(self, pending: _Pending) -> None:
+        self._transitions(pending)
         if self.pending.pop(pending.sock, None) is not None:
             self.selector.unregister(pending.sock)
             if not pending.accepted and not pending.given_back:
@@ -541,9 +596,17 @@ class AcceptLoop:
         self, event: EventType, pending: _Pending, request: AssociateRQ | None = None
     ) -> None:
         """Tell the server's handlers of ``event`` (they log their own failures)."""
-        if self.notify is not None:
+        if pending.watch is not None:
             try:
-                self.notify(event, pending.sock, request)
+                pending.watch.notify(event, request)
+            except Exception:
+                LOGGER.exception("event notification failed")
+
+    def _transitions(self, pending: _Pending) -> None:
+        """Report the state machine's transitions so far (EVT_FSM_TRANSITION)."""
+        if pending.watch is not None:
+            try:
+                pending.watch.transitions(pending.conn)
             except Exception:
                 LOGGER.exception("event notification failed")
 

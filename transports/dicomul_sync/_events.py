@@ -28,8 +28,9 @@ shared with the async adapter, and are re-exported here):
 Handlers run in the thread serving the association (a worker of the
 server, or the caller's for an association it requested), except the
 events before an association is accepted (EVT_CONN_OPEN, EVT_REQUESTED,
-EVT_REJECTED, and EVT_CONN_CLOSE of a connection never accepted), which the
-server's accept loop runs: keep those quick.
+EVT_REJECTED, EVT_CONN_CLOSE of a connection never accepted, and the
+EVT_DATA_*, EVT_PDU_* and EVT_FSM_TRANSITION until the A-ASSOCIATE-AC or
+-RJ is written), which the server's accept loop runs: keep those quick.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ if TYPE_CHECKING:
 
     from pydicom.dataset import Dataset
 
-    from ._handlers import RetrieveItem, ServiceHandlers, ServiceRequest, StoreSink
+    from ._handlers import MoveAddress, RetrieveItem, ServiceHandlers, ServiceRequest, StoreSink
 
 __all__ = [
     "Event",
@@ -166,13 +167,22 @@ class EventHandlers:
         return lambda request: _EventStoreSink(self, request, bound)
 
     @property
-    def move_destinations(self) -> Mapping[str, tuple[str, int]]:
-        """With an EVT_C_MOVE handler bound: the address its first yield
-        gives for the request being served (none if it yields ``(None, None)``)."""
-        if self._bound(EVT_C_MOVE) is None:
-            return self.ae.move_destinations
+    def move_destinations(self) -> Mapping[str, MoveAddress]:
+        """Where the Move Destination of the C-MOVE being served is.
+
+        With an EVT_C_MOVE handler bound: the address its first yield gives,
+        ``(addr, port)`` or ``(addr, port, kwargs)`` with keywords for the
+        association to it (none if it yields ``(None, None)``).  Else the
+        AE's :attr:`move_destinations`; for a destination they do not know,
+        the seed's ``on_c_move`` may yield its address first in the same
+        forms (pynetdicom3's handlers did), before the instances."""
         request = current_request()
         title = (request.command.move_destination or "").strip()
+        if self._bound(EVT_C_MOVE) is None:
+            known = self.ae.move_destinations
+            if any(name.strip() == title for name in known):
+                return known
+            return self._seed_move_address(request, title, known)
         try:
             items = iter(self._call(EVT_C_MOVE))  # type: ignore[call-overload]
             first = next(items, (None, None))
@@ -180,13 +190,27 @@ class EventHandlers:
             self._move = (request, _raising(exc))
             return {title: ("", 0)}
         self._move = (request, items)
-        address = tuple(first) if isinstance(first, tuple | list) else (None, None)
-        if len(address) > 2:
-            LOGGER.warning("C-MOVE handler's association keywords are not used: %r", address[2])
-        host, port = (*address, None, None)[:2]
-        if host is None or port is None:
-            return {}
-        return {title: (str(host), int(port))}
+        address = _move_address(first)
+        return {} if address is None else {title: address}
+
+    def _seed_move_address(
+        self, request: ServiceRequest, title: str, known: Mapping[str, MoveAddress]
+    ) -> Mapping[str, MoveAddress]:
+        """A destination the AE does not know: the address ``on_c_move``
+        yields first, if it does (its other items are kept for :meth:`on_c_move`)."""
+        try:
+            items = iter(self.ae.on_c_move(_identifier_of(request), title))
+            first = next(items, None)
+        except NotImplementedError:  # no handler: the destination is unknown
+            return known
+        except Exception as exc:  # on_c_move raises it again: the service's failure
+            self._move = (request, _raising(exc))
+            return {title: ("", 0)}
+        address = _move_address(first) if _looks_like_address(first) else None
+        if address is None:
+            return known  # no address: unknown (0xA801), its items unused
+        self._move = (request, items)
+        return {title: address}
 
     def on_c_find(self, identifier: Dataset) -> Iterable[object]:
         if self._bound(EVT_C_FIND) is None:
@@ -199,10 +223,14 @@ class EventHandlers:
         return _retrieve_items(iter(self._call(EVT_C_GET)))  # type: ignore[call-overload]
 
     def on_c_move(self, identifier: Dataset, move_aet: str) -> Iterable[RetrieveItem]:
-        if self._bound(EVT_C_MOVE) is None:
-            return self.ae.on_c_move(identifier, move_aet)
         started, self._move = self._move, None
-        if started is None or started[0] is not current_request():
+        if started is not None and started[0] is not current_request():
+            started = None  # left from a request answered before its items were asked
+        if self._bound(EVT_C_MOVE) is None:
+            if started is not None:  # the seed handler yielded the address first
+                return started[1]  # type: ignore[return-value]
+            return _without_address(self.ae.on_c_move(identifier, move_aet))
+        if started is None:
             raise RuntimeError("the C-MOVE handler's generator was not started")
         return _retrieve_items(started[1])
 
@@ -236,6 +264,52 @@ class EventHandlers:
 
     def on_n_delete(self, request: ServiceRequest) -> object:
         return self._normalized(EVT_N_DELETE, request, self.ae.on_n_delete)
+
+
+def _identifier_of(request: ServiceRequest) -> Dataset:
+    assert request.dataset is not None  # a C-MOVE always carries one (PS3.7 9.1.4)
+    return request.dataset
+
+
+def _looks_like_address(item: object) -> bool:
+    """Whether a retrieve handler's first item is an address, ``(addr, port)``
+    or ``(addr, port, kwargs)``, rather than an instance or a ``(status,
+    None)`` refusal."""
+    return (
+        isinstance(item, tuple | list)
+        and len(item) in (2, 3)
+        and isinstance(item[0], str)
+        and isinstance(item[1], int)
+        and not isinstance(item[1], bool)
+    )
+
+
+def _without_address(items: Iterable[RetrieveItem]) -> Iterator[RetrieveItem]:
+    """The seed ``on_c_move``'s items, without the address it may yield
+    first: for a destination in ``move_destinations``, theirs wins."""
+    items = iter(items)
+    first = next(items, None)
+    if first is None:
+        return
+    if _looks_like_address(first):
+        LOGGER.debug("on_c_move's address %r unused: the destination is known", first[:2])  # type: ignore[index]
+    else:
+        yield first
+    yield from items
+
+
+def _move_address(first: object) -> MoveAddress | None:
+    """A C-MOVE handler's first yield as an address (None: ``(None, None)``,
+    the destination is unknown); its third part, the association keywords,
+    is passed on as given (checked by the service layer)."""
+    address = tuple(first) if isinstance(first, tuple | list) else (None, None)
+    host, port = (*address, None, None)[:2]
+    if host is None or port is None:
+        return None
+    if len(address) > 2:
+        keywords = address[2]
+        return (str(host), int(port), keywords if keywords is not None else {})
+    return (str(host), int(port))
 
 
 def _raising(exc: Exception) -> Iterator[object]:

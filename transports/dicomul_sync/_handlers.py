@@ -13,6 +13,7 @@ it is given (the AE's), so the SCP side never imports the SCU side.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,6 +23,7 @@ from dicomul_common.requests import ServiceRequest, current_request, serving
 if TYPE_CHECKING:
     import os
     import pathlib
+    import ssl
 
     from dicomul_common.outgoing import Outgoing
     from pydicom.dataset import Dataset
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AcceptorSettings",
+    "MoveAddress",
+    "MoveAssociationOptions",
     "OpenAssociation",
     "RequestorSettings",
     "ServiceHandlers",
@@ -95,8 +99,10 @@ class ServiceHandlers(StoreHandlers, Protocol):
         """The streaming C-STORE handler, if any."""
 
     @property
-    def move_destinations(self) -> Mapping[str, tuple[str, int]]:
-        """Move destinations by AE title: (host, port)."""
+    def move_destinations(self) -> Mapping[str, MoveAddress]:
+        """Move destinations by AE title: (host, port), or (host, port,
+        keywords for the association to it, as pynetdicom's ``associate()``
+        takes them: see :class:`MoveAssociationOptions`)."""
 
     def on_c_echo(self) -> object:
         """The status of a C-ECHO."""
@@ -243,8 +249,44 @@ class StoreAssociation(Protocol):
     def release(self) -> None: ...
 
 
+#: Where a C-MOVE destination is: (host, port), or (host, port, keywords)
+#: with pynetdicom's ``associate()`` keywords for the association to it.
+MoveAddress = tuple[str, int] | tuple[str, int, Mapping[str, object]]
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class MoveAssociationOptions:
+    """How to request the association to a C-MOVE destination, where it
+    differs from the AE's settings: the keywords of pynetdicom's
+    ``associate()`` a C-MOVE handler may give with the destination's
+    address, checked (see :func:`._move_options.move_association_options`).
+
+    ``ae_title`` is the called AE title (default: the Move Destination);
+    ``max_pdu`` the largest PDU this side receives (if ``max_pdu_given``;
+    else the AE's ``maximum_pdu_size``); ``contexts`` the presentation
+    contexts proposed (default: those the matches need); ``ext_neg`` the
+    extended negotiation items; ``evt_handlers`` the event handlers of that
+    association, besides the AE's; ``bind_address`` the local (host, port)
+    to connect from; ``tls_args`` (ssl context, server hostname), over the
+    AE's ``move_ssl_context``.
+    """
+
+    ae_title: str | None = None
+    max_pdu: int | None = None
+    max_pdu_given: bool = False
+    contexts: tuple[ProposedContext, ...] | None = None
+    ext_neg: tuple[object, ...] = ()
+    evt_handlers: tuple[tuple[object, ...], ...] = ()
+    bind_address: tuple[str, int] | None = None
+    tls_args: tuple[ssl.SSLContext, str | None] | None = None
+
+
 #: Requests an association with a C-MOVE destination: its AE title, its
-#: (host, port), and the presentation contexts to propose.  The association
-#: is returned established or not (see ``is_established``); the AE's
-#: settings (its title, TLS for moves, maximum PDU) are the factory's.
-OpenAssociation = Callable[[str, tuple[str, int], Sequence["ProposedContext"]], StoreAssociation]
+#: (host, port), the presentation contexts to propose, and the handler's
+#: options for it.  The association is returned established or not (see
+#: ``is_established``); the AE's settings (its title, TLS for moves,
+#: maximum PDU) are the factory's, unless the options say otherwise.
+OpenAssociation = Callable[
+    [str, tuple[str, int], Sequence["ProposedContext"], MoveAssociationOptions],
+    StoreAssociation,
+]

@@ -35,7 +35,8 @@ from dicomul import (
     unhandled_status,
 )
 
-from ._handlers import ServiceRequest, serving
+from ._handlers import MoveAssociationOptions, ServiceRequest, serving
+from ._move_options import move_association_options
 from ._sinks import (
     MAX_REQUEST_DATA_SET,
     CollectedDataSet,
@@ -49,7 +50,7 @@ from ._sinks import (
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-    from dicomul import Reply, RetrieveOperation
+    from dicomul import ProposedContext, Reply, RetrieveOperation
 
     from ._channel import Channel
     from ._handlers import OpenAssociation, ServiceHandlers, StoreAssociation
@@ -264,12 +265,26 @@ class Services:
     def _move(self, request: ServiceRequest) -> None:
         """C-MOVE (PS3.4 C.4.2.3): each match goes to the move destination
         over a new association this AE requests, a pending response after each."""
-        destination, address = dicomul.RetrieveOperation.destination_address(
+        destination, where = dicomul.RetrieveOperation.destination_address(
             request.command, self.ae.move_destinations
         )
-        if address is None:
+        if where is None:
             LOGGER.error("Move destination %r is unknown", destination)
             self._reply(request, dicomul.RetrieveOperation.destination_unknown())
+            return
+        address = (where[0], where[1])
+        try:
+            options = move_association_options(where[2] if len(where) > 2 else None)
+        except (TypeError, ValueError, dicomul.LocalProtocolError) as exc:
+            reply = dicomul.RetrieveOperation.failed(request.command.command_field)
+            LOGGER.error(
+                "C-MOVE to %s: the association keywords given with its address "
+                "are unusable (%s); answering 0x%04X",
+                destination,
+                exc,
+                reply.status,
+            )
+            self._reply(request, reply)
             return
         items = self._matches(
             request, lambda: self.ae.on_c_move(_identifier(request), destination)
@@ -281,7 +296,9 @@ class Services:
             self._reply(request, retrieve.final())
             return
         originator = (request.calling_ae_title, request.command.message_id or 0)
-        relay = _MoveRelay(self.open_association, items, destination, address, originator)
+        relay = _MoveRelay(
+            self.open_association, items, destination, address, originator, options=options
+        )
         # A destination that cannot be reached fails each sub-operation of
         # its associations: the final response then lists them (0xA702 when
         # all failed, PS3.4 C.4.2.1.5), as DCMTK's dcmqrscp answers.
@@ -480,14 +497,23 @@ class _MoveRelay:
         destination: str,
         address: tuple[str, int],
         originator: tuple[str, int],
+        *,
+        options: MoveAssociationOptions | None = None,
     ) -> None:
         self.open_association = open_association
         self.destination = destination
         self.address = address
         self.originator = originator
-        self.batches = dicomul.association_batches(
-            [(i.sop_class_uid, i.transfer_syntax) for i in items]
-        )
+        self.options = options if options is not None else MoveAssociationOptions()
+        if self.options.contexts is not None:
+            # The handler's contexts, for every match: one association.
+            self.batches: tuple[tuple[tuple[ProposedContext, ...], range], ...] = (
+                (self.options.contexts, range(len(items))),
+            )
+        else:
+            self.batches = dicomul.association_batches(
+                [(i.sop_class_uid, i.transfer_syntax) for i in items]
+            )
         self.batch = -1  # the run whose association is open (or failed to open)
         self.association: StoreAssociation | None = None
         self.sent = 0
@@ -500,7 +526,7 @@ class _MoveRelay:
         if self.open_association is None:
             LOGGER.error("No association can be opened for C-MOVE here (no factory given)")
             return False
-        association = self.open_association(self.destination, self.address, contexts)
+        association = self.open_association(self.destination, self.address, contexts, self.options)
         if not association.is_established:
             LOGGER.error(
                 "Cannot associate with move destination %s at %s", self.destination, self.address

@@ -31,6 +31,7 @@ from dicomul import (
 )
 
 from ._events import HandlerRegistry
+from ._handlers import MoveAssociationOptions
 from .association import Association
 
 if TYPE_CHECKING:
@@ -652,6 +653,7 @@ class AE:
         user_identity: UserIdentity | None = None,
         evt_handlers: Sequence[EventBinding] | None = None,
         ext_neg: Sequence[object] | None = None,
+        bind_address: tuple[str, int] | None = None,
     ) -> Association:
         """Request an association with the peer at ``addr``:``port``.
 
@@ -680,14 +682,19 @@ class AE:
         :class:`dicomul.RoleProposal` (SCP/SCU role selection),
         :class:`dicomul.SOPClassExtendedNegotiation`,
         :class:`dicomul.SOPClassCommonExtendedNegotiation`,
-        :class:`dicomul.UserIdentity`; anything else raises TypeError, and
+        :class:`dicomul.UserIdentity`, or pynetdicom's mutable items of the
+        same names from :mod:`dicomul_sync.pdu_primitives` (checked when
+        converted: TypeError or ValueError naming the attribute); anything
+        else raises TypeError, and
         a second, different user identity (here and in ``user_identity``)
         ValueError.  What
         the peer answered is then on ``assoc.negotiated``:
         ``requestor_max_invoked``/``acceptor_max_invoked`` (the window),
         the contexts' ``requestor_is_scu``/``requestor_is_scp`` (roles),
         ``extended_negotiation`` (the replies by SOP class) and
-        ``user_identity_response``.
+        ``user_identity_response``.  ``bind_address``, a local (host,
+        port), is where the connection comes from (pynetdicom's; default:
+        any).
         """
         association = Association(
             self,
@@ -702,29 +709,41 @@ class AE:
             user_identity=user_identity,
             registry=self._events.copy(evt_handlers or ()),
             ext_neg=ext_neg or (),
+            bind_address=bind_address,
         )
         self._requested.add(association)
         association._connect()
         return association
 
     def _open_for_move(
-        self, called_ae_title: str, address: tuple[str, int], contexts: Sequence[ProposedContext]
+        self,
+        called_ae_title: str,
+        address: tuple[str, int],
+        contexts: Sequence[ProposedContext],
+        options: MoveAssociationOptions | None = None,
     ) -> Association:
         """Request an association with a C-MOVE destination for the
         sub-operations of a C-MOVE this AE serves (the service layer's
         :data:`._handlers.OpenAssociation`): this AE's settings,
         :attr:`move_ssl_context`, and the presentation contexts the
-        sub-operations need.  Returned whether established or not."""
+        sub-operations need, each overridden by what the C-MOVE handler
+        gave with the address (``options``: pynetdicom's ``associate()``
+        keywords, checked).  Returned whether established or not."""
+        options = options if options is not None else MoveAssociationOptions()
+        ssl_context, server_hostname = options.tls_args or (self.move_ssl_context, None)
         association = Association(
             self,
             address[0],
             address[1],
-            called_ae_title=called_ae_title,
-            max_pdu=self.maximum_pdu_size,
+            called_ae_title=options.ae_title or called_ae_title,
+            max_pdu=options.max_pdu if options.max_pdu_given else self.maximum_pdu_size,
             contexts=contexts,
-            ssl_context=self.move_ssl_context,
+            ssl_context=ssl_context,
+            server_hostname=server_hostname,
             open_association=self._open_for_move,
-            registry=self._events.copy(),
+            registry=self._events.copy(options.evt_handlers),  # type: ignore[arg-type]
+            ext_neg=options.ext_neg,
+            bind_address=options.bind_address,
         )
         association._connect()
         return association

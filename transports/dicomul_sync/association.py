@@ -79,6 +79,7 @@ from dicomul import (
 from ._channel import Channel
 from ._events import EventHandlers, HandlerRegistry, ServiceUser, WireEvents, notify
 from ._services import Services
+from .pdu_primitives import negotiation_items
 
 if TYPE_CHECKING:
     import ssl
@@ -139,8 +140,11 @@ class Association:
         user_identity: UserIdentity | None = None,
         registry: HandlerRegistry | None = None,
         ext_neg: Sequence[object] = (),
+        bind_address: tuple[str, int] | None = None,
     ) -> None:
         self.ae = ae
+        #: The local (host, port) to connect from (None: any).
+        self.bind_address = bind_address
         #: This association's event handlers (see :mod:`._events`).
         self.registry = registry if registry is not None else HandlerRegistry()
         self.address = address
@@ -190,7 +194,7 @@ class Association:
             user_identity=user_identity,
         )
         # PS3.7 D.3.3: the extended negotiation items asked for, over the AE's.
-        self._request = proposal.request.with_negotiation(ext_neg)
+        self._request = proposal.request.with_negotiation(negotiation_items(ext_neg))
         if proposal.left_out:
             LOGGER.warning(
                 "%d SOP classes past the %d presentation contexts allowed are not "
@@ -271,6 +275,7 @@ class Association:
             sock = socket.create_connection(
                 (_host_name(self.address), self.port),  # type: ignore[arg-type]  # bytes: see there
                 timeout=ae.connection_timeout or ae.network_timeout or ae.acse_timeout,
+                source_address=self.bind_address,
             )
         except OSError as exc:
             LOGGER.error("Association Request Failed: Failed to establish association")

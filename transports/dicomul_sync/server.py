@@ -54,6 +54,7 @@ from dicomul import (
     Abort,
     Aborted,
     AcceptorConfig,
+    BytesLike,
     CommandReceived,
     Connection,
     ConnectionClosed,
@@ -66,7 +67,7 @@ from dicomul import (
     longest_idle,
 )
 
-from ._accept import AcceptLoop
+from ._accept import AcceptLoop, Watch
 from ._channel import Channel
 from ._events import (
     Event,
@@ -185,10 +186,14 @@ class Server:
         ) as pool:
 
             def hand_off(
-                sock: socket.socket, conn: Connection, out: bytes, trace: PduTrace | None
+                sock: socket.socket,
+                conn: Connection,
+                out: bytes,
+                trace: PduTrace | None,
+                watch: Watch | None,
             ) -> None:
                 self._active_sockets.add(sock)  # before stop(abort=True) can miss it
-                pool.submit(self._serve_one, sock, conn, out, trace)
+                pool.submit(self._serve_one, sock, conn, out, trace, watch)
 
             self._loop = loop = AcceptLoop(
                 self.listener,
@@ -203,7 +208,7 @@ class Server:
                 check_identity=self.check_identity,
                 checks_identity=self.checks_identity,
                 wake_up=self._wake,
-                notify=self._notify_connection,
+                watch=self._watch_connection,
                 negotiation_answers=self.negotiation_answers,
             )
             try:
@@ -243,13 +248,12 @@ class Server:
         for association in self.active_associations:
             association.unbind(event, handler)
 
-    def _notify_connection(
-        self, event: EventType, sock: socket.socket, request: AssociateRQ | None
-    ) -> None:
-        """An event of the accept loop, before any association is served:
-        EVT_CONN_OPEN, EVT_REQUESTED, EVT_REJECTED, EVT_CONN_CLOSE."""
-        peer = Connecting(_peer_address(sock), request)
-        notify(self.registry, peer, event, address=peer.address)
+    def _watch_connection(self, sock: socket.socket) -> Connecting:
+        """What the accept loop tells of a new connection, before (and
+        unless) a worker serves its association: EVT_CONN_OPEN,
+        EVT_REQUESTED, EVT_REJECTED, EVT_CONN_CLOSE, and the bytes, PDUs and
+        transitions (see :class:`Connecting`)."""
+        return Connecting(_peer_address(sock), None, registry=self.registry)
 
     def checks_identity(self) -> bool:
         """Whether a requestor's user identity is checked (an EVT_USER_ID
@@ -257,7 +261,7 @@ class Server:
         return bool(self.registry.handlers(EVT_USER_ID)) or self.ae.on_user_identity is not None
 
     def check_identity(
-        self, request: AssociateRQ, sock: socket.socket | None = None
+        self, request: AssociateRQ, peer: Watch | None = None
     ) -> tuple[bool, bytes | None]:
         """The verdict on a request's user identity (PS3.7 D.3.3.7): the
         EVT_USER_ID handler's (is_verified, server response), else the AE's
@@ -271,7 +275,7 @@ class Server:
         if bound:
             event_handler, args = bound[0]
             event = Event(
-                Connecting(("?", 0) if sock is None else _peer_address(sock), request),
+                _connecting(peer, request),
                 EVT_USER_ID,
                 {
                     "user_id_type": int(identity.identity_type),
@@ -286,7 +290,7 @@ class Server:
         return identity_verdict(handler(identity, request.calling_aet))
 
     def negotiation_answers(
-        self, request: AssociateRQ, sock: socket.socket | None = None
+        self, request: AssociateRQ, peer: Watch | None = None
     ) -> NegotiationAnswers | None:
         """The answers of the EVT_ASYNC_OPS, EVT_SOP_EXTENDED and
         EVT_SOP_COMMON handlers to what ``request`` negotiates (PS3.7
@@ -297,12 +301,12 @@ class Server:
         bound = [event for event in NEGOTIATION_EVENTS if self.registry.handlers(event)]
         if not bound:
             return None
-        peer = Connecting(("?", 0) if sock is None else _peer_address(sock), request)
+        assoc = _connecting(peer, request)
         replies: dict[EventType, object] = {}
         for event_type, attributes in negotiation_questions(request, bound).items():
             handler, args = self.registry.handlers(event_type)[0]
             try:
-                replies[event_type] = handler(Event(peer, event_type, attributes), *args)
+                replies[event_type] = handler(Event(assoc, event_type, attributes), *args)
             except Exception as exc:  # logged by negotiation_answers
                 replies[event_type] = exc
         return negotiation_answers(bound, replies)
@@ -364,13 +368,18 @@ class Server:
         )
 
     def _serve_one(
-        self, sock: socket.socket, conn: Connection, out: bytes, trace: PduTrace | None
+        self,
+        sock: socket.socket,
+        conn: Connection,
+        out: bytes,
+        trace: PduTrace | None,
+        watch: Watch | None = None,
     ) -> None:
         """A worker: serve one accepted association (it holds a slot) until it
         ends; a connection left waiting for the peer to close (Sta13) goes
         back to the accept loop, so no worker waits out ARTIM."""
         try:
-            handler = _Handler(self, sock, conn, trace)
+            handler = _Handler(self, sock, conn, trace, watch)
         except Exception:  # out of descriptors for its Waker, say
             LOGGER.exception("cannot serve an accepted association")
             self._active_sockets.discard(sock)
@@ -400,7 +409,9 @@ class Server:
                 # bounded by ARTIM): the loop waits, the worker is freed.
                 parked = conn.association_over and not handler.closed
                 if parked and handler.channel.sock is not None and loop:
-                    loop.give_back(handler.channel.sock, conn, handler.channel.trace)
+                    loop.give_back(
+                        handler.channel.sock, conn, handler.channel.trace, handler.connecting
+                    )
                     self._wake()
                 else:
                     handler.channel.close()
@@ -419,7 +430,12 @@ class _Handler:
     :class:`ServedAssociation` (``Server.active_associations``)."""
 
     def __init__(
-        self, server: Server, sock: socket.socket, conn: Connection, trace: PduTrace | None
+        self,
+        server: Server,
+        sock: socket.socket,
+        conn: Connection,
+        trace: PduTrace | None,
+        watch: Watch | None = None,
     ) -> None:
         self.server = server
         self.ae = server.ae
@@ -442,6 +458,10 @@ class _Handler:
         self.closed = False
         #: The peer's (host, port), IPv4 or IPv6.
         self.address: tuple[str, int] = _peer_address(sock)
+        #: What the accept loop reported this connection through: from
+        #: here on it reports as this association (its bytes, PDUs and
+        #: transitions go on from where the loop left them).
+        self.connecting = watch if isinstance(watch, Connecting) else None
 
     @property
     def negotiated(self) -> Negotiated | None:
@@ -491,10 +511,16 @@ class _Handler:
     def run(self) -> None:
         conn = self.conn
         LOGGER.info("Association Acknowledged")
-        # From here on (the A-ASSOCIATE-AC is out): bytes, PDUs, messages.
-        self.channel.observer = WireEvents(
-            self.registry, self, frame_pdus=WireEvents.wanted(self.registry)
-        )
+        # From here on (the A-ASSOCIATE-AC is out): bytes, PDUs, messages,
+        # on the loop's observer when there is one (PDUs framed from the start).
+        if self.connecting is not None:
+            # The loop's observer goes on, told to this association's handlers.
+            wire = self.channel.observer = self.connecting.wire
+            wire.registry, wire.assoc = self.registry, self
+        else:
+            self.channel.observer = WireEvents(
+                self.registry, self, frame_pdus=WireEvents.wanted(self.registry)
+            )
         self.channel.observer.transitions(conn)
         self._event(EVT_ACCEPTED)
         self._notify(self.ae.on_association_accepted, conn.negotiated)
@@ -593,15 +619,51 @@ class _Handler:
 
 class Connecting:
     """A connection the server has not yet handed to a worker: what an
-    acceptor's handler of EVT_CONN_OPEN, EVT_REQUESTED, EVT_REJECTED or
-    EVT_USER_ID sees as ``event.assoc``: the peer's ``address`` and, once
-    received, its A-ASSOCIATE-RQ (``request``: ``calling_aet``,
-    ``called_aet``, the contexts proposed)."""
+    acceptor's handler of EVT_CONN_OPEN, EVT_REQUESTED, EVT_REJECTED,
+    EVT_USER_ID, and of the EVT_DATA_*, EVT_PDU_* and EVT_FSM_TRANSITION
+    before the A-ASSOCIATE-AC is out, sees as ``event.assoc`` (one object
+    for all of a connection's events until then): the peer's ``address``
+    and, once received, its A-ASSOCIATE-RQ (``request``: ``calling_aet``,
+    ``called_aet``, the contexts proposed); ``is_established`` is False.
 
-    def __init__(self, address: tuple[str, int], request: AssociateRQ | None) -> None:
+    It is also the accept loop's :class:`._accept.Watch` of the connection:
+    it runs the server's handlers (``registry``) for what the loop reports.
+    """
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        request: AssociateRQ | None,
+        *,
+        registry: HandlerRegistry | None = None,
+    ) -> None:
         self.address = address
         self.request = request
         self.is_established = False
+        self.registry = registry if registry is not None else HandlerRegistry()
+        #: The bytes, PDUs and transitions (PDUs framed from the first byte
+        #: if a PDU handler is bound now); a worker carries it on.
+        self.wire = WireEvents(self.registry, self, frame_pdus=WireEvents.wanted(self.registry))
+
+    @property
+    def negotiated(self) -> None:
+        """Nothing is agreed before the association is accepted."""
+        return None
+
+    def notify(self, event: EventType, request: AssociateRQ | None) -> None:
+        """Run the server's handlers of ``event`` (a :class:`._accept.Watch`)."""
+        if request is not None:
+            self.request = request
+        notify(self.registry, self, event, address=self.address)
+
+    def received(self, data: BytesLike) -> None:
+        self.wire.received(data)
+
+    def sent(self, data: BytesLike) -> None:
+        self.wire.sent(data)
+
+    def transitions(self, conn: Connection) -> None:
+        self.wire.transitions(conn)
 
     @property
     def requestor(self) -> ServiceUser:
@@ -635,6 +697,14 @@ class ServedAssociation(Protocol):
 
     def get_handlers(self, event: EventType) -> object:
         """What is bound to ``event`` on this association."""
+
+
+def _connecting(peer: Watch | None, request: AssociateRQ) -> Connecting:
+    """The connection a request came on, as a handler's ``event.assoc``."""
+    if isinstance(peer, Connecting):
+        peer.request = request
+        return peer
+    return Connecting(("?", 0), request)
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -37,8 +37,10 @@ those of DCMTK's index database, dcmqrdbi.cc, checked side by side in
   deletes the study stored into least recently, every file of it.
 
 A size written without a unit (``(10, 1024)``) sets no byte limit, and
-maxStudies 0 none on the number of studies.  Deleted files are removed from
-the disk and the index.
+maxStudies 0 none on the number of studies.  As in dcmqrscp, maxStudies is
+500 at most and maxBytesPerStudy 1 GiB (1073741824) at most: a larger
+value is lowered to it, with a warning, when the configuration is read.
+Deleted files are removed from the disk and the index.
 """
 
 from __future__ import annotations

@@ -47,6 +47,13 @@ _QUOTES = frozenset("\"'()")
 _USED_GLOBALS = {"NetworkTCPPort", "MaxPDUSize", "MaxAssociations"}
 _ACCESS = {"R": (True, False), "W": (False, True), "RW": (True, True), "WR": (True, True)}
 _QUOTA = re.compile(r"(\d+)\s*([kmg]?)b", re.IGNORECASE)
+#: The largest quota dcmqrscp 3.6.7 keeps, (maxStudies, maxBytesPerStudy):
+#: a larger value is lowered to it, with a warning ("maxStudiesPerStorageArea
+#: too large, setting to 500"; "maxBytesPerStudy too large, setting to
+#: 1073741824"), as its index database does; seen side by side in
+#: conformance/test_apps_qrscp_access.py.
+MAX_STUDIES = 500
+MAX_BYTES_PER_STUDY = 1 << 30
 
 
 class ConfigError(ValueError):
@@ -75,7 +82,9 @@ class StorageArea:
     #: The calling AE titles allowed, None for ANY.
     peers: tuple[Peer, ...] | None
     #: The quota as written (maximum studies, maximum bytes per study; -1
-    #: for a size without a unit: no byte limit), kept by :class:`._qrareas.Quota`.
+    #: for a size without a unit: no byte limit), each lowered to
+    #: dcmqrscp's upper limit (:data:`MAX_STUDIES`, :data:`MAX_BYTES_PER_STUDY`),
+    #: kept by :class:`._qrareas.Quota`.
     quota: tuple[int, int] | None = None
 
     def permits(self, calling_ae_title: str) -> bool:
@@ -248,7 +257,21 @@ class _Reader:
         size = _QUOTA.fullmatch(parts[1])
         factor = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
         per_study = int(size.group(1)) * factor[size.group(2).lower()] if size else -1
-        return self.number(parts[0], "maxStudies"), per_study
+        studies = self.number(parts[0], "maxStudies")
+        if studies > MAX_STUDIES:
+            LOGGER.warning(
+                "%s, line %d: maxStudies %d is too large: setting it to %d, as dcmqrscp does",
+                self.path, self.line, studies, MAX_STUDIES,
+            )  # fmt: skip
+            studies = MAX_STUDIES
+        if per_study > MAX_BYTES_PER_STUDY:
+            LOGGER.warning(
+                "%s, line %d: maxBytesPerStudy %d is too large: setting it to %d, "
+                "as dcmqrscp does",
+                self.path, self.line, per_study, MAX_BYTES_PER_STUDY,
+            )  # fmt: skip
+            per_study = MAX_BYTES_PER_STUDY
+        return studies, per_study
 
 
 def _title(text: str, reader: _Reader) -> str:
