@@ -582,15 +582,18 @@ def summary(scenario: Scenario, entrant: Entrant) -> dict[str, object]:
         "runs": [dataclasses.asdict(o) for o in entrant.outcomes],
         "retried": [dataclasses.asdict(o) for o in entrant.retried],
     }
+    # Kept for a failed pair too: how much memory it took on its way to failing.
+    outcomes = [*entrant.outcomes, *entrant.retried]
+    rss = {
+        side: max(v for o in outcomes if (v := getattr(o, f"{side}_rss_kib")) is not None)
+        for side in ("scu", "scp")
+        if any(getattr(o, f"{side}_rss_kib") is not None for o in outcomes)
+    }
     if failed or not entrant.outcomes:
-        return {**base, "ok": False, "problem": failed[0] if failed else "no run"}
+        problem = failed[0] if failed else "no run"
+        return {**base, "ok": False, "problem": problem, "peak_rss_kib": rss}
     values = [figure(scenario, o) for o in entrant.outcomes]
     walls = [figure(scenario, o, wall=True) for o in entrant.outcomes]
-    rss = {
-        side: max(v for o in entrant.outcomes if (v := getattr(o, f"{side}_rss_kib")) is not None)
-        for side in ("scu", "scp")
-        if any(getattr(o, f"{side}_rss_kib") is not None for o in entrant.outcomes)
-    }
     return {
         **base,
         "ok": True,

@@ -251,17 +251,19 @@ def details(result: peers.ScenarioResult) -> list[str]:
         "|---|---:|---:|---:|---:|---|",
     ]
     for line in best_variants(result):
-        if not line["ok"]:
-            rows.append(
-                f"| {label(line)} | **failed** | | | | {line['problem']} |".replace("\n", " ")
-            )
-            continue
-        spread = f"{number(float(line['min']))}-{number(float(line['max']))}"  # type: ignore[arg-type]
         rss = line.get("peak_rss_kib") or {}
         rss_cell = " / ".join(
             f"{rss[side] / 1024:.0f} MiB" if side in rss else "-"  # type: ignore[index,operator]
             for side in ("scu", "scp")
         )
+        if not line["ok"]:
+            rows.append(
+                f"| {label(line)} | **failed** | | | {rss_cell} | {line['problem']} |".replace(
+                    "\n", " "
+                )
+            )
+            continue
+        spread = f"{number(float(line['min']))}-{number(float(line['max']))}"  # type: ignore[arg-type]
         notes = []
         variant = str(line["variant"]).replace(str(line["window"]), "").strip(", ")
         if variant:
