@@ -272,6 +272,10 @@ def wait_ready(
         time.sleep(0.01)
 
 
+#: The SCPs started with --fork in the concurrent case (a process per association).
+FORKING_SCPS = frozenset({"dcmtk", "dicomul-sync"})
+
+
 def concurrent(ctx: Context) -> ScenarioResult:
     clients, per = ctx.sizes.concurrent_clients, ctx.sizes.files_per_client
     paths = ctx.series("512k", max(per, ctx.sizes.files_512k), 512 * 1024)[:per]
@@ -286,7 +290,7 @@ def concurrent(ctx: Context) -> ScenarioResult:
     def make(servers: Servers, pair: Pair, nodelay: bool, scale: float) -> Callable[[], Outcome]:
         def run() -> Outcome:
             server, _, _ = servers.get(
-                pair.scp, nodelay, mode="discard", fork=PEERS[pair.scp].dcmtk
+                pair.scp, nodelay, mode="discard", fork=pair.scp in FORKING_SCPS
             )
             n = scaled(per, scale)
             env = env_for(nodelay)
@@ -324,7 +328,8 @@ def concurrent(ctx: Context) -> ScenarioResult:
     pairs = [p for p in DEFAULT_PAIRS if ctx.sizes.concurrent_async or p.scu not in ASYNC_PEERS]
     notes = [] if ctx.sizes.concurrent_async else ["the async clients are left out of this case"]
     notes += [
-        "DCMTK's storescp runs with --fork here (a process per association); the "
+        "DCMTK's storescp and dicomul's sync storescp run with --fork here (a process "
+        "per association; the other dicomul SCPs serve all in one process); the "
         "Python SCUs start their interpreters, then are told to go together: wall-clock "
         "runs from that signal to the last exit, in-process is the slowest client's own time"
     ]

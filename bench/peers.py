@@ -97,7 +97,7 @@ class ScpJob:
     mode: str = "discard"
     directory: str | None = None
     max_pdu: int = 16384  # 0: no limit
-    fork: bool = False  # DCMTK storescp: a process per association
+    fork: bool = False  # DCMTK's and dicomul's storescp: a process per association
     chunked: bool = False  # pynetdicom: receive data sets into a file
     #: dicomul sync: the asynchronous operations window it accepts
     #: (``AE.maximum_operations_performed``, PS3.7 D.3.3.3).
@@ -167,6 +167,8 @@ def _dicomul_sync_scp(job: ScpJob) -> list[str]:
         return _python_scp("dicomul-sync")(job)
     command = [*dicomul_console_script(), "storescp", f"--max-pdu={job.max_pdu}"]
     command += ["--max-associations=64"]
+    if job.fork:
+        command.append("--fork")
     if job.mode == "discard":
         command.append("--ignore")
     else:

@@ -243,7 +243,7 @@ def test_default_filenames_as_dcmtk(tmp_path: pathlib.Path) -> None:
     assert stored.name.endswith(".dcm")
 
 
-@pytest.mark.parametrize("option", ["-ss", "-sp", "+uf", "-tn", "-rns", "--fork", "-xf"])
+@pytest.mark.parametrize("option", ["-ss", "-sp", "+uf", "-tn", "-rns", "-xf"])
 def test_dcmtk_options_it_lacks_are_refused_by_name(option: str) -> None:
     done = dicomul("storescp", option, "x", "104")
     assert done.returncode == 2

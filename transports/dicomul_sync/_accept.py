@@ -56,7 +56,7 @@ from dicomul.pdu import AssociateRQ
 from ._socket_io import RECEIVE_SIZE
 from ._trace import PduTrace, trace_if_debugging
 
-__all__ = ["AcceptLoop", "Watch"]
+__all__ = ["AcceptLoop", "HandOff", "Watch"]
 
 LOGGER = logging.getLogger("dicomul.sync.server")
 
@@ -80,6 +80,9 @@ _TRANSIENT_ERRORS = frozenset(
         errno.ENETUNREACH,
     }
 )
+#: Seconds between turns of the loop at most while ``each_turn`` asks
+#: for them (the fork mode, while children run: each turn reaps them).
+TURN_INTERVAL = 0.05
 #: Connections accepted per wake-up of the loop at most.
 ACCEPT_BATCH = 64
 #: Connections the loop holds at most (not yet accepted, or lingering after
@@ -182,8 +185,12 @@ class AcceptLoop:
         wake_up: Callable[[], None] | None = None,
         watch: NewWatch | None = None,
         negotiation_answers: NegotiationAnswerer | None = None,
+        each_turn: Callable[[], bool] | None = None,
     ) -> None:
         self.listener = listener
+        #: Called at every turn of the loop (the fork mode reaps its
+        #: children there); True while it wants to be called again soon.
+        self.each_turn = each_turn
         #: The application's answers to a request's extended negotiation
         #: (its EVT_ASYNC_OPS, EVT_SOP_EXTENDED, EVT_SOP_COMMON handlers),
         #: asked in this loop just before negotiating: they must be quick.
@@ -215,6 +222,7 @@ class AcceptLoop:
         self.pending: dict[socket.socket, _Pending] = {}
         self._accept_paused_until: float | None = None
         self._evicting = False  # warned once that the limit was reached
+        self._turn_again = False  # each_turn wants another turn soon
         self._returned: queue.SimpleQueue[
             tuple[socket.socket, Connection, PduTrace | None, Watch | None]
         ] = queue.SimpleQueue()
@@ -238,6 +246,8 @@ class AcceptLoop:
                         if pending is not None:
                             self._guarded(pending, self._service, mask)
                 self._fire_timers()
+                if self.each_turn is not None:
+                    self._turn_again = self.each_turn()
         finally:
             self._take_back()
             if self._identity_pool is not None:
@@ -272,6 +282,14 @@ class AcceptLoop:
             self.pending[sock] = pending
             self.selector.register(sock, selectors.EVENT_READ)
 
+    def close_in_child(self) -> None:
+        """In a child forked for one association: close this process' copies
+        of the listener and of every connection the parent holds (the
+        parent's stay open), so that only the parent answers them."""
+        for sock in (self.listener, self.wake, *self.pending):
+            sock.close()
+        self.pending.clear()
+
     def _guarded(self, pending: _Pending, step: Callable[..., None], *args: object) -> None:
         """Run one step for one connection; an error drops that connection only."""
         try:
@@ -285,6 +303,8 @@ class AcceptLoop:
     def _timeout(self) -> float | None:
         deadlines = [p.conn.next_deadline for p in self.pending.values()]
         deadlines.append(self._accept_paused_until)
+        if self._turn_again:
+            deadlines.append(time.monotonic() + TURN_INTERVAL)
         known = [d for d in deadlines if d is not None]
         return max(0.0, min(known) - time.monotonic()) if known else None
 

@@ -78,6 +78,13 @@ class AE:
         checked as an AE title when assigned (ValueError).
     maximum_associations : int
         Concurrent associations served; one more is rejected (local limit exceeded).
+    fork_associations : bool
+        POSIX only: serve each accepted association in a child process forked
+        for it (DCMTK storescp's ``--fork``) instead of a thread, so that
+        associations use every core.  The children share nothing: handlers
+        run in the child, ``active_associations`` stays empty, no association
+        is displaced at the limit; the limit counts the children.  Fork only
+        from a process whose other threads hold no locks the handlers need.
     acse_timeout, dimse_timeout, network_timeout : float or None
         Seconds to wait for ACSE messages, DIMSE messages, and any network
         activity; None waits for ever.  The DIMSE and network timeouts are
@@ -130,6 +137,7 @@ class AE:
         self.require_calling_aet = ""
         self.require_called_aet = ""
         self.maximum_associations = 10
+        self.fork_associations = False
         self.acse_timeout: float | None = 60.0
         self.dimse_timeout: float | None = None
         self.network_timeout: float | None = None
@@ -598,6 +606,7 @@ class AE:
             ssl_context or self.ssl_context,
             open_association=self._open_for_move,
             registry=self._events.copy(evt_handlers or ()),
+            fork=self.fork_associations,
         )
         bound = server.bind(host, port)
         if set_port:

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import signal
 import socket
 import ssl
 import threading
@@ -67,7 +69,7 @@ from dicomul import (
     longest_idle,
 )
 
-from ._accept import AcceptLoop, Watch
+from ._accept import AcceptLoop, HandOff, Watch
 from ._channel import Channel
 from ._events import (
     Event,
@@ -111,8 +113,15 @@ class Server:
         *,
         open_association: OpenAssociation | None = None,
         registry: HandlerRegistry | None = None,
+        fork: bool = False,
     ) -> None:
         self.ae = ae
+        if fork and not hasattr(os, "fork"):
+            raise ValueError("a process per association (fork) needs a POSIX system")
+        #: A child process per association, not a thread (see :meth:`_serve_forking`).
+        self.fork = fork
+        #: The children serving associations (fork mode): pid to nothing.
+        self._children: dict[int, None] = {}
         self.open_association = open_association
         #: The event handlers bound for this server: each association it
         #: serves starts with a copy (see :mod:`._events`).
@@ -181,6 +190,9 @@ class Server:
         if self.listener is None:
             self.bind()
         assert self.listener is not None
+        if self.fork:
+            self._serve_forking(self.listener)
+            return
         with ThreadPoolExecutor(
             max_workers=self.ae.maximum_associations + 1, thread_name_prefix="dicomul-assoc"
         ) as pool:
@@ -195,28 +207,115 @@ class Server:
                 self._active_sockets.add(sock)  # before stop(abort=True) can miss it
                 pool.submit(self._serve_one, sock, conn, out, trace, watch)
 
-            self._loop = loop = AcceptLoop(
-                self.listener,
-                self._wake_reader,
-                new_connection=self._new_connection,
-                config=self.config,
-                claim=self.claim_association,
-                release=self.release_association,
-                displace=self.displace_idle,
-                hand_off=hand_off,
-                ssl_context=self.ssl_context,
-                check_identity=self.check_identity,
-                checks_identity=self.checks_identity,
-                wake_up=self._wake,
-                watch=self._watch_connection,
-                negotiation_answers=self.negotiation_answers,
-            )
+            self._run_loop(self.listener, hand_off)
+
+    def _run_loop(
+        self,
+        listener: socket.socket,
+        hand_off: HandOff,
+        each_turn: Callable[[], bool] | None = None,
+    ) -> None:
+        self._loop = loop = AcceptLoop(
+            listener,
+            self._wake_reader,
+            new_connection=self._new_connection,
+            config=self.config,
+            claim=self.claim_association,
+            release=self.release_association,
+            displace=self.displace_idle,
+            hand_off=hand_off,
+            ssl_context=self.ssl_context,
+            check_identity=self.check_identity,
+            checks_identity=self.checks_identity,
+            wake_up=self._wake,
+            watch=self._watch_connection,
+            negotiation_answers=self.negotiation_answers,
+            each_turn=each_turn,
+        )
+        try:
+            loop.run(self._stopping.is_set)
+        finally:
+            listener.close()
+            self._wake_reader.close()
+            self._wake_writer.close()
+
+    # ------------------------------------------------------------ fork mode
+
+    def _serve_forking(self, listener: socket.socket) -> None:
+        """Fork mode (DCMTK's ``--fork``): the accept loop, in this thread,
+        forks a child for each accepted association; the child serves it in
+        its main thread and exits; this process holds the association's slot
+        until it reaps the child, so ``maximum_associations`` counts the
+        children.  Returns once every child has ended (``stop(abort=True)``
+        sends them SIGTERM)."""
+        try:
+            self._run_loop(listener, self._fork_one, each_turn=self._reap)
+        finally:
+            if self._aborting:
+                self._signal_children()
+            while self._children:
+                self._reap(block=True)
+
+    def _fork_one(
+        self,
+        sock: socket.socket,
+        conn: Connection,
+        out: bytes,
+        trace: PduTrace | None,
+        watch: Watch | None,
+    ) -> None:
+        """Fork a child to serve this accepted association (it holds a slot,
+        freed when the child is reaped); the parent keeps only its pid."""
+        pid = os.fork()
+        if pid:
+            self._children[pid] = None
+            sock.close()  # the child's copy serves it
+            LOGGER.debug("association handed to child process %d", pid)
+            return
+        status = 1
+        try:
+            # Ctrl-C reaches the whole process group: the parent decides
+            # (a stop waits for the children); SIGTERM ends the child.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            assert self._loop is not None
+            self._loop.close_in_child()
+            self._loop = None  # a connection left in Sta13 is closed, not given back
+            self._children.clear()
+            LOGGER.info("Serving the association in child process %d", os.getpid())
+            self._serve_one(sock, conn, out, trace, watch)
+            status = 0
+        except BaseException:
+            LOGGER.exception("child process %d failed", os.getpid())
+        finally:
+            for handler in logging.getLogger().handlers:
+                with contextlib.suppress(Exception):
+                    handler.flush()
+            os._exit(status)
+
+    def _reap(self, *, block: bool = False) -> bool:
+        """Free the slots of the children that have ended (any one, if
+        ``block``, waiting for it); True while some still run."""
+        for pid in list(self._children):
             try:
-                loop.run(self._stopping.is_set)
-            finally:
-                self.listener.close()
-                self._wake_reader.close()
-                self._wake_writer.close()
+                done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                done, status = pid, 0
+            if done == 0:
+                continue
+            del self._children[pid]
+            self.release_association()
+            code = os.waitstatus_to_exitcode(status)
+            if code:
+                LOGGER.warning("child process %d serving an association ended with %d", pid, code)
+            if block:
+                break
+        return bool(self._children)
+
+    def _signal_children(self) -> None:
+        for pid in list(self._children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
     def stop(self, *, abort: bool = False) -> None:
         """Stop accepting; returns at once.  :meth:`serve` returns when the
@@ -315,6 +414,8 @@ class Server:
 
     def claim_association(self) -> int:
         """Count one more association; return how many were open before it."""
+        if self._children:
+            self._reap()  # fork mode: a child just ended frees its slot first
         with self._lock:
             self._active += 1
             return self._active - 1

@@ -207,7 +207,7 @@ WHY: dict[str, str] = {
     "--pending-ignore": "pending responses are read as they come",
     "-pr": "pending responses are read as they come",
     "--pending-read": "pending responses are read as they come",
-    "--fork": "associations are served in threads already",
+    "--fork": "associations are served in threads (storescp alone has --fork)",
     "--require-find": "C-GET and C-MOVE contexts are accepted without a C-FIND one",
     "--no-parallel-store": "C-STOREs into one area are taken in parallel",
     "--allow-shutdown": "no shutdown by a private SOP class: send SIGTERM",

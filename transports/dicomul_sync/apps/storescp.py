@@ -7,11 +7,17 @@ the output directory, then flushed, fsynced and renamed to
 UID (``-su p``: ``p_<UID>``), ``-uf`` names files as DCMTK does, ``-xcr`` and
 ``-xcs`` run commands (see ``_reception``); ``--ignore`` receives and
 discards (for benchmarks).  Serves until interrupted (SIGINT or SIGTERM).
+``--fork`` (DCMTK's) serves each association in a child process forked for
+it: on SIGINT or SIGTERM the parent stops accepting and waits for the
+children to finish their associations (they ignore SIGINT, so a Ctrl-C
+reaching the whole process group lets them finish; SIGTERM sent to a child
+ends it).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -83,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept any SOP class, private and unknown ones too, and store what comes",
     )
+    network.add_argument(
+        "--fork",
+        action="store_true",
+        help="fork a child process for each association (POSIX only; not with -xcs); "
+        "--max-associations counts the children",
+    )
     output.add_argument(
         "--ignore",
         action="store_true",
@@ -143,7 +155,6 @@ REFUSED = {
     "--config-file": "association profiles from a configuration file are not read",
     "-id": "no inetd mode: run it as a service",
     "--inetd": "no inetd mode: run it as a service",
-    "--fork": "associations are served in threads already",
 }
 
 
@@ -177,6 +188,14 @@ def main(argv: Sequence[str]) -> int:
             build_parser().error(
                 f"{option}: {command!r} is not a command (words as sh splits them)"
             )
+    if args.fork and not hasattr(os, "fork"):
+        build_parser().error("--fork: this system cannot fork processes (POSIX only)")
+    if args.fork and args.exec_on_eostudy:
+        # A study ends across associations: each child would see only its own.
+        build_parser().error(
+            "--fork cannot be combined with -xcs/--exec-on-eostudy: the end of a study "
+            "is tracked across associations, in one process"
+        )
     log = _cli.setup_logging(args, "storescp")
     directory = pathlib.Path(args.output_directory)
     if not args.ignore and not directory.is_dir():
@@ -200,6 +219,7 @@ def main(argv: Sequence[str]) -> int:
     ae.accept_unknown_sop_classes = args.promiscuous
     ae.refuse_associations = args.refuse
     ae.require_implementation_class_uid = args.reject
+    ae.fork_associations = args.fork
     commands = None
     if args.ignore:
 
