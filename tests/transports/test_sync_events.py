@@ -76,6 +76,32 @@ def test_an_intervention_has_one_handler_a_notification_several() -> None:
         registry.bind("EVT_C_STORE", first)  # type: ignore[arg-type]
 
 
+def test_has_answers_as_the_bindings_do() -> None:
+    """``has`` tests the names bound first (a cheap set lookup), then the
+    event itself: an equal EventType made anew is bound, one of the same
+    name but another description is not; unbinding the last handler clears it."""
+    registry = HandlerRegistry()
+
+    def handler(event: Any) -> None: ...
+
+    assert not registry.has(evt.EVT_DATA_SENT)
+    registry.bind(evt.EVT_DATA_SENT, handler)
+    assert registry.has(evt.EVT_DATA_SENT)
+    assert registry.bound_names == {"EVT_DATA_SENT"}
+    twin = evt.EventType(
+        name="EVT_DATA_SENT",
+        description=evt.EVT_DATA_SENT.description,
+        is_intervention=evt.EVT_DATA_SENT.is_intervention,
+    )
+    assert registry.has(twin)
+    impostor = evt.EventType(name="EVT_DATA_SENT", description="other", is_intervention=False)
+    assert not registry.has(impostor)
+    assert not registry.has(evt.EVT_DATA_RECV)
+    registry.unbind(evt.EVT_DATA_SENT, handler)
+    assert not registry.has(evt.EVT_DATA_SENT)
+    assert registry.bound_names == frozenset()
+
+
 def test_the_ae_reports_what_is_bound() -> None:
     ae = AE()
 

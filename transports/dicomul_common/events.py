@@ -86,6 +86,12 @@ class HandlerRegistry:
     def __init__(self, bindings: Iterable[EventBinding] = ()) -> None:
         self._lock = threading.Lock()
         self._bound: dict[EventType, tuple[tuple[Handler, tuple[object, ...]], ...]] = {}
+        #: The names of the events bound, replaced whole under the lock: a
+        #: test of it is a set lookup of a string whose hash Python keeps,
+        #: where a test of ``_bound`` hashes the EventType (a Python call).
+        #: Asked on every read and write of a connection (:class:`WireEvents`),
+        #: nearly always of an event nothing is bound to.
+        self.bound_names: frozenset[str] = frozenset()
         for binding in bindings:
             self.bind(*binding)
 
@@ -103,14 +109,15 @@ class HandlerRegistry:
         with self._lock:
             if event.is_intervention:
                 self._bound[event] = (entry,)
-                return
-            bound = list(self._bound.get(event, ()))
-            known = [index for index, (other, _) in enumerate(bound) if other == handler]
-            if known:
-                bound[known[0]] = entry
             else:
-                bound.append(entry)
-            self._bound[event] = tuple(bound)
+                bound = list(self._bound.get(event, ()))
+                known = [index for index, (other, _) in enumerate(bound) if other == handler]
+                if known:
+                    bound[known[0]] = entry
+                else:
+                    bound.append(entry)
+                self._bound[event] = tuple(bound)
+            self.bound_names = frozenset(e.name for e in self._bound)
 
     def unbind(self, event: EventType, handler: Handler) -> None:
         """Stop calling ``handler`` for ``event`` (nothing if it was not bound)."""
@@ -121,6 +128,7 @@ class HandlerRegistry:
                 self._bound[event] = kept
             else:
                 self._bound.pop(event, None)
+            self.bound_names = frozenset(e.name for e in self._bound)
 
     def get_handlers(
         self, event: EventType
@@ -137,8 +145,9 @@ class HandlerRegistry:
         return list(self._bound.get(event, ()))
 
     def has(self, event: EventType) -> bool:
-        """Whether any handler is bound to ``event`` (cheap: no copy, no lock)."""
-        return event in self._bound
+        """Whether any handler is bound to ``event`` (cheap: no copy, no lock;
+        an event whose name is not bound is not hashed at all)."""
+        return event.name in self.bound_names and event in self._bound
 
     def bindings(self) -> list[tuple[EventType, Handler, tuple[object, ...]]]:
         """Every binding, to copy into another registry."""
@@ -339,6 +348,14 @@ def notify(
             LOGGER.exception("%s handler %r failed", event, handler)
 
 
+# The names WireEvents tests first (HandlerRegistry.bound_names).
+_DATA_SENT = EVT_DATA_SENT.name
+_DATA_RECV = EVT_DATA_RECV.name
+_FSM_TRANSITION = EVT_FSM_TRANSITION.name
+_DIMSE_SENT = EVT_DIMSE_SENT.name
+_DIMSE_RECV = EVT_DIMSE_RECV.name
+
+
 class WireEvents:
     """The notifications of what crosses one association's connection: the
     bytes (EVT_DATA_SENT/RECV, ``event.data``), the PDUs (EVT_PDU_SENT/RECV,
@@ -366,10 +383,12 @@ class WireEvents:
         return registry.has(EVT_PDU_SENT) or registry.has(EVT_PDU_RECV)
 
     def sent(self, data: BytesLike) -> None:
-        self._bytes("sent", EVT_DATA_SENT, EVT_PDU_SENT, data)
+        if self._frames is not None or _DATA_SENT in self.registry.bound_names:
+            self._bytes("sent", EVT_DATA_SENT, EVT_PDU_SENT, data)
 
     def received(self, data: BytesLike) -> None:
-        self._bytes("received", EVT_DATA_RECV, EVT_PDU_RECV, data)
+        if self._frames is not None or _DATA_RECV in self.registry.bound_names:
+            self._bytes("received", EVT_DATA_RECV, EVT_PDU_RECV, data)
 
     def _bytes(
         self, way: str, data_event: EventType, pdu_event: EventType, data: BytesLike
@@ -402,6 +421,9 @@ class WireEvents:
         (EVT_FSM_TRANSITION: ``current_state``, ``fsm_event``, ``action``,
         ``next_state``, as PS3.8 Table 9-10 names them: 'Sta6', 'Evt10',
         'DT-2'...); recorded while a handler is bound."""
+        if _FSM_TRANSITION not in self.registry.bound_names:
+            conn.record_transitions = False
+            return
         wanted = self.registry.has(EVT_FSM_TRANSITION)
         conn.record_transitions = wanted
         if not wanted:
@@ -419,14 +441,18 @@ class WireEvents:
 
     def message_sent(self, context_id: int, command: Command) -> None:
         """A DIMSE message handed to the connection."""
-        if self.registry.has(EVT_DIMSE_SENT):
+        if _DIMSE_SENT in self.registry.bound_names and self.registry.has(EVT_DIMSE_SENT):
             notify(
                 self.registry, self.assoc, EVT_DIMSE_SENT, message=command, context_id=context_id
             )
 
     def event(self, event: object) -> None:
         """An event the connection gave: a DIMSE message received, say."""
-        if isinstance(event, CommandReceived) and self.registry.has(EVT_DIMSE_RECV):
+        if (
+            _DIMSE_RECV in self.registry.bound_names
+            and isinstance(event, CommandReceived)
+            and self.registry.has(EVT_DIMSE_RECV)
+        ):
             notify(
                 self.registry,
                 self.assoc,

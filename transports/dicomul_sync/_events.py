@@ -115,6 +115,8 @@ class EventHandlers:
         self._move: tuple[ServiceRequest, Iterator[object]] | None = None
 
     def _bound(self, event: EventType) -> tuple[Handler, tuple[object, ...]] | None:
+        if not self.registry.has(event):  # cheap: nearly always nothing bound
+            return None
         handlers = self.registry.handlers(event)
         return handlers[0] if handlers else None
 
