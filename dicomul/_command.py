@@ -338,8 +338,42 @@ def response_for(
         "event_type_id": request.event_type_id,
         "action_type_id": request.action_type_id,
     }
-    values.update(fields)
-    return Command(**values)  # type: ignore[arg-type]
+    if fields:
+        values.update(fields)
+    if _fits_response(status, fields):
+        return _unchecked_command(values)
+    return Command(**values)  # type: ignore[arg-type]  # raises what is wrong
+
+
+def _fits_response(status: object, fields: dict[str, object]) -> bool:
+    """Whether the response :func:`response_for` builds needs none of the
+    constructor's checks.  What it takes from ``request`` fits by
+    construction (every Command was checked when built or decoded: a
+    request's message ID is a US, and so is the one responded to; its UIDs
+    are ASCII text, as the response's are; the -RSP of a request's command
+    field is a command field, whose required fields are the two a response
+    always has).  So only the caller's values are checked here: ``status``
+    and each of ``fields``, none of them None (a required field missing),
+    each a field :data:`_FITS_BY_NAME` knows, fitting its VR.  Anything else
+    goes through the constructor, which raises what is wrong."""
+    if not _fits_us(status):
+        return False
+    for name, value in fields.items():
+        fits = _FITS_BY_NAME.get(name)
+        if fits is None or value is None or not fits(value):
+            return False
+    return True
+
+
+def _unchecked_command(values: dict[str, object]) -> Command:
+    """A Command of ``values`` (field names) without the constructor's
+    checks: for values known to pass them (see :func:`_fits_response`)."""
+    command = _new_command(Command)
+    get = values.get
+    for name, default in _FIELD_DEFAULTS:
+        _set(command, name, get(name, default))
+    _set(command, "extra_elements", ())
+    return command
 
 
 def _fits_us(value: object) -> bool:
@@ -374,6 +408,14 @@ _FITS_BY_VR: Final = {
 }
 #: What each element of :data:`_ELEMENTS` may hold, in the same order.
 _FITS: Final = tuple(_FITS_BY_VR[vr] for _, _, vr in _ELEMENTS)
+#: The fields a caller of :func:`response_for` may set without the
+#: constructor's checks, with the check each needs (command_field is the
+#: request's to decide, extra_elements the constructor's to check).
+_FITS_BY_NAME: Final = {
+    name: fits
+    for (_, name, _), fits in zip(_ELEMENTS, _FITS, strict=True)
+    if name != "command_field"
+}
 #: The values of every element of :data:`_ELEMENTS` of a Command, as a tuple
 #: (one C call instead of a getattr per field).
 _element_values: Final = attrgetter(*(name for _, name, _ in _ELEMENTS))

@@ -21,6 +21,7 @@ from dicomul._command import (
     CommandField,
     decode_command,
     encode_command,
+    response_for,
 )
 from dicomul.testing.strategies import commands
 
@@ -268,3 +269,74 @@ def _value_of(vr: _VR, value: bytes) -> object:
         pairs = struct.unpack(f"<{len(value) // 2}H", value)
         return tuple((pairs[i] << 16) | pairs[i + 1] for i in range(0, len(pairs), 2))
     return value.decode("latin-1").rstrip("\x00 ").lstrip(" ")
+
+
+def _response_the_general_way(
+    request: Command, status: object, *, with_data_set: bool = False, **extra: object
+) -> Command:
+    """response_for as the constructor builds it, every field checked."""
+    values: dict[str, object] = {
+        "command_field": request.command_field | 0x8000,
+        "message_id_being_responded_to": request.message_id,
+        "status": status,
+        "command_data_set_type": 0 if with_data_set else NO_DATA_SET,
+        "affected_sop_class_uid": request.affected_sop_class_uid
+        or request.requested_sop_class_uid,
+        "affected_sop_instance_uid": request.affected_sop_instance_uid
+        or request.requested_sop_instance_uid,
+        "event_type_id": request.event_type_id,
+        "action_type_id": request.action_type_id,
+    }
+    values.update(extra)
+    return Command(**values)  # type: ignore[arg-type]
+
+
+_ODD_VALUES = st.one_of(
+    st.none(),
+    st.integers(-2, 0x1_0000_0001),
+    st.booleans(),
+    st.text(max_size=20),
+    st.tuples(st.integers(-1, 0x1_0000_0000)),
+    st.just("x" * 17),
+)
+
+
+@given(
+    commands().filter(lambda c: not c.is_response and c.command_field != CommandField.C_CANCEL_RQ),
+    st.one_of(st.integers(0, 0xFFFF), _ODD_VALUES),
+    st.booleans(),
+    st.dictionaries(
+        st.sampled_from([f.name for f in fields(Command) if f.name != "status"] + ["bogus"]),
+        _ODD_VALUES,
+        max_size=3,
+    ),
+)
+def test_response_for_is_the_constructor_s_response(
+    request: Command, status: object, with_data_set: bool, extra: dict[str, object]
+) -> None:
+    """response_for builds a response from a (checked) request without
+    re-checking what it copies: the same Command as the constructor makes,
+    or the same error for a caller's value that does not fit."""
+    try:
+        expected: Command | Exception = _response_the_general_way(
+            request, status, with_data_set=with_data_set, **extra
+        )
+    except Exception as exc:  # any error: compared below
+        expected = exc
+    try:
+        got: Command | Exception = response_for(
+            request,
+            status,  # type: ignore[arg-type]
+            with_data_set=with_data_set,
+            **extra,
+        )
+    except Exception as exc:  # any error: compared below
+        got = exc
+    if isinstance(expected, Exception):
+        assert type(got) is type(expected)
+        assert str(got) == str(expected)
+    else:
+        assert got == expected
+        assert [type(getattr(got, f.name)) for f in fields(Command)] == [
+            type(getattr(expected, f.name)) for f in fields(Command)
+        ]
