@@ -84,6 +84,8 @@ class Services:
         self._incoming: tuple[ServiceRequest, GuardedSink] | None = None
         # Requests refused for their context (Negotiated.refusal_for), by message ID.
         self._refused: dict[int, int] = {}
+        # The peer's IP address, looked up once (_peer_address).
+        self._peer: tuple[str | None] | None = None
 
     # ------------------------------------------------------------ events in
 
@@ -91,13 +93,14 @@ class Services:
         """Take ``event`` if it belongs to a request; False leaves it to the caller."""
         if isinstance(event, CommandReceived) and not event.command.is_response:
             command = event.command
-            LOGGER.info(
-                "Received %s Request (MsgID %s)",
-                service_name(command.command_field),
-                command.message_id or command.message_id_being_responded_to,
-            )
-            if is_cancel_request(event):  # the connection notes it: conn.cancel_requested
-                return True
+            if LOGGER.isEnabledFor(logging.INFO):
+                LOGGER.info(
+                    "Received %s Request (MsgID %s)",
+                    service_name(command.command_field),
+                    command.message_id or command.message_id_being_responded_to,
+                )
+            if command.command_field == _C_CANCEL_RQ:
+                return True  # is_cancel_request: the connection notes it (conn.cancel_requested)
             request = self._request(event.context_id, command)
             if request is None:
                 return True
@@ -148,11 +151,15 @@ class Services:
         )
 
     def _peer_address(self) -> str | None:
-        """The peer's IP address, if the channel has a connected socket."""
-        try:
-            return str(self.channel.sock.getpeername()[0]) if self.channel.sock else None
-        except OSError:
-            return None
+        """The peer's IP address, if the channel has a connected socket
+        (asked of the socket once: it does not change)."""
+        if self._peer is None:
+            try:
+                address = str(self.channel.sock.getpeername()[0]) if self.channel.sock else None
+            except OSError:
+                return None
+            self._peer = (address,)
+        return self._peer[0]
 
     def _sink_for(self, request: ServiceRequest) -> GuardedSink:
         field = CommandField(request.command.command_field)
@@ -176,31 +183,35 @@ class Services:
             self._serve_current(request, sink)
 
     def _serve_current(self, request: ServiceRequest, sink: GuardedSink | None) -> None:
-        refusal = self._refused.pop(request.command.message_id or 0, None)
-        if refusal is not None:
-            if sink is not None:
-                sink.discard()
-            self._respond(request, refusal)
-            return
-        field = CommandField(request.command.command_field)
-        if field == CommandField.C_STORE_RQ:
+        if self._refused:
+            refusal = self._refused.pop(request.command.message_id or 0, None)
+            if refusal is not None:
+                if sink is not None:
+                    sink.discard()
+                self._respond(request, refusal)
+                return
+        command_field = request.command.command_field
+        if command_field == _C_STORE_RQ:
             assert sink is not None
             self._respond(request, sink.finish())
             return
-        if sink is not None:
-            data = sink.collected()
-            if data is None:  # the failure the sink logged, and no other
-                self._respond(request, sink.failure or _failure(field))
-                return
-            try:
-                dataset = decode_data_set(
-                    data, request.transfer_syntax, max_inflated_size=MAX_REQUEST_DATA_SET
-                )
-            except Exception:
-                LOGGER.exception("cannot decode the data set of a %s", field.name)
-                self._respond(request, _failure(field))
-                return
-            request = dataclasses.replace(request, dataset=dataset)
+        if sink is None:  # no data set: the request is served as it came
+            _SERVERS[command_field](self, request)
+            return
+        field = CommandField(command_field)
+        data = sink.collected()
+        if data is None:  # the failure the sink logged, and no other
+            self._respond(request, sink.failure or _failure(field))
+            return
+        try:
+            dataset = decode_data_set(
+                data, request.transfer_syntax, max_inflated_size=MAX_REQUEST_DATA_SET
+            )
+        except Exception:
+            LOGGER.exception("cannot decode the data set of a %s", field.name)
+            self._respond(request, _failure(field))
+            return
+        request = dataclasses.replace(request, dataset=dataset)
         with serving(request):  # now with its data set decoded
             _SERVERS[field](self, request)
 
@@ -438,7 +449,10 @@ class Services:
         return self.channel.conn.cancel_requested(request.command.message_id or 0)
 
 
-_SERVERS: dict[CommandField, Callable[[Services, ServiceRequest], None]] = {
+_C_CANCEL_RQ = int(CommandField.C_CANCEL_RQ)
+_C_STORE_RQ = int(CommandField.C_STORE_RQ)
+
+_SERVERS: dict[int, Callable[[Services, ServiceRequest], None]] = {
     CommandField.C_ECHO_RQ: Services._echo,
     CommandField.C_FIND_RQ: Services._find,
     CommandField.C_GET_RQ: Services._get,
