@@ -75,6 +75,33 @@ def test_more_buffers_than_one_sendmsg_takes_arrive_whole_and_in_order() -> None
     assert not conn.closed
 
 
+def test_a_burst_the_kernel_takes_in_part_is_written_whole_and_in_order() -> None:
+    """A few large buffers (one sendmsg would take them all, the kernel
+    takes a part), written while the socket is full already: the first
+    attempt takes part or nothing, the rest follows in order."""
+    ours, theirs = socket.socketpair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    ours.setblocking(False)
+    filled = bytearray()
+    try:
+        while True:
+            filled += b"f" * ours.send(b"f" * 4096)
+    except BlockingIOError:
+        pass
+    payload = bytes(range(256)) * 4096
+    buffers: list[bytes | memoryview] = [b"head", memoryview(payload), b"", payload[:1000]]
+    received = bytearray()
+    reader = read_all(theirs, received)
+    conn = FakeConn()
+    assert write_to(conn, ours, buffers)  # type: ignore[arg-type]
+    ours.close()
+    reader.join(10)
+    theirs.close()
+    assert received == bytes(filled) + b"".join(buffers)
+    assert conn.writes == 1
+    assert not conn.closed
+
+
 def test_a_peer_that_stops_reading_is_given_up_after_the_timeout() -> None:
     ours, theirs = socket.socketpair()
     conn = FakeConn()

@@ -263,14 +263,15 @@ def write_to(
     for that long.  A write done is progress for the engine's timers
     (:meth:`dicomul.Connection.wrote`)."""
     buffers = [data] if isinstance(data, bytes | memoryview) else list(data)
-    if not any(len(b) for b in buffers):
+    total = sum(map(len, buffers))
+    if not total:
         return True
     try:
         tls = _as_tls(sock)
         if tls is not None:
             _write_tls(tls, buffers, timeout)
         else:
-            _write_gathered(sock, buffers, timeout)
+            _write_gathered(sock, buffers, timeout, total)
     except OSError:
         conn.receive_data(b"", now=time.monotonic())
         return False
@@ -278,21 +279,39 @@ def write_to(
     return True
 
 
-def _write_gathered(sock: socket.socket, buffers: list[BytesLike], timeout: float | None) -> None:
+def _write_gathered(
+    sock: socket.socket, buffers: list[BytesLike], timeout: float | None, total: int = -1
+) -> None:
     """Write every buffer with ``sendmsg``: PDU headers and the data set's
     fragments (views of what was read from a file, say) go to the kernel as
     they are, never joined into one ``bytes``.  A burst leaves in as few
     calls as the kernel allows: one, for a command and its data set's first
     chunk.  The socket stays non-blocking (on a socket with a timeout Python
     polls before every send, and switching modes is a system call each way);
-    only what the kernel does not take at once is waited for."""
-    _non_blocking(sock)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    index, count = _skip_empty(buffers, 0), len(buffers)
+    only what the kernel does not take at once is waited for.
+
+    ``total``, the bytes of all the buffers when the caller knows it: then
+    a burst the kernel takes whole at once (nearly always: a response, a
+    small file) is one call and nothing more."""
+    if sock.gettimeout() != 0.0:
+        sock.settimeout(0.0)
+    deadline: float | None = None
+    index, count = 0, len(buffers)
+    first = total >= 0 and count <= _IOV_MAX  # try it all at once, no deadline yet
+    if not first:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        index = _skip_empty(buffers, 0)
     while index < count:
         try:
-            sent = sock.sendmsg(buffers[index : index + _IOV_MAX])
+            sent = sock.sendmsg(buffers if first else buffers[index : index + _IOV_MAX])
         except BlockingIOError:
+            sent = 0
+        if first:
+            first = False
+            if sent == total:
+                return
+            deadline = None if timeout is None else time.monotonic() + timeout
+        if not sent:
             _wait_writable(sock, deadline)
             continue
         while sent:
