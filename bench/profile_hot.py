@@ -13,7 +13,10 @@ memory, one adapter loop of a few lines with no socket: what is left is
 the core's own per-message work.  ``sync-*`` run the blocking adapter over
 127.0.0.1: this process's ``dicomul_sync`` SCU against a ``dicomul
 storescp --ignore`` process, or (``--profile scp``) this process's SCP,
-the worker thread profiled, against an SCU process of ``_peer_scu.py``.
+the worker thread profiled, against an SCU process of ``_peer_scu.py``
+(``--profile scp-cpu``: not profiled, the worker thread's CPU time per
+operation printed, association included: steadier than the rates on a
+busy machine).
 Each prints the rate; ``--profile`` adds cProfile's top functions (by
 internal time).  These are the profiles the speed work (issue 16) was
 guided by; ``run_peers.py`` makes the figures that count.
@@ -239,13 +242,23 @@ def sync_scp(op: str, args: argparse.Namespace) -> None:
 
     profile = cProfile.Profile()
     serve_one = Server._serve_one
+    thread_cpu: list[float] = []
 
     def profiled_serve_one(self: Server, *args: object) -> None:
+        if args_cpu_only:
+            started = time.thread_time()
+            try:
+                serve_one(self, *args)  # type: ignore[arg-type]
+            finally:
+                thread_cpu.append(time.thread_time() - started)
+            return
         profile.enable()
         try:
             serve_one(self, *args)  # type: ignore[arg-type]
         finally:
             profile.disable()
+
+    args_cpu_only = args.profile == "scp-cpu"
 
     Server._serve_one = profiled_serve_one  # type: ignore[method-assign]
     ae = AE(ae_title="PROFILE", port=peers.free_port(), transfer_syntax=[EXPLICIT])
@@ -265,6 +278,9 @@ def sync_scp(op: str, args: argparse.Namespace) -> None:
         done = subprocess.run([*command, *files], capture_output=True, text=True, check=True)
     ae.stop()
     print(done.stdout.strip().splitlines()[-1])
+    if args_cpu_only:
+        print(f"  SCP worker thread CPU per operation: {sum(thread_cpu) / count * 1e6:.1f} µs")
+        return
     show(profile)
 
 
@@ -282,13 +298,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs; the best is shown")
     parser.add_argument("--size", type=int, default=512 * 1024)
     parser.add_argument("--max-pdu", type=int, default=16384)
-    parser.add_argument("--profile", nargs="?", const="scu", choices=("scu", "scp"))
+    parser.add_argument("--profile", nargs="?", const="scu", choices=("scu", "scp", "scp-cpu"))
     args = parser.parse_args()
     if args.what == "core-echo":
         core_echo(args)
     elif args.what == "core-store":
         core_store(args)
-    elif args.profile == "scp":
+    elif args.profile in ("scp", "scp-cpu"):
         sync_scp(args.what.split("-")[1], args)
     else:
         sync_scu(args.what.split("-")[1], args)
