@@ -433,11 +433,12 @@ class Association:
     def _send_request(
         self, context_id: int, request: Command, data_set: DataSetSource | None = None
     ) -> None:
-        LOGGER.info(
-            "Sending %s Request (MsgID %s)",
-            service_name(request.command_field),
-            request.message_id or request.message_id_being_responded_to,
-        )
+        if LOGGER.isEnabledFor(logging.INFO):  # the service's name made only then
+            LOGGER.info(
+                "Sending %s Request (MsgID %s)",
+                service_name(request.command_field),
+                request.message_id or request.message_id_being_responded_to,
+            )
         self._channel.send(context_id, request, data_set)
         if self.on_request_sent is not None:
             self.on_request_sent(request)
