@@ -19,7 +19,7 @@ from dicomul_common.handling import HeldEvents
 
 from dicomul import NEED_DATA, BytesLike, Command, Connection, DataSetSource, RespondRelease
 
-from ._socket_io import Waker, read_into, write_to
+from ._socket_io import Poller, Waker, read_into, write_to
 from ._trace import PduTrace, trace_if_debugging
 
 if TYPE_CHECKING:
@@ -54,6 +54,8 @@ class Channel:
         self.held = HeldEvents()
         # The last read filled its buffer: read again before waiting.
         self._more = False
+        # The socket's (and waker's) poll registrations, made at the first wait.
+        self._poller: Poller | None = None
         #: Told of the bytes, PDUs and DIMSE messages crossing (event
         #: handlers: :class:`._events.WireEvents`), if set.
         self.observer: WireEvents | None = None
@@ -107,8 +109,11 @@ class Channel:
 
     def _read(self, *, wait: bool = True) -> None:
         assert self.sock is not None
+        poller = self._poller
+        if poller is None or poller.sock is not self.sock or poller.waker is not self.waker:
+            poller = self._poller = Poller(self.sock, self.waker)
         data, self._more = read_into(
-            self.conn, self.sock, wait=wait, waker=self.waker, more=self._more
+            self.conn, self.sock, wait=wait, waker=self.waker, more=self._more, poller=poller
         )
         if self.trace is not None and data:
             self.trace.received(data)

@@ -29,7 +29,7 @@ from dicomul import BytesLike, Connection
 if TYPE_CHECKING:
     import ssl
 
-__all__ = ["RECEIVE_SIZE", "Waker", "read_into", "write_to"]
+__all__ = ["RECEIVE_SIZE", "Poller", "Waker", "read_into", "write_to"]
 
 LOGGER = logging.getLogger("dicomul.sync")
 
@@ -129,6 +129,7 @@ def read_into(
     wait: bool = True,
     waker: Waker | None = None,
     more: bool = False,
+    poller: Poller | None = None,
 ) -> tuple[memoryview, bool]:
     """Read once from ``sock`` into ``conn``: what was read (a view, valid
     until the next read) and whether it filled the buffer (then more is
@@ -141,7 +142,8 @@ def read_into(
     timers and return nothing.  With ``wait`` false, take only what is
     there (a TLS record half arrived returns nothing at once).  With a
     ``waker``, its lock is released while waiting, and a wake-up runs its
-    ``on_wake`` instead of reading.
+    ``on_wake`` instead of reading.  ``poller``, the :class:`Poller` of
+    ``sock`` and ``waker`` kept by the caller, spares making one each wait.
     """
     while True:
         if more and not (waker is not None and waker.requested):
@@ -149,7 +151,7 @@ def read_into(
             got = _receive_into(sock, conn)
             if got is not None:
                 return got
-        ready = _wait(sock, _wait_time(conn) if wait else 0.0, waker)
+        ready = _wait(sock, _wait_time(conn) if wait else 0.0, waker, poller)
         if ready is _Ready.WOKEN:
             assert waker is not None
             waker.on_wake()
@@ -174,32 +176,60 @@ def _wait_time(conn: Connection) -> float | None:
     return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
-def _wait(sock: socket.socket, timeout: float | None, waker: Waker | None) -> _Ready:
+class Poller:
+    """A ``poll`` object with ``sock`` (and ``waker``, if any) registered:
+    made once per connection by its reader (:class:`._channel.Channel`),
+    where making and registering one for every wait is three calls more
+    per message.  Made anew if the socket or the waker changes (a socket
+    wrapped for TLS is another object, over the same descriptor)."""
+
+    __slots__ = ("fd", "poll", "sock", "waker")
+
+    def __init__(self, sock: socket.socket, waker: Waker | None) -> None:
+        self.sock = sock
+        self.waker = waker
+        self.fd = sock.fileno()
+        self.poll = select.poll()
+        self.poll.register(self.fd, select.POLLIN)
+        if waker is not None:
+            self.poll.register(waker.fileno(), select.POLLIN)
+
+
+def _wait(
+    sock: socket.socket,
+    timeout: float | None,
+    waker: Waker | None,
+    poller: Poller | None = None,
+) -> _Ready:
     """Wait until ``sock`` is readable, ``timeout`` seconds pass, or ``waker`` wakes.
 
     ``poll``, not ``select``: a busy process has descriptors above 1024.
+    ``poller`` is ``sock``'s and ``waker``'s :class:`Poller`, if the caller keeps one.
     """
     if waker is not None and waker.take():
         return _Ready.WOKEN
     tls = _as_tls(sock)
     if tls is not None and tls.pending():
         return _Ready.DATA  # decrypted already
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
+    if poller is None:
+        poller = Poller(sock, waker)
     if waker is None:
-        ready = poller.poll(_milliseconds(timeout))
+        ready = poller.poll.poll(_milliseconds(timeout))
     else:
-        poller.register(waker.fileno(), select.POLLIN)
         waker.lock.release()
         try:
-            ready = poller.poll(_milliseconds(timeout))
+            ready = poller.poll.poll(_milliseconds(timeout))
         finally:
             waker.lock.acquire()
         if waker.take():
             # Checked with the lock held again: what another thread decided
             # with the lock held is carried out before anything more is read.
             return _Ready.WOKEN
-    return _Ready.DATA if any(fd == sock.fileno() for fd, _ in ready) else _Ready.TIMEOUT
+    fd = poller.fd
+    for ready_fd, _ in ready:
+        if ready_fd == fd:
+            return _Ready.DATA
+    return _Ready.TIMEOUT
 
 
 def _milliseconds(timeout: float | None) -> int | None:
