@@ -99,3 +99,34 @@ def test_a_large_file_is_streamed(tmp_path: pathlib.Path) -> None:
     assert not isinstance(body, bytes | memoryview)
     assert b"".join(body) == path.read_bytes()[item.offset :]  # type: ignore[arg-type]
     assert struct.unpack_from("<H", path.read_bytes(), item.offset)[0] == 0x0008
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR UI")
+@pytest.mark.parametrize("instance", ["1.2.3.4", "1.2.3.4x"])
+def test_a_small_file_described_and_read_once(tmp_path: pathlib.Path, instance: str) -> None:
+    """Outgoing.read: the description of() gives, and a small file's data
+    set as read (None where pydicom had to read the UIDs); store_request
+    sends those bytes, checked whole like any, as it would have read them."""
+    path = write(tmp_path / "a.dcm", instance)
+    item, data = Outgoing.read(path)
+    assert item == Outgoing.of(path)
+    if instance.endswith("x"):
+        assert data is None
+        return
+    assert data is not None
+    assert bytes(data) == path.read_bytes()[item.offset :]
+    _, command, body = store_request(negotiated(), item, 1, data=data)
+    assert body is data
+    assert (command, bytes(body)) == (
+        store_request(negotiated(), item, 1)[1],
+        bytes(store_request(negotiated(), item, 1)[2]),  # type: ignore[arg-type]
+    )
+    with pytest.raises(CannotSendError, match="not a whole DICOM file"):
+        store_request(negotiated(), item, 1, data=data[:-10])  # cut short: refused
+
+
+def test_a_large_file_is_not_held_by_its_description(tmp_path: pathlib.Path) -> None:
+    path = write(tmp_path / "a.dcm", "1.2.3.4", pixels=200_000)
+    item, data = Outgoing.read(path)
+    assert data is None
+    assert item == Outgoing.of(path)

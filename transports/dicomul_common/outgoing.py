@@ -63,6 +63,16 @@ class Outgoing:
         C-STORE); pydicom reads only a file whose UIDs are missing or not
         plain (then its errors are the ones raised).
         """
+        return cls.read(item)[0]
+
+    @classmethod
+    def read(cls, item: Dataset | str | os.PathLike[str]) -> tuple[Outgoing, memoryview | None]:
+        """:meth:`of`, and for a file shorter than :data:`FIRST_READ` its data
+        set's bytes as read to describe it: to be sent at once
+        (:func:`store_request`'s ``data``), so that a small file is opened
+        and read once.  None for a longer file, and for a Dataset.  (A
+        description kept for later, as storescu describes every file before
+        sending any, does not hold the bytes: :meth:`of`.)"""
         if isinstance(item, str | os.PathLike):
             import pathlib  # noqa: PLC0415 - slow to import: not for an app that sends no file
 
@@ -75,7 +85,9 @@ class Outgoing:
             assert found is not None
             offset, values = found
             uids = [_plain_uid(values.get(element)) for element in (0x0002, 0x0003, 0x0010)]
+            data = memoryview(head)[offset:] if complete else None
             if None in uids:
+                data = None  # pydicom says where the data set starts
                 meta, offset = read_part10_meta(path)
                 uids = [
                     str(meta.MediaStorageSOPClassUID),
@@ -85,14 +97,15 @@ class Outgoing:
             sop_class, instance, syntax = uids
             assert sop_class is not None
             assert instance is not None
-            return cls(sop_class, instance, syntax, path=path, offset=offset)
+            return cls(sop_class, instance, syntax, path=path, offset=offset), data
         original = getattr(getattr(item, "file_meta", None), "TransferSyntaxUID", None)
-        return cls(
+        described = cls(
             str(item.SOPClassUID),
             str(item.SOPInstanceUID),
             None if original is None else str(original),
             dataset=item,
         )
+        return described, None
 
 
 def store_request(
@@ -103,6 +116,7 @@ def store_request(
     requestor_as_scp: bool = False,
     originator: tuple[str, int] | None = None,
     priority: int | str = 0,
+    data: memoryview | None = None,
 ) -> tuple[int, Command, DataSetSource]:
     """The context ID, C-STORE-RQ and data set to send ``item``.
 
@@ -112,8 +126,10 @@ def store_request(
     syntax if it is native or RLE Lossless (other compressed data cannot be).
     ``originator`` is the C-MOVE originator's AE title and message ID for a
     C-MOVE sub-operation (PS3.7 9.3.1.1); ``priority`` the request's
-    Priority (PS3.7 9.1; MEDIUM, 0, by default).  Raises :class:`CannotSendError`
-    when no context fits, or RLE data do not decode.
+    Priority (PS3.7 9.1; MEDIUM, 0, by default).  ``data``, for a small
+    file, is its data set as :meth:`Outgoing.read` read it (then it is not
+    read again).  Raises :class:`CannotSendError` when no context fits, or
+    RLE data do not decode.
     """
     context = negotiated.context_to_send(
         item.sop_class_uid, item.transfer_syntax, requestor_as_scp=requestor_as_scp
@@ -125,7 +141,7 @@ def store_request(
         )
     body: DataSetSource
     if item.path is not None and context.transfer_syntax == item.transfer_syntax:
-        small = _small_data_set(item.path, item.offset)
+        small = data if data is not None else _small_data_set(item.path, item.offset)
         if small is not None:  # read whole, once, and sent from memory
             _check_whole_data_set(small, context.transfer_syntax, item.path)
             body = small

@@ -513,7 +513,8 @@ class Association:
         association ended first.
         """
         check_priority(priority)  # ValueError before anything is sent
-        item = dataset if isinstance(dataset, Outgoing) else Outgoing.of(dataset)
+        # A small file is read once, to describe and to send it.
+        item, data = (dataset, None) if isinstance(dataset, Outgoing) else Outgoing.read(dataset)
         found = self._established_context(item.sop_class_uid, "C-STORE")
         if found is None:
             return None
@@ -521,7 +522,7 @@ class Association:
         message_id = self._conn.new_message_id() if msg_id is None else msg_id
         try:
             context_id, request, body = store_request(
-                negotiated, item, message_id, originator=originator, priority=priority
+                negotiated, item, message_id, originator=originator, priority=priority, data=data
             )
         except CannotSendError as exc:
             LOGGER.error("Cannot send %s: %s", dataset, exc)
