@@ -13,7 +13,7 @@ import functools
 import re
 from typing import TYPE_CHECKING, Any, Final
 
-from dicomul import Command
+from dicomul import Command, CommandField
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -99,15 +99,21 @@ def _dataset_class() -> type[Dataset]:
 
 
 @functools.cache
-def _pydicom_makers() -> tuple[Any, dict[int, Any], Any, int]:
-    """pydicom's DataElement, the tags of :func:`_element_values` as its
-    BaseTags, UID and its validation mode "ignore", imported on first use."""
+def _pydicom_makers() -> tuple[Any, dict[str, Any], Any, int]:
+    """pydicom's DataElement, the tag of each keyword of
+    :func:`_element_values` (a BaseTag), UID and its validation mode
+    "ignore", imported on first use."""
     from pydicom.config import IGNORE  # noqa: PLC0415
+    from pydicom.datadict import tag_for_keyword  # noqa: PLC0415
     from pydicom.dataelem import DataElement  # noqa: PLC0415
     from pydicom.tag import BaseTag  # noqa: PLC0415
     from pydicom.uid import UID  # noqa: PLC0415
 
-    tags = {tag: BaseTag(tag) for tag, _, _, _ in _element_values(_SAMPLE)}
+    tags: dict[str, Any] = {}
+    for keyword, _, _, _ in _element_values(_SAMPLE):
+        tag = tag_for_keyword(keyword)
+        assert tag is not None, keyword
+        tags[keyword] = BaseTag(tag)
     return DataElement, tags, UID, IGNORE
 
 
@@ -124,7 +130,7 @@ def _made_elements(command: Command) -> dict[Any, Any] | None:
     converted, keyed by tag; None if a value is not plain (see there)."""
     element, tags, uid, ignore = _pydicom_makers()
     made: dict[Any, Any] = {}
-    for tag, vr, given, when in _element_values(command):
+    for keyword, vr, given, when in _element_values(command):
         if given is None or (not given and when is _IF_TRUE):
             continue
         value = given
@@ -140,32 +146,48 @@ def _made_elements(command: Command) -> dict[Any, Any] | None:
             value = uid(given, ignore)  # checked just above, as pydicom would
         elif _PLAIN_LO.fullmatch(given) is None:
             return None
-        key = tags[tag]
+        key = tags[keyword]
         made[key] = element(key, vr, value, already_converted=True)
-    if 0x00000900 not in made or 0x00000120 not in made:
+    if (
+        len(made) < 2
+        or tags["Status"] not in made
+        or tags["MessageIDBeingRespondedTo"] not in made
+    ):
         return None  # a response always has both; else the general way says what
     return made
 
 
-_SAMPLE: Final = Command(command_field=0x8030, message_id_being_responded_to=1, status=0)
+_SAMPLE: Final = Command(
+    command_field=CommandField.C_ECHO_RSP, message_id_being_responded_to=1, status=0
+)
 _ALWAYS: Final = object()
 _IF_SET: Final = object()
 _IF_TRUE: Final = object()
 
 
-def _element_values(command: Command) -> tuple[tuple[int, str, Any, object], ...]:
-    """(tag, VR, value, when it is kept) of every element :func:`_by_keyword`
-    sets, in the same order."""
+def _element_values(command: Command) -> tuple[tuple[str, str, Any, object], ...]:
+    """(keyword, VR, value, when it is kept) of every element
+    :func:`_by_keyword` sets, in the same order."""
     return (
-        (0x00000900, "US", command.status, _ALWAYS),
-        (0x00000120, "US", command.message_id_being_responded_to, _ALWAYS),
-        (0x00000002, "UI", command.affected_sop_class_uid, _IF_TRUE),
-        (0x00001000, "UI", command.affected_sop_instance_uid, _IF_TRUE),
-        (0x00000902, "LO", command.error_comment, _IF_TRUE),
-        (0x00001002, "US", command.event_type_id, _IF_TRUE),
-        (0x00001008, "US", command.action_type_id, _IF_TRUE),
-        (0x00001020, "US", command.number_of_remaining_suboperations, _IF_SET),
-        (0x00001021, "US", command.number_of_completed_suboperations, _IF_SET),
-        (0x00001022, "US", command.number_of_failed_suboperations, _IF_SET),
-        (0x00001023, "US", command.number_of_warning_suboperations, _IF_SET),
+        ("Status", "US", command.status, _ALWAYS),
+        ("MessageIDBeingRespondedTo", "US", command.message_id_being_responded_to, _ALWAYS),
+        ("AffectedSOPClassUID", "UI", command.affected_sop_class_uid, _IF_TRUE),
+        ("AffectedSOPInstanceUID", "UI", command.affected_sop_instance_uid, _IF_TRUE),
+        ("ErrorComment", "LO", command.error_comment, _IF_TRUE),
+        ("EventTypeID", "US", command.event_type_id, _IF_TRUE),
+        ("ActionTypeID", "US", command.action_type_id, _IF_TRUE),
+        (
+            "NumberOfRemainingSuboperations",
+            "US",
+            command.number_of_remaining_suboperations,
+            _IF_SET,
+        ),
+        (
+            "NumberOfCompletedSuboperations",
+            "US",
+            command.number_of_completed_suboperations,
+            _IF_SET,
+        ),
+        ("NumberOfFailedSuboperations", "US", command.number_of_failed_suboperations, _IF_SET),
+        ("NumberOfWarningSuboperations", "US", command.number_of_warning_suboperations, _IF_SET),
     )
