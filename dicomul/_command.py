@@ -365,6 +365,32 @@ def _fits_response(status: object, fields: dict[str, object]) -> bool:
     return True
 
 
+def quick_command(values: dict[str, object]) -> Command:
+    """``Command(**values)``, checking only the fields given.
+
+    The constructor checks all 23 elements whether set or not; a request
+    builder (:func:`dicomul.c_echo_rq`, :func:`dicomul.c_store_rq`) sets a
+    handful.  Each value given is checked as the constructor would, then
+    the required fields; anything that does not pass (or a name that is no
+    such field) goes through the constructor, which raises what is wrong.
+    """
+    field = values.get("command_field")
+    if not _fits_us(field) or field not in REQUIRED_FIELDS:
+        return Command(**values)  # type: ignore[arg-type]
+    for name, value in values.items():
+        if value is None or name == "command_field":
+            continue
+        fits = _FITS_BY_NAME.get(name)
+        if fits is None or not fits(value):
+            return Command(**values)  # type: ignore[arg-type]
+    for name in REQUIRED_FIELDS[field]:
+        if values.get(name) is None:
+            return Command(**values)  # type: ignore[arg-type]
+    if field in _DATA_SET_REQUIRED and values.get("command_data_set_type") in (None, NO_DATA_SET):
+        return Command(**values)  # type: ignore[arg-type]
+    return _unchecked_command(values)
+
+
 def _unchecked_command(values: dict[str, object]) -> Command:
     """A Command of ``values`` (field names) without the constructor's
     checks: for values known to pass them (see :func:`_fits_response`)."""

@@ -20,7 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._command import NO_DATA_SET, Command, CommandField, Priority, check_priority
+from ._command import (
+    NO_DATA_SET,
+    Command,
+    CommandField,
+    Priority,
+    check_priority,
+    quick_command,
+)
 
 __all__ = [
     "c_cancel_rq",
@@ -48,10 +55,12 @@ def _data_set_type(with_data_set: bool) -> int:
 
 def c_echo_rq(message_id: int, sop_class_uid: str = "1.2.840.10008.1.1") -> Command:
     """C-ECHO-RQ (PS3.7 9.3.5.1, Table 9.3-12): no data set."""
-    return Command(
-        command_field=CommandField.C_ECHO_RQ,
-        message_id=message_id,
-        affected_sop_class_uid=sop_class_uid,
+    return quick_command(
+        {
+            "command_field": CommandField.C_ECHO_RQ,
+            "message_id": message_id,
+            "affected_sop_class_uid": sop_class_uid,
+        }
     )
 
 
@@ -69,17 +78,19 @@ def c_store_rq(
     store is a sub-operation of (Move Originator Application Entity Title
     and Message ID, (0000,1030) and (0000,1031)).
     """
-    return Command(
-        command_field=CommandField.C_STORE_RQ,
-        message_id=message_id,
-        affected_sop_class_uid=sop_class_uid,
-        affected_sop_instance_uid=sop_instance_uid,
-        priority=check_priority(priority),
-        command_data_set_type=_DATA_SET,
-        move_originator_application_entity_title=(
-            None if move_originator is None else move_originator[0]
-        ),
-        move_originator_message_id=None if move_originator is None else move_originator[1],
+    return quick_command(
+        {
+            "command_field": CommandField.C_STORE_RQ,
+            "message_id": message_id,
+            "affected_sop_class_uid": sop_class_uid,
+            "affected_sop_instance_uid": sop_instance_uid,
+            "priority": check_priority(priority),
+            "command_data_set_type": _DATA_SET,
+            "move_originator_application_entity_title": (
+                None if move_originator is None else move_originator[0]
+            ),
+            "move_originator_message_id": None if move_originator is None else move_originator[1],
+        }
     )
 
 

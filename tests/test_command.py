@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import struct
 from dataclasses import fields
 
@@ -21,6 +22,7 @@ from dicomul._command import (
     CommandField,
     decode_command,
     encode_command,
+    quick_command,
     response_for,
 )
 from dicomul.testing.strategies import commands
@@ -340,3 +342,71 @@ def test_response_for_is_the_constructor_s_response(
         assert [type(getattr(got, f.name)) for f in fields(Command)] == [
             type(getattr(expected, f.name)) for f in fields(Command)
         ]
+
+
+@given(
+    st.one_of(
+        st.sampled_from(sorted(REQUIRED_FIELDS)),
+        st.sampled_from([0x30, 0x0001, 48.0, True, None, "48"]),
+    ),
+    st.dictionaries(
+        st.sampled_from(
+            [f.name for f in fields(Command) if f.name != "command_field"] + ["bogus"]
+        ),
+        st.one_of(_ODD_VALUES, st.integers(0, 0xFFFF), st.just("1.2.840.10008.1.1")),
+        max_size=8,
+    ),
+)
+def test_quick_command_is_the_constructor_s(
+    command_field: object, values: dict[str, object]
+) -> None:
+    """quick_command checks only the fields given: the same Command as the
+    constructor makes of them, or the same error."""
+    values = {"command_field": command_field, **values}
+    try:
+        expected: Command | Exception = Command(**values)  # type: ignore[arg-type]
+    except Exception as exc:  # any error: compared below
+        expected = exc
+    try:
+        got: Command | Exception = quick_command(values)
+    except Exception as exc:  # any error: compared below
+        got = exc
+    if isinstance(expected, Exception):
+        assert type(got) is type(expected)
+        assert str(got) == str(expected)
+    else:
+        assert got == expected
+        assert [type(getattr(got, f.name)) for f in fields(Command)] == [
+            type(getattr(expected, f.name)) for f in fields(Command)
+        ]
+
+
+def test_request_builders_give_what_the_constructor_gives() -> None:
+    from dicomul import c_echo_rq, c_store_rq
+
+    assert c_echo_rq(7) == Command(
+        command_field=CommandField.C_ECHO_RQ,
+        message_id=7,
+        affected_sop_class_uid="1.2.840.10008.1.1",
+    )
+    assert type(c_echo_rq(7).command_field) is CommandField
+    with pytest.raises(LocalProtocolError, match="message_id"):
+        c_echo_rq(0x10000)
+    for field in (48.0, "48"):  # equal to, or not, a command field: never one
+        odd = {"command_field": field, "message_id": 1, "affected_sop_class_uid": "1.2"}
+        with pytest.raises((LocalProtocolError, ValueError)) as by_constructor:
+            Command(**odd)  # type: ignore[arg-type]
+        with pytest.raises(by_constructor.type, match=re.escape(str(by_constructor.value))):
+            quick_command(odd)
+    with pytest.raises(LocalProtocolError, match="lacks required field"):
+        c_store_rq(1, "1.2.3", None)  # type: ignore[arg-type]
+    assert c_store_rq(1, "1.2.3", "4.5", move_originator=("AE", 3)) == Command(
+        command_field=CommandField.C_STORE_RQ,
+        message_id=1,
+        affected_sop_class_uid="1.2.3",
+        affected_sop_instance_uid="4.5",
+        priority=0,
+        command_data_set_type=0,
+        move_originator_application_entity_title="AE",
+        move_originator_message_id=3,
+    )
