@@ -184,11 +184,15 @@ def headline(results: Sequence[peers.ScenarioResult]) -> list[str]:
                 ratio = theirs / ours if result.scenario.lower_is_better else ours / theirs
                 cells.append(f"{ratio:.2f}x")
         title = result.scenario.title
-        limit = next((line for line in lines if line["scu"] == "write+fsync loop"), None)
-        if limit is not None and limit["ok"]:
-            loop = float(limit["median"])  # type: ignore[arg-type]
-            share = f", dicomul {medians[0] / loop:.0%} of it" if medians[0] else ""
-            title += f" (write+fsync loop: {number(loop)}{share})"
+        limits = []
+        for name in ("write+fsync loop", "crash-safe loop"):
+            limit = next((line for line in lines if line["scu"] == name), None)
+            if limit is not None and limit["ok"]:
+                loop = float(limit["median"])  # type: ignore[arg-type]
+                share = f", dicomul {medians[0] / loop:.0%} of it" if medians[0] else ""
+                limits.append(f"{name}: {number(loop)}{share}")
+        if limits:
+            title += f" ({'; '.join(limits)})"
         rows.append(f"| {title} | {result.scenario.unit} | " + " | ".join(cells) + " |")
     return rows
 

@@ -65,6 +65,7 @@ def test_scenario_runs_and_every_run_is_verified(name: str, workdir: pathlib.Pat
     keys = {(e.scu, e.scp) for e in result.entrants}
     if name == "durable":
         assert ("write+fsync loop", "-") in keys
+        assert ("crash-safe loop", "-") in keys
     if name == "large":
         assert all(o.scp_rss_kib for e in result.entrants for o in e.outcomes)
     if name == "echoscu-process":
