@@ -173,7 +173,7 @@ class AsyncAssociation:
         self._driver = driver
         self._request = request
         self._conn = driver.conn
-        self._message_lock = anyio.Lock()
+        self._message_lock = anyio.Lock(fast_acquire=True)  # no loop trip when free
         self._services = SubOperationServer(
             self.negotiated,
             self._respond,

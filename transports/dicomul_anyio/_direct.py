@@ -37,10 +37,12 @@ import anyio.lowlevel
 
 from dicomul import BytesLike, Connection
 
-__all__ = ["YIELD_EVERY", "DirectIO", "DirectSocketStream", "open_direct"]
+__all__ = ["FINISH_WRITING", "YIELD_EVERY", "DirectIO", "DirectSocketStream", "open_direct"]
 
 #: Operations done without waiting before the event loop is let run once.
 YIELD_EVERY = 16
+#: Longest wait for room to finish a write begun, even if cancelled.
+FINISH_WRITING = 10.0
 
 
 def _iov_max() -> int:
@@ -165,19 +167,27 @@ class DirectSocketStream(anyio.abc.SocketStream):
 
     async def send_buffers(self, buffers: Sequence[BytesLike]) -> None:
         """Write every buffer, in order, with ``sendmsg`` (gathered, none
-        copied), waiting only while the kernel has no room.  Cancelled
-        while waiting, part of the buffers may have been written."""
+        copied), waiting only while the kernel has no room.
+
+        A write once begun is finished even if the task is cancelled
+        meanwhile (within :data:`FINISH_WRITING` seconds per wait, then
+        TimeoutError), so that the peer never sees a torn PDU; cancelled
+        before any byte went out, nothing is written."""
         self._check_open()
         pending = [b for b in buffers if len(b)]
         index, count = 0, len(pending)
-        waited = False
+        begun = waited = False
         while index < count:
             try:
                 sent = self._sock.sendmsg(pending[index : index + _IOV_MAX])
             except BlockingIOError:
                 waited = True
-                await self._wait_writable()
+                if begun:
+                    await self._finish_writing()
+                else:
+                    await self._wait_writable()
                 continue
+            begun = True
             while sent:
                 size = len(pending[index])
                 if sent < size:
@@ -187,6 +197,14 @@ class DirectSocketStream(anyio.abc.SocketStream):
                 index += 1
         if not waited:
             await self.progressed()
+
+    async def _finish_writing(self) -> None:
+        """Wait for room to write the rest of a write begun, shielded."""
+        with anyio.CancelScope(shield=True) as scope:
+            scope.deadline = anyio.current_time() + FINISH_WRITING
+            await self._wait_writable()
+        if scope.cancelled_caught:
+            raise TimeoutError("the peer did not take the rest of a PDU in time")
 
     async def _wait_writable(self) -> None:
         self._streak = 0

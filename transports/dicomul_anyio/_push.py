@@ -37,7 +37,8 @@ __all__ = [
 
 #: Data-set bytes handed to the core per push: each push's PDUs are written
 #: whole even if the task is cancelled meanwhile (so that an A-ABORT, not a
-#: torn PDU, follows), so a push is kept small.
+#: torn PDU, follows), so a push is kept small; but each costs a write and a
+#: trip through the event loop, so not too small: a 512 KiB file is two.
 PUSH_SIZE = 256 * 1024
 #: Longest wait to finish writing one push's PDUs once cancelled, and for a
 #: cancelled query's final response when no DIMSE timeout is set.
@@ -121,7 +122,13 @@ async def push_data_set(driver: Driver, message: OutgoingMessage, body: Body) ->
 
 async def write_whole(driver: Driver) -> None:
     """Write what the core queued (one push's PDUs) whole even if cancelled
-    meanwhile (within :data:`GRACE`), so that the peer never sees a torn PDU."""
+    meanwhile (within :data:`GRACE`), so that the peer never sees a torn PDU.
+
+    A direct socket finishes every write it begins by itself
+    (:meth:`~._direct.DirectSocketStream.send_buffers`): no shield then."""
+    if driver.direct is not None:
+        await driver.flush()
+        return
     with anyio.CancelScope(shield=True) as scope:
         scope.deadline = anyio.current_time() + GRACE
         await driver.flush()
