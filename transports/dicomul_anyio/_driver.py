@@ -108,7 +108,7 @@ class Driver:
                 else:
                     await self._write(buffers)
                 self.conn.wrote(now=anyio.current_time())
-                if wire is not None:
+                if wire is not None and wire.watches_bytes(sent=True):
                     for buffer in buffers:
                         wire.sent(buffer)
 
