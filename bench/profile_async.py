@@ -231,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             run_scp(args, files)
         profiler.disable()
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(35)
+        order = os.environ.get("PROFILE_SORT", "tottime")  # or cumulative...
+        pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(35)
         print(out.getvalue())
     return 0
 

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import os
 import socket
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
@@ -239,8 +240,16 @@ _NOTHING = memoryview(b"")
 
 async def open_direct(host: str, port: int) -> DirectSocketStream:
     """Connect to ``host``:``port`` over TCP, trying each address it resolves
-    to in turn; OSError (the last failure) if none answers."""
-    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    to in turn; OSError (the last failure) if none answers.  An IP address
+    is not looked up (a lookup is a trip to a worker thread)."""
+    infos: Sequence[tuple[int, int, int, str, tuple[Any, ...]]]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    else:
+        ip_family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        infos = [(ip_family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (host, port))]
     last: OSError | None = None
     for family, kind, proto, _name, address in infos:
         sock = socket.socket(family, kind, proto)
