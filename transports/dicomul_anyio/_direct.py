@@ -63,7 +63,9 @@ class DirectIO(Protocol):
 
     async def send_buffers(self, buffers: Sequence[BytesLike]) -> None: ...
 
-    async def receive_into(self, conn: Connection, size: int) -> memoryview: ...
+    async def receive_into(
+        self, conn: Connection, size: int, *, wait_first: bool = False
+    ) -> memoryview: ...
 
     def receive_into_nowait(self, conn: Connection, size: int) -> memoryview | None: ...
 
@@ -119,11 +121,16 @@ class DirectSocketStream(anyio.abc.SocketStream):
                 return data
             await self._wait_readable()
 
-    async def receive_into(self, conn: Connection, size: int) -> memoryview:
+    async def receive_into(
+        self, conn: Connection, size: int, *, wait_first: bool = False
+    ) -> memoryview:
         """Read once into ``conn`` (up to ``size`` bytes, a large PDU's straight
         into its buffer), waiting if nothing is there: what was read (a view,
         valid until the next read; empty at the end of the stream, which
-        the core is told of as ``b""``)."""
+        the core is told of as ``b""``).  ``wait_first``: a read just found
+        nothing, so wait before trying (one system call fewer)."""
+        if wait_first:
+            await self._wait_readable()
         while True:
             got = self.receive_into_nowait(conn, size)
             if got is not None:
@@ -136,7 +143,6 @@ class DirectSocketStream(anyio.abc.SocketStream):
         The core is told what was read, with ``now`` its clock."""
         self._check_open()
         buffer = conn.pdu_buffer(size)
-        now = anyio.current_time()
         try:
             if buffer is None:
                 data = self._sock.recv(size)
@@ -144,6 +150,7 @@ class DirectSocketStream(anyio.abc.SocketStream):
                 count = self._sock.recv_into(buffer)
         except BlockingIOError:
             return None
+        now = anyio.current_time()
         if buffer is None:
             conn.receive_data(data, now=now)
             return memoryview(data)

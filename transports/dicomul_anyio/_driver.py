@@ -228,7 +228,7 @@ class Driver:
                 with anyio.move_on_after(timeout) as waiting:
                     self._waiting = waiting
                     try:
-                        data = await direct.receive_into(conn, RECEIVE_SIZE)
+                        data = await direct.receive_into(conn, RECEIVE_SIZE, wait_first=True)
                     finally:
                         self._waiting = None
                 woken, self._woken = self._woken, False

@@ -103,9 +103,11 @@ class PumpedStream(anyio.abc.ByteStream):
             self.before_send()
         await self.direct.send_buffers(buffers)
 
-    async def receive_into(self, conn: Connection, size: int) -> memoryview:
+    async def receive_into(
+        self, conn: Connection, size: int, *, wait_first: bool = False
+    ) -> memoryview:
         assert self.direct is not None
-        return await self.direct.receive_into(conn, size)
+        return await self.direct.receive_into(conn, size, wait_first=wait_first)
 
     def receive_into_nowait(self, conn: Connection, size: int) -> memoryview | None:
         assert self.direct is not None
