@@ -42,8 +42,11 @@ __all__ = ["FINISH_WRITING", "YIELD_EVERY", "DirectIO", "DirectSocketStream", "o
 
 #: Operations done without waiting before the event loop is let run once.
 YIELD_EVERY = 16
-#: Longest wait for room to finish a write begun, even if cancelled.
-FINISH_WRITING = 10.0
+#: Longest wait for room to finish a write begun (even if cancelled): a peer
+#: that takes nothing more for this long is given up, as by the blocking
+#: adapter (its WRITE_TIMEOUT).  A peer busy between reads (writing a large
+#: data set to a slow disk) must not be taken for a gone one.
+FINISH_WRITING = 60.0
 
 
 def _iov_max() -> int:
