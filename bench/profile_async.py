@@ -18,9 +18,10 @@ discarding sink) against an SCU process of ``_peer_scu.py``.  Each run
 prints this process's CPU time per operation (steadier than wall-clock on
 a shared machine) and, in ``scu`` mode, the SCP process's; the best of
 ``--repeat`` runs is kept.  ``--profile`` adds cProfile's top functions
-(by internal time) of one more run.  The figures that count are
-``run_peers.py``'s; this is what the async speed work (issue 16) was
-guided by.
+(by internal time, or in the order ``PROFILE_SORT`` names: ``cumulative``)
+of one more run, the main thread's only (a worker thread's file reads are
+not in it).  The figures that count are ``run_peers.py``'s; this is what
+the async speed work (issue 16) was guided by.
 """
 
 from __future__ import annotations
