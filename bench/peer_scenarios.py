@@ -110,7 +110,7 @@ class Context:
 
     def choose(self, pairs: Sequence[Pair], notes: list[str]) -> list[Pair]:
         chosen = [p for p in pairs if self.only is None or (p.scu, p.scp) in self.only]
-        if BASELINE in PEERS:  # --baseline: each dicomul sync pair beside its twin
+        if BASELINE in PEERS:  # --baseline: each dicomul pair beside its twin
             chosen = [q for p in chosen for q in (p, baseline_twin(p)) if q is not None]
         left = {peer for p in chosen for peer in (p.scu, p.scp) if peer in self.leave_out}
         for peer in sorted(left):

@@ -198,11 +198,11 @@ def headline(results: Sequence[peers.ScenarioResult]) -> list[str]:
 
 
 def baseline_rows(results: Sequence[peers.ScenarioResult]) -> list[str]:
-    """``--baseline``: each pair with dicomul sync beside its twin at the
+    """``--baseline``: each pair of dicomul peers beside its twin at the
     baseline revision, medians of the same interleaved runs."""
     if peers.BASELINE not in peers.PEERS:
         return []
-    base_label = peers.PEERS[peers.BASELINE].label
+    base_label = peers.PEERS[peers.BASELINE].label.replace("dicomul sync", "dicomul")
     rows = [
         f"Before ({base_label}) and after (this tree), each pair beside its twin in the "
         "same interleaved runs; medians; the ratio is after / before for rates, before / "
@@ -214,7 +214,7 @@ def baseline_rows(results: Sequence[peers.ScenarioResult]) -> list[str]:
     for result in results:
         lines = best_variants(result)
         for line in lines:
-            if peers.BASELINE in (line["scu"], line["scp"]):
+            if {line["scu"], line["scp"]} & set(peers.BASELINES.values()):
                 continue
             twin = peers.baseline_twin(peers.Pair(str(line["scu"]), str(line["scp"])))
             if twin is None:
@@ -407,8 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     add(
         "--baseline",
         metavar="REV",
-        help="also run dicomul sync at git revision REV beside each dicomul sync pair "
-        "(interleaved), and print a before/after table",
+        help="also run dicomul (sync, asyncio, trio) at git revision REV beside each "
+        "pair of dicomul peers (interleaved), and print a before/after table",
     )
     args = parser.parse_args(argv)
     import importlib.util
