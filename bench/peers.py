@@ -244,6 +244,12 @@ PEERS: dict[str, Peer] = {
 
 #: The peer ``--baseline REV`` adds: dicomul sync of another revision.
 BASELINE = "dicomul-sync-baseline"
+#: Each dicomul peer's twin at the ``--baseline`` revision (sync, asyncio, trio).
+BASELINES = {
+    "dicomul-sync": BASELINE,
+    "dicomul-asyncio": "dicomul-asyncio-baseline",
+    "dicomul-trio": "dicomul-trio-baseline",
+}
 #: Where each importable package lives in the repository (pyproject.toml's package-dir).
 PACKAGE_DIRS = {
     "dicomul": "dicomul",
@@ -256,10 +262,10 @@ PACKAGE_DIRS = {
 
 
 def add_baseline(revision: str, directory: pathlib.Path) -> str:
-    """Add :data:`BASELINE`, dicomul sync at ``revision`` (a git revision of
-    this repository, extracted into ``directory`` and put first on the
-    ``PYTHONPATH`` of its processes), so that before and after are measured
-    in the same run, interleaved; the commit it names."""
+    """Add :data:`BASELINES`, dicomul sync, asyncio and trio at ``revision``
+    (a git revision of this repository, extracted into ``directory`` and put
+    first on the ``PYTHONPATH`` of its processes), so that before and after
+    are measured in the same run, interleaved; the commit it names."""
     import io
     import shutil
     import tarfile
@@ -291,25 +297,28 @@ def add_baseline(revision: str, directory: pathlib.Path) -> str:
     def wrap(command: list[str]) -> list[str]:
         return ["env", f"PYTHONPATH={tree}", *command]
 
-    PEERS[BASELINE] = Peer(
-        BASELINE,
-        f"dicomul sync at {commit.stdout.strip()}",
-        0,
-        lambda job: [wrap(c) for c in _dicomul_sync_scu(job)],
-        lambda job: wrap(_dicomul_sync_scp(job)),
-    )
+    def twin(peer: Peer, name: str) -> Peer:
+        def scu(job: ScuJob) -> list[list[str]]:
+            return [wrap(c) for c in peer.scu(job)]
+
+        def scp(job: ScpJob) -> list[str]:
+            return wrap(peer.scp(job))
+
+        return Peer(name, f"{peer.label} at {commit.stdout.strip()}", 0, scu, scp)
+
+    for impl, name in BASELINES.items():
+        PEERS[name] = twin(PEERS[impl], name)
     return commit.stdout.strip()
 
 
 def baseline_twin(pair: Pair) -> Pair | None:
-    """The pair with :data:`BASELINE` for each dicomul sync side, if it has
-    one and no other dicomul peer (an async side would be of this revision)."""
+    """The pair with each dicomul side's twin of :data:`BASELINES`, if it has
+    a dicomul side and every dicomul side has a twin (None for a twin itself)."""
     sides = (pair.scu, pair.scp)
-    if "dicomul-sync" not in sides or any(
-        side.startswith("dicomul") and side != "dicomul-sync" for side in sides
-    ):
+    dicomul = [side for side in sides if side.startswith("dicomul")]
+    if not dicomul or any(side not in BASELINES for side in dicomul):
         return None
-    twin = [BASELINE if side == "dicomul-sync" else side for side in sides]
+    twin = [BASELINES.get(side, side) for side in sides]
     return Pair(twin[0], twin[1], pair.window)
 
 

@@ -184,21 +184,25 @@ def headline(results: Sequence[peers.ScenarioResult]) -> list[str]:
                 ratio = theirs / ours if result.scenario.lower_is_better else ours / theirs
                 cells.append(f"{ratio:.2f}x")
         title = result.scenario.title
-        limit = next((line for line in lines if line["scu"] == "write+fsync loop"), None)
-        if limit is not None and limit["ok"]:
-            loop = float(limit["median"])  # type: ignore[arg-type]
-            share = f", dicomul {medians[0] / loop:.0%} of it" if medians[0] else ""
-            title += f" (write+fsync loop: {number(loop)}{share})"
+        limits = []
+        for name in ("write+fsync loop", "crash-safe loop"):
+            limit = next((line for line in lines if line["scu"] == name), None)
+            if limit is not None and limit["ok"]:
+                loop = float(limit["median"])  # type: ignore[arg-type]
+                share = f", dicomul {medians[0] / loop:.0%} of it" if medians[0] else ""
+                limits.append(f"{name}: {number(loop)}{share}")
+        if limits:
+            title += f" ({'; '.join(limits)})"
         rows.append(f"| {title} | {result.scenario.unit} | " + " | ".join(cells) + " |")
     return rows
 
 
 def baseline_rows(results: Sequence[peers.ScenarioResult]) -> list[str]:
-    """``--baseline``: each pair with dicomul sync beside its twin at the
+    """``--baseline``: each pair of dicomul peers beside its twin at the
     baseline revision, medians of the same interleaved runs."""
     if peers.BASELINE not in peers.PEERS:
         return []
-    base_label = peers.PEERS[peers.BASELINE].label
+    base_label = peers.PEERS[peers.BASELINE].label.replace("dicomul sync", "dicomul")
     rows = [
         f"Before ({base_label}) and after (this tree), each pair beside its twin in the "
         "same interleaved runs; medians; the ratio is after / before for rates, before / "
@@ -210,7 +214,7 @@ def baseline_rows(results: Sequence[peers.ScenarioResult]) -> list[str]:
     for result in results:
         lines = best_variants(result)
         for line in lines:
-            if peers.BASELINE in (line["scu"], line["scp"]):
+            if {line["scu"], line["scp"]} & set(peers.BASELINES.values()):
                 continue
             twin = peers.baseline_twin(peers.Pair(str(line["scu"]), str(line["scp"])))
             if twin is None:
@@ -403,8 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     add(
         "--baseline",
         metavar="REV",
-        help="also run dicomul sync at git revision REV beside each dicomul sync pair "
-        "(interleaved), and print a before/after table",
+        help="also run dicomul (sync, asyncio, trio) at git revision REV beside each "
+        "pair of dicomul peers (interleaved), and print a before/after table",
     )
     args = parser.parse_args(argv)
     import importlib.util

@@ -65,6 +65,7 @@ def test_scenario_runs_and_every_run_is_verified(name: str, workdir: pathlib.Pat
     keys = {(e.scu, e.scp) for e in result.entrants}
     if name == "durable":
         assert ("write+fsync loop", "-") in keys
+        assert ("crash-safe loop", "-") in keys
     if name == "large":
         assert all(o.scp_rss_kib for e in result.entrants for o in e.outcomes)
     if name == "echoscu-process":
@@ -183,9 +184,9 @@ def test_run_peers_writes_json_chart_and_readme_section(
 def test_a_baseline_revision_runs_beside_this_tree(
     workdir: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
-    """--baseline REV: dicomul sync at REV (imported from its own tree, not
-    this one) runs beside each dicomul sync pair, and a before/after table
-    compares them."""
+    """--baseline REV: dicomul at REV (imported from its own tree, not this
+    one) runs beside each pair of dicomul peers, sync or async, and a
+    before/after table compares them."""
     json_path = tmp_path / "peers.json"
     try:
         code = run_peers.main(
@@ -193,7 +194,7 @@ def test_a_baseline_revision_runs_beside_this_tree(
                 "--tiny",
                 "--repeat=1",
                 "--scenarios=echoes",
-                "--pairs=dicomul-sync:dicomul-sync",
+                "--pairs=dicomul-sync:dicomul-sync,dicomul-asyncio:dicomul-sync",
                 "--baseline=HEAD",
                 "--no-readme",
                 f"--json={json_path}",
@@ -202,11 +203,18 @@ def test_a_baseline_revision_runs_beside_this_tree(
             ]
         )
     finally:
-        peers.PEERS.pop(peers.BASELINE, None)  # added by --baseline
+        for name in peers.BASELINES.values():
+            peers.PEERS.pop(name, None)  # added by --baseline
     assert code == 0
     (scenario,) = json.loads(json_path.read_text())["scenarios"]
     pairs = {(p["scu"], p["scp"]) for p in scenario["pairs"]}
-    assert pairs == {("dicomul-sync", "dicomul-sync"), (peers.BASELINE, peers.BASELINE)}
+    async_twin = peers.BASELINES["dicomul-asyncio"]
+    assert pairs == {
+        ("dicomul-sync", "dicomul-sync"),
+        (peers.BASELINE, peers.BASELINE),
+        ("dicomul-asyncio", "dicomul-sync"),
+        (async_twin, peers.BASELINE),
+    }
     tree = workdir / "baseline" / "tree"
     assert (tree / "dicomul" / "__init__.py").exists()
     assert (tree / "dicomul_sync").resolve().is_relative_to(workdir / "baseline" / "source")

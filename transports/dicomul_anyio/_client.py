@@ -113,10 +113,11 @@ from dicomul import (
     requestor_proposal,
 )
 
+from ._direct import DirectSocketStream, open_direct
 from ._dispatch import AssociationAbortedError, Dispatcher
 from ._driver import GONE, Driver
 from ._events import check_notification_handler
-from ._push import GRACE, Body, push_data_set
+from ._push import GRACE, Body, prefetch, push_data_set
 from ._scu_services import OnCStore, OnRequest, StoreTarget, SubOperationServer
 from ._services import call
 
@@ -172,7 +173,7 @@ class AsyncAssociation:
         self._driver = driver
         self._request = request
         self._conn = driver.conn
-        self._message_lock = anyio.Lock()
+        self._message_lock = anyio.Lock(fast_acquire=True)  # no loop trip when free
         self._services = SubOperationServer(
             self.negotiated,
             self._respond,
@@ -357,7 +358,10 @@ class AsyncAssociation:
 
             item = Outgoing.of(dataset)
             try:
-                return store_request(negotiated, item, 0, originator=originator, priority=priority)
+                context_id, command, body = store_request(
+                    negotiated, item, 0, originator=originator, priority=priority
+                )
+                return context_id, command, prefetch(body)
             except CannotSendError as exc:
                 if negotiated.context_for(item.sop_class_uid) is None:
                     raise self._no_context(item.sop_class_uid) from exc
@@ -918,7 +922,7 @@ async def connect(
     with anyio.fail_after(acse_timeout):
         try:
             if ssl_context is None:
-                stream = await anyio.connect_tcp(host, port)
+                stream = await open_direct(host, port)
             else:
                 stream = await anyio.connect_tcp(
                     host, port, ssl_context=ssl_context, tls_standard_compatible=False
@@ -931,7 +935,7 @@ async def connect(
         dimse_timeout=dimse_timeout,
         network_timeout=network_timeout,
     )
-    driver = Driver(stream, conn)
+    driver = Driver(stream, conn, stream if isinstance(stream, DirectSocketStream) else None)
     address = (host, port)
     peer = Connecting(address, request)
     # Always: handlers bound later (AsyncAssociation.bind) are told too.

@@ -53,7 +53,7 @@ class Dispatcher:
         self._serve = serve
         self._collector = ResponseCollector()
         self._queues: dict[int, deque[Response]] = {}
-        self._read_lock = anyio.Lock()
+        self._read_lock = anyio.Lock(fast_acquire=True)  # no loop trip when free
         #: How the association ended (None while it stands).
         self.ended: Aborted | ConnectionClosed | None = None
 

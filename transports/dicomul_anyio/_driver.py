@@ -42,6 +42,8 @@ from dicomul import (
 if TYPE_CHECKING:
     from dicomul_common.events import WireEvents
 
+    from ._direct import DirectIO
+
 __all__ = ["GONE", "RECEIVE_SIZE", "SEND_UNJOINED_FROM", "Driver"]
 
 #: What a stream raises when the peer or the connection is gone.
@@ -62,14 +64,21 @@ def _joined(run: list[BytesLike]) -> bytes:
 class Driver:
     """Moves one association's bytes between ``stream`` and ``conn``."""
 
-    def __init__(self, stream: anyio.abc.ByteStream, conn: Connection) -> None:
+    def __init__(
+        self, stream: anyio.abc.ByteStream, conn: Connection, direct: DirectIO | None = None
+    ) -> None:
         self.stream = stream
         self.conn = conn
+        #: ``stream``'s socket, read and written directly (a plain TCP
+        #: connection: see ``_direct``), or None (TLS: through ``stream``).
+        self.direct = direct
         #: The connection is closed (or known gone): nothing more is read.
         self.closed = False
         # One write at a time: tasks sharing an association (a pipelining
-        # SCU's senders and its reader) never mix their bytes mid-PDU.
-        self._write_lock = anyio.Lock()
+        # SCU's senders and its reader) never mix their bytes mid-PDU.  Taken
+        # without a trip through the event loop when free (the write that
+        # follows is one, if it has to wait).
+        self._write_lock = anyio.Lock(fast_acquire=True)
         # The wait of a read in progress, and whether it was woken (see
         # deadline_changed) rather than timed out.
         self._waiting: anyio.CancelScope | None = None
@@ -94,9 +103,12 @@ class Driver:
         async with self._write_lock:
             buffers = self.conn.data_to_send_buffers()
             if buffers:
-                await self._write(buffers)
+                if self.direct is not None:
+                    await self.direct.send_buffers(buffers)
+                else:
+                    await self._write(buffers)
                 self.conn.wrote(now=anyio.current_time())
-                if wire is not None:
+                if wire is not None and wire.watches_bytes(sent=True):
                     for buffer in buffers:
                         wire.sent(buffer)
 
@@ -175,6 +187,9 @@ class Driver:
 
     async def _read(self) -> None:
         """Read once, or fire the core's timer if its deadline comes first."""
+        if self.direct is not None:
+            await self._read_direct(self.direct)
+            return
         deadline = self.conn.next_deadline
         timeout = None if deadline is None else max(0.0, deadline - anyio.current_time())
         data = b""
@@ -197,6 +212,37 @@ class Driver:
                 self.wire.transitions(self.conn)
         elif not woken:  # (woken: the deadline moved, wait again on the new one)
             self.conn.handle_timeout(now=anyio.current_time())
+
+    async def _read_direct(self, direct: DirectIO) -> None:
+        """:meth:`_read` on the socket itself: what is there already is read
+        first, before any timer fires (as the blocking adapter does); a
+        large PDU's bytes go straight into the core's buffer."""
+        conn = self.conn
+        try:
+            data = direct.receive_into_nowait(conn, RECEIVE_SIZE)
+            if data is not None:
+                await direct.progressed()
+            else:
+                deadline = conn.next_deadline
+                timeout = None if deadline is None else deadline - anyio.current_time()
+                with anyio.move_on_after(timeout) as waiting:
+                    self._waiting = waiting
+                    try:
+                        data = await direct.receive_into(conn, RECEIVE_SIZE, wait_first=True)
+                    finally:
+                        self._waiting = None
+                woken, self._woken = self._woken, False
+                if data is None:
+                    if not woken:  # (woken: the deadline moved, wait again on the new one)
+                        conn.handle_timeout(now=anyio.current_time())
+                    return
+        except (anyio.EndOfStream, *GONE):
+            data = memoryview(b"")
+            conn.receive_data(b"", now=anyio.current_time())
+        if self.wire is not None:
+            if data:
+                self.wire.received(data)
+            self.wire.transitions(conn)
 
     def deadline_changed(self) -> None:
         """The core's :attr:`~dicomul.Connection.next_deadline` may have moved

@@ -7,15 +7,23 @@ service layer takes what is already there with :meth:`PumpedStream.receive_nowai
 One chunk at most is read ahead (the one the pump holds until it is
 taken, plus :data:`AHEAD` queued): a peer that sends faster than the
 server serves is held back by TCP, not buffered here.
+
+Over a plain TCP connection (a :class:`~._direct.DirectSocketStream`) there
+is no pump: what the peer sent is looked at with a read that does not wait,
+and the Driver reads and writes the socket itself
+(:attr:`PumpedStream.direct`), without a task hand-off per chunk.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import anyio
 import anyio.abc
 
+from dicomul import BytesLike, Connection
+
+from ._direct import DirectSocketStream
 from ._driver import GONE
 
 __all__ = ["AHEAD", "READ_SIZE", "PumpedStream"]
@@ -39,10 +47,16 @@ class PumpedStream(anyio.abc.ByteStream):
     ) -> None:
         self.stream = stream
         self.before_send = before_send
+        #: The socket, read and written directly (no pump), for a plain TCP
+        #: connection; None otherwise.
+        self.direct = stream if isinstance(stream, DirectSocketStream) else None
         self._in, self._out = anyio.create_memory_object_stream[bytes](AHEAD)
 
     async def pump(self) -> None:
-        """Read until the end of the stream (or its loss), then end the reads."""
+        """Read until the end of the stream (or its loss), then end the reads
+        (nothing to do for a direct socket)."""
+        if self.direct is not None:
+            return
         with self._in:
             while True:
                 try:
@@ -55,6 +69,8 @@ class PumpedStream(anyio.abc.ByteStream):
                     return
 
     async def receive(self, max_bytes: int = READ_SIZE) -> bytes:
+        if self.direct is not None:
+            return await self.direct.receive(max_bytes)
         try:
             return await self._out.receive()
         except anyio.ClosedResourceError:
@@ -62,6 +78,11 @@ class PumpedStream(anyio.abc.ByteStream):
 
     def receive_nowait(self) -> bytes:
         """What has been read and not yet taken; b"" if nothing (or the end)."""
+        if self.direct is not None:
+            try:
+                return self.direct.receive_nowait() or b""
+            except (*GONE, anyio.EndOfStream):
+                return b""  # the next read finds the connection gone
         chunks: list[bytes] = []
         while True:
             try:
@@ -73,6 +94,28 @@ class PumpedStream(anyio.abc.ByteStream):
         if self.before_send is not None:
             self.before_send()
         await self.stream.send(item)
+
+    # What the Driver uses on a direct socket (``_direct.DirectIO``).
+
+    async def send_buffers(self, buffers: Sequence[BytesLike]) -> None:
+        assert self.direct is not None
+        if self.before_send is not None:
+            self.before_send()
+        await self.direct.send_buffers(buffers)
+
+    async def receive_into(
+        self, conn: Connection, size: int, *, wait_first: bool = False
+    ) -> memoryview:
+        assert self.direct is not None
+        return await self.direct.receive_into(conn, size, wait_first=wait_first)
+
+    def receive_into_nowait(self, conn: Connection, size: int) -> memoryview | None:
+        assert self.direct is not None
+        return self.direct.receive_into_nowait(conn, size)
+
+    async def progressed(self) -> None:
+        assert self.direct is not None
+        await self.direct.progressed()
 
     async def send_eof(self) -> None:
         await self.stream.send_eof()

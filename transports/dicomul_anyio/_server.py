@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 from anyio.streams.tls import TLSStream
 from dicomul_common.events import Event, EventBinding, HandlerRegistry, WireEvents, notify
 from dicomul_common.negotiation import (
@@ -86,6 +87,7 @@ from dicomul.pdu import AssociateRQ
 
 from ._admission import Slots, Unassociated
 from ._client import DEFAULT_TRANSFER_SYNTAXES, connect
+from ._direct import DirectSocketStream
 from ._driver import GONE, Driver
 from ._events import (
     ServedAssociation,
@@ -294,17 +296,28 @@ class _Server:
         self.unassociated = Unassociated()
 
     async def accept(self, listener: anyio.abc.SocketListener, group: anyio.abc.TaskGroup) -> None:
-        """Accept connections for ever, a task each; a failing accept pauses."""
+        """Accept connections for ever, a task each; a failing accept pauses.
+
+        The listening socket is accepted from directly, and each connection
+        is a :class:`~._direct.DirectSocketStream` (its socket read and
+        written without anyio's stream in between), which the connection's
+        task wraps in TLS if the server has an SSL context."""
+        raw = listener.extra(anyio.abc.SocketAttribute.raw_socket)
+        raw.setblocking(False)
         while True:
             try:
-                stream = await listener.accept()
+                sock, _address = raw.accept()
+            except BlockingIOError:
+                await anyio.wait_readable(raw)
+                continue
             except OSError as exc:
                 if exc.errno in (errno.ECONNABORTED, errno.EINTR, errno.EPROTO):
                     continue  # that connection failed on its own (accept(2))
                 LOGGER.error("Cannot accept a connection (%s); pausing", exc.strerror or exc)
                 await anyio.sleep(ACCEPT_PAUSE)
                 continue
-            group.start_soon(self.connection, stream)
+            group.start_soon(self.connection, DirectSocketStream(sock))
+            await anyio.lowlevel.checkpoint()  # a flood of connections starves no one
 
     async def connection(self, stream: anyio.abc.ByteStream) -> None:
         """One connection, to its end; nothing it raises reaches the server.
@@ -313,6 +326,13 @@ class _Server:
         self.unassociated.add(held)
         try:
             with held.scope:
+                if self.ssl_context is not None:
+                    try:
+                        stream = await _anyio_stream(stream)  # TLS wraps anyio's stream
+                    except OSError as exc:
+                        LOGGER.error("A connection failed before its TLS handshake: %r", exc)
+                        await _close(stream)
+                        return
                 await self._connection(stream, held)
         finally:
             self.unassociated.discard(held)
@@ -371,7 +391,9 @@ class _Association:
             dimse_timeout=server.dimse_timeout,
             network_timeout=server.network_timeout,
         )
-        self.driver = Driver(self.pumped, self.conn)
+        self.driver = Driver(
+            self.pumped, self.conn, self.pumped if self.pumped.direct is not None else None
+        )
         self.services = AsyncServices(
             server.handlers, self.driver, self.pumped, move_relay=self._move_relay
         )
@@ -661,6 +683,15 @@ class _Association:
                 return int(response.Status)
 
             yield send
+
+
+async def _anyio_stream(stream: anyio.abc.ByteStream) -> anyio.abc.ByteStream:
+    """anyio's own stream over a direct socket (which gives its socket up),
+    for TLS to wrap: a TLS connection is read and written through anyio's
+    streams."""
+    if not isinstance(stream, DirectSocketStream):
+        return stream
+    return await anyio.abc.SocketStream.from_socket(stream.detach())
 
 
 async def _close(stream: anyio.abc.ByteStream) -> None:

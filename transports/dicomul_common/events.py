@@ -382,6 +382,14 @@ class WireEvents:
         """Whether a PDU handler is bound (then PDUs are framed from the start)."""
         return registry.has(EVT_PDU_SENT) or registry.has(EVT_PDU_RECV)
 
+    def watches_bytes(self, *, sent: bool) -> bool:
+        """Whether :meth:`sent` (``sent``) or :meth:`received` has anything to
+        do (a handler of the bytes bound, or PDUs being framed): cheap, so
+        that a writer of many buffers asks once, not per buffer."""
+        if self._frames is not None:
+            return True
+        return self.registry.has(EVT_DATA_SENT if sent else EVT_DATA_RECV)
+
     def sent(self, data: BytesLike) -> None:
         if self._frames is not None or _DATA_SENT in self.registry.bound_names:
             self._bytes("sent", EVT_DATA_SENT, EVT_PDU_SENT, data)
