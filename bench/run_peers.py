@@ -423,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tiny:
         sizes = peer_scenarios.Sizes.tiny()
     repeat = args.repeat or (3 if args.quick else 5)
+    peers.precompile(peers.BENCH.parent)  # this tree's bytecode, as installed
     names = args.scenarios.split(",") if args.scenarios else list(peer_scenarios.SCENARIOS)
     if (args.quick or args.tiny) and not args.scenarios:
         names.remove("large")
