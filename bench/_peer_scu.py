@@ -19,7 +19,8 @@ IMPL is ``dicomul-sync``, ``dicomul-asyncio``, ``dicomul-trio`` or
 The last line on stdout is one JSON object: ``elapsed`` (seconds, from
 before the first association request to after the last release, taken
 with ``time.perf_counter`` inside this process: interpreter start and
-imports are not in it), ``statuses`` (hex status -> count of final
+imports are not in it), ``span`` (the same two ``perf_counter`` readings,
+comparable between processes on Linux), ``statuses`` (hex status -> count of final
 responses), ``requests`` (operations attempted), ``peak_rss_kib`` (this
 process's peak resident set), ``window`` (the operations window granted
 and used), ``most_outstanding`` (the most requests seen outstanding at
@@ -273,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
         "impl": args.impl,
         "op": args.op,
         "elapsed": elapsed,
+        # perf_counter is CLOCK_MONOTONIC on Linux, one clock for every
+        # process: several clients' spans can be put together.
+        "span": [started, started + elapsed],
         "statuses": dict(tally.statuses),
         "requests": tally.requests,
         "peak_rss_kib": peak_rss_kib(),

@@ -476,6 +476,8 @@ class Report:
     inproc: float | None  # seconds, timed inside the process
     peak_rss_kib: int
     error: str | None = None
+    #: (start, end) of ``inproc`` on the system's monotonic clock.
+    span: tuple[float, float] | None = None
 
 
 def parse_report(finished: Finished) -> Report:
@@ -493,6 +495,7 @@ def parse_report(finished: Finished) -> Report:
             data["elapsed"],
             data["peak_rss_kib"] or finished.peak_rss_kib,
             data["error"],
+            tuple(data["span"]) if data.get("span") else None,  # type: ignore[arg-type]
         )
     found = _RESPONSE.findall(finished.output)
     statuses: dict[str, int] = {}
