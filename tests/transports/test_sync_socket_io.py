@@ -9,8 +9,9 @@ import socket
 import threading
 
 import pytest
+from dicomul_common.iov import IOV_MAX
 from dicomul_sync._channel import Channel
-from dicomul_sync._socket_io import _IOV_MAX, write_to
+from dicomul_sync._socket_io import write_to
 
 from dicomul import (
     AcceptAssociation,
@@ -58,7 +59,7 @@ def test_more_buffers_than_one_sendmsg_takes_arrive_whole_and_in_order() -> None
     ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     payload = bytes(range(256)) * 64
     buffers: list[bytes | memoryview] = []
-    for n in range(3 * _IOV_MAX):
+    for n in range(3 * IOV_MAX):
         buffers.append(n.to_bytes(4, "big"))
         buffers.append(memoryview(payload)[n % 256 : n % 256 + 300])
         buffers.append(b"")  # an empty last fragment is a buffer too

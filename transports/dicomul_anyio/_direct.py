@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import anyio
 import anyio.abc
 import anyio.lowlevel
+from dicomul_common.iov import IOV_MAX
 
 from dicomul import BytesLike, Connection
 
@@ -47,17 +48,6 @@ YIELD_EVERY = 16
 #: adapter (its WRITE_TIMEOUT).  A peer busy between reads (writing a large
 #: data set to a slow disk) must not be taken for a gone one.
 FINISH_WRITING = 60.0
-
-
-def _iov_max() -> int:
-    try:
-        return max(16, os.sysconf("SC_IOV_MAX"))
-    except (AttributeError, OSError, ValueError):
-        return 1024
-
-
-#: Buffers one sendmsg() takes at most (the system's IOV_MAX).
-_IOV_MAX = _iov_max()
 
 
 class DirectIO(Protocol):
@@ -190,7 +180,7 @@ class DirectSocketStream(anyio.abc.SocketStream):
         begun = waited = False
         while index < count:
             try:
-                sent = self._sock.sendmsg(pending[index : index + _IOV_MAX])
+                sent = self._sock.sendmsg(pending[index : index + IOV_MAX])
             except BlockingIOError:
                 waited = True
                 if begun:

@@ -15,7 +15,6 @@ import contextlib
 import enum
 import logging
 import math
-import os
 import select
 import socket
 import sys
@@ -23,6 +22,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, cast
+
+from dicomul_common.iov import IOV_MAX
 
 from dicomul import BytesLike, Connection
 
@@ -327,13 +328,13 @@ def _write_gathered(
         sock.settimeout(0.0)
     deadline: float | None = None
     index, count = 0, len(buffers)
-    first = total >= 0 and count <= _IOV_MAX  # try it all at once, no deadline yet
+    first = total >= 0 and count <= IOV_MAX  # try it all at once, no deadline yet
     if not first:
         deadline = None if timeout is None else time.monotonic() + timeout
         index = _skip_empty(buffers, 0)
     while index < count:
         try:
-            sent = sock.sendmsg(buffers if first else buffers[index : index + _IOV_MAX])
+            sent = sock.sendmsg(buffers if first else buffers[index : index + IOV_MAX])
         except BlockingIOError:
             sent = 0
         if first:
@@ -407,14 +408,3 @@ def _send_now(sock: socket.socket, data: bytes) -> int:
         if _tls_would_block(exc):
             return 0
         raise
-
-
-def _iov_max() -> int:
-    try:
-        return max(16, os.sysconf("SC_IOV_MAX"))
-    except (AttributeError, OSError, ValueError):
-        return 1024
-
-
-#: Buffers one sendmsg() takes at most (the system's IOV_MAX).
-_IOV_MAX = _iov_max()
